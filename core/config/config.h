@@ -1,0 +1,45 @@
+/* molt's configuration: /etc/molt/molt.yaml (YAML, via libyaml). Every path can be changed, so
+ * tests, the demo and a device run the same program. Unknown keys and wrong types are errors
+ * that name the file and line. */
+#ifndef MOLT_CONFIG_CONFIG_H
+#define MOLT_CONFIG_CONFIG_H
+
+#include <stddef.h>
+#include "util/err.h"
+
+#define MOLT_DEFAULT_CONFIG "/etc/molt/molt.yaml"
+
+typedef struct molt_config {
+    char *path;                  /* the file it was loaded from, or NULL for defaults only */
+    char *data_dir;              /* data_dir: /var/lib/molt (store, work trees, logs) */
+    char *device_type_file;      /* device_type_file: <data_dir>/device_type */
+    char **module_dirs;          /* module_dirs: exec modules, searched in order;
+                                    default /usr/share/molt/modules/v3, /usr/share/mender/modules/v3 */
+    size_t n_module_dirs;
+    char *native_module_dir;     /* native_module_dir: /usr/lib/molt/modules */
+    char **verify_keys;          /* artifact_verify_keys: PEM public keys */
+    size_t n_verify_keys;
+    char *scripts_dir;           /* scripts_dir: /etc/molt/scripts (Idle, Sync, Download scripts) */
+    int module_timeout;          /* module_timeout: seconds, default 14400 */
+    int script_timeout;          /* state_script_timeout: 3600 */
+    int script_retry_interval;   /* state_script_retry_interval: 60 */
+    int script_retry_timeout;    /* state_script_retry_timeout: 1800 */
+    int max_state_loops;         /* max_state_loops: 28 (per deployment) */
+    int keep_logs;               /* keep_deployment_logs: 5 */
+    char *log_level;             /* log_level: error|warning|info|debug, default info */
+    char *ca_file;               /* http.ca_file: NULL = system store */
+    int retry_download_count;    /* http.retry_download_count: 10 */
+    int retry_max_interval;      /* http.retry_max_interval: 300 seconds (backoff cap) */
+    int connect_timeout;         /* http.connect_timeout: 30 seconds */
+    int low_speed_time;          /* http.low_speed_time: 60 seconds below 1 byte/s = dead */
+} molt_config;
+
+/* Load path (NULL = MOLT_DEFAULT_CONFIG; a missing default file gives the defaults, a missing
+ * named file is an error). *ret is owned by the caller (molt_config_free). */
+int molt_config_load(molt_config **ret, const char *path, molt_err *err);
+void molt_config_free(molt_config *cfg);
+
+/* Device type from device_type_file ("device_type=<value>\n"); *ret malloc'd. */
+int molt_config_device_type(const molt_config *cfg, char **ret, molt_err *err);
+
+#endif

@@ -1,0 +1,59 @@
+/* The module interface the state machine drives, whatever the module's kind: exec modules
+ * (Update Module protocol v3, host/exec_host.c) and native modules (dlopen, a later issue)
+ * implement the same operations. */
+#ifndef MOLT_HOST_MODULE_H
+#define MOLT_HOST_MODULE_H
+
+#include <stdbool.h>
+#include "artifact/reader.h"
+#include "util/err.h"
+
+/* The module calls of the protocol (reference §2.3), argv[1] of an exec module. */
+typedef enum molt_call {
+    MOLT_CALL_PROVIDE_PAYLOAD_FILE_SIZES,
+    MOLT_CALL_DOWNLOAD,
+    MOLT_CALL_DOWNLOAD_WITH_FILE_SIZES,
+    MOLT_CALL_ARTIFACT_INSTALL,
+    MOLT_CALL_NEEDS_ARTIFACT_REBOOT,
+    MOLT_CALL_ARTIFACT_REBOOT,
+    MOLT_CALL_ARTIFACT_VERIFY_REBOOT,
+    MOLT_CALL_ARTIFACT_COMMIT,
+    MOLT_CALL_SUPPORTS_ROLLBACK,
+    MOLT_CALL_ARTIFACT_ROLLBACK,
+    MOLT_CALL_ARTIFACT_ROLLBACK_REBOOT,
+    MOLT_CALL_ARTIFACT_VERIFY_ROLLBACK_REBOOT,
+    MOLT_CALL_ARTIFACT_FAILURE,
+    MOLT_CALL_CLEANUP,
+    MOLT_CALL_COUNT
+} molt_call;
+
+/* "ArtifactInstall" etc.; NULL for an out-of-range value. */
+const char *molt_call_name(molt_call call);
+
+/* Answers of the query calls. */
+typedef enum molt_answer {
+    MOLT_ANSWER_NO = 0,        /* "No" or empty */
+    MOLT_ANSWER_YES,           /* "Yes" */
+    MOLT_ANSWER_AUTOMATIC,     /* "Automatic" (NeedsArtifactReboot only) */
+} molt_answer;
+
+typedef struct molt_module molt_module;
+
+typedef struct molt_module_ops {
+    /* Hand every payload file of r to the module (streams, or files/ if it does not stream). */
+    int (*download)(molt_module *m, molt_artifact_reader *r, molt_err *err);
+    /* A non-query call (ArtifactInstall, ArtifactCommit, ...). 0 or MOLT_EMODULE etc. */
+    int (*call)(molt_module *m, molt_call call, molt_err *err);
+    /* A query call (NeedsArtifactReboot, SupportsRollback); an answer outside the protocol is
+     * MOLT_EPROTOCOL. */
+    int (*query)(molt_module *m, molt_call call, molt_answer *ret, molt_err *err);
+    void (*free)(molt_module *m);
+} molt_module_ops;
+
+struct molt_module {
+    const molt_module_ops *ops;
+    const char *name;   /* payload type it handles */
+    const char *path;   /* where it was found */
+};
+
+#endif

@@ -1,0 +1,26 @@
+/* State scripts (reference §2.9): <State>_<Enter|Leave|Error>_NN[_desc], run in lexical order,
+ * no arguments; exit 21 = retry later (every retry_interval until retry_timeout); stderr logged. */
+#ifndef MOLT_STATE_SCRIPTS_H
+#define MOLT_STATE_SCRIPTS_H
+
+#include "artifact/artifact.h"
+#include "util/err.h"
+
+typedef struct molt_scripts_opts {
+    const char *rootfs_dir;      /* Idle, Sync, Download scripts (config scripts_dir) */
+    const char *artifact_dir;    /* Artifact* scripts extracted from the artifact */
+    int timeout;                 /* per script, seconds */
+    int retry_interval;
+    int retry_timeout;
+} molt_scripts_opts;
+
+/* Replace artifact_dir with the artifact's scripts (mode 0700) and a "version" file ("3"). */
+int molt_scripts_extract(const char *artifact_dir, const molt_artifact_info *info, molt_err *err);
+
+/* Run every script of state ("ArtifactInstall", "Download", ...) and action ("Enter", "Leave",
+ * "Error"). For Error all run even when one fails. 0 if all succeeded, else MOLT_EMODULE with
+ * the script name and exit code. */
+int molt_scripts_run(const molt_scripts_opts *opts, const char *state, const char *action,
+                     molt_err *err);
+
+#endif

@@ -1,0 +1,25 @@
+/* An artifact source downloading over HTTP(S) with libcurl, pulled by the artifact reader so
+ * bytes go from the network into the parser with no temporary file. A broken connection is
+ * resumed with a Range request (206 and Content-Range checked); retries back off; TLS
+ * verification is always on. */
+#ifndef MOLT_TRANSPORT_HTTP_SOURCE_H
+#define MOLT_TRANSPORT_HTTP_SOURCE_H
+
+#include "artifact/source.h"
+#include "util/err.h"
+
+typedef struct molt_http_opts {
+    const char *ca_file;          /* NULL = system store */
+    int retry_count;              /* resume attempts after a broken connection (default 10) */
+    int retry_initial_interval;   /* seconds before the first retry (default 1), doubles */
+    int retry_max_interval;       /* cap of the backoff, seconds (default 300) */
+    int connect_timeout;          /* seconds (default 30) */
+    int low_speed_time;           /* seconds below 1 byte/s before the connection is dead (60) */
+} molt_http_opts;
+
+/* Start downloading url (http:// or https://). Fails early (before any payload) when the server
+ * cannot be reached, TLS verification fails or the status is not 200. */
+int molt_http_source_new(molt_source **ret, const char *url, const molt_http_opts *opts,
+                         molt_err *err);
+
+#endif

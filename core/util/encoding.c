@@ -1,0 +1,88 @@
+/* Hex, base64 and one-shot SHA-256 on top of OpenSSL. */
+#include "util/encoding.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/evp.h>
+
+void molt_hex_encode(const unsigned char *in, size_t len, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 0xf];
+    }
+    out[2 * len] = '\0';
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int molt_hex_decode(const char *hex, size_t hex_len, unsigned char *out, size_t out_len)
+{
+    if (hex_len != 2 * out_len)
+        return MOLT_EFORMAT;
+    for (size_t i = 0; i < out_len; i++) {
+        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return MOLT_EFORMAT;
+        out[i] = (unsigned char)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+int molt_base64_encode(const void *in, size_t len, char **ret, molt_err *err)
+{
+    if (len > (size_t)1 << 30)
+        return molt_err_set(err, MOLT_ELIMIT, "base64: input of %zu bytes is too large", len);
+    char *out = malloc(4 * ((len + 2) / 3) + 1);
+    if (!out)
+        return molt_err_set(err, MOLT_ENOMEM, "base64: out of memory");
+    EVP_EncodeBlock((unsigned char *)out, in, (int)len);
+    *ret = out;
+    return 0;
+}
+
+int molt_base64_decode(const char *in, size_t len, unsigned char **ret, size_t *ret_len,
+                       molt_err *err)
+{
+    if (len == 0 || len % 4 != 0 || len > (size_t)1 << 30)
+        return molt_err_set(err, MOLT_EFORMAT,
+                            "base64: length %zu is not a positive multiple of 4", len);
+    for (size_t i = 0; i < len; i++) {
+        char c = in[i];
+        int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                 c == '+' || c == '/' || (c == '=' && i >= len - 2);
+        if (!ok)
+            return molt_err_set(err, MOLT_EFORMAT, "base64: invalid character at offset %zu", i);
+    }
+    if (in[len - 2] == '=' && in[len - 1] != '=')
+        return molt_err_set(err, MOLT_EFORMAT, "base64: bad padding");
+    unsigned char *out = malloc(len / 4 * 3 + 1);
+    if (!out)
+        return molt_err_set(err, MOLT_ENOMEM, "base64: out of memory");
+    int n = EVP_DecodeBlock(out, (const unsigned char *)in, (int)len);
+    if (n < 0) {
+        free(out);
+        return molt_err_set(err, MOLT_EFORMAT, "base64: cannot decode");
+    }
+    /* EVP_DecodeBlock counts padding as zero bytes. */
+    size_t pad = (in[len - 1] == '=') + (in[len - 2] == '=');
+    *ret = out;
+    *ret_len = (size_t)n - pad;
+    return 0;
+}
+
+void molt_sha256(const void *data, size_t len, unsigned char out[32])
+{
+    unsigned int n = 32;
+    EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
+}

@@ -1,0 +1,33 @@
+/* Error reporting for the core: a code plus a message a person can act on. */
+#ifndef MOLT_UTIL_ERR_H
+#define MOLT_UTIL_ERR_H
+
+#include <stddef.h>
+#include <molt/error.h>
+
+#define MOLT_ERR_MSG_MAX 1024
+
+/* Filled by a failing function; the caller owns it (usually on the stack).
+ * Functions accept a NULL molt_err when the caller does not want the message. */
+typedef struct molt_err {
+    int code;                    /* 0 or a MOLT_E* code */
+    char msg[MOLT_ERR_MSG_MAX];  /* what failed, on which file or key, expected vs actual */
+} molt_err;
+
+/* Set err to code and a printf-formatted message; returns code so callers can
+ * `return molt_err_set(err, MOLT_EFORMAT, "...")`. err may be NULL. */
+int molt_err_set(molt_err *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Like molt_err_set, appending ": <strerror(errno_value)>". */
+int molt_err_errno(molt_err *err, int code, int errno_value, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Prepend context to an existing message ("reading header.tar.gz: " + old message); returns
+ * err->code (or MOLT_EINVAL if err is NULL). */
+int molt_err_prefix(molt_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Reset to "no error". */
+void molt_err_clear(molt_err *err);
+
+#endif

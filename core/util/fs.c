@@ -1,0 +1,231 @@
+/* Filesystem helpers: durable atomic replace, recursive create and remove. */
+#include "util/fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <dirent.h>
+
+int molt_mkdir_p(const char *path, mode_t mode, molt_err *err)
+{
+    char buf[PATH_MAX];
+    size_t len = strlen(path);
+    if (len == 0 || len >= sizeof buf)
+        return molt_err_set(err, MOLT_EINVAL, "mkdir: bad path '%s'", path);
+    memcpy(buf, path, len + 1);
+    for (char *p = buf + 1; ; p++) {
+        if (*p == '/' || *p == '\0') {
+            char saved = *p;
+            *p = '\0';
+            if (mkdir(buf, mode) != 0 && errno != EEXIST)
+                return molt_err_errno(err, MOLT_EIO, errno, "cannot create folder %s", buf);
+            *p = saved;
+            if (saved == '\0')
+                break;
+        }
+    }
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return molt_err_set(err, MOLT_EIO, "%s exists and is not a folder", path);
+    return 0;
+}
+
+int molt_write_all(int fd, const void *buf, size_t len, molt_err *err, const char *what)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return molt_err_errno(err, errno == ENOSPC ? MOLT_ESPACE : MOLT_EIO, errno,
+                                  "cannot write %s", what);
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int molt_fsync_dir(const char *dir, molt_err *err)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return molt_err_errno(err, MOLT_EIO, errno, "cannot open folder %s", dir);
+    int r = fsync(fd);
+    int saved = errno;
+    close(fd);
+    if (r != 0)
+        return molt_err_errno(err, MOLT_EIO, saved, "cannot fsync folder %s", dir);
+    return 0;
+}
+
+int molt_fsync_parent(const char *path, molt_err *err)
+{
+    char buf[PATH_MAX];
+    if (strlen(path) >= sizeof buf)
+        return molt_err_set(err, MOLT_EINVAL, "path too long: %s", path);
+    strcpy(buf, path);
+    char *slash = strrchr(buf, '/');
+    if (!slash)
+        return molt_fsync_dir(".", err);
+    if (slash == buf)
+        slash[1] = '\0';
+    else
+        *slash = '\0';
+    return molt_fsync_dir(buf, err);
+}
+
+int molt_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                           molt_err *err)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
+        return molt_err_set(err, MOLT_EINVAL, "path too long: %s", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0)
+        return molt_err_errno(err, MOLT_EIO, errno, "cannot create %s", tmp);
+    int r = molt_write_all(fd, data, len, err, tmp);
+    if (r == 0 && fsync(fd) != 0)
+        r = molt_err_errno(err, MOLT_EIO, errno, "cannot fsync %s", tmp);
+    if (close(fd) != 0 && r == 0)
+        r = molt_err_errno(err, MOLT_EIO, errno, "cannot close %s", tmp);
+    if (r == 0 && rename(tmp, path) != 0)
+        r = molt_err_errno(err, MOLT_EIO, errno, "cannot rename %s to %s", tmp, path);
+    if (r != 0) {
+        unlink(tmp);
+        return r;
+    }
+    return molt_fsync_parent(path, err);
+}
+
+int molt_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len, molt_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return molt_err_errno(err, errno == ENOENT ? MOLT_ENOTFOUND : MOLT_EIO, errno,
+                              "cannot open %s", path);
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return molt_err_errno(err, MOLT_EIO, e, "cannot stat %s", path);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return molt_err_set(err, MOLT_EFORMAT, "%s is not a regular file", path);
+    }
+    if ((uint64_t)st.st_size > max) {
+        close(fd);
+        return molt_err_set(err, MOLT_ELIMIT, "%s is %lld bytes, more than the %zu allowed",
+                            path, (long long)st.st_size, max);
+    }
+    size_t cap = (size_t)st.st_size + 1, len = 0;
+    char *buf = malloc(cap);
+    if (!buf) {
+        close(fd);
+        return molt_err_set(err, MOLT_ENOMEM, "out of memory reading %s", path);
+    }
+    for (;;) {
+        if (len + 1 == cap) {
+            if (cap > max) {
+                free(buf);
+                close(fd);
+                return molt_err_set(err, MOLT_ELIMIT, "%s grew beyond %zu bytes", path, max);
+            }
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                close(fd);
+                return molt_err_set(err, MOLT_ENOMEM, "out of memory reading %s", path);
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        ssize_t n = read(fd, buf + len, cap - 1 - len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            int e = errno;
+            free(buf);
+            close(fd);
+            return molt_err_errno(err, MOLT_EIO, e, "cannot read %s", path);
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
+    buf[len] = '\0';
+    *ret_data = buf;
+    if (ret_len)
+        *ret_len = len;
+    return 0;
+}
+
+static int rm_at(int dirfd, const char *name, const char *shown, molt_err *err)
+{
+    struct stat st;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return errno == ENOENT ? 0 : molt_err_errno(err, MOLT_EIO, errno, "cannot stat %s", shown);
+    if (S_ISDIR(st.st_mode)) {
+        int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            return molt_err_errno(err, MOLT_EIO, errno, "cannot open %s", shown);
+        DIR *d = fdopendir(fd);
+        if (!d) {
+            close(fd);
+            return molt_err_errno(err, MOLT_EIO, errno, "cannot read %s", shown);
+        }
+        struct dirent *e;
+        int r = 0;
+        while (r == 0 && (e = readdir(d))) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+                continue;
+            r = rm_at(fd, e->d_name, shown, err);
+        }
+        closedir(d);
+        if (r != 0)
+            return r;
+        if (unlinkat(dirfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
+            return molt_err_errno(err, MOLT_EIO, errno, "cannot remove %s", shown);
+        return 0;
+    }
+    if (unlinkat(dirfd, name, 0) != 0 && errno != ENOENT)
+        return molt_err_errno(err, MOLT_EIO, errno, "cannot remove %s", shown);
+    return 0;
+}
+
+int molt_rm_rf(const char *path, molt_err *err)
+{
+    return rm_at(AT_FDCWD, path, path, err);
+}
+
+char *molt_path_join(const char *a, const char *b)
+{
+    size_t la = strlen(a);
+    while (la > 1 && a[la - 1] == '/')
+        la--;
+    while (*b == '/')
+        b++;
+    size_t lb = strlen(b);
+    char *out = malloc(la + lb + 2);
+    if (!out)
+        return NULL;
+    memcpy(out, a, la);
+    out[la] = '/';
+    memcpy(out + la + 1, b, lb + 1);
+    return out;
+}
+
+bool molt_path_exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}

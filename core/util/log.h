@@ -1,9 +1,10 @@
 /* Logging: to stderr at the configured level, and into the current deployment log (JSON lines,
- * {"timestamp":"<RFC3339 ns Z>","level":"<LEVEL>","message":"..."}, Mender's format) when one
- * is open. Module output and state-script stderr go there too. */
+ * {"timestamp":"<RFC3339 ns Z>","level":"<level>","message":"..."}, Mender's format, with the
+ * lower-case level names of Mender's Go client: error, warning, info) when one is open. Module output and state-script stderr go there too. */
 #ifndef MOLT_UTIL_LOG_H
 #define MOLT_UTIL_LOG_H
 
+#include <stddef.h>
 #include "util/err.h"
 
 typedef enum molt_log_level {
@@ -20,6 +21,22 @@ void molt_log_set_level(molt_log_level level);
 
 /* Open (append) the deployment log file; closes a previous one. NULL closes. */
 int molt_log_open_deployment(const char *path, molt_err *err);
+
+/* "error", "warning", "info" or "debug": the word used on stderr and in deployment logs. */
+const char *molt_log_level_name(molt_log_level level);
+
+/* Size of a deployment log timestamp, "2026-11-25T19:00:00.123456789Z" plus its NUL. */
+#define MOLT_LOG_TIMESTAMP_SIZE 31
+/* The current UTC time in that format. MOLT_EIO (and the epoch) if the clock fails. */
+int molt_log_timestamp(char out[MOLT_LOG_TIMESTAMP_SIZE]);
+
+/* Log msg (len bytes, need not be NUL-terminated or UTF-8: bytes that are not valid UTF-8
+ * become U+FFFD in the deployment log) without formatting; trailing newlines are dropped and a
+ * message over 64 KiB is cut. On stderr: "molt: <level>: <msg>" if level passes the filter. In
+ * the open deployment log, levels info and up: one line
+ * {"timestamp":"...","level":"<level name>","message":"..."} appended with one write().
+ * Thread-safe. molt_log formats, then does this. */
+void molt_log_message(molt_log_level level, const char *msg, size_t len);
 
 void molt_log(molt_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define molt_log_error(...) molt_log(MOLT_LOG_ERROR, __VA_ARGS__)

@@ -1,0 +1,529 @@
+/* molt.yaml: defaults, then the file's keys on top, checked strictly (libyaml document API).
+ * Every mistake is refused as "<file>:<line>: <what>" so a device never runs on a guess. */
+#include "config/config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "util/fs.h"
+#include "util/log.h"
+
+/* A configuration file is a page of text; nothing legitimate comes near this. */
+#define CONFIG_FILE_MAX (1024 * 1024)
+/* Most entries in one list (module_dirs, artifact_verify_keys). */
+#define CONFIG_LIST_MAX 64
+#define DEVICE_TYPE_FILE_MAX 4096
+
+enum key_kind {
+    KEY_PATH,       /* string, relative paths resolved against the config file's folder */
+    KEY_PATH_NULL,  /* the same, or null (~, null, empty) for "not set" */
+    KEY_PATH_LIST,  /* list of paths */
+    KEY_INT,        /* integer in [min, max] */
+    KEY_LOG_LEVEL,  /* error|warning|info|debug */
+    KEY_MAPPING,    /* the nested http: mapping */
+};
+
+typedef struct key_spec {
+    const char *name;
+    enum key_kind kind;
+    size_t offset;        /* of the field in molt_config */
+    size_t count_offset;  /* KEY_PATH_LIST: of the size_t count */
+    long min, max;        /* KEY_INT */
+} key_spec;
+
+#define FIELD(f) offsetof(molt_config, f)
+#define DAY 86400L
+
+static const key_spec http_keys[] = {
+    {"ca_file", KEY_PATH_NULL, FIELD(ca_file), 0, 0, 0},
+    {"retry_download_count", KEY_INT, FIELD(retry_download_count), 0, 0, 1000},
+    {"retry_max_interval", KEY_INT, FIELD(retry_max_interval), 0, 1, DAY},
+    {"connect_timeout", KEY_INT, FIELD(connect_timeout), 0, 1, 3600},
+    {"low_speed_time", KEY_INT, FIELD(low_speed_time), 0, 1, 3600},
+    {NULL, 0, 0, 0, 0, 0},
+};
+
+static const key_spec top_keys[] = {
+    {"data_dir", KEY_PATH, FIELD(data_dir), 0, 0, 0},
+    {"device_type_file", KEY_PATH, FIELD(device_type_file), 0, 0, 0},
+    {"module_dirs", KEY_PATH_LIST, FIELD(module_dirs), FIELD(n_module_dirs), 0, 0},
+    {"native_module_dir", KEY_PATH, FIELD(native_module_dir), 0, 0, 0},
+    {"artifact_verify_keys", KEY_PATH_LIST, FIELD(verify_keys), FIELD(n_verify_keys), 0, 0},
+    {"scripts_dir", KEY_PATH, FIELD(scripts_dir), 0, 0, 0},
+    {"module_timeout", KEY_INT, FIELD(module_timeout), 0, 1, 30 * DAY},
+    {"state_script_timeout", KEY_INT, FIELD(script_timeout), 0, 1, 30 * DAY},
+    {"state_script_retry_interval", KEY_INT, FIELD(script_retry_interval), 0, 1, DAY},
+    {"state_script_retry_timeout", KEY_INT, FIELD(script_retry_timeout), 0, 0, 30 * DAY},
+    {"max_state_loops", KEY_INT, FIELD(max_state_loops), 0, 1, 10000},
+    {"keep_deployment_logs", KEY_INT, FIELD(keep_logs), 0, 1, 1000},
+    {"log_level", KEY_LOG_LEVEL, FIELD(log_level), 0, 0, 0},
+    {"http", KEY_MAPPING, 0, 0, 0, 0},
+    {NULL, 0, 0, 0, 0, 0},
+};
+
+/* What a parse needs to report errors and resolve paths. */
+typedef struct loader {
+    const char *file;     /* as given, for messages */
+    char *dir;            /* absolute folder of the file, for relative paths */
+    yaml_document_t *doc;
+    molt_config *cfg;
+    molt_err *err;
+} loader;
+
+static int at(const loader *ld, const yaml_node_t *node, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* "<file>:<line>: <what>" with the node's 1-based line. */
+static int at(const loader *ld, const yaml_node_t *node, const char *fmt, ...)
+{
+    char what[MOLT_ERR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return molt_err_set(ld->err, MOLT_ECONFIG, "%s:%zu: %s", ld->file,
+                        node->start_mark.line + 1, what);
+}
+
+static char *xstrdup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static void free_list(char **list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(list[i]);
+    free(list);
+}
+
+void molt_config_free(molt_config *cfg)
+{
+    if (!cfg)
+        return;
+    free(cfg->path);
+    free(cfg->data_dir);
+    free(cfg->device_type_file);
+    free_list(cfg->module_dirs, cfg->n_module_dirs);
+    free(cfg->native_module_dir);
+    free_list(cfg->verify_keys, cfg->n_verify_keys);
+    free(cfg->scripts_dir);
+    free(cfg->log_level);
+    free(cfg->ca_file);
+    free(cfg);
+}
+
+/* The defaults of config.h, except device_type_file (derived from data_dir after loading). */
+static molt_config *config_defaults(void)
+{
+    molt_config *cfg = calloc(1, sizeof *cfg);
+    if (!cfg)
+        return NULL;
+    cfg->data_dir = xstrdup("/var/lib/molt");
+    cfg->module_dirs = calloc(2, sizeof *cfg->module_dirs);
+    if (cfg->module_dirs) {
+        cfg->n_module_dirs = 2;
+        cfg->module_dirs[0] = xstrdup("/usr/share/molt/modules/v3");
+        cfg->module_dirs[1] = xstrdup("/usr/share/mender/modules/v3");
+    }
+    cfg->native_module_dir = xstrdup("/usr/lib/molt/modules");
+    cfg->scripts_dir = xstrdup("/etc/molt/scripts");
+    cfg->module_timeout = 14400;
+    cfg->script_timeout = 3600;
+    cfg->script_retry_interval = 60;
+    cfg->script_retry_timeout = 1800;
+    cfg->max_state_loops = 28;
+    cfg->keep_logs = 5;
+    cfg->log_level = xstrdup("info");
+    cfg->retry_download_count = 10;
+    cfg->retry_max_interval = 300;
+    cfg->connect_timeout = 30;
+    cfg->low_speed_time = 60;
+    if (!cfg->data_dir || !cfg->module_dirs || !cfg->module_dirs[0] || !cfg->module_dirs[1] ||
+        !cfg->native_module_dir || !cfg->scripts_dir || !cfg->log_level) {
+        molt_config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+static const char *scalar_text(const yaml_node_t *node)
+{
+    return (const char *)node->data.scalar.value;
+}
+
+/* A null scalar as YAML 1.1 spells it, written plain (a quoted "null" is a string). */
+static bool is_null(const yaml_node_t *node)
+{
+    if (node->type != YAML_SCALAR_NODE || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return false;
+    const char *s = scalar_text(node);
+    return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
+           !strcmp(s, "NULL");
+}
+
+static const char *node_kind(const yaml_node_t *node)
+{
+    switch (node->type) {
+    case YAML_SCALAR_NODE: return "a scalar";
+    case YAML_SEQUENCE_NODE: return "a list";
+    case YAML_MAPPING_NODE: return "a mapping";
+    default: return "nothing";
+    }
+}
+
+/* A path value: a non-empty string scalar; relative ones are made absolute against the
+ * config file's folder. *ret malloc'd. */
+static int get_path(loader *ld, const char *key, const yaml_node_t *node, char **ret)
+{
+    if (node->type != YAML_SCALAR_NODE)
+        return at(ld, node, "%s: expected a path (a string), got %s", key, node_kind(node));
+    if (is_null(node))
+        return at(ld, node, "%s: expected a path, got nothing (null)", key);
+    const char *s = scalar_text(node);
+    if (strlen(s) != node->data.scalar.length)
+        return at(ld, node, "%s: the path contains a NUL character", key);
+    char *path = s[0] == '/' ? strdup(s) : molt_path_join(ld->dir, s);
+    if (!path)
+        return molt_err_set(ld->err, MOLT_ENOMEM, "out of memory");
+    *ret = path;
+    return 0;
+}
+
+static int get_int(loader *ld, const key_spec *spec, const char *key, const yaml_node_t *node,
+                   int *ret)
+{
+    if (node->type != YAML_SCALAR_NODE)
+        return at(ld, node, "%s: expected an integer, got %s", key, node_kind(node));
+    const char *s = scalar_text(node);
+    if (node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return at(ld, node, "%s: expected an integer, got the string \"%s\"", key, s);
+    const char *digits = s + (s[0] == '-' || s[0] == '+');
+    bool ok = *digits != '\0' && strlen(digits) <= 12;
+    for (const char *p = digits; ok && *p; p++)
+        ok = *p >= '0' && *p <= '9';
+    if (!ok)
+        return at(ld, node, "%s: expected an integer, got \"%s\"", key, s);
+    long long v = strtoll(s, NULL, 10);
+    if (v < spec->min || v > spec->max)
+        return at(ld, node, "%s: must be between %ld and %ld, got %lld", key, spec->min,
+                  spec->max, v);
+    *ret = (int)v;
+    return 0;
+}
+
+static int get_path_list(loader *ld, const char *key, yaml_node_t *node, char ***ret_list,
+                         size_t *ret_n)
+{
+    if (node->type != YAML_SEQUENCE_NODE)
+        return at(ld, node, "%s: expected a list of paths, got %s", key, node_kind(node));
+    size_t n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+    if (n > CONFIG_LIST_MAX)
+        return at(ld, node, "%s: %zu entries, at most %d allowed", key, n, CONFIG_LIST_MAX);
+    char **list = calloc(n ? n : 1, sizeof *list);
+    if (!list)
+        return molt_err_set(ld->err, MOLT_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = yaml_document_get_node(ld->doc, node->data.sequence.items.start[i]);
+        char name[192];
+        snprintf(name, sizeof name, "%s[%zu]", key, i);
+        int r = item ? get_path(ld, name, item, &list[i]) : at(ld, node, "%s: bad entry", name);
+        if (r != 0) {
+            free_list(list, i);
+            return r;
+        }
+    }
+    *ret_list = list;
+    *ret_n = n;
+    return 0;
+}
+
+static int load_mapping(loader *ld, yaml_node_t *map, const key_spec *specs, const char *prefix);
+
+/* Store one value of spec into the config (replacing the default). */
+static int set_value(loader *ld, const key_spec *spec, const char *key, yaml_node_t *value)
+{
+    char *base = (char *)ld->cfg;
+    switch (spec->kind) {
+    case KEY_PATH:
+    case KEY_PATH_NULL: {
+        char *path = NULL;
+        if (!(spec->kind == KEY_PATH_NULL && is_null(value))) {
+            int r = get_path(ld, key, value, &path);
+            if (r != 0)
+                return r;
+        }
+        char **field = (char **)(base + spec->offset);
+        free(*field);
+        *field = path;
+        return 0;
+    }
+    case KEY_PATH_LIST: {
+        char **list = NULL;
+        size_t n = 0;
+        int r = get_path_list(ld, key, value, &list, &n);
+        if (r != 0)
+            return r;
+        char ***field = (char ***)(base + spec->offset);
+        size_t *count = (size_t *)(base + spec->count_offset);
+        free_list(*field, *count);
+        *field = list;
+        *count = n;
+        return 0;
+    }
+    case KEY_INT:
+        return get_int(ld, spec, key, value, (int *)(base + spec->offset));
+    case KEY_LOG_LEVEL: {
+        molt_log_level level;
+        if (value->type != YAML_SCALAR_NODE || molt_log_level_parse(scalar_text(value), &level))
+            return at(ld, value, "%s: expected one of error, warning, info, debug, got %s%s%s",
+                      key, value->type == YAML_SCALAR_NODE ? "\"" : "",
+                      value->type == YAML_SCALAR_NODE ? scalar_text(value) : node_kind(value),
+                      value->type == YAML_SCALAR_NODE ? "\"" : "");
+        char *word = strdup(scalar_text(value));
+        if (!word)
+            return molt_err_set(ld->err, MOLT_ENOMEM, "out of memory");
+        free(ld->cfg->log_level);
+        ld->cfg->log_level = word;
+        return 0;
+    }
+    case KEY_MAPPING:
+        if (is_null(value))
+            return 0;   /* "http:" with every key commented out */
+        return load_mapping(ld, value, http_keys, "http.");
+    }
+    return at(ld, value, "%s: internal error: unknown kind", key);
+}
+
+static int load_mapping(loader *ld, yaml_node_t *map, const key_spec *specs, const char *prefix)
+{
+    if (map->type != YAML_MAPPING_NODE)
+        return at(ld, map, "%sexpected a mapping of keys to values, got %s",
+                  *prefix ? "http: " : "", node_kind(map));
+    int seen_line[32] = {0};
+    for (yaml_node_pair_t *pair = map->data.mapping.pairs.start;
+         pair < map->data.mapping.pairs.top; pair++) {
+        yaml_node_t *k = yaml_document_get_node(ld->doc, pair->key);
+        yaml_node_t *v = yaml_document_get_node(ld->doc, pair->value);
+        if (!k || !v)
+            return molt_err_set(ld->err, MOLT_ECONFIG, "%s: malformed YAML document", ld->file);
+        if (k->type != YAML_SCALAR_NODE)
+            return at(ld, k, "a key must be a plain word, got %s", node_kind(k));
+        const char *name = scalar_text(k);
+        char full[160];
+        snprintf(full, sizeof full, "%s%.100s", prefix, name);
+        size_t i = 0;
+        while (specs[i].name && strcmp(specs[i].name, name) != 0)
+            i++;
+        if (!specs[i].name)
+            return at(ld, k, "unknown key \"%s\"", full);
+        if (seen_line[i])
+            return at(ld, k, "duplicate key \"%s\" (first set on line %d)", full, seen_line[i]);
+        seen_line[i] = (int)k->start_mark.line + 1;
+        int r = set_value(ld, &specs[i], full, v);
+        if (r != 0)
+            return r;
+    }
+    return 0;
+}
+
+/* The absolute folder of path (relative paths taken from the current directory). */
+static char *config_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir;
+    if (!slash)
+        dir = strdup(".");
+    else if (slash == path)
+        dir = strdup("/");
+    else
+        dir = strndup(path, (size_t)(slash - path));
+    if (!dir || dir[0] == '/')
+        return dir;
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd)) {
+        free(dir);
+        return NULL;
+    }
+    char *abs = strcmp(dir, ".") == 0 ? strdup(cwd) : molt_path_join(cwd, dir);
+    free(dir);
+    return abs;
+}
+
+/* 1-based line of a byte offset (libyaml's reader errors give offsets, not marks). */
+static size_t line_of_offset(const char *buf, size_t len, size_t offset)
+{
+    size_t line = 1;
+    for (size_t i = 0; i < offset && i < len; i++)
+        line += buf[i] == '\n';
+    return line;
+}
+
+static int yaml_error(const yaml_parser_t *parser, const char *file, const char *buf, size_t len,
+                      molt_err *err)
+{
+    if (parser->error == YAML_MEMORY_ERROR)
+        return molt_err_set(err, MOLT_ENOMEM, "%s: out of memory parsing YAML", file);
+    if (parser->error == YAML_READER_ERROR)
+        return molt_err_set(err, MOLT_ECONFIG, "%s:%zu: not valid YAML text: %s", file,
+                            line_of_offset(buf, len, parser->problem_offset),
+                            parser->problem ? parser->problem : "unreadable");
+    return molt_err_set(err, MOLT_ECONFIG, "%s:%zu: YAML syntax error: %s%s%s", file,
+                        parser->problem_mark.line + 1,
+                        parser->problem ? parser->problem : "malformed",
+                        parser->context ? " " : "", parser->context ? parser->context : "");
+}
+
+/* Parse buf (the text of file) over the defaults already in cfg. */
+static int parse_config(molt_config *cfg, const char *file, const char *buf, size_t len,
+                        molt_err *err)
+{
+    yaml_parser_t parser;
+    yaml_document_t doc, extra;
+    bool have_doc = false;
+    int r = 0;
+    loader ld = {.file = file, .doc = &doc, .cfg = cfg, .err = err};
+    if (!yaml_parser_initialize(&parser))
+        return molt_err_set(err, MOLT_ENOMEM, "out of memory");
+    yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+    if (!yaml_parser_load(&parser, &doc)) {
+        r = yaml_error(&parser, file, buf, len, err);
+        goto out;
+    }
+    have_doc = true;
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (!root)
+        goto out;   /* an empty file (or only comments): the defaults */
+    if (!yaml_parser_load(&parser, &extra)) {
+        r = yaml_error(&parser, file, buf, len, err);
+        goto out;
+    }
+    yaml_node_t *extra_root = yaml_document_get_root_node(&extra);
+    if (extra_root)
+        r = molt_err_set(err, MOLT_ECONFIG, "%s:%zu: a second YAML document; molt.yaml holds "
+                         "one mapping", file, extra.start_mark.line + 1);
+    yaml_document_delete(&extra);
+    if (r != 0)
+        goto out;
+    if (is_null(root))
+        goto out;
+    ld.dir = config_dir(file);
+    if (!ld.dir) {
+        r = molt_err_errno(err, MOLT_EIO, errno, "%s: cannot find its folder", file);
+        goto out;
+    }
+    if (root->type != YAML_MAPPING_NODE) {
+        r = at(&ld, root, "expected a mapping of keys to values at the top, got %s",
+               node_kind(root));
+        goto out;
+    }
+    r = load_mapping(&ld, root, top_keys, "");
+out:
+    free(ld.dir);
+    if (have_doc)
+        yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    return r;
+}
+
+int molt_config_load(molt_config **ret, const char *path, molt_err *err)
+{
+    const char *file = path ? path : MOLT_DEFAULT_CONFIG;
+    char *buf = NULL;
+    size_t len = 0;
+    molt_config *cfg = config_defaults();
+    int r = 0;
+    if (!cfg)
+        return molt_err_set(err, MOLT_ENOMEM, "out of memory");
+    r = molt_read_file(file, CONFIG_FILE_MAX, &buf, &len, err);
+    if (r == MOLT_ENOTFOUND && !path) {
+        r = 0;   /* no /etc/molt/molt.yaml: a device running on the defaults */
+    } else if (r != 0) {
+        molt_err_prefix(err, "configuration: ");
+        r = MOLT_ECONFIG;
+        if (err)
+            err->code = r;
+        goto out;
+    } else {
+        cfg->path = strdup(file);
+        if (!cfg->path) {
+            r = molt_err_set(err, MOLT_ENOMEM, "out of memory");
+            goto out;
+        }
+        r = parse_config(cfg, file, buf, len, err);
+        if (r != 0)
+            goto out;
+    }
+    if (!cfg->device_type_file) {
+        cfg->device_type_file = molt_path_join(cfg->data_dir, "device_type");
+        if (!cfg->device_type_file) {
+            r = molt_err_set(err, MOLT_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+out:
+    free(buf);
+    if (r != 0) {
+        molt_config_free(cfg);
+        return r;
+    }
+    *ret = cfg;
+    return 0;
+}
+
+int molt_config_device_type(const molt_config *cfg, char **ret, molt_err *err)
+{
+    static const char prefix[] = "device_type=";
+    char *buf = NULL;
+    size_t len = 0;
+    const char *file = cfg->device_type_file;
+    int r = molt_read_file(file, DEVICE_TYPE_FILE_MAX, &buf, &len, err);
+    if (r != 0) {
+        molt_err_prefix(err, "device type: ");
+        return r;
+    }
+    size_t plen = sizeof prefix - 1;
+    if (len < plen || memcmp(buf, prefix, plen) != 0) {
+        r = molt_err_set(err, MOLT_EFORMAT, "%s: expected one line \"device_type=<value>\"",
+                         file);
+        goto out;
+    }
+    size_t vlen = len - plen;
+    if (vlen > 0 && buf[len - 1] == '\n')
+        vlen--;
+    const char *value = buf + plen;
+    for (size_t i = 0; i < vlen; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if (c == '\n') {
+            r = molt_err_set(err, MOLT_EFORMAT, "%s: trailing data after the device_type line",
+                             file);
+            goto out;
+        }
+        if (c < 0x20 || c == 0x7f) {
+            r = molt_err_set(err, MOLT_EFORMAT, "%s: control character 0x%02x in device_type",
+                             file, c);
+            goto out;
+        }
+    }
+    if (vlen == 0) {
+        r = molt_err_set(err, MOLT_EFORMAT, "%s: device_type is empty", file);
+        goto out;
+    }
+    char *dt = strndup(value, vlen);
+    if (!dt) {
+        r = molt_err_set(err, MOLT_ENOMEM, "out of memory");
+        goto out;
+    }
+    *ret = dt;
+out:
+    free(buf);
+    return r;
+}

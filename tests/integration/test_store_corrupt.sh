@@ -1,0 +1,84 @@
+# A torn or corrupt store (<data_dir>/store) is detected and reported, never silently trusted:
+# `molt status`, `show-provides`, `install` and `commit` exit 1 with a message naming the store
+# file, no module runs, the target is untouched and the corrupt file is left as it was (for a
+# person to look at). Kinds: truncated to half, truncated to nothing, one byte flipped, and an
+# edit that keeps the JSON valid (the artifact name changed) so only the checksum can catch it.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/device.sh"
+
+device_new dev dev-a
+
+# A real store: one committed single-file install.
+mkdir -p "$T/src"
+printf 'release one\n' >"$T/src/motd"
+printf '%s' "$DEV_DEST" >"$T/src/dest_dir"
+printf 'motd' >"$T/src/filename"
+make_artifact "$T/one.mender" release-one single-file -f "$T/src/motd" -f "$T/src/dest_dir" -f "$T/src/filename"
+molt_dev install "$T/one.mender"
+expect_rc 0 "install release-one"
+molt_dev commit
+expect_rc 0 "commit release-one"
+[ -s "$DEV_STORE" ] || fail "no store at $DEV_STORE after a committed install"
+assert_eq "release-one" "$(dev_artifact)" "artifact name before corrupting"
+cp "$DEV_STORE" "$T/store.good"
+grep -q 'release-one' "$T/store.good" || fail "the store does not hold the artifact name as text: $(head -c 300 "$T/store.good")"
+
+printf 'release two\n' >"$T/src/motd"
+make_artifact "$T/two.mender" release-two single-file -f "$T/src/motd" -f "$T/src/dest_dir" -f "$T/src/filename"
+
+# The command must fail with exit 1, name the store file, and change nothing.
+expect_refused() {  # KIND ARGS...
+    local kind=$1
+    shift
+    cp "$DEV_STORE" "$T/store.before"
+    molt_dev "$@"
+    expect_rc 1 "molt $1 with a store $kind"
+    grep -qF "$DEV_STORE" "$RUN_ERR" "$RUN_OUT" ||
+        fail "molt $1 with a store $kind: the message does not name $DEV_STORE: $(head -c 600 "$RUN_ERR")"
+    cmp -s "$T/store.before" "$DEV_STORE" || fail "molt $1 rewrote the $kind store"
+    assert_eq "release one" "$(cat "$DEV_DEST/motd")" "target after molt $1 with a store $kind"
+}
+
+corrupt() {  # KIND
+    cp "$T/store.good" "$DEV_STORE"
+    local size
+    size=$(stat -c %s "$DEV_STORE")
+    case $1 in
+    truncated) truncate -s $((size / 2)) "$DEV_STORE" ;;
+    empty) : >"$DEV_STORE" ;;
+    flipped)
+        python3 - "$DEV_STORE" <<'PY'
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+b[len(b) // 2] ^= 0x01
+open(p, "wb").write(b)
+PY
+        ;;
+    edited) sed -i 's/release-one/release-eve/g' "$DEV_STORE" ;;
+    esac
+    cmp -s "$T/store.good" "$DEV_STORE" && fail "corrupt $1: the store did not change"
+    return 0
+}
+
+for kind in truncated empty flipped edited; do
+    corrupt "$kind"
+    expect_refused "$kind" status
+    expect_refused "$kind" status --json
+    expect_refused "$kind" show-provides
+    expect_refused "$kind" show-artifact
+    expect_refused "$kind" install "$T/two.mender"
+    expect_refused "$kind" commit
+    expect_refused "$kind" resume
+    pass "store $kind: detected and reported by every command"
+done
+
+# The good store still works (the checks above are about the damage, not about the file's age).
+cp "$T/store.good" "$DEV_STORE"
+assert_eq "release-one" "$(dev_artifact)" "artifact name with the store restored"
+molt_dev install "$T/two.mender"
+expect_rc 0 "install release-two with the store restored"
+molt_dev commit
+expect_rc 0 "commit release-two"
+assert_eq "release two" "$(cat "$DEV_DEST/motd")" "target after release-two"
+pass "restored store: install works again"

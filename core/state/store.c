@@ -12,6 +12,7 @@
 #include "state/store.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,9 +70,13 @@ static int parse_store(const char *path, const char *buf, size_t len, json_t **r
     if (end - p < 65 || p[64] != ' ')
         return molt_err_set(err, MOLT_ECORRUPT, "store %s: header is truncated or malformed "
                             "(expected 64 hex digits of SHA-256)", path);
+    /* Lower case only, as written: one file, one spelling, so any altered byte is noticed. */
+    bool lower_hex = true;
+    for (int i = 0; i < 64; i++)
+        lower_hex = lower_hex && ((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f'));
     unsigned char want[32];
-    if (molt_hex_decode(p, 64, want, sizeof want) != 0)
-        return molt_err_set(err, MOLT_ECORRUPT, "store %s: the SHA-256 in the header is not hex",
+    if (!lower_hex || molt_hex_decode(p, 64, want, sizeof want) != 0)
+        return molt_err_set(err, MOLT_ECORRUPT, "store %s: the SHA-256 in the header is not lower-case hex",
                             path);
     p += 65;
     unsigned long long data_len;

@@ -1,0 +1,332 @@
+/* Configuration: defaults, every key, relative paths, every kind of mistake reported with
+ * file and line, the documented example, and the device_type file. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "util/fs.h"
+
+typedef struct fixture {
+    char dir[64];
+    char path[96];
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    strcpy(f->dir, "/tmp/molt-config-test-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof f->path, "%s/molt.yaml", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    assert_int_equal(molt_rm_rf(f->dir, NULL), 0);
+    free(f);
+    return 0;
+}
+
+static void write_text(const char *path, const char *text)
+{
+    assert_int_equal(molt_write_file_atomic(path, text, strlen(text), 0644, NULL), 0);
+}
+
+static void assert_defaults(const molt_config *c)
+{
+    assert_string_equal(c->data_dir, "/var/lib/molt");
+    assert_string_equal(c->device_type_file, "/var/lib/molt/device_type");
+    assert_int_equal(c->n_module_dirs, 2);
+    assert_string_equal(c->module_dirs[0], "/usr/share/molt/modules/v3");
+    assert_string_equal(c->module_dirs[1], "/usr/share/mender/modules/v3");
+    assert_string_equal(c->native_module_dir, "/usr/lib/molt/modules");
+    assert_int_equal(c->n_verify_keys, 0);
+    assert_string_equal(c->scripts_dir, "/etc/molt/scripts");
+    assert_int_equal(c->module_timeout, 14400);
+    assert_int_equal(c->script_timeout, 3600);
+    assert_int_equal(c->script_retry_interval, 60);
+    assert_int_equal(c->script_retry_timeout, 1800);
+    assert_int_equal(c->max_state_loops, 28);
+    assert_int_equal(c->keep_logs, 5);
+    assert_string_equal(c->log_level, "info");
+    assert_null(c->ca_file);
+    assert_int_equal(c->retry_download_count, 10);
+    assert_int_equal(c->retry_max_interval, 300);
+    assert_int_equal(c->connect_timeout, 30);
+    assert_int_equal(c->low_speed_time, 60);
+}
+
+static void test_empty_file_gives_defaults(void **state)
+{
+    fixture *f = *state;
+    const char *texts[] = {"", "# only a comment\n", "---\n", "~\n"};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        write_text(f->path, texts[i]);
+        molt_config *c = NULL;
+        molt_err err = {0};
+        if (molt_config_load(&c, f->path, &err) != 0)
+            fail_msg("\"%s\": %s", texts[i], err.msg);
+        assert_string_equal(c->path, f->path);
+        assert_defaults(c);
+        molt_config_free(c);
+    }
+}
+
+static void test_missing_default_file(void **state)
+{
+    (void)state;
+    if (molt_path_exists(MOLT_DEFAULT_CONFIG))
+        skip();   /* a configured machine: its file is not ours to judge */
+    molt_config *c = NULL;
+    molt_err err = {0};
+    assert_int_equal(molt_config_load(&c, NULL, &err), 0);
+    assert_null(c->path);
+    assert_defaults(c);
+    molt_config_free(c);
+}
+
+static void test_missing_named_file(void **state)
+{
+    fixture *f = *state;
+    molt_config *c = NULL;
+    molt_err err = {0};
+    assert_int_equal(molt_config_load(&c, f->path, &err), MOLT_ECONFIG);
+    assert_null(c);
+    assert_non_null(strstr(err.msg, f->path));
+}
+
+static void test_example_is_the_defaults(void **state)
+{
+    (void)state;
+    const char *src = getenv("MOLT_SRC_DIR");
+    assert_non_null(src);
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/examples/molt.yaml", src);
+    molt_config *c = NULL;
+    molt_err err = {0};
+    if (molt_config_load(&c, path, &err) != 0)
+        fail_msg("examples/molt.yaml: %s", err.msg);
+    assert_defaults(c);
+    molt_config_free(c);
+}
+
+static void test_every_key(void **state)
+{
+    fixture *f = *state;
+    write_text(f->path,
+               "data_dir: data\n"
+               "device_type_file: /etc/dt\n"
+               "module_dirs: [mods, /opt/mods]\n"
+               "native_module_dir: ./native\n"
+               "artifact_verify_keys:\n"
+               "  - keys/a.pem\n"
+               "  - '/k/b.pem'\n"
+               "scripts_dir: \"scripts\"\n"
+               "module_timeout: 10\n"
+               "state_script_timeout: 11\n"
+               "state_script_retry_interval: 12\n"
+               "state_script_retry_timeout: 0\n"
+               "max_state_loops: 14\n"
+               "keep_deployment_logs: 1\n"
+               "log_level: debug\n"
+               "http:\n"
+               "  ca_file: ca.pem\n"
+               "  retry_download_count: 0\n"
+               "  retry_max_interval: 17\n"
+               "  connect_timeout: 18\n"
+               "  low_speed_time: 19\n");
+    molt_config *c = NULL;
+    molt_err err = {0};
+    if (molt_config_load(&c, f->path, &err) != 0)
+        fail_msg("%s", err.msg);
+    char want[256];
+#define ASSERT_IN_DIR(value, rel)                                   \
+    do {                                                           \
+        snprintf(want, sizeof want, "%s/%s", f->dir, rel);         \
+        assert_string_equal(value, want);                          \
+    } while (0)
+    ASSERT_IN_DIR(c->data_dir, "data");
+    assert_string_equal(c->device_type_file, "/etc/dt");
+    assert_int_equal(c->n_module_dirs, 2);
+    ASSERT_IN_DIR(c->module_dirs[0], "mods");
+    assert_string_equal(c->module_dirs[1], "/opt/mods");
+    ASSERT_IN_DIR(c->native_module_dir, "./native");
+    assert_int_equal(c->n_verify_keys, 2);
+    ASSERT_IN_DIR(c->verify_keys[0], "keys/a.pem");
+    assert_string_equal(c->verify_keys[1], "/k/b.pem");
+    ASSERT_IN_DIR(c->scripts_dir, "scripts");
+    assert_int_equal(c->module_timeout, 10);
+    assert_int_equal(c->script_timeout, 11);
+    assert_int_equal(c->script_retry_interval, 12);
+    assert_int_equal(c->script_retry_timeout, 0);
+    assert_int_equal(c->max_state_loops, 14);
+    assert_int_equal(c->keep_logs, 1);
+    assert_string_equal(c->log_level, "debug");
+    ASSERT_IN_DIR(c->ca_file, "ca.pem");
+    assert_int_equal(c->retry_download_count, 0);
+    assert_int_equal(c->retry_max_interval, 17);
+    assert_int_equal(c->connect_timeout, 18);
+    assert_int_equal(c->low_speed_time, 19);
+#undef ASSERT_IN_DIR
+    molt_config_free(c);
+}
+
+static void test_device_type_file_follows_data_dir(void **state)
+{
+    fixture *f = *state;
+    write_text(f->path, "data_dir: /srv/device\nmodule_dirs: []\nhttp:\n");
+    molt_config *c = NULL;
+    molt_err err = {0};
+    assert_int_equal(molt_config_load(&c, f->path, &err), 0);
+    assert_string_equal(c->device_type_file, "/srv/device/device_type");
+    assert_int_equal(c->n_module_dirs, 0);
+    assert_int_equal(c->connect_timeout, 30);
+    molt_config_free(c);
+}
+
+/* A relative config path: relative values are still made absolute. */
+static void test_relative_config_path(void **state)
+{
+    fixture *f = *state;
+    write_text(f->path, "data_dir: d\n");
+    char cwd[PATH_MAX];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(chdir("/tmp"), 0);
+    molt_config *c = NULL;
+    molt_err err = {0};
+    int r = molt_config_load(&c, f->path + strlen("/tmp/"), &err);
+    assert_int_equal(chdir(cwd), 0);
+    if (r != 0)
+        fail_msg("%s", err.msg);
+    char want[256];
+    snprintf(want, sizeof want, "%s/d", f->dir);
+    assert_string_equal(c->data_dir, want);
+    molt_config_free(c);
+}
+
+typedef struct bad_case {
+    const char *text;
+    int line;
+    const char *what;   /* a part of the message */
+} bad_case;
+
+static void test_mistakes(void **state)
+{
+    fixture *f = *state;
+    static const bad_case cases[] = {
+        {"data_dir: /x\ndata_dri: /y\n", 2, "unknown key \"data_dri\""},
+        {"http:\n  ca_file: x\n  timeout: 3\n", 3, "unknown key \"http.timeout\""},
+        {"module_timeout: 5\nmodule_timeout: 6\n", 2, "duplicate key \"module_timeout\" (first "
+                                                       "set on line 1)"},
+        {"http:\n  connect_timeout: 1\n  connect_timeout: 2\n", 3, "duplicate key"},
+        {"\n\nmodule_timeout: \"10\"\n", 3, "expected an integer, got the string \"10\""},
+        {"module_timeout: ten\n", 1, "expected an integer, got \"ten\""},
+        {"module_timeout: 0x10\n", 1, "expected an integer"},
+        {"module_timeout: 1.5\n", 1, "expected an integer"},
+        {"module_timeout: -5\n", 1, "must be between 1 and 2592000, got -5"},
+        {"keep_deployment_logs: 0\n", 1, "must be between 1 and 1000, got 0"},
+        {"module_timeout: 99999999999999999\n", 1, "expected an integer"},
+        {"module_timeout: [1]\n", 1, "expected an integer, got a list"},
+        {"max_state_loops:\n", 1, "expected an integer"},
+        {"data_dir: [a, b]\n", 1, "data_dir: expected a path (a string), got a list"},
+        {"data_dir: {a: b}\n", 1, "got a mapping"},
+        {"data_dir:\n", 1, "data_dir: expected a path, got nothing"},
+        {"module_dirs: /usr/share\n", 1, "module_dirs: expected a list of paths, got a scalar"},
+        {"module_dirs:\n  - a\n  - [b]\n", 3, "module_dirs[1]: expected a path"},
+        {"log_level: verbose\n", 1, "expected one of error, warning, info, debug, got \"verbose\""},
+        {"http: 5\n", 1, "http: expected a mapping"},
+        {"- a\n- b\n", 1, "expected a mapping of keys to values at the top, got a list"},
+        {"just text\n", 1, "got a scalar"},
+        {"data_dir: /a\n  bad: indent\n", 2, "YAML syntax error"},
+        {"a: [1, 2\n", 2, "YAML syntax error"},
+        {"data_dir: \"unterminated\n", 2, "YAML syntax error"},
+        {"data_dir: *nothing\n", 1, "YAML syntax error"},
+        {"data_dir: /a\n---\ndata_dir: /b\n", 2, "a second YAML document"},
+        {"data_dir: /a\n\xff\n", 2, "not valid YAML text"},
+        {"[1, 2]: x\n", 1, "a key must be a plain word"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        write_text(f->path, cases[i].text);
+        molt_config *c = NULL;
+        molt_err err = {0};
+        int r = molt_config_load(&c, f->path, &err);
+        if (r != MOLT_ECONFIG)
+            fail_msg("case %zu (%s): expected MOLT_ECONFIG, got %d (%s)", i, cases[i].text, r,
+                     err.msg);
+        assert_null(c);
+        char prefix[160];
+        snprintf(prefix, sizeof prefix, "%s:%d: ", f->path, cases[i].line);
+        if (strncmp(err.msg, prefix, strlen(prefix)) != 0 || !strstr(err.msg, cases[i].what))
+            fail_msg("case %zu: expected \"%s...%s\", got \"%s\"", i, prefix, cases[i].what,
+                     err.msg);
+    }
+}
+
+static void test_device_type(void **state)
+{
+    fixture *f = *state;
+    char dt[128], data_dir_line[160];
+    snprintf(dt, sizeof dt, "%s/device_type", f->dir);
+    snprintf(data_dir_line, sizeof data_dir_line, "data_dir: %s\n", f->dir);
+    write_text(f->path, data_dir_line);
+    molt_config *c = NULL;
+    molt_err err = {0};
+    assert_int_equal(molt_config_load(&c, f->path, &err), 0);
+    assert_string_equal(c->device_type_file, dt);
+
+    char *value = NULL;
+    assert_int_equal(molt_config_device_type(c, &value, &err), MOLT_ENOTFOUND);
+    assert_null(value);
+
+    const char *good[][2] = {{"device_type=raspberrypi4\n", "raspberrypi4"},
+                             {"device_type=qemux86-64", "qemux86-64"},
+                             {"device_type=a b=c\n", "a b=c"}};
+    for (size_t i = 0; i < 3; i++) {
+        write_text(dt, good[i][0]);
+        if (molt_config_device_type(c, &value, &err) != 0)
+            fail_msg("\"%s\": %s", good[i][0], err.msg);
+        assert_string_equal(value, good[i][1]);
+        free(value);
+        value = NULL;
+    }
+    const char *bad[] = {"", "device_type=\n", "device_type=x\n\n", "device_type=x\nfoo=y\n",
+                         "devicetype=x\n", " device_type=x\n", "device_type=x\r\n",
+                         "DEVICE_TYPE=x\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        write_text(dt, bad[i]);
+        int r = molt_config_device_type(c, &value, &err);
+        if (r != MOLT_EFORMAT)
+            fail_msg("\"%s\": expected MOLT_EFORMAT, got %d", bad[i], r);
+        assert_null(value);
+        assert_non_null(strstr(err.msg, dt));
+    }
+    molt_config_free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_empty_file_gives_defaults, setup, teardown),
+        cmocka_unit_test(test_missing_default_file),
+        cmocka_unit_test_setup_teardown(test_missing_named_file, setup, teardown),
+        cmocka_unit_test(test_example_is_the_defaults),
+        cmocka_unit_test_setup_teardown(test_every_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_device_type_file_follows_data_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_relative_config_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mistakes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_device_type, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

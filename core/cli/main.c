@@ -1,0 +1,373 @@
+/* The `molt` program: argument parsing and output only; the work is in core/state/machine.c.
+ * Exit codes as Mender's standalone CLI: 0 ok, 1 failure, 2 nothing in progress, 4 reboot
+ * required (with --reboot-exit-code). */
+#include <dirent.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "config/config.h"
+#include "progress.h"
+#include "state/machine.h"
+#include "util/fs.h"
+#include "util/log.h"
+
+#define EXIT_OK 0
+#define EXIT_FAIL 1
+#define EXIT_NOTHING 2
+#define EXIT_REBOOT 4
+
+typedef struct cli {
+    const char *config_path;
+    int verbosity;             /* -1 quiet, 0 normal, 1 verbose */
+    bool reboot_exit_code;
+    bool json;
+    const char *command;
+    const char *arg;
+} cli;
+
+static const char usage_text[] =
+    "Usage: molt [--config FILE] [-v|--verbose] [-q|--quiet] COMMAND [ARGS]\n"
+    "\n"
+    "Install updates through update modules (Mender Artifact v3, Update Module v3).\n"
+    "\n"
+    "Commands:\n"
+    "  install FILE|URL [--reboot-exit-code]  install an artifact (a file, - for stdin, or an\n"
+    "                                          http(s) URL); waits for commit when the module\n"
+    "                                          supports rollback, commits at once otherwise\n"
+    "  commit                                  commit the installed update\n"
+    "  rollback                                roll the installed update back\n"
+    "  resume [--reboot-exit-code]             continue after a reboot or an interruption\n"
+    "  show-artifact                           print the installed artifact's name\n"
+    "  show-provides                           print the device's provides (key=value)\n"
+    "  status [--json]                         state, deployment, progress, last error\n"
+    "  modules                                 installed update modules and their payload types\n"
+    "  version                                 print molt's version\n"
+    "  help                                    this text\n"
+    "\n"
+    "Options:\n"
+    "  -c, --config FILE     configuration file (default " MOLT_DEFAULT_CONFIG ")\n"
+    "  -v, --verbose         log debug messages\n"
+    "  -q, --quiet           log errors only, no progress\n"
+    "  --reboot-exit-code    exit with 4 when a reboot is required\n"
+    "  -h, --help            help\n"
+    "\n"
+    "Exit codes: 0 success, 1 failure, 2 no update in progress (commit, rollback, resume),\n"
+    "4 reboot required (only with --reboot-exit-code).\n";
+
+static void usage(FILE *out)
+{
+    fputs(usage_text, out);
+}
+
+static int bad_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int bad_usage(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "molt: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nRun 'molt --help' for usage.\n");
+    va_end(ap);
+    return EXIT_FAIL;
+}
+
+static bool known_command(const char *c)
+{
+    static const char *const cmds[] = {"install", "commit", "rollback", "resume",
+                                       "show-artifact", "show-provides", "status", "modules",
+                                       "version", "help"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (strcmp(c, cmds[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Parse argv into c. Returns -1 to go on, else an exit code (help printed, or bad usage). */
+static int parse(int argc, char **argv, cli *c)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return EXIT_OK;
+        } else if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
+            if (++i >= argc)
+                return bad_usage("%s needs a file", a);
+            c->config_path = argv[i];
+        } else if (strncmp(a, "--config=", 9) == 0) {
+            c->config_path = a + 9;
+        } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+            c->verbosity = 1;
+        } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+            c->verbosity = -1;
+        } else if (strcmp(a, "--reboot-exit-code") == 0) {
+            c->reboot_exit_code = true;
+        } else if (strcmp(a, "--json") == 0) {
+            c->json = true;
+        } else if (strcmp(a, "--version") == 0) {
+            c->command = "version";
+        } else if (a[0] == '-' && a[1] != '\0') {
+            return bad_usage("unknown option %s", a);
+        } else if (!c->command) {
+            if (!known_command(a))
+                return bad_usage("unknown command '%s'", a);
+            c->command = a;
+        } else if (!c->arg && strcmp(c->command, "install") == 0) {
+            c->arg = a;
+        } else {
+            return bad_usage("unexpected argument '%s'", a);
+        }
+    }
+    if (!c->command)
+        return bad_usage("%s", "no command given");
+    if (strcmp(c->command, "help") == 0) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    if (strcmp(c->command, "install") == 0 && !c->arg)
+        return bad_usage("%s", "install needs an artifact file or URL");
+    if (c->json && strcmp(c->command, "status") != 0)
+        return bad_usage("%s", "--json is an option of status");
+    if (c->reboot_exit_code && strcmp(c->command, "install") != 0 &&
+        strcmp(c->command, "resume") != 0 && strcmp(c->command, "commit") != 0 &&
+        strcmp(c->command, "rollback") != 0)
+        return bad_usage("%s", "--reboot-exit-code is an option of install, resume, commit, "
+                               "rollback");
+    return -1;
+}
+
+/* ---- commands ----------------------------------------------------------------------------- */
+
+static int exit_for(const cli *c, molt_outcome o, int r, const molt_err *err, const char *cmd)
+{
+    switch (o) {
+    case MOLT_OUTCOME_DONE:
+        return EXIT_OK;
+    case MOLT_OUTCOME_AWAIT_COMMIT:
+        printf("Use 'molt commit' to update, or 'molt rollback' to roll back the update.\n");
+        return EXIT_OK;
+    case MOLT_OUTCOME_REBOOT:
+        printf("A reboot is required: reboot the device, then run 'molt resume'.\n");
+        return c->reboot_exit_code ? EXIT_REBOOT : EXIT_OK;
+    case MOLT_OUTCOME_NOTHING:
+        fprintf(stderr, "molt %s: %s\n", cmd, err->msg);
+        return EXIT_NOTHING;
+    case MOLT_OUTCOME_FAILED:
+    default:
+        fprintf(stderr, "molt %s: %s\n", cmd, r < 0 && err->msg[0] ? err->msg : "failed");
+        return EXIT_FAIL;
+    }
+}
+
+static int cmd_deployment(const cli *c, molt_machine *m)
+{
+    molt_err err = {0};
+    molt_outcome o = MOLT_OUTCOME_FAILED;
+    int r;
+    const char *cmd = c->command;
+    if (strcmp(cmd, "install") == 0) {
+        bool show = c->verbosity >= 0;
+        molt_progress *p = show ? molt_progress_new(stderr, isatty(STDERR_FILENO)) : NULL;
+        if (p)
+            molt_machine_set_progress(m, molt_progress_update, p);
+        if (show)
+            printf("Installing artifact %s...\n", c->arg);
+        fflush(stdout);
+        r = molt_machine_install(m, c->arg, &o, &err);
+        molt_progress_free(p);
+        if (r == 0 && o == MOLT_OUTCOME_DONE)
+            printf("Installed and committed.\n");
+    } else if (strcmp(cmd, "commit") == 0) {
+        r = molt_machine_commit(m, &o, &err);
+        if (r == 0 && o == MOLT_OUTCOME_DONE)
+            printf("Committed.\n");
+    } else if (strcmp(cmd, "rollback") == 0) {
+        r = molt_machine_rollback(m, &o, &err);
+        if (r == 0 && o == MOLT_OUTCOME_DONE)
+            printf("Rolled back.\n");
+    } else {
+        r = molt_machine_resume(m, &o, &err);
+        if (r == 0 && o == MOLT_OUTCOME_DONE)
+            printf("Deployment finished.\n");
+    }
+    return exit_for(c, o, r, &err, cmd);
+}
+
+/* Keys sorted the way `mender show-provides` prints them. */
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int cmd_show(const cli *c, molt_machine *m)
+{
+    molt_err err = {0};
+    json_t *prov = NULL;
+    if (molt_machine_provides(m, &prov, &err) < 0) {
+        fprintf(stderr, "molt %s: %s\n", c->command, err.msg);
+        return EXIT_FAIL;
+    }
+    if (strcmp(c->command, "show-artifact") == 0) {
+        printf("%s\n", json_string_value(json_object_get(prov, "artifact_name")));
+        json_decref(prov);
+        return EXIT_OK;
+    }
+    size_t n = json_object_size(prov), i = 0;
+    const char **keys = calloc(n ? n : 1, sizeof *keys);
+    if (!keys) {
+        json_decref(prov);
+        fprintf(stderr, "molt: out of memory\n");
+        return EXIT_FAIL;
+    }
+    const char *key;
+    json_t *value;
+    json_object_foreach(prov, key, value)
+        keys[i++] = key;
+    qsort(keys, n, sizeof *keys, cmp_str);
+    for (i = 0; i < n; i++)
+        printf("%s=%s\n", keys[i], json_string_value(json_object_get(prov, keys[i])));
+    free(keys);
+    json_decref(prov);
+    return EXIT_OK;
+}
+
+static const char *jstr(const json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+static int cmd_status(const cli *c, molt_machine *m)
+{
+    molt_err err = {0};
+    json_t *st = NULL;
+    if (molt_machine_status(m, &st, &err) < 0) {
+        fprintf(stderr, "molt status: %s\n", err.msg);
+        return EXIT_FAIL;
+    }
+    if (c->json) {
+        char *text = json_dumps(st, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        if (text)
+            printf("%s\n", text);
+        free(text);
+        json_decref(st);
+        return text ? EXIT_OK : EXIT_FAIL;
+    }
+    printf("state:         %s\n", jstr(st, "state"));
+    printf("artifact:      %s\n", jstr(st, "artifact_name"));
+    const json_t *d = json_object_get(st, "deployment");
+    if (json_is_object(d)) {
+        printf("deployment:    %s\n", jstr(d, "id"));
+        printf("  artifact:    %s (payload type %s)\n", jstr(d, "artifact_name"),
+               jstr(d, "payload_type"));
+        printf("  started:     %s\n", jstr(d, "started"));
+        printf("  state:       %s%s\n", jstr(d, "state"),
+               json_is_true(json_object_get(d, "running")) ? " (molt is working on it)"
+               : jstr(d, "pending")                         ? ""
+                                                            : " (interrupted: run molt resume)");
+        const json_t *p = json_object_get(d, "progress");
+        json_int_t bytes = json_integer_value(json_object_get(p, "bytes"));
+        json_int_t total = json_integer_value(json_object_get(p, "total"));
+        if (total > 0)
+            printf("  progress:    %lld of %lld bytes (%lld%%)\n", (long long)bytes,
+                   (long long)total, (long long)(bytes * 100 / total));
+        else if (bytes > 0)
+            printf("  progress:    %lld bytes\n", (long long)bytes);
+    }
+    if (jstr(st, "last_error"))
+        printf("last error:    %s\n", jstr(st, "last_error"));
+    const json_t *log = json_object_get(st, "log");
+    if (json_array_size(log) > 0) {
+        printf("log:\n");
+        size_t i;
+        json_t *e;
+        json_array_foreach(log, i, e)
+            printf("  %s %-7s %s\n", jstr(e, "timestamp"), jstr(e, "level"), jstr(e, "message"));
+    }
+    json_decref(st);
+    return EXIT_OK;
+}
+
+/* Every executable file in the module dirs is an exec module for the payload type of its
+ * name; a type found in an earlier folder hides later ones, as lookup does. */
+static int cmd_modules(const molt_config *cfg)
+{
+    printf("%-24s %-6s %s\n", "PAYLOAD TYPE", "KIND", "PATH");
+    for (size_t i = 0; i < cfg->n_module_dirs; i++) {
+        DIR *d = opendir(cfg->module_dirs[i]);
+        if (!d)
+            continue;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            if (de->d_name[0] == '.')
+                continue;
+            char *path = molt_path_join(cfg->module_dirs[i], de->d_name);
+            struct stat st;
+            bool hidden = false;
+            for (size_t j = 0; path && j < i && !hidden; j++) {
+                char *earlier = molt_path_join(cfg->module_dirs[j], de->d_name);
+                hidden = earlier && access(earlier, X_OK) == 0;
+                free(earlier);
+            }
+            if (path && !hidden && stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+                access(path, X_OK) == 0)
+                printf("%-24s %-6s %s\n", de->d_name, "exec", path);
+            free(path);
+        }
+        closedir(d);
+    }
+    return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    cli c = {0};
+    int code = parse(argc, argv, &c);
+    if (code >= 0)
+        return code;
+    if (strcmp(c.command, "version") == 0) {
+        printf("molt %s\n", MOLT_VERSION);
+        return EXIT_OK;
+    }
+
+    molt_err err = {0};
+    molt_config *cfg = NULL;
+    molt_machine *m = NULL;
+    if (molt_config_load(&cfg, c.config_path, &err) < 0) {
+        fprintf(stderr, "molt: %s\n", err.msg);
+        return EXIT_FAIL;
+    }
+    molt_log_level level = MOLT_LOG_INFO;
+    if (cfg->log_level)
+        molt_log_level_parse(cfg->log_level, &level);
+    if (c.verbosity > 0)
+        level = MOLT_LOG_DEBUG;
+    else if (c.verbosity < 0)
+        level = MOLT_LOG_ERROR;
+    molt_log_set_level(level);
+
+    if (strcmp(c.command, "modules") == 0) {
+        code = cmd_modules(cfg);
+        goto out;
+    }
+    if (molt_machine_open(&m, cfg, &err) < 0) {
+        fprintf(stderr, "molt: %s\n", err.msg);
+        code = EXIT_FAIL;
+        goto out;
+    }
+    if (strcmp(c.command, "status") == 0)
+        code = cmd_status(&c, m);
+    else if (strncmp(c.command, "show-", 5) == 0)
+        code = cmd_show(&c, m);
+    else
+        code = cmd_deployment(&c, m);
+out:
+    molt_machine_free(m);
+    molt_config_free(cfg);
+    return code;
+}

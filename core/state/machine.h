@@ -1,0 +1,67 @@
+/* The persistent update state machine (reference §2.8, standalone mode): install, commit,
+ * rollback and resume of one deployment through an update module, with every state recorded in
+ * the store before its work begins so that a power cut at any instant resumes into a defined
+ * path. The store's schema is documented at the top of machine.c. */
+#ifndef MOLT_STATE_MACHINE_H
+#define MOLT_STATE_MACHINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <jansson.h>
+#include "config/config.h"
+#include "util/err.h"
+
+/* How a command ended, for the caller to turn into words and an exit code. */
+typedef enum molt_outcome {
+    MOLT_OUTCOME_DONE = 0,        /* finished: installed and committed, committed, rolled back */
+    MOLT_OUTCOME_AWAIT_COMMIT,    /* installed; waiting for `commit` or `rollback` */
+    MOLT_OUTCOME_REBOOT,          /* a reboot is required, then `resume` */
+    MOLT_OUTCOME_FAILED,          /* the deployment (or the command) failed; err says why */
+    MOLT_OUTCOME_NOTHING,         /* commit/rollback/resume with no deployment in progress */
+} molt_outcome;
+
+/* Progress of the artifact download: bytes read so far and the total (-1 when unknown). */
+typedef void (*molt_progress_fn)(void *ctx, int64_t bytes, int64_t total);
+
+typedef struct molt_machine molt_machine;
+
+/* Load the store of cfg (cfg is borrowed and must outlive the machine). A corrupt store is
+ * MOLT_ECORRUPT with the reason; nothing is changed then. *ret owned by the caller. */
+int molt_machine_open(molt_machine **ret, const molt_config *cfg, molt_err *err);
+void molt_machine_free(molt_machine *m);
+
+/* Called with the download progress during install (and resume, which never downloads). */
+void molt_machine_set_progress(molt_machine *m, molt_progress_fn fn, void *ctx);
+
+/* Install the artifact at source (a file path, "-" for stdin, or an http(s) URL). Refuses
+ * (MOLT_ESTATE, outcome FAILED) when a deployment is already in progress. Returns 0 with outcome
+ * DONE, AWAIT_COMMIT or REBOOT; a negative code with outcome FAILED and err filled otherwise.
+ * outcome is always written. */
+int molt_machine_install(molt_machine *m, const char *source, molt_outcome *outcome,
+                         molt_err *err);
+
+/* Commit the deployment awaiting commit (after a pending reboot, the reboot is verified first).
+ * NOTHING (and MOLT_ESTATE) when no deployment is in progress; an interrupted deployment is
+ * refused with a hint to run resume. */
+int molt_machine_commit(molt_machine *m, molt_outcome *outcome, molt_err *err);
+
+/* Roll back the deployment awaiting commit or a reboot; DONE when the rollback succeeded,
+ * REBOOT when the module asks for a reboot to finish it. */
+int molt_machine_rollback(molt_machine *m, molt_outcome *outcome, molt_err *err);
+
+/* Continue the deployment in progress after a reboot or a power cut, on the path reference
+ * §2.8 defines for the state it was in. A deployment awaiting commit is committed. */
+int molt_machine_resume(molt_machine *m, molt_outcome *outcome, molt_err *err);
+
+/* The status document of `molt status --json`:
+ * {"state": "idle"|"awaiting-commit"|"awaiting-reboot"|<state name>, "artifact_name",
+ *  "deployment": {"id","artifact_name","payload_type","started","state","progress":{"bytes",
+ *  "total"}} (or null), "last_error" (or null), "log": [the last entries]}.
+ * *ret is a new reference owned by the caller. */
+int molt_machine_status(molt_machine *m, json_t **ret, molt_err *err);
+
+/* The device's provides (artifact_name, artifact_group, type-info provides) as an object;
+ * new reference owned by the caller. */
+int molt_machine_provides(molt_machine *m, json_t **ret, molt_err *err);
+
+#endif

@@ -1,0 +1,222 @@
+/* Provides and depends (reference §2.10): the depends check before an install and the provides
+ * update with clears globs on commit, as Mender's context.cpp does them. */
+#include "state/provides.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool molt_provides_glob_match(const char *pattern, const char *s)
+{
+    /* Greedy match with one backtrack point: the last '*' seen. Linear in practice, never
+     * exponential, whatever the pattern. */
+    const char *star = NULL, *star_s = NULL;
+    while (*s) {
+        if (*pattern == '*') {
+            star = pattern++;
+            star_s = s;
+        } else if (*pattern == *s) {
+            pattern++;
+            s++;
+        } else if (star) {
+            pattern = star + 1;
+            s = ++star_s;
+        } else {
+            return false;
+        }
+    }
+    while (*pattern == '*')
+        pattern++;
+    return *pattern == '\0';
+}
+
+int molt_provides_current(const json_t *store, json_t **ret, molt_err *err)
+{
+    json_t *out = json_object();
+    if (!out)
+        return molt_err_set(err, MOLT_ENOMEM, "out of memory");
+    const json_t *stored = json_object_get(store, "artifact_provides");
+    if (stored && json_is_object(stored)) {
+        const char *key;
+        json_t *value;
+        json_object_foreach((json_t *)stored, key, value) {
+            if (!json_is_string(value))
+                continue;
+            json_object_set(out, key, value);
+        }
+    }
+    const char *name = json_string_value(json_object_get(store, "artifact_name"));
+    json_object_set_new(out, "artifact_name",
+                        json_string(name && *name ? name : MOLT_UNKNOWN_ARTIFACT));
+    const char *group = json_string_value(json_object_get(store, "artifact_group"));
+    if (group && *group)
+        json_object_set_new(out, "artifact_group", json_string(group));
+    else
+        json_object_del(out, "artifact_group");
+    *ret = out;
+    return 0;
+}
+
+/* Whether the JSON array list holds the string value. */
+static bool list_contains(const json_t *list, const char *value)
+{
+    size_t i;
+    json_t *item;
+    json_array_foreach(list, i, item) {
+        const char *s = json_string_value(item);
+        if (s && strcmp(s, value) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* "[a, b]" of a JSON array for messages, truncated to fit. */
+static void list_text(const json_t *list, char *buf, size_t size)
+{
+    char *flat = json_dumps(list, JSON_COMPACT | JSON_ENCODE_ANY);
+    snprintf(buf, size, "%s", flat ? flat : "?");
+    free(flat);
+}
+
+/* A depends list (artifact_name, artifact_group) against the provides value of key. */
+static int check_list(const json_t *list, const char *key, const json_t *provides, molt_err *err)
+{
+    char text[256];
+    if (!json_is_array(list))
+        return molt_err_set(err, MOLT_EFORMAT, "artifact depends %s is not a list", key);
+    list_text(list, text, sizeof text);
+    const char *have = json_string_value(json_object_get(provides, key));
+    if (!have)
+        return molt_err_set(err, MOLT_EDEPENDS,
+                            "artifact depends on %s %s, but the device provides no %s", key,
+                            text, key);
+    if (!list_contains(list, have))
+        return molt_err_set(err, MOLT_EDEPENDS,
+                            "artifact depends on %s %s, but the device has %s '%s'", key, text,
+                            key, have);
+    return 0;
+}
+
+int molt_depends_check(const molt_depends *dep, const char *device_type, const json_t *provides,
+                       molt_err *err)
+{
+    char text[256];
+    if (!dep || !json_is_array(dep->device_types) || json_array_size(dep->device_types) == 0)
+        return molt_err_set(err, MOLT_EFORMAT, "artifact depends: device_type list missing");
+    if (!device_type || !list_contains(dep->device_types, device_type)) {
+        list_text(dep->device_types, text, sizeof text);
+        return molt_err_set(err, MOLT_EDEPENDS,
+                            "artifact is for device types %s, this device is '%s'", text,
+                            device_type ? device_type : "(none)");
+    }
+    int r;
+    if (dep->names && (r = check_list(dep->names, "artifact_name", provides, err)) < 0)
+        return r;
+    if (dep->groups && (r = check_list(dep->groups, "artifact_group", provides, err)) < 0)
+        return r;
+    if (dep->type_depends) {
+        if (!json_is_object(dep->type_depends))
+            return molt_err_set(err, MOLT_EFORMAT, "type-info artifact_depends is not an object");
+        const char *key;
+        json_t *value;
+        json_object_foreach((json_t *)dep->type_depends, key, value) {
+            const char *want = json_string_value(value);
+            if (!want)
+                return molt_err_set(err, MOLT_EFORMAT,
+                                    "type-info artifact_depends %s is not a string", key);
+            const char *have = json_string_value(json_object_get(provides, key));
+            if (!have)
+                return molt_err_set(err, MOLT_EDEPENDS,
+                                    "artifact depends on %s '%s', but the device provides no %s",
+                                    key, want, key);
+            if (strcmp(have, want) != 0)
+                return molt_err_set(err, MOLT_EDEPENDS,
+                                    "artifact depends on %s '%s', but the device has '%s'", key,
+                                    want, have);
+        }
+    }
+    return 0;
+}
+
+/* Whether key matches any glob in clears. */
+static bool cleared(const json_t *clears, const char *key)
+{
+    size_t i;
+    json_t *item;
+    json_array_foreach(clears, i, item) {
+        const char *glob = json_string_value(item);
+        if (glob && molt_provides_glob_match(glob, key))
+            return true;
+    }
+    return false;
+}
+
+int molt_provides_commit(json_t *store, const molt_provides_new *art, bool inconsistent,
+                         molt_err *err)
+{
+    if (!json_is_object(store) || !art || !art->name || !*art->name)
+        return molt_err_set(err, MOLT_EINVAL, "provides commit: no store or artifact name");
+    if (art->provides && !json_is_object(art->provides))
+        return molt_err_set(err, MOLT_EFORMAT, "artifact_provides is not an object");
+    if (art->clears && !json_is_array(art->clears))
+        return molt_err_set(err, MOLT_EFORMAT, "clears_artifact_provides is not a list");
+
+    json_t *next = json_object();
+    char *name = NULL;
+    int r = MOLT_ENOMEM;
+    if (!next)
+        goto out;
+    const json_t *stored = json_object_get(store, "artifact_provides");
+    /* Absent clears mean "clear everything" (also with no provides at all); present clears
+     * keep whatever no glob matches. */
+    if (art->clears && json_is_object(stored)) {
+        const char *key;
+        json_t *value;
+        json_object_foreach((json_t *)stored, key, value) {
+            if (!cleared(art->clears, key))
+                json_object_set(next, key, value);
+        }
+    }
+    if (art->provides) {
+        const char *key;
+        json_t *value;
+        json_object_foreach((json_t *)art->provides, key, value) {
+            if (!json_is_string(value)) {
+                r = molt_err_set(err, MOLT_EFORMAT, "artifact_provides %s is not a string", key);
+                goto out;
+            }
+            /* name and group live in their own keys */
+            if (strcmp(key, "artifact_name") == 0 || strcmp(key, "artifact_group") == 0)
+                continue;
+            json_object_set(next, key, value);
+        }
+    }
+    size_t len = strlen(art->name), slen = strlen(MOLT_INCONSISTENT_SUFFIX);
+    name = malloc(len + slen + 1);
+    if (!name)
+        goto out;
+    memcpy(name, art->name, len + 1);
+    if (inconsistent && !(len >= slen && strcmp(name + len - slen, MOLT_INCONSISTENT_SUFFIX) == 0))
+        memcpy(name + len, MOLT_INCONSISTENT_SUFFIX, slen + 1);
+
+    json_t *jname = json_string(name);
+    json_t *jgroup = art->group && *art->group ? json_string(art->group) : NULL;
+    if (!jname || (art->group && *art->group && !jgroup)) {
+        json_decref(jname);
+        json_decref(jgroup);
+        goto out;
+    }
+    json_object_set_new(store, "artifact_name", jname);
+    if (jgroup)
+        json_object_set_new(store, "artifact_group", jgroup);
+    else
+        json_object_del(store, "artifact_group");
+    json_object_set(store, "artifact_provides", next);
+    r = 0;
+out:
+    if (r == MOLT_ENOMEM)
+        molt_err_set(err, r, "out of memory updating provides");
+    json_decref(next);
+    free(name);
+    return r;
+}

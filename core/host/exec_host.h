@@ -20,7 +20,7 @@ typedef struct molt_exec_tree_info {
     const char *current_device_type;
 } molt_exec_tree_info;
 
-/* Create the work tree at tree_dir afresh (version, current_artifact_*, header/*, tmp/), fsync'd.
+/* Create the work tree at tree_dir afresh (version, current_artifact_*, header/..., tmp/), fsync'd.
  * Called once per deployment, before the first module call. */
 int molt_exec_tree_create(const char *tree_dir, const molt_artifact_info *info,
                           const molt_exec_tree_info *cur, molt_err *err);

@@ -413,9 +413,9 @@ static int resume(http_source *s, molt_err *err)
                             PRId64 ": %s", s->base.name, s->attempts, s->received,
                             s->base.total, s->req_err.msg);
     s->attempts++;
-    molt_log_warning("GET %s: %s at byte %" PRId64 " of %" PRId64 "; resuming in %d s "
-                     "(retry %d of %d)", s->base.name, s->req_err.msg, s->received,
-                     s->base.total, s->interval, s->attempts, s->opts.retry_count);
+    molt_log_warning("GET %s: broken at byte %" PRId64 " of %" PRId64 " (%s); resuming in %d s "
+                     "(retry %d of %d)", s->base.name, s->received, s->base.total,
+                     s->req_err.msg, s->interval, s->attempts, s->opts.retry_count);
     sleep_seconds(s->interval);
     s->interval = s->interval > s->opts.retry_max_interval / 2 ? s->opts.retry_max_interval
                                                               : s->interval * 2;

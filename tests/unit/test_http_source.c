@@ -1,0 +1,559 @@
+/* Tests of the HTTP(S) artifact source against the loopback test server (tests/server): plain
+ * downloads, resume with Range after a dropped connection, servers without Range support, TLS
+ * verification, HTTP errors and a server that dies for good. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "transport/http_source.h"
+#include "util/encoding.h"
+#include "util/fs.h"
+#include "util/log.h"
+
+#define FILE_SIZE (8 * 1024 * 1024)
+#define MIB 1048576
+
+/* Made once for all tests: two CAs and an artifact-sized random file. */
+static struct {
+    char dir[256];
+    char ca[PATH_MAX];          /* signs the server certificate */
+    char other_ca[PATH_MAX];    /* a second CA that signed nothing the server uses */
+    char cert[PATH_MAX], key[PATH_MAX], files[PATH_MAX];
+    unsigned char *data;
+    char sha[65];
+} F;
+
+typedef struct server {
+    pid_t pid;
+    int port;
+    char log[PATH_MAX];
+} server;
+
+typedef struct result {
+    int rc;
+    molt_err err;
+    unsigned char *buf;
+    size_t len;
+    int64_t total;
+    double seconds;
+} result;
+
+static void sha256_hex(const void *data, size_t len, char out[65])
+{
+    unsigned char md[32];
+    molt_sha256(data, len, md);
+    molt_hex_encode(md, sizeof md, out);
+}
+
+static int run(const char *cmd)
+{
+    int status = system(cmd);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int group_setup(void **state)
+{
+    const char *src = getenv("MOLT_SRC_DIR");
+    char cmd[3 * PATH_MAX];
+    if (!src) {
+        fprintf(stderr, "MOLT_SRC_DIR is not set (run through ctest)\n");
+        return -1;
+    }
+    /* Loopback requests must not go to a proxy from the environment. */
+    const char *proxies[] = { "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY",
+                              "all_proxy", "ALL_PROXY" };
+    for (size_t i = 0; i < sizeof proxies / sizeof proxies[0]; i++)
+        unsetenv(proxies[i]);
+    /* MOLT_TEST_VERBOSE=1 shows the retry warnings and every download's outcome. */
+    molt_log_set_level(getenv("MOLT_TEST_VERBOSE") ? MOLT_LOG_DEBUG : MOLT_LOG_ERROR);
+
+    snprintf(F.dir, sizeof F.dir, "%s/molt-http-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(F.dir))
+        return -1;
+    snprintf(F.ca, sizeof F.ca, "%s/ca/ca.crt", F.dir);
+    snprintf(F.cert, sizeof F.cert, "%s/ca/server.crt", F.dir);
+    snprintf(F.key, sizeof F.key, "%s/ca/server.key", F.dir);
+    snprintf(F.other_ca, sizeof F.other_ca, "%s/other/ca.crt", F.dir);
+    snprintf(F.files, sizeof F.files, "%s/files", F.dir);
+    snprintf(cmd, sizeof cmd, "bash '%s/tests/server/make_test_ca.sh' '%s/ca' 'molt test' && "
+             "bash '%s/tests/server/make_test_ca.sh' '%s/other' 'other'", src, F.dir, src, F.dir);
+    if (run(cmd) != 0 || mkdir(F.files, 0755) != 0)
+        return -1;
+
+    F.data = malloc(FILE_SIZE);
+    int fd = open("/dev/urandom", O_RDONLY);
+    if (!F.data || fd < 0)
+        return -1;
+    for (size_t got = 0; got < FILE_SIZE;) {
+        ssize_t n = read(fd, F.data + got, FILE_SIZE - got);
+        if (n <= 0)
+            return -1;
+        got += (size_t)n;
+    }
+    close(fd);
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/artifact.mender", F.files);
+    if (molt_write_file_atomic(path, F.data, FILE_SIZE, 0644, NULL) != 0)
+        return -1;
+    sha256_hex(F.data, FILE_SIZE, F.sha);
+    (void)state;
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    free(F.data);
+    molt_rm_rf(F.dir, NULL);
+    (void)state;
+    return 0;
+}
+
+/* Start the test server with the given extra arguments (NULL-terminated); tls or plain HTTP. */
+static void server_start(server *srv, bool tls, const char *const *extra)
+{
+    static int serial;
+    char port_file[PATH_MAX + 32], script[PATH_MAX];
+    const char *argv[32];
+    int argc = 0;
+
+    snprintf(port_file, sizeof port_file, "%s/port.%d", F.dir, ++serial);
+    snprintf(srv->log, sizeof srv->log, "%s/requests.%d.log", F.dir, serial);
+    snprintf(script, sizeof script, "%s/tests/server/molt_test_server.py", getenv("MOLT_SRC_DIR"));
+    argv[argc++] = "python3";
+    argv[argc++] = script;
+    argv[argc++] = "--port-file";
+    argv[argc++] = port_file;
+    argv[argc++] = "--files";
+    argv[argc++] = F.files;
+    argv[argc++] = "--log";
+    argv[argc++] = srv->log;
+    if (tls) {
+        argv[argc++] = "--tls-cert";
+        argv[argc++] = F.cert;
+        argv[argc++] = "--tls-key";
+        argv[argc++] = F.key;
+    }
+    for (; extra && *extra; extra++)
+        argv[argc++] = *extra;
+    argv[argc] = NULL;
+
+    srv->pid = fork();
+    assert_true(srv->pid >= 0);
+    if (srv->pid == 0) {
+        execvp("python3", (char *const *)argv);
+        _exit(127);
+    }
+    for (int i = 0; i < 500; i++) {   /* up to 10 s */
+        FILE *f = fopen(port_file, "r");
+        if (f) {
+            int ok = fscanf(f, "%d", &srv->port);
+            fclose(f);
+            if (ok == 1)
+                return;
+        }
+        int status;
+        if (waitpid(srv->pid, &status, WNOHANG) == srv->pid)
+            fail_msg("the test server exited at start-up (status %d)", status);
+        struct timespec ts = { 0, 20 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+    kill(srv->pid, SIGKILL);
+    fail_msg("the test server did not start within 10 s");
+}
+
+/* Stop the server (if still running) and check it exited cleanly. */
+static void server_stop(server *srv)
+{
+    int status = 0;
+    kill(srv->pid, SIGTERM);
+    assert_int_equal(waitpid(srv->pid, &status, 0), srv->pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static char *server_log(const server *srv)
+{
+    char *text = NULL;
+    size_t len;
+    molt_err err;
+    if (molt_read_file(srv->log, 1 << 20, &text, &len, &err) != 0)
+        fail_msg("%s", err.msg);
+    return text;
+}
+
+static int count_lines_with(const char *log, const char *needle)
+{
+    int n = 0;
+    for (const char *line = log; *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        char copy[4096];
+        snprintf(copy, sizeof copy, "%.*s", (int)len, line);
+        if (strstr(copy, needle))
+            n++;
+        line += len + (end ? 1 : 0);
+    }
+    return n;
+}
+
+/* The line of the log matching both needles exists. */
+static bool log_has(const char *log, const char *a, const char *b)
+{
+    for (const char *line = log; *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        char copy[4096];
+        snprintf(copy, sizeof copy, "%.*s", (int)len, line);
+        if (strstr(copy, a) && (!b || strstr(copy, b)))
+            return true;
+        line += len + (end ? 1 : 0);
+    }
+    return false;
+}
+
+static void make_url(char *out, size_t size, bool tls, const server *srv, const char *path)
+{
+    snprintf(out, size, "%s://127.0.0.1:%d/%s", tls ? "https" : "http", srv->port, path);
+}
+
+/* Download url through the source, collecting every byte read. */
+static void download(result *r, const char *url, const molt_http_opts *opts)
+{
+    struct timespec t0, t1;
+    molt_source *src = NULL;
+    memset(r, 0, sizeof *r);
+    r->buf = malloc(FILE_SIZE);
+    assert_non_null(r->buf);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    r->rc = molt_http_source_new(&src, url, opts, &r->err);
+    if (r->rc == 0) {
+        r->total = src->total;
+        assert_non_null(src->name);
+        for (;;) {
+            const void *p = NULL;
+            ssize_t n = molt_source_read(src, &p, &r->err);
+            if (n <= 0) {
+                r->rc = (int)n;
+                break;
+            }
+            assert_true(r->len + (size_t)n <= FILE_SIZE);
+            memcpy(r->buf + r->len, p, (size_t)n);
+            r->len += (size_t)n;
+            assert_int_equal(src->offset, (int64_t)r->len);
+        }
+        if (r->rc == 0) {   /* the end is sticky */
+            const void *p;
+            assert_int_equal(molt_source_read(src, &p, &r->err), 0);
+        }
+        molt_source_free(src);
+    } else {
+        assert_null(src);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    r->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    if (getenv("MOLT_TEST_VERBOSE"))
+        fprintf(stderr, "download: rc %d after %zu bytes in %.2f s%s%s\n", r->rc, r->len,
+                r->seconds, r->rc ? ": " : "", r->rc ? r->err.msg : "");
+}
+
+static void assert_complete(const result *r)
+{
+    char sha[65];
+    if (r->rc != 0)
+        fail_msg("download failed (%d): %s", r->rc, r->err.msg);
+    assert_int_equal(r->total, FILE_SIZE);
+    assert_int_equal(r->len, FILE_SIZE);
+    sha256_hex(r->buf, r->len, sha);
+    assert_string_equal(sha, F.sha);
+}
+
+static molt_http_opts test_opts(void)
+{
+    molt_http_opts o = { .ca_file = F.ca, .retry_count = 3, .retry_initial_interval = 1,
+                         .retry_max_interval = 2, .connect_timeout = 5, .low_speed_time = 5 };
+    return o;
+}
+
+static void test_plain_https(void **state)
+{
+    server srv;
+    result r;
+    char url[256];
+    molt_http_opts opts = test_opts();
+    server_start(&srv, true, NULL);
+    make_url(url, sizeof url, true, &srv, "artifact.mender");
+    download(&r, url, &opts);
+    assert_complete(&r);
+    server_stop(&srv);
+    char *log = server_log(&srv);
+    assert_int_equal(count_lines_with(log, "\"method\": \"GET\""), 1);
+    assert_true(log_has(log, "\"range\": null", "\"status\": 200"));
+    free(log);
+    free(r.buf);
+    (void)state;
+}
+
+static void test_plain_http(void **state)
+{
+    server srv;
+    result r;
+    char url[256];
+    server_start(&srv, false, NULL);
+    make_url(url, sizeof url, false, &srv, "artifact.mender");
+    download(&r, url, NULL);   /* all defaults */
+    assert_complete(&r);
+    server_stop(&srv);
+    free(r.buf);
+    (void)state;
+}
+
+static void test_resume_after_drop(void **state)
+{
+    server srv;
+    result r;
+    char url[256];
+    molt_http_opts opts = test_opts();
+    const char *args[] = { "--drop-after", "1048576", NULL };
+    server_start(&srv, true, args);
+    make_url(url, sizeof url, true, &srv, "artifact.mender");
+    download(&r, url, &opts);
+    assert_complete(&r);
+    server_stop(&srv);
+    char *log = server_log(&srv);
+    assert_int_equal(count_lines_with(log, "\"method\": \"GET\""), 2);
+    assert_true(log_has(log, "\"dropped\": true", "\"sent\": 1048576"));
+    assert_true(log_has(log, "\"range\": \"bytes=1048576-8388607\"", "\"status\": 206"));
+    free(log);
+    free(r.buf);
+    (void)state;
+}
+
+/* Every request breaks after 3 MiB: each resume makes progress, which resets the retry count,
+ * so even one allowed retry completes the download. */
+static void test_resume_repeatedly(void **state)
+{
+    server srv;
+    result r;
+    char url[256];
+    molt_http_opts opts = test_opts();
+    opts.retry_count = 1;
+    const char *args[] = { "--drop-after", "3145728", "--drop-every", NULL };
+    server_start(&srv, true, args);
+    make_url(url, sizeof url, true, &srv, "artifact.mender");
+    download(&r, url, &opts);
+    assert_complete(&r);
+    server_stop(&srv);
+    char *log = server_log(&srv);
+    assert_int_equal(count_lines_with(log, "\"method\": \"GET\""), 3);
+    assert_true(log_has(log, "\"range\": \"bytes=3145728-8388607\"", "\"dropped\": true"));
+    assert_true(log_has(log, "\"range\": \"bytes=6291456-8388607\"", "\"status\": 206"));
+    free(log);
+    free(r.buf);
+    (void)state;
+}
+
+/* A server ignoring Range answers 200 with the whole file again; its ETag and Last-Modified
+ * show it unchanged, so the source skips what it delivered already. */
+static void test_no_range_support(void **state)
+{
+    server srv;
+    result r;
+    char url[256];
+    molt_http_opts opts = test_opts();
+    const char *args[] = { "--drop-after", "1048576", "--no-range", NULL };
+    server_start(&srv, true, args);
+    make_url(url, sizeof url, true, &srv, "artifact.mender");
+    download(&r, url, &opts);
+    assert_complete(&r);
+    server_stop(&srv);
+    char *log = server_log(&srv);
+    assert_int_equal(count_lines_with(log, "\"method\": \"GET\""), 2);
+    assert_true(log_has(log, "\"range\": \"bytes=1048576-8388607\"", "\"status\": 200"));
+    free(log);
+    free(r.buf);
+    (void)state;
+}
+
+/* Without validators nothing proves the new body is the same file: a clean error, and what
+ * was delivered before is exactly the file's beginning. */
+static void test_no_range_no_validators(void **state)
+{
+    server srv;
+    result r;
+    char url[256];
+    molt_http_opts opts = test_opts();
+    const char *args[] = { "--drop-after", "1048576", "--no-range", "--no-validators", NULL };
+    server_start(&srv, true, args);
+    make_url(url, sizeof url, true, &srv, "artifact.mender");
+    download(&r, url, &opts);
+    assert_int_equal(r.rc, MOLT_ENET);
+    assert_non_null(strstr(r.err.msg, "ignored the Range request"));
+    assert_int_equal(r.len, MIB);
+    assert_memory_equal(r.buf, F.data, MIB);
+    server_stop(&srv);
+    free(r.buf);
+    (void)state;
+}
+
+/* A 206 whose Content-Range does not start where we asked is refused. */
+static void test_wrong_content_range(void **state)
+{
+    server srv;
+    result r;
+    char url[256];
+    molt_http_opts opts = test_opts();
+    const char *args[] = { "--drop-after", "1048576", "--range-shift", "100", NULL };
+    server_start(&srv, true, args);
+    make_url(url, sizeof url, true, &srv, "artifact.mender");
+    download(&r, url, &opts);
+    assert_int_equal(r.rc, MOLT_ENET);
+    assert_non_null(strstr(r.err.msg, "Content-Range 'bytes 1048676-8388607/8388608', expected "
+                                      "'bytes 1048576-8388607/8388608'"));
+    assert_int_equal(r.len, MIB);
+    server_stop(&srv);
+    free(r.buf);
+    (void)state;
+}
+
+static void test_wrong_ca(void **state)
+{
+    server srv;
+    result r;
+    char url[256];
+    molt_http_opts opts = test_opts();
+    opts.ca_file = F.other_ca;
+    server_start(&srv, true, NULL);
+    make_url(url, sizeof url, true, &srv, "artifact.mender");
+    download(&r, url, &opts);
+    assert_int_equal(r.rc, MOLT_ETLS);
+    assert_int_equal(r.len, 0);
+    assert_non_null(strstr(r.err.msg, "certificate"));
+    server_stop(&srv);
+    char *log = server_log(&srv);
+    assert_int_equal(count_lines_with(log, "\"method\""), 0);
+    assert_int_equal(count_lines_with(log, "tls-handshake-failed"), 1);
+    free(log);
+    free(r.buf);
+    (void)state;
+}
+
+static void test_http_404(void **state)
+{
+    server srv;
+    result r;
+    char url[256];
+    molt_http_opts opts = test_opts();
+    server_start(&srv, true, NULL);
+    make_url(url, sizeof url, true, &srv, "missing.mender");
+    download(&r, url, &opts);
+    assert_int_equal(r.rc, MOLT_ENET);
+    assert_non_null(strstr(r.err.msg, "HTTP status 404"));
+    assert_non_null(strstr(r.err.msg, "/missing.mender"));
+    server_stop(&srv);
+    free(r.buf);
+    (void)state;
+}
+
+/* A presigned URL's query (its credentials) never reaches a message. */
+static void test_query_redacted(void **state)
+{
+    server srv;
+    result r;
+    char url[512];
+    molt_http_opts opts = test_opts();
+    const char *args[] = { "--status", "403", NULL };
+    server_start(&srv, true, args);
+    snprintf(url, sizeof url, "https://user:pw@127.0.0.1:%d/artifact.mender?X-Amz-Signature="
+             "s3cr3t&X-Amz-Credential=k3y", srv.port);
+    download(&r, url, &opts);
+    assert_int_equal(r.rc, MOLT_ENET);
+    assert_non_null(strstr(r.err.msg, "HTTP status 403"));
+    assert_null(strstr(r.err.msg, "s3cr3t"));
+    assert_null(strstr(r.err.msg, "k3y"));
+    assert_null(strstr(r.err.msg, "pw@"));
+    assert_non_null(strstr(r.err.msg, "/artifact.mender?<redacted>"));
+    server_stop(&srv);
+    char *log = server_log(&srv);   /* the query did reach the server */
+    assert_int_equal(count_lines_with(log, "\"status\": 403"), 1);
+    free(log);
+    free(r.buf);
+    (void)state;
+}
+
+/* The server goes away after 1 MiB and never comes back: the retries back off (1 s, then 2 s)
+ * and give up with the position in the message. */
+static void test_server_dies(void **state)
+{
+    server srv;
+    result r;
+    char url[256];
+    molt_http_opts opts = test_opts();
+    opts.retry_count = 2;
+    const char *args[] = { "--die-after", "1048576", NULL };
+    server_start(&srv, true, args);
+    make_url(url, sizeof url, true, &srv, "artifact.mender");
+    download(&r, url, &opts);
+    assert_int_equal(r.rc, MOLT_ENET);
+    assert_non_null(strstr(r.err.msg, "download failed after 2 retries at byte 1048576 of "
+                                      "8388608"));
+    assert_int_equal(r.len, MIB);
+    assert_memory_equal(r.buf, F.data, MIB);
+    assert_true(r.seconds >= 3.0);
+    server_stop(&srv);
+    free(r.buf);
+    (void)state;
+}
+
+static void test_refused_at_start(void **state)
+{
+    server srv;
+    result r;
+    char url[256];
+    molt_http_opts opts = test_opts();
+    server_start(&srv, true, NULL);
+    server_stop(&srv);   /* nothing listens on that port now */
+    make_url(url, sizeof url, true, &srv, "artifact.mender");
+    download(&r, url, &opts);
+    assert_int_equal(r.rc, MOLT_ENET);
+    assert_true(r.seconds < 1.0);   /* no retries before the first answer */
+    free(r.buf);
+
+    molt_source *src = NULL;
+    molt_err err;
+    assert_int_equal(molt_http_source_new(&src, "ftp://127.0.0.1/x", &opts, &err), MOLT_EINVAL);
+    assert_null(src);
+    (void)state;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_plain_https),
+        cmocka_unit_test(test_plain_http),
+        cmocka_unit_test(test_resume_after_drop),
+        cmocka_unit_test(test_resume_repeatedly),
+        cmocka_unit_test(test_no_range_support),
+        cmocka_unit_test(test_no_range_no_validators),
+        cmocka_unit_test(test_wrong_content_range),
+        cmocka_unit_test(test_wrong_ca),
+        cmocka_unit_test(test_http_404),
+        cmocka_unit_test(test_query_redacted),
+        cmocka_unit_test(test_server_dies),
+        cmocka_unit_test(test_refused_at_start),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

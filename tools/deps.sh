@@ -9,6 +9,7 @@ packages=(
   libubootenv-dev libubootenv-tool
   mender-artifact mender-client
   openssl zstd xz-utils gzip python3 ca-certificates
+  time libzstd-dev
 )
 
 missing=()

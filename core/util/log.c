@@ -153,6 +153,10 @@ static size_t json_string(char *out, const unsigned char *s, size_t len)
             } else if (c == '\t') {
                 out[o++] = '\\';
                 out[o++] = 't';
+            } else if (c == 0) {
+                /* Valid JSON, but most readers (jansson by default) refuse it. */
+                memcpy(out + o, "\xef\xbf\xbd", 3);
+                o += 3;
             } else if (c < 0x20 || c == 0x7f) {
                 memcpy(out + o, "\\u00", 4);
                 out[o + 4] = hex[c >> 4];

@@ -30,8 +30,8 @@ const char *molt_log_level_name(molt_log_level level);
 /* The current UTC time in that format. MOLT_EIO (and the epoch) if the clock fails. */
 int molt_log_timestamp(char out[MOLT_LOG_TIMESTAMP_SIZE]);
 
-/* Log msg (len bytes, need not be NUL-terminated or UTF-8: bytes that are not valid UTF-8
- * become U+FFFD in the deployment log) without formatting; trailing newlines are dropped and a
+/* Log msg (len bytes, need not be NUL-terminated or UTF-8: NUL and bytes that are not
+ * valid UTF-8 become U+FFFD in the deployment log) without formatting; trailing newlines are dropped and a
  * message over 64 KiB is cut. On stderr: "molt: <level>: <msg>" if level passes the filter. In
  * the open deployment log, levels info and up: one line
  * {"timestamp":"...","level":"<level name>","message":"..."} appended with one write().

@@ -1,0 +1,601 @@
+/* Logging (stderr lines, JSON-lines deployment log, threads, a killed writer) and deployment
+ * logs (naming, pruning, reading back, the capped upload body of reference §3.4). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "state/deplog.h"
+#include "util/fs.h"
+#include "util/log.h"
+
+typedef struct fixture {
+    char dir[64];
+    char path[128];   /* a log file in dir */
+    char logs[128];   /* a logs folder in dir */
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    strcpy(f->dir, "/tmp/molt-log-test-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof f->path, "%s/test.log", f->dir);
+    snprintf(f->logs, sizeof f->logs, "%s/logs", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    molt_log_open_deployment(NULL, NULL);
+    molt_log_set_level(MOLT_LOG_INFO);
+    assert_int_equal(molt_rm_rf(f->dir, NULL), 0);
+    free(f);
+    return 0;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    char *data = NULL;
+    int r = molt_read_file(path, 64 << 20, &data, len, NULL);
+    assert_int_equal(r, 0);
+    return data;
+}
+
+/* "2026-11-25T19:00:00.123456789Z" */
+static void assert_timestamp(const char *ts)
+{
+    assert_non_null(ts);
+    assert_int_equal(strlen(ts), 30);
+    const char *pattern = "dddd-dd-ddTdd:dd:dd.dddddddddZ";
+    for (size_t i = 0; i < 30; i++) {
+        if (pattern[i] == 'd')
+            assert_true(ts[i] >= '0' && ts[i] <= '9');
+        else
+            assert_int_equal(ts[i], pattern[i]);
+    }
+}
+
+/* Parse every line of a JSON-lines file strictly; each must be a {timestamp, level, message}
+ * object. Returns the entries as an array. */
+static json_t *parse_lines(const char *path)
+{
+    size_t len;
+    char *text = slurp(path, &len);
+    json_t *all = json_array();
+    char *p = text;
+    while (*p) {
+        char *nl = strchr(p, '\n');
+        if (!nl)
+            fail_msg("%s: last line has no newline (torn)", path);
+        json_error_t jerr;
+        json_t *line = json_loadb(p, (size_t)(nl - p), JSON_REJECT_DUPLICATES, &jerr);
+        if (!line)
+            fail_msg("%s: line is not JSON (%s): %.*s", path, jerr.text, (int)(nl - p), p);
+        assert_true(json_is_object(line));
+        assert_int_equal(json_object_size(line), 3);
+        assert_timestamp(json_string_value(json_object_get(line, "timestamp")));
+        assert_non_null(json_string_value(json_object_get(line, "level")));
+        assert_non_null(json_string_value(json_object_get(line, "message")));
+        json_array_append_new(all, line);
+        p = nl + 1;
+    }
+    free(text);
+    return all;
+}
+
+static const char *entry_field(json_t *entries, size_t i, const char *key)
+{
+    return json_string_value(json_object_get(json_array_get(entries, i), key));
+}
+
+static void test_levels(void **state)
+{
+    (void)state;
+    const char *words[] = {"error", "warning", "info", "debug"};
+    for (int i = 0; i < 4; i++) {
+        molt_log_level level = MOLT_LOG_DEBUG;
+        assert_int_equal(molt_log_level_parse(words[i], &level), 0);
+        assert_int_equal(level, i);
+        assert_string_equal(molt_log_level_name(level), words[i]);
+    }
+    molt_log_level level = MOLT_LOG_ERROR;
+    assert_int_equal(molt_log_level_parse("INFO", &level), MOLT_EINVAL);
+    assert_int_equal(molt_log_level_parse("warn", &level), MOLT_EINVAL);
+    assert_int_equal(molt_log_level_parse("", &level), MOLT_EINVAL);
+    assert_int_equal(molt_log_level_parse(NULL, &level), MOLT_EINVAL);
+    assert_int_equal(level, MOLT_LOG_ERROR);
+}
+
+static void test_stderr_filter(void **state)
+{
+    fixture *f = *state;
+    fflush(stderr);
+    int saved = dup(2);
+    int fd = open(f->path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0 && saved >= 0);
+    dup2(fd, 2);
+    close(fd);
+
+    molt_log_set_level(MOLT_LOG_WARNING);
+    molt_log_error("disk %s is %d%% full", "/data", 99);
+    molt_log_warning("retrying\n");
+    molt_log_info("not shown");
+    molt_log_debug("not shown either");
+    molt_log_set_level(MOLT_LOG_DEBUG);
+    molt_log_debug("now %s", "shown");
+    molt_log_message(MOLT_LOG_INFO, "raw bytes\nsecond line\n\n", strlen("raw bytes\nsecond line\n\n"));
+
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    size_t len;
+    char *text = slurp(f->path, &len);
+    assert_string_equal(text, "molt: error: disk /data is 99% full\n"
+                              "molt: warning: retrying\n"
+                              "molt: debug: now shown\n"
+                              "molt: info: raw bytes\nsecond line\n");
+    free(text);
+}
+
+static void test_deployment_log_lines(void **state)
+{
+    fixture *f = *state;
+    molt_log_set_level(MOLT_LOG_ERROR);   /* keep the test output quiet */
+    molt_err err = {0};
+    assert_int_equal(molt_log_open_deployment(f->path, &err), 0);
+    molt_log_info("Installing artifact \"%s\"", "release-2");
+    molt_log_warning("tab\there, back\\slash, bell\a, del\x7f");
+    molt_log_debug("debug stays out of the deployment log");
+    molt_log_error("module said:\nline 1\nline 2");
+    /* Not UTF-8: a lone continuation byte, a truncated sequence, an overlong '/', a
+     * surrogate; then valid 2-, 3- and 4-byte sequences. */
+    const char bin[] = "a\x80" "b\xc3" "c\xc0\xaf" "d\xed\xa0\x80" "e\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80";
+    molt_log_message(MOLT_LOG_INFO, bin, sizeof bin - 1);
+    char nul[] = {'x', '\0', 'y'};
+    molt_log_message(MOLT_LOG_INFO, nul, 3);
+    assert_int_equal(molt_log_open_deployment(NULL, &err), 0);
+    molt_log_info("after closing: not in the file");
+
+    json_t *entries = parse_lines(f->path);
+    assert_int_equal(json_array_size(entries), 5);
+    assert_string_equal(entry_field(entries, 0, "level"), "info");
+    assert_string_equal(entry_field(entries, 0, "message"), "Installing artifact \"release-2\"");
+    assert_string_equal(entry_field(entries, 1, "level"), "warning");
+    assert_string_equal(entry_field(entries, 1, "message"), "tab\there, back\\slash, bell\a, del\x7f");
+    assert_string_equal(entry_field(entries, 2, "level"), "error");
+    assert_string_equal(entry_field(entries, 2, "message"), "module said:\nline 1\nline 2");
+    assert_string_equal(entry_field(entries, 3, "message"),
+                        "a\xef\xbf\xbd" "b\xef\xbf\xbd" "c\xef\xbf\xbd\xef\xbf\xbd"
+                        "d\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" "e\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+    assert_string_equal(entry_field(entries, 4, "message"), "x\xef\xbf\xbdy");
+    json_decref(entries);
+
+    /* Reopening appends. */
+    assert_int_equal(molt_log_open_deployment(f->path, &err), 0);
+    molt_log_info("resumed");
+    assert_int_equal(molt_log_open_deployment(NULL, &err), 0);
+    entries = parse_lines(f->path);
+    assert_int_equal(json_array_size(entries), 6);
+    assert_string_equal(entry_field(entries, 5, "message"), "resumed");
+    json_decref(entries);
+
+    char bad[160];
+    snprintf(bad, sizeof bad, "%s/no/such/folder/x.log", f->dir);
+    assert_int_equal(molt_log_open_deployment(bad, &err), MOLT_EIO);
+    assert_non_null(strstr(err.msg, bad));
+}
+
+static void test_long_message_cut(void **state)
+{
+    fixture *f = *state;
+    molt_log_set_level(MOLT_LOG_ERROR);
+    assert_int_equal(molt_log_open_deployment(f->path, NULL), 0);
+    size_t big = 200 * 1024;
+    char *msg = malloc(big + 1);
+    memset(msg, 'q', big);
+    msg[big] = '\0';
+    molt_log_info("%s", msg);
+    molt_log_message(MOLT_LOG_INFO, msg, big);
+    free(msg);
+    assert_int_equal(molt_log_open_deployment(NULL, NULL), 0);
+    json_t *entries = parse_lines(f->path);
+    assert_int_equal(json_array_size(entries), 2);
+    for (size_t i = 0; i < 2; i++) {
+        const char *m = entry_field(entries, i, "message");
+        assert_int_equal(strlen(m), 64 * 1024 + 3);
+        assert_string_equal(m + 64 * 1024, "...");
+    }
+    json_decref(entries);
+}
+
+#define THREADS 4
+#define PER_THREAD 500
+
+static void *log_thread(void *arg)
+{
+    int t = (int)(intptr_t)arg;
+    for (int i = 0; i < PER_THREAD; i++)
+        molt_log_info("thread %d message %d %s", t, i, "padding padding padding padding");
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    fixture *f = *state;
+    molt_log_set_level(MOLT_LOG_ERROR);
+    assert_int_equal(molt_log_open_deployment(f->path, NULL), 0);
+    pthread_t th[THREADS];
+    for (int t = 0; t < THREADS; t++)
+        assert_int_equal(pthread_create(&th[t], NULL, log_thread, (void *)(intptr_t)t), 0);
+    for (int t = 0; t < THREADS; t++)
+        pthread_join(th[t], NULL);
+    assert_int_equal(molt_log_open_deployment(NULL, NULL), 0);
+    json_t *entries = parse_lines(f->path);
+    assert_int_equal(json_array_size(entries), THREADS * PER_THREAD);
+    /* Each thread's messages are all there, in its order. */
+    int next[THREADS] = {0};
+    for (size_t i = 0; i < json_array_size(entries); i++) {
+        int t, n;
+        assert_int_equal(sscanf(entry_field(entries, i, "message"), "thread %d message %d", &t, &n), 2);
+        assert_int_equal(n, next[t]);
+        next[t]++;
+    }
+    json_decref(entries);
+}
+
+/* A process killed while logging leaves only whole lines behind. */
+static void test_killed_logger(void **state)
+{
+    fixture *f = *state;
+    srand((unsigned)time(NULL));
+    for (int round = 0; round < 30; round++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            molt_log_set_level(MOLT_LOG_ERROR);
+            if (molt_log_open_deployment(f->path, NULL) != 0)
+                _exit(3);
+            char pad[3000];
+            memset(pad, 'z', sizeof pad - 1);
+            pad[sizeof pad - 1] = '\0';
+            for (long i = 0;; i++)
+                molt_log_info("round %d line %ld %s", round, i, pad + (i % 2000));
+        }
+        usleep((useconds_t)(rand() % 5000));
+        kill(pid, SIGKILL);
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFSIGNALED(status));
+    }
+    json_t *entries = parse_lines(f->path);
+    assert_true(json_array_size(entries) > 0);
+    json_decref(entries);
+}
+
+/* --- deployment logs ------------------------------------------------------------------- */
+
+static void test_check_id(void **state)
+{
+    (void)state;
+    assert_int_equal(molt_deplog_check_id("3f7c9f2e-1b1a-4e0c-9d55-0a8d4b9e3c11", NULL), 0);
+    assert_int_equal(molt_deplog_check_id("standalone_1.2", NULL), 0);
+    const char *bad[] = {"", ".hidden", "a/b", "..", "a b", "x\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(molt_deplog_check_id(bad[i], NULL), MOLT_EINVAL);
+    assert_int_equal(molt_deplog_check_id(NULL, NULL), MOLT_EINVAL);
+    char longid[MOLT_DEPLOG_ID_MAX + 2];
+    memset(longid, 'a', sizeof longid - 1);
+    longid[sizeof longid - 1] = '\0';
+    assert_int_equal(molt_deplog_check_id(longid, NULL), MOLT_EINVAL);
+    longid[MOLT_DEPLOG_ID_MAX] = '\0';
+    assert_int_equal(molt_deplog_check_id(longid, NULL), 0);
+}
+
+static void touch(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+}
+
+static void assert_path_in(const char *path, const char *dir, const char *name)
+{
+    char want[256];
+    snprintf(want, sizeof want, "%s/%s", dir, name);
+    assert_string_equal(path, want);
+}
+
+static void test_deplog_naming(void **state)
+{
+    fixture *f = *state;
+    molt_err err = {0};
+    char *path = NULL, *id = NULL;
+    assert_int_equal(molt_deplog_latest(f->logs, &path, &id, &err), MOLT_ENOTFOUND);
+    assert_int_equal(molt_deplog_find(f->logs, "a", &path, &err), MOLT_ENOTFOUND);
+
+    assert_int_equal(molt_deplog_path(f->logs, "a", &path, &err), 0);
+    assert_path_in(path, f->logs, "deployment.0001.a.log");
+    touch(path);
+    free(path);
+    /* The same deployment keeps its log. */
+    assert_int_equal(molt_deplog_path(f->logs, "a", &path, &err), 0);
+    assert_path_in(path, f->logs, "deployment.0001.a.log");
+    free(path);
+    assert_int_equal(molt_deplog_path(f->logs, "b", &path, &err), 0);
+    assert_path_in(path, f->logs, "deployment.0002.b.log");
+    touch(path);
+    free(path);
+    /* Numbers continue above the largest, past four digits too. */
+    char big[256];
+    snprintf(big, sizeof big, "%s/deployment.9999.c.log", f->logs);
+    touch(big);
+    assert_int_equal(molt_deplog_path(f->logs, "d", &path, &err), 0);
+    assert_path_in(path, f->logs, "deployment.10000.d.log");
+    touch(path);
+    free(path);
+
+    assert_int_equal(molt_deplog_latest(f->logs, &path, &id, &err), 0);
+    assert_path_in(path, f->logs, "deployment.10000.d.log");
+    assert_string_equal(id, "d");
+    free(path);
+    free(id);
+    assert_int_equal(molt_deplog_find(f->logs, "b", &path, &err), 0);
+    assert_path_in(path, f->logs, "deployment.0002.b.log");
+    free(path);
+
+    assert_int_equal(molt_deplog_path(f->logs, "../escape", &path, &err), MOLT_EINVAL);
+}
+
+static void test_deplog_open_and_prune(void **state)
+{
+    fixture *f = *state;
+    molt_err err = {0};
+    molt_log_set_level(MOLT_LOG_ERROR);
+    char other[256];
+    assert_int_equal(molt_mkdir_p(f->logs, 0700, &err), 0);
+    snprintf(other, sizeof other, "%s/deployment.notes.txt", f->logs);
+    touch(other);
+    const char *ids[] = {"d1", "d2", "d3", "d4", "d5"};
+    for (int i = 0; i < 5; i++) {
+        char *path = NULL;
+        assert_int_equal(molt_deplog_open(f->logs, ids[i], 3, &path, &err), 0);
+        molt_log_info("hello from %s", ids[i]);
+        free(path);
+    }
+    assert_int_equal(molt_log_open_deployment(NULL, &err), 0);
+    const char *gone[] = {"deployment.0001.d1.log", "deployment.0002.d2.log"};
+    const char *kept[] = {"deployment.0003.d3.log", "deployment.0004.d4.log",
+                          "deployment.0005.d5.log"};
+    char p[256];
+    for (int i = 0; i < 2; i++) {
+        snprintf(p, sizeof p, "%s/%s", f->logs, gone[i]);
+        assert_false(molt_path_exists(p));
+    }
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/%s", f->logs, kept[i]);
+        json_t *entries = parse_lines(p);
+        assert_int_equal(json_array_size(entries), 1);
+        char want[32];
+        snprintf(want, sizeof want, "hello from %s", ids[i + 2]);
+        assert_string_equal(entry_field(entries, 0, "message"), want);
+        json_decref(entries);
+    }
+    assert_true(molt_path_exists(other));
+
+    /* Continuing d4 after a "reboot" appends to its own log and prunes nothing it needs. */
+    assert_int_equal(molt_deplog_open(f->logs, "d4", 3, NULL, &err), 0);
+    molt_log_info("resumed");
+    assert_int_equal(molt_log_open_deployment(NULL, &err), 0);
+    snprintf(p, sizeof p, "%s/%s", f->logs, kept[1]);
+    json_t *entries = parse_lines(p);
+    assert_int_equal(json_array_size(entries), 2);
+    json_decref(entries);
+
+    assert_int_equal(molt_deplog_prune(f->logs, 1, &err), 0);
+    snprintf(p, sizeof p, "%s/%s", f->logs, kept[2]);
+    assert_true(molt_path_exists(p));
+    snprintf(p, sizeof p, "%s/%s", f->logs, kept[1]);
+    assert_false(molt_path_exists(p));
+    assert_int_equal(molt_deplog_prune(f->logs, 0, &err), MOLT_EINVAL);
+}
+
+static void write_text(const char *path, const char *text)
+{
+    assert_int_equal(molt_write_file_atomic(path, text, strlen(text), 0600, NULL), 0);
+}
+
+static void test_deplog_read(void **state)
+{
+    fixture *f = *state;
+    molt_err err = {0};
+    write_text(f->path,
+               "{\"timestamp\":\"2026-01-01T00:00:01.000000000Z\",\"level\":\"info\",\"message\":\"one\"}\n"
+               "\n"
+               "{\"timestamp\":\"2026-01-01T00:00:02.000000000Z\",\"level\":\"info\",\"messa\n"
+               "[1,2]\n"
+               "{\"timestamp\": \"2026-01-01T00:00:03.000000000Z\", \"level\": \"WARNING\", \"message\": \"three\"}\n"
+               "{\"timestamp\":\"2026-01-01T00:00:04.000000000Z\",\"level\":\"info\",\"message\":\"torn");
+    json_t *all = NULL;
+    assert_int_equal(molt_deplog_read(f->path, 0, &all, &err), 0);
+    assert_int_equal(json_array_size(all), 5);
+    assert_string_equal(entry_field(all, 0, "message"), "one");
+    for (size_t i = 1; i <= 2; i++) {
+        assert_string_equal(entry_field(all, i, "level"), "error");
+        assert_string_equal(entry_field(all, i, "message"), "(CORRUPTED LOG DATA)");
+        assert_string_equal(entry_field(all, i, "timestamp"), "2026-01-01T00:00:01.000000000Z");
+    }
+    assert_string_equal(entry_field(all, 3, "level"), "WARNING");
+    assert_string_equal(entry_field(all, 3, "message"), "three");
+    assert_string_equal(entry_field(all, 4, "message"), "(CORRUPTED LOG DATA)");
+    assert_string_equal(entry_field(all, 4, "timestamp"), "2026-01-01T00:00:03.000000000Z");
+
+    json_t *last2 = NULL;
+    assert_int_equal(molt_deplog_read(f->path, 2, &last2, &err), 0);
+    assert_int_equal(json_array_size(last2), 2);
+    assert_true(json_equal(json_array_get(last2, 0), json_array_get(all, 3)));
+    assert_true(json_equal(json_array_get(last2, 1), json_array_get(all, 4)));
+    json_decref(last2);
+    json_decref(all);
+
+    char missing[160];
+    snprintf(missing, sizeof missing, "%s/none.log", f->dir);
+    assert_int_equal(molt_deplog_read(missing, 0, &all, &err), MOLT_ENOTFOUND);
+}
+
+static void test_upload_small(void **state)
+{
+    fixture *f = *state;
+    molt_err err = {0};
+    molt_log_set_level(MOLT_LOG_ERROR);
+    assert_int_equal(molt_log_open_deployment(f->path, &err), 0);
+    molt_log_info("first");
+    molt_log_error("second \"quoted\"");
+    assert_int_equal(molt_log_open_deployment(NULL, &err), 0);
+
+    char *body = NULL;
+    size_t len = 0;
+    assert_int_equal(molt_deplog_upload_body(f->path, MOLT_DEPLOG_UPLOAD_MAX, &body, &len, &err), 0);
+    assert_int_equal(strlen(body), len);
+    json_error_t jerr;
+    json_t *doc = json_loads(body, JSON_REJECT_DUPLICATES, &jerr);
+    assert_non_null(doc);
+    assert_int_equal(json_object_size(doc), 1);
+    json_t *lines = parse_lines(f->path);
+    assert_true(json_equal(json_object_get(doc, "messages"), lines));
+    json_decref(lines);
+    json_decref(doc);
+    free(body);
+
+    /* An empty log is an empty list. */
+    write_text(f->path, "");
+    assert_int_equal(molt_deplog_upload_body(f->path, MOLT_DEPLOG_UPLOAD_MAX, &body, &len, &err), 0);
+    assert_string_equal(body, "{\"messages\":[]}");
+    free(body);
+}
+
+static void test_upload_truncated(void **state)
+{
+    fixture *f = *state;
+    molt_err err = {0};
+    /* 3000 entries of ~540 bytes: about 1.6 MB, more than the cap. */
+    FILE *fp = fopen(f->path, "w");
+    assert_non_null(fp);
+    char pad[501];
+    memset(pad, 'p', 500);
+    pad[500] = '\0';
+    const size_t total = 3000;
+    for (size_t i = 0; i < total; i++)
+        fprintf(fp, "{\"timestamp\":\"2026-01-01T00:00:00.%09zuZ\",\"level\":\"info\",\"message\":\"%zu %s\"}\n",
+                i, i, pad + (i % 100));
+    fclose(fp);
+
+    char *body = NULL;
+    size_t len = 0;
+    assert_int_equal(molt_deplog_upload_body(f->path, MOLT_DEPLOG_UPLOAD_MAX, &body, &len, &err), 0);
+    assert_true(len <= MOLT_DEPLOG_UPLOAD_MAX);
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+    assert_non_null(doc);
+    json_t *msgs = json_object_get(doc, "messages");
+    size_t n = json_array_size(msgs);
+    size_t kept = n - 1, dropped = total - kept;
+    assert_true(kept > 1000 && kept < total);
+    assert_string_equal(entry_field(msgs, 0, "level"), "warning");
+    char want[128];
+    snprintf(want, sizeof want, "(THE ORIGINAL LOGS WERE TRUNCATED: %zu OLDEST ENTRIES DROPPED)",
+             dropped);
+    assert_string_equal(entry_field(msgs, 0, "message"), want);
+    assert_timestamp(entry_field(msgs, 0, "timestamp"));
+    /* The newest entries, in order, ending with the last one. */
+    for (size_t i = 1; i < n; i++) {
+        size_t num;
+        assert_int_equal(sscanf(entry_field(msgs, i, "message"), "%zu", &num), 1);
+        assert_int_equal(num, dropped + i - 1);
+    }
+    /* As many as fit: one more (the newest dropped, plus a comma) would not. */
+    json_t *lines = parse_lines(f->path);
+    char *next = json_dumps(json_array_get(lines, dropped - 1), JSON_COMPACT);
+    assert_true(len + strlen(next) + 1 > MOLT_DEPLOG_UPLOAD_MAX);
+    free(next);
+    json_decref(lines);
+    json_decref(doc);
+    free(body);
+
+    /* A cap below even the notice. */
+    assert_int_equal(molt_deplog_upload_body(f->path, 100, &body, &len, &err), MOLT_ELIMIT);
+}
+
+static void test_big_file_tail(void **state)
+{
+    fixture *f = *state;
+    molt_err err = {0};
+    /* 6 MiB of log: only the last 4 MiB are read, from a line boundary on. */
+    FILE *fp = fopen(f->path, "w");
+    assert_non_null(fp);
+    char pad[1001];
+    memset(pad, 'x', 1000);
+    pad[1000] = '\0';
+    size_t i = 0;
+    for (long size = 0; size < 6L * 1024 * 1024; i++)
+        size += fprintf(fp, "{\"timestamp\":\"2026-01-01T00:00:00.000000000Z\",\"level\":\"info\",\"message\":\"%zu %s\"}\n",
+                        i, pad);
+    fclose(fp);
+    json_t *last = NULL;
+    assert_int_equal(molt_deplog_read(f->path, 3, &last, &err), 0);
+    assert_int_equal(json_array_size(last), 3);
+    size_t num;
+    assert_int_equal(sscanf(entry_field(last, 2, "message"), "%zu", &num), 1);
+    assert_int_equal(num, i - 1);
+    json_decref(last);
+    json_t *all = NULL;
+    assert_int_equal(molt_deplog_read(f->path, 0, &all, &err), 0);
+    /* No corrupt entry from starting mid-line. */
+    for (size_t k = 0; k < json_array_size(all); k++)
+        assert_string_equal(entry_field(all, k, "level"), "info");
+    json_decref(all);
+
+    char *body = NULL;
+    size_t len;
+    assert_int_equal(molt_deplog_upload_body(f->path, MOLT_DEPLOG_UPLOAD_MAX, &body, &len, &err), 0);
+    json_t *doc = json_loadb(body, len, 0, NULL);
+    assert_non_null(doc);
+    const char *notice = entry_field(json_object_get(doc, "messages"), 0, "message");
+    assert_non_null(strstr(notice, "BYTES AND"));
+    json_decref(doc);
+    free(body);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_levels),
+        cmocka_unit_test_setup_teardown(test_stderr_filter, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deployment_log_lines, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_message_cut, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_killed_logger, setup, teardown),
+        cmocka_unit_test(test_check_id),
+        cmocka_unit_test_setup_teardown(test_deplog_naming, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deplog_open_and_prune, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deplog_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upload_small, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upload_truncated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_big_file_tail, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

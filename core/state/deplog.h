@@ -8,6 +8,8 @@
 #include <jansson.h>
 #include "util/err.h"
 
+/* The logs folder inside data_dir: <data_dir>/logs (docs/configuration.md). */
+#define MOLT_DEPLOG_DIR "logs"
 /* What the Mender C++ client allows for one log upload body (bytes). */
 #define MOLT_DEPLOG_UPLOAD_MAX (1000000 - 256)
 /* The longest deployment id accepted (it becomes part of a file name). */

@@ -70,7 +70,8 @@ run_prog() {  # PROG ARGS...
         echo 0 >"$RUN_TIME"
     fi
     if [ "$RUN_RC" = 124 ]; then
-        fail "$(basename "$1") ${*:2}: timed out after ${RUN_TIMEOUT:-300} s"
+        cat "$RUN_ERR" >&2
+        fail "$(basename "$1") ${*:2}: timed out (exit 124; RUN_TIMEOUT=${RUN_TIMEOUT:-300} s)"
     fi
     # GNU time reports a death by signal as "Command terminated by signal N" and exits 128+N.
     if [ "$RUN_RC" -ge 128 ] || grep -q 'terminated by signal' "$RUN_TIME" 2>/dev/null; then

@@ -57,6 +57,7 @@ typedef struct http_source {
     char etag[VALIDATOR_MAX];    /* validators of the first response ("" = absent) */
     char last_modified[VALIDATOR_MAX];
     int attempts;                /* retries since the last byte arrived */
+    int64_t last_data_ms;        /* when the last body byte came, or read() was called again */
     int interval;                /* seconds before the next retry */
     bool eof;
     molt_err fatal;              /* sticky: once set, every read returns it */
@@ -76,6 +77,13 @@ typedef struct http_source {
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_result = CURLE_FAILED_INIT;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void global_init(void)
 {
@@ -172,6 +180,7 @@ static int check_response(http_source *s)
     curl_off_t clen = -1;
     char etag[VALIDATOR_MAX], lm[VALIDATOR_MAX], crange[128];
     s->checked = true;
+    s->last_data_ms = now_ms();
     curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &code);
     curl_easy_getinfo(s->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &clen);
     get_header(s, "ETag", etag, sizeof etag);
@@ -275,6 +284,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
     memcpy(s->buf + s->len, data + drop, keep);
     s->len += keep;
     s->received += (int64_t)keep;
+    if (n > 0)
+        s->last_data_ms = now_ms();
     if (keep > 0) {
         s->attempts = 0;
         s->interval = s->opts.retry_initial_interval;
@@ -354,7 +365,22 @@ static int drive(http_source *s, bool want_headers, molt_err *err)
     }
     if (s->done || s->len > 0 || (want_headers && s->checked))
         return 0;
-    mc = curl_multi_poll(s->multi, NULL, 0, POLL_MS, NULL);
+    int timeout = POLL_MS;
+    if (s->checked && !s->req_err.code) {
+        /* curl's low-speed check averages over several seconds; a body that stops for
+         * low_speed_time seconds is dead now. Time with the caller holding a chunk (and the
+         * transfer paused) does not count: read() restarts the clock. */
+        int64_t left = s->last_data_ms + (int64_t)s->opts.low_speed_time * 1000 - now_ms();
+        if (left <= 0) {
+            snprintf(s->errbuf, sizeof s->errbuf, "no data for %d s", s->opts.low_speed_time);
+            s->done = true;
+            s->result = CURLE_OPERATION_TIMEDOUT;
+            return 0;
+        }
+        if (left < timeout)
+            timeout = (int)left;
+    }
+    mc = curl_multi_poll(s->multi, NULL, 0, timeout, NULL);
     if (mc != CURLM_OK)
         return molt_err_set(err, MOLT_ENET, "GET %s: %s", s->base.name, curl_multi_strerror(mc));
     return 0;
@@ -435,6 +461,7 @@ static ssize_t http_read(molt_source *src, const void **ret_buf, molt_err *err)
         s->len = 0;   /* the caller is done with the previous chunk */
         s->handed_out = false;
     }
+    s->last_data_ms = now_ms();
     for (;;) {
         if (s->paused && !s->done) {
             s->paused = false;

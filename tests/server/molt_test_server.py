@@ -10,6 +10,8 @@ Faults (command line, or at run time with PUT /_control/faults {"drop_after": N,
   --drop-after N    close the connection after N body bytes (first download only, or every
                     one with --drop-every)
   --die-after N     close the connection after N body bytes and exit the server (status 0)
+  --stall           at the drop point, go silent with the connection open (until the client
+                    gives up or the server stops) instead of closing it
   --no-range        ignore Range headers, always answer 200 with the whole file
   --no-validators   send no ETag and no Last-Modified
   --slow BPS        send bodies at about BPS bytes per second
@@ -42,7 +44,8 @@ class Faults:
     """Fault settings shared by the handler threads."""
 
     FIELDS = {"drop_after": int, "drop_every": bool, "die_after": int, "no_range": bool,
-              "no_validators": bool, "slow": int, "status": int, "range_shift": int}
+              "no_validators": bool, "slow": int, "status": int, "range_shift": int,
+              "stall": bool}
 
     def __init__(self, args):
         self.lock = threading.Lock()
@@ -209,6 +212,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 n = min(n, drop_at - sent)
                 if n <= 0:
                     self.entry["sent"] = sent
+                    if faults["stall"]:
+                        self.entry["stalled"] = True
+                        self.server.stop_event.wait(60)
                     self.drop_connection()
             data = f.read(n)
             if not data:
@@ -358,6 +364,7 @@ def parse_args(argv):
     p.add_argument("--drop-after", type=int)
     p.add_argument("--drop-every", action="store_true")
     p.add_argument("--die-after", type=int)
+    p.add_argument("--stall", action="store_true")
     p.add_argument("--no-range", action="store_true")
     p.add_argument("--no-validators", action="store_true")
     p.add_argument("--slow", type=int, default=0)

@@ -366,6 +366,70 @@ static void test_resume_repeatedly(void **state)
     (void)state;
 }
 
+/* A server that goes silent with the connection open: the low-speed limit (1 byte/s for
+ * low_speed_time) ends the stalled request and the download resumes. */
+static void test_stalled_connection(void **state)
+{
+    server srv;
+    result r;
+    char url[256];
+    molt_http_opts opts = test_opts();
+    opts.low_speed_time = 1;
+    const char *args[] = { "--drop-after", "2097152", "--stall", NULL };
+    server_start(&srv, true, args);
+    make_url(url, sizeof url, true, &srv, "artifact.mender");
+    download(&r, url, &opts);
+    assert_complete(&r);
+    server_stop(&srv);
+    char *log = server_log(&srv);
+    assert_true(log_has(log, "\"stalled\": true", "\"sent\": 2097152"));
+    assert_true(log_has(log, "\"range\": \"bytes=2097152-8388607\"", "\"status\": 206"));
+    free(log);
+    free(r.buf);
+    (void)state;
+}
+
+/* A consumer slower than low_speed_time between reads is backpressure, not a dead link: the
+ * transfer is paused while the caller holds a chunk, so one request does it all. */
+static void test_slow_consumer(void **state)
+{
+    server srv;
+    char url[256];
+    molt_http_opts opts = test_opts();
+    opts.low_speed_time = 1;
+    molt_source *src = NULL;
+    molt_err err;
+    unsigned char *buf = malloc(FILE_SIZE);
+    size_t len = 0;
+    assert_non_null(buf);
+    server_start(&srv, true, NULL);
+    make_url(url, sizeof url, true, &srv, "artifact.mender");
+    assert_int_equal(molt_http_source_new(&src, url, &opts, &err), 0);
+    for (int i = 0;; i++) {
+        const void *p;
+        ssize_t n = molt_source_read(src, &p, &err);
+        if (n < 0)
+            fail_msg("read failed after %zu bytes: %s", len, err.msg);
+        if (n == 0)
+            break;
+        memcpy(buf + len, p, (size_t)n);
+        len += (size_t)n;
+        if (i == 1) {
+            struct timespec ts = { 1, 300 * 1000 * 1000 };   /* > low_speed_time */
+            nanosleep(&ts, NULL);
+        }
+    }
+    molt_source_free(src);
+    assert_int_equal(len, FILE_SIZE);
+    assert_memory_equal(buf, F.data, FILE_SIZE);
+    server_stop(&srv);
+    char *log = server_log(&srv);
+    assert_int_equal(count_lines_with(log, "\"method\": \"GET\""), 1);
+    free(log);
+    free(buf);
+    (void)state;
+}
+
 /* A server ignoring Range answers 200 with the whole file again; its ETag and Last-Modified
  * show it unchanged, so the source skips what it delivered already. */
 static void test_no_range_support(void **state)
@@ -546,6 +610,8 @@ int main(void)
         cmocka_unit_test(test_plain_http),
         cmocka_unit_test(test_resume_after_drop),
         cmocka_unit_test(test_resume_repeatedly),
+        cmocka_unit_test(test_stalled_connection),
+        cmocka_unit_test(test_slow_consumer),
         cmocka_unit_test(test_no_range_support),
         cmocka_unit_test(test_no_range_no_validators),
         cmocka_unit_test(test_wrong_content_range),

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 /* A message longer than this is cut (with "...") so one runaway line cannot fill the log. */
 #define LOG_MESSAGE_MAX (64 * 1024)
@@ -81,13 +82,36 @@ void molt_log_set_level(molt_log_level level)
     pthread_mutex_unlock(&log_lock);
 }
 
+/* Append the whole line, in one write() unless the kernel takes less. O_APPEND puts each write
+ * at the end; a process killed inside it may leave a partial line (handled on open). */
+static void write_line(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;   /* nowhere to report a failing log; never fail the caller for it */
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
 int molt_log_open_deployment(const char *path, molt_err *err)
 {
     int fd = -1;
     if (path) {
-        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         if (fd < 0)
             return molt_err_errno(err, MOLT_EIO, errno, "cannot open deployment log %s", path);
+        /* A process killed inside write() can leave a partial last line (the kernel stops
+         * copying at a fatal signal). End it, so the next line starts on a line of its own and
+         * only the torn one reads as corrupt. */
+        struct stat st;
+        char last;
+        if (fstat(fd, &st) == 0 && st.st_size > 0 &&
+            pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n')
+            write_line(fd, "\n", 1);
     }
     pthread_mutex_lock(&log_lock);
     int old = deployment_fd;
@@ -116,21 +140,6 @@ int molt_log_timestamp(char out[MOLT_LOG_TIMESTAMP_SIZE])
     }
     snprintf(out + n, MOLT_LOG_TIMESTAMP_SIZE - n, ".%09ldZ", (long)ts.tv_nsec);
     return 0;
-}
-
-/* Append the whole line with as few write() calls as the kernel allows (one, in practice:
- * O_APPEND makes each write land at the end atomically with respect to other writers). */
-static void write_line(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return;   /* nowhere to report a failing log; never fail the caller for it */
-        buf += n;
-        len -= (size_t)n;
-    }
 }
 
 /* Append s (len bytes, any bytes) as a JSON string: escapes as RFC 8259 requires, and bytes

@@ -97,6 +97,7 @@ struct molt_machine {
     molt_outcome stop_outcome; /* for S_STOP */
     struct timespec last_progress;
     bool log_open;
+    bool reboot_again;         /* redo the rollback reboot after a failed verify */
 };
 
 /* ---- small helpers ---------------------------------------------------------------------- */
@@ -422,8 +423,12 @@ static step st_rollback_reboot(molt_machine *m, molt_err *err)
     molt_err e = {0};
     if (enter_state(m, "ArtifactRollbackReboot", err) < 0)
         return S_ABORT;
-    if (scripts(m, "ArtifactRollbackReboot", "Enter", &e) < 0)
+    /* After a failed verify the reboot is redone, its Enter scripts are not. */
+    if (!m->reboot_again && scripts(m, "ArtifactRollbackReboot", "Enter", &e) < 0) {
         rollback_trouble(m, &e, "ArtifactRollbackReboot_Enter");
+        error_scripts(m, "ArtifactRollbackReboot");
+    }
+    m->reboot_again = false;
     const char *answer = dep_str(m, "rollback_reboot");
     if (answer && strcmp(answer, "yes") == 0) {
         /* Errors of the rollback reboot itself are ignored: the verify state decides. */
@@ -443,10 +448,13 @@ static step st_verify_rollback_reboot(molt_machine *m, molt_err *err)
     if (module_call(m, MOLT_CALL_ARTIFACT_VERIFY_ROLLBACK_REBOOT, &e) < 0) {
         /* Back to the rollback reboot; the loop guard bounds this. */
         molt_log_error("ArtifactVerifyRollbackReboot: %s: rebooting again", e.msg);
+        m->reboot_again = true;
         return S_ROLLBACK_REBOOT;
     }
-    if (scripts(m, "ArtifactRollbackReboot", "Leave", &e) < 0)
+    if (scripts(m, "ArtifactRollbackReboot", "Leave", &e) < 0) {
         rollback_trouble(m, &e, "ArtifactRollbackReboot_Leave");
+        error_scripts(m, "ArtifactRollbackReboot");
+    }
     return S_FAILURE;
 }
 
@@ -473,22 +481,27 @@ static void art_provides(const molt_machine *m, molt_provides_new *out)
     out->clears = json_is_array(art_get(m, "clears")) ? art_get(m, "clears") : NULL;
 }
 
-/* End the deployment in the store: provides (§2.10), last_deployment, no "deployment". */
+/* End the deployment in the store: provides (§2.10), last_deployment, no "deployment".
+ * keep_provides: the old software is back, nothing changes; inconsistent: only the name (with
+ * _INCONSISTENT) and group are written; else the artifact's provides are committed. */
 static int finish_deployment(molt_machine *m, bool failed, bool keep_provides, bool inconsistent,
                              molt_err *err)
 {
     char now[32];
+    molt_err e = {0};
     now_rfc3339(now, sizeof now);
-    if (!keep_provides) {
-        molt_provides_new art;
-        art_provides(m, &art);
-        molt_err e = {0};
-        if (molt_provides_commit(m->store, &art, inconsistent, &e) < 0)
+    molt_provides_new art;
+    art_provides(m, &art);
+    if (keep_provides) {
+        /* nothing */
+    } else if (inconsistent) {
+        if (molt_provides_inconsistent(m->store, art.name, art.group, &e) < 0)
             note_error(m, &e, "saving provides");
+    } else if (molt_provides_commit(m->store, &art, &e) < 0) {
+        note_error(m, &e, "saving provides");
     }
     json_t *last = json_pack("{s:s?, s:s?, s:s, s:s}", "id", dep_str(m, "id"), "artifact_name",
-                             json_string_value(art_get(m, "name")), "result",
-                             failed ? "failure" : "success", "finished", now);
+                             art.name, "result", failed ? "failure" : "success", "finished", now);
     if (last)
         json_object_set_new(m->store, "last_deployment", last);
     if (failed && m->first.code)
@@ -909,7 +922,7 @@ int molt_machine_install(molt_machine *m, const char *source, molt_outcome *outc
         molt_log_info("artifact %s has an empty payload: committing immediately", info->name);
         molt_provides_new art = {info->name, info->group, info->type_provides, info->clears};
         if ((r = molt_artifact_reader_finish(reader, &e)) < 0 ||
-            (r = molt_provides_commit(m->store, &art, false, &e)) < 0) {
+            (r = molt_provides_commit(m->store, &art, &e)) < 0) {
             r = refuse(m, outcome, &e, err);
             goto out;
         }

@@ -151,8 +151,43 @@ static bool cleared(const json_t *clears, const char *key)
     return false;
 }
 
-int molt_provides_commit(json_t *store, const molt_provides_new *art, bool inconsistent,
-                         molt_err *err)
+/* Set artifact_name (with the suffix when inconsistent) and artifact_group of store. */
+static int set_name_group(json_t *store, const char *name, const char *group, bool inconsistent)
+{
+    size_t len = strlen(name), slen = strlen(MOLT_INCONSISTENT_SUFFIX);
+    char *full = malloc(len + slen + 1);
+    if (!full)
+        return MOLT_ENOMEM;
+    memcpy(full, name, len + 1);
+    if (inconsistent && !(len >= slen && strcmp(full + len - slen, MOLT_INCONSISTENT_SUFFIX) == 0))
+        memcpy(full + len, MOLT_INCONSISTENT_SUFFIX, slen + 1);
+    json_t *jname = json_string(full);
+    json_t *jgroup = group && *group ? json_string(group) : NULL;
+    free(full);
+    if (!jname || (group && *group && !jgroup)) {
+        json_decref(jname);
+        json_decref(jgroup);
+        return MOLT_ENOMEM;
+    }
+    json_object_set_new(store, "artifact_name", jname);
+    if (jgroup)
+        json_object_set_new(store, "artifact_group", jgroup);
+    else
+        json_object_del(store, "artifact_group");
+    return 0;
+}
+
+int molt_provides_inconsistent(json_t *store, const char *name, const char *group,
+                               molt_err *err)
+{
+    if (!json_is_object(store) || !name || !*name)
+        return molt_err_set(err, MOLT_EINVAL, "provides: no store or artifact name");
+    if (set_name_group(store, name, group, true) < 0)
+        return molt_err_set(err, MOLT_ENOMEM, "out of memory updating provides");
+    return 0;
+}
+
+int molt_provides_commit(json_t *store, const molt_provides_new *art, molt_err *err)
 {
     if (!json_is_object(store) || !art || !art->name || !*art->name)
         return molt_err_set(err, MOLT_EINVAL, "provides commit: no store or artifact name");
@@ -162,7 +197,6 @@ int molt_provides_commit(json_t *store, const molt_provides_new *art, bool incon
         return molt_err_set(err, MOLT_EFORMAT, "clears_artifact_provides is not a list");
 
     json_t *next = json_object();
-    char *name = NULL;
     int r = MOLT_ENOMEM;
     if (!next)
         goto out;
@@ -191,32 +225,13 @@ int molt_provides_commit(json_t *store, const molt_provides_new *art, bool incon
             json_object_set(next, key, value);
         }
     }
-    size_t len = strlen(art->name), slen = strlen(MOLT_INCONSISTENT_SUFFIX);
-    name = malloc(len + slen + 1);
-    if (!name)
+    if (set_name_group(store, art->name, art->group, false) < 0)
         goto out;
-    memcpy(name, art->name, len + 1);
-    if (inconsistent && !(len >= slen && strcmp(name + len - slen, MOLT_INCONSISTENT_SUFFIX) == 0))
-        memcpy(name + len, MOLT_INCONSISTENT_SUFFIX, slen + 1);
-
-    json_t *jname = json_string(name);
-    json_t *jgroup = art->group && *art->group ? json_string(art->group) : NULL;
-    if (!jname || (art->group && *art->group && !jgroup)) {
-        json_decref(jname);
-        json_decref(jgroup);
-        goto out;
-    }
-    json_object_set_new(store, "artifact_name", jname);
-    if (jgroup)
-        json_object_set_new(store, "artifact_group", jgroup);
-    else
-        json_object_del(store, "artifact_group");
     json_object_set(store, "artifact_provides", next);
     r = 0;
 out:
     if (r == MOLT_ENOMEM)
         molt_err_set(err, r, "out of memory updating provides");
     json_decref(next);
-    free(name);
     return r;
 }

@@ -48,10 +48,14 @@ typedef struct molt_provides_new {
 /* Update the store document in place for an installed artifact: start from the stored
  * artifact_provides; without clears (absent) every stored provide is dropped (and also when
  * there are neither provides nor clears); with clears the stored keys matching any glob are
- * dropped; then the new provides are added. artifact_name is set (with MOLT_INCONSISTENT_SUFFIX
- * appended once when inconsistent), artifact_group set or removed when empty. On failure the
- * store is unchanged. */
-int molt_provides_commit(json_t *store, const molt_provides_new *art, bool inconsistent,
-                         molt_err *err);
+ * dropped; then the new provides are added. artifact_name is set, artifact_group set or removed
+ * when empty. On failure the store is unchanged. */
+int molt_provides_commit(json_t *store, const molt_provides_new *art, molt_err *err);
+
+/* After a failure that could not be rolled back (reference §2.10): only the name, with
+ * MOLT_INCONSISTENT_SUFFIX appended once, and the group (removed when NULL or empty) are
+ * written; the stored type-info provides stay as they were. */
+int molt_provides_inconsistent(json_t *store, const char *name, const char *group,
+                               molt_err *err);
 
 #endif

@@ -184,15 +184,14 @@ static void test_depends_type_info(void **state)
 /* ---- provides commit ---- */
 
 static void commit_case(const char *store_text, const char *name, const char *group,
-                        const char *provides, const char *clears, bool inconsistent,
-                        const char *want)
+                        const char *provides, const char *clears, const char *want)
 {
     json_t *store = J(store_text);
     json_t *p = provides ? J(provides) : NULL;
     json_t *c = clears ? J(clears) : NULL;
     molt_provides_new art = {name, group, p, c};
     molt_err err;
-    assert_int_equal(molt_provides_commit(store, &art, inconsistent, &err), 0);
+    assert_int_equal(molt_provides_commit(store, &art, &err), 0);
     assert_json(store, want);
     json_decref(store);
     json_decref(p);
@@ -208,9 +207,9 @@ static void test_commit_no_provides_no_clears(void **state)
 {
     (void)state;
     /* Neither provides nor clears: everything is wiped, name/group set. */
-    commit_case(old_store, "r2", NULL, NULL, NULL, false,
+    commit_case(old_store, "r2", NULL, NULL, NULL,
                 "{\"artifact_name\":\"r2\",\"artifact_provides\":{},\"other\":42}");
-    commit_case(old_store, "r2", "g2", "{}", NULL, false,
+    commit_case(old_store, "r2", "g2", "{}", NULL,
                 "{\"artifact_name\":\"r2\",\"artifact_group\":\"g2\",\"artifact_provides\":{},"
                 "\"other\":42}");
 }
@@ -218,7 +217,7 @@ static void test_commit_no_provides_no_clears(void **state)
 static void test_commit_no_clears_replaces(void **state)
 {
     (void)state;
-    commit_case(old_store, "r2", "g1", "{\"rootfs-image.app.version\":\"2\"}", NULL, false,
+    commit_case(old_store, "r2", "g1", "{\"rootfs-image.app.version\":\"2\"}", NULL,
                 "{\"artifact_name\":\"r2\",\"artifact_group\":\"g1\",\"artifact_provides\":"
                 "{\"rootfs-image.app.version\":\"2\"},\"other\":42}");
 }
@@ -228,31 +227,31 @@ static void test_commit_clears_globs(void **state)
     (void)state;
     /* Only the app's keys are cleared; the rest stays. */
     commit_case(old_store, "r2", "g1", "{\"rootfs-image.app.version\":\"2\"}",
-                "[\"rootfs-image.app.*\"]", false,
+                "[\"rootfs-image.app.*\"]",
                 "{\"artifact_name\":\"r2\",\"artifact_group\":\"g1\",\"artifact_provides\":"
                 "{\"rootfs-image.version\":\"r1\",\"rootfs-image.checksum\":\"c1\","
                 "\"rootfs-image.app.version\":\"2\",\"data.partition\":\"p1\"},\"other\":42}");
     /* A rootfs-image's default clears, with '*' in the middle and a literal key. */
     commit_case(old_store, "r2", NULL,
                 "{\"rootfs-image.version\":\"r2\",\"rootfs-image.checksum\":\"c2\"}",
-                "[\"artifact_group\",\"rootfs_image_checksum\",\"rootfs-image.*\"]", false,
+                "[\"artifact_group\",\"rootfs_image_checksum\",\"rootfs-image.*\"]",
                 "{\"artifact_name\":\"r2\",\"artifact_provides\":{\"rootfs-image.version\":\"r2\","
                 "\"rootfs-image.checksum\":\"c2\",\"data.partition\":\"p1\"},\"other\":42}");
-    commit_case(old_store, "r2", "g1", NULL, "[\"*.version\"]", false,
+    commit_case(old_store, "r2", "g1", NULL, "[\"*.version\"]",
                 "{\"artifact_name\":\"r2\",\"artifact_group\":\"g1\",\"artifact_provides\":"
                 "{\"rootfs-image.checksum\":\"c1\",\"data.partition\":\"p1\"},\"other\":42}");
     /* Empty clears list: nothing is cleared, new keys overwrite. */
-    commit_case(old_store, "r2", "g1", "{\"data.partition\":\"p2\"}", "[]", false,
+    commit_case(old_store, "r2", "g1", "{\"data.partition\":\"p2\"}", "[]",
                 "{\"artifact_name\":\"r2\",\"artifact_group\":\"g1\",\"artifact_provides\":"
                 "{\"rootfs-image.version\":\"r1\",\"rootfs-image.checksum\":\"c1\","
                 "\"rootfs-image.app.version\":\"1\",\"data.partition\":\"p2\"},\"other\":42}");
     /* A literal pattern is not a prefix. */
-    commit_case(old_store, "r2", "g1", NULL, "[\"rootfs-image\",\"data.partitio\"]", false,
+    commit_case(old_store, "r2", "g1", NULL, "[\"rootfs-image\",\"data.partitio\"]",
                 "{\"artifact_name\":\"r2\",\"artifact_group\":\"g1\",\"artifact_provides\":"
                 "{\"rootfs-image.version\":\"r1\",\"rootfs-image.checksum\":\"c1\","
                 "\"rootfs-image.app.version\":\"1\",\"data.partition\":\"p1\"},\"other\":42}");
     /* "*" clears everything. */
-    commit_case(old_store, "r2", "g1", "{\"k\":\"v\"}", "[\"*\"]", false,
+    commit_case(old_store, "r2", "g1", "{\"k\":\"v\"}", "[\"*\"]",
                 "{\"artifact_name\":\"r2\",\"artifact_group\":\"g1\",\"artifact_provides\":"
                 "{\"k\":\"v\"},\"other\":42}");
 }
@@ -261,32 +260,48 @@ static void test_commit_group_and_fresh(void **state)
 {
     (void)state;
     /* The group is removed when the new artifact has none (also ""). */
-    commit_case(old_store, "r2", "", "{}", "[]", false,
+    commit_case(old_store, "r2", "", "{}", "[]",
                 "{\"artifact_name\":\"r2\",\"artifact_provides\":{\"rootfs-image.version\":\"r1\","
                 "\"rootfs-image.checksum\":\"c1\",\"rootfs-image.app.version\":\"1\","
                 "\"data.partition\":\"p1\"},\"other\":42}");
     /* A fresh store. */
     commit_case("{}", "r1", "g", "{\"rootfs-image.x.version\":\"r1\"}", "[\"rootfs-image.x.*\"]",
-                false,
                 "{\"artifact_name\":\"r1\",\"artifact_group\":\"g\",\"artifact_provides\":"
                 "{\"rootfs-image.x.version\":\"r1\"}}");
     /* name/group inside type-info provides never shadow the real keys. */
-    commit_case("{}", "r1", NULL, "{\"artifact_name\":\"evil\",\"k\":\"v\"}", NULL, false,
+    commit_case("{}", "r1", NULL, "{\"artifact_name\":\"evil\",\"k\":\"v\"}", NULL,
                 "{\"artifact_name\":\"r1\",\"artifact_provides\":{\"k\":\"v\"}}");
 }
 
-static void test_commit_inconsistent(void **state)
+static void inconsistent_case(const char *store_text, const char *name, const char *group,
+                              const char *want)
+{
+    json_t *store = J(store_text);
+    molt_err err;
+    assert_int_equal(molt_provides_inconsistent(store, name, group, &err), 0);
+    assert_json(store, want);
+    json_decref(store);
+}
+
+static void test_inconsistent(void **state)
 {
     (void)state;
-    commit_case(old_store, "r2", "g1", "{\"rootfs-image.app.version\":\"2\"}",
-                "[\"rootfs-image.app.*\"]", true,
-                "{\"artifact_name\":\"r2_INCONSISTENT\",\"artifact_group\":\"g1\","
-                "\"artifact_provides\":{\"rootfs-image.version\":\"r1\","
-                "\"rootfs-image.checksum\":\"c1\",\"rootfs-image.app.version\":\"2\","
-                "\"data.partition\":\"p1\"},\"other\":42}");
-    /* The suffix is added once. */
-    commit_case("{}", "r2_INCONSISTENT", NULL, NULL, NULL, true,
-                "{\"artifact_name\":\"r2_INCONSISTENT\",\"artifact_provides\":{}}");
+    /* Only name (suffixed) and group change; the type-info provides stay. */
+    inconsistent_case(old_store, "r2", "g2",
+                      "{\"artifact_name\":\"r2_INCONSISTENT\",\"artifact_group\":\"g2\","
+                      "\"artifact_provides\":{\"rootfs-image.version\":\"r1\","
+                      "\"rootfs-image.checksum\":\"c1\",\"rootfs-image.app.version\":\"1\","
+                      "\"data.partition\":\"p1\"},\"other\":42}");
+    inconsistent_case(old_store, "r2", NULL,
+                      "{\"artifact_name\":\"r2_INCONSISTENT\","
+                      "\"artifact_provides\":{\"rootfs-image.version\":\"r1\","
+                      "\"rootfs-image.checksum\":\"c1\",\"rootfs-image.app.version\":\"1\","
+                      "\"data.partition\":\"p1\"},\"other\":42}");
+    /* The suffix is added once; a fresh store gets no provides object. */
+    inconsistent_case("{}", "r2_INCONSISTENT", "", "{\"artifact_name\":\"r2_INCONSISTENT\"}");
+    json_t *store = J("{}");
+    assert_int_equal(molt_provides_inconsistent(store, "", NULL, NULL), MOLT_EINVAL);
+    json_decref(store);
 }
 
 static void test_commit_errors(void **state)
@@ -298,12 +313,12 @@ static void test_commit_errors(void **state)
     json_t *bad_c = J("{\"x\":\"y\"}");
     molt_err err;
     molt_provides_new a = {"r2", NULL, bad_p, NULL};
-    assert_int_equal(molt_provides_commit(store, &a, false, &err), MOLT_EFORMAT);
+    assert_int_equal(molt_provides_commit(store, &a, &err), MOLT_EFORMAT);
     assert_true(json_equal(store, before));
     molt_provides_new b = {"r2", NULL, NULL, bad_c};
-    assert_int_equal(molt_provides_commit(store, &b, false, &err), MOLT_EFORMAT);
+    assert_int_equal(molt_provides_commit(store, &b, &err), MOLT_EFORMAT);
     molt_provides_new c = {"", NULL, NULL, NULL};
-    assert_int_equal(molt_provides_commit(store, &c, false, &err), MOLT_EINVAL);
+    assert_int_equal(molt_provides_commit(store, &c, &err), MOLT_EINVAL);
     assert_true(json_equal(store, before));
     json_decref(store);
     json_decref(before);
@@ -323,7 +338,7 @@ int main(void)
         cmocka_unit_test(test_commit_no_clears_replaces),
         cmocka_unit_test(test_commit_clears_globs),
         cmocka_unit_test(test_commit_group_and_fresh),
-        cmocka_unit_test(test_commit_inconsistent),
+        cmocka_unit_test(test_inconsistent),
         cmocka_unit_test(test_commit_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

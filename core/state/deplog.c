@@ -171,45 +171,56 @@ static int join(const char *dir, const char *name, char **ret, molt_err *err)
     return 0;
 }
 
+/* Index of the newest log of id in list, or -1. */
+static long find_in(const deplog_list *list, const char *id)
+{
+    for (size_t i = list->n; i-- > 0;) {
+        if (strcmp(list->files[i].id, id) == 0)
+            return (long)i;
+    }
+    return -1;
+}
+
 int molt_deplog_find(const char *logs_dir, const char *id, char **ret_path, molt_err *err)
 {
-    int r = molt_deplog_check_id(id, err);
-    if (r != 0)
-        return r;
     deplog_list list;
-    r = list_logs(logs_dir, &list, err);
+    int r = molt_deplog_check_id(id, err);
+    if (r == 0)
+        r = list_logs(logs_dir, &list, err);
     if (r != 0)
         return r;
-    r = molt_err_set(err, MOLT_ENOTFOUND, "no log of deployment %s in %s", id, logs_dir);
-    for (size_t i = list.n; i-- > 0;) {
-        if (strcmp(list.files[i].id, id) == 0) {
-            r = join(logs_dir, list.files[i].name, ret_path, err);
-            break;
-        }
-    }
+    long i = find_in(&list, id);
+    if (i < 0)
+        r = molt_err_set(err, MOLT_ENOTFOUND, "no log of deployment %s in %s", id, logs_dir);
+    else
+        r = join(logs_dir, list.files[i].name, ret_path, err);
     list_free(&list);
     return r;
 }
 
 int molt_deplog_path(const char *logs_dir, const char *id, char **ret_path, molt_err *err)
 {
-    int r = molt_deplog_find(logs_dir, id, ret_path, err);
-    if (r != MOLT_ENOTFOUND)
-        return r;
-    r = molt_mkdir_p(logs_dir, 0700, err);
-    if (r != 0)
-        return r;
     deplog_list list;
-    r = list_logs(logs_dir, &list, err);
+    int r = molt_deplog_check_id(id, err);
+    if (r == 0)
+        r = molt_mkdir_p(logs_dir, 0700, err);
+    if (r == 0)
+        r = list_logs(logs_dir, &list, err);
     if (r != 0)
         return r;
+    long i = find_in(&list, id);
     unsigned long next = list.n ? list.files[list.n - 1].num + 1 : 1;
+    if (i >= 0) {
+        r = join(logs_dir, list.files[i].name, ret_path, err);
+    } else if (next > 999999999UL) {
+        r = molt_err_set(err, MOLT_ELIMIT, "%s: deployment log numbers exhausted", logs_dir);
+    } else {
+        char name[sizeof DEPLOG_PREFIX + 16 + MOLT_DEPLOG_ID_MAX + sizeof DEPLOG_SUFFIX];
+        snprintf(name, sizeof name, DEPLOG_PREFIX "%04lu.%s" DEPLOG_SUFFIX, next, id);
+        r = join(logs_dir, name, ret_path, err);
+    }
     list_free(&list);
-    if (next > 999999999UL)
-        return molt_err_set(err, MOLT_ELIMIT, "%s: deployment log numbers exhausted", logs_dir);
-    char name[sizeof DEPLOG_PREFIX + 16 + MOLT_DEPLOG_ID_MAX + sizeof DEPLOG_SUFFIX];
-    snprintf(name, sizeof name, DEPLOG_PREFIX "%04lu.%s" DEPLOG_SUFFIX, next, id);
-    return join(logs_dir, name, ret_path, err);
+    return r;
 }
 
 int molt_deplog_prune(const char *logs_dir, int keep, molt_err *err)

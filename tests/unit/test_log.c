@@ -542,21 +542,33 @@ static void test_upload_small(void **state)
     free(body);
 }
 
+/* A log of entries whose messages start with their number (0, 1, ...) followed by min_pad
+ * to min_pad + 99 bytes of padding; `count` entries or until `bytes` are written. Returns the
+ * number of entries. */
+static size_t write_numbered_log(const char *path, size_t min_pad, size_t count, long bytes)
+{
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    char *pad = malloc(min_pad + 101);
+    assert_non_null(pad);
+    memset(pad, 'p', min_pad + 100);
+    pad[min_pad + 100] = '\0';
+    size_t i = 0;
+    for (long size = 0; i < count && (bytes == 0 || size < bytes); i++)
+        size += fprintf(fp, "{\"timestamp\":\"2026-01-01T00:00:00.%09zuZ\",\"level\":\"info\","
+                        "\"message\":\"%zu %s\"}\n", i % 1000000000, i, pad + (i % 100));
+    fclose(fp);
+    free(pad);
+    return i;
+}
+
 static void test_upload_truncated(void **state)
 {
     fixture *f = *state;
     molt_err err = {0};
-    /* 3000 entries of ~540 bytes: about 1.6 MB, more than the cap. */
-    FILE *fp = fopen(f->path, "w");
-    assert_non_null(fp);
-    char pad[501];
-    memset(pad, 'p', 500);
-    pad[500] = '\0';
+    /* 3000 entries of 500..600 bytes: about 1.6 MB, more than the cap. */
     const size_t total = 3000;
-    for (size_t i = 0; i < total; i++)
-        fprintf(fp, "{\"timestamp\":\"2026-01-01T00:00:00.%09zuZ\",\"level\":\"info\",\"message\":\"%zu %s\"}\n",
-                i, i, pad + (i % 100));
-    fclose(fp);
+    assert_int_equal(write_numbered_log(f->path, 500, total, 0), total);
 
     char *body = NULL;
     size_t len = 0;
@@ -598,16 +610,7 @@ static void test_big_file_tail(void **state)
     fixture *f = *state;
     molt_err err = {0};
     /* 6 MiB of log: only the last 4 MiB are read, from a line boundary on. */
-    FILE *fp = fopen(f->path, "w");
-    assert_non_null(fp);
-    char pad[1001];
-    memset(pad, 'x', 1000);
-    pad[1000] = '\0';
-    size_t i = 0;
-    for (long size = 0; size < 6L * 1024 * 1024; i++)
-        size += fprintf(fp, "{\"timestamp\":\"2026-01-01T00:00:00.000000000Z\",\"level\":\"info\",\"message\":\"%zu %s\"}\n",
-                        i, pad);
-    fclose(fp);
+    size_t i = write_numbered_log(f->path, 1000, SIZE_MAX, 6L * 1024 * 1024);
     json_t *last = NULL;
     assert_int_equal(molt_deplog_read(f->path, 3, &last, &err), 0);
     assert_int_equal(json_array_size(last), 3);

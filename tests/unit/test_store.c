@@ -71,6 +71,15 @@ static json_t *sample_doc(void)
     return doc;
 }
 
+/* Save the sample document and return the file's bytes. */
+static char *saved_sample(const char *path, size_t *len)
+{
+    json_t *doc = sample_doc();
+    assert_int_equal(molt_store_save(path, doc, NULL), 0);
+    json_decref(doc);
+    return read_raw(path, len);
+}
+
 static void test_missing_is_empty(void **state)
 {
     fixture *f = *state;
@@ -146,11 +155,8 @@ static void expect_corrupt(const char *path, const char *what)
 static void test_truncated_at_every_offset(void **state)
 {
     fixture *f = *state;
-    json_t *doc = sample_doc();
-    assert_int_equal(molt_store_save(f->path, doc, NULL), 0);
-    json_decref(doc);
     size_t len;
-    char *raw = read_raw(f->path, &len);
+    char *raw = saved_sample(f->path, &len);
     for (size_t cut = 0; cut < len; cut++) {
         write_raw(f->path, raw, cut);
         char what[64];
@@ -170,11 +176,8 @@ static void test_truncated_at_every_offset(void **state)
 static void test_flipped_bytes(void **state)
 {
     fixture *f = *state;
-    json_t *doc = sample_doc();
-    assert_int_equal(molt_store_save(f->path, doc, NULL), 0);
-    json_decref(doc);
     size_t len;
-    char *raw = read_raw(f->path, &len);
+    char *raw = saved_sample(f->path, &len);
     /* Every byte position, one bit each: header fields and data alike. */
     for (size_t i = 0; i < len; i++) {
         raw[i] ^= (char)(1u << (i % 8));

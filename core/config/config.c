@@ -303,6 +303,48 @@ static int set_value(loader *ld, const key_spec *spec, const char *key, yaml_nod
     return at(ld, value, "%s: internal error: unknown kind", key);
 }
 
+/* Edit distance of two short words (longer ones compare as far apart). */
+static size_t edit_distance(const char *a, const char *b)
+{
+    enum { MAX = 40 };
+    size_t la = strlen(a), lb = strlen(b);
+    if (la >= MAX || lb >= MAX)
+        return MAX;
+    size_t row[MAX + 1];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* The known key a typo most likely meant (at most 2 edits away), or NULL. */
+static const char *nearest_key(const key_spec *specs, const char *name)
+{
+    const char *best = NULL;
+    size_t best_d = 3;
+    for (size_t i = 0; specs[i].name; i++) {
+        size_t d = edit_distance(specs[i].name, name);
+        if (d < best_d) {
+            best_d = d;
+            best = specs[i].name;
+        }
+    }
+    return best;
+}
+
 static int load_mapping(loader *ld, yaml_node_t *map, const key_spec *specs, const char *prefix)
 {
     if (map->type != YAML_MAPPING_NODE)
@@ -323,8 +365,11 @@ static int load_mapping(loader *ld, yaml_node_t *map, const key_spec *specs, con
         size_t i = 0;
         while (specs[i].name && strcmp(specs[i].name, name) != 0)
             i++;
-        if (!specs[i].name)
-            return at(ld, k, "unknown key \"%s\"", full);
+        if (!specs[i].name) {
+            const char *near = nearest_key(specs, name);
+            return at(ld, k, "unknown key \"%s\"%s%s%s%s", full, near ? " (did you mean \"" : "",
+                      near ? prefix : "", near ? near : "", near ? "\"?)" : "");
+        }
         if (seen_line[i])
             return at(ld, k, "duplicate key \"%s\" (first set on line %d)", full, seen_line[i]);
         seen_line[i] = (int)k->start_mark.line + 1;

@@ -226,8 +226,11 @@ static void test_mistakes(void **state)
 {
     fixture *f = *state;
     static const bad_case cases[] = {
-        {"data_dir: /x\ndata_dri: /y\n", 2, "unknown key \"data_dri\""},
+        {"data_dir: /x\ndata_dri: /y\n", 2, "unknown key \"data_dri\" (did you mean \"data_dir\"?)"},
         {"http:\n  ca_file: x\n  timeout: 3\n", 3, "unknown key \"http.timeout\""},
+        {"http:\n  conect_timeout: 3\n", 2, "unknown key \"http.conect_timeout\" (did you mean "
+                                            "\"http.connect_timeout\"?)"},
+        {"server_url: https://x\n", 1, "unknown key \"server_url\""},
         {"module_timeout: 5\nmodule_timeout: 6\n", 2, "duplicate key \"module_timeout\" (first "
                                                        "set on line 1)"},
         {"http:\n  connect_timeout: 1\n  connect_timeout: 2\n", 3, "duplicate key"},

@@ -951,7 +951,9 @@ int molt_machine_install(molt_machine *m, const char *source, molt_outcome *outc
         m->dep = NULL;
         goto out;
     }
+    write_progress(m, src->offset, src->total, true);
     step s = download(m, reader);
+    write_progress(m, src->offset, src->total, true);
     molt_artifact_reader_free(reader);
     reader = NULL;
     molt_source_free(src);

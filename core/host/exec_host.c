@@ -472,6 +472,7 @@ typedef struct download {
     char *stream_next;       /* <tree>/stream-next */
     char *streams_dir;       /* <tree>/streams */
     char name[NAME_MAX + 1]; /* current payload file */
+    char last[NAME_MAX + 1]; /* the last one streamed, for messages */
     int64_t size;
     bool have_file;
     bool no_more;
@@ -667,6 +668,7 @@ static int stream_file(download *d, molt_err *err)
         done += got;
     }
     d->have_file = false;
+    memcpy(d->last, d->name, sizeof d->last);
     r = 1;
 out:
     if (fd >= 0)
@@ -775,8 +777,9 @@ static int run_download(download *d, molt_err *err)
         return 0;
     if (d->started)
         return molt_err_set(err, MOLT_EPROTOCOL,
-                            "%s: update module %s started downloading, but did not finish",
-                            d->call, d->m->path);
+                            "%s: update module %s started downloading, but did not finish%s%s%s",
+                            d->call, d->m->path, d->last[0] ? " (it exited after streams/" : "",
+                            d->last, d->last[0] ? " without reading stream-next again)" : "");
     /* Never opened stream-next: the module wants the files written for it. */
     molt_log_debug("Update module %s did not read stream-next: writing the payload to files/",
                    d->m->path);

@@ -34,6 +34,26 @@
 #                          If GO_TARGET is set (a folder), $GO_SB/target is bind-mounted over it in
 #                          that namespace: artifacts naming paths below GO_TARGET install into the
 #                          Go device's own copy, so both clients run the very same artifacts.
+#
+# The call-sequence machinery (test_call_sequence.sh, test_power_loss.sh): a device "seq" whose
+# module is tests/modules/logging-module as payload type "test-logger" (knobs in $CTL, see the
+# module's header) and logging state scripts (<State>_<Action>_01 in the artifact for the
+# Artifact* states, in the rootfs scripts dir for Download and for Idle/Sync, which standalone
+# mode must never run); module and scripts append to one log ($CALLS), so their order is seen.
+#   seq_setup              make that device, the artifacts $T/base-1.mender and $T/new-1.mender
+#                          (payload.bin 100000 random bytes + file2.txt, with every script),
+#                          install base-1 and keep its data dir as the starting point of each case
+#   seq_start ROLLBACK REBOOT "FAILS"   back to base-1, knobs cleared; SupportsRollback and
+#                          NeedsArtifactReboot answers; FAILS = calls/scripts that fail (fail_<x>)
+#   seq_cmd COMMAND[+NAME] run install (of new-1) | commit | rollback | resume with
+#                          --reboot-exit-code, NAME failing for that command only; appends
+#                          "$ COMMAND", the calls it made, "exit N" to $SEQ_ACTUAL
+#   seq_killed COMMAND TARGET   run COMMAND in the background with TARGET (a call or script)
+#                          sleeping; once TARGET is running, kill -9 molt's and TARGET's process
+#                          groups (and anything else started by that molt); appends "$ COMMAND",
+#                          the calls up to TARGET and "killed"
+#   seq_check NAME         append "provides:" and the sorted provides, diff with
+#                          expected/NAME.txt, check argv/cwd of the calls and that state is idle
 
 MOLT_TIMEOUT=${MOLT_TIMEOUT:-60}
 [ "$MOLT_SANITIZE" = ON ] && MOLT_TIMEOUT=$((MOLT_TIMEOUT * 2))
@@ -173,4 +193,157 @@ go_mender() {  # ARGS...
             if [ -n "$GO_TARGET" ]; then mount --bind "$GO_SB/target" "$GO_TARGET" || exit 3; fi
             exec "$@"' go-mender mender --no-syslog -c "$GO_CONF" -d "$GO_STORE" "$@"
     [ "$RUN_RC" != 124 ] || { cat "$RUN_ERR" >&2; fail "mender $*: still running after 60 s"; }
+}
+
+# ---- call sequences ---------------------------------------------------------------------------
+
+SEQ_EXPECTED="$MOLT_SRC_DIR/tests/integration/expected"
+SEQ_ACTUAL="$T/seq.actual"
+
+# A logging state script: appends "<its name> script <argc>", then, on its knobs in $CTL,
+# records its pid and sleeps (sleep_<name>) or fails (fail_<name>), like the module.
+seq_write_script() {  # PATH
+    cat >"$1" <<SH
+#!/bin/sh
+n=\${0##*/}
+echo "\$n script \$#" >>"$CALLS"
+if [ -f "$CTL/sleep_\$n" ]; then echo \$\$ >"$CTL/pid"; sleep "\$(cat "$CTL/sleep_\$n")"; fi
+[ -f "$CTL/fail_\$n" ] && exit 1
+exit 0
+SH
+    chmod 0755 "$1"
+}
+
+seq_setup() {
+    local logmod="$MOLT_SRC_DIR/tests/modules/logging-module" s
+    [ -x "$logmod" ] || fail "logging test module missing: $logmod"
+    device_new seq dev-a
+    device_add_module test-logger "$logmod"
+    CTL="$DEV_MODULES/test-logger.d"
+    CALLS="$CTL/log"
+    mkdir -p "$CTL" "$T/scripts" "$T/src"
+    for s in Download_Enter_01 Download_Leave_01 Download_Error_01 Idle_Enter_01 Idle_Leave_01 \
+        Sync_Enter_01 Sync_Leave_01 Sync_Error_01; do
+        seq_write_script "$DEV_SCRIPTS/$s"
+    done
+    local script_args=()
+    for s in ArtifactInstall_Enter_01 ArtifactInstall_Leave_01 ArtifactInstall_Error_01 \
+        ArtifactReboot_Enter_01 ArtifactReboot_Leave_01 ArtifactReboot_Error_01 \
+        ArtifactCommit_Enter_01 ArtifactCommit_Leave_01 ArtifactCommit_Error_01 \
+        ArtifactRollback_Enter_01 ArtifactRollback_Leave_01 \
+        ArtifactRollbackReboot_Enter_01 ArtifactRollbackReboot_Leave_01 ArtifactRollbackReboot_Error_01 \
+        ArtifactFailure_Enter_01 ArtifactFailure_Leave_01; do
+        seq_write_script "$T/scripts/$s"
+        script_args+=(-s "$T/scripts/$s")
+    done
+    head -c 100000 /dev/urandom >"$T/src/payload.bin"
+    printf 'hello\n' >"$T/src/file2.txt"
+    make_artifact "$T/base-1.mender" base-1 test-logger -f "$T/src/payload.bin"
+    make_artifact "$T/new-1.mender" new-1 test-logger -f "$T/src/payload.bin" -f "$T/src/file2.txt" \
+        "${script_args[@]}"
+    # base-1 with a module without rollback support: committed at once.
+    molt_dev install "$T/base-1.mender"
+    expect_rc 0 "install base-1"
+    assert_eq "base-1" "$(dev_artifact)" "artifact name after installing base-1"
+    cp -a "$DEV_DATA" "$T/base-data"
+}
+
+seq_start() {  # ROLLBACK REBOOT "FAILS"
+    local k
+    rm -rf "$DEV_DATA" "$CTL"
+    cp -a "$T/base-data" "$DEV_DATA"
+    mkdir -p "$CTL"
+    printf '%s\n' "$1" >"$CTL/answer_SupportsRollback"
+    printf '%s\n' "$2" >"$CTL/answer_NeedsArtifactReboot"
+    for k in $3; do : >"$CTL/fail_$k"; done
+    : >"$CALLS"
+    : >"$SEQ_ACTUAL"
+}
+
+seq_cmd() {  # COMMAND[+NAME]
+    local cmd=$1 extra= n_before
+    if [[ $cmd == *+* ]]; then
+        extra=${cmd#*+}
+        cmd=${cmd%%+*}
+        : >"$CTL/fail_$extra"
+    fi
+    n_before=$(wc -l <"$CALLS")
+    echo "\$ $cmd" >>"$SEQ_ACTUAL"
+    if [ "$cmd" = install ]; then
+        molt_dev install "$T/new-1.mender" --reboot-exit-code
+    else
+        molt_dev "$cmd" --reboot-exit-code
+    fi
+    tail -n +$((n_before + 1)) "$CALLS" | cut -d' ' -f1 >>"$SEQ_ACTUAL"
+    echo "exit $RUN_RC" >>"$SEQ_ACTUAL"
+    cp "$RUN_ERR" "$T/seq.last.err"
+    [ -z "$extra" ] || rm -f "$CTL/fail_$extra"
+}
+
+# Every process whose environment carries MOLT_TEST_MARK=$1 (started by one molt run).
+seq_marked_pids() {  # MARK
+    local p
+    for p in /proc/[0-9]*; do
+        if tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -qxF "MOLT_TEST_MARK=$1"; then
+            echo "${p#/proc/}"
+        fi
+    done
+}
+
+seq_killed() {  # COMMAND TARGET
+    local cmd=$1 target=$2 n_before mark="$T/$RANDOM$RANDOM" pid i args
+    n_before=$(wc -l <"$CALLS")
+    printf '30' >"$CTL/sleep_$target"
+    # The module records its pid when TARGET is a module call (scripts record theirs).
+    printf 'echo $$ >"$CTL/pid"\n' >"$CTL/hook_$target"
+    rm -f "$CTL/pid"
+    echo "\$ $cmd" >>"$SEQ_ACTUAL"
+    if [ "$cmd" = install ]; then args=(install "$T/new-1.mender"); else args=("$cmd"); fi
+    MOLT_TEST_MARK=$mark molt_bg "$T/seq.bg.out" "${args[@]}" --reboot-exit-code
+    for ((i = 0; i < 600; i++)); do
+        [ -s "$CTL/pid" ] && break
+        kill -0 "$MOLT_BG_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    if [ ! -s "$CTL/pid" ]; then
+        kill_group "$MOLT_BG_PID"
+        cat "$T/seq.bg.out.err" >&2
+        fail "$cmd: never reached $target (calls: $(tail -n +$((n_before + 1)) "$CALLS" | cut -d' ' -f1 | tr '\n' ' '))"
+    fi
+    pid=$(cat "$CTL/pid")
+    # Power cut: molt, the module's (or script's) process group, then anything left of that run.
+    kill -9 -- "-$MOLT_BG_PID" 2>/dev/null || true
+    kill -9 -- "-$pid" 2>/dev/null || true
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$MOLT_BG_PID" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+        local left
+        left=$(seq_marked_pids "$mark")
+        [ -z "$left" ] && break
+        kill -9 $left 2>/dev/null || true
+        sleep 0.05
+    done
+    [ -z "$(seq_marked_pids "$mark")" ] || fail "$cmd: processes survive the power cut"
+    rm -f "$CTL/sleep_$target" "$CTL/hook_$target" "$CTL/pid"
+    tail -n +$((n_before + 1)) "$CALLS" | cut -d' ' -f1 >>"$SEQ_ACTUAL"
+    echo "killed" >>"$SEQ_ACTUAL"
+}
+
+seq_check() {  # NAME
+    local name=$1
+    echo "provides:" >>"$SEQ_ACTUAL"
+    dev_provides | sort >>"$SEQ_ACTUAL"
+    if ! diff -u "$SEQ_EXPECTED/$name.txt" "$SEQ_ACTUAL" >"$T/seq.diff"; then
+        cat "$T/seq.diff" >&2
+        echo "--- molt's stderr of the last command:" >&2
+        head -c 3000 "$T/seq.last.err" >&2 2>/dev/null || true
+        fail "case $name differs from expected/$name.txt (- expected, + molt)"
+    fi
+    # Module calls: argv = [module, Call, tree], all in one folder; scripts: no arguments.
+    awk '$2 != "script" && $2 != 2 { print "module call with argc " $2 ": " $0 }
+         $2 == "script" && $3 != 0 { print "script with arguments: " $0 }' "$CALLS" >"$T/seq.bad"
+    [ ! -s "$T/seq.bad" ] || fail "case $name: $(cat "$T/seq.bad")"
+    [ "$(awk '$2 != "script" { print $3 }' "$CALLS" | sort -u | wc -l)" -le 1 ] ||
+        fail "case $name: module calls ran in different folders"
+    assert_eq idle "$(dev_state)" "case $name: state at the end"
 }

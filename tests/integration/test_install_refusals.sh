@@ -48,7 +48,8 @@ snapshot() {  # FILE
 # The last install must have failed (exit 1) with a message matching REGEX and changed nothing.
 expect_refused() {  # WHAT REGEX
     expect_rc 1 "$1"
-    grep -qiE "$2" "$RUN_ERR" "$RUN_OUT" ||
+    cat "$RUN_OUT" "$RUN_ERR" >"$T/refusal.msg"
+    grep -qiE "$2" "$T/refusal.msg" ||
         fail "$1: the message does not match /$2/: $(head -c 800 "$RUN_ERR")"
     snapshot "$T/after"
     diff "$T/before" "$T/after" >&2 || fail "$1: target, provides or artifact name changed (< before, > after)"
@@ -85,7 +86,7 @@ mender-artifact write module-image -T single-file -n other-board -t dev-b -o "$T
 molt_dev install "$T/devtype.mender"
 expect_refused "wrong device type" 'device.?type'
 expect_no_module "wrong device type"
-grep -qF dev-b "$RUN_ERR" "$RUN_OUT" || fail "wrong device type: the message does not name the artifact's type dev-b"
+grep -qF dev-b "$T/refusal.msg" || fail "wrong device type: the message does not name the artifact's type dev-b"
 pass "wrong device type refused before any module call"
 
 # artifact_name depends.

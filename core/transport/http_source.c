@@ -58,7 +58,8 @@ typedef struct http_source {
     char last_modified[VALIDATOR_MAX];
     int attempts;                /* retries since the last byte arrived */
     int64_t last_data_ms;        /* when the last body byte came, or read() was called again */
-    int interval;                /* seconds before the next retry */
+    int64_t interval_ms;         /* wait before the next retry */
+    int64_t initial_interval_ms;
     bool eof;
     molt_err fatal;              /* sticky: once set, every read returns it */
 
@@ -288,7 +289,9 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
         s->last_data_ms = now_ms();
     if (keep > 0) {
         s->attempts = 0;
-        s->interval = s->opts.retry_initial_interval;
+        if (s->initial_interval_ms > (int64_t)s->opts.retry_max_interval * 1000)
+        s->initial_interval_ms = (int64_t)s->opts.retry_max_interval * 1000;
+    s->interval_ms = s->initial_interval_ms;
     }
     return n;
 }
@@ -418,9 +421,9 @@ static int finish_request(http_source *s, molt_err *err)
     return OUTCOME_EOF;
 }
 
-static void sleep_seconds(int seconds)
+static void sleep_ms(int64_t ms)
 {
-    struct timespec ts = { .tv_sec = seconds, .tv_nsec = 0 };
+    struct timespec ts = { .tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000 };
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
 }
@@ -439,12 +442,14 @@ static int resume(http_source *s, molt_err *err)
                             PRId64 ": %s", s->base.name, s->attempts, s->received,
                             s->base.total, s->req_err.msg);
     s->attempts++;
-    molt_log_warning("GET %s: broken at byte %" PRId64 " of %" PRId64 " (%s); resuming in %d s "
+    molt_log_warning("GET %s: broken at byte %" PRId64 " of %" PRId64 " (%s); resuming in %.1f s "
                      "(retry %d of %d)", s->base.name, s->received, s->base.total,
-                     s->req_err.msg, s->interval, s->attempts, s->opts.retry_count);
-    sleep_seconds(s->interval);
-    s->interval = s->interval > s->opts.retry_max_interval / 2 ? s->opts.retry_max_interval
-                                                              : s->interval * 2;
+                     s->req_err.msg, (double)s->interval_ms / 1000, s->attempts,
+                     s->opts.retry_count);
+    sleep_ms(s->interval_ms);
+    s->interval_ms *= 2;
+    if (s->interval_ms > (int64_t)s->opts.retry_max_interval * 1000)
+        s->interval_ms = (int64_t)s->opts.retry_max_interval * 1000;
     return start_request(s, true, err);
 }
 
@@ -595,7 +600,12 @@ int molt_http_source_new(molt_source **ret, const char *url, const molt_http_opt
     s->opts.retry_max_interval = opt_or(opts->retry_max_interval, DEFAULT_RETRY_MAX);
     s->opts.connect_timeout = opt_or(opts->connect_timeout, DEFAULT_CONNECT_TIMEOUT);
     s->opts.low_speed_time = opt_or(opts->low_speed_time, DEFAULT_LOW_SPEED_TIME);
-    s->interval = s->opts.retry_initial_interval;
+    s->initial_interval_ms = opts->retry_initial_interval_ms > 0
+                                 ? opts->retry_initial_interval_ms
+                                 : (int64_t)s->opts.retry_initial_interval * 1000;
+    if (s->initial_interval_ms > (int64_t)s->opts.retry_max_interval * 1000)
+        s->initial_interval_ms = (int64_t)s->opts.retry_max_interval * 1000;
+    s->interval_ms = s->initial_interval_ms;
     s->url = strdup(url);
     s->base.name = redact_url(url);
     s->cap = BUF_SIZE;

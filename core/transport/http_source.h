@@ -15,10 +15,16 @@ typedef struct molt_http_opts {
     int retry_max_interval;       /* cap of the backoff, seconds (default 300) */
     int connect_timeout;          /* seconds (default 30) */
     int low_speed_time;           /* seconds below 1 byte/s before the connection is dead (60) */
+    int retry_initial_interval_ms; /* when > 0, the first wait in milliseconds instead of
+                                    * retry_initial_interval (fast tests) */
 } molt_http_opts;
 
 /* Start downloading url (http:// or https://). Fails early (before any payload) when the server
- * cannot be reached, TLS verification fails or the status is not 200. */
+ * cannot be reached, TLS verification fails or the status is not 200. opts may be NULL, and
+ * fields left at 0 take the defaults above. The URL is copied; ca_file is only used during
+ * this call. *ret is freed with molt_source_free; its name is the URL with the query and user
+ * information redacted. Errors: MOLT_EINVAL (not an http(s) URL), MOLT_ETLS, MOLT_ENET.
+ * See docs/transport.md for the resume and retry rules. */
 int molt_http_source_new(molt_source **ret, const char *url, const molt_http_opts *opts,
                          molt_err *err);
 

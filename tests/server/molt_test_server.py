@@ -158,7 +158,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         finally:
             self.server.log_event(self.entry)
             if self.entry["dropped"] and self.server.faults.get()["die_after"] is not None:
-                self.server.stop_soon()
+                # Gone at once, listening socket included: no retry may reach a server that
+                # is still shutting down.
+                self.server.close_log()
+                os._exit(0)
 
     do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _dispatch
 
@@ -343,6 +346,12 @@ class Server(http.server.ThreadingHTTPServer):
         if self.verbose:
             sys.stderr.write("molt-test-server: " + line + "\n")
 
+    def close_log(self):
+        with self.log_lock:
+            if self.log_file:
+                self.log_file.close()
+                self.log_file = None
+
     def handle_error(self, request, client_address):
         if self.verbose:
             super().handle_error(request, client_address)
@@ -394,8 +403,7 @@ def main(argv=None, router=None):
     server.shutdown()
     thread.join()
     server.server_close()
-    if server.log_file:
-        server.log_file.close()
+    server.close_log()
     return 0
 
 

@@ -31,6 +31,9 @@ typedef struct molt_artifact_spec {
  * are read twice (hash, then copy) and never held in memory. */
 int molt_artifact_write(const molt_artifact_spec *spec, const char *out_path, molt_err *err);
 
+/* SHA-256 of a regular file, streamed (e.g. for rootfs-image.checksum). */
+int molt_artifact_file_sha256(const char *path, unsigned char ret_sha256[32], molt_err *err);
+
 /* Add or replace manifest.sig in an existing artifact, copying every other member byte for byte.
  * in_path and out_path may be equal (the result replaces the input atomically). */
 int molt_artifact_sign(const char *in_path, const char *out_path, const char *key_path,

@@ -372,6 +372,29 @@ static void test_call_argv_cwd_and_log(void **state)
     m->ops->free(m);
 }
 
+/* The module gets /dev/null on stdin and none of our descriptors, even one without O_CLOEXEC. */
+static void test_child_descriptors(void **state)
+{
+    fixture *f = *state;
+    make_tree(f);
+    int leak = open("/dev/null", O_RDONLY);   /* deliberately without O_CLOEXEC */
+    assert_true(leak >= 0);
+    assert_int_equal(dup2(leak, 77), 77);
+    writef(f->ctl, "hook_ArtifactInstall",
+           "readlink /proc/$$/fd/0 > \"$CTL/stdin\"\n"
+           "if [ -e /proc/$$/fd/77 ]; then echo leaked > \"$CTL/fd77\"; fi\n");
+    molt_module *m = new_module(f, 30);
+    molt_err err = { 0 };
+    assert_int_equal(m->ops->call(m, MOLT_CALL_ARTIFACT_INSTALL, &err), 0);
+    close(77);
+    close(leak);
+    ASSERT_FILE(f->ctl, "stdin", "/dev/null\n");
+    char path[BUF];
+    snprintf(path, sizeof path, "%s/fd77", f->ctl);
+    assert_false(molt_path_exists(path));
+    m->ops->free(m);
+}
+
 static void test_cleanup_removes_tree(void **state)
 {
     fixture *f = *state;
@@ -869,6 +892,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_find, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tree_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_call_argv_cwd_and_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_child_descriptors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cleanup_removes_tree, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_answers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_kills_group, setup, teardown),

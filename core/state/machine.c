@@ -541,11 +541,14 @@ static void loop_guard(molt_machine *m, const molt_err *e)
     molt_err e2 = {0};
     note_error(m, e, "loop guard");
     dep_set_bool(m, "failed", true);
+    /* The module handle needs the record, which finish_deployment removes. */
+    int have_module = get_module(m, &e2);
     if (finish_deployment(m, true, false, true, &e2) < 0) {
         molt_log_error("saving the store: %s", e2.msg);
         return;
     }
-    if (molt_path_exists(m->tree_dir) && m->mod && m->mod->ops->call(m->mod, MOLT_CALL_CLEANUP, &e2) < 0)
+    if (molt_path_exists(m->tree_dir) &&
+        (have_module < 0 || m->mod->ops->call(m->mod, MOLT_CALL_CLEANUP, &e2) < 0))
         molt_log_warning("Cleanup: %s", e2.msg);
     molt_rm_rf(m->tree_dir, NULL);
 }

@@ -268,11 +268,13 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
             s->paused = true;
             return CURL_WRITEFUNC_PAUSE;
         }
-        if (keep > BUF_MAX)
+        unsigned char *bigger = keep <= BUF_MAX ? realloc(s->buf, keep) : NULL;
+        if (!bigger) {
+            molt_err_set(&s->req_err, MOLT_ENOMEM, "GET %s: cannot buffer a chunk of %zu bytes",
+                         s->base.name, keep);
+            s->req_err_retryable = false;
             return 0;
-        unsigned char *bigger = realloc(s->buf, keep);
-        if (!bigger)
-            return 0;
+        }
         s->buf = bigger;
         s->cap = keep;
     }
@@ -289,9 +291,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
         s->last_data_ms = now_ms();
     if (keep > 0) {
         s->attempts = 0;
-        if (s->initial_interval_ms > (int64_t)s->opts.retry_max_interval * 1000)
-        s->initial_interval_ms = (int64_t)s->opts.retry_max_interval * 1000;
-    s->interval_ms = s->initial_interval_ms;
+        s->interval_ms = s->initial_interval_ms;
     }
     return n;
 }
@@ -403,9 +403,11 @@ static int finish_request(http_source *s, molt_err *err)
     }
     if (s->result != CURLE_OK) {
         curl_message(s, s->result, detail, sizeof detail);
-        if (is_tls_verification_error(s->result) ||
-            (!s->is_resume && s->result == CURLE_SSL_CONNECT_ERROR))
+        if (is_tls_verification_error(s->result))
             return molt_err_set(err, MOLT_ETLS, "GET %s: TLS verification failed: %s",
+                                s->base.name, detail);
+        if (!s->is_resume && s->result == CURLE_SSL_CONNECT_ERROR)
+            return molt_err_set(err, MOLT_ETLS, "GET %s: TLS handshake failed: %s",
                                 s->base.name, detail);
         if (!s->is_resume && !s->checked)
             return molt_err_set(err, MOLT_ENET, "GET %s: %s", s->base.name, detail);

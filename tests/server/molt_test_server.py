@@ -288,6 +288,12 @@ def serve_file(request, match):
         request.send_file_body(f, start, length, faults)
 
 
+def redirect(request, match):
+    """/_redirect/<name> answers 302 to /<name> (as a CDN or presigning front end would)."""
+    request.entry["location"] = "/" + match.group("name")
+    request.begin(302, [("Location", "/" + match.group("name")), ("Content-Length", "0")])
+
+
 def control_faults(request, match):
     """GET shows the faults; PUT changes some of them (JSON object)."""
     if request.command == "PUT":
@@ -310,6 +316,7 @@ def make_router():
     router.add("GET", r"/_control/faults", control_faults)
     router.add("PUT", r"/_control/faults", control_faults)
     router.add("GET", r"/_control/log", control_log)
+    router.add("GET", r"/_redirect/(?P<name>.+)", redirect)
     router.add("GET", r"/(?P<name>[^?]+)", serve_file)
     return router
 

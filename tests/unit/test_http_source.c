@@ -334,6 +334,14 @@ static void test_plain_http(void **state)
     make_url(url, sizeof url, false, &srv, "artifact.mender");
     download(&r, url, NULL);   /* all defaults */
     assert_complete(&r);
+    free(r.buf);
+
+    /* https:// to a plain HTTP server: a TLS error at once, no retries. */
+    molt_http_opts opts = test_opts();
+    make_url(url, sizeof url, true, &srv, "artifact.mender");
+    download(&r, url, &opts);
+    assert_int_equal(r.rc, MOLT_ETLS);
+    assert_int_equal(r.len, 0);
     server_stop(&srv);
     free(r.buf);
     (void)state;
@@ -355,6 +363,30 @@ static void test_resume_after_drop(void **state)
     assert_int_equal(count_lines_with(log, "\"method\": \"GET\""), 2);
     assert_true(log_has(log, "\"dropped\": true", "\"sent\": 1048576"));
     assert_true(log_has(log, "\"range\": \"bytes=1048576-8388607\"", "\"status\": 206"));
+    free(log);
+    free(r.buf);
+    (void)state;
+}
+
+/* Redirects are followed, for the resumed request too (with its Range header). */
+static void test_redirect_and_resume(void **state)
+{
+    server srv;
+    result r;
+    char url[256];
+    molt_http_opts opts = test_opts();
+    const char *args[] = { "--drop-after", "1048576", NULL };
+    server_start(&srv, true, args);
+    make_url(url, sizeof url, true, &srv, "_redirect/artifact.mender");
+    download(&r, url, &opts);
+    assert_complete(&r);
+    server_stop(&srv);
+    char *log = server_log(&srv);
+    assert_int_equal(count_lines_with(log, "\"status\": 302"), 2);
+    assert_true(log_has(log, "\"path\": \"/_redirect/artifact.mender\"",
+                        "\"range\": \"bytes=1048576-8388607\""));
+    assert_true(log_has(log, "\"path\": \"/artifact.mender\"",
+                        "\"range\": \"bytes=1048576-8388607\", \"sent\": 7340032, \"status\": 206"));
     free(log);
     free(r.buf);
     (void)state;
@@ -683,6 +715,7 @@ int main(void)
         cmocka_unit_test(test_plain_http),
         cmocka_unit_test(test_resume_after_drop),
         cmocka_unit_test(test_resume_repeatedly),
+        cmocka_unit_test(test_redirect_and_resume),
         cmocka_unit_test(test_stalled_connection),
         cmocka_unit_test(test_slow_consumer),
         cmocka_unit_test(test_no_range_support),

@@ -800,7 +800,26 @@ static void test_download_checksum_mismatch(void **state)
     }
 }
 
-/* Mender's own community modules, unchanged: Download by files/, ArtifactInstall into dest_dir. */
+/* Mender's own community modules, unchanged: Download by files/, ArtifactInstall into dest_dir.
+ * Found through our module folder first (it does not hold them) and then Mender's. */
+static molt_module *install_with_mender_module(fixture *f, const char *type, const char *artifact,
+                                               opened *ret_o)
+{
+    const char *dirs[] = { f->mods, "/usr/share/mender/modules/v3" };
+    char *path = NULL;
+    molt_err err = { 0 };
+    assert_int_equal(molt_exec_find(dirs, 2, type, &path, &err), 0);
+    *ret_o = open_artifact(f, artifact);
+    molt_module *m = NULL;
+    assert_int_equal(molt_exec_module_new(&m, path, type, f->tree, 30, &err), 0);
+    free(path);
+    if (m->ops->download(m, ret_o->r, &err) != 0)
+        fail_msg("%s", err.msg);
+    if (m->ops->call(m, MOLT_CALL_ARTIFACT_INSTALL, &err) != 0)
+        fail_msg("%s", err.msg);
+    return m;
+}
+
 static void test_mender_single_file_module(void **state)
 {
     fixture *f = *state;
@@ -816,18 +835,9 @@ static void test_mender_single_file_module(void **state)
              "-f app.conf -f dest_dir -f filename -f permissions -o sf.mender >/dev/null",
              f->dir, f->dir);
     run_sh(cmd);
-    const char *dirs[] = { f->mods, "/usr/share/mender/modules/v3" };
-    char *path = NULL;
+    opened o;
+    molt_module *m = install_with_mender_module(f, "single-file", "sf.mender", &o);
     molt_err err = { 0 };
-    assert_int_equal(molt_exec_find(dirs, 2, "single-file", &path, &err), 0);
-    opened o = open_artifact(f, "sf.mender");
-    molt_module *m = NULL;
-    assert_int_equal(molt_exec_module_new(&m, path, "single-file", f->tree, 30, &err), 0);
-    free(path);
-    if (m->ops->download(m, o.r, &err) != 0)
-        fail_msg("%s", err.msg);
-    if (m->ops->call(m, MOLT_CALL_ARTIFACT_INSTALL, &err) != 0)
-        fail_msg("%s", err.msg);
     char dest[BUF];
     snprintf(dest, sizeof dest, "%s/dest", f->dir);
     assert_same_file(f->dir, "app.conf", dest, "app.conf");
@@ -858,18 +868,9 @@ static void test_mender_directory_module(void **state)
              "-f update.tar -f dest_dir -o dir.mender >/dev/null",
              f->dir, f->dir);
     run_sh(cmd);
-    const char *dirs[] = { "/usr/share/mender/modules/v3" };
-    char *path = NULL;
+    opened o;
+    molt_module *m = install_with_mender_module(f, "directory", "dir.mender", &o);
     molt_err err = { 0 };
-    assert_int_equal(molt_exec_find(dirs, 1, "directory", &path, &err), 0);
-    opened o = open_artifact(f, "dir.mender");
-    molt_module *m = NULL;
-    assert_int_equal(molt_exec_module_new(&m, path, "directory", f->tree, 30, &err), 0);
-    free(path);
-    if (m->ops->download(m, o.r, &err) != 0)
-        fail_msg("%s", err.msg);
-    if (m->ops->call(m, MOLT_CALL_ARTIFACT_INSTALL, &err) != 0)
-        fail_msg("%s", err.msg);
     char dest[BUF], srcd[BUF];
     snprintf(dest, sizeof dest, "%s/dest/app", f->dir);
     snprintf(srcd, sizeof srcd, "%s/src", f->dir);

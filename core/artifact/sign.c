@@ -131,7 +131,7 @@ int molt_artifact_sign(const char *in_path, const char *out_path, const char *ke
             goto out;
         int kind = molt_tar_header_parse(block, &h, err);
         if (kind < 0) {
-            r = molt_err_prefix(err, "%s (member %u)", in_path, n_members + 1);
+            r = molt_err_prefix(err, "%s (member %u): ", in_path, n_members + 1);
             goto out;
         }
         if (kind == 0) {
@@ -220,7 +220,7 @@ int molt_artifact_sign(const char *in_path, const char *out_path, const char *ke
                     (r = molt_write_all(c.out, manifest, padded, err, "manifest")) < 0)
                     goto out;
                 if ((r = molt_signature_sign(key_path, manifest, (size_t)h.size, &sig, err)) < 0) {
-                    molt_err_prefix(err, "signing the manifest of %s", in_path);
+                    molt_err_prefix(err, "signing the manifest of %s: ", in_path);
                     goto out;
                 }
                 const molt_tar_meta meta = {.mode = 0600};

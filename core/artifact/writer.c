@@ -904,7 +904,7 @@ int molt_artifact_write(const molt_artifact_spec *spec, const char *out_path, mo
     }
     if (spec->signing_key &&
         (r = molt_signature_sign(spec->signing_key, man.data, man.len, &sig, err)) < 0) {
-        molt_err_prefix(err, "signing the manifest");
+        molt_err_prefix(err, "signing the manifest: ");
         goto out;
     }
 

@@ -81,7 +81,7 @@ static int load_key(const char *path, int private, EVP_PKEY **ret_pkey, enum key
     char why[256];
     int r = molt_read_file(path, KEY_FILE_MAX, &pem, &pem_len, err);
     if (r < 0) {
-        molt_err_prefix(err, "reading %s key", private ? "signing" : "verification");
+        molt_err_prefix(err, "reading %s key: ", private ? "signing" : "verification");
         return r;
     }
     bio = BIO_new_mem_buf(pem, (int)pem_len);

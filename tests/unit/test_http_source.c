@@ -213,7 +213,8 @@ static char *server_log(const server *srv)
     return text;
 }
 
-static int count_lines_with(const char *log, const char *needle)
+/* How many lines of the log contain a (and b, unless NULL). */
+static int log_count(const char *log, const char *a, const char *b)
 {
     int n = 0;
     for (const char *line = log; *line;) {
@@ -221,26 +222,21 @@ static int count_lines_with(const char *log, const char *needle)
         size_t len = end ? (size_t)(end - line) : strlen(line);
         char copy[4096];
         snprintf(copy, sizeof copy, "%.*s", (int)len, line);
-        if (strstr(copy, needle))
+        if (strstr(copy, a) && (!b || strstr(copy, b)))
             n++;
         line += len + (end ? 1 : 0);
     }
     return n;
 }
 
-/* The line of the log matching both needles exists. */
+static int count_lines_with(const char *log, const char *needle)
+{
+    return log_count(log, needle, NULL);
+}
+
 static bool log_has(const char *log, const char *a, const char *b)
 {
-    for (const char *line = log; *line;) {
-        const char *end = strchr(line, '\n');
-        size_t len = end ? (size_t)(end - line) : strlen(line);
-        char copy[4096];
-        snprintf(copy, sizeof copy, "%.*s", (int)len, line);
-        if (strstr(copy, a) && (!b || strstr(copy, b)))
-            return true;
-        line += len + (end ? 1 : 0);
-    }
-    return false;
+    return log_count(log, a, b) > 0;
 }
 
 static void make_url(char *out, size_t size, bool tls, const server *srv, const char *path)

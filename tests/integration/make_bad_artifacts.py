@@ -200,7 +200,8 @@ def truncations(c, art):
         for o in (hdr + 1, hdr + 100, hdr + BLOCK - 1, dat + 1, dat + size // 2,
                   dat + size - 1):
             if hdr < o < dat + size:
-                cuts.setdefault(o, "truncated")
+                # Inside the very first tar header nothing says this was ever a tar.
+                cuts.setdefault(o, "not-tar" if o < BLOCK else "truncated")
         if size % BLOCK:
             cuts.setdefault(dat + size, "truncated")  # content complete, padding missing
     end = offs[-1][2] + offs[-1][3]
@@ -256,9 +257,14 @@ def main():
                   + good.raw[dat + size:])
             c.add("flip-manifest-version", "checksum-version",
                   good.raw[:dat] + flip_hex(text, at[b"version"] + 10) + good.raw[dat + size:])
+            def with_manifest(m):
+                return [[n, m if n == "manifest" else d] for n, d in good.outer]
             c.add("manifest-bad-line", "manifest-format",
-                  good.raw[:dat] + text.replace(b"  version", b" version")
-                  + good.raw[dat + size:])
+                  with_manifest(text.replace(b"  version", b" version")))
+            i = next(i for i in range(64) if text[i:i + 1] in b"abcdef")
+            c.add("manifest-upper-case-hex", "manifest-hex",
+                  with_manifest(text[:i] + text[i:i + 1].upper() + text[i + 1:]))
+            c.add("manifest-no-final-newline", "manifest-newline", with_manifest(text[:-1]))
     for kind, art in (("rsa", rsa), ("ec", ec)):
         for name, hdr, dat, size in art.offsets():
             if name == "manifest":
@@ -270,9 +276,10 @@ def main():
                 c.add("flip-signature-" + kind, "signature", bytes(s), kind)
                 c.add("bad-base64-signature-" + kind, "signature-base64",
                       art.raw[:dat] + b"!!!!" + art.raw[dat + 4:], kind)
-        c.add("wrong-member-order-sig-after-header-" + kind, "order",
+        # Without a key: with one, the missing signature before the header is what refuses it.
+        c.add("wrong-member-order-sig-after-header-" + kind, "unexpected-member",
               [p for p in art.outer if p[0] != "manifest.sig"][:3] + [art.outer[2]]
-              + [p for p in art.outer if p[0].startswith("data/")], kind)
+              + [p for p in art.outer if p[0].startswith("data/")])
     c.add("unsigned-with-key", "unsigned", good.raw, "rsa")
     big_sig = build(H, D, sig=base64.b64encode(os.urandom(6000)))
     c.add("oversized-signature", "limit-signature", big_sig, "rsa")
@@ -311,7 +318,10 @@ def main():
     hi_first = [m for m in H if m[0] != "header-info"]
     c.add("header-info-not-first", "header-order", build(hi_first + [H[0]], D))
     c.add("header-missing-type-info", "header-missing",
-          build([m for m in H if m[0] != "headers/0000/type-info"], D))
+          build([m for m in H if not m[0].startswith("headers/0000/")], D))
+    c.add("header-meta-data-before-type-info", "header-order-meta",
+          build([m for m in H if m[0] != "headers/0000/type-info"]
+                + [("headers/0000/type-info", dict(H)["headers/0000/type-info"])], D))
     c.add("header-bad-json", "header-json", build(header_with("header-info", b"{\"payloads\":["), D))
     c.add("header-no-artifact-name", "header-json",
           build(header_with("header-info", hinfo.replace(b'"artifact_name":"art-1"',
@@ -338,9 +348,26 @@ def main():
 
     # Payload (data tar) entries: unsafe names and entries that are not regular files. The
     # manifest lists them with the right checksum so the name/type check is what refuses them.
-    for case, name in (("path-traversal-dotdot", "../x"), ("path-traversal-absolute", "/abs"),
-                       ("path-traversal-subdir", "a/b")):
-        c.add(case, "bad-name", build(H, D + [(name, b"evil\n")]))
+    # Unsafe names: in the data tar (the manifest as for the good files, so the name check
+    # on the entry is what refuses it), and listed in the manifest (refused there).
+    manifest_good = build(H, D)[1][1]
+    for case, name in (("dotdot", "../x"), ("absolute", "/abs"), ("subdir", "a/b"),
+                       ("dot", "."), ("dotdot-only", "..")):
+        c.add("path-traversal-" + case, "bad-name",
+              build(H, D + [(name, b"evil\n")], manifest=manifest_good))
+        if case in ("dotdot", "absolute", "subdir"):
+            c.add("manifest-traversal-" + case, "manifest-name", build(H, D + [(name, b"evil\n")]))
+    c.add("name-control-character", "name-control",
+          build(H, D + [("a\x01b", b"x")], manifest=manifest_good))
+    long_name = tarfile.TarInfo("n" * 300)
+    long_name.size = 1
+    c.add("name-too-long", "name-long",
+          build(H, D + [long_name.tobuf(format=tarfile.GNU_FORMAT) + b"x" + pad(1)],
+                manifest=manifest_good))
+    # One byte flipped in a tar header inside the (uncompressed) data tar: its header checksum.
+    raw = tar([tuple(p) for p in none_parts])
+    at = raw.index(b"payload.bin\0")  # the data tar's first entry header
+    c.add("flip-data-tar-header", "bad-data-tar", flip(raw, at + 150))
     for case, raw in (
             ("symlink-entry", member("link", type_=tarfile.SYMTYPE, linkname="/etc/passwd")),
             ("hardlink-entry", member("hard", type_=tarfile.LNKTYPE, linkname="payload.bin")),
@@ -354,9 +381,9 @@ def main():
     for case, v in (("version-2", b'{"format":"mender","version":2}'),
                     ("version-4", b'{"format":"mender","version":4}'),
                     ("version-format-other", b'{"format":"other","version":3}'),
-                    ("version-not-json", b'mender 3'),
                     ("version-no-format", b'{"version":3}')):
         c.add(case, "version", build(H, D, version=v))
+    c.add("version-not-json", "version-json", build(H, D, version=b"mender 3"))
 
     # Bootstrap (empty payload type) that carries files anyway.
     boot_hi = (b'{"payloads":[{"type":null}],"artifact_provides":{"artifact_name":"boot-1"},'

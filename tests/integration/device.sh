@@ -282,12 +282,7 @@ seq_cmd() {  # COMMAND[+NAME]
 
 # Every process whose environment carries MOLT_TEST_MARK=$1 (started by one molt run).
 seq_marked_pids() {  # MARK
-    local p
-    for p in /proc/[0-9]*; do
-        if tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -qxF "MOLT_TEST_MARK=$1"; then
-            echo "${p#/proc/}"
-        fi
-    done
+    grep -lzxF "MOLT_TEST_MARK=$1" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3 || true
 }
 
 seq_killed() {  # COMMAND TARGET

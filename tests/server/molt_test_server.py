@@ -38,6 +38,7 @@ import time
 import urllib.parse
 
 CHUNK = 64 * 1024
+MAX_REQUEST_BODY = 16 * 1024 * 1024
 
 
 class Faults:
@@ -153,6 +154,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                       "range": self.headers.get("Range"), "status": None, "sent": 0,
                       "dropped": False}
         try:
+            # Read the body up front, whatever the route does with it, so a keep-alive
+            # connection stays in step after any answer.
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_REQUEST_BODY:
+                self.close_connection = True
+                return self.send_simple(413, "request body too large\n")
+            self.body = self.rfile.read(length) if length > 0 else b""
             path = urllib.parse.unquote(self.entry["path"])
             self.server.router.dispatch(self, self.command, path)
         finally:
@@ -165,11 +173,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _dispatch
 
-    def read_body(self, limit=16 * 1024 * 1024):
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > limit:
-            raise ValueError("request body too large")
-        return self.rfile.read(length) if length else b""
+    def read_body(self):
+        """The request body (bytes, read before the route ran)."""
+        return self.body
 
     # --- answers --------------------------------------------------------------------------
 

@@ -165,11 +165,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.server.router.dispatch(self, self.command, path)
         finally:
             self.server.log_event(self.entry)
-            if self.entry["dropped"] and self.server.faults.get()["die_after"] is not None:
-                # Gone at once, listening socket included: no retry may reach a server that
-                # is still shutting down.
-                self.server.close_log()
-                os._exit(0)
 
     do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _dispatch
 
@@ -199,6 +194,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def drop_connection(self):
         """Cut the connection mid-body: no TLS close_notify, no HTTP ending."""
         self.entry["dropped"] = True
+        if self.server.faults.get()["die_after"] is not None:
+            # The process ends here, so the connection and the listening socket close together:
+            # no retry can reach a server that is still shutting down.
+            self.server.log_event(self.entry)
+            self.server.close_log()
+            os._exit(0)
         try:
             # For an SSLSocket this drops the TLS session without a close_notify.
             self.connection.shutdown(socket.SHUT_RDWR)

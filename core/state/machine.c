@@ -1022,7 +1022,9 @@ static step resume_step(molt_machine *m)
         dep_set_bool(m, "rolled_back", true);
         return S_CLEANUP;
     }
-    if (strcmp(state, "ArtifactReboot") == 0 || strcmp(state, "ArtifactVerifyReboot") == 0)
+    /* A cut during the reboot states is the reboot: verify it. A cut during the verify itself
+     * (or ArtifactReboot_Leave) is like any other: the rollback path below. */
+    if (strcmp(state, "ArtifactReboot") == 0)
         return failed ? S_ROLLBACK_QUERY : S_VERIFY_REBOOT;
     if (strcmp(state, "ArtifactCommit_Leave") == 0)
         return S_COMMIT_LEAVE;

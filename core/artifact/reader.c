@@ -8,14 +8,17 @@
 #include <string.h>
 #include <archive.h>
 #include <archive_entry.h>
-#include <openssl/evp.h>
 #include "artifact/header_parse.h"
 #include "artifact/manifest.h"
+#include "artifact/read_hash.h"
 #include "artifact/tar_in.h"
 #include "trust/signature.h"
 #include "util/encoding.h"
 
 #define MAX_VERSION 4096
+/* Payload bytes pass through SLOTS buffers of SLOT_SIZE bytes, allocated once per reader. */
+#define SLOTS 4
+#define SLOT_SIZE (256u << 10)
 /* The compressed header member: its uncompressed content is capped separately. */
 #define MAX_HEADER_MEMBER_STORED (MOLT_ARTIFACT_MAX_HEADER_TOTAL + (1u << 20))
 
@@ -57,8 +60,17 @@ struct molt_artifact_reader {
     /* The current payload file. */
     char file_name[MOLT_ARTIFACT_MAX_NAME + 1];
     molt_manifest_entry *file_entry;
-    int64_t file_size, file_pos;
-    EVP_MD_CTX *md;
+    int64_t file_size, file_pos;   /* declared size, bytes handed out */
+    int64_t archive_pos;           /* bytes taken from libarchive */
+    const unsigned char *lb;       /* libarchive's current block, not yet copied */
+    size_t lb_len;
+    bool entry_eof;
+
+    /* Payload bytes are copied into these slots and hashed on a worker thread. */
+    molt_read_hasher *hasher;
+    unsigned char *slots;
+    uint64_t slot_count;
+    uint64_t slot_seq[SLOTS];
     const unsigned char *blk;  /* unread rest of the last block, for molt_artifact_reader_read */
     size_t blk_len;
 
@@ -446,9 +458,8 @@ int molt_artifact_reader_open(molt_artifact_reader **ret, molt_source *src,
         return molt_err_set(err, MOLT_ENOMEM, "artifact reader: out of memory");
     r->src = src;
     r->info = molt_artifact_info_new();
-    r->md = EVP_MD_CTX_new();
     r->outer = archive_read_new();
-    if (!r->info || !r->md || !r->outer) {
+    if (!r->info || !r->outer) {
         rc = molt_err_set(err, MOLT_ENOMEM, "artifact reader: out of memory");
         goto out;
     }
@@ -555,8 +566,9 @@ const molt_artifact_info *molt_artifact_reader_info(const molt_artifact_reader *
     return r ? r->info : NULL;
 }
 
-/* Next block of the current payload file, hashed; at its end the checksum is compared. */
-static ssize_t fetch_block(molt_artifact_reader *r, const void **ret_buf, molt_err *err)
+/* Make libarchive's next block of the current payload file the pending one (r->lb): 1, or 0 at
+ * the end of the file. */
+static int next_archive_block(molt_artifact_reader *r, molt_err *err)
 {
     for (;;) {
         const void *b;
@@ -564,40 +576,83 @@ static ssize_t fetch_block(molt_artifact_reader *r, const void **ret_buf, molt_e
         la_int64_t off;
         int rc = archive_read_data_block(r->inner, &b, &n, &off);
         if (rc == ARCHIVE_EOF) {
-            unsigned char sum[32];
-            char what[MOLT_ARTIFACT_MAX_NAME + 16];
-            unsigned int len = 32;
-            snprintf(what, sizeof what, "data/0000/%s", r->file_name);
-            if (r->file_pos != r->file_size)
-                return fail(r, molt_err_set(err, MOLT_EFORMAT,
-                                            "artifact truncated in %s (%lld of %lld bytes)",
-                                            what, (long long)r->file_pos,
-                                            (long long)r->file_size), err);
-            if (EVP_DigestFinal_ex(r->md, sum, &len) != 1)
-                return fail(r, molt_err_set(err, MOLT_ENOMEM, "%s: sha256 failed", what), err);
-            rc = check_sum(r->file_entry, sum, what, err);
-            if (rc < 0)
-                return fail(r, rc, err);
-            r->file_entry->seen = true;
-            r->state = ST_FILE_END;
+            r->entry_eof = true;
             return 0;
         }
         if (rc != ARCHIVE_OK) {
             char what[2 * MOLT_ARTIFACT_MAX_NAME + 16];
             snprintf(what, sizeof what, "%s: reading %s", r->member, r->file_name);
-            return fail(r, inner_error(r, what, err), err);
+            return inner_error(r, what, err);
         }
-        if (off != r->file_pos || (int64_t)n > r->file_size - r->file_pos)
-            return fail(r, molt_err_set(err, MOLT_EFORMAT, "%s: %s has holes or overlaps",
-                                        r->member, r->file_name), err);
+        if (off != r->archive_pos || (int64_t)n > r->file_size - r->archive_pos)
+            return molt_err_set(err, MOLT_EFORMAT, "%s: %s has holes or overlaps", r->member,
+                                r->file_name);
         if (n == 0)
             continue;
-        if (EVP_DigestUpdate(r->md, b, n) != 1)
-            return fail(r, molt_err_set(err, MOLT_ENOMEM, "sha256 failed"), err);
-        r->file_pos += (int64_t)n;
-        *ret_buf = b;
-        return (ssize_t)n;
+        r->archive_pos += (int64_t)n;
+        r->lb = b;
+        r->lb_len = n;
+        return 1;
     }
+}
+
+/* The end of the current payload file: compare its digest with the manifest. */
+static int end_file(molt_artifact_reader *r, molt_err *err)
+{
+    unsigned char sum[32];
+    char what[MOLT_ARTIFACT_MAX_NAME + 16];
+    snprintf(what, sizeof what, "data/0000/%s", r->file_name);
+    if (r->file_pos != r->file_size)
+        return molt_err_set(err, MOLT_EFORMAT, "artifact truncated in %s (%lld of %lld bytes)",
+                            what, (long long)r->file_pos, (long long)r->file_size);
+    int rc = molt_read_hasher_final(r->hasher, sum, err);
+    if (rc < 0)
+        return rc;
+    rc = check_sum(r->file_entry, sum, what, err);
+    if (rc < 0)
+        return rc;
+    r->file_entry->seen = true;
+    r->state = ST_FILE_END;
+    return 0;
+}
+
+/* Next block of the current payload file. Decompressed bytes are copied into the next of a
+ * few slots, which the hasher thread digests while the caller uses them and libarchive
+ * decompresses the following ones; a slot is refilled only once it has been hashed. */
+static ssize_t fetch_block(molt_artifact_reader *r, const void **ret_buf, molt_err *err)
+{
+    size_t idx = (size_t)(r->slot_count % SLOTS);
+    unsigned char *slot = r->slots + idx * SLOT_SIZE;
+    size_t filled = 0;
+    int rc;
+
+    if (r->slot_count >= SLOTS)
+        molt_read_hasher_wait(r->hasher, r->slot_seq[idx]);
+    while (filled < SLOT_SIZE) {
+        if (r->lb_len == 0) {
+            if (r->entry_eof)
+                break;
+            rc = next_archive_block(r, err);
+            if (rc < 0)
+                return fail(r, rc, err);
+            if (rc == 0)
+                break;
+        }
+        size_t take = r->lb_len < SLOT_SIZE - filled ? r->lb_len : SLOT_SIZE - filled;
+        memcpy(slot + filled, r->lb, take);
+        r->lb += take;
+        r->lb_len -= take;
+        filled += take;
+    }
+    if (filled == 0) {
+        rc = end_file(r, err);
+        return rc < 0 ? fail(r, rc, err) : 0;
+    }
+    r->slot_seq[idx] = molt_read_hasher_submit(r->hasher, slot, filled);
+    r->slot_count++;
+    r->file_pos += (int64_t)filled;
+    *ret_buf = slot;
+    return (ssize_t)filled;
 }
 
 ssize_t molt_artifact_reader_read_block(molt_artifact_reader *r, const void **ret_buf,
@@ -698,12 +753,24 @@ static int start_file(molt_artifact_reader *r, struct archive_entry *e, molt_err
     if (entry->seen)
         return molt_err_set(err, MOLT_EFORMAT, "%s: payload file %s appears twice", r->member,
                             name);
-    if (EVP_DigestInit_ex(r->md, EVP_sha256(), NULL) != 1)
-        return molt_err_set(err, MOLT_ENOMEM, "sha256 init failed");
+    if (!r->hasher) {
+        r->slots = malloc(SLOTS * SLOT_SIZE);
+        if (!r->slots)
+            return molt_err_set(err, MOLT_ENOMEM, "%s: out of memory", r->member);
+        rc = molt_read_hasher_new(&r->hasher, err);
+        if (rc < 0)
+            return rc;
+    }
+    rc = molt_read_hasher_start(r->hasher, err);
+    if (rc < 0)
+        return rc;
     snprintf(r->file_name, sizeof r->file_name, "%s", name);
     r->file_entry = entry;
     r->file_size = archive_entry_size(e);
     r->file_pos = 0;
+    r->archive_pos = 0;
+    r->lb_len = 0;
+    r->entry_eof = false;
     r->blk_len = 0;
     r->state = ST_IN_FILE;
     return 0;
@@ -769,6 +836,7 @@ void molt_artifact_reader_free(molt_artifact_reader *r)
     if (r->outer)
         archive_read_free(r->outer);
     molt_artifact_info_free(r->info);
-    EVP_MD_CTX_free(r->md);
+    molt_read_hasher_free(r->hasher);
+    free(r->slots);
     free(r);
 }

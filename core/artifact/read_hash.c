@@ -1,0 +1,131 @@
+/* A one-thread SHA-256 pipeline: the reader queues filled buffers, the worker hashes them in
+ * order, and the reader waits only before it reuses a buffer or needs the digest. */
+#include "artifact/read_hash.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <openssl/evp.h>
+
+#define QUEUE 8
+
+struct molt_read_hasher {
+    EVP_MD_CTX *md;
+    pthread_t thread;
+    bool threaded;
+    pthread_mutex_t lock;
+    pthread_cond_t work;      /* signalled when work is queued or on quit */
+    pthread_cond_t done_cv;   /* signalled when an item has been hashed */
+    struct {
+        const void *p;
+        size_t len;
+    } queue[QUEUE];
+    uint64_t submitted, done;
+    bool quit;
+    bool failed;              /* EVP_DigestUpdate failed (out of memory in OpenSSL) */
+};
+
+static void *worker(void *arg)
+{
+    molt_read_hasher *h = arg;
+    pthread_mutex_lock(&h->lock);
+    for (;;) {
+        while (h->done == h->submitted && !h->quit)
+            pthread_cond_wait(&h->work, &h->lock);
+        if (h->done == h->submitted && h->quit)
+            break;
+        const void *p = h->queue[h->done % QUEUE].p;
+        size_t len = h->queue[h->done % QUEUE].len;
+        pthread_mutex_unlock(&h->lock);
+        /* The context is only touched by the reader while the queue is empty. */
+        bool ok = EVP_DigestUpdate(h->md, p, len) == 1;
+        pthread_mutex_lock(&h->lock);
+        if (!ok)
+            h->failed = true;
+        h->done++;
+        pthread_cond_broadcast(&h->done_cv);
+    }
+    pthread_mutex_unlock(&h->lock);
+    return NULL;
+}
+
+int molt_read_hasher_new(molt_read_hasher **ret, molt_err *err)
+{
+    molt_read_hasher *h = calloc(1, sizeof *h);
+    if (!h)
+        return molt_err_set(err, MOLT_ENOMEM, "sha256 worker: out of memory");
+    h->md = EVP_MD_CTX_new();
+    if (!h->md) {
+        free(h);
+        return molt_err_set(err, MOLT_ENOMEM, "sha256 worker: out of memory");
+    }
+    pthread_mutex_init(&h->lock, NULL);
+    pthread_cond_init(&h->work, NULL);
+    pthread_cond_init(&h->done_cv, NULL);
+    h->threaded = pthread_create(&h->thread, NULL, worker, h) == 0;
+    *ret = h;
+    return 0;
+}
+
+void molt_read_hasher_free(molt_read_hasher *h)
+{
+    if (!h)
+        return;
+    if (h->threaded) {
+        pthread_mutex_lock(&h->lock);
+        h->quit = true;
+        pthread_cond_signal(&h->work);
+        pthread_mutex_unlock(&h->lock);
+        pthread_join(h->thread, NULL);
+    }
+    pthread_cond_destroy(&h->work);
+    pthread_cond_destroy(&h->done_cv);
+    pthread_mutex_destroy(&h->lock);
+    EVP_MD_CTX_free(h->md);
+    free(h);
+}
+
+void molt_read_hasher_wait(molt_read_hasher *h, uint64_t seq)
+{
+    pthread_mutex_lock(&h->lock);
+    while (h->done < seq)
+        pthread_cond_wait(&h->done_cv, &h->lock);
+    pthread_mutex_unlock(&h->lock);
+}
+
+int molt_read_hasher_start(molt_read_hasher *h, molt_err *err)
+{
+    molt_read_hasher_wait(h, h->submitted);
+    h->failed = false;
+    if (EVP_DigestInit_ex(h->md, EVP_sha256(), NULL) != 1)
+        return molt_err_set(err, MOLT_ENOMEM, "sha256: cannot start a digest");
+    return 0;
+}
+
+uint64_t molt_read_hasher_submit(molt_read_hasher *h, const void *p, size_t len)
+{
+    if (!h->threaded) {
+        if (EVP_DigestUpdate(h->md, p, len) != 1)
+            h->failed = true;
+        h->done = ++h->submitted;
+        return h->submitted;
+    }
+    pthread_mutex_lock(&h->lock);
+    while (h->submitted - h->done >= QUEUE)
+        pthread_cond_wait(&h->done_cv, &h->lock);
+    h->queue[h->submitted % QUEUE].p = p;
+    h->queue[h->submitted % QUEUE].len = len;
+    uint64_t seq = ++h->submitted;
+    pthread_cond_signal(&h->work);
+    pthread_mutex_unlock(&h->lock);
+    return seq;
+}
+
+int molt_read_hasher_final(molt_read_hasher *h, unsigned char out[32], molt_err *err)
+{
+    unsigned int len = 32;
+    molt_read_hasher_wait(h, h->submitted);
+    if (h->failed || EVP_DigestFinal_ex(h->md, out, &len) != 1)
+        return molt_err_set(err, MOLT_ENOMEM, "sha256: digest failed");
+    return 0;
+}

@@ -127,9 +127,15 @@ int molt_artifact_sign(const char *in_path, const char *out_path, const char *ke
     for (;;) {
         unsigned char block[MOLT_TAR_BLOCK];
         molt_tar_header h;
-        if ((r = read_exact(&c, block, sizeof block, "a tar header", err)) < 0)
+        r = read_exact(&c, block, sizeof block, "a tar header", err);
+        int kind = r < 0 ? r : molt_tar_header_parse(block, &h, err);
+        if (kind < 0 && n_members == 0 && !ext_len && kind == MOLT_EFORMAT) {
+            r = molt_err_set(err, MOLT_EFORMAT, "%s is not a Mender artifact (not a tar file)",
+                             in_path);
             goto out;
-        int kind = molt_tar_header_parse(block, &h, err);
+        }
+        if (r < 0)
+            goto out;
         if (kind < 0) {
             r = molt_err_prefix(err, "%s (member %u): ", in_path, n_members + 1);
             goto out;

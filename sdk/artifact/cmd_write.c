@@ -299,9 +299,13 @@ out:
 
 int tool_cmd_write(int argc, char **argv, const char *global_compression)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        fputs(write_help, argc < 2 ? stderr : stdout);
-        return argc < 2 ? TOOL_EXIT_USAGE : TOOL_EXIT_OK;
+    if (argc < 2) {
+        fprintf(stderr, "molt-artifact: write needs an artifact kind\n%s", write_help);
+        return TOOL_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        fputs(write_help, stdout);
+        return TOOL_EXIT_OK;
     }
     enum kind k;
     const char *cmd;

@@ -114,21 +114,19 @@ make_payload() {  # NAME MIB
     local f="$out/payload-$1.bin"
     if [ ! -s "$f" ] || [ "$(stat -c %s "$f")" != $(($2 << 20)) ]; then
         echo "generating $f" >&2
-        head -c $(($2 << 20) * 3 / 4) /dev/urandom | base64 -w 0 >"$f.tmp"
+        head -c $((($2 << 20) * 3 / 4)) /dev/urandom | base64 -w 0 >"$f.tmp"
         mv "$f.tmp" "$f"
     fi
 }
 make_artifact() {  # NAME COMPRESSION
     local a="$out/art-$1-$2.mender" p="$out/payload-$1.bin"
-    [ -s "$a" ] && [ "$a" -nt "$p" ] && return
+    [ -s "$a" ] && [ "$a" -nt "$p" ] && [ "$a" -nt "$0" ] && return
     echo "writing $a" >&2
-    if [ "$2" = gzip ]; then  # written by the reference tool
-        mender-artifact write module-image -T bench -n "bench-$1" -t bench -f "$p" \
-            --compression gzip -o "$a.tmp" >/dev/null 2>&1
-    else
-        "$molt_artifact" write module-image -T bench -n "bench-$1" -t bench -f "$p" \
-            --compression "$2" -o "$a.tmp" >/dev/null
-    fi
+    # Written by molt-artifact (the interop test shows mender-artifact reads its gzip output):
+    # mender-artifact 3.9's gzip stores this payload nearly uncompressed (ratio 0.998 against
+    # gzip -6's 0.76), which would leave the decompressor next to nothing to do.
+    "$molt_artifact" write module-image -T bench -n "bench-$1" -t bench -f "$p" \
+        --compression "$2" -o "$a.tmp" >/dev/null
     mv "$a.tmp" "$a"
 }
 for s in 64M:64 1G:1024; do

@@ -421,13 +421,19 @@ static void strings_array(buf *b, const char *key, const char *const *v, size_t 
     buf_add(b, "]", 1);
 }
 
-static void header_info_json(buf *b, const molt_artifact_spec *s)
+/* The payload type, or null for an empty payload. */
+static void payload_type_json(buf *b, const molt_artifact_spec *s)
 {
-    buf_str(b, "{\"payloads\":[{\"type\":");
     if (s->payload_type)
         go_string(b, s->payload_type, strlen(s->payload_type));
     else
         buf_str(b, "null");
+}
+
+static void header_info_json(buf *b, const molt_artifact_spec *s)
+{
+    buf_str(b, "{\"payloads\":[{\"type\":");
+    payload_type_json(b, s);
     buf_str(b, "}],\"artifact_provides\":{\"artifact_name\":");
     go_string(b, s->name, strlen(s->name));
     if (s->group) {
@@ -445,10 +451,7 @@ static void header_info_json(buf *b, const molt_artifact_spec *s)
 static void type_info_json(buf *b, const molt_artifact_spec *s)
 {
     buf_str(b, "{\"type\":");
-    if (s->payload_type)
-        go_string(b, s->payload_type, strlen(s->payload_type));
-    else
-        buf_str(b, "null");
+    payload_type_json(b, s);
     if (s->depends && json_object_size(s->depends)) {
         buf_str(b, ",\"artifact_depends\":");
         go_json(b, s->depends, true);

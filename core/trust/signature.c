@@ -153,6 +153,28 @@ out:
     return rc;
 }
 
+/* A SHA-256 signing or verifying context for the key (PKCS#1 v1.5 padding for RSA). */
+static int digest_ctx(EVP_PKEY *pkey, enum key_kind kind, int sign, const char *path,
+                      EVP_MD_CTX **ret_md, molt_err *err)
+{
+    char why[256];
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (!md)
+        return molt_err_set(err, MOLT_ENOMEM, "out of memory using key %s", path);
+    EVP_PKEY_CTX *pctx = NULL;
+    int ok = sign ? EVP_DigestSignInit(md, &pctx, EVP_sha256(), NULL, pkey)
+                  : EVP_DigestVerifyInit(md, &pctx, EVP_sha256(), NULL, pkey);
+    if (ok != 1 ||
+        (kind == KEY_RSA && EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1)) {
+        EVP_MD_CTX_free(md);
+        return molt_err_set(err, MOLT_EUNSUPPORTED, "cannot set up %s with %s (%s)",
+                            sign ? "signing" : "verification", path,
+                            ossl_reason(why, sizeof why));
+    }
+    *ret_md = md;
+    return 0;
+}
+
 int molt_signature_sign(const char *key_path, const void *msg, size_t len, char **ret_b64,
                         molt_err *err)
 {
@@ -166,18 +188,8 @@ int molt_signature_sign(const char *key_path, const void *msg, size_t len, char 
     int r = load_key(key_path, 1, &pkey, &kind, err);
     if (r < 0)
         return r;
-    md = EVP_MD_CTX_new();
-    if (!md) {
-        r = molt_err_set(err, MOLT_ENOMEM, "out of memory signing with %s", key_path);
+    if ((r = digest_ctx(pkey, kind, 1, key_path, &md, err)) < 0)
         goto out;
-    }
-    EVP_PKEY_CTX *pctx = NULL;
-    if (EVP_DigestSignInit(md, &pctx, EVP_sha256(), NULL, pkey) != 1 ||
-        (kind == KEY_RSA && EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1)) {
-        r = molt_err_set(err, MOLT_EUNSUPPORTED, "cannot set up signing with %s (%s)", key_path,
-                         ossl_reason(why, sizeof why));
-        goto out;
-    }
     size_t sig_len = 0;
     if (EVP_DigestSign(md, NULL, &sig_len, msg, len) != 1) {
         r = molt_err_set(err, MOLT_EIO, "signing with %s failed (%s)", key_path,
@@ -220,7 +232,6 @@ int molt_signature_verify(const char *pubkey_path, const void *msg, size_t len,
     unsigned char *sig = NULL, *der = NULL;
     size_t sig_len = 0;
     enum key_kind kind;
-    char why[256];
     if (!pubkey_path || (!msg && len) || (!b64 && b64_len))
         return molt_err_set(err, MOLT_EINVAL, "signature: invalid arguments");
     int r = load_key(pubkey_path, 0, &pkey, &kind, err);
@@ -252,18 +263,8 @@ int molt_signature_verify(const char *pubkey_path, const void *msg, size_t len,
             goto out;
         }
     }
-    md = EVP_MD_CTX_new();
-    if (!md) {
-        r = molt_err_set(err, MOLT_ENOMEM, "out of memory verifying with %s", pubkey_path);
+    if ((r = digest_ctx(pkey, kind, 0, pubkey_path, &md, err)) < 0)
         goto out;
-    }
-    EVP_PKEY_CTX *pctx = NULL;
-    if (EVP_DigestVerifyInit(md, &pctx, EVP_sha256(), NULL, pkey) != 1 ||
-        (kind == KEY_RSA && EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1)) {
-        r = molt_err_set(err, MOLT_EUNSUPPORTED, "cannot set up verification with %s (%s)",
-                         pubkey_path, ossl_reason(why, sizeof why));
-        goto out;
-    }
     if (EVP_DigestVerify(md, check, check_len, msg, len) != 1) {
         ERR_clear_error();
         r = molt_err_set(err, MOLT_ESIGNATURE, "signature does not verify with key %s (%s)",

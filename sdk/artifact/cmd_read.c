@@ -70,60 +70,47 @@ static int parse(int argc, char **argv, bool is_read, bool *json, tool_strv *key
     return -1;
 }
 
-int tool_cmd_read(int argc, char **argv)
+/* read and validate: the same checks, then the description or one line. */
+static int run(int argc, char **argv, bool is_read)
 {
     bool json = false;
     tool_strv keys = {0};
     const char *file = NULL;
-    int rc = parse(argc, argv, true, &json, &keys, &file);
-    if (rc >= 0)
-        goto out;
     json_t *doc = NULL;
     molt_err err = {0};
+    int rc = parse(argc, argv, is_read, &json, &keys, &file);
+    if (rc >= 0)
+        goto out;
     if (tool_inspect(file, keys.v, keys.n, &doc, &err) < 0) {
         rc = tool_fail(&err);
         goto out;
     }
-    if (json) {
-        if (json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0) {
-            tool_error("cannot write to standard output");
-            rc = TOOL_EXIT_FAILED;
-            json_decref(doc);
-            goto out;
-        }
-        fputc('\n', stdout);
-    } else {
+    if (!is_read) {
+        const char *by = json_string_value(json_object_get(doc, "verified_by"));
+        if (by)
+            printf("%s: valid, signature verified with %s\n", file, by);
+        else
+            printf("%s: valid\n", file);
+    } else if (!json) {
         tool_print_human(doc, stdout);
+    } else if (json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) == 0) {
+        fputc('\n', stdout);
     }
-    json_decref(doc);
-    rc = fflush(stdout) == 0 ? TOOL_EXIT_OK : TOOL_EXIT_FAILED;
+    rc = fflush(stdout) == 0 && !ferror(stdout) ? TOOL_EXIT_OK : TOOL_EXIT_FAILED;
+    if (rc != TOOL_EXIT_OK)
+        tool_error("cannot write to standard output");
 out:
+    json_decref(doc);
     tool_strv_free(&keys);
     return rc;
 }
 
+int tool_cmd_read(int argc, char **argv)
+{
+    return run(argc, argv, true);
+}
+
 int tool_cmd_validate(int argc, char **argv)
 {
-    bool json = false;
-    tool_strv keys = {0};
-    const char *file = NULL;
-    int rc = parse(argc, argv, false, &json, &keys, &file);
-    if (rc >= 0)
-        goto out;
-    json_t *doc = NULL;
-    molt_err err = {0};
-    if (tool_inspect(file, keys.v, keys.n, &doc, &err) < 0) {
-        rc = tool_fail(&err);
-        goto out;
-    }
-    const char *by = json_string_value(json_object_get(doc, "verified_by"));
-    if (by)
-        printf("%s: valid, signature verified with %s\n", file, by);
-    else
-        printf("%s: valid\n", file);
-    json_decref(doc);
-    rc = TOOL_EXIT_OK;
-out:
-    tool_strv_free(&keys);
-    return rc;
+    return run(argc, argv, false);
 }

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "config/config.h"
+#include "host/registry.h"
 #include "progress.h"
 #include "state/machine.h"
 #include "util/fs.h"
@@ -293,34 +294,28 @@ static int cmd_status(const cli *c, molt_machine *m)
     return EXIT_OK;
 }
 
-/* Every executable file in the module dirs is an exec module for the payload type of its
- * name; a type found in an earlier folder hides later ones, as lookup does. */
+/* The registry's view: native modules (with name, version, or why they were refused), then exec
+ * modules; a type claimed earlier hides later ones, as lookup does. */
 static int cmd_modules(const molt_config *cfg)
 {
-    printf("%-24s %-6s %s\n", "PAYLOAD TYPE", "KIND", "PATH");
-    for (size_t i = 0; i < cfg->n_module_dirs; i++) {
-        DIR *d = opendir(cfg->module_dirs[i]);
-        if (!d)
-            continue;
-        struct dirent *de;
-        while ((de = readdir(d))) {
-            if (de->d_name[0] == '.')
-                continue;
-            char *path = molt_path_join(cfg->module_dirs[i], de->d_name);
-            struct stat st;
-            bool hidden = false;
-            for (size_t j = 0; path && j < i && !hidden; j++) {
-                char *earlier = molt_path_join(cfg->module_dirs[j], de->d_name);
-                hidden = earlier && access(earlier, X_OK) == 0;
-                free(earlier);
-            }
-            if (path && !hidden && stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-                access(path, X_OK) == 0)
-                printf("%-24s %-6s %s\n", de->d_name, "exec", path);
-            free(path);
-        }
-        closedir(d);
+    molt_err err = {0};
+    molt_registry *reg = NULL;
+    if (molt_registry_load(&reg, cfg, &err) < 0) {
+        fprintf(stderr, "molt: %s\n", err.msg);
+        return EXIT_FAIL;
     }
+    printf("%-24s %-6s %s\n", "PAYLOAD TYPE", "KIND", "PATH");
+    for (size_t i = 0; i < reg->n_items; i++) {
+        const molt_registry_item *it = &reg->items[i];
+        if (it->refused)
+            printf("%-24s %-6s %s (refused: %s)\n", "-", "native", it->path, it->refused);
+        else if (it->kind == MOLT_MODULE_NATIVE)
+            printf("%-24s %-6s %s (%s %s%s)\n", it->type, "native", it->path, it->name,
+                   it->version, it->isolated ? ", isolated" : "");
+        else
+            printf("%-24s %-6s %s\n", it->type, "exec", it->path);
+    }
+    molt_registry_free(reg);
     return EXIT_OK;
 }
 

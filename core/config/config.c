@@ -56,6 +56,8 @@ static const key_spec top_keys[] = {
     {"device_type_file", KEY_PATH, FIELD(device_type_file), 0, 0, 0},
     {"module_dirs", KEY_PATH_LIST, FIELD(module_dirs), FIELD(n_module_dirs), 0, 0},
     {"native_module_dir", KEY_PATH, FIELD(native_module_dir), 0, 0, 0},
+    {"native_isolated_modules", KEY_PATH_LIST, FIELD(native_isolated_modules),
+     FIELD(n_native_isolated_modules), 0, 0},
     {"artifact_verify_keys", KEY_PATH_LIST, FIELD(verify_keys), FIELD(n_verify_keys), 0, 0},
     {"scripts_dir", KEY_PATH, FIELD(scripts_dir), 0, 0, 0},
     {"module_timeout", KEY_INT, FIELD(module_timeout), 0, 1, 30 * DAY},
@@ -114,6 +116,7 @@ void molt_config_free(molt_config *cfg)
     free(cfg->device_type_file);
     free_list(cfg->module_dirs, cfg->n_module_dirs);
     free(cfg->native_module_dir);
+    free_list(cfg->native_isolated_modules, cfg->n_native_isolated_modules);
     free_list(cfg->verify_keys, cfg->n_verify_keys);
     free(cfg->scripts_dir);
     free(cfg->log_level);

@@ -17,6 +17,9 @@ typedef struct molt_config {
                                     default /usr/share/molt/modules/v3, /usr/share/mender/modules/v3 */
     size_t n_module_dirs;
     char *native_module_dir;     /* native_module_dir: /usr/lib/molt/modules */
+    char **native_isolated_modules;   /* native_isolated_modules: native module files whose
+                                         calls each run in a forked child; default none */
+    size_t n_native_isolated_modules;
     char **verify_keys;          /* artifact_verify_keys: PEM public keys */
     size_t n_verify_keys;
     char *scripts_dir;           /* scripts_dir: /etc/molt/scripts (Idle, Sync, Download scripts) */

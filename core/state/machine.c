@@ -50,6 +50,7 @@
 #include "artifact/reader.h"
 #include "host/exec_host.h"
 #include "host/module.h"
+#include "host/registry.h"
 #include "state/deplog.h"
 #include "state/provides.h"
 #include "state/scripts.h"
@@ -204,7 +205,7 @@ static int get_module(molt_machine *m, molt_err *err)
     const char *type = json_string_value(json_object_get(mod, "type"));
     if (!path || !type)
         return molt_err_set(err, MOLT_ECORRUPT, "store: deployment has no module path/type");
-    return molt_exec_module_new(&m->mod, path, type, m->tree_dir, m->cfg->module_timeout, err);
+    return molt_registry_module_new(m->cfg, &m->mod, path, type, m->tree_dir, err);
 }
 
 static int module_call(molt_machine *m, molt_call call, molt_err *err)
@@ -935,8 +936,7 @@ int molt_machine_install(molt_machine *m, const char *source, molt_outcome *outc
         *outcome = MOLT_OUTCOME_DONE;
         goto out;
     }
-    if ((r = molt_exec_find((const char *const *)m->cfg->module_dirs, m->cfg->n_module_dirs,
-                            info->payload_type, &module_path, &e)) < 0 ||
+    if ((r = molt_registry_find(m->cfg, info->payload_type, &module_path, &e)) < 0 ||
         (r = molt_scripts_extract(m->scripts_dir, info, &e)) < 0) {
         r = refuse(m, outcome, &e, err);
         goto out;

@@ -1,0 +1,1055 @@
+/* The native module host: dlopen, the ABI checks of <molt/module.h>, the host function table, and
+ * the molt_module wrapper the state machine drives (in-process, or each call in a forked child). */
+#include "host/native_host.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "util/fs.h"
+#include "util/log.h"
+
+#define HOST_ABI_STR "1.0"
+/* The header JSON documents of a deployment; the reader's own limits are smaller. */
+#define HEADER_JSON_MAX (16u * 1024 * 1024)
+#define KV_KEY_MAX 64
+#define KV_VALUE_MAX 65536
+#define TYPE_MAX 128
+#define NAME_MAX_LEN 255
+/* Isolated download: bytes per data frame and the child's read_block buffer. */
+#define CHILD_BUF_SIZE (64 * 1024)
+
+/* struct_size a descriptor of each minor has at least (index = minor). */
+static const size_t desc_size_for_minor[] = {
+    sizeof(struct molt_module_desc),   /* 1.0 */
+};
+
+struct molt_native {
+    void *dl;
+    char *path;
+    const struct molt_module_desc *desc;
+};
+
+/* ---- loading and the ABI checks ------------------------------------------------------------ */
+
+static bool valid_word(const char *s, size_t max)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > max || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-' || c == '+'))
+            return false;
+    }
+    return true;
+}
+
+/* Everything about the descriptor except the dlopen. */
+static int check_desc(const char *path, const struct molt_module_desc *d, molt_err *err)
+{
+    if (d->abi_major != MOLT_MODULE_ABI_MAJOR)
+        return molt_err_set(err, MOLT_EUNSUPPORTED,
+                            "module %s: ABI %u.%u is not supported by this molt (ABI %s): rebuild "
+                            "it against molt-sdk %d",
+                            path, d->abi_major, d->abi_minor, HOST_ABI_STR, MOLT_MODULE_ABI_MAJOR);
+    if (d->abi_minor > MOLT_MODULE_ABI_MINOR)
+        return molt_err_set(err, MOLT_EUNSUPPORTED,
+                            "module %s: ABI %u.%u is newer than this molt (ABI %s): rebuild it "
+                            "against molt-sdk %s or update molt",
+                            path, d->abi_major, d->abi_minor, HOST_ABI_STR, HOST_ABI_STR);
+    size_t need = desc_size_for_minor[d->abi_minor];
+    if (d->struct_size < need)
+        return molt_err_set(err, MOLT_EUNSUPPORTED,
+                            "module %s: descriptor struct_size %u is smaller than the %zu bytes of "
+                            "ABI %u.%u: rebuild it against molt-sdk %d",
+                            path, d->struct_size, need, d->abi_major, d->abi_minor,
+                            MOLT_MODULE_ABI_MAJOR);
+    if (!valid_word(d->name, TYPE_MAX))
+        return molt_err_set(err, MOLT_EFORMAT,
+                            "module %s: descriptor name must be 1 to %d characters of "
+                            "[A-Za-z0-9._+-], got %s%s%s",
+                            path, TYPE_MAX, d->name ? "\"" : "", d->name ? d->name : "NULL",
+                            d->name ? "\"" : "");
+    if (!d->version || !*d->version)
+        return molt_err_set(err, MOLT_EFORMAT, "module %s: descriptor has no version", path);
+    if (!d->payload_types || !d->payload_types[0])
+        return molt_err_set(err, MOLT_EFORMAT, "module %s: descriptor claims no payload type",
+                            path);
+    for (size_t i = 0; d->payload_types[i]; i++) {
+        if (i >= 64)
+            return molt_err_set(err, MOLT_ELIMIT, "module %s: more than 64 payload types", path);
+        if (!valid_word(d->payload_types[i], TYPE_MAX))
+            return molt_err_set(err, MOLT_EFORMAT,
+                                "module %s: payload type \"%s\" is not 1 to %d characters of "
+                                "[A-Za-z0-9._+-]",
+                                path, d->payload_types[i], TYPE_MAX);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(d->payload_types[i], d->payload_types[j]) == 0)
+                return molt_err_set(err, MOLT_EFORMAT, "module %s: payload type %s listed twice",
+                                    path, d->payload_types[i]);
+    }
+    const char *missing = !d->init                ? "init"
+                          : !d->download          ? "download"
+                          : !d->artifact_install  ? "artifact_install"
+                          : ((d->capabilities & MOLT_CAP_ROLLBACK) && !d->artifact_rollback)
+                              ? "artifact_rollback (MOLT_CAP_ROLLBACK is set)"
+                              : NULL;
+    if (missing)
+        return molt_err_set(err, MOLT_EUNSUPPORTED,
+                            "module %s: mandatory function %s is missing (NULL)", path, missing);
+    return 0;
+}
+
+int molt_native_load(molt_native **ret, const char *path, molt_err *err)
+{
+    molt_native *n = calloc(1, sizeof *n);
+    if (!n || !(n->path = strdup(path))) {
+        free(n);
+        return molt_err_set(err, MOLT_ENOMEM, "out of memory loading module %s", path);
+    }
+    int r;
+    dlerror();
+    n->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!n->dl) {
+        const char *why = dlerror();
+        r = molt_err_set(err, MOLT_EIO, "module %s: cannot load: %s", path, why ? why : "?");
+        goto fail;
+    }
+    union {
+        void *sym;
+        molt_module_entry_fn fn;
+    } entry;
+    entry.sym = dlsym(n->dl, MOLT_MODULE_ENTRY_SYMBOL);
+    if (!entry.sym) {
+        r = molt_err_set(err, MOLT_EFORMAT,
+                         "module %s: no symbol %s: not a molt native module", path,
+                         MOLT_MODULE_ENTRY_SYMBOL);
+        goto fail;
+    }
+    n->desc = entry.fn();
+    if (!n->desc) {
+        r = molt_err_set(err, MOLT_EUNSUPPORTED, "module %s: %s returned NULL (it refused to load)",
+                         path, MOLT_MODULE_ENTRY_SYMBOL);
+        goto fail;
+    }
+    if ((r = check_desc(path, n->desc, err)) < 0)
+        goto fail;
+    *ret = n;
+    return 0;
+fail:
+    molt_native_free(n);
+    return r;
+}
+
+const struct molt_module_desc *molt_native_desc(const molt_native *n)
+{
+    return n->desc;
+}
+
+const char *molt_native_path(const molt_native *n)
+{
+    return n->path;
+}
+
+bool molt_native_claims(const molt_native *n, const char *type)
+{
+    for (size_t i = 0; type && n->desc->payload_types[i]; i++)
+        if (strcmp(n->desc->payload_types[i], type) == 0)
+            return true;
+    return false;
+}
+
+void molt_native_free(molt_native *n)
+{
+    if (!n)
+        return;
+    if (n->dl)
+        dlclose(n->dl);
+    free(n->path);
+    free(n);
+}
+
+/* ---- the module handle and the host function table ----------------------------------------- */
+
+/* The outcome of one module call, carried over a pipe in isolated mode. */
+typedef struct call_result {
+    int32_t rc;            /* what the function returned */
+    int32_t in_init;       /* 1: init failed, the function was not called */
+    char msg[MOLT_ERR_MSG_MAX];   /* host->error() text, "" if none */
+} call_result;
+
+/* Isolated download: frames on the socket, parent to child. */
+enum { FR_FILE = 'F', FR_DATA = 'D', FR_END = 'E', FR_DONE = 'Z', FR_ERROR = 'X' };
+typedef struct frame {
+    uint8_t kind;
+    uint8_t pad[3];
+    uint32_t n;       /* FR_FILE: name length */
+    int64_t v;        /* FR_FILE: size; FR_DATA: byte count; FR_END/FR_ERROR: code */
+} frame;
+
+typedef struct native_mod {
+    molt_module base;
+    struct molt_host_api api;
+    molt_native *nat;
+    const struct molt_module_desc *d;
+    char *type, *tree_dir, *tmp_dir, *files_dir, *work_dir, *kv_dir;
+    char *header_info, *type_info, *meta_data, *art_name, *art_group;
+    bool isolated;
+    int timeout;
+    void *state;
+    bool inited;
+    call_result *cur;          /* the call running now (host->error writes here) */
+    time_t last_progress_log;
+    /* download, in-process: */
+    bool in_download;
+    molt_artifact_reader *reader;   /* NULL when files were staged (no streaming) */
+    bool have_file;
+    molt_err read_err;              /* the reader's error, reported instead of the module's */
+    /* download, in the isolated child: */
+    bool in_child;
+    int data_fd;
+    int64_t remaining;         /* bytes left in the current FR_DATA frame */
+    bool file_done;
+    int file_status;
+    char *child_name;
+    char *child_buf;
+} native_mod;
+
+static native_mod *from_api(const struct molt_host_api *api)
+{
+    return (native_mod *)(void *)((char *)api - offsetof(native_mod, api));
+}
+
+static molt_log_level log_level_of(int level)
+{
+    switch (level) {
+    case MOLT_MODULE_LOG_ERROR:
+        return MOLT_LOG_ERROR;
+    case MOLT_MODULE_LOG_WARNING:
+        return MOLT_LOG_WARNING;
+    case MOLT_MODULE_LOG_DEBUG:
+        return MOLT_LOG_DEBUG;
+    default:
+        return MOLT_LOG_INFO;
+    }
+}
+
+static void host_log(const struct molt_host_api *api, int level, const char *fmt, ...)
+{
+    native_mod *nm = from_api(api);
+    char *text = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vasprintf(&text, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    molt_log(log_level_of(level), "module %s: %s", nm->d->name, text);
+    free(text);
+}
+
+static void host_error(const struct molt_host_api *api, const char *fmt, ...)
+{
+    native_mod *nm = from_api(api);
+    if (!nm->cur)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(nm->cur->msg, sizeof nm->cur->msg, fmt, ap);
+    va_end(ap);
+}
+
+static void host_progress(const struct molt_host_api *api, uint64_t done, uint64_t total)
+{
+    native_mod *nm = from_api(api);
+    time_t now = time(NULL);
+    if (now == nm->last_progress_log && done != total)
+        return;
+    nm->last_progress_log = now;
+    molt_log_debug("module %s: progress %llu of %llu", nm->d->name, (unsigned long long)done,
+                   (unsigned long long)total);
+}
+
+/* Isolated child: read exactly len bytes from the parent; MOLT_EIO if it went away. */
+static int child_recv(native_mod *nm, void *buf, size_t len)
+{
+    char *p = buf;
+    while (len > 0) {
+        ssize_t got = read(nm->data_fd, p, len);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return MOLT_EIO;
+        p += got;
+        len -= (size_t)got;
+    }
+    return 0;
+}
+
+/* Isolated child: move to the next FR_DATA or FR_END of the current file. */
+static int child_next_data(native_mod *nm)
+{
+    while (nm->remaining == 0 && !nm->file_done) {
+        frame f;
+        if (child_recv(nm, &f, sizeof f) < 0)
+            return MOLT_EIO;
+        if (f.kind == FR_DATA) {
+            nm->remaining = f.v;
+        } else if (f.kind == FR_END) {
+            nm->file_done = true;
+            nm->file_status = (int)f.v;
+        } else {
+            return MOLT_EPROTOCOL;
+        }
+    }
+    return 0;
+}
+
+static int child_next_file(native_mod *nm, const char **ret_name, int64_t *ret_size)
+{
+    char skip[4096];
+    while (nm->have_file && !nm->file_done) {   /* the rest of the current file */
+        int r = child_next_data(nm);
+        if (r < 0)
+            return r;
+        while (nm->remaining > 0) {
+            size_t n = nm->remaining < (int64_t)sizeof skip ? (size_t)nm->remaining : sizeof skip;
+            if (child_recv(nm, skip, n) < 0)
+                return MOLT_EIO;
+            nm->remaining -= (int64_t)n;
+        }
+    }
+    if (nm->have_file && nm->file_status < 0)
+        return nm->file_status;
+    nm->have_file = false;
+    frame f;
+    if (child_recv(nm, &f, sizeof f) < 0)
+        return MOLT_EIO;
+    if (f.kind == FR_DONE)
+        return 0;
+    if (f.kind == FR_ERROR)
+        return (int)f.v;
+    if (f.kind != FR_FILE || f.n == 0 || f.n > 4096)
+        return MOLT_EPROTOCOL;
+    free(nm->child_name);
+    nm->child_name = malloc(f.n + 1);
+    if (!nm->child_name)
+        return MOLT_ENOMEM;
+    if (child_recv(nm, nm->child_name, f.n) < 0)
+        return MOLT_EIO;
+    nm->child_name[f.n] = '\0';
+    nm->have_file = true;
+    nm->file_done = false;
+    nm->file_status = 0;
+    nm->remaining = 0;
+    *ret_name = nm->child_name;
+    *ret_size = f.v;
+    return 1;
+}
+
+static int host_next_file(const struct molt_host_api *api, const char **ret_name,
+                          int64_t *ret_size)
+{
+    native_mod *nm = from_api(api);
+    if (!nm->in_download || !ret_name || !ret_size)
+        return MOLT_ESTATE;
+    if (nm->in_child)
+        return child_next_file(nm, ret_name, ret_size);
+    if (!nm->reader)
+        return 0;   /* the files were staged in files_dir() */
+    const char *name;
+    int64_t size;
+    int r = molt_artifact_reader_next(nm->reader, &name, &size, &nm->read_err);
+    nm->have_file = r == 1;
+    if (r == 1) {
+        *ret_name = name;
+        *ret_size = size;
+    }
+    return r;
+}
+
+static int64_t host_read_block(const struct molt_host_api *api, const void **ret_buf)
+{
+    native_mod *nm = from_api(api);
+    if (!nm->in_download || !nm->have_file || !ret_buf)
+        return MOLT_ESTATE;
+    if (!nm->in_child)
+        return molt_artifact_reader_read_block(nm->reader, ret_buf, &nm->read_err);
+    int r = child_next_data(nm);
+    if (r < 0)
+        return r;
+    if (nm->file_done)
+        return nm->file_status;
+    size_t n = nm->remaining < CHILD_BUF_SIZE ? (size_t)nm->remaining : CHILD_BUF_SIZE;
+    if (child_recv(nm, nm->child_buf, n) < 0)
+        return MOLT_EIO;
+    nm->remaining -= (int64_t)n;
+    *ret_buf = nm->child_buf;
+    return (int64_t)n;
+}
+
+static int64_t host_read(const struct molt_host_api *api, void *buf, size_t len)
+{
+    native_mod *nm = from_api(api);
+    if (!nm->in_download || !nm->have_file || !buf)
+        return MOLT_ESTATE;
+    if (!nm->in_child)
+        return molt_artifact_reader_read(nm->reader, buf, len, &nm->read_err);
+    int r = child_next_data(nm);
+    if (r < 0)
+        return r;
+    if (nm->file_done)
+        return nm->file_status;
+    size_t n = nm->remaining < (int64_t)len ? (size_t)nm->remaining : len;
+    if (child_recv(nm, buf, n) < 0)
+        return MOLT_EIO;
+    nm->remaining -= (int64_t)n;
+    return (int64_t)n;
+}
+
+static const char *host_header_info(const struct molt_host_api *api)
+{
+    return from_api(api)->header_info;
+}
+
+static const char *host_type_info(const struct molt_host_api *api)
+{
+    return from_api(api)->type_info;
+}
+
+static const char *host_meta_data(const struct molt_host_api *api)
+{
+    return from_api(api)->meta_data;
+}
+
+static const char *host_artifact_name(const struct molt_host_api *api)
+{
+    return from_api(api)->art_name;
+}
+
+static const char *host_artifact_group(const struct molt_host_api *api)
+{
+    return from_api(api)->art_group;
+}
+
+static const char *host_payload_type(const struct molt_host_api *api)
+{
+    return from_api(api)->type;
+}
+
+static const char *host_work_dir(const struct molt_host_api *api)
+{
+    return from_api(api)->work_dir;
+}
+
+static const char *host_tmp_dir(const struct molt_host_api *api)
+{
+    return from_api(api)->tmp_dir;
+}
+
+static const char *host_files_dir(const struct molt_host_api *api)
+{
+    return from_api(api)->files_dir;
+}
+
+static char *kv_path(native_mod *nm, const char *key)
+{
+    if (!key || strlen(key) > KV_KEY_MAX || !valid_word(key, KV_KEY_MAX) || strchr(key, '+'))
+        return NULL;
+    return molt_path_join(nm->kv_dir, key);
+}
+
+static int host_kv_get(const struct molt_host_api *api, const char *key, void *buf, size_t cap,
+                       size_t *ret_len)
+{
+    native_mod *nm = from_api(api);
+    char *path = kv_path(nm, key), *data = NULL;
+    size_t len = 0;
+    if (!path || !ret_len || (!buf && cap))
+        return free(path), MOLT_EINVAL;
+    molt_err e = {0};
+    int r = molt_read_file(path, KV_VALUE_MAX, &data, &len, &e);
+    free(path);
+    if (r < 0)
+        return r == MOLT_ENOTFOUND ? r : (molt_log_warning("module %s: %s", nm->d->name, e.msg), r);
+    *ret_len = len;
+    if (len > cap)
+        r = MOLT_ELIMIT;
+    else if (len)
+        memcpy(buf, data, len);
+    free(data);
+    return r;
+}
+
+static int host_kv_set(const struct molt_host_api *api, const char *key, const void *value,
+                       size_t len)
+{
+    native_mod *nm = from_api(api);
+    if (len > KV_VALUE_MAX || (!value && len))
+        return MOLT_ELIMIT;
+    char *path = kv_path(nm, key);
+    if (!path)
+        return MOLT_EINVAL;
+    molt_err e = {0};
+    int r = molt_write_file_atomic(path, value ? value : "", len, 0600, &e);
+    if (r < 0)
+        molt_log_warning("module %s: key-value store: %s", nm->d->name, e.msg);
+    free(path);
+    return r;
+}
+
+static int host_kv_delete(const struct molt_host_api *api, const char *key)
+{
+    native_mod *nm = from_api(api);
+    char *path = kv_path(nm, key);
+    if (!path)
+        return MOLT_EINVAL;
+    int r = 0;
+    molt_err e = {0};
+    if (unlink(path) < 0) {
+        if (errno != ENOENT)
+            r = molt_err_errno(&e, MOLT_EIO, errno, "cannot remove %s", path);
+    } else {
+        r = molt_fsync_dir(nm->kv_dir, &e);
+    }
+    if (r < 0)
+        molt_log_warning("module %s: key-value store: %s", nm->d->name, e.msg);
+    free(path);
+    return r;
+}
+
+static const char *host_config_get(const struct molt_host_api *api, const char *key)
+{
+    return NULL;   /* molt.yaml has no per-module settings yet (ABI 1.0) */
+}
+
+static const struct molt_host_api host_api_template = {
+    .struct_size = sizeof(struct molt_host_api),
+    .abi_major = MOLT_MODULE_ABI_MAJOR,
+    .abi_minor = MOLT_MODULE_ABI_MINOR,
+    .log = host_log,
+    .error = host_error,
+    .progress = host_progress,
+    .next_file = host_next_file,
+    .read = host_read,
+    .read_block = host_read_block,
+    .header_info = host_header_info,
+    .type_info = host_type_info,
+    .meta_data = host_meta_data,
+    .artifact_name = host_artifact_name,
+    .artifact_group = host_artifact_group,
+    .payload_type = host_payload_type,
+    .work_dir = host_work_dir,
+    .tmp_dir = host_tmp_dir,
+    .files_dir = host_files_dir,
+    .kv_get = host_kv_get,
+    .kv_set = host_kv_set,
+    .kv_delete = host_kv_delete,
+    .config_get = host_config_get,
+};
+
+/* ---- calling the module ---------------------------------------------------------------------- */
+
+typedef int (*state_fn)(void *state);
+
+static state_fn fn_for(const struct molt_module_desc *d, molt_call call)
+{
+    switch (call) {
+    case MOLT_CALL_DOWNLOAD:
+        return d->download;
+    case MOLT_CALL_ARTIFACT_INSTALL:
+        return d->artifact_install;
+    case MOLT_CALL_NEEDS_ARTIFACT_REBOOT:
+        return d->needs_artifact_reboot;
+    case MOLT_CALL_ARTIFACT_REBOOT:
+        return d->artifact_reboot;
+    case MOLT_CALL_ARTIFACT_VERIFY_REBOOT:
+        return d->artifact_verify_reboot;
+    case MOLT_CALL_ARTIFACT_COMMIT:
+        return d->artifact_commit;
+    case MOLT_CALL_SUPPORTS_ROLLBACK:
+        return d->supports_rollback;
+    case MOLT_CALL_ARTIFACT_ROLLBACK:
+        return d->artifact_rollback;
+    case MOLT_CALL_ARTIFACT_ROLLBACK_REBOOT:
+        return d->artifact_rollback_reboot;
+    case MOLT_CALL_ARTIFACT_VERIFY_ROLLBACK_REBOOT:
+        return d->artifact_verify_rollback_reboot;
+    case MOLT_CALL_ARTIFACT_FAILURE:
+        return d->artifact_failure;
+    case MOLT_CALL_CLEANUP:
+        return d->cleanup;
+    default:
+        return NULL;
+    }
+}
+
+/* What a NULL function means: success for a state, the capability bit for a query. */
+static int default_rc(const native_mod *nm, molt_call call)
+{
+    if (call == MOLT_CALL_NEEDS_ARTIFACT_REBOOT)
+        return (nm->d->capabilities & MOLT_CAP_REBOOT) ? MOLT_MODULE_REBOOT_YES
+                                                       : MOLT_MODULE_REBOOT_NO;
+    if (call == MOLT_CALL_SUPPORTS_ROLLBACK)
+        return (nm->d->capabilities & MOLT_CAP_ROLLBACK) ? 1 : 0;
+    return 0;
+}
+
+static int ensure_dirs(native_mod *nm, molt_err *err)
+{
+    int r = molt_mkdir_p(nm->work_dir, 0700, err);
+    if (r == 0)
+        r = molt_mkdir_p(nm->kv_dir, 0700, err);
+    return r;
+}
+
+/* Run init (once) and the call in this process; res gets the outcome. */
+static void do_call(native_mod *nm, molt_call call, call_result *res)
+{
+    memset(res, 0, sizeof *res);
+    nm->cur = res;
+    if (!nm->inited) {
+        molt_err e = {0};
+        void *state = NULL;
+        int r = ensure_dirs(nm, &e);
+        if (r < 0) {
+            snprintf(res->msg, sizeof res->msg, "%s", e.msg);
+        } else {
+            r = nm->d->init(&nm->api, &state);
+        }
+        if (r != 0) {
+            res->rc = r;
+            res->in_init = 1;
+            nm->cur = NULL;
+            return;
+        }
+        nm->state = state;
+        nm->inited = true;
+    }
+    state_fn fn = fn_for(nm->d, call);
+    res->rc = fn ? fn(nm->state) : default_rc(nm, call);
+    nm->cur = NULL;
+}
+
+/* Turn a call's outcome into 0 / an answer / an error naming the module and the state. */
+static int interpret(native_mod *nm, molt_call call, const call_result *res, molt_answer *ret,
+                     molt_err *err)
+{
+    const char *state = molt_call_name(call);
+    int rc = res->rc;
+    if (res->in_init || rc < 0) {
+        if (!res->in_init && nm->read_err.code)
+            return molt_err_set(err, nm->read_err.code, "%s", nm->read_err.msg);
+        int code = rc < 0 && rc >= MOLT_ESPACE ? rc : MOLT_EMODULE;
+        return molt_err_set(err, code, "module %s (%s): %s%s failed: %s", nm->d->name,
+                            nm->base.path, res->in_init ? "init for " : "", state,
+                            res->msg[0] ? res->msg : molt_strerror(rc < 0 ? rc : MOLT_EMODULE));
+    }
+    if (call == MOLT_CALL_NEEDS_ARTIFACT_REBOOT || call == MOLT_CALL_SUPPORTS_ROLLBACK) {
+        int max = call == MOLT_CALL_NEEDS_ARTIFACT_REBOOT ? MOLT_MODULE_REBOOT_AUTOMATIC : 1;
+        if (rc > max)
+            return molt_err_set(err, MOLT_EPROTOCOL,
+                                "module %s (%s): %s returned %d, expected 0 to %d or a negative "
+                                "code",
+                                nm->d->name, nm->base.path, state, rc, max);
+        if (ret)
+            *ret = rc == 0 ? MOLT_ANSWER_NO
+                   : call == MOLT_CALL_NEEDS_ARTIFACT_REBOOT && rc == MOLT_MODULE_REBOOT_AUTOMATIC
+                       ? MOLT_ANSWER_AUTOMATIC
+                       : MOLT_ANSWER_YES;
+        return 0;
+    }
+    if (rc > 0)
+        return molt_err_set(err, MOLT_EPROTOCOL,
+                            "module %s (%s): %s returned %d, expected 0 or a negative code",
+                            nm->d->name, nm->base.path, state, rc);
+    return 0;
+}
+
+/* ---- isolated calls (a forked child per call) ------------------------------------------------ */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait until fd is ready for events; MOLT_ETIMEOUT at deadline (ms, CLOCK_MONOTONIC). */
+static int wait_fd(int fd, short events, int64_t deadline)
+{
+    for (;;) {
+        int64_t left = deadline - now_ms();
+        if (left <= 0)
+            return MOLT_ETIMEOUT;
+        struct pollfd p = {.fd = fd, .events = events};
+        int n = poll(&p, 1, left > 60000 ? 60000 : (int)left);
+        if (n > 0)
+            return 0;
+        if (n < 0 && errno != EINTR)
+            return MOLT_EIO;
+    }
+}
+
+/* Parent: send all of buf to the child. 1 if the child closed its end (stopped reading). */
+static int send_all(int fd, const void *buf, size_t len, int64_t deadline)
+{
+    const char *p = buf;
+    while (len > 0) {
+        int r = wait_fd(fd, POLLOUT, deadline);
+        if (r < 0)
+            return r;
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN)
+                continue;
+            return errno == EPIPE || errno == ECONNRESET ? 1 : MOLT_EIO;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Parent: push the payload files of nm->reader to the child as frames. A reader failure is
+ * sent to the child and kept in nm->read_err. */
+static int push_payload(native_mod *nm, int fd, int64_t deadline)
+{
+    int r = 0;
+    while (nm->reader) {
+        const char *name;
+        int64_t size;
+        int got = molt_artifact_reader_next(nm->reader, &name, &size, &nm->read_err);
+        frame f = {.kind = got == 1 ? FR_FILE : got == 0 ? FR_DONE : FR_ERROR};
+        if (got < 0)
+            f.v = got;
+        if (got == 1) {
+            f.n = (uint32_t)strlen(name);
+            f.v = size;
+        }
+        if ((r = send_all(fd, &f, sizeof f, deadline)) != 0 ||
+            (got == 1 && (r = send_all(fd, name, f.n, deadline)) != 0) || got != 1)
+            return r;
+        for (;;) {
+            const void *buf;
+            ssize_t n = molt_artifact_reader_read_block(nm->reader, &buf, &nm->read_err);
+            frame d = {.kind = n > 0 ? FR_DATA : FR_END, .v = n};
+            if ((r = send_all(fd, &d, sizeof d, deadline)) != 0 ||
+                (n > 0 && (r = send_all(fd, buf, (size_t)n, deadline)) != 0))
+                return r;
+            if (n < 0)
+                return 0;   /* the child sees the code; the machine reports read_err */
+            if (n == 0)
+                break;
+        }
+    }
+    frame z = {.kind = FR_DONE};
+    return send_all(fd, &z, sizeof z, deadline) < 0 ? MOLT_EIO : 0;
+}
+
+static void child_run(native_mod *nm, molt_call call, int res_fd, int data_fd)
+{
+    call_result res;
+    nm->in_child = true;
+    nm->data_fd = data_fd;
+    nm->child_buf = data_fd >= 0 ? malloc(CHILD_BUF_SIZE) : NULL;
+    do_call(nm, call, &res);
+    if (nm->inited && nm->d->fini)
+        nm->d->fini(nm->state);
+    molt_write_all(res_fd, &res, sizeof res, NULL, "result");
+    _exit(0);
+}
+
+static int run_isolated(native_mod *nm, molt_call call, call_result *res, molt_err *err)
+{
+    int res_pipe[2] = {-1, -1}, sv[2] = {-1, -1}, r = 0;
+    bool download = call == MOLT_CALL_DOWNLOAD;
+    const char *state = molt_call_name(call);
+    if (pipe2(res_pipe, O_CLOEXEC) < 0)
+        return molt_err_errno(err, MOLT_EIO, errno, "module %s: pipe", nm->d->name);
+    if (download && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        r = molt_err_errno(err, MOLT_EIO, errno, "module %s: socketpair", nm->d->name);
+        goto out;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        r = molt_err_errno(err, MOLT_EIO, errno, "module %s: fork", nm->d->name);
+        goto out;
+    }
+    if (pid == 0) {
+        close(res_pipe[0]);
+        if (download)
+            close(sv[0]);
+        child_run(nm, call, res_pipe[1], download ? sv[1] : -1);
+    }
+    close(res_pipe[1]);
+    res_pipe[1] = -1;
+    int64_t deadline = now_ms() + (int64_t)nm->timeout * 1000;
+    if (download) {
+        close(sv[1]);
+        sv[1] = -1;
+        r = push_payload(nm, sv[0], deadline);
+        close(sv[0]);
+        sv[0] = -1;
+    }
+    size_t got = 0;
+    while (r == 0 && got < sizeof *res) {
+        if ((r = wait_fd(res_pipe[0], POLLIN, deadline)) < 0)
+            break;
+        ssize_t n = read(res_pipe[0], (char *)res + got, sizeof *res - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    if (r == MOLT_ETIMEOUT)
+        kill(pid, SIGKILL);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (r == MOLT_ETIMEOUT) {
+        r = molt_err_set(err, MOLT_ETIMEOUT, "module %s (%s): %s took more than %d s: killed",
+                         nm->d->name, nm->base.path, state, nm->timeout);
+    } else if (WIFSIGNALED(status)) {
+        r = molt_err_set(err, MOLT_EMODULE, "module %s (%s): %s crashed: killed by signal %d (%s)",
+                         nm->d->name, nm->base.path, state, WTERMSIG(status),
+                         strsignal(WTERMSIG(status)));
+    } else if (got != sizeof *res) {
+        r = molt_err_set(err, MOLT_EMODULE,
+                         "module %s (%s): %s ended without a result (exit status %d)",
+                         nm->d->name, nm->base.path, state,
+                         WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    } else {
+        res->msg[sizeof res->msg - 1] = '\0';
+        r = 0;
+    }
+out:
+    for (int i = 0; i < 2; i++) {
+        if (res_pipe[i] >= 0)
+            close(res_pipe[i]);
+        if (sv[i] >= 0)
+            close(sv[i]);
+    }
+    return r;
+}
+
+static int run_call(native_mod *nm, molt_call call, molt_answer *ret, molt_err *err)
+{
+    call_result res;
+    if (nm->isolated) {
+        int r = run_isolated(nm, call, &res, err);
+        if (r < 0)
+            return r;
+    } else {
+        do_call(nm, call, &res);
+    }
+    return interpret(nm, call, &res, ret, err);
+}
+
+/* ---- the molt_module operations ---------------------------------------------------------------- */
+
+/* Files mode (no MOLT_CAP_STREAMING): every payload file to files_dir()/<name>, fsync'd. */
+static int stage_files(native_mod *nm, molt_artifact_reader *r, molt_err *err)
+{
+    int rc = molt_mkdir_p(nm->files_dir, 0755, err), fd = -1;
+    char *path = NULL;
+    while (rc == 0) {
+        const char *name;
+        int64_t size;
+        if ((rc = molt_artifact_reader_next(r, &name, &size, err)) <= 0)
+            break;
+        rc = 0;
+        if (!*name || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+            rc = molt_err_set(err, MOLT_EFORMAT, "payload file name \"%s\" is not a plain name",
+                              name);
+            break;
+        }
+        if (!(path = molt_path_join(nm->files_dir, name))) {
+            rc = molt_err_set(err, MOLT_ENOMEM, "out of memory");
+            break;
+        }
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            rc = molt_err_errno(err, MOLT_EIO, errno, "cannot create %s", path);
+            break;
+        }
+        for (;;) {
+            const void *buf;
+            ssize_t n = molt_artifact_reader_read_block(r, &buf, err);
+            if (n <= 0) {
+                rc = (int)n;
+                break;
+            }
+            if ((rc = molt_write_all(fd, buf, (size_t)n, err, path)) < 0)
+                break;
+        }
+        if (rc == 0 && fsync(fd) < 0)
+            rc = molt_err_errno(err, MOLT_EIO, errno, "fsync %s", path);
+        close(fd);
+        fd = -1;
+        free(path);
+        path = NULL;
+    }
+    free(path);
+    return rc < 0 ? rc : molt_fsync_dir(nm->files_dir, err);
+}
+
+static int op_download(molt_module *m, molt_artifact_reader *r, molt_err *err)
+{
+    native_mod *nm = (native_mod *)m;
+    int rc;
+    molt_err_clear(&nm->read_err);
+    if (!(nm->d->capabilities & MOLT_CAP_STREAMING)) {
+        if ((rc = stage_files(nm, r, err)) < 0)
+            return rc;
+        r = NULL;
+    }
+    nm->reader = r;
+    nm->have_file = false;
+    nm->in_download = true;
+    rc = run_call(nm, MOLT_CALL_DOWNLOAD, NULL, err);
+    nm->in_download = false;
+    nm->have_file = false;
+    nm->reader = NULL;
+    return rc;
+}
+
+static int op_call(molt_module *m, molt_call call, molt_err *err)
+{
+    native_mod *nm = (native_mod *)m;
+    if (call == MOLT_CALL_NEEDS_ARTIFACT_REBOOT || call == MOLT_CALL_SUPPORTS_ROLLBACK ||
+        call < MOLT_CALL_ARTIFACT_INSTALL || call >= MOLT_CALL_COUNT)
+        return molt_err_set(err, MOLT_EINVAL, "module %s: %s is not a state call", nm->d->name,
+                            molt_call_name(call) ? molt_call_name(call) : "?");
+    molt_err_clear(&nm->read_err);
+    return run_call(nm, call, NULL, err);
+}
+
+static int op_query(molt_module *m, molt_call call, molt_answer *ret, molt_err *err)
+{
+    native_mod *nm = (native_mod *)m;
+    if (call != MOLT_CALL_NEEDS_ARTIFACT_REBOOT && call != MOLT_CALL_SUPPORTS_ROLLBACK)
+        return molt_err_set(err, MOLT_EINVAL, "module %s: %s is not a query", nm->d->name,
+                            molt_call_name(call) ? molt_call_name(call) : "?");
+    molt_err_clear(&nm->read_err);
+    molt_answer answer;
+    int r = run_call(nm, call, &answer, err);
+    if (r == 0)
+        *ret = answer;
+    return r;
+}
+
+static void op_free(molt_module *m)
+{
+    native_mod *nm = (native_mod *)m;
+    if (!nm)
+        return;
+    if (nm->inited && nm->d->fini && !nm->isolated)
+        nm->d->fini(nm->state);
+    molt_native_free(nm->nat);
+    char **strs[] = {&nm->type,        &nm->tree_dir,  &nm->tmp_dir,   &nm->files_dir,
+                     &nm->work_dir,    &nm->kv_dir,    &nm->header_info, &nm->type_info,
+                     &nm->meta_data,   &nm->art_name,  &nm->art_group, &nm->child_name,
+                     &nm->child_buf,   (char **)&nm->base.path};
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        free(*strs[i]);
+    free(nm);
+}
+
+static const molt_module_ops native_ops = {
+    .download = op_download,
+    .call = op_call,
+    .query = op_query,
+    .free = op_free,
+};
+
+/* header/<name> of the work tree, trailing newlines dropped; fallback when missing. */
+static int read_header(const char *tree_dir, const char *name, const char *fallback,
+                       char **ret, molt_err *err)
+{
+    char *dir = molt_path_join(tree_dir, "header"), *path = dir ? molt_path_join(dir, name) : NULL;
+    char *data = NULL;
+    size_t len = 0;
+    free(dir);
+    if (!path)
+        return molt_err_set(err, MOLT_ENOMEM, "out of memory");
+    int r = molt_read_file(path, HEADER_JSON_MAX, &data, &len, err);
+    free(path);
+    if (r == MOLT_ENOTFOUND) {
+        molt_err_clear(err);
+        data = strdup(fallback);
+        if (!data)
+            return molt_err_set(err, MOLT_ENOMEM, "out of memory");
+        r = 0;
+    } else if (r == 0) {
+        while (len > 0 && data[len - 1] == '\n')
+            data[--len] = '\0';
+    }
+    if (r == 0)
+        *ret = data;
+    return r;
+}
+
+int molt_native_module_new(molt_module **ret, const char *path, const char *type,
+                           const molt_native_opts *opts, molt_err *err)
+{
+    native_mod *nm = calloc(1, sizeof *nm);
+    if (!nm)
+        return molt_err_set(err, MOLT_ENOMEM, "out of memory");
+    int r = molt_native_load(&nm->nat, path, err);
+    if (r < 0)
+        goto fail;
+    nm->d = molt_native_desc(nm->nat);
+    if (!molt_native_claims(nm->nat, type)) {
+        r = molt_err_set(err, MOLT_ENOTFOUND, "module %s (%s) does not claim payload type %s",
+                         nm->d->name, path, type);
+        goto fail;
+    }
+    nm->base.ops = &native_ops;
+    nm->api = host_api_template;
+    nm->isolated = opts->isolated;
+    nm->timeout = opts->timeout > 0 ? opts->timeout : 14400;
+    nm->data_fd = -1;
+    char *mods = molt_path_join(opts->data_dir, "modules");
+    char *own = mods ? molt_path_join(mods, nm->d->name) : NULL;
+    free(mods);
+    nm->base.path = strdup(path);
+    nm->base.name = nm->type = strdup(type);
+    nm->tree_dir = strdup(opts->tree_dir);
+    nm->tmp_dir = molt_path_join(opts->tree_dir, "tmp");
+    nm->files_dir = molt_path_join(opts->tree_dir, "files");
+    nm->work_dir = own ? molt_path_join(own, "work") : NULL;
+    nm->kv_dir = own ? molt_path_join(own, "kv") : NULL;
+    free(own);
+    if (!nm->base.path || !nm->type || !nm->tree_dir || !nm->tmp_dir || !nm->files_dir ||
+        !nm->work_dir || !nm->kv_dir) {
+        r = molt_err_set(err, MOLT_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if ((r = read_header(opts->tree_dir, "header-info", "null", &nm->header_info, err)) < 0 ||
+        (r = read_header(opts->tree_dir, "type-info", "null", &nm->type_info, err)) < 0 ||
+        (r = read_header(opts->tree_dir, "meta-data", "null", &nm->meta_data, err)) < 0 ||
+        (r = read_header(opts->tree_dir, "artifact_name", "", &nm->art_name, err)) < 0 ||
+        (r = read_header(opts->tree_dir, "artifact_group", "", &nm->art_group, err)) < 0)
+        goto fail;
+    *ret = &nm->base;
+    return 0;
+fail:
+    op_free(&nm->base);
+    return r;
+}

@@ -1,0 +1,46 @@
+/* The native module host: loads a shared object with dlopen, checks its descriptor against the
+ * ABI of <molt/module.h> (refusing with an exact message), and wraps it in a molt_module so the
+ * state machine drives it like an exec module. Payload bytes reach the module by reads straight
+ * from the artifact reader; optionally each call runs in a forked child (isolation). */
+#ifndef MOLT_HOST_NATIVE_HOST_H
+#define MOLT_HOST_NATIVE_HOST_H
+
+#include <stdbool.h>
+#include <molt/module.h>
+#include "host/module.h"
+#include "util/err.h"
+
+/* A loaded and checked module file. */
+typedef struct molt_native molt_native;
+
+/* dlopen(path, RTLD_NOW|RTLD_LOCAL), call its molt_module_entry and check the descriptor: the
+ * ABI major, a minor not newer than the host's, struct_size for its minor, name, version,
+ * payload types, the mandatory functions. Each refusal is MOLT_EUNSUPPORTED (or MOLT_EFORMAT for
+ * a malformed descriptor, MOLT_EIO when dlopen fails) with a message starting
+ * "module <path>: ". *ret is the caller's (molt_native_free). */
+int molt_native_load(molt_native **ret, const char *path, molt_err *err);
+
+/* The checked descriptor; valid until molt_native_free. */
+const struct molt_module_desc *molt_native_desc(const molt_native *n);
+const char *molt_native_path(const molt_native *n);
+
+/* True if the module claims payload type. */
+bool molt_native_claims(const molt_native *n, const char *type);
+
+/* dlclose and free; NULL is fine. */
+void molt_native_free(molt_native *n);
+
+typedef struct molt_native_opts {
+    const char *tree_dir;   /* the deployment's work tree (header/, tmp/, files/), as created by
+                               molt_exec_tree_create */
+    const char *data_dir;   /* molt's data dir: <data_dir>/modules/<name>/{work,kv} */
+    bool isolated;          /* run every call in a forked child */
+    int timeout;            /* isolated only: seconds a call may take before the child is killed */
+} molt_native_opts;
+
+/* A module handle for a deployment: loads path (as molt_native_load) and checks that it claims
+ * type. The module's init runs at the first call. *ret is freed with ret->ops->free. */
+int molt_native_module_new(molt_module **ret, const char *path, const char *type,
+                           const molt_native_opts *opts, molt_err *err);
+
+#endif

@@ -1,0 +1,311 @@
+/* The module registry: native modules first (native_module_dir), then exec modules (module_dirs);
+ * the one lookup the state machine and `molt modules` use. */
+#include "host/registry.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "host/exec_host.h"
+#include "host/native_host.h"
+#include "util/fs.h"
+#include "util/log.h"
+
+/* More module files than this in one folder is a mistake, not a device. */
+#define REGISTRY_MAX_ITEMS 4096
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n > m && strcmp(s + n - m, suffix) == 0;
+}
+
+static int add_item(molt_registry *reg, const molt_registry_item *item, molt_err *err)
+{
+    if (reg->n_items >= REGISTRY_MAX_ITEMS)
+        return molt_err_set(err, MOLT_ELIMIT, "more than %d update modules", REGISTRY_MAX_ITEMS);
+    molt_registry_item *items = realloc(reg->items, (reg->n_items + 1) * sizeof *items);
+    if (!items)
+        return molt_err_set(err, MOLT_ENOMEM, "out of memory listing modules");
+    reg->items = items;
+    molt_registry_item *it = &items[reg->n_items];
+    *it = *item;
+    it->type = item->type ? strdup(item->type) : NULL;
+    it->path = strdup(item->path);
+    it->name = item->name ? strdup(item->name) : NULL;
+    it->version = item->version ? strdup(item->version) : NULL;
+    it->refused = item->refused ? strdup(item->refused) : NULL;
+    reg->n_items++;
+    if ((item->type && !it->type) || !it->path || (item->name && !it->name) ||
+        (item->version && !it->version) || (item->refused && !it->refused))
+        return molt_err_set(err, MOLT_ENOMEM, "out of memory listing modules");
+    return 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The file names in dir, sorted; a missing folder has none. */
+static int list_dir(const char *dir, char ***ret, size_t *ret_n, molt_err *err)
+{
+    char **names = NULL;
+    size_t n = 0;
+    int r = 0;
+    DIR *d = opendir(dir);
+    if (!d) {
+        if (errno == ENOENT || errno == ENOTDIR) {
+            *ret = NULL;
+            *ret_n = 0;
+            return 0;
+        }
+        return molt_err_errno(err, MOLT_EIO, errno, "cannot read module folder %s", dir);
+    }
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char **more = n < REGISTRY_MAX_ITEMS ? realloc(names, (n + 1) * sizeof *names) : NULL;
+        if (!more || !(more[n] = strdup(de->d_name))) {
+            if (more)
+                names = more;
+            r = molt_err_set(err, n < REGISTRY_MAX_ITEMS ? MOLT_ENOMEM : MOLT_ELIMIT,
+                             "listing module folder %s: too many files or out of memory", dir);
+            break;
+        }
+        names = more;
+        n++;
+    }
+    closedir(d);
+    if (r < 0) {
+        for (size_t i = 0; i < n; i++)
+            free(names[i]);
+        free(names);
+        return r;
+    }
+    if (n)
+        qsort(names, n, sizeof *names, cmp_names);
+    *ret = names;
+    *ret_n = n;
+    return 0;
+}
+
+static void free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+static bool same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+static bool is_isolated(const molt_config *cfg, const char *path)
+{
+    for (size_t i = 0; i < cfg->n_native_isolated_modules; i++)
+        if (strcmp(cfg->native_isolated_modules[i], path) == 0 ||
+            same_file(cfg->native_isolated_modules[i], path))
+            return true;
+    return false;
+}
+
+/* The item of the native module claiming type, if any. */
+static const molt_registry_item *native_claim(const molt_registry *reg, const char *type)
+{
+    for (size_t i = 0; i < reg->n_items; i++)
+        if (reg->items[i].kind == MOLT_MODULE_NATIVE && reg->items[i].type &&
+            strcmp(reg->items[i].type, type) == 0)
+            return &reg->items[i];
+    return NULL;
+}
+
+static int scan_native(molt_registry *reg, const molt_config *cfg, molt_err *err)
+{
+    char **names = NULL;
+    size_t n = 0;
+    const char *dir = cfg->native_module_dir;
+    int r = dir ? list_dir(dir, &names, &n, err) : 0;
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        struct stat st;
+        char *path = molt_path_join(dir, names[i]);
+        if (!path) {
+            r = molt_err_set(err, MOLT_ENOMEM, "out of memory");
+            break;
+        }
+        if (!ends_with(names[i], ".so") || stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+            free(path);
+            continue;
+        }
+        molt_native *nat = NULL;
+        molt_err e = {0};
+        molt_registry_item item = {.kind = MOLT_MODULE_NATIVE, .path = path};
+        if (molt_native_load(&nat, path, &e) < 0) {
+            item.refused = e.msg;
+            r = add_item(reg, &item, err);
+        } else {
+            const struct molt_module_desc *d = molt_native_desc(nat);
+            /* A type already claimed refuses the whole file: half a module is worse. */
+            for (size_t t = 0; d->payload_types[t] && !item.refused; t++) {
+                const molt_registry_item *owner = native_claim(reg, d->payload_types[t]);
+                if (owner) {
+                    molt_err_set(&e, MOLT_EUNSUPPORTED,
+                                 "module %s: payload type %s is already claimed by module %s",
+                                 path, d->payload_types[t], owner->path);
+                    item.refused = e.msg;
+                }
+            }
+            item.name = (char *)d->name;
+            item.version = (char *)d->version;
+            item.capabilities = d->capabilities;
+            item.isolated = is_isolated(cfg, path);
+            if (item.refused) {
+                item.name = item.version = NULL;
+                r = add_item(reg, &item, err);
+            }
+            for (size_t t = 0; r == 0 && !item.refused && d->payload_types[t]; t++) {
+                item.type = (char *)d->payload_types[t];
+                r = add_item(reg, &item, err);
+            }
+        }
+        molt_native_free(nat);
+        free(path);
+    }
+    free_names(names, n);
+    return r;
+}
+
+/* Every executable file in the exec module dirs, for the payload type of its name; a type found
+ * in an earlier folder, or claimed by a native module, hides later ones (as lookup does). */
+static int scan_exec(molt_registry *reg, const molt_config *cfg, molt_err *err)
+{
+    int r = 0;
+    for (size_t i = 0; r == 0 && i < cfg->n_module_dirs; i++) {
+        char **names = NULL;
+        size_t n = 0;
+        if ((r = list_dir(cfg->module_dirs[i], &names, &n, err)) < 0)
+            break;
+        for (size_t j = 0; r == 0 && j < n; j++) {
+            char *path = molt_path_join(cfg->module_dirs[i], names[j]);
+            struct stat st;
+            if (!path) {
+                r = molt_err_set(err, MOLT_ENOMEM, "out of memory");
+                break;
+            }
+            if (!molt_registry_lookup(reg, names[j]) && stat(path, &st) == 0 &&
+                S_ISREG(st.st_mode) && access(path, X_OK) == 0) {
+                molt_registry_item item = {.kind = MOLT_MODULE_EXEC, .type = names[j],
+                                           .path = path};
+                r = add_item(reg, &item, err);
+            }
+            free(path);
+        }
+        free_names(names, n);
+    }
+    return r;
+}
+
+int molt_registry_load(molt_registry **ret, const molt_config *cfg, molt_err *err)
+{
+    molt_registry *reg = calloc(1, sizeof *reg);
+    if (!reg)
+        return molt_err_set(err, MOLT_ENOMEM, "out of memory listing modules");
+    int r = scan_native(reg, cfg, err);
+    if (r == 0)
+        r = scan_exec(reg, cfg, err);
+    if (r < 0) {
+        molt_registry_free(reg);
+        return r;
+    }
+    *ret = reg;
+    return 0;
+}
+
+const molt_registry_item *molt_registry_lookup(const molt_registry *reg, const char *type)
+{
+    for (size_t i = 0; type && i < reg->n_items; i++)
+        if (reg->items[i].type && !reg->items[i].refused && strcmp(reg->items[i].type, type) == 0)
+            return &reg->items[i];
+    return NULL;
+}
+
+void molt_registry_free(molt_registry *reg)
+{
+    if (!reg)
+        return;
+    for (size_t i = 0; i < reg->n_items; i++) {
+        molt_registry_item *it = &reg->items[i];
+        free(it->type);
+        free(it->path);
+        free(it->name);
+        free(it->version);
+        free(it->refused);
+    }
+    free(reg->items);
+    free(reg);
+}
+
+int molt_registry_find(const molt_config *cfg, const char *type, char **ret_path, molt_err *err)
+{
+    molt_registry *reg = NULL;
+    int r = molt_registry_load(&reg, cfg, err);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < reg->n_items; i++)
+        if (reg->items[i].refused)
+            molt_log_warning("%s", reg->items[i].refused);
+    const molt_registry_item *it = native_claim(reg, type);
+    if (it) {
+        char *path = strdup(it->path);
+        molt_registry_free(reg);
+        if (!path)
+            return molt_err_set(err, MOLT_ENOMEM, "out of memory");
+        *ret_path = path;
+        return 0;
+    }
+    molt_registry_free(reg);
+    /* The exec lookup keeps its own rules (a type with '/' or escaping its folder is refused). */
+    r = molt_exec_find((const char *const *)cfg->module_dirs, cfg->n_module_dirs, type, ret_path,
+                       err);
+    if (r == MOLT_ENOTFOUND && cfg->native_module_dir)
+        molt_err_prefix(err, "no native module in %s claims payload type %s, and ",
+                        cfg->native_module_dir, type);
+    return r;
+}
+
+bool molt_registry_is_native(const molt_config *cfg, const char *path)
+{
+    if (!cfg->native_module_dir || !ends_with(path, ".so"))
+        return false;
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return false;
+    char *dir = strndup(path, (size_t)(slash - path));
+    bool native = dir && (strcmp(dir, cfg->native_module_dir) == 0 ||
+                          same_file(dir, cfg->native_module_dir));
+    free(dir);
+    return native;
+}
+
+int molt_registry_module_new(const molt_config *cfg, molt_module **ret, const char *path,
+                             const char *type, const char *tree_dir, molt_err *err)
+{
+    if (!molt_registry_is_native(cfg, path))
+        return molt_exec_module_new(ret, path, type, tree_dir, cfg->module_timeout, err);
+    molt_native_opts opts = {
+        .tree_dir = tree_dir,
+        .data_dir = cfg->data_dir,
+        .isolated = is_isolated(cfg, path),
+        .timeout = cfg->module_timeout,
+    };
+    return molt_native_module_new(ret, path, type, &opts, err);
+}

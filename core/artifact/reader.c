@@ -117,6 +117,9 @@ static la_ssize_t outer_read(struct archive *a, void *ud, const void **buf)
 static int outer_error(molt_artifact_reader *r, molt_err *err)
 {
     const char *msg = archive_error_string(r->outer);
+    if (r->src_code && r->member[0])
+        return molt_err_set(err, r->src_code, "%s (while reading %s)", r->src_err.msg,
+                            r->member);
     if (r->src_code)
         return molt_err_set(err, r->src_code, "%s", r->src_err.msg);
     if (!r->in_member && !r->member[0]) {
@@ -158,33 +161,51 @@ static int outer_next(molt_artifact_reader *r, molt_err *err)
     return 1;
 }
 
-/* Next block of the current outer member: 1 with the block, 0 at its end. */
-static int outer_block(molt_artifact_reader *r, const void **ret_buf, size_t *ret_len,
-                       molt_err *err)
+/* libarchive's next non-empty data block of the current entry of a, which must continue at *pos
+ * and end by size (tar entries we accept have no holes): ENTRY_BLOCK with the block,
+ * ENTRY_END, ENTRY_ARCHIVE_ERROR (message in a) or ENTRY_HOLE. */
+enum { ENTRY_BLOCK = 1, ENTRY_END = 0, ENTRY_ARCHIVE_ERROR = -1, ENTRY_HOLE = -2 };
+static int entry_block(struct archive *a, int64_t *pos, int64_t size, const void **ret_buf,
+                       size_t *ret_len)
 {
     for (;;) {
         const void *b;
         size_t n;
         la_int64_t off;
-        int rc = archive_read_data_block(r->outer, &b, &n, &off);
-        if (rc == ARCHIVE_EOF) {
-            if (r->member_pos != r->member_size)
-                return molt_err_set(err, MOLT_EFORMAT,
-                                    "artifact truncated in %s (%lld of %lld bytes)", r->member,
-                                    (long long)r->member_pos, (long long)r->member_size);
-            return 0;
-        }
+        int rc = archive_read_data_block(a, &b, &n, &off);
+        if (rc == ARCHIVE_EOF)
+            return ENTRY_END;
         if (rc != ARCHIVE_OK)
-            return outer_error(r, err);
-        if (off != r->member_pos || (int64_t)n > r->member_size - r->member_pos)
-            return molt_err_set(err, MOLT_EFORMAT, "%s: holes or overlaps in the tar member",
-                                r->member);
-        r->member_pos += (int64_t)n;
-        if (n == 0)
-            continue;
-        *ret_buf = b;
-        *ret_len = n;
+            return ENTRY_ARCHIVE_ERROR;
+        if (off != *pos || (int64_t)n > size - *pos)
+            return ENTRY_HOLE;
+        *pos += (int64_t)n;
+        if (n > 0) {
+            *ret_buf = b;
+            *ret_len = n;
+            return ENTRY_BLOCK;
+        }
+    }
+}
+
+/* Next block of the current outer member: 1 with the block, 0 at its end. */
+static int outer_block(molt_artifact_reader *r, const void **ret_buf, size_t *ret_len,
+                       molt_err *err)
+{
+    switch (entry_block(r->outer, &r->member_pos, r->member_size, ret_buf, ret_len)) {
+    case ENTRY_BLOCK:
         return 1;
+    case ENTRY_END:
+        if (r->member_pos != r->member_size)
+            return molt_err_set(err, MOLT_EFORMAT, "artifact truncated in %s (%lld of %lld bytes)",
+                                r->member, (long long)r->member_pos,
+                                (long long)r->member_size);
+        return 0;
+    case ENTRY_ARCHIVE_ERROR:
+        return outer_error(r, err);
+    default:
+        return molt_err_set(err, MOLT_EFORMAT, "%s: holes or overlaps in the tar member",
+                            r->member);
     }
 }
 
@@ -570,29 +591,23 @@ const molt_artifact_info *molt_artifact_reader_info(const molt_artifact_reader *
  * the end of the file. */
 static int next_archive_block(molt_artifact_reader *r, molt_err *err)
 {
-    for (;;) {
-        const void *b;
-        size_t n;
-        la_int64_t off;
-        int rc = archive_read_data_block(r->inner, &b, &n, &off);
-        if (rc == ARCHIVE_EOF) {
-            r->entry_eof = true;
-            return 0;
-        }
-        if (rc != ARCHIVE_OK) {
-            char what[2 * MOLT_ARTIFACT_MAX_NAME + 16];
-            snprintf(what, sizeof what, "%s: reading %s", r->member, r->file_name);
-            return inner_error(r, what, err);
-        }
-        if (off != r->archive_pos || (int64_t)n > r->file_size - r->archive_pos)
-            return molt_err_set(err, MOLT_EFORMAT, "%s: %s has holes or overlaps", r->member,
-                                r->file_name);
-        if (n == 0)
-            continue;
-        r->archive_pos += (int64_t)n;
+    const void *b;
+    size_t n;
+    char what[2 * MOLT_ARTIFACT_MAX_NAME + 16];
+    switch (entry_block(r->inner, &r->archive_pos, r->file_size, &b, &n)) {
+    case ENTRY_BLOCK:
         r->lb = b;
         r->lb_len = n;
         return 1;
+    case ENTRY_END:
+        r->entry_eof = true;
+        return 0;
+    case ENTRY_ARCHIVE_ERROR:
+        snprintf(what, sizeof what, "%s: reading %s", r->member, r->file_name);
+        return inner_error(r, what, err);
+    default:
+        return molt_err_set(err, MOLT_EFORMAT, "%s: %s has holes or overlaps", r->member,
+                            r->file_name);
     }
 }
 

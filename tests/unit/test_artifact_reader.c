@@ -192,6 +192,16 @@ static int open_art(const char *name, const char *const *keys, size_t n_keys,
     return rc;
 }
 
+/* Open g_dir/name without keys; failing is a test failure. */
+static molt_artifact_reader *open_ok(const char *name, molt_source **src)
+{
+    molt_err err = { 0 };
+    molt_artifact_reader *r = NULL;
+    if (open_art(name, NULL, 0, &r, src, &err) < 0)
+        fail_msg("%s: %s", name, err.msg);
+    return r;
+}
+
 static void close_art(molt_artifact_reader *r, molt_source *src)
 {
     molt_artifact_reader_free(r);
@@ -278,11 +288,8 @@ static void assert_manifest_entry(const molt_artifact_info *info, size_t i, cons
 static void test_module_image(void **state)
 {
     (void)state;
-    molt_err err = { 0 };
-    molt_artifact_reader *r;
     molt_source *src;
-    if (open_art("mod.mender", NULL, 0, &r, &src, &err) < 0)
-        fail_msg("%s", err.msg);
+    molt_artifact_reader *r = open_ok("mod.mender", &src);
     const molt_artifact_info *info = molt_artifact_reader_info(r);
     assert_int_equal(info->format_version, 3);
     assert_int_equal(info->compression, MOLT_COMPRESSION_GZIP);
@@ -360,11 +367,8 @@ static void test_chunked_sources(void **state)
 static void test_rootfs_image_uncompressed(void **state)
 {
     (void)state;
-    molt_err err = { 0 };
-    molt_artifact_reader *r;
     molt_source *src;
-    if (open_art("rootfs.mender", NULL, 0, &r, &src, &err) < 0)
-        fail_msg("%s", err.msg);
+    molt_artifact_reader *r = open_ok("rootfs.mender", &src);
     const molt_artifact_info *info = molt_artifact_reader_info(r);
     assert_int_equal(info->compression, MOLT_COMPRESSION_NONE);
     assert_string_equal(info->header_member, "header.tar");
@@ -400,11 +404,8 @@ static void test_rootfs_image_uncompressed(void **state)
 static void test_bootstrap(void **state)
 {
     (void)state;
-    molt_err err = { 0 };
-    molt_artifact_reader *r;
     molt_source *src;
-    if (open_art("boot.mender", NULL, 0, &r, &src, &err) < 0)
-        fail_msg("%s", err.msg);
+    molt_artifact_reader *r = open_ok("boot.mender", &src);
     const molt_artifact_info *info = molt_artifact_reader_info(r);
     assert_string_equal(info->name, "boot-1");
     assert_null(info->payload_type);
@@ -421,11 +422,8 @@ static void test_bootstrap(void **state)
 static void test_lzma(void **state)
 {
     (void)state;
-    molt_err err = { 0 };
-    molt_artifact_reader *r;
     molt_source *src;
-    if (open_art("xz.mender", NULL, 0, &r, &src, &err) < 0)
-        fail_msg("%s", err.msg);
+    molt_artifact_reader *r = open_ok("xz.mender", &src);
     const molt_artifact_info *info = molt_artifact_reader_info(r);
     assert_int_equal(info->compression, MOLT_COMPRESSION_XZ);
     assert_string_equal(info->header_member, "header.tar.xz");

@@ -334,6 +334,18 @@ static void test_sign_copies_members(void **state)
                      0);
     assert_int_equal(molt_artifact_sign(P("ms.mender"), P("ms2.mender"), P("ec.key"), &err), 0);
     assert_int_equal(sh("mender-artifact validate -k ec.pub ms2.mender"), 0);
+    /* members with pax extended headers (GNU tar --format=pax): copied with their headers; an
+     * old manifest.sig is dropped with its own */
+    assert_int_equal(sh("rm -rf px && mkdir px && tar -xf ms.mender -C px && (cd px && "
+                        "tar --format=pax -cf ../pax.mender version manifest manifest.sig "
+                        "header.tar.gz data/0000.tar.gz) && "
+                        "test \"$(grep -ac PaxHeaders pax.mender)\" -ge 5"), 0);
+    assert_int_equal(molt_artifact_sign(P("pax.mender"), P("pax2.mender"), P("ec.key"), &err), 0);
+    assert_int_equal(sh("mender-artifact validate -k ec.pub pax2.mender && "
+                        "test \"$(tar -tf pax2.mender | tr '\\n' ' ')\" = "
+                        "'version manifest manifest.sig header.tar.gz data/0000.tar.gz ' && "
+                        "test \"$(tar -xOf pax2.mender manifest.sig | base64 -d | wc -c)\" = 64"),
+                     0);
     /* not an artifact */
     assert_int_equal(molt_artifact_sign(P("payload.bin"), P("x.mender"), P("ec.key"), &err),
                      MOLT_EFORMAT);

@@ -372,6 +372,35 @@ static void test_call_argv_cwd_and_log(void **state)
     m->ops->free(m);
 }
 
+static bool pid_gone(pid_t pid)
+{
+    /* Gone, or a zombie waiting for a reaper that is not us. */
+    if (kill(pid, 0) != 0 && errno == ESRCH)
+        return true;
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return true;
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    char *rp = strrchr(buf, ')');
+    return rp && rp[1] == ' ' && rp[2] == 'Z';
+}
+
+static pid_t read_pid(const char *dir, const char *name)
+{
+    char path[BUF];
+    size_t len;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    char *s = read_all(path, &len);
+    pid_t pid = (pid_t)atoi(s);
+    free(s);
+    assert_true(pid > 1);
+    return pid;
+}
+
 /* The module gets /dev/null on stdin and none of our descriptors, even one without O_CLOEXEC. */
 static void test_child_descriptors(void **state)
 {
@@ -392,6 +421,24 @@ static void test_child_descriptors(void **state)
     char path[BUF];
     snprintf(path, sizeof path, "%s/fd77", f->ctl);
     assert_false(molt_path_exists(path));
+    m->ops->free(m);
+}
+
+/* A module that leaves a background process holding its stdout: the call still returns soon
+ * after the module exits, and that process is left alone (only a timeout kills the group). */
+static void test_background_child_does_not_block(void **state)
+{
+    fixture *f = *state;
+    make_tree(f);
+    writef(f->ctl, "hook_ArtifactCommit", "sleep 20 &\necho $! > \"$CTL/bg.pid\"\n");
+    molt_module *m = new_module(f, 30);
+    molt_err err = { 0 };
+    int64_t t0 = now_ms();
+    assert_int_equal(m->ops->call(m, MOLT_CALL_ARTIFACT_COMMIT, &err), 0);
+    assert_true(now_ms() - t0 < 4000);
+    pid_t bg = read_pid(f->ctl, "bg.pid");
+    assert_int_equal(kill(bg, 0), 0);
+    kill(bg, SIGKILL);
     m->ops->free(m);
 }
 
@@ -481,35 +528,6 @@ static void test_query_answers(void **state)
 }
 
 /* ---- timeouts ---- */
-
-static bool pid_gone(pid_t pid)
-{
-    /* Gone, or a zombie waiting for a reaper that is not us. */
-    if (kill(pid, 0) != 0 && errno == ESRCH)
-        return true;
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *fp = fopen(path, "r");
-    if (!fp)
-        return true;
-    size_t n = fread(buf, 1, sizeof buf - 1, fp);
-    fclose(fp);
-    buf[n] = '\0';
-    char *rp = strrchr(buf, ')');
-    return rp && rp[1] == ' ' && rp[2] == 'Z';
-}
-
-static pid_t read_pid(const char *dir, const char *name)
-{
-    char path[BUF];
-    size_t len;
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    char *s = read_all(path, &len);
-    pid_t pid = (pid_t)atoi(s);
-    free(s);
-    assert_true(pid > 1);
-    return pid;
-}
 
 static void test_timeout_kills_group(void **state)
 {
@@ -723,6 +741,38 @@ static void download_fails(fixture *f, const char *knob, const char *value, int 
 }
 
 /* More than the FIFO holds: the module closing it shows up as a broken pipe while writing. */
+/* Much output on stdout and stderr while streaming: drained as it comes, nothing blocks. */
+static void test_download_with_chatty_module(void **state)
+{
+    fixture *f = *state;
+    if (!have_mender_artifact())
+        skip();
+    make_artifact(f, "gzip");
+    writef(f->ctl, "stream", "");
+    writef(f->ctl, "hook_Download",
+           "yes 'noise on stderr' | head -n 30000 >&2\nyes 'noise on stdout' | head -n 30000\n");
+    opened o = open_artifact(f, "art.mender");
+    molt_module *m = new_module(f, 20);
+    molt_err err = { 0 };
+    molt_log_set_level(MOLT_LOG_ERROR);   /* keep the test's own stderr readable */
+    int rc = m->ops->download(m, o.r, &err);
+    molt_log_set_level(MOLT_LOG_INFO);
+    if (rc != 0)
+        fail_msg("%s", err.msg);
+    char streamed[BUF];
+    snprintf(streamed, sizeof streamed, "%s/streamed", f->ctl);
+    assert_same_file(f->dir, "a.bin", streamed, "a.bin");
+    size_t len;
+    char *log = read_all(f->log, &len);
+    size_t n = 0;
+    for (char *p = log; (p = strstr(p, "(stderr): noise on stderr")); p++)
+        n++;
+    assert_int_equal(n, 30000);
+    free(log);
+    m->ops->free(m);
+    close_artifact(&o);
+}
+
 static void test_download_module_stops_reading(void **state)
 {
     download_fails_sized(*state, 3 << 20, "stream_stop", "1000", MOLT_EPROTOCOL,
@@ -894,6 +944,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tree_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_call_argv_cwd_and_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_child_descriptors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_background_child_does_not_block, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cleanup_removes_tree, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_answers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_kills_group, setup, teardown),
@@ -901,6 +952,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_download_streams, setup, teardown),
         cmocka_unit_test_setup_teardown(test_download_streams_with_sizes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_download_files_fallback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_download_with_chatty_module, setup, teardown),
         cmocka_unit_test_setup_teardown(test_download_module_stops_reading, setup, teardown),
         cmocka_unit_test_setup_teardown(test_download_module_stops_reading_small, setup, teardown),
         cmocka_unit_test_setup_teardown(test_download_module_stops_and_fails, setup, teardown),

@@ -288,26 +288,25 @@ for comp in none gzip xz zstd; do
     pass "molt-artifact --compression $comp: module-image RSA and ECDSA"
 done
 
-a="$T/mo-module-gzip-none.mender"
-run_molt_artifact write module-image "${module_args[@]}" -o "$a"
-expect_rc 0 "molt-artifact write module-image (unsigned, default compression)"
-mender_write validate "$a"
-mender_read "$a" "$a.txt"
-check "molt-written module-image (unsigned)" "$expect_module" "$T/files-module" gzip no - "$a.txt"
-
-a="$T/mo-rootfs.mender"
-run_molt_artifact write rootfs-image "${rootfs_args[@]}" -k "$in/rsa.key" -o "$a"
-expect_rc 0 "molt-artifact write rootfs-image"
-mender_write validate -k "$in/rsa.pub" "$a"
-mender_read "$a" "$a.txt" "$in/rsa.pub"
-check "molt-written rootfs-image" "$expect_rootfs" "$T/files-rootfs" gzip yes - "$a.txt"
-
-a="$T/mo-bootstrap.mender"
-run_molt_artifact write bootstrap-artifact "${bootstrap_args[@]}" -o "$a"
-expect_rc 0 "molt-artifact write bootstrap-artifact"
-mender_write validate "$a"
-mender_read "$a" "$a.txt"
-check "molt-written bootstrap" "$expect_bootstrap" "$T/files-none" gzip no - "$a.txt"
+# molt-artifact writes, mender-artifact validates (with the key if signed) and reads it back.
+molt_to_mender() {  # OUT KIND EXPECT FILES KEY(none|rsa|ec) WRITE-ARGS...
+    local a=$1 kind=$2 expect=$3 files=$4 key=$5 signed=no sign=() pub=""
+    shift 5
+    if [ "$key" != none ]; then
+        sign=(-k "$in/$key.key") pub="$in/$key.pub" signed=yes
+    fi
+    run_molt_artifact write "$kind" "$@" "${sign[@]}" -o "$a"
+    expect_rc 0 "molt-artifact write $kind (key $key)"
+    mender_write validate ${pub:+-k "$pub"} "$a"
+    mender_read "$a" "$a.txt" "$pub"
+    check "molt-written $kind (key $key)" "$expect" "$files" gzip "$signed" - "$a.txt"
+}
+molt_to_mender "$T/mo-module-gzip-none.mender" module-image "$expect_module" "$T/files-module" \
+    none "${module_args[@]}"
+molt_to_mender "$T/mo-rootfs.mender" rootfs-image "$expect_rootfs" "$T/files-rootfs" rsa \
+    "${rootfs_args[@]}"
+molt_to_mender "$T/mo-bootstrap.mender" bootstrap-artifact "$expect_bootstrap" "$T/files-none" \
+    none "${bootstrap_args[@]}"
 pass "molt-artifact: rootfs-image and bootstrap-artifact read back by mender-artifact"
 
 # --- C. sign across the tools ----------------------------------------------------------------

@@ -115,6 +115,10 @@ head -c 300000 /dev/urandom >image.ext4
 head -c 1000 /dev/urandom >p.bin
 printf '%s' '{"z":1,"a":{"y":[1,2.5,"x"],"b":null},"html":"<a&b>","f":0.1,"big":1e30,
 "small":-2.5e-7,"int":12345678901234567890,"t":true,"u":"\u00e9\u2028"}' >meta.json
+# number and string forms where Go's encoder has its own rules
+printf '%s' '{"e21":1e21,"e20":1e20,"m6":1e-6,"m7":1.5e-7,"tiny":5e-324,"negz":-0.0,
+"max":1.7976931348623157e308,"third":0.3333333333333333,"n123":123.456,"neg":-12,"e100":1e100,
+"m10":1e-10,"k":{"":1},"ctl":"a\u0001b\tc\nd\re\"f\\g/h\u007f"}' >meta2.json
 header_member() {  # ARTIFACT MEMBER
     local h
     h=$(tar -tf "$1" | grep '^header.tar')
@@ -146,8 +150,8 @@ for opts in "" "--software-name sw" "--software-version 9" "--software-name sw -
     "--software-filesystem fs" "--software-filesystem fs --software-name sw" \
     "--no-default-software-version" "--no-default-clears-provides" \
     "--no-default-software-version --clears-provides a.*" "--clears-provides x.* -p a:b -p a:c" \
-    "-p rootfs-image.mt.version:mine" "-d k:v -d k2:v2 -N n1 -N n2 -G g1 -G g2 -g grp" \
-    "-m meta.json" "-f p.bin -f image.ext4 -m meta.json -s session/ArtifactInstall_Enter_00"; do
+    "-p rootfs-image.mt.version:mine" "-p html:<a&b>é -g g&g -d q:\u2028" "-d k:v -d k2:v2 -N n1 -N n2 -G g1 -G g2 -g grp" \
+    "-m meta.json" "-m meta2.json" "-f p.bin -f image.ext4 -m meta.json -s session/ArtifactInstall_Enter_00"; do
     # shellcheck disable=SC2086
     same_type_info module-image -T mt -n rel -t d1 -t d2 --compression none $opts
 done
@@ -163,4 +167,4 @@ for opts in "" "-p rootfs-image.version:b1" "-p a:b -d c:d --clears-provides x.*
     same_type_info bootstrap-artifact -n boot -t d --compression none $opts
 done
 set +f
-pass "header-info, type-info and meta-data byte-identical to mender-artifact's for 27 option sets"
+pass "header-info, type-info and meta-data byte-identical to mender-artifact's for 29 option sets"

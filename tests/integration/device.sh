@@ -53,7 +53,8 @@
 #                          groups (and anything else started by that molt); appends "$ COMMAND",
 #                          the calls up to TARGET and "killed"
 #   seq_check NAME         append "provides:" and the sorted provides, diff with
-#                          expected/NAME.txt, check argv/cwd of the calls and that state is idle
+#                          expected/NAME.txt, check argv/cwd of the calls, that state is idle
+#                          and that no module work tree is left
 
 MOLT_TIMEOUT=${MOLT_TIMEOUT:-60}
 [ "$MOLT_SANITIZE" = ON ] && MOLT_TIMEOUT=$((MOLT_TIMEOUT * 2))
@@ -341,4 +342,7 @@ seq_check() {  # NAME
     [ "$(awk '$2 != "script" { print $3 }' "$CALLS" | sort -u | wc -l)" -le 1 ] ||
         fail "case $name: module calls ran in different folders"
     assert_eq idle "$(dev_state)" "case $name: state at the end"
+    # Nothing half-done: the module's work tree is gone with the deployment (reference §2.8).
+    [ -z "$(find "$DEV_DATA" -type d -name tree)" ] ||
+        fail "case $name: a module work tree is left: $(find "$DEV_DATA" -type d -name tree)"
 }

@@ -1,0 +1,59 @@
+/* libmolt-sdk file operations for modules: atomic durable replace, a path join that cannot escape
+ * a root, copies with progress (from the payload stream or from a file). */
+#ifndef MOLT_FILEOPS_H
+#define MOLT_FILEOPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <molt/module.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct molt_sdk_error;
+
+/* Replace path atomically and durably with len bytes of data: a temporary sibling is written,
+ * fsync'd, given mode (e.g. 0644), renamed over path, and the folder is fsync'd. After a power
+ * cut path has its old or its new content. 0 or a negative MOLT_E* code. */
+int molt_sdk_write_file_atomic(const char *path, const void *data, size_t len, unsigned int mode,
+                               struct molt_sdk_error *err);
+
+/* The same for content that is streamed: open a temporary sibling of path (its descriptor in
+ * *ret_fd, its name in *ret_tmp, malloc'd), write to it, then molt_sdk_atomic_commit (fsync,
+ * rename, fsync folder; closes fd and frees tmp) or molt_sdk_atomic_abort (close, unlink, free). */
+int molt_sdk_atomic_open(const char *path, unsigned int mode, int *ret_fd, char **ret_tmp,
+                         struct molt_sdk_error *err);
+int molt_sdk_atomic_commit(int fd, char *tmp, const char *path, struct molt_sdk_error *err);
+void molt_sdk_atomic_abort(int fd, char *tmp);
+
+/* fsync a folder (after creating, renaming or removing entries in it). */
+int molt_sdk_fsync_dir(const char *dir, struct molt_sdk_error *err);
+
+/* root + "/" + rel, refusing anything that could leave root: an absolute rel, a ".." component,
+ * an empty rel, or an existing component that is a symlink resolving outside root (or pointing
+ * nowhere). "." and empty components ("a//b") are dropped. root must exist. *ret_path malloc'd
+ * (free()). MOLT_EINVAL with a message naming the component otherwise. Checks the state of the
+ * file system now: a folder that a concurrent writer changes afterwards is not covered. */
+int molt_sdk_path_join(const char *root, const char *rel, char **ret_path,
+                       struct molt_sdk_error *err);
+
+/* Download only: copy the rest of the host's current payload file to fd (read_block, write),
+ * reporting progress to the host (done = bytes written, total = size, 0 if unknown). Returns the
+ * number of bytes copied (>= 0) once the file ended and its checksum matched, or a negative code
+ * (the host's read error, or MOLT_EIO / MOLT_ESPACE writing). */
+int64_t molt_sdk_copy_payload(const struct molt_host_api *host, int fd, int64_t size,
+                              struct molt_sdk_error *err);
+
+/* Progress of molt_sdk_copy_file: bytes copied so far and the source size. */
+typedef void (*molt_sdk_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+
+/* Copy the file src to dst atomically and durably (as molt_sdk_write_file_atomic, streaming),
+ * with mode, calling progress (may be NULL) after each block. */
+int molt_sdk_copy_file(const char *src, const char *dst, unsigned int mode,
+                       molt_sdk_progress_fn progress, void *ctx, struct molt_sdk_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,17 @@
+/* Shared by the libmolt-sdk sources; not installed, not exported from the library. */
+#ifndef MOLT_SDK_INTERNAL_H
+#define MOLT_SDK_INTERNAL_H
+
+#include <molt/sdk.h>
+
+#define MOLT_SDK_HIDDEN __attribute__((visibility("hidden")))
+
+/* Fill err (may be NULL) and return code. */
+MOLT_SDK_HIDDEN int molt_sdk_err_set(struct molt_sdk_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The same, appending ": <strerror(errno_value)>"; ENOSPC/EDQUOT give MOLT_ESPACE. */
+MOLT_SDK_HIDDEN int molt_sdk_err_errno(struct molt_sdk_error *err, int errno_value,
+                                       const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -4,12 +4,12 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <stdint.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <math.h>
 #include <pwd.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -914,14 +914,15 @@ int molt_artifact_write(const molt_artifact_spec *spec, const char *out_path, mo
     if ((r = molt_tar_out_open(out_path, &fd, &tmp, err)) < 0)
         goto out;
     const molt_tar_meta mem_meta = {.mode = 0600};
-    const molt_tar_meta file_meta = {.mode = 0600, .uname = "root", .gname = "root",
-                                     .mtime = build_time()};
+    /* header and data as mender-artifact copies them from temporary files */
+    const molt_tar_meta copied_meta = {.mode = 0600, .uname = "root", .gname = "root",
+                                       .mtime = build_time()};
     if ((r = molt_tar_write_member(fd, "version", VERSION_JSON, strlen(VERSION_JSON), &mem_meta,
                                    err)) < 0 ||
         (r = molt_tar_write_member(fd, "manifest", man.data, man.len, &mem_meta, err)) < 0 ||
         (sig && (r = molt_tar_write_member(fd, "manifest.sig", sig, strlen(sig), &mem_meta,
                                            err)) < 0) ||
-        (r = molt_tar_write_member(fd, header_name, hdr.data, hdr.len, &file_meta, err)) < 0)
+        (r = molt_tar_write_member(fd, header_name, hdr.data, hdr.len, &copied_meta, err)) < 0)
         goto out;
 
     /* data member: header with size 0 now, the real size patched in once it is known */
@@ -932,7 +933,7 @@ int molt_artifact_write(const molt_artifact_spec *spec, const char *out_path, mo
         goto out;
     }
     uint64_t data_size = 0;
-    if ((r = molt_tar_header_fill(block, data_name, 0, &file_meta, err)) < 0 ||
+    if ((r = molt_tar_header_fill(block, data_name, 0, &copied_meta, err)) < 0 ||
         (r = molt_write_all(fd, block, sizeof block, err, data_name)) < 0 ||
         (r = write_data_tar(spec, p, fd, &data_size, err)) < 0 ||
         (r = molt_tar_write_padding(fd, data_size, err)) < 0 ||

@@ -367,7 +367,7 @@ int tool_cmd_write(int argc, char **argv, const char *global_compression)
                 goto out;
             break;
         case 'N': tool_strv_add(&a.depends_names, optarg); break;
-        case 'g': a.group = optarg; break;
+        case 'g': a.group = *optarg ? optarg : NULL; break; /* "" = none, as mender-artifact */
         case 'G': tool_strv_add(&a.depends_groups, optarg); break;
         case 'k': a.key = optarg; break;
         case 'v':

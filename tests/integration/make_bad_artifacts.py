@@ -9,6 +9,9 @@ IN_DIR holds artifacts written by mender-artifact:
   signed-rsa.mender  the same, signed with an RSA key
   signed-ec.mender   the same, signed with an ECDSA P-256 key
   augmented.mender   an augmented artifact (--augment-type/--augment-file), RSA-signed
+  good-xz.mender     like good.mender, xz-compressed (mender-artifact --compression lzma)
+  good-zstd.mender   like good.mender, zstd-compressed (written by molt-artifact: mender-artifact
+                     3.9 has no zstd; the generator only flips bytes in it, python has no zstd)
 OUT_DIR receives one <case>.mender per case and cases.tsv, lines of
   <case> TAB <expect> TAB <key>
 where <expect> names the check the case must hit (the test maps it to the error text) and <key>
@@ -110,8 +113,11 @@ class Artifact:
         names = [n for n, _ in self.outer]
         self.header_name = next(n for n in names if n.startswith("header.tar"))
         self.data_name = next(n for n in names if n.startswith("data/"))
-        self.header = untar(decompress(self.get(self.header_name), self.header_name))
-        self.data = untar(decompress(self.get(self.data_name), self.data_name))
+        if self.header_name.endswith(".zst"):  # no zstd in python: raw bytes only
+            self.header = self.data = None
+        else:
+            self.header = untar(decompress(self.get(self.header_name), self.header_name))
+            self.data = untar(decompress(self.get(self.data_name), self.data_name))
 
     def get(self, name):
         return next(d for n, d in self.outer if n == name)
@@ -188,15 +194,16 @@ class Corpus:
                 f.write("\t".join(row) + "\n")
 
 
-def truncations(c, art):
-    """Cut the good artifact at many offsets: inside every member's tar header and content, and
+def truncations(c, art, prefix="trunc"):
+    """Cut an artifact at many offsets: inside every member's tar header and content, and
     exactly at every member boundary (where the reader sees a clean end and must notice what is
-    missing). The end-of-archive blocks are left out: cutting there loses nothing."""
+    missing: the expect key names the last complete member). The end-of-archive blocks are left
+    out: cutting there loses nothing."""
     offs = art.offsets()
     cuts = {0: "empty"}
     for i, (name, hdr, dat, size) in enumerate(offs):
         if hdr > 0:
-            cuts[hdr] = "trunc-before-" + name.split(".")[0].replace("/", "-")
+            cuts[hdr] = "trunc-after-" + offs[i - 1][0].replace("/", "-").replace(".", "-")
         for o in (hdr + 1, hdr + 100, hdr + BLOCK - 1, dat + 1, dat + size // 2,
                   dat + size - 1):
             if hdr < o < dat + size:
@@ -207,7 +214,7 @@ def truncations(c, art):
     end = offs[-1][2] + offs[-1][3]
     for o in sorted(cuts):
         if o <= end:
-            c.add("trunc-%06d" % o, cuts[o], art.raw[:o])
+            c.add("%s-%07d" % (prefix, o), cuts[o], art.raw[:o])
 
 
 def main():
@@ -228,6 +235,7 @@ def main():
     c.add("control-none", "ok", build(H, D, "none"))
 
     truncations(c, good)
+    truncations(c, rsa, "trunc-signed")
 
     # One byte flipped. In an uncompressed artifact a flip inside a JSON string still parses, so
     # the checksum is what catches it; in a compressed one the decompressor may catch it first,
@@ -265,6 +273,15 @@ def main():
             c.add("manifest-upper-case-hex", "manifest-hex",
                   with_manifest(text[:i] + text[i:i + 1].upper() + text[i + 1:]))
             c.add("manifest-no-final-newline", "manifest-newline", with_manifest(text[:-1]))
+    # The other decompressors: a flipped byte in the middle of an xz (mender-artifact) and a
+    # zstd (molt-artifact) header and data member.
+    for comp in ("xz", "zstd"):
+        other = Artifact(os.path.join(in_dir, "good-%s.mender" % comp))
+        for name, hdr, dat, size in other.offsets():
+            if name.startswith(("header.tar", "data/")):
+                c.add("flip-%s-%s" % (name.split(".")[0].replace("/0000", ""), comp),
+                      "bad-%s-%s" % (name.split(".")[0].replace("/0000", ""), comp),
+                      flip(other.raw, dat + size // 2))
     for kind, art in (("rsa", rsa), ("ec", ec)):
         for name, hdr, dat, size in art.offsets():
             if name == "manifest":

@@ -72,12 +72,8 @@ run_case user-rollback-automatic Yes Automatic "" install rollback resume
 
 # --- streaming -------------------------------------------------------------------------------
 sha() { sha256sum <"$1" | cut -d' ' -f1; }
-stream_install() {
-    seq_start Yes No ""
-}
-
 # A module that reads stream-next gets the exact bytes, in artifact order, through streams/.
-stream_install
+seq_start Yes No ""
 : >"$CTL/stream"
 molt_dev install "$T/new-1.mender"
 expect_rc 0 "streaming install"
@@ -92,7 +88,7 @@ expect_rc 0 "commit after streaming install"
 pass "streaming module: exact bytes through stream-next/streams"
 
 # With ProvidePayloadFileSizes = Yes: DownloadWithFileSizes, and the sizes on stream-next.
-stream_install
+seq_start Yes No ""
 : >"$CTL/stream"
 printf 'Yes\n' >"$CTL/answer_ProvidePayloadFileSizes"
 molt_dev install "$T/new-1.mender"
@@ -106,7 +102,7 @@ assert_eq "$(sha "$T/src/payload.bin")" "$(sha "$CTL/streamed/payload.bin")" "st
 pass "ProvidePayloadFileSizes Yes: DownloadWithFileSizes with sizes"
 
 # A module that does not read stream-next gets files/ (ArtifactInstall copies them out).
-stream_install
+seq_start Yes No ""
 molt_dev install "$T/new-1.mender"
 expect_rc 0 "files/ install"
 assert_eq "$(sha "$T/src/payload.bin")" "$(sha "$CTL/files/payload.bin")" "files/payload.bin (sha256)"
@@ -116,12 +112,12 @@ expect_rc 0 "commit after files/ install"
 pass "non-streaming module: files/ with exact bytes"
 
 # A module that stops reading midway: the deployment fails cleanly (exit 1, Cleanup, idle,
-# provides unchanged). Three ways: exits 0 after 1000 bytes, exits 3 after 1000 bytes, keeps
-# the stream open for a while then exits, and skips the end marker.
+# provides unchanged, no work tree left). Four ways: exits 0 after 1000 bytes, exits 3 after
+# 1000 bytes, keeps the stream open for a while then exits, and skips the end marker.
 stop_case() {  # WHAT KNOB=VALUE...
     local what=$1 kv
     shift
-    stream_install
+    seq_start Yes No ""
     dev_provides >"$T/provides.before"
     : >"$CALLS"
     : >"$CTL/stream"
@@ -133,13 +129,14 @@ stop_case() {  # WHAT KNOB=VALUE...
     assert_eq idle "$(dev_state)" "$what: state afterwards"
     dev_provides >"$T/provides.after"
     diff "$T/provides.before" "$T/provides.after" >&2 || fail "$what: provides changed"
+    [ -z "$(find "$DEV_DATA" -type d -name tree)" ] || fail "$what: the module work tree is left"
     pass "module stopping midway ($what): clean failure"
 }
 stop_case "exit 0 after 1000 bytes" stream_stop=1000
 stop_case "exit 3 after 1000 bytes" stream_stop=1000 stream_stop_exit=3
 stop_case "stream held open, then exit" stream_stop=1000 stream_stop_sleep=1
 make_artifact "$T/one-file.mender" one-file test-logger -f "$T/src/payload.bin"
-stream_install
+seq_start Yes No ""
 : >"$CTL/stream"
 : >"$CTL/stream_skip_end"
 molt_dev install "$T/one-file.mender"

@@ -1,0 +1,55 @@
+/* A native module that only exists to be loaded: its descriptor's ABI fields come from the build
+ * (tests/CMakeLists.txt builds one variant per refusal the host must make):
+ *   PROBE_MAJOR, PROBE_MINOR   abi_major / abi_minor (default: this SDK's)
+ *   PROBE_SIZE                 struct_size (default: the real size)
+ *   PROBE_NO_INSTALL           artifact_install is NULL
+ *   PROBE_TYPE, PROBE_NAME     the payload type and name claimed */
+#include <molt/module.h>
+
+#ifndef PROBE_MAJOR
+#define PROBE_MAJOR MOLT_MODULE_ABI_MAJOR
+#endif
+#ifndef PROBE_MINOR
+#define PROBE_MINOR MOLT_MODULE_ABI_MINOR
+#endif
+#ifndef PROBE_SIZE
+#define PROBE_SIZE sizeof(struct molt_module_desc)
+#endif
+#ifndef PROBE_TYPE
+#define PROBE_TYPE "probe"
+#endif
+#ifndef PROBE_NAME
+#define PROBE_NAME "probe"
+#endif
+
+static int init(const struct molt_host_api *host, void **ret_state)
+{
+    *ret_state = 0;
+    return 0;
+}
+
+static int ok(void *state)
+{
+    return 0;
+}
+
+static const char *const types[] = {PROBE_TYPE, 0};
+
+static const struct molt_module_desc desc = {
+    .struct_size = PROBE_SIZE,
+    .abi_major = PROBE_MAJOR,
+    .abi_minor = PROBE_MINOR,
+    .name = PROBE_NAME,
+    .version = "0.1",
+    .payload_types = types,
+    .init = init,
+    .download = ok,
+#ifndef PROBE_NO_INSTALL
+    .artifact_install = ok,
+#endif
+};
+
+const struct molt_module_desc *molt_module_entry(void)
+{
+    return &desc;
+}

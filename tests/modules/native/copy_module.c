@@ -1,0 +1,313 @@
+/* A native test module built on libmolt-sdk: installs the payload files into the folder named by
+ * the artifact's meta-data {"dest": "<folder>"}, with a backup for rollback.
+ *   Download          each payload file -> tmp_dir()/<name> (streamed with read_block; without
+ *                     MOLT_CAP_STREAMING, copied from files_dir()); the names go to the kv key
+ *                     "files"
+ *   ArtifactInstall   back up dest/<name> to work_dir()/backup/, then replace dest/<name>
+ *   ArtifactRollback  put the backups back (or remove files that were new); idempotent
+ *   ArtifactCommit    drop the backups
+ * Every call appends its name to work_dir()/calls. Meta-data {"fail": "<State>"} makes that
+ * state fail. Built in variants (tests/CMakeLists.txt):
+ *   TEST_TYPE "native-copy" and TEST_CAPS: the payload type and capabilities
+ *   TEST_CRASH: ArtifactInstall dies of SIGSEGV the first time (kv key "crashed" remembers). */
+#include <molt/sdk.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#ifndef TEST_TYPE
+#define TEST_TYPE "native-copy"
+#endif
+#ifndef TEST_NAME
+#define TEST_NAME "copy"
+#endif
+#ifndef TEST_CAPS
+#define TEST_CAPS (MOLT_CAP_STREAMING | MOLT_CAP_ROLLBACK)
+#endif
+#define FILES_MAX 65536
+
+typedef struct state {
+    const struct molt_host_api *host;
+} state;
+
+static void note_call(state *s, const char *call)
+{
+    char *path = NULL;
+    if (asprintf(&path, "%s/calls", s->host->work_dir(s->host)) < 0)
+        return;
+    FILE *f = fopen(path, "a");
+    if (f) {
+        fprintf(f, "%s\n", call);
+        fclose(f);
+    }
+    free(path);
+}
+
+/* Note the call; fail it if the meta-data says so. */
+static int enter(state *s, const char *call)
+{
+    char *fail = NULL;
+    note_call(s, call);
+    if (molt_sdk_json_string(s->host->meta_data(s->host), "/fail", &fail, NULL) == 0) {
+        int hit = strcmp(fail, call) == 0;
+        free(fail);
+        if (hit) {
+            s->host->error(s->host, "injected failure in %s", call);
+            return MOLT_EMODULE;
+        }
+    }
+    return 0;
+}
+
+static int init(const struct molt_host_api *host, void **ret_state)
+{
+    state *s = calloc(1, sizeof *s);
+    if (!s)
+        return MOLT_ENOMEM;
+    s->host = host;
+    molt_sdk_log_debug(host, "init, host ABI %u.%u, sdk %s", host->abi_major, host->abi_minor,
+                       molt_sdk_version());
+    *ret_state = s;
+    return 0;
+}
+
+static void fini(void *st)
+{
+    free(st);
+}
+
+/* The staged file names ("files"), NUL-terminated, in buf. */
+static int staged_names(state *s, char *buf, size_t cap)
+{
+    size_t len = 0;
+    int r = s->host->kv_get(s->host, "files", buf, cap - 1, &len);
+    if (r == MOLT_ENOTFOUND)
+        len = 0;
+    else if (r < 0)
+        return r;
+    buf[len] = '\0';
+    return 0;
+}
+
+static int download(void *st)
+{
+    state *s = st;
+    const struct molt_host_api *h = s->host;
+    struct molt_sdk_error err = {0};
+    int r = enter(s, "Download");
+    if (r < 0)
+        return r;
+    char *names = calloc(1, FILES_MAX);
+    size_t used = 0;
+    if (!names)
+        return MOLT_ENOMEM;
+    const char *name;
+    int64_t size;
+    if (!(TEST_CAPS & MOLT_CAP_STREAMING)) {
+        /* files mode: the host staged the files; take them from files_dir() */
+        if (h->next_file(h, &name, &size) != 0) {
+            h->error(h, "next_file gave a file in files mode");
+            free(names);
+            return MOLT_EPROTOCOL;
+        }
+    }
+    while ((TEST_CAPS & MOLT_CAP_STREAMING) && (r = h->next_file(h, &name, &size)) == 1) {
+        char *path = NULL, *tmp = NULL;
+        int fd;
+        if ((r = molt_sdk_path_join(h->tmp_dir(h), name, &path, &err)) < 0 ||
+            (r = molt_sdk_atomic_open(path, 0644, &fd, &tmp, &err)) < 0) {
+            free(path);
+            break;
+        }
+        int64_t got = molt_sdk_copy_payload(h, fd, size, &err);
+        if (got < 0) {
+            molt_sdk_atomic_abort(fd, tmp);
+            free(path);
+            r = (int)got;
+            break;
+        }
+        r = molt_sdk_atomic_commit(fd, tmp, path, &err);
+        free(path);
+        if (r < 0)
+            break;
+        molt_sdk_log_info(h, "staged %s: %lld bytes", name, (long long)got);
+        used += (size_t)snprintf(names + used, FILES_MAX - used, "%s\n", name);
+    }
+    if (r == 0 && !(TEST_CAPS & MOLT_CAP_STREAMING)) {
+        char cmd[4096];
+        snprintf(cmd, sizeof cmd, "cd '%s' && ls", h->files_dir(h));
+        FILE *ls = popen(cmd, "r");
+        char line[1024];
+        while (ls && fgets(line, sizeof line, ls)) {
+            line[strcspn(line, "\n")] = '\0';
+            char *src = NULL, *dst = NULL;
+            if ((r = molt_sdk_path_join(h->files_dir(h), line, &src, &err)) == 0 &&
+                (r = molt_sdk_path_join(h->tmp_dir(h), line, &dst, &err)) == 0)
+                r = molt_sdk_copy_file(src, dst, 0644, NULL, NULL, &err);
+            free(src);
+            free(dst);
+            if (r < 0)
+                break;
+            used += (size_t)snprintf(names + used, FILES_MAX - used, "%s\n", line);
+        }
+        if (ls)
+            pclose(ls);
+    }
+    if (r == 0)
+        r = h->kv_set(h, "files", names, used);
+    free(names);
+    return r < 0 ? (err.code ? molt_sdk_fail(h, &err) : r) : 0;
+}
+
+/* Run fn(s, dest, name) for every staged file. */
+static int each_file(state *s, int (*fn)(state *, const char *, const char *,
+                                          struct molt_sdk_error *))
+{
+    const struct molt_host_api *h = s->host;
+    struct molt_sdk_error err = {0};
+    char *dest = NULL, *names = malloc(FILES_MAX + 1);
+    int r = names ? staged_names(s, names, FILES_MAX + 1) : MOLT_ENOMEM;
+    if (r == 0 && molt_sdk_json_string(h->meta_data(h), "/dest", &dest, &err) < 0)
+        r = molt_sdk_fail(h, &err);
+    for (char *save = NULL, *n = r == 0 ? strtok_r(names, "\n", &save) : NULL; n && r == 0;
+         n = strtok_r(NULL, "\n", &save))
+        if ((r = fn(s, dest, n, &err)) < 0)
+            r = molt_sdk_fail(h, &err);
+    free(dest);
+    free(names);
+    return r;
+}
+
+static int backup_path(state *s, const char *name, char **ret, struct molt_sdk_error *err)
+{
+    char *dir = NULL;
+    if (asprintf(&dir, "%s/backup", s->host->work_dir(s->host)) < 0)
+        return MOLT_ENOMEM;
+    mkdir(dir, 0700);
+    int r = molt_sdk_path_join(dir, name, ret, err);
+    free(dir);
+    return r;
+}
+
+static int install_one(state *s, const char *dest, const char *name, struct molt_sdk_error *err)
+{
+    char *target = NULL, *backup = NULL, *staged = NULL;
+    int r;
+    if ((r = molt_sdk_path_join(dest, name, &target, err)) == 0 &&
+        (r = backup_path(s, name, &backup, err)) == 0 &&
+        (r = molt_sdk_path_join(s->host->tmp_dir(s->host), name, &staged, err)) == 0) {
+        if (access(target, F_OK) == 0)
+            r = molt_sdk_copy_file(target, backup, 0644, NULL, NULL, err);
+        else
+            unlink(backup);
+        if (r == 0)
+            r = molt_sdk_copy_file(staged, target, 0644, NULL, NULL, err);
+    }
+    free(target);
+    free(backup);
+    free(staged);
+    return r;
+}
+
+static int artifact_install(void *st)
+{
+    state *s = st;
+    int r = enter(s, "ArtifactInstall");
+    if (r < 0)
+        return r;
+#ifdef TEST_CRASH
+    size_t len;
+    char flag[4];
+    if (s->host->kv_get(s->host, "crashed", flag, sizeof flag, &len) == MOLT_ENOTFOUND) {
+        if (s->host->kv_set(s->host, "crashed", "1", 1) < 0)
+            return MOLT_EIO;
+        molt_sdk_log_info(s->host, "crashing now");
+        signal(SIGSEGV, SIG_DFL);   /* a real crash, also under ASan */
+        raise(SIGSEGV);
+    }
+#endif
+    return each_file(s, install_one);
+}
+
+static int rollback_one(state *s, const char *dest, const char *name, struct molt_sdk_error *err)
+{
+    char *target = NULL, *backup = NULL;
+    int r;
+    if ((r = molt_sdk_path_join(dest, name, &target, err)) == 0 &&
+        (r = backup_path(s, name, &backup, err)) == 0) {
+        if (access(backup, F_OK) == 0)
+            r = molt_sdk_copy_file(backup, target, 0644, NULL, NULL, err);
+        else if (unlink(target) < 0 && errno != ENOENT)
+            r = MOLT_EIO;
+    }
+    free(target);
+    free(backup);
+    return r;
+}
+
+static int artifact_rollback(void *st)
+{
+    state *s = st;
+    int r = enter(s, "ArtifactRollback");
+    return r < 0 ? r : each_file(s, rollback_one);
+}
+
+static int drop_backup(state *s, const char *dest, const char *name, struct molt_sdk_error *err)
+{
+    char *backup = NULL;
+    int r = backup_path(s, name, &backup, err);
+    if (r == 0)
+        unlink(backup);
+    free(backup);
+    return r;
+}
+
+static int artifact_commit(void *st)
+{
+    state *s = st;
+    int r = enter(s, "ArtifactCommit");
+    return r < 0 ? r : each_file(s, drop_backup);
+}
+
+static int artifact_failure(void *st)
+{
+    return enter(st, "ArtifactFailure");
+}
+
+static int cleanup(void *st)
+{
+    state *s = st;
+    int r = enter(s, "Cleanup");
+    return r < 0 ? r : s->host->kv_delete(s->host, "files");
+}
+
+static const char *const types[] = {TEST_TYPE, NULL};
+
+static const struct molt_module_desc desc = {
+    .struct_size = sizeof(struct molt_module_desc),
+    .abi_major = MOLT_MODULE_ABI_MAJOR,
+    .abi_minor = MOLT_MODULE_ABI_MINOR,
+    .name = TEST_NAME,
+    .version = "1.0.0",
+    .payload_types = types,
+    .capabilities = TEST_CAPS,
+    .init = init,
+    .fini = fini,
+    .download = download,
+    .artifact_install = artifact_install,
+    .artifact_commit = artifact_commit,
+    .artifact_rollback = artifact_rollback,
+    .artifact_failure = artifact_failure,
+    .cleanup = cleanup,
+};
+
+const struct molt_module_desc *molt_module_entry(void)
+{
+    return &desc;
+}

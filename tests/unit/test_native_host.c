@@ -1,0 +1,469 @@
+/* The native module host and the registry against real shared objects built from
+ * tests/modules/native: the ABI refusals with their exact messages, the registry (native before
+ * exec, a payload type claimed twice), and a whole deployment driven through the molt_module
+ * interface on an artifact written by the real mender-artifact, in-process and isolated (forked
+ * child), streaming and files mode, including a module that dies of SIGSEGV. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
+
+#include "artifact/reader.h"
+#include "artifact/source.h"
+#include "host/exec_host.h"
+#include "host/native_host.h"
+#include "host/registry.h"
+#include "util/fs.h"
+
+#define BUF 1024
+
+typedef struct fixture {
+    char dir[256];      /* scratch folder (realpath) */
+    char mods[BUF];     /* built test modules: <build>/tests/modules/native */
+    char data[BUF];     /* molt data dir */
+    char tree[BUF];     /* the deployment's work tree */
+    char dest[BUF];     /* where the copy module installs */
+    char payload[BUF];  /* 300001 random bytes */
+    char artifact[BUF];
+} fixture;
+
+static void run_sh(const char *cmd)
+{
+    int r = system(cmd);
+    if (r != 0)
+        fail_msg("command failed (%d): %s", r, cmd);
+}
+
+static char *read_all(const char *path, size_t *len)
+{
+    char *data = NULL;
+    molt_err err = {0};
+    if (molt_read_file(path, 64 << 20, &data, len, &err) != 0)
+        fail_msg("reading %s: %s", path, err.msg);
+    return data;
+}
+
+static void assert_same_file(const char *a, const char *b)
+{
+    size_t la, lb;
+    char *da = read_all(a, &la), *db = read_all(b, &lb);
+    if (la != lb || memcmp(da, db, la) != 0)
+        fail_msg("%s (%zu bytes) and %s (%zu bytes) differ", a, la, b, lb);
+    free(da);
+    free(db);
+}
+
+static void assert_text(const char *path, const char *expect)
+{
+    size_t len;
+    char *data = read_all(path, &len);
+    if (strcmp(data, expect) != 0)
+        fail_msg("%s: expected\n%s\ngot\n%s", path, expect, data);
+    free(data);
+}
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    char tmpl[] = "/tmp/molt-native-test-XXXXXX";
+    assert_non_null(mkdtemp(tmpl));
+    assert_non_null(realpath(tmpl, f->dir));
+    const char *build = getenv("MOLT_BUILD_DIR");
+    assert_non_null(build);
+    snprintf(f->mods, sizeof f->mods, "%s/tests/modules/native", build);
+    snprintf(f->data, sizeof f->data, "%s/data", f->dir);
+    snprintf(f->tree, sizeof f->tree, "%s/data/tree", f->dir);
+    snprintf(f->dest, sizeof f->dest, "%s/dest", f->dir);
+    snprintf(f->payload, sizeof f->payload, "%s/payload.bin", f->dir);
+    snprintf(f->artifact, sizeof f->artifact, "%s/a.mender", f->dir);
+    assert_int_equal(molt_mkdir_p(f->data, 0755, NULL), 0);
+    assert_int_equal(molt_mkdir_p(f->dest, 0755, NULL), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    molt_rm_rf(f->dir, NULL);
+    free(f);
+    return 0;
+}
+
+static void mod_path(const fixture *f, const char *name, char *out, size_t size)
+{
+    snprintf(out, size, "%s/%s.so", f->mods, name);
+}
+
+/* ---- loading and the refusals -------------------------------------------------------------- */
+
+static void test_load_minor0(void **state)
+{
+    fixture *f = *state;
+    char path[BUF];
+    molt_err err = {0};
+    molt_native *n = NULL;
+    mod_path(f, "probe_ok", path, sizeof path);
+    if (molt_native_load(&n, path, &err) != 0)
+        fail_msg("%s", err.msg);
+    const struct molt_module_desc *d = molt_native_desc(n);
+    assert_int_equal(d->abi_major, 1);
+    assert_int_equal(d->abi_minor, 0);
+    assert_string_equal(d->name, "probe");
+    assert_true(molt_native_claims(n, "probe"));
+    assert_false(molt_native_claims(n, "probex"));
+    assert_string_equal(molt_native_path(n), path);
+    molt_native_free(n);
+}
+
+/* Loading tests/modules/native/<name>.so fails with code and "module <path>: <why>". */
+static void expect_refusal(const fixture *f, const char *name, int code, const char *why)
+{
+    char path[BUF], want[2 * BUF];
+    molt_err err = {0};
+    molt_native *n = NULL;
+    mod_path(f, name, path, sizeof path);
+    snprintf(want, sizeof want, "module %s: %s", path, why);
+    assert_int_equal(molt_native_load(&n, path, &err), code);
+    assert_null(n);
+    assert_string_equal(err.msg, want);
+}
+
+static void test_refusals(void **state)
+{
+    fixture *f = *state;
+    expect_refusal(f, "probe_major2", MOLT_EUNSUPPORTED,
+                   "ABI 2.0 is not supported by this molt (ABI 1.0): rebuild it "
+                   "against molt-sdk 1");
+    expect_refusal(f, "probe_minor99", MOLT_EUNSUPPORTED,
+                   "ABI 1.99 is newer than this molt (ABI 1.0): rebuild it against "
+                   "molt-sdk 1.0 or update molt");
+    char fmt[BUF];
+    snprintf(fmt, sizeof fmt,
+             "descriptor struct_size 16 is smaller than the %zu bytes of ABI 1.0: "
+             "rebuild it against molt-sdk 1",
+             sizeof(struct molt_module_desc));
+    expect_refusal(f, "probe_short", MOLT_EUNSUPPORTED, fmt);
+    expect_refusal(f, "probe_no_install", MOLT_EUNSUPPORTED,
+                   "mandatory function artifact_install is missing (NULL)");
+
+    /* not a shared object at all, and a shared object that is not a module */
+    char path[BUF];
+    molt_err err = {0};
+    molt_native *n = NULL;
+    snprintf(path, sizeof path, "%s/junk.so", f->dir);
+    assert_int_equal(molt_write_file_atomic(path, "junk", 4, 0644, NULL), 0);
+    assert_int_equal(molt_native_load(&n, path, &err), MOLT_EIO);
+    assert_non_null(strstr(err.msg, "junk.so: cannot load: "));
+    snprintf(path, sizeof path, "%s/../../../sdk/lib/libmolt-sdk.so", f->mods);
+    assert_int_equal(molt_native_load(&n, path, &err), MOLT_EFORMAT);
+    char want[2 * BUF];
+    snprintf(want, sizeof want, "module %s: no symbol molt_module_entry: not a molt native module",
+             path);
+    assert_string_equal(err.msg, want);
+}
+
+/* ---- the registry ---------------------------------------------------------------------------- */
+
+static void link_module(const fixture *f, const char *dir, const char *name)
+{
+    char cmd[4 * BUF];
+    snprintf(cmd, sizeof cmd, "ln -s '%s/%s.so' '%s/%s.so'", f->mods, name, dir, name);
+    run_sh(cmd);
+}
+
+static void test_registry(void **state)
+{
+    fixture *f = *state;
+    char native[BUF], exec1[BUF], exec2[BUF], cmd[4 * BUF];
+    snprintf(native, sizeof native, "%s/native", f->dir);
+    snprintf(exec1, sizeof exec1, "%s/exec1", f->dir);
+    snprintf(exec2, sizeof exec2, "%s/exec2", f->dir);
+    snprintf(cmd, sizeof cmd,
+             "mkdir '%s' '%s' '%s' && printf '#!/bin/sh\\n' >'%s/native-copy' && "
+             "printf '#!/bin/sh\\n' >'%s/other' && cp '%s/other' '%s/other' && "
+             "chmod 755 '%s/native-copy' '%s/other' '%s/other' && touch '%s/README.txt'",
+             native, exec1, exec2, exec1, exec1, exec1, exec2, exec1, exec1, exec2, native);
+    run_sh(cmd);
+    link_module(f, native, "native_copy");
+    link_module(f, native, "probe_dup");
+    link_module(f, native, "probe_major2");
+
+    char *dirs[] = {exec1, exec2};
+    molt_config cfg = {.native_module_dir = native, .module_dirs = dirs, .n_module_dirs = 2,
+                       .data_dir = f->data, .module_timeout = 30};
+    molt_registry *reg = NULL;
+    molt_err err = {0};
+    if (molt_registry_load(&reg, &cfg, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(reg->n_items, 4);
+    char want[4 * BUF];
+    /* native first, in file name order */
+    assert_int_equal(reg->items[0].kind, MOLT_MODULE_NATIVE);
+    assert_string_equal(reg->items[0].type, "native-copy");
+    assert_string_equal(reg->items[0].name, "copy");
+    assert_string_equal(reg->items[0].version, "1.0.0");
+    assert_null(reg->items[0].refused);
+    snprintf(want, sizeof want,
+             "module %s/probe_dup.so: payload type native-copy is already claimed by module "
+             "%s/native_copy.so",
+             native, native);
+    assert_null(reg->items[1].type);
+    assert_string_equal(reg->items[1].refused, want);
+    snprintf(want, sizeof want,
+             "module %s/probe_major2.so: ABI 2.0 is not supported by this molt (ABI 1.0): "
+             "rebuild it against molt-sdk 1",
+             native);
+    assert_string_equal(reg->items[2].refused, want);
+    /* exec: native-copy is hidden by the native module, other/ of exec2 by exec1's */
+    assert_int_equal(reg->items[3].kind, MOLT_MODULE_EXEC);
+    assert_string_equal(reg->items[3].type, "other");
+    snprintf(want, sizeof want, "%s/other", exec1);
+    assert_string_equal(reg->items[3].path, want);
+    assert_ptr_equal(molt_registry_lookup(reg, "other"), &reg->items[3]);
+    assert_null(molt_registry_lookup(reg, "probe"));
+    molt_registry_free(reg);
+
+    char *path = NULL;
+    assert_int_equal(molt_registry_find(&cfg, "native-copy", &path, &err), 0);
+    snprintf(want, sizeof want, "%s/native_copy.so", native);
+    assert_string_equal(path, want);
+    assert_true(molt_registry_is_native(&cfg, path));
+    free(path);
+    assert_int_equal(molt_registry_find(&cfg, "other", &path, &err), 0);
+    snprintf(want, sizeof want, "%s/other", exec1);
+    assert_string_equal(path, want);
+    assert_false(molt_registry_is_native(&cfg, path));
+    free(path);
+    assert_int_equal(molt_registry_find(&cfg, "nothing", &path, &err), MOLT_ENOTFOUND);
+    snprintf(want, sizeof want, "no native module in %s claims payload type nothing, and ",
+             native);
+    assert_true(strncmp(err.msg, want, strlen(want)) == 0);
+
+    /* a module whose file is not in the native dir is not native, even if it ends in .so */
+    snprintf(want, sizeof want, "%s/native_copy.so", f->mods);
+    assert_false(molt_registry_is_native(&cfg, want));
+}
+
+/* ---- a deployment through the molt_module interface ------------------------------------------ */
+
+/* An artifact of type with payload.bin (random) and notes.txt, meta-data {"dest": dest, ...}. */
+static void make_artifact(fixture *f, const char *type, const char *extra_meta)
+{
+    char cmd[8 * BUF];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && head -c 300001 /dev/urandom >payload.bin && printf 'hello\\n' >notes.txt"
+             " && printf '{\"dest\": \"%s\"%s}' >meta.json && rm -f a.mender && "
+             "mender-artifact write module-image -T %s -n art-1 -t dev -f payload.bin "
+             "-f notes.txt -m meta.json -o a.mender >/dev/null",
+             f->dir, f->dest, extra_meta, type);
+    run_sh(cmd);
+}
+
+/* Open the artifact and create the work tree, as the state machine does before Download. */
+static void open_artifact(fixture *f, molt_source **src, molt_artifact_reader **r)
+{
+    molt_err err = {0};
+    molt_artifact_opts opts = {0};
+    molt_rm_rf(f->tree, NULL);
+    assert_int_equal(molt_source_file_new(src, f->artifact, &err), 0);
+    if (molt_artifact_reader_open(r, *src, &opts, &err) != 0)
+        fail_msg("%s", err.msg);
+    molt_exec_tree_info ti = {"old-1", "", "dev"};
+    if (molt_exec_tree_create(f->tree, molt_artifact_reader_info(*r), &ti, &err) != 0)
+        fail_msg("%s", err.msg);
+}
+
+static molt_module *new_module(fixture *f, const char *file, const char *type, bool isolated)
+{
+    char path[BUF];
+    molt_err err = {0};
+    molt_module *m = NULL;
+    mod_path(f, file, path, sizeof path);
+    molt_native_opts opts = {.tree_dir = f->tree, .data_dir = f->data, .isolated = isolated,
+                             .timeout = 60};
+    if (molt_native_module_new(&m, path, type, &opts, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_string_equal(m->name, type);
+    assert_string_equal(m->path, path);
+    return m;
+}
+
+static void call_ok(molt_module *m, molt_call call)
+{
+    molt_err err = {0};
+    if (m->ops->call(m, call, &err) != 0)
+        fail_msg("%s: %s", molt_call_name(call), err.msg);
+}
+
+static void deploy(fixture *f, const char *file, const char *type, bool isolated)
+{
+    char path[2 * BUF], calls[2 * BUF], old[BUF];
+    molt_err err = {0};
+    molt_source *src = NULL;
+    molt_artifact_reader *r = NULL;
+    make_artifact(f, type, "");
+    /* notes.txt exists on the device before: rollback must bring it back */
+    snprintf(old, sizeof old, "%s/notes.txt", f->dest);
+    assert_int_equal(molt_write_file_atomic(old, "old notes\n", 10, 0644, NULL), 0);
+    open_artifact(f, &src, &r);
+    molt_module *m = new_module(f, file, type, isolated);
+
+    if (m->ops->download(m, r, &err) != 0)
+        fail_msg("Download: %s", err.msg);
+    if (molt_artifact_reader_finish(r, &err) != 0)
+        fail_msg("finish: %s", err.msg);
+    molt_artifact_reader_free(r);
+    molt_source_free(src);
+    /* the exact payload bytes reached the module */
+    snprintf(path, sizeof path, "%s/tmp/payload.bin", f->tree);
+    assert_same_file(path, f->payload);
+
+    /* a new handle, as after a restart: the module keeps nothing in memory */
+    m->ops->free(m);
+    m = new_module(f, file, type, isolated);
+    call_ok(m, MOLT_CALL_ARTIFACT_INSTALL);
+    snprintf(path, sizeof path, "%s/payload.bin", f->dest);
+    assert_same_file(path, f->payload);
+    assert_text(old, "hello\n");
+    molt_answer a = MOLT_ANSWER_AUTOMATIC;
+    assert_int_equal(m->ops->query(m, MOLT_CALL_NEEDS_ARTIFACT_REBOOT, &a, &err), 0);
+    assert_int_equal(a, MOLT_ANSWER_NO);
+    assert_int_equal(m->ops->query(m, MOLT_CALL_SUPPORTS_ROLLBACK, &a, &err), 0);
+    assert_int_equal(a, MOLT_ANSWER_YES);
+    /* rollback twice (idempotent), then failure and cleanup */
+    call_ok(m, MOLT_CALL_ARTIFACT_ROLLBACK);
+    call_ok(m, MOLT_CALL_ARTIFACT_ROLLBACK);
+    assert_text(old, "old notes\n");
+    assert_false(molt_path_exists(path));
+    call_ok(m, MOLT_CALL_ARTIFACT_FAILURE);
+    call_ok(m, MOLT_CALL_CLEANUP);
+    /* a query is not a call and the other way round */
+    assert_int_equal(m->ops->call(m, MOLT_CALL_SUPPORTS_ROLLBACK, &err), MOLT_EINVAL);
+    assert_int_equal(m->ops->query(m, MOLT_CALL_ARTIFACT_COMMIT, &a, &err), MOLT_EINVAL);
+    m->ops->free(m);
+
+    const struct { const char *file, *name; } names[] = {{"native_copy", "copy"},
+                                                          {"native_files", "files"}};
+    const char *name = strcmp(file, names[0].file) == 0 ? names[0].name : names[1].name;
+    snprintf(calls, sizeof calls, "%s/modules/%s/work/calls", f->data, name);
+    assert_text(calls, "Download\nArtifactInstall\nArtifactRollback\nArtifactRollback\n"
+                       "ArtifactFailure\nCleanup\n");
+    /* the kv store: "files" was set by Download and deleted by Cleanup */
+    snprintf(path, sizeof path, "%s/modules/%s/kv/files", f->data, name);
+    assert_false(molt_path_exists(path));
+}
+
+static void test_deploy_in_process(void **state)
+{
+    deploy(*state, "native_copy", "native-copy", false);
+}
+
+static void test_deploy_isolated(void **state)
+{
+    deploy(*state, "native_copy", "native-copy", true);
+}
+
+static void test_deploy_files_mode(void **state)
+{
+    fixture *f = *state;
+    deploy(f, "native_files", "native-files", false);
+    char path[2 * BUF];
+    snprintf(path, sizeof path, "%s/files/payload.bin", f->tree);
+    assert_same_file(path, f->payload);   /* the host staged it there first */
+}
+
+static void test_module_error_message(void **state)
+{
+    fixture *f = *state;
+    molt_err err = {0};
+    molt_source *src = NULL;
+    molt_artifact_reader *r = NULL;
+    make_artifact(f, "native-copy", ", \"fail\": \"ArtifactCommit\"");
+    open_artifact(f, &src, &r);
+    molt_module *m = new_module(f, "native_copy", "native-copy", false);
+    assert_int_equal(m->ops->download(m, r, &err), 0);
+    molt_artifact_reader_free(r);
+    molt_source_free(src);
+    assert_int_equal(m->ops->call(m, MOLT_CALL_ARTIFACT_COMMIT, &err), MOLT_EMODULE);
+    char want[2 * BUF];
+    snprintf(want, sizeof want,
+             "module copy (%s/native_copy.so): ArtifactCommit failed: injected failure in "
+             "ArtifactCommit",
+             f->mods);
+    assert_string_equal(err.msg, want);
+    m->ops->free(m);
+}
+
+static void test_crash_isolated(void **state)
+{
+    fixture *f = *state;
+    molt_err err = {0};
+    molt_source *src = NULL;
+    molt_artifact_reader *r = NULL;
+    make_artifact(f, "native-crash", "");
+    open_artifact(f, &src, &r);
+    molt_module *m = new_module(f, "native_crash", "native-crash", true);
+    assert_int_equal(m->ops->download(m, r, &err), 0);
+    molt_artifact_reader_free(r);
+    molt_source_free(src);
+    /* the child dies, molt does not */
+    assert_int_equal(m->ops->call(m, MOLT_CALL_ARTIFACT_INSTALL, &err), MOLT_EMODULE);
+    char want[2 * BUF];
+    snprintf(want, sizeof want,
+             "module crash (%s/native_crash.so): ArtifactInstall crashed: killed by signal 11 "
+             "(Segmentation fault)",
+             f->mods);
+    assert_string_equal(err.msg, want);
+    /* the kv value set just before the crash survived: the second call installs */
+    call_ok(m, MOLT_CALL_ARTIFACT_INSTALL);
+    char path[2 * BUF];
+    snprintf(path, sizeof path, "%s/payload.bin", f->dest);
+    assert_same_file(path, f->payload);
+    m->ops->free(m);
+}
+
+static void test_wrong_type(void **state)
+{
+    fixture *f = *state;
+    char path[BUF];
+    molt_err err = {0};
+    molt_module *m = NULL;
+    mod_path(f, "native_copy", path, sizeof path);
+    molt_native_opts opts = {.tree_dir = f->tree, .data_dir = f->data};
+    assert_int_equal(molt_native_module_new(&m, path, "rootfs-image", &opts, &err),
+                     MOLT_ENOTFOUND);
+    assert_null(m);
+    char want[2 * BUF];
+    snprintf(want, sizeof want, "module copy (%s) does not claim payload type rootfs-image", path);
+    assert_string_equal(err.msg, want);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_load_minor0, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_registry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deploy_in_process, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deploy_isolated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deploy_files_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_module_error_message, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crash_isolated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_type, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

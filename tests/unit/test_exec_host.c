@@ -729,7 +729,7 @@ static void download_fails_sized(fixture *f, long a_size, const char *knob, cons
     if (rc != expect_rc || !strstr(err.msg, expect_msg))
         fail_msg("%s: rc %d (expected %d), message '%s' (expected '%s')", knob, rc, expect_rc,
                  err.msg, expect_msg);
-    assert_true(took < 6000);
+    assert_true(took < 10000);   /* a hang would last the 30 s the module sleeps */
     m->ops->free(m);
     close_artifact(&o);
 }

@@ -248,6 +248,11 @@ static molt_log_level log_level_of(int level)
 }
 
 static void host_log(const struct molt_host_api *api, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void host_error(const struct molt_host_api *api, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void host_log(const struct molt_host_api *api, int level, const char *fmt, ...)
 {
     native_mod *nm = from_api(api);
     char *text = NULL;

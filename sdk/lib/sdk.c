@@ -12,6 +12,9 @@ const char *molt_sdk_version(void)
 }
 
 static void vset(struct molt_sdk_error *err, int code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void vset(struct molt_sdk_error *err, int code, const char *fmt, va_list ap)
 {
     err->code = code;
     vsnprintf(err->msg, sizeof err->msg, fmt, ap);

@@ -996,6 +996,9 @@ static int start_existing(molt_machine *m, const char *what, molt_outcome *outco
         *outcome = MOLT_OUTCOME_NOTHING;
         return molt_err_set(err, MOLT_ESTATE, "nothing to %s: no update in progress", what);
     }
+    /* A deployment that failed before a restart keeps its first error. */
+    if (dep_str(m, "error"))
+        molt_err_set(&m->first, MOLT_EMODULE, "%s", dep_str(m, "error"));
     open_log(m);
     return 0;
 }

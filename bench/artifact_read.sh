@@ -182,8 +182,14 @@ for s in 64M 1G; do
     done
 done
 
-# MB/s counts uncompressed payload bytes (10^6 bytes) per wall second. Peak RSS is the maximum
-# resident set of the process tree (for the pipes: the largest single process).
+cat <<NOTE
+
+MB/s: uncompressed payload bytes (10^6) per wall second. Peak RSS: GNU time's maximum resident
+set (for the pipes, of the largest single process). limit: one thread doing nothing but
+decompressing the data member and SHA-256 over every byte; a tool that overlaps the two in
+threads can pass it. This machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)
+(on a shared machine single figures are noisy: compare rows of the same run).
+NOTE
 echo
 status=0
 for c in gzip zstd; do

@@ -43,8 +43,9 @@
 #   seq_setup              make that device, the artifacts $T/base-1.mender and $T/new-1.mender
 #                          (payload.bin 100000 random bytes + file2.txt, with every script),
 #                          install base-1 and keep its data dir as the starting point of each case
-#   seq_start ROLLBACK REBOOT "FAILS"   back to base-1, knobs cleared; SupportsRollback and
-#                          NeedsArtifactReboot answers; FAILS = calls/scripts that fail (fail_<x>)
+#   seq_start ROLLBACK REBOOT "KNOBS"   back to base-1, knobs cleared; SupportsRollback and
+#                          NeedsArtifactReboot answers; KNOBS: NAME = that call or script fails
+#                          (fail_NAME), FILE=VALUE = the knob FILE holds VALUE (a line)
 #   seq_cmd COMMAND[+NAME] run install (of new-1) | commit | rollback | resume with
 #                          --reboot-exit-code, NAME failing for that command only; appends
 #                          "$ COMMAND", the calls it made, "exit N" to $SEQ_ACTUAL
@@ -202,13 +203,15 @@ SEQ_EXPECTED="$MOLT_SRC_DIR/tests/integration/expected"
 SEQ_ACTUAL="$T/seq.actual"
 
 # A logging state script: appends "<its name> script <argc>", then, on its knobs in $CTL,
-# records its pid and sleeps (sleep_<name>) or fails (fail_<name>), like the module.
+# records its pid and sleeps (sleep_<name>), exits 21 = retry later once (retry_<name>, removed
+# when used) or fails (fail_<name>), like the module.
 seq_write_script() {  # PATH
     cat >"$1" <<SH
 #!/bin/sh
 n=\${0##*/}
 echo "\$n script \$#" >>"$CALLS"
 if [ -f "$CTL/sleep_\$n" ]; then echo \$\$ >"$CTL/pid"; sleep "\$(cat "$CTL/sleep_\$n")"; fi
+if [ -f "$CTL/retry_\$n" ]; then rm -f "$CTL/retry_\$n"; exit 21; fi
 [ -f "$CTL/fail_\$n" ] && exit 1
 exit 0
 SH
@@ -219,6 +222,7 @@ seq_setup() {
     local logmod="$MOLT_SRC_DIR/tests/modules/logging-module" s
     [ -x "$logmod" ] || fail "logging test module missing: $logmod"
     device_new seq dev-a
+    device_config "state_script_retry_interval: 1" "state_script_retry_timeout: 30"
     device_add_module test-logger "$logmod"
     CTL="$DEV_MODULES/test-logger.d"
     CALLS="$CTL/log"
@@ -256,7 +260,9 @@ seq_start() {  # ROLLBACK REBOOT "FAILS"
     mkdir -p "$CTL"
     printf '%s\n' "$1" >"$CTL/answer_SupportsRollback"
     printf '%s\n' "$2" >"$CTL/answer_NeedsArtifactReboot"
-    for k in $3; do : >"$CTL/fail_$k"; done
+    for k in $3; do
+        if [[ $k == *=* ]]; then printf '%s\n' "${k#*=}" >"$CTL/${k%%=*}"; else : >"$CTL/fail_$k"; fi
+    done
     : >"$CALLS"
     : >"$SEQ_ACTUAL"
 }

@@ -53,6 +53,11 @@ run_case fail-ArtifactFailure Yes No "ArtifactInstall ArtifactFailure" install
 run_case fail-ArtifactFailure_Leave Yes No "ArtifactInstall ArtifactFailure_Leave_01" install
 run_case fail-ArtifactInstall_Error-ignored Yes No "ArtifactInstall ArtifactInstall_Error_01" install
 run_case fail-Cleanup No No "Cleanup" install
+# A query answer outside the protocol (answers are exact words) fails the install stage; the
+# second NeedsArtifactReboot on the rollback path fails too, so the device is inconsistent.
+run_case bad-answer-NeedsArtifactReboot Yes yes "" install
+# A state script exiting 21 (retry later) runs again after state_script_retry_interval.
+run_case retry-later Yes No "retry_ArtifactInstall_Enter_01=" install commit
 
 # --- reboot ----------------------------------------------------------------------------------
 run_case reboot-yes-rollback Yes Yes "" install commit

@@ -3,8 +3,9 @@
  *   Download          each payload file -> tmp_dir()/<name> (streamed with read_block; without
  *                     MOLT_CAP_STREAMING, copied from files_dir()); the names go to the kv key
  *                     "files"
- *   ArtifactInstall   back up dest/<name> to work_dir()/backup/, then replace dest/<name>
- *   ArtifactRollback  put the backups back (or remove files that were new); idempotent
+ *   ArtifactInstall   back up dest/<name> to work_dir()/backup/<name> (or mark it
+ *                     backup/<name>.absent when it is new), then replace dest/<name>
+ *   ArtifactRollback  put the backups back, remove the files that were new; idempotent
  *   ArtifactCommit    drop the backups
  * Every call appends its name to work_dir()/calls. Meta-data {"fail": "<State>"} makes that
  * state fail. Built in variants (tests/CMakeLists.txt):
@@ -202,10 +203,12 @@ static int install_one(state *s, const char *dest, const char *name, struct molt
     if ((r = molt_sdk_path_join(dest, name, &target, err)) == 0 &&
         (r = backup_path(s, name, &backup, err)) == 0 &&
         (r = molt_sdk_path_join(s->host->tmp_dir(s->host), name, &staged, err)) == 0) {
+        char absent[4096];
+        snprintf(absent, sizeof absent, "%s.absent", backup);
         if (access(target, F_OK) == 0)
             r = molt_sdk_copy_file(target, backup, 0644, NULL, NULL, err);
         else
-            unlink(backup);
+            r = molt_sdk_write_file_atomic(absent, "", 0, 0644, err);
         if (r == 0)
             r = molt_sdk_copy_file(staged, target, 0644, NULL, NULL, err);
     }
@@ -241,9 +244,12 @@ static int rollback_one(state *s, const char *dest, const char *name, struct mol
     int r;
     if ((r = molt_sdk_path_join(dest, name, &target, err)) == 0 &&
         (r = backup_path(s, name, &backup, err)) == 0) {
+        char absent[4096];
+        snprintf(absent, sizeof absent, "%s.absent", backup);
+        /* a backup: put it back; "absent": the file was new; neither: install never got here */
         if (access(backup, F_OK) == 0)
             r = molt_sdk_copy_file(backup, target, 0644, NULL, NULL, err);
-        else if (unlink(target) < 0 && errno != ENOENT)
+        else if (access(absent, F_OK) == 0 && unlink(target) < 0 && errno != ENOENT)
             r = MOLT_EIO;
     }
     free(target);
@@ -262,8 +268,12 @@ static int drop_backup(state *s, const char *dest, const char *name, struct molt
 {
     char *backup = NULL;
     int r = backup_path(s, name, &backup, err);
-    if (r == 0)
+    char absent[4096];
+    if (r == 0) {
+        snprintf(absent, sizeof absent, "%s.absent", backup);
         unlink(backup);
+        unlink(absent);
+    }
     free(backup);
     return r;
 }

@@ -75,6 +75,21 @@ run_case fail-ArtifactVerifyRollbackReboot-once Yes Automatic "ArtifactVerifyReb
     install resume resume+ArtifactVerifyRollbackReboot resume
 run_case user-rollback-automatic Yes Automatic "" install rollback resume
 
+# The loop guard (reference §2.8): ArtifactVerifyRollbackReboot failing for ever, with the
+# module rebooting by itself (Yes), would loop ArtifactRollbackReboot/ArtifactVerifyRollbackReboot
+# without end; the guard stops the deployment: failure, <name>_INCONSISTENT, Cleanup last, idle.
+# (How many rounds fit under max_state_loops is the implementation's business.)
+seq_start Yes Yes "ArtifactVerifyReboot ArtifactVerifyRollbackReboot"
+molt_dev install "$T/new-1.mender"
+expect_rc 1 "install looping in the rollback reboot"
+rounds=$(grep -c '^ArtifactVerifyRollbackReboot ' "$CALLS" || true)
+[ "$rounds" -ge 2 ] && [ "$rounds" -le 28 ] ||
+    fail "loop guard: ArtifactVerifyRollbackReboot ran $rounds times, expected 2..28"
+assert_eq Cleanup "$(tail -n 1 "$CALLS" | cut -d' ' -f1)" "loop guard: last call"
+assert_eq "new-1_INCONSISTENT" "$(dev_artifact)" "loop guard: artifact name"
+assert_eq idle "$(dev_state)" "loop guard: state afterwards"
+pass "loop guard: $rounds rounds of ArtifactVerifyRollbackReboot, then inconsistent"
+
 # --- streaming -------------------------------------------------------------------------------
 sha() { sha256sum <"$1" | cut -d' ' -f1; }
 # A module that reads stream-next gets the exact bytes, in artifact order, through streams/.

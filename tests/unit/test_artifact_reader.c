@@ -160,6 +160,15 @@ static ssize_t chunk_read(molt_source *s, const void **ret_buf, molt_err *err)
     return (ssize_t)n;
 }
 
+/* Fails with MOLT_EIO once c->fail_at bytes were delivered (when fail_at > 0). */
+static size_t g_fail_at;
+static ssize_t failing_read(molt_source *s, const void **ret_buf, molt_err *err)
+{
+    if ((size_t)s->offset >= g_fail_at)
+        return molt_err_set(err, MOLT_EIO, "disk on fire at offset %lld", (long long)s->offset);
+    return chunk_read(s, ret_buf, err);
+}
+
 static void chunk_init(chunk_source *c, const unsigned char *data, size_t size, size_t chunk)
 {
     memset(c, 0, sizeof *c);
@@ -615,6 +624,30 @@ static void test_payload_flip(void **state)
     free(payload);
 }
 
+/* An error of the source itself comes back with its code and message, wherever it happens. */
+static void test_source_error(void **state)
+{
+    (void)state;
+    size_t len;
+    unsigned char *data = load("mod.mender", &len);
+    static const size_t at[] = { 0, 700, 2100, 3000, 50000 };
+    for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
+        molt_err err = { 0 };
+        chunk_source cs;
+        molt_artifact_reader *r;
+        chunk_init(&cs, data, len, 4096);
+        cs.base.read = failing_read;
+        g_fail_at = at[i];
+        int rc = molt_artifact_reader_open(&r, &cs.base, NULL, &err);
+        if (rc == 0) {
+            rc = molt_artifact_reader_finish(r, &err);
+            molt_artifact_reader_free(r);
+        }
+        assert_err(rc, MOLT_EIO, err, "disk on fire");
+    }
+    free(data);
+}
+
 /* Every truncation of a complete artifact is refused with a clear message. */
 static void test_truncated(void **state)
 {
@@ -776,6 +809,13 @@ static void test_data_refused(void **state)
     assert_err(open_art("w.mender", NULL, 0, &r, &src, &err), MOLT_EFORMAT, err,
                "data/0000.tar.xz: not xz data as its name says: expected magic bytes "
                "fd 37 7a 58 5a 00, found 1f 8b");
+    /* A member after the data. */
+    must_run("cp hand-gz.mender after.mender && echo x > extra && "
+             "tar --format=ustar -rf after.mender extra");
+    assert_int_equal(open_art("after.mender", NULL, 0, &r, &src, &err), 0);
+    assert_err(molt_artifact_reader_finish(r, &err), MOLT_EFORMAT, err,
+               "unexpected member extra after data/0000.tar.gz");
+    close_art(r, src);
     /* Files in the data tar of an empty (type null) payload. */
     assert_err(read_variant("sed -i 's/\"my-type\"/null/' hdr/header-info && "
                             "printf '{\"type\":null}' > hdr/headers/0000/type-info",
@@ -809,6 +849,7 @@ int main(void)
         cmocka_unit_test(test_signed),
         cmocka_unit_test(test_stdin),
         cmocka_unit_test(test_payload_flip),
+        cmocka_unit_test(test_source_error),
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_version_refused),
         cmocka_unit_test(test_augmented_refused),

@@ -6,7 +6,8 @@
 . "$(dirname "$0")/lib.sh"
 
 here=$(cd "$(dirname "$0")" && pwd)
-in="$T/in" out="$T/out"
+# MOLT_BAD_CORPUS_DIR=DIR keeps the generated corpus (and cases.tsv) there, to look at it.
+in="$T/in" out="${MOLT_BAD_CORPUS_DIR:-$T/out}"
 mkdir -p "$in" "$out"
 
 # --- good artifacts from the reference tool -----------------------------------------------

@@ -3,6 +3,7 @@
 # file, no module runs, the target is untouched and the corrupt file is left as it was (for a
 # person to look at). Kinds: truncated to half, truncated to nothing, one byte flipped, and an
 # edit that keeps the JSON valid (the artifact name changed) so only the checksum can catch it.
+# A torn temporary file left beside an intact store (a write cut by a power loss) is ignored.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/device.sh"
 
@@ -22,6 +23,14 @@ expect_rc 0 "commit release-one"
 assert_eq "release-one" "$(dev_artifact)" "artifact name before corrupting"
 cp "$DEV_STORE" "$T/store.good"
 grep -q 'release-one' "$T/store.good" || fail "the store does not hold the artifact name as text: $(head -c 300 "$T/store.good")"
+
+# A write torn by a power cut leaves the old store plus a partial temporary file beside it:
+# the store is still the old one, trusted because it checks out.
+head -c 20 "$T/store.good" >"$DEV_STORE.tmp.99999"
+assert_eq "release-one" "$(dev_artifact)" "artifact name with a torn temporary store beside the store"
+assert_eq idle "$(dev_state)" "state with a torn temporary store beside the store"
+rm -f "$DEV_STORE.tmp.99999"
+pass "a torn temporary file beside an intact store is not mistaken for the store"
 
 printf 'release two\n' >"$T/src/motd"
 make_artifact "$T/two.mender" release-two single-file -f "$T/src/motd" -f "$T/src/dest_dir" -f "$T/src/filename"

@@ -53,6 +53,9 @@ const struct molt_module_desc *molt_module_entry(void)
     return &desc;
 }
 C
+# The build's own compiler: sanitizer runtimes of gcc and clang do not mix in one process.
+CC=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$MOLT_BUILD_DIR/CMakeCache.txt")
+CC=${CC:-gcc}
 SAN=()
 [ "$MOLT_SANITIZE" = ON ] && SAN=(-fsanitize=address,undefined)
 
@@ -62,7 +65,7 @@ cflags=$(pkg-config --cflags molt-sdk) || fail "pkg-config --cflags molt-sdk"
 libs=$(pkg-config --libs molt-sdk) || fail "pkg-config --libs molt-sdk"
 mkdir -p "$T/native"
 # shellcheck disable=SC2086
-gcc -std=c99 -Wall -Wextra -Werror -Wno-unused-parameter -fPIC -shared "${SAN[@]}" $cflags \
+"$CC" -std=c99 -Wall -Wextra -Werror -Wno-unused-parameter -fPIC -shared "${SAN[@]}" $cflags \
     "$T/mod/outside.c" -o "$T/native/outside-pc.so" $libs -Wl,-rpath,"$LIBDIR" 2>"$T/err" \
     || { cat "$T/err" >&2; fail "building with pkg-config"; }
 pass "a module builds with pkg-config molt-sdk"
@@ -76,7 +79,7 @@ add_library(outside MODULE outside.c)
 target_link_libraries(outside PRIVATE molt::molt-sdk)
 set_target_properties(outside PROPERTIES PREFIX "" OUTPUT_NAME outside-cmake)
 CM
-cmake -S "$T/mod" -B "$T/mod/build" -DCMAKE_PREFIX_PATH="$PREFIX" \
+cmake -S "$T/mod" -B "$T/mod/build" -DCMAKE_PREFIX_PATH="$PREFIX" -DCMAKE_C_COMPILER="$CC" \
     -DCMAKE_C_FLAGS="${SAN[*]}" -DCMAKE_MODULE_LINKER_FLAGS="${SAN[*]}" \
     -DCMAKE_INSTALL_RPATH="$LIBDIR" -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON >"$T/cmake.log" 2>&1 \
     && cmake --build "$T/mod/build" >>"$T/cmake.log" 2>&1 \

@@ -354,3 +354,22 @@ for key in rsa ec; do
     same_members "$src" "$a"
 done
 pass "sign: molt-artifact signs what mender-artifact wrote and the other way round"
+
+# An ECDSA signature in DER (as an HSM or `openssl dgst -sign` makes it) instead of raw r||s:
+# newer mender-artifact releases and the C++ client accept both forms, and so does molt (3.9
+# itself refuses DER: "invalid ecdsa key size: 71"). The artifact is re-packed with GNU tar in
+# mender-artifact's member order; openssl checks the DER signature independently.
+d="$T/der"
+mkdir -p "$d"
+tar -xf "$T/ma-module-gzip-none.mender" -C "$d"
+openssl dgst -sha256 -sign "$in/ec.key" "$d/manifest" | base64 -w 0 >"$d/manifest.sig"
+(cd "$d" && tar --format=ustar -cf "$T/der.mender" version manifest manifest.sig header.tar.gz \
+    data/0000.tar.gz)
+base64 -d "$d/manifest.sig" >"$d/sig.der"
+openssl dgst -sha256 -verify "$in/ec.pub" -signature "$d/sig.der" "$d/manifest" >/dev/null ||
+    fail "openssl does not verify the DER signature"
+run_molt_artifact validate -k "$in/ec.pub" "$T/der.mender"
+expect_rc 0 "molt-artifact validate of a DER-encoded ECDSA signature"
+run_molt_artifact validate -k "$in/ec-other.pub" "$T/der.mender"
+expect_rc 1 "molt-artifact validate of a DER-encoded ECDSA signature with the wrong key"
+pass "ECDSA signatures in DER are verified too"

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <openssl/evp.h>
 
 #define QUEUE 8
@@ -13,6 +14,7 @@ struct molt_read_hasher {
     EVP_MD_CTX *md;
     pthread_t thread;
     bool threaded;
+    pid_t pid;                /* the process the worker runs in */
     pthread_mutex_t lock;
     pthread_cond_t work;      /* signalled when work is queued or on quit */
     pthread_cond_t done_cv;   /* signalled when an item has been hashed */
@@ -62,15 +64,32 @@ int molt_read_hasher_new(molt_read_hasher **ret, molt_err *err)
     pthread_mutex_init(&h->lock, NULL);
     pthread_cond_init(&h->work, NULL);
     pthread_cond_init(&h->done_cv, NULL);
+    h->pid = getpid();
     h->threaded = pthread_create(&h->thread, NULL, worker, h) == 0;
     *ret = h;
     return 0;
+}
+
+/* After fork() the child has no worker: hash what is queued and carry on inline there. (Should
+ * the fork have caught the worker inside an update, the digest is wrong and the file fails its
+ * checksum: never a false success.) */
+static void check_process(molt_read_hasher *h)
+{
+    if (!h->threaded || getpid() == h->pid)
+        return;
+    h->threaded = false;
+    for (; h->done < h->submitted; h->done++) {
+        if (EVP_DigestUpdate(h->md, h->queue[h->done % QUEUE].p,
+                             h->queue[h->done % QUEUE].len) != 1)
+            h->failed = true;
+    }
 }
 
 void molt_read_hasher_free(molt_read_hasher *h)
 {
     if (!h)
         return;
+    check_process(h);
     if (h->threaded) {
         pthread_mutex_lock(&h->lock);
         h->quit = true;
@@ -87,6 +106,9 @@ void molt_read_hasher_free(molt_read_hasher *h)
 
 void molt_read_hasher_wait(molt_read_hasher *h, uint64_t seq)
 {
+    check_process(h);
+    if (!h->threaded)
+        return;
     pthread_mutex_lock(&h->lock);
     while (h->done < seq)
         pthread_cond_wait(&h->done_cv, &h->lock);
@@ -104,6 +126,7 @@ int molt_read_hasher_start(molt_read_hasher *h, molt_err *err)
 
 uint64_t molt_read_hasher_submit(molt_read_hasher *h, const void *p, size_t len)
 {
+    check_process(h);
     if (!h->threaded) {
         if (EVP_DigestUpdate(h->md, p, len) != 1)
             h->failed = true;

@@ -655,9 +655,10 @@ static int interpret(native_mod *nm, molt_call call, const call_result *res, mol
 {
     const char *state = molt_call_name(call);
     int rc = res->rc;
+    /* A payload that failed its checksum fails Download even if the module ignored the error. */
+    if (!res->in_init && nm->read_err.code)
+        return molt_err_set(err, nm->read_err.code, "%s", nm->read_err.msg);
     if (res->in_init || rc < 0) {
-        if (!res->in_init && nm->read_err.code)
-            return molt_err_set(err, nm->read_err.code, "%s", nm->read_err.msg);
         int code = rc < 0 && rc >= MOLT_ESPACE ? rc : MOLT_EMODULE;
         return molt_err_set(err, code, "module %s (%s): %s%s failed: %s", nm->d->name,
                             nm->base.path, res->in_init ? "init for " : "", state,

@@ -436,6 +436,45 @@ static void test_crash_isolated(void **state)
     m->ops->free(m);
 }
 
+/* A flipped payload byte fails Download with the reader's checksum error, in-process and in the
+ * isolated child alike, and the module staged nothing under the name. */
+static void checksum_mismatch(fixture *f, bool isolated)
+{
+    char cmd[8 * BUF];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && printf 'payload MARKER-0123456789 end\\n' >payload.bin && "
+             "printf '{\"dest\": \"%s\"}' >meta.json && rm -f a.mender && "
+             "mender-artifact write module-image -T native-copy -n art-1 -t dev -f payload.bin "
+             "-m meta.json --compression none -o a.mender >/dev/null && "
+             "python3 -c \"import sys; p=sys.argv[1]; d=bytearray(open(p,'rb').read()); "
+             "i=d.find(b'MARKER-0123'); assert i>0; d[i]^=1; open(p,'wb').write(d)\" a.mender",
+             f->dir, f->dest);
+    run_sh(cmd);
+    molt_err err = {0};
+    molt_source *src = NULL;
+    molt_artifact_reader *r = NULL;
+    open_artifact(f, &src, &r);
+    molt_module *m = new_module(f, "native_copy", "native-copy", isolated);
+    assert_int_equal(m->ops->download(m, r, &err), MOLT_ECHECKSUM);
+    assert_non_null(strstr(err.msg, "payload.bin"));
+    char path[2 * BUF];
+    snprintf(path, sizeof path, "%s/tmp/payload.bin", f->tree);
+    assert_false(molt_path_exists(path));
+    molt_artifact_reader_free(r);
+    molt_source_free(src);
+    m->ops->free(m);
+}
+
+static void test_checksum_in_process(void **state)
+{
+    checksum_mismatch(*state, false);
+}
+
+static void test_checksum_isolated(void **state)
+{
+    checksum_mismatch(*state, true);
+}
+
 static void test_wrong_type(void **state)
 {
     fixture *f = *state;
@@ -463,6 +502,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_deploy_files_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_module_error_message, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_isolated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checksum_in_process, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checksum_isolated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_type, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -809,6 +809,8 @@ static int run_isolated(native_mod *nm, molt_call call, call_result *res, molt_e
         close(sv[1]);
         sv[1] = -1;
         r = push_payload(nm, sv[0], deadline);
+        if (r > 0)
+            r = 0;   /* the child stopped reading: the machine verifies the rest */
         close(sv[0]);
         sv[0] = -1;
     }

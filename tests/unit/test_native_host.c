@@ -260,17 +260,23 @@ static void test_registry(void **state)
 
 /* ---- a deployment through the molt_module interface ------------------------------------------ */
 
-/* An artifact of type with payload.bin (random) and notes.txt, meta-data {"dest": dest, ...}. */
-static void make_artifact(fixture *f, const char *type, const char *extra_meta)
+/* An artifact of type with payload.bin (size random bytes) and notes.txt, meta-data
+ * {"dest": dest, ...}. */
+static void make_artifact_sized(fixture *f, const char *type, const char *extra_meta, long size)
 {
     char cmd[8 * BUF];
     snprintf(cmd, sizeof cmd,
-             "cd '%s' && head -c 300001 /dev/urandom >payload.bin && printf 'hello\\n' >notes.txt"
+             "cd '%s' && head -c %ld /dev/urandom >payload.bin && printf 'hello\\n' >notes.txt"
              " && printf '{\"dest\": \"%s\"%s}' >meta.json && rm -f a.mender && "
              "mender-artifact write module-image -T %s -n art-1 -t dev -f payload.bin "
              "-f notes.txt -m meta.json -o a.mender >/dev/null",
-             f->dir, f->dest, extra_meta, type);
+             f->dir, size, f->dest, extra_meta, type);
     run_sh(cmd);
+}
+
+static void make_artifact(fixture *f, const char *type, const char *extra_meta)
+{
+    make_artifact_sized(f, type, extra_meta, 300001);
 }
 
 /* Open the artifact and create the work tree, as the state machine does before Download. */
@@ -475,6 +481,51 @@ static void test_checksum_isolated(void **state)
     checksum_mismatch(*state, true);
 }
 
+/* Isolated: a call past the timeout is killed; a Download that reads nothing of a payload larger
+ * than the socket buffer (8 MiB) still ends (the rest is verified by the reader afterwards). */
+static void test_isolated_timeout_and_unread(void **state)
+{
+    fixture *f = *state;
+    molt_err err = {0};
+    molt_source *src = NULL;
+    molt_artifact_reader *r = NULL;
+    char path[BUF];
+    make_artifact(f, "native-copy", ", \"hang\": \"ArtifactCommit\"");
+    open_artifact(f, &src, &r);
+    molt_module *m = NULL;
+    mod_path(f, "native_copy", path, sizeof path);
+    molt_native_opts opts = {.tree_dir = f->tree, .data_dir = f->data, .isolated = true,
+                             .timeout = 1};
+    assert_int_equal(molt_native_module_new(&m, path, "native-copy", &opts, &err), 0);
+    assert_int_equal(m->ops->download(m, r, &err), 0);
+    molt_artifact_reader_free(r);
+    molt_source_free(src);
+    assert_int_equal(m->ops->call(m, MOLT_CALL_ARTIFACT_COMMIT, &err), MOLT_ETIMEOUT);
+    char want[2 * BUF];
+    snprintf(want, sizeof want, "module copy (%s): ArtifactCommit took more than 1 s: killed", path);
+    assert_string_equal(err.msg, want);
+    m->ops->free(m);
+
+    /* probe's download returns at once without reading the 8 MiB payload */
+    make_artifact_sized(f, "probe", "", 8 << 20);
+    open_artifact(f, &src, &r);
+    mod_path(f, "probe_ok", path, sizeof path);
+    opts.timeout = 30;
+    assert_int_equal(molt_native_module_new(&m, path, "probe", &opts, &err), 0);
+    if (m->ops->download(m, r, &err) != 0)
+        fail_msg("%s", err.msg);
+    if (molt_artifact_reader_finish(r, &err) != 0)
+        fail_msg("%s", err.msg);
+    molt_artifact_reader_free(r);
+    molt_source_free(src);
+    call_ok(m, MOLT_CALL_ARTIFACT_INSTALL);
+    call_ok(m, MOLT_CALL_ARTIFACT_COMMIT);   /* NULL: succeeds doing nothing */
+    molt_answer a = MOLT_ANSWER_YES;
+    assert_int_equal(m->ops->query(m, MOLT_CALL_SUPPORTS_ROLLBACK, &a, &err), 0);
+    assert_int_equal(a, MOLT_ANSWER_NO);   /* NULL, no MOLT_CAP_ROLLBACK */
+    m->ops->free(m);
+}
+
 static void test_wrong_type(void **state)
 {
     fixture *f = *state;
@@ -504,6 +555,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_crash_isolated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checksum_in_process, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checksum_isolated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_isolated_timeout_and_unread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_type, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,7 +3,8 @@
  *   PROBE_MAJOR, PROBE_MINOR   abi_major / abi_minor (default: this SDK's)
  *   PROBE_SIZE                 struct_size (default: the real size)
  *   PROBE_NO_INSTALL           artifact_install is NULL
- *   PROBE_TYPE, PROBE_NAME     the payload type and name claimed */
+ *   PROBE_TYPE, PROBE_NAME     the payload type and name claimed
+ * Its download streams (MOLT_CAP_STREAMING) but returns at once without reading anything. */
 #include <molt/module.h>
 
 #ifndef PROBE_MAJOR
@@ -42,6 +43,7 @@ static const struct molt_module_desc desc = {
     .name = PROBE_NAME,
     .version = "0.1",
     .payload_types = types,
+    .capabilities = MOLT_CAP_STREAMING,
     .init = init,
     .download = ok,
 #ifndef PROBE_NO_INSTALL

@@ -8,7 +8,7 @@
  *   ArtifactRollback  put the backups back, remove the files that were new; idempotent
  *   ArtifactCommit    drop the backups
  * Every call appends its name to work_dir()/calls. Meta-data {"fail": "<State>"} makes that
- * state fail. Built in variants (tests/CMakeLists.txt):
+ * state fail, {"hang": "<State>"} makes it wait forever (for timeouts). Built in variants (tests/CMakeLists.txt):
  *   TEST_TYPE "native-copy" and TEST_CAPS: the payload type and capabilities
  *   TEST_CRASH: ArtifactInstall dies of SIGSEGV the first time (kv key "crashed" remembers). */
 #include <molt/sdk.h>
@@ -50,11 +50,17 @@ static void note_call(state *s, const char *call)
     free(path);
 }
 
-/* Note the call; fail it if the meta-data says so. */
+/* Note the call; fail it (or hang in it) if the meta-data says so. */
 static int enter(state *s, const char *call)
 {
-    char *fail = NULL;
+    char *fail = NULL, *hang = NULL;
     note_call(s, call);
+    if (molt_sdk_json_string(s->host->meta_data(s->host), "/hang", &hang, NULL) == 0) {
+        int hit = strcmp(hang, call) == 0;
+        free(hang);
+        while (hit)
+            pause();
+    }
     if (molt_sdk_json_string(s->host->meta_data(s->host), "/fail", &fail, NULL) == 0) {
         int hit = strcmp(fail, call) == 0;
         free(fail);

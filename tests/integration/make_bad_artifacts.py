@@ -401,6 +401,11 @@ def main():
                     ("version-no-format", b'{"version":3}')):
         c.add(case, "version", build(H, D, version=v))
     c.add("version-not-json", "version-json", build(H, D, version=b"mender 3"))
+    c.add("oversized-version", "limit-version",
+          build(H, D, version=b'{"format":"mender",' + b" " * 5000 + b'"version":3}'))
+    scripts = [("scripts/ArtifactInstall_Enter_%02d_s%03d" % (i % 100, i), b"#!/bin/sh\n")
+               for i in range(300)]
+    c.add("too-many-scripts", "limit-scripts", build(H[:1] + scripts + H[1:], D))
 
     # Bootstrap (empty payload type) that carries files anyway.
     boot_hi = (b'{"payloads":[{"type":null}],"artifact_provides":{"artifact_name":"boot-1"},'

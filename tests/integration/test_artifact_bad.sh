@@ -86,6 +86,8 @@ declare -A want=(
     [compression]='(header\.tar\.gz: not gzip data as its name says: expected magic bytes 1f 8b|manifest line 3: unexpected name "header\.tar\.bz2")'
     [version]='artifact format (version [24]|"other") is not supported; molt reads Mender Artifact format version 3|version: expected \{"format":"mender","version":3\}'
     [version-json]='version: invalid JSON at line 1'
+    [limit-version]='version is 5031 bytes; the limit is 4096'
+    [limit-scripts]='header\.tar\.gz: more than 256 state scripts'
     [empty-payload]='data/0000\.tar\.gz: the payload is empty \(type null\) but contains the file payload\.bin'
     [augmented]='augmented artifacts are not supported \(found manifest-augment\)'
 )

@@ -30,13 +30,14 @@ static const char unpack_sh[] =
     "tar tf \"$t\" > \"$d/data.order\"; rm -rf \"$d/outer\"\n";
 
 /* Build DIR back into the artifact OUT with compression COMP (none|gz|xz|zst); the manifest is
- * computed with sha256sum, then edited with sed -e "$MANIFEST_EDIT" when that is set. */
+ * computed with sha256sum, then edited with sed -e "$MANIFEST_EDIT" when that is set. The data
+ * tar is ustar unless TAR_FORMAT says otherwise. */
 static const char repack_sh[] =
-    "set -e; d=$1; out=$2; comp=$3; cd \"$d\"; rm -rf outer; mkdir -p outer/data\n"
+    "set -eo pipefail; d=$1; out=$2; comp=$3; cd \"$d\"; rm -rf outer; mkdir -p outer/data\n"
     "case $comp in none) s=; z=cat;; gz) s=.gz; z='gzip -n -c';; xz) s=.xz; z='xz -c';;\n"
     "  zst) s=.zst; z='zstd -q -c';; esac\n"
     "tar --format=ustar -C hdr -cf - -T \"$PWD/hdr.order\" | $z > outer/header.tar$s\n"
-    "tar --format=ustar -C files -cf - -T \"$PWD/data.order\" | $z > outer/data/0000.tar$s\n"
+    "tar --format=${TAR_FORMAT:-ustar} -C files -cf - -T \"$PWD/data.order\" | $z > outer/data/0000.tar$s\n"
     "cp version outer/version\n"
     "( cd files; for f in $(cat ../data.order); do\n"
     "    printf '%s  data/0000/%s\\n' \"$(sha256sum < \"$f\" | cut -d' ' -f1)\" \"$f\"; done\n"
@@ -465,7 +466,7 @@ static void test_hand_made(void **state)
         molt_artifact_reader *r;
         molt_source *src;
         snprintf(out, sizeof out, "hand-%s.mender", cases[i].comp);
-        snprintf(cmd, sizeof cmd, "sh repack.sh \"$PWD/base\" \"$PWD/%s\" %s", out,
+        snprintf(cmd, sizeof cmd, "bash repack.sh \"$PWD/base\" \"$PWD/%s\" %s", out,
                  cases[i].comp);
         must_run(cmd);
         if (open_art(out, NULL, 0, &r, &src, &err) < 0)
@@ -735,8 +736,9 @@ static int open_variant(const char *edit, const char *comp, const char *manifest
 {
     char cmd[2048];
     snprintf(cmd, sizeof cmd,
-             "rm -rf v && cp -a base v && ( cd v && %s ) && MANIFEST_EDIT='%s' sh repack.sh "
-             "\"$PWD/v\" \"$PWD/v.mender\" %s", edit, manifest_edit ? manifest_edit : "", comp);
+             "rm -rf v && cp -a base v && cd v && { %s ; } && cd .. && MANIFEST_EDIT='%s' "
+             "bash repack.sh \"$PWD/v\" \"$PWD/v.mender\" %s", edit,
+             manifest_edit ? manifest_edit : "", comp);
     must_run(cmd);
     return open_art("v.mender", NULL, 0, r, src, err);
 }
@@ -873,6 +875,22 @@ static void test_data_refused(void **state)
                MOLT_EFORMAT, err, "the payload is empty (type null) but contains the file");
 }
 
+static void test_count_and_name_limits(void **state)
+{
+    (void)state;
+    molt_err err = { 0 };
+    /* 1025 payload files: more manifest lines than the limit allows. */
+    assert_err(read_variant("for i in $(seq 1 1025); do echo $i > files/f$i; echo f$i; done "
+                            "> data.order", "gz", NULL, &err),
+               MOLT_ELIMIT, err, "manifest has 1027 lines; the limit is 1026");
+    /* A data tar entry name of 300 bytes (pax; a folder, as no file system takes such a file
+     * name), its manifest line removed: the length is refused before anything else. */
+    assert_err(read_variant("n=$(printf 'n%.0s' $(seq 1 200)); m=$(printf 'm%.0s' $(seq 1 99)); "
+                            "mkdir files/$n; echo x > files/$n/$m; echo $n/$m >> data.order; "
+                            "export TAR_FORMAT=pax", "gz", "/nnnnnnnnnn/d", &err),
+               MOLT_ELIMIT, err, "is 300 bytes; the limit is 255");
+}
+
 static void test_manifest_refused(void **state)
 {
     (void)state;
@@ -907,6 +925,7 @@ int main(void)
         cmocka_unit_test(test_header_limits),
         cmocka_unit_test(test_header_content_refused),
         cmocka_unit_test(test_data_refused),
+        cmocka_unit_test(test_count_and_name_limits),
         cmocka_unit_test(test_manifest_refused),
     };
     return cmocka_run_group_tests(tests, setup_group, teardown_group);

@@ -21,6 +21,12 @@
 /* Most entries in one list (module_dirs, artifact_verify_keys). */
 #define CONFIG_LIST_MAX 64
 #define DEVICE_TYPE_FILE_MAX 4096
+/* Modules under `modules:`, and flattened settings of one module (a list counts once per item,
+ * plus once for the joined key). */
+#define CONFIG_MODULES_MAX 64
+#define MODULE_SETTINGS_MAX 512
+/* A module name or a setting key: this many characters of [A-Za-z0-9._+-]. */
+#define MODULE_WORD_MAX 128
 
 enum key_kind {
     KEY_PATH,       /* string, relative paths resolved against the config file's folder */
@@ -29,6 +35,7 @@ enum key_kind {
     KEY_INT,        /* integer in [min, max] */
     KEY_LOG_LEVEL,  /* error|warning|info|debug */
     KEY_MAPPING,    /* the nested http: mapping */
+    KEY_MODULES,    /* modules: <name>: <key>: scalar or list (molt_module_config) */
 };
 
 typedef struct key_spec {
@@ -68,6 +75,7 @@ static const key_spec top_keys[] = {
     {"keep_deployment_logs", KEY_INT, FIELD(keep_logs), 0, 1, 1000},
     {"log_level", KEY_LOG_LEVEL, FIELD(log_level), 0, 0, 0},
     {"http", KEY_MAPPING, 0, 0, 0, 0},
+    {"modules", KEY_MODULES, 0, 0, 0, 0},
     {NULL, 0, 0, 0, 0, 0},
 };
 
@@ -107,10 +115,21 @@ static void free_list(char **list, size_t n)
     free(list);
 }
 
+static void free_modules(molt_module_config *mods, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(mods[i].name);
+        free_list(mods[i].keys, mods[i].n);
+        free_list(mods[i].values, mods[i].n);
+    }
+    free(mods);
+}
+
 void molt_config_free(molt_config *cfg)
 {
     if (!cfg)
         return;
+    free_modules(cfg->modules, cfg->n_modules);
     free(cfg->path);
     free(cfg->data_dir);
     free(cfg->device_type_file);
@@ -250,6 +269,7 @@ static int get_path_list(loader *ld, const char *key, yaml_node_t *node, char **
 }
 
 static int load_mapping(loader *ld, yaml_node_t *map, const key_spec *specs, const char *prefix);
+static int load_modules(loader *ld, yaml_node_t *map);
 
 /* Store one value of spec into the config (replacing the default). */
 static int set_value(loader *ld, const key_spec *spec, const char *key, yaml_node_t *value)
@@ -302,6 +322,8 @@ static int set_value(loader *ld, const key_spec *spec, const char *key, yaml_nod
         if (is_null(value))
             return 0;   /* "http:" with every key commented out */
         return load_mapping(ld, value, http_keys, "http.");
+    case KEY_MODULES:
+        return load_modules(ld, value);
     }
     return at(ld, value, "%s: internal error: unknown kind", key);
 }
@@ -381,6 +403,224 @@ static int load_mapping(loader *ld, yaml_node_t *map, const key_spec *specs, con
             return r;
     }
     return 0;
+}
+
+/* ---- modules: per-module settings ---------------------------------------------------------- */
+
+static bool is_module_word(const char *s, size_t len)
+{
+    if (len == 0 || len > MODULE_WORD_MAX || strlen(s) != len)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-' || c == '+'))
+            return false;
+    }
+    return true;
+}
+
+/* Append key -> value (both taken over, freed on failure) to mc. */
+static int module_add(loader *ld, molt_module_config *mc, const yaml_node_t *node, char *key,
+                      char *value)
+{
+    int r = 0;
+    if (!key || !value) {
+        r = molt_err_set(ld->err, MOLT_ENOMEM, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < mc->n; i++) {
+        if (strcmp(mc->keys[i], key) == 0) {
+            r = at(ld, node, "duplicate key \"modules.%s.%s\"", mc->name, key);
+            goto fail;
+        }
+    }
+    if (mc->n >= MODULE_SETTINGS_MAX) {
+        r = at(ld, node, "modules.%s: more than %d settings", mc->name, MODULE_SETTINGS_MAX);
+        goto fail;
+    }
+    char **keys = realloc(mc->keys, (mc->n + 1) * sizeof *keys);
+    if (keys)
+        mc->keys = keys;
+    char **values = keys ? realloc(mc->values, (mc->n + 1) * sizeof *values) : NULL;
+    if (!values) {
+        r = molt_err_set(ld->err, MOLT_ENOMEM, "out of memory");
+        goto fail;
+    }
+    mc->values = values;
+    mc->keys[mc->n] = key;
+    mc->values[mc->n] = value;
+    mc->n++;
+    return 0;
+fail:
+    free(key);
+    free(value);
+    return r;
+}
+
+/* A scalar setting value: its text, refused when it holds a NUL. */
+static int setting_text(loader *ld, const char *where, const yaml_node_t *node, char **ret)
+{
+    if (node->type != YAML_SCALAR_NODE)
+        return at(ld, node, "%s: expected a scalar, got %s", where, node_kind(node));
+    if (strlen(scalar_text(node)) != node->data.scalar.length)
+        return at(ld, node, "%s: the value contains a NUL character", where);
+    char *text = strdup(scalar_text(node));
+    if (!text)
+        return molt_err_set(ld->err, MOLT_ENOMEM, "out of memory");
+    *ret = text;
+    return 0;
+}
+
+/* A list setting: "key" -> items joined with '\n', and "key.<i>" -> item i. */
+static int load_setting_list(loader *ld, molt_module_config *mc, const char *key,
+                             const char *where, yaml_node_t *list)
+{
+    size_t n = (size_t)(list->data.sequence.items.top - list->data.sequence.items.start);
+    size_t joined_len = 0;
+    char *joined = NULL;
+    int r = 0;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = yaml_document_get_node(ld->doc, list->data.sequence.items.start[i]);
+        char item_where[340], *text = NULL;
+        snprintf(item_where, sizeof item_where, "%s[%zu]", where, i);
+        if (!item)
+            return free(joined), at(ld, list, "%s: bad entry", item_where);
+        if (is_null(item))
+            return free(joined), at(ld, item, "%s: expected a scalar, got nothing (null)",
+                                    item_where);
+        if ((r = setting_text(ld, item_where, item, &text)) != 0)
+            return free(joined), r;
+        size_t tl = strlen(text);
+        char *grown = realloc(joined, joined_len + tl + 2);
+        if (!grown) {
+            free(text);
+            free(joined);
+            return molt_err_set(ld->err, MOLT_ENOMEM, "out of memory");
+        }
+        joined = grown;
+        if (i > 0)
+            joined[joined_len++] = '\n';
+        memcpy(joined + joined_len, text, tl + 1);
+        joined_len += tl;
+        char indexed[MODULE_WORD_MAX + 24];
+        snprintf(indexed, sizeof indexed, "%s.%zu", key, i);
+        if ((r = module_add(ld, mc, item, strdup(indexed), text)) != 0)
+            return free(joined), r;
+    }
+    return module_add(ld, mc, list, strdup(key), joined ? joined : strdup(""));
+}
+
+/* The mapping of one module's settings into mc. */
+static int load_module_settings(loader *ld, molt_module_config *mc, yaml_node_t *map)
+{
+    if (is_null(map))
+        return 0;   /* "name:" with every setting commented out */
+    if (map->type != YAML_MAPPING_NODE)
+        return at(ld, map, "modules.%s: expected a mapping of settings, got %s", mc->name,
+                  node_kind(map));
+    for (yaml_node_pair_t *pair = map->data.mapping.pairs.start;
+         pair < map->data.mapping.pairs.top; pair++) {
+        yaml_node_t *k = yaml_document_get_node(ld->doc, pair->key);
+        yaml_node_t *v = yaml_document_get_node(ld->doc, pair->value);
+        if (!k || !v)
+            return molt_err_set(ld->err, MOLT_ECONFIG, "%s: malformed YAML document", ld->file);
+        if (k->type != YAML_SCALAR_NODE ||
+            !is_module_word(scalar_text(k), k->data.scalar.length))
+            return at(ld, k, "modules.%s: a setting name must be 1 to %d characters of "
+                      "[A-Za-z0-9._+-]", mc->name, MODULE_WORD_MAX);
+        const char *key = scalar_text(k);
+        char where[300];
+        snprintf(where, sizeof where, "modules.%s.%s", mc->name, key);
+        int r;
+        if (is_null(v))
+            continue;
+        if (v->type == YAML_SEQUENCE_NODE) {
+            r = load_setting_list(ld, mc, key, where, v);
+        } else if (v->type == YAML_SCALAR_NODE) {
+            char *text = NULL;
+            r = setting_text(ld, where, v, &text);
+            if (r == 0)
+                r = module_add(ld, mc, v, strdup(key), text);
+        } else {
+            r = at(ld, v, "%s: expected a scalar or a list of scalars, got %s", where,
+                   node_kind(v));
+        }
+        if (r != 0)
+            return r;
+    }
+    return 0;
+}
+
+/* modules: <name>: <settings>, replacing any earlier value. */
+static int load_modules(loader *ld, yaml_node_t *map)
+{
+    if (is_null(map))
+        return 0;
+    if (map->type != YAML_MAPPING_NODE)
+        return at(ld, map, "modules: expected a mapping of module names to settings, got %s",
+                  node_kind(map));
+    size_t n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
+    if (n > CONFIG_MODULES_MAX)
+        return at(ld, map, "modules: %zu modules, at most %d allowed", n, CONFIG_MODULES_MAX);
+    molt_module_config *mods = calloc(n ? n : 1, sizeof *mods);
+    if (!mods)
+        return molt_err_set(ld->err, MOLT_ENOMEM, "out of memory");
+    size_t done = 0;
+    int r = 0;
+    for (; done < n; done++) {
+        yaml_node_pair_t *pair = &map->data.mapping.pairs.start[done];
+        yaml_node_t *k = yaml_document_get_node(ld->doc, pair->key);
+        yaml_node_t *v = yaml_document_get_node(ld->doc, pair->value);
+        if (!k || !v) {
+            r = molt_err_set(ld->err, MOLT_ECONFIG, "%s: malformed YAML document", ld->file);
+            break;
+        }
+        if (k->type != YAML_SCALAR_NODE ||
+            !is_module_word(scalar_text(k), k->data.scalar.length)) {
+            r = at(ld, k, "modules: a module name must be 1 to %d characters of [A-Za-z0-9._+-]",
+                   MODULE_WORD_MAX);
+            break;
+        }
+        for (size_t i = 0; i < done && r == 0; i++)
+            if (strcmp(mods[i].name, scalar_text(k)) == 0)
+                r = at(ld, k, "duplicate key \"modules.%s\"", scalar_text(k));
+        if (r != 0)
+            break;
+        mods[done].name = strdup(scalar_text(k));
+        if (!mods[done].name) {
+            r = molt_err_set(ld->err, MOLT_ENOMEM, "out of memory");
+            break;
+        }
+        if ((r = load_module_settings(ld, &mods[done], v)) != 0) {
+            done++;   /* free what it holds */
+            break;
+        }
+    }
+    if (r != 0) {
+        free_modules(mods, done);
+        return r;
+    }
+    free_modules(ld->cfg->modules, ld->cfg->n_modules);
+    ld->cfg->modules = mods;
+    ld->cfg->n_modules = n;
+    return 0;
+}
+
+const char *molt_config_module_get(const molt_config *cfg, const char *module, const char *key)
+{
+    if (!cfg || !module || !key)
+        return NULL;
+    for (size_t i = 0; i < cfg->n_modules; i++) {
+        const molt_module_config *mc = &cfg->modules[i];
+        if (strcmp(mc->name, module) != 0)
+            continue;
+        for (size_t j = 0; j < mc->n; j++)
+            if (strcmp(mc->keys[j], key) == 0)
+                return mc->values[j];
+        return NULL;
+    }
+    return NULL;
 }
 
 /* The absolute folder of path (relative paths taken from the current directory). */

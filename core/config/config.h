@@ -9,6 +9,17 @@
 
 #define MOLT_DEFAULT_CONFIG "/etc/molt/molt.yaml"
 
+/* The settings of one module under `modules: <name>:` in molt.yaml, flattened to strings: a scalar
+ * gives "key" -> its text as written (no path resolution; the module interprets it); a list gives
+ * "key" -> its items joined with '\n' and also "key.0", "key.1", ... -> each item. A null value
+ * (`key:` or `key: ~`) leaves the key unset. */
+typedef struct molt_module_config {
+    char *name;                  /* the module's name (a native module's descriptor name) */
+    char **keys;                 /* parallel arrays of n entries, in file order */
+    char **values;
+    size_t n;
+} molt_module_config;
+
 typedef struct molt_config {
     char *path;                  /* the file it was loaded from, or NULL for defaults only */
     char *data_dir;              /* data_dir: /var/lib/molt (store, work trees, logs) */
@@ -35,12 +46,18 @@ typedef struct molt_config {
     int retry_max_interval;      /* http.retry_max_interval: 300 seconds (backoff cap) */
     int connect_timeout;         /* http.connect_timeout: 30 seconds */
     int low_speed_time;          /* http.low_speed_time: 60 seconds below 1 byte/s = dead */
+    molt_module_config *modules; /* modules: per-module settings (default none) */
+    size_t n_modules;
 } molt_config;
 
 /* Load path (NULL = MOLT_DEFAULT_CONFIG; a missing default file gives the defaults, a missing
  * named file is an error). *ret is owned by the caller (molt_config_free). */
 int molt_config_load(molt_config **ret, const char *path, molt_err *err);
 void molt_config_free(molt_config *cfg);
+
+/* The value of key in module's settings (`modules: <module>: <key>`), or NULL when the module or
+ * the key is not configured. The string belongs to cfg. */
+const char *molt_config_module_get(const molt_config *cfg, const char *module, const char *key);
 
 /* Device type from device_type_file ("device_type=<value>\n"); *ret malloc'd. */
 int molt_config_device_type(const molt_config *cfg, char **ret, molt_err *err);

@@ -207,6 +207,7 @@ typedef struct native_mod {
     const struct molt_module_desc *d;
     char *type, *tree_dir, *tmp_dir, *files_dir, *work_dir, *kv_dir;
     char *header_info, *type_info, *meta_data, *art_name, *art_group;
+    molt_module_config settings;   /* copy of molt.yaml's modules: <name>: (config_get) */
     bool isolated;
     int timeout;
     void *state;
@@ -538,7 +539,11 @@ static int host_kv_delete(const struct molt_host_api *api, const char *key)
 
 static const char *host_config_get(const struct molt_host_api *api, const char *key)
 {
-    return NULL;   /* molt.yaml has no per-module settings yet (ABI 1.0) */
+    const molt_module_config *mc = &from_api(api)->settings;
+    for (size_t i = 0; key && i < mc->n; i++)
+        if (strcmp(mc->keys[i], key) == 0)
+            return mc->values[i];
+    return NULL;
 }
 
 static const struct molt_host_api host_api_template = {
@@ -976,6 +981,12 @@ static void op_free(molt_module *m)
                      &nm->child_buf,   (char **)&nm->base.path};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         free(*strs[i]);
+    for (size_t i = 0; i < nm->settings.n; i++) {
+        free(nm->settings.keys[i]);
+        free(nm->settings.values[i]);
+    }
+    free(nm->settings.keys);
+    free(nm->settings.values);
     free(nm);
 }
 
@@ -1013,6 +1024,29 @@ static int read_header(const char *tree_dir, const char *name, const char *fallb
     return r;
 }
 
+/* Copy the settings of module name (if any) from cfg into nm->settings. */
+static int copy_settings(native_mod *nm, const molt_config *cfg, const char *name)
+{
+    const molt_module_config *mc = NULL;
+    for (size_t i = 0; cfg && i < cfg->n_modules && !mc; i++)
+        if (strcmp(cfg->modules[i].name, name) == 0)
+            mc = &cfg->modules[i];
+    if (!mc || mc->n == 0)
+        return 0;
+    nm->settings.keys = calloc(mc->n, sizeof(char *));
+    nm->settings.values = calloc(mc->n, sizeof(char *));
+    if (!nm->settings.keys || !nm->settings.values)
+        return MOLT_ENOMEM;
+    for (size_t i = 0; i < mc->n; i++) {
+        nm->settings.keys[i] = strdup(mc->keys[i]);
+        nm->settings.values[i] = strdup(mc->values[i]);
+        nm->settings.n = i + 1;
+        if (!nm->settings.keys[i] || !nm->settings.values[i])
+            return MOLT_ENOMEM;
+    }
+    return 0;
+}
+
 int molt_native_module_new(molt_module **ret, const char *path, const char *type,
                            const molt_native_opts *opts, molt_err *err)
 {
@@ -1045,7 +1079,7 @@ int molt_native_module_new(molt_module **ret, const char *path, const char *type
     nm->kv_dir = own ? molt_path_join(own, "kv") : NULL;
     free(own);
     if (!nm->base.path || !nm->type || !nm->tree_dir || !nm->tmp_dir || !nm->files_dir ||
-        !nm->work_dir || !nm->kv_dir) {
+        !nm->work_dir || !nm->kv_dir || copy_settings(nm, opts->cfg, nm->d->name) < 0) {
         r = molt_err_set(err, MOLT_ENOMEM, "out of memory");
         goto fail;
     }

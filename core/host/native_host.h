@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <molt/module.h>
+#include "config/config.h"
 #include "host/module.h"
 #include "util/err.h"
 
@@ -36,6 +37,8 @@ typedef struct molt_native_opts {
     const char *data_dir;   /* molt's data dir: <data_dir>/modules/<name>/{work,kv} */
     bool isolated;          /* run every call in a forked child */
     int timeout;            /* isolated only: seconds a call may take before the child is killed */
+    const molt_config *cfg; /* config_get answers from `modules: <descriptor name>:` (copied);
+                               NULL = no settings */
 } molt_native_opts;
 
 /* A module handle for a deployment: loads path (as molt_native_load) and checks that it claims

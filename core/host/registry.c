@@ -306,6 +306,7 @@ int molt_registry_module_new(const molt_config *cfg, molt_module **ret, const ch
         .data_dir = cfg->data_dir,
         .isolated = is_isolated(cfg, path),
         .timeout = cfg->module_timeout,
+        .cfg = cfg,
     };
     return molt_native_module_new(ret, path, type, &opts, err);
 }

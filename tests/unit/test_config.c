@@ -216,6 +216,46 @@ static void test_relative_config_path(void **state)
     molt_config_free(c);
 }
 
+/* modules: per-module settings, flattened for a module's config_get. */
+static void test_module_settings(void **state)
+{
+    fixture *f = *state;
+    write_text(f->path,
+               "modules:\n"
+               "  rootfs-image:\n"
+               "    partition_a: /dev/mmcblk0p2\n"
+               "    deadline: 30\n"
+               "    empty: ''\n"
+               "    unset: ~\n"
+               "    health_commands:\n"
+               "      - /bin/true\n"
+               "      - test -e /etc/ok\n"
+               "    none: []\n"
+               "  other:\n");
+    molt_config *c = NULL;
+    molt_err err = {0};
+    if (molt_config_load(&c, f->path, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(c->n_modules, 2);
+    assert_string_equal(molt_config_module_get(c, "rootfs-image", "partition_a"),
+                        "/dev/mmcblk0p2");   /* as written, not resolved */
+    assert_string_equal(molt_config_module_get(c, "rootfs-image", "deadline"), "30");
+    assert_string_equal(molt_config_module_get(c, "rootfs-image", "empty"), "");
+    assert_null(molt_config_module_get(c, "rootfs-image", "unset"));
+    assert_string_equal(molt_config_module_get(c, "rootfs-image", "health_commands"),
+                        "/bin/true\ntest -e /etc/ok");
+    assert_string_equal(molt_config_module_get(c, "rootfs-image", "health_commands.0"),
+                        "/bin/true");
+    assert_string_equal(molt_config_module_get(c, "rootfs-image", "health_commands.1"),
+                        "test -e /etc/ok");
+    assert_null(molt_config_module_get(c, "rootfs-image", "health_commands.2"));
+    assert_string_equal(molt_config_module_get(c, "rootfs-image", "none"), "");
+    assert_null(molt_config_module_get(c, "rootfs-image", "nothing"));
+    assert_null(molt_config_module_get(c, "other", "partition_a"));
+    assert_null(molt_config_module_get(c, "file", "partition_a"));
+    molt_config_free(c);
+}
+
 typedef struct bad_case {
     const char *text;
     int line;
@@ -259,6 +299,18 @@ static void test_mistakes(void **state)
         {"data_dir: /a\n---\ndata_dir: /b\n", 2, "a second YAML document"},
         {"data_dir: /a\n\xff\n", 2, "not valid YAML text"},
         {"[1, 2]: x\n", 1, "a key must be a plain word"},
+        {"modules: [a]\n", 1, "modules: expected a mapping of module names to settings, got a "
+                              "list"},
+        {"modules:\n  a: 5\n", 2, "modules.a: expected a mapping of settings, got a scalar"},
+        {"modules:\n  a:\n    k: {x: 1}\n", 3, "modules.a.k: expected a scalar or a list of "
+                                                 "scalars, got a mapping"},
+        {"modules:\n  a:\n    k: [x, [y]]\n", 3, "modules.a.k[1]: expected a scalar, got a list"},
+        {"modules:\n  a:\n    k: [x, ~]\n", 3, "modules.a.k[1]: expected a scalar, got nothing"},
+        {"modules:\n  a:\n    k: 1\n    k: 2\n", 4, "duplicate key \"modules.a.k\""},
+        {"modules:\n  a:\n    k: [1]\n    k.0: 2\n", 4, "duplicate key \"modules.a.k.0\""},
+        {"modules:\n  a: {}\n  a: {}\n", 3, "duplicate key \"modules.a\""},
+        {"modules:\n  a/b: {}\n", 2, "a module name must be 1 to 128 characters"},
+        {"modules:\n  a:\n    'x y': 1\n", 3, "a setting name must be 1 to 128 characters"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         write_text(f->path, cases[i].text);
@@ -328,6 +380,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_every_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_device_type_file_follows_data_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relative_config_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_module_settings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mistakes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_device_type, setup, teardown),
     };

@@ -225,8 +225,10 @@ struct molt_host_api {
                   size_t len);
     int (*kv_delete)(const struct molt_host_api *host, const char *key);
 
-    /* A configuration value of this module, or NULL when not set. molt 1.0 has no per-module
-     * configuration in molt.yaml yet, so this returns NULL; modules must handle NULL (defaults). */
+    /* A configuration value of this module, or NULL when not set: molt.yaml's
+     * `modules: <descriptor name>: <key>: <value>`. A scalar is returned as written; a list gives
+     * "key" (its items joined with '\n') and "key.0", "key.1", ... (each item); see
+     * docs/configuration.md. Modules must handle NULL (their defaults). */
     const char *(*config_get)(const struct molt_host_api *host, const char *key);
 
     void *reserved[8];   /* NULL in ABI 1.0 */

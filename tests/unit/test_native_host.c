@@ -37,6 +37,7 @@ typedef struct fixture {
     char dest[BUF];     /* where the copy module installs */
     char payload[BUF];  /* 300001 random bytes */
     char artifact[BUF];
+    int timeout;        /* of isolated calls made by new_module, seconds */
 } fixture;
 
 static void run_sh(const char *cmd)
@@ -91,6 +92,7 @@ static int setup(void **state)
     snprintf(f->artifact, sizeof f->artifact, "%s/a.mender", f->dir);
     assert_int_equal(molt_mkdir_p(f->data, 0755, NULL), 0);
     assert_int_equal(molt_mkdir_p(f->dest, 0755, NULL), 0);
+    f->timeout = 60;
     *state = f;
     return 0;
 }
@@ -300,11 +302,26 @@ static molt_module *new_module(fixture *f, const char *file, const char *type, b
     molt_module *m = NULL;
     mod_path(f, file, path, sizeof path);
     molt_native_opts opts = {.tree_dir = f->tree, .data_dir = f->data, .isolated = isolated,
-                             .timeout = 60};
+                             .timeout = f->timeout};
     if (molt_native_module_new(&m, path, type, &opts, &err) != 0)
         fail_msg("%s", err.msg);
     assert_string_equal(m->name, type);
     assert_string_equal(m->path, path);
+    return m;
+}
+
+/* The artifact (made by the caller) opened, the module created and its Download done. */
+static molt_module *downloaded(fixture *f, const char *file, const char *type, bool isolated)
+{
+    molt_err err = {0};
+    molt_source *src = NULL;
+    molt_artifact_reader *r = NULL;
+    open_artifact(f, &src, &r);
+    molt_module *m = new_module(f, file, type, isolated);
+    if (m->ops->download(m, r, &err) != 0)
+        fail_msg("Download: %s", err.msg);
+    molt_artifact_reader_free(r);
+    molt_source_free(src);
     return m;
 }
 
@@ -396,14 +413,8 @@ static void test_module_error_message(void **state)
 {
     fixture *f = *state;
     molt_err err = {0};
-    molt_source *src = NULL;
-    molt_artifact_reader *r = NULL;
     make_artifact(f, "native-copy", ", \"fail\": \"ArtifactCommit\"");
-    open_artifact(f, &src, &r);
-    molt_module *m = new_module(f, "native_copy", "native-copy", false);
-    assert_int_equal(m->ops->download(m, r, &err), 0);
-    molt_artifact_reader_free(r);
-    molt_source_free(src);
+    molt_module *m = downloaded(f, "native_copy", "native-copy", false);
     assert_int_equal(m->ops->call(m, MOLT_CALL_ARTIFACT_COMMIT, &err), MOLT_EMODULE);
     char want[2 * BUF];
     snprintf(want, sizeof want,
@@ -418,14 +429,8 @@ static void test_crash_isolated(void **state)
 {
     fixture *f = *state;
     molt_err err = {0};
-    molt_source *src = NULL;
-    molt_artifact_reader *r = NULL;
     make_artifact(f, "native-crash", "");
-    open_artifact(f, &src, &r);
-    molt_module *m = new_module(f, "native_crash", "native-crash", true);
-    assert_int_equal(m->ops->download(m, r, &err), 0);
-    molt_artifact_reader_free(r);
-    molt_source_free(src);
+    molt_module *m = downloaded(f, "native_crash", "native-crash", true);
     /* the child dies, molt does not */
     assert_int_equal(m->ops->call(m, MOLT_CALL_ARTIFACT_INSTALL, &err), MOLT_EMODULE);
     char want[2 * BUF];
@@ -489,29 +494,21 @@ static void test_isolated_timeout_and_unread(void **state)
     molt_err err = {0};
     molt_source *src = NULL;
     molt_artifact_reader *r = NULL;
-    char path[BUF];
     make_artifact(f, "native-copy", ", \"hang\": \"ArtifactCommit\"");
-    open_artifact(f, &src, &r);
-    molt_module *m = NULL;
-    mod_path(f, "native_copy", path, sizeof path);
-    molt_native_opts opts = {.tree_dir = f->tree, .data_dir = f->data, .isolated = true,
-                             .timeout = 1};
-    assert_int_equal(molt_native_module_new(&m, path, "native-copy", &opts, &err), 0);
-    assert_int_equal(m->ops->download(m, r, &err), 0);
-    molt_artifact_reader_free(r);
-    molt_source_free(src);
+    f->timeout = 1;
+    molt_module *m = downloaded(f, "native_copy", "native-copy", true);
     assert_int_equal(m->ops->call(m, MOLT_CALL_ARTIFACT_COMMIT, &err), MOLT_ETIMEOUT);
     char want[2 * BUF];
-    snprintf(want, sizeof want, "module copy (%s): ArtifactCommit took more than 1 s: killed", path);
+    snprintf(want, sizeof want, "module copy (%s): ArtifactCommit took more than 1 s: killed",
+             m->path);
     assert_string_equal(err.msg, want);
     m->ops->free(m);
 
     /* probe's download returns at once without reading the 8 MiB payload */
+    f->timeout = 30;
     make_artifact_sized(f, "probe", "", 8 << 20);
     open_artifact(f, &src, &r);
-    mod_path(f, "probe_ok", path, sizeof path);
-    opts.timeout = 30;
-    assert_int_equal(molt_native_module_new(&m, path, "probe", &opts, &err), 0);
+    m = new_module(f, "probe_ok", "probe", true);
     if (m->ops->download(m, r, &err) != 0)
         fail_msg("%s", err.msg);
     if (molt_artifact_reader_finish(r, &err) != 0)

@@ -1,0 +1,534 @@
+/* The conformance kit's scratch device: a molt configuration, data dir, module folders and the
+ * wrapper around the module under test; molt commands run in a forked child that the kit can
+ * kill -9 inside any module call. */
+#include "kit.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "artifact/reader.h"
+#include "artifact/source.h"
+#include "config/config.h"
+#include "host/native_host.h"
+#include "util/fs.h"
+#include "util/log.h"
+
+#ifndef MOLT_KIT_SHIM_INSTALLED
+#define MOLT_KIT_SHIM_INSTALLED "/usr/lib/molt/molt-kit-shim.so"
+#endif
+
+/* The seconds one molt command may take before the kit gives up on it. */
+#define KIT_COMMAND_TIMEOUT 120
+
+static int write_text(const char *path, const char *text, mode_t mode)
+{
+    molt_err e = {0};
+    return molt_write_file_atomic(path, text, strlen(text), mode, &e);
+}
+
+/* The shim next to this program (build tree), or where it is installed. */
+static int find_shim(char *buf, size_t cap)
+{
+    const char *env = getenv("MOLT_KIT_SHIM");
+    if (env && access(env, R_OK) == 0) {
+        snprintf(buf, cap, "%s", env);
+        return 0;
+    }
+    char self[1024];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(buf, cap, "%s/molt-kit-shim.so", self);
+            if (access(buf, R_OK) == 0)
+                return 0;
+            snprintf(buf, cap, "%s/../lib/molt/molt-kit-shim.so", self);
+            if (access(buf, R_OK) == 0)
+                return 0;
+        }
+    }
+    snprintf(buf, cap, "%s", MOLT_KIT_SHIM_INSTALLED);
+    return access(buf, R_OK) == 0 ? 0 : -1;
+}
+
+static int read_artifact(kit *k, char *msg, size_t cap)
+{
+    molt_err e = {0};
+    molt_source *src = NULL;
+    molt_artifact_reader *r = NULL;
+    int rc = -1;
+    if (molt_source_file_new(&src, k->artifact_abs, &e) < 0 ||
+        molt_artifact_reader_open(&r, src, &(molt_artifact_opts){0}, &e) < 0) {
+        snprintf(msg, cap, "artifact %s: %s", k->artifact, e.msg);
+        goto out;
+    }
+    const molt_artifact_info *info = molt_artifact_reader_info(r);
+    if (!info->payload_type) {
+        snprintf(msg, cap, "artifact %s has no payload: nothing for a module to install",
+                 k->artifact);
+        goto out;
+    }
+    k->payload_type = strdup(info->payload_type);
+    k->artifact_name = strdup(info->name);
+    json_t *dt = json_array_get(info->depends_device_types, 0);
+    k->device_type = strdup(json_is_string(dt) ? json_string_value(dt) : "molt-kit-device");
+    rc = k->payload_type && k->artifact_name && k->device_type ? 0 : -1;
+out:
+    molt_artifact_reader_free(r);
+    molt_source_free(src);
+    return rc;
+}
+
+/* The exec wrapper: logs each call, captures query answers verbatim, simulates the reboots,
+ * then obeys the knobs, like the native shim. */
+static int write_exec_wrapper(kit *k, const char *path)
+{
+    char *text = NULL;
+    if (asprintf(&text,
+                 "#!/bin/sh\n"
+                 "# molt-module-test wrapper around %s\n"
+                 "ctl='%s'\n"
+                 "real='%s'\n"
+                 "call=$1\n"
+                 "echo \"call $call\" >>\"$ctl/log\"\n"
+                 "case $call in\n"
+                 "ArtifactReboot|ArtifactRollbackReboot)\n"
+                 "    echo \"simulated $call\" >>\"$ctl/log\"; rc=0 ;;\n"
+                 "NeedsArtifactReboot|SupportsRollback|ProvidePayloadFileSizes)\n"
+                 "    \"$real\" \"$@\" >\"$ctl/answer_$call\"; rc=$?; cat \"$ctl/answer_$call\" ;;\n"
+                 "*)\n"
+                 "    \"$real\" \"$@\"; rc=$? ;;\n"
+                 "esac\n"
+                 "echo \"done $call $rc\" >>\"$ctl/log\"\n"
+                 "if [ -f \"$ctl/sleep_$call\" ]; then echo $$ >\"$ctl/pid\"; sleep 60; fi\n"
+                 "if [ $rc -eq 0 ] && [ -f \"$ctl/fail_$call\" ]; then\n"
+                 "    echo \"molt-module-test: failure injected after $call\" >&2; exit 1\n"
+                 "fi\n"
+                 "exit $rc\n",
+                 k->module_abs, k->ctl, k->module_abs) < 0)
+        return -1;
+    int r = write_text(path, text, 0755);
+    free(text);
+    return r;
+}
+
+int kit_device_setup(kit *k, char *msg, size_t cap)
+{
+    char path[8400], shim[4096];
+    molt_err e = {0};
+    if (!realpath(k->module, k->module_abs)) {
+        snprintf(msg, cap, "module %s: %s", k->module, strerror(errno));
+        return -1;
+    }
+    if (!realpath(k->artifact, k->artifact_abs)) {
+        snprintf(msg, cap, "artifact %s: %s", k->artifact, strerror(errno));
+        return -1;
+    }
+    size_t len = strlen(k->module_abs);
+    k->native = len > 3 && strcmp(k->module_abs + len - 3, ".so") == 0;
+    if (read_artifact(k, msg, cap) < 0)
+        return -1;
+    if (k->native) {
+        molt_native *n = NULL;
+        if (molt_native_load(&n, k->module_abs, &e) < 0) {
+            snprintf(msg, cap, "%s", e.msg);
+            return -1;
+        }
+        bool claims = molt_native_claims(n, k->payload_type);
+        k->caps = molt_native_desc(n)->capabilities;
+        kit_info(k, "module: native %s %s (capabilities:%s%s%s)", molt_native_desc(n)->name,
+                 molt_native_desc(n)->version, k->caps & MOLT_CAP_STREAMING ? " streaming" : "",
+                 k->caps & MOLT_CAP_ROLLBACK ? " rollback" : "",
+                 k->caps & MOLT_CAP_REBOOT ? " reboot" : "");
+        molt_native_free(n);
+        if (!claims) {
+            snprintf(msg, cap, "module %s does not claim the artifact's payload type %s",
+                     k->module, k->payload_type);
+            return -1;
+        }
+        if (find_shim(shim, sizeof shim) < 0) {
+            snprintf(msg, cap, "the kit's shim (molt-kit-shim.so) is not found: set MOLT_KIT_SHIM");
+            return -1;
+        }
+    } else {
+        if (access(k->module_abs, X_OK) < 0) {
+            snprintf(msg, cap, "module %s is not executable (nor a native .so)", k->module);
+            return -1;
+        }
+        kit_info(k, "module: exec %s", k->module_abs);
+    }
+    kit_info(k, "artifact: %s (name %s, payload type %s, device type %s)", k->artifact_abs,
+             k->artifact_name, k->payload_type, k->device_type);
+
+    const char *tmp = getenv("TMPDIR");
+    snprintf(k->root, sizeof k->root, "%s/molt-kit.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(k->root)) {
+        snprintf(msg, cap, "mkdtemp %s: %s", k->root, strerror(errno));
+        return -1;
+    }
+    snprintf(k->conf, sizeof k->conf, "%s/molt.yaml", k->root);
+    snprintf(k->ctl, sizeof k->ctl, "%s/ctl", k->root);
+    snprintf(k->logs, sizeof k->logs, "%s/logs", k->root);
+    static const char *const dirs[] = {"modules", "native", "scripts", "logs", "ctl"};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", k->root, dirs[i]);
+        if (molt_mkdir_p(path, 0755, &e) < 0) {
+            snprintf(msg, cap, "%s", e.msg);
+            return -1;
+        }
+    }
+    if (k->native) {
+        /* The shim under the module's own file name, so refusals and logs name it. */
+        const char *base = strrchr(k->module_abs, '/') + 1;
+        snprintf(path, sizeof path, "%s/native/%s", k->root, base);
+        if (symlink(shim, path) < 0) {
+            snprintf(msg, cap, "symlink %s: %s", path, strerror(errno));
+            return -1;
+        }
+        setenv("MOLT_KIT_REAL", k->module_abs, 1);
+        setenv("MOLT_KIT_CTL", k->ctl, 1);
+    } else {
+        snprintf(path, sizeof path, "%s/modules/%s", k->root, k->payload_type);
+        if (strchr(k->payload_type, '/') || write_exec_wrapper(k, path) < 0) {
+            snprintf(msg, cap, "cannot write the module wrapper %s", path);
+            return -1;
+        }
+    }
+    char *conf = NULL;
+    if (asprintf(&conf,
+                 "data_dir: %s/data\n"
+                 "device_type_file: %s/data/device_type\n"
+                 "module_dirs:\n"
+                 "  - %s/modules\n"
+                 "native_module_dir: %s/native\n"
+                 "scripts_dir: %s/scripts\n"
+                 "module_timeout: 60\n"
+                 "state_script_retry_interval: 1\n"
+                 "log_level: debug\n",
+                 k->root, k->root, k->root, k->root, k->root) < 0)
+        return -1;
+    int r = write_text(k->conf, conf, 0644);
+    free(conf);
+    if (r < 0) {
+        snprintf(msg, cap, "cannot write %s", k->conf);
+        return -1;
+    }
+    return 0;
+}
+
+void kit_device_remove(kit *k)
+{
+    if (k->root[0])
+        molt_rm_rf(k->root, NULL);
+}
+
+int kit_case_start(kit *k, const char *name)
+{
+    char path[8400], text[512];
+    snprintf(k->case_name, sizeof k->case_name, "%s", name);
+    snprintf(path, sizeof path, "%s/data", k->root);
+    if (molt_rm_rf(path, NULL) < 0 || molt_rm_rf(k->ctl, NULL) < 0 ||
+        molt_mkdir_p(path, 0755, NULL) < 0 || molt_mkdir_p(k->ctl, 0755, NULL) < 0)
+        return -1;
+    snprintf(path, sizeof path, "%s/data/device_type", k->root);
+    snprintf(text, sizeof text, "device_type=%s\n", k->device_type);
+    k->n_events = 0;
+    return write_text(path, text, 0644);
+}
+
+void kit_knob(kit *k, const char *knob, const char *call)
+{
+    char path[8400];
+    snprintf(path, sizeof path, "%s/%s%s", k->ctl, knob, call);
+    write_text(path, "", 0644);
+}
+
+void kit_knobs_clear(kit *k, const char *prefix)
+{
+    DIR *d = opendir(k->ctl);
+    struct dirent *de;
+    char path[8400];
+    if (!d)
+        return;
+    while ((de = readdir(d))) {
+        if (strncmp(de->d_name, prefix, strlen(prefix)) == 0) {
+            snprintf(path, sizeof path, "%s/%s", k->ctl, de->d_name);
+            unlink(path);
+        }
+    }
+    closedir(d);
+}
+
+/* The child: one molt command through the state machine; "rc outcome message" on fd. */
+static void child_main(kit *k, const char *command, int fd)
+{
+    char path[8400];
+    snprintf(path, sizeof path, "%s/%s.log", k->logs, k->case_name);
+    int log = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (log >= 0) {
+        dprintf(log, "==== molt %s\n", command);
+        dup2(log, 1);
+        dup2(log, 2);
+        close(log);
+    }
+    molt_err err = {0};
+    molt_config *cfg = NULL;
+    molt_machine *m = NULL;
+    molt_outcome outcome = MOLT_OUTCOME_FAILED;
+    int rc = molt_config_load(&cfg, k->conf, &err);
+    if (rc == 0) {
+        molt_log_set_level(MOLT_LOG_DEBUG);
+        rc = molt_machine_open(&m, cfg, &err);
+    }
+    if (rc == 0) {
+        if (strcmp(command, "install") == 0)
+            rc = molt_machine_install(m, k->artifact_abs, &outcome, &err);
+        else if (strcmp(command, "commit") == 0)
+            rc = molt_machine_commit(m, &outcome, &err);
+        else if (strcmp(command, "rollback") == 0)
+            rc = molt_machine_rollback(m, &outcome, &err);
+        else
+            rc = molt_machine_resume(m, &outcome, &err);
+    }
+    dprintf(fd, "%d %d %s", rc, (int)outcome, err.msg);
+    fprintf(stderr, "==== rc %d outcome %d %s\n", rc, (int)outcome, err.msg);
+    molt_machine_free(m);
+    molt_config_free(cfg);
+    close(fd);
+    _exit(0);
+}
+
+static bool read_pid(kit *k, pid_t *ret)
+{
+    char path[8400], *data = NULL;
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/pid", k->ctl);
+    if (molt_read_file(path, 64, &data, &len, NULL) < 0)
+        return false;
+    long v = strtol(data, NULL, 10);
+    free(data);
+    if (v <= 1)
+        return false;
+    *ret = (pid_t)v;
+    return true;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+void kit_run(kit *k, const char *command, const char *kill_call, kit_result *res)
+{
+    int fds[2];
+    memset(res, 0, sizeof *res);
+    res->outcome = MOLT_OUTCOME_FAILED;
+    res->rc = MOLT_EIO;
+    if (kill_call)
+        kit_knob(k, "sleep_", kill_call);
+    if (pipe2(fds, O_CLOEXEC) < 0) {
+        snprintf(res->msg, sizeof res->msg, "pipe: %s", strerror(errno));
+        res->lost = true;
+        return;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(res->msg, sizeof res->msg, "fork: %s", strerror(errno));
+        res->lost = true;
+        close(fds[0]);
+        close(fds[1]);
+        return;
+    }
+    if (pid == 0) {
+        setpgid(0, 0);
+        close(fds[0]);
+        child_main(k, command, fds[1]);
+    }
+    setpgid(pid, pid);
+    close(fds[1]);
+    int status = 0;
+    bool done = false;
+    for (int waited = 0; waited < KIT_COMMAND_TIMEOUT * 1000; waited += 20) {
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid) {
+            done = true;
+            break;
+        }
+        pid_t mod;
+        if (kill_call && read_pid(k, &mod)) {
+            /* A power cut: the module's process group, molt's, then molt itself. */
+            kill(-mod, SIGKILL);
+            kill(mod, SIGKILL);
+            kill(-pid, SIGKILL);
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            res->killed = true;
+            done = true;
+            break;
+        }
+        sleep_ms(20);
+    }
+    if (!done) {
+        kill(-pid, SIGKILL);
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        snprintf(res->msg, sizeof res->msg, "molt %s still running after %d s", command,
+                 KIT_COMMAND_TIMEOUT);
+        res->lost = true;
+    } else if (!res->killed) {
+        char buf[1200];
+        ssize_t n = read(fds[0], buf, sizeof buf - 1);
+        int rc = 0, outcome = 0, used = 0;
+        if (n > 0) {
+            buf[n] = '\0';
+            if (sscanf(buf, "%d %d %n", &rc, &outcome, &used) >= 2) {
+                res->rc = rc;
+                res->outcome = (molt_outcome)outcome;
+                snprintf(res->msg, sizeof res->msg, "%s", buf + used);
+            }
+        } else {
+            res->lost = true;
+            if (WIFSIGNALED(status))
+                snprintf(res->msg, sizeof res->msg, "molt %s died of signal %d", command,
+                         WTERMSIG(status));
+            else
+                snprintf(res->msg, sizeof res->msg, "molt %s exited without a result", command);
+        }
+    }
+    close(fds[0]);
+    if (kill_call) {
+        char path[8400];
+        kit_knobs_clear(k, "sleep_");
+        snprintf(path, sizeof path, "%s/pid", k->ctl);
+        unlink(path);
+    }
+    kit_load_events(k);
+}
+
+void kit_load_events(kit *k)
+{
+    char path[8400], line[256];
+    snprintf(path, sizeof path, "%s/log", k->ctl);
+    k->n_events = 0;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    while (fgets(line, sizeof line, f) && k->n_events < KIT_MAX_EVENTS) {
+        char word[16], call[64];
+        int rc = 0;
+        int n = sscanf(line, "%15s %63s %d", word, call, &rc);
+        if (n >= 2 && strcmp(word, "call") == 0) {
+            kit_event *ev = &k->events[k->n_events++];
+            snprintf(ev->call, sizeof ev->call, "%s", call);
+            ev->rc = -1000;
+            ev->simulated = false;
+        } else if (n >= 2 && k->n_events > 0 &&
+                   strcmp(k->events[k->n_events - 1].call, call) == 0) {
+            if (strcmp(word, "done") == 0 && n == 3)
+                k->events[k->n_events - 1].rc = rc;
+            else if (strcmp(word, "simulated") == 0)
+                k->events[k->n_events - 1].simulated = true;
+        }
+    }
+    fclose(f);
+}
+
+char *kit_answer(kit *k, const char *call, size_t *ret_len)
+{
+    char path[8400], *data = NULL;
+    snprintf(path, sizeof path, "%s/answer_%s", k->ctl, call);
+    if (molt_read_file(path, 4096, &data, ret_len, NULL) < 0)
+        return NULL;
+    return data;
+}
+
+/* Open the device's store in this process (the module is not called). */
+static molt_machine *open_machine(kit *k, molt_config **ret_cfg)
+{
+    molt_config *cfg = NULL;
+    molt_machine *m = NULL;
+    molt_log_set_level(MOLT_LOG_ERROR);
+    if (molt_config_load(&cfg, k->conf, NULL) < 0)
+        return NULL;
+    if (molt_machine_open(&m, cfg, NULL) < 0) {
+        molt_config_free(cfg);
+        return NULL;
+    }
+    *ret_cfg = cfg;
+    return m;
+}
+
+static char *machine_string(kit *k, bool provides, const char *key)
+{
+    molt_config *cfg = NULL;
+    molt_machine *m = open_machine(k, &cfg);
+    json_t *doc = NULL;
+    char *out = NULL;
+    if (m && (provides ? molt_machine_provides(m, &doc, NULL) : molt_machine_status(m, &doc, NULL)) == 0)
+        out = strdup(json_is_string(json_object_get(doc, key)) ?
+                         json_string_value(json_object_get(doc, key)) : "");
+    json_decref(doc);
+    molt_machine_free(m);
+    molt_config_free(cfg);
+    return out ? out : strdup("");
+}
+
+char *kit_artifact_name(kit *k)
+{
+    return machine_string(k, true, "artifact_name");
+}
+
+char *kit_state(kit *k)
+{
+    return machine_string(k, false, "state");
+}
+
+static int tree_found;
+
+static int tree_visit(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    const char *base = strrchr(path, '/');
+    if (flag == FTW_D && base && strcmp(base, "/tree") == 0) {
+        tree_found = 1;
+        return 1;
+    }
+    return 0;
+}
+
+bool kit_tree_left(kit *k)
+{
+    char path[8400];
+    snprintf(path, sizeof path, "%s/data", k->root);
+    tree_found = 0;
+    nftw(path, tree_visit, 16, FTW_PHYS);
+    return tree_found != 0;
+}
+
+bool kit_log_has(kit *k, const char *needle)
+{
+    char path[8400], *data = NULL;
+    size_t len = 0;
+    snprintf(path, sizeof path, "%s/%s.log", k->logs, k->case_name);
+    if (molt_read_file(path, 64u << 20, &data, &len, NULL) < 0)
+        return false;
+    bool found = memmem(data, len, needle, strlen(needle)) != NULL;
+    free(data);
+    return found;
+}

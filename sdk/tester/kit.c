@@ -1,0 +1,601 @@
+/* The conformance kit's checks and its program, molt-module-test: the happy path, the query
+ * answers, the download mode, a failure injected after each state, a kill -9 in each state then
+ * `resume`, an explicit rollback, and ArtifactRollback / Cleanup run twice. Each check is one
+ * report line, PASS <check> or FAIL <check>: <reason>. */
+#include "kit.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+#include <molt/module.h>
+
+#include "util/fs.h"
+
+#define NAME_MAX_LEN 600
+
+static void report_line(kit *k, const char *line)
+{
+    fputs(line, stdout);
+    fputc('\n', stdout);
+    fflush(stdout);
+    if (k->report) {
+        fputs(line, k->report);
+        fputc('\n', k->report);
+        fflush(k->report);
+    }
+}
+
+static void report_v(kit *k, const char *word, const char *check, const char *fmt, va_list ap)
+{
+    char reason[2048], line[2400];
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    /* One line per check, whatever the module printed. */
+    for (char *p = reason; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    snprintf(line, sizeof line, "%s %s: %s", word, check, reason);
+    report_line(k, line);
+}
+
+void kit_pass(kit *k, const char *check)
+{
+    char line[256];
+    snprintf(line, sizeof line, "PASS %s", check);
+    report_line(k, line);
+    k->n_pass++;
+}
+
+void kit_fail(kit *k, const char *check, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    report_v(k, "FAIL", check, fmt, ap);
+    va_end(ap);
+    k->n_fail++;
+}
+
+void kit_skip(kit *k, const char *check, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    report_v(k, "SKIP", check, fmt, ap);
+    va_end(ap);
+    k->n_skip++;
+}
+
+void kit_info(kit *k, const char *fmt, ...)
+{
+    char text[2048], line[2100];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    snprintf(line, sizeof line, "# %s", text);
+    report_line(k, line);
+}
+
+/* ---- what the module said -------------------------------------------------------------------- */
+
+static bool is_query(const char *call)
+{
+    return strcmp(call, "NeedsArtifactReboot") == 0 || strcmp(call, "SupportsRollback") == 0 ||
+           strcmp(call, "ProvidePayloadFileSizes") == 0;
+}
+
+/* What the happy path taught: the answers and the calls made. */
+typedef struct learnt {
+    bool rollback;             /* SupportsRollback: Yes */
+    char calls[32][64];        /* the state calls of the happy path, first occurrence each */
+    int n_calls;
+} learnt;
+
+/* The calls of this case as "A B C" for a report line. */
+static void calls_text(const kit *k, char *buf, size_t cap)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < k->n_events && used + 1 < cap; i++) {
+        const kit_event *ev = &k->events[i];
+        int n = snprintf(buf + used, cap - used, "%s%s%s", used ? " " : "", ev->call,
+                         ev->simulated ? "(simulated)" : "");
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+    if (used >= cap)
+        buf[cap - 1] = '\0';
+}
+
+/* The first module call that failed by itself (not a failure the kit injected), or NULL. */
+static const kit_event *module_failure(const kit *k)
+{
+    for (int i = 0; i < k->n_events; i++) {
+        const kit_event *ev = &k->events[i];
+        if (ev->rc == -1000)
+            continue;   /* killed inside it */
+        if (is_query(ev->call) ? ev->rc < 0 || (!k->native && ev->rc != 0) : ev->rc != 0)
+            return ev;
+    }
+    return NULL;
+}
+
+static int count_calls(const kit *k, const char *call, bool *all_ok)
+{
+    int n = 0;
+    *all_ok = true;
+    for (int i = 0; i < k->n_events; i++) {
+        if (strcmp(k->events[i].call, call) == 0) {
+            n++;
+            if (k->events[i].rc != 0)
+                *all_ok = false;
+        }
+    }
+    return n;
+}
+
+/* A query answer is valid when, without one trailing newline, it is exactly one of the words
+ * (exec), or one of the enum values (native). Fills why otherwise. */
+static bool answer_valid(const kit *k, const char *call, const char *data, size_t len,
+                         char *why, size_t cap)
+{
+    if (k->native) {
+        long v = strtol(data, NULL, 10);
+        long max = strcmp(call, "NeedsArtifactReboot") == 0 ? 2 : 1;
+        if (v < 0 || v > max) {
+            snprintf(why, cap, "returned %ld, expected 0..%ld", v, max);
+            return false;
+        }
+        return true;
+    }
+    size_t n = len;
+    if (n > 0 && data[n - 1] == '\n')
+        n--;
+    static const char *const words[] = {"Yes", "No", "Automatic", ""};
+    size_t n_words = strcmp(call, "NeedsArtifactReboot") == 0 ? 4 : 3;
+    for (size_t i = 0; i < 4; i++) {
+        if ((i < n_words - 1 || i == 3) && strlen(words[i]) == n &&
+            memcmp(words[i], data, n) == 0)
+            return true;
+    }
+    char shown[200];
+    size_t o = 0;
+    for (size_t i = 0; i < len && o + 5 < sizeof shown; i++) {
+        unsigned char c = (unsigned char)data[i];
+        if (c == '\n')
+            o += (size_t)snprintf(shown + o, sizeof shown - o, "\\n");
+        else if (c < 32 || c > 126)
+            o += (size_t)snprintf(shown + o, sizeof shown - o, "\\x%02x", c);
+        else
+            shown[o++] = (char)c;
+    }
+    shown[o] = '\0';
+    snprintf(why, cap, "answered \"%s\", expected exactly one line: %s", shown,
+             strcmp(call, "NeedsArtifactReboot") == 0 ? "Yes, No, Automatic or nothing"
+                                                      : "Yes, No or nothing");
+    return false;
+}
+
+/* ---- sequences --------------------------------------------------------------------------------- */
+
+typedef struct seq {
+    molt_outcome final;
+    bool killed;
+    bool lost;
+    char msg[1100];
+    char trail[256];          /* the commands run: "install commit" */
+} seq;
+
+/* Run install, then what the outcome asks for (a reboot: resume; awaiting commit: await_cmd),
+ * until the deployment ends. With kill_call, kill molt once in that call, then resume. */
+static void run_sequence(kit *k, const char *kill_call, const char *await_cmd, seq *s)
+{
+    const char *cmd = "install";
+    kit_result r;
+    memset(s, 0, sizeof *s);
+    s->final = MOLT_OUTCOME_FAILED;
+    for (int step = 0; step < 8; step++) {
+        kit_run(k, cmd, s->killed ? NULL : kill_call, &r);
+        size_t used = strlen(s->trail);
+        snprintf(s->trail + used, sizeof s->trail - used, "%s%s%s", used ? " " : "", cmd,
+                 r.killed ? "(killed)" : "");
+        if (r.killed) {
+            s->killed = true;
+            kit_knobs_clear(k, "fail_");
+            cmd = "resume";
+            continue;
+        }
+        if (r.lost) {
+            s->lost = true;
+            snprintf(s->msg, sizeof s->msg, "%s", r.msg);
+            return;
+        }
+        snprintf(s->msg, sizeof s->msg, "%s", r.msg);
+        if (r.outcome == MOLT_OUTCOME_REBOOT) {
+            cmd = "resume";   /* the kit "reboots": nothing restarts but molt */
+        } else if (r.outcome == MOLT_OUTCOME_AWAIT_COMMIT) {
+            cmd = await_cmd;
+        } else {
+            s->final = r.outcome;
+            return;
+        }
+    }
+    s->lost = true;
+    snprintf(s->msg, sizeof s->msg, "the deployment did not end after 8 commands (%s)", s->trail);
+}
+
+static const char *outcome_word(molt_outcome o)
+{
+    switch (o) {
+    case MOLT_OUTCOME_DONE: return "success";
+    case MOLT_OUTCOME_FAILED: return "failure";
+    case MOLT_OUTCOME_AWAIT_COMMIT: return "awaiting commit";
+    case MOLT_OUTCOME_REBOOT: return "reboot required";
+    case MOLT_OUTCOME_NOTHING: return "nothing in progress";
+    }
+    return "?";
+}
+
+/* Check how a case ended: the outcome, the artifact name, state idle, no tree left, and that no
+ * module call failed by itself. want_name NULL: any. Returns true when all hold (else reports). */
+static bool check_end(kit *k, const char *check, const seq *s, molt_outcome want,
+                      const char *want_name)
+{
+    char calls[1024];
+    calls_text(k, calls, sizeof calls);
+    if (s->lost) {
+        kit_fail(k, check, "%s (commands: %s; calls: %s; log: %s/%s.log)", s->msg, s->trail,
+                 calls, k->logs, k->case_name);
+        return false;
+    }
+    const kit_event *bad = module_failure(k);
+    if (bad) {
+        kit_fail(k, check, "the module's %s failed (%s %d) (commands: %s; calls: %s; molt: %s)",
+                 bad->call, k->native ? "returned" : "exit", bad->rc, s->trail, calls, s->msg);
+        return false;
+    }
+    if (s->final != want) {
+        kit_fail(k, check, "the deployment ended in %s, expected %s (commands: %s; calls: %s; molt: %s)",
+                 outcome_word(s->final), outcome_word(want), s->trail, calls,
+                 s->msg[0] ? s->msg : "no error");
+        return false;
+    }
+    char *state = kit_state(k);
+    bool idle = strcmp(state, "idle") == 0;
+    if (!idle) {
+        kit_fail(k, check, "state at the end is \"%s\", expected idle (commands: %s; calls: %s)",
+                 state, s->trail, calls);
+        free(state);
+        return false;
+    }
+    free(state);
+    if (kit_tree_left(k)) {
+        kit_fail(k, check, "a module work tree is left in %s/data", k->root);
+        return false;
+    }
+    if (want_name) {
+        char *name = kit_artifact_name(k);
+        bool same = strcmp(name, want_name) == 0;
+        if (!same)
+            kit_fail(k, check, "artifact_name is \"%s\", expected \"%s\" (commands: %s; calls: %s; molt: %s)",
+                     name, want_name, s->trail, calls, s->msg);
+        free(name);
+        if (!same)
+            return false;
+    }
+    return true;
+}
+
+static bool has_call(const kit *k, const char *call)
+{
+    bool ok;
+    return count_calls(k, call, &ok) > 0;
+}
+
+/* ---- the checks ------------------------------------------------------------------------------ */
+
+static void check_happy(kit *k, learnt *l, char *base, size_t cap)
+{
+    seq s;
+    kit_case_start(k, "happy-path");
+    char *b = kit_artifact_name(k);
+    snprintf(base, cap, "%s", b);
+    free(b);
+    run_sequence(k, NULL, "commit", &s);
+    char calls[1024];
+    calls_text(k, calls, sizeof calls);
+    if (check_end(k, "happy-path", &s, MOLT_OUTCOME_DONE, k->artifact_name)) {
+        kit_info(k, "happy path: %s -> %s", s.trail, calls);
+        kit_pass(k, "happy-path");
+    }
+    for (int i = 0; i < k->n_events && l->n_calls < 32; i++) {
+        const char *c = k->events[i].call;
+        bool seen = false;
+        for (int j = 0; j < l->n_calls; j++)
+            seen = seen || strcmp(l->calls[j], c) == 0;
+        if (!seen && !is_query(c))
+            snprintf(l->calls[l->n_calls++], sizeof l->calls[0], "%s", c);
+    }
+
+    /* The query answers, as the module gave them. */
+    static const char *const queries[] = {"ProvidePayloadFileSizes", "NeedsArtifactReboot",
+                                          "SupportsRollback"};
+    for (size_t i = k->native ? 1 : 0; i < 3; i++) {   /* native modules have no file sizes */
+        char check[96], why[400];
+        size_t len = 0;
+        snprintf(check, sizeof check, "answer-%s", queries[i]);
+        char *ans = kit_answer(k, queries[i], &len);
+        if (!ans) {
+            if (k->native)
+                kit_skip(k, check, "not implemented: the host answers from the capability bits");
+            else
+                kit_skip(k, check, "not called by molt on this path");
+            continue;
+        }
+        if (answer_valid(k, queries[i], ans, len, why, sizeof why))
+            kit_pass(k, check);
+        else
+            kit_fail(k, check, "%s", why);
+        if (strcmp(queries[i], "SupportsRollback") == 0)
+            l->rollback = k->native ? atoi(ans) == 1 : (len >= 3 && memcmp(ans, "Yes", 3) == 0);
+        free(ans);
+    }
+    if (k->native && !has_call(k, "SupportsRollback"))
+        l->rollback = (k->caps & MOLT_CAP_ROLLBACK) != 0;
+    kit_info(k, "rollback supported: %s", l->rollback ? "yes" : "no");
+
+    /* Download mode: the module streamed, or molt fell back to files/ for it. */
+    const char *mode = k->native ? (k->caps & MOLT_CAP_STREAMING ? "streaming" : "files")
+                                 : (kit_log_has(k, "did not read stream-next") ? "files" : "streaming");
+    char check[64];
+    snprintf(check, sizeof check, "download-%s", mode);
+    if (s.lost || s.final != MOLT_OUTCOME_DONE)
+        kit_fail(k, check, "the install in %s mode did not succeed (see happy-path)", mode);
+    else
+        kit_pass(k, check);
+}
+
+/* An exec module must ignore a call it does not know: no output, exit 0 (reference §2.1). */
+static void check_unknown_call(kit *k)
+{
+    char tree[8400], out[8400];
+    snprintf(tree, sizeof tree, "%s/unknown-tree", k->root);
+    snprintf(out, sizeof out, "%s/unknown.out", k->root);
+    if (molt_mkdir_p(tree, 0755, NULL) < 0) {
+        kit_fail(k, "unknown-call", "cannot create %s", tree);
+        return;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        FILE *f = freopen(out, "w", stdout);
+        FILE *g = freopen("/dev/null", "w", stderr);
+        if (!f || !g || chdir(tree) < 0)
+            _exit(127);
+        execl(k->module_abs, k->module_abs, "MoltKitUnknownCall", tree, (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) < 0) {
+        kit_fail(k, "unknown-call", "cannot run %s", k->module_abs);
+        return;
+    }
+    char *data = NULL;
+    size_t len = 0;
+    molt_read_file(out, 4096, &data, &len, NULL);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        kit_fail(k, "unknown-call", "exit %d for an unknown call, expected 0",
+                 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    else if (len > 0)
+        kit_fail(k, "unknown-call", "printed %zu bytes for an unknown call, expected nothing", len);
+    else
+        kit_pass(k, "unknown-call");
+    free(data);
+}
+
+static void check_rollback(kit *k, const learnt *l, const char *base)
+{
+    if (!l->rollback) {
+        kit_skip(k, "rollback", "the module does not support rollback");
+        return;
+    }
+    seq s;
+    kit_case_start(k, "rollback");
+    run_sequence(k, NULL, "rollback", &s);
+    if (!check_end(k, "rollback", &s, MOLT_OUTCOME_DONE, base))
+        return;
+    if (!has_call(k, "ArtifactRollback"))
+        kit_fail(k, "rollback", "molt rollback did not call ArtifactRollback");
+    else
+        kit_pass(k, "rollback");
+}
+
+typedef enum stage { ST_DOWNLOAD, ST_INSTALL, ST_REBOOT, ST_AFTER, ST_RECOVERY } stage;
+
+static stage stage_of(const char *call)
+{
+    if (strncmp(call, "Download", 8) == 0)
+        return ST_DOWNLOAD;
+    if (strcmp(call, "ArtifactReboot") == 0)
+        return ST_REBOOT;
+    if (strcmp(call, "Cleanup") == 0)
+        return ST_AFTER;
+    if (strcmp(call, "ArtifactRollback") == 0 || strcmp(call, "ArtifactFailure") == 0 ||
+        strcmp(call, "ArtifactRollbackReboot") == 0 ||
+        strcmp(call, "ArtifactVerifyRollbackReboot") == 0)
+        return ST_RECOVERY;
+    return ST_INSTALL;   /* ArtifactInstall, ArtifactVerifyReboot, ArtifactCommit */
+}
+
+/* A failure after call (the module succeeded, the state fails): the failure path of §2.8. */
+static void check_fail(kit *k, const learnt *l, const char *base, const char *inc,
+                       const char *call)
+{
+    char check[96];
+    seq s;
+    snprintf(check, sizeof check, "fail-%.63s", call);
+    kit_case_start(k, check);
+    stage st = stage_of(call);
+    if (st == ST_RECOVERY)
+        kit_knob(k, "fail_", "ArtifactInstall");   /* to get onto the rollback path */
+    kit_knob(k, "fail_", call);
+    run_sequence(k, NULL, "commit", &s);
+    const char *want = st == ST_DOWNLOAD ? base
+                       : st == ST_AFTER ? inc
+                       : st == ST_RECOVERY ? (strcmp(call, "ArtifactFailure") == 0 && l->rollback ? NULL : inc)
+                       : l->rollback ? base : inc;
+    if (!check_end(k, check, &s, MOLT_OUTCOME_FAILED, want))
+        return;
+    if (!has_call(k, "Cleanup") && st != ST_AFTER) {
+        kit_fail(k, check, "Cleanup was not called after the failure");
+        return;
+    }
+    if ((st == ST_INSTALL || st == ST_REBOOT) && l->rollback && !has_call(k, "ArtifactRollback")) {
+        kit_fail(k, check, "ArtifactRollback was not called although SupportsRollback said Yes");
+        return;
+    }
+    kit_pass(k, check);
+}
+
+/* kill -9 in call, then resume: the path of §2.8 "spontaneous reboot". */
+static void check_kill(kit *k, const learnt *l, const char *base, const char *inc,
+                       const char *call)
+{
+    char check[96];
+    seq s;
+    snprintf(check, sizeof check, "kill-%.63s", call);
+    kit_case_start(k, check);
+    stage st = stage_of(call);
+    if (st == ST_RECOVERY)
+        kit_knob(k, "fail_", "ArtifactInstall");
+    run_sequence(k, call, "commit", &s);
+    if (!s.killed && !s.lost) {
+        char calls[1024];
+        calls_text(k, calls, sizeof calls);
+        kit_fail(k, check, "never reached %s (commands: %s; calls: %s)", call, s.trail, calls);
+        return;
+    }
+    bool ok;
+    if (st == ST_DOWNLOAD)
+        ok = check_end(k, check, &s, MOLT_OUTCOME_FAILED, base);
+    else if (st == ST_REBOOT || st == ST_AFTER)
+        ok = check_end(k, check, &s, MOLT_OUTCOME_DONE, k->artifact_name);
+    else
+        ok = check_end(k, check, &s, MOLT_OUTCOME_FAILED, l->rollback ? base : inc);
+    if (!ok)
+        return;
+    /* A call cut short is made again: it must succeed the second time (idempotency). */
+    if (strcmp(call, "ArtifactRollback") == 0 || strcmp(call, "Cleanup") == 0) {
+        char idem[96];
+        bool all_ok;
+        int n = count_calls(k, call, &all_ok);
+        snprintf(idem, sizeof idem, "%.63s-twice", call);
+        if (n < 2)
+            kit_fail(k, idem, "%s ran %d time(s) after a kill inside it, expected twice", call, n);
+        else if (!all_ok)
+            kit_fail(k, idem, "%s failed when called again", call);
+        else
+            kit_pass(k, idem);
+    }
+    kit_pass(k, check);
+}
+
+void kit_run_checks(kit *k)
+{
+    learnt l = {0};
+    char base[NAME_MAX_LEN], inc[NAME_MAX_LEN];
+    check_happy(k, &l, base, sizeof base);
+    snprintf(inc, sizeof inc, "%s_INCONSISTENT", k->artifact_name);
+    if (!k->native)
+        check_unknown_call(k);
+    check_rollback(k, &l, base);
+
+    /* The states of the happy path, then the recovery states. */
+    char states[40][64];
+    int n = 0;
+    for (int i = 0; i < l.n_calls; i++)
+        snprintf(states[n++], sizeof states[0], "%s", l.calls[i]);
+    if (l.rollback)
+        snprintf(states[n++], sizeof states[0], "%s", "ArtifactRollback");
+    snprintf(states[n++], sizeof states[0], "%s", "ArtifactFailure");
+    for (int i = 0; i < n; i++) {
+        if (strcmp(states[i], "ArtifactReboot") != 0)   /* simulated: nothing to fail after */
+            check_fail(k, &l, base, inc, states[i]);
+    }
+    for (int i = 0; i < n; i++)
+        check_kill(k, &l, base, inc, states[i]);
+    if (!l.rollback)
+        kit_skip(k, "ArtifactRollback-twice", "the module does not support rollback");
+}
+
+/* ---- the program ----------------------------------------------------------------------------- */
+
+static const char usage_text[] =
+    "Usage: molt-module-test [--report FILE] [--keep] MODULE ARTIFACT\n"
+    "\n"
+    "The conformance kit: drives an update module (a native .so, or an executable Update Module\n"
+    "v3) through molt's state machine on a scratch device with ARTIFACT (whose payload type the\n"
+    "module must handle), and prints one line per check: PASS <check>, FAIL <check>: <reason>\n"
+    "or SKIP <check>: <reason>; lines starting with # are information.\n"
+    "\n"
+    "  --report FILE   also write the report to FILE\n"
+    "  --keep          keep the scratch device (its path is printed) for reading molt's logs\n"
+    "\n"
+    "Exit codes: 0 every check passed, 1 a check failed, 2 usage or setup error.\n";
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {{"report", required_argument, NULL, 'r'},
+                                         {"keep", no_argument, NULL, 'k'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    kit k = {0};
+    bool keep = false;
+    const char *report = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "r:kh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'r': report = optarg; break;
+        case 'k': keep = true; break;
+        case 'h': fputs(usage_text, stdout); return 0;
+        default: fputs(usage_text, stderr); return 2;
+        }
+    }
+    if (argc - optind != 2) {
+        fputs(usage_text, stderr);
+        return 2;
+    }
+    k.module = argv[optind];
+    k.artifact = argv[optind + 1];
+    if (report && !(k.report = fopen(report, "w"))) {
+        fprintf(stderr, "molt-module-test: %s: %s\n", report, strerror(errno));
+        return 2;
+    }
+    char msg[2048];
+    int code;
+    if (kit_device_setup(&k, msg, sizeof msg) < 0) {
+        kit_fail(&k, "setup", "%s", msg);
+        code = 2;
+    } else {
+        kit_run_checks(&k);
+        char line[256];
+        snprintf(line, sizeof line, "summary: %d checks, %d passed, %d failed, %d skipped",
+                 k.n_pass + k.n_fail + k.n_skip, k.n_pass, k.n_fail, k.n_skip);
+        report_line(&k, line);
+        code = k.n_fail ? 1 : 0;
+    }
+    if (keep && k.root[0])
+        kit_info(&k, "scratch device kept: %s (molt's output per check in logs/)", k.root);
+    else
+        kit_device_remove(&k);
+    if (k.report)
+        fclose(k.report);
+    free(k.payload_type);
+    free(k.artifact_name);
+    free(k.device_type);
+    return code;
+}

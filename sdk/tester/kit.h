@@ -1,0 +1,89 @@
+/* molt-module-test, the conformance kit: a scratch device driven through molt's own state machine
+ * (core/state), one forked process per molt command so that a command can be killed in any state
+ * like a power cut. The module under test runs behind a wrapper (exec: a shell script, native:
+ * the kit shim) that logs its calls and obeys knobs; see kit.c for the checks. */
+#ifndef MOLT_TESTER_KIT_H
+#define MOLT_TESTER_KIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "state/machine.h"
+
+#define KIT_MAX_EVENTS 256
+
+/* One module call seen by the wrapper: its name and exit code (or return value), -1000 when it
+ * never returned (killed). */
+typedef struct kit_event {
+    char call[64];
+    int rc;
+    bool simulated;
+} kit_event;
+
+typedef struct kit {
+    char root[4096];          /* the scratch device */
+    char conf[4200];          /* its molt.yaml */
+    char ctl[4200];           /* the wrapper's control folder */
+    char logs[4200];          /* molt's output per case */
+    bool native;
+    const char *module;       /* the module under test, as given */
+    char module_abs[4096];
+    const char *artifact;
+    char artifact_abs[4096];
+    char *payload_type;
+    char *artifact_name;
+    char *device_type;
+    uint32_t caps;            /* native: the descriptor's capabilities */
+    char case_name[128];      /* the current case: its log is logs/<case>.log */
+    kit_event events[KIT_MAX_EVENTS];
+    int n_events;
+    FILE *report;             /* --report FILE, or NULL */
+    int n_pass, n_fail, n_skip;
+} kit;
+
+/* The result of one molt command. */
+typedef struct kit_result {
+    molt_outcome outcome;
+    int rc;
+    bool killed;              /* stopped by the kit in the state asked for */
+    bool lost;                /* the process died or hung on its own */
+    char msg[1100];
+} kit_result;
+
+/* Set up the scratch device for module and artifact (reads the artifact's header, loads a native
+ * module once to check it). Fills err text in msg on failure (returns -1). */
+int kit_device_setup(kit *k, char *msg, size_t cap);
+/* Remove the scratch device. */
+void kit_device_remove(kit *k);
+/* Back to a fresh device: empty data dir, no knobs, no calls. name names the case's log. */
+int kit_case_start(kit *k, const char *name);
+/* Set a knob of the wrapper (sleep_/fail_ + call); remove them all with kit_knobs_clear. */
+void kit_knob(kit *k, const char *knob, const char *call);
+void kit_knobs_clear(kit *k, const char *prefix);
+/* Run molt's command (install|commit|rollback|resume) in a child; with kill_call, kill it (and
+ * the module) once kill_call has returned inside the wrapper. */
+void kit_run(kit *k, const char *command, const char *kill_call, kit_result *res);
+/* Reload the calls the wrapper saw in this case into k->events. */
+void kit_load_events(kit *k);
+/* The wrapper's raw record of a query answer (exec: the module's stdout; native: the number);
+ * malloc'd or NULL. */
+char *kit_answer(kit *k, const char *call, size_t *ret_len);
+/* The device's artifact_name and its state ("idle" or a state); malloc'd, "" on error. */
+char *kit_artifact_name(kit *k);
+char *kit_state(kit *k);
+/* True if a module work tree is left in the data dir. */
+bool kit_tree_left(kit *k);
+/* Whether the last case's molt log contains needle. */
+bool kit_log_has(kit *k, const char *needle);
+
+/* Report lines. */
+void kit_pass(kit *k, const char *check);
+void kit_fail(kit *k, const char *check, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void kit_skip(kit *k, const char *check, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void kit_info(kit *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Every check, in order. */
+void kit_run_checks(kit *k);
+
+#endif

@@ -71,22 +71,47 @@ static int resolve(const char *json, const char *pointer, json_t **ret_root, jso
     return 0;
 }
 
-static int wrong_type(json_t *root, const char *pointer, const char *want,
+/* resolve, then check the value's kind with is (NULL: any); want names it for the message. */
+static int resolve_as(const char *json, const char *pointer, int (*is)(const json_t *),
+                      const char *want, json_t **ret_root, json_t **ret_value,
                       struct molt_sdk_error *err)
 {
-    json_decref(root);
-    return molt_sdk_err_set(err, MOLT_EFORMAT, "JSON pointer \"%s\": not %s", pointer, want);
+    int r = resolve(json, pointer, ret_root, ret_value, err);
+    if (r == 0 && is && !is(*ret_value)) {
+        json_decref(*ret_root);
+        return molt_sdk_err_set(err, MOLT_EFORMAT, "JSON pointer \"%s\": not %s", pointer, want);
+    }
+    return r;
+}
+
+/* jansson's type tests are macros; these give resolve_as functions. */
+static int is_string(const json_t *v)
+{
+    return json_is_string(v);
+}
+
+static int is_integer(const json_t *v)
+{
+    return json_is_integer(v);
+}
+
+static int is_boolean(const json_t *v)
+{
+    return json_is_boolean(v);
+}
+
+static int is_container(const json_t *v)
+{
+    return json_is_array(v) || json_is_object(v);
 }
 
 int molt_sdk_json_string(const char *json, const char *pointer, char **ret,
                          struct molt_sdk_error *err)
 {
     json_t *root, *v;
-    int r = resolve(json, pointer, &root, &v, err);
+    int r = resolve_as(json, pointer, is_string, "a string", &root, &v, err);
     if (r < 0)
         return r;
-    if (!json_is_string(v))
-        return wrong_type(root, pointer, "a string", err);
     char *s = strndup(json_string_value(v), json_string_length(v));
     json_decref(root);
     if (!s)
@@ -99,35 +124,31 @@ int molt_sdk_json_int(const char *json, const char *pointer, int64_t *ret,
                       struct molt_sdk_error *err)
 {
     json_t *root, *v;
-    int r = resolve(json, pointer, &root, &v, err);
-    if (r < 0)
-        return r;
-    if (!json_is_integer(v))
-        return wrong_type(root, pointer, "an integer", err);
-    *ret = (int64_t)json_integer_value(v);
-    json_decref(root);
-    return 0;
+    int r = resolve_as(json, pointer, is_integer, "an integer", &root, &v, err);
+    if (r == 0) {
+        *ret = (int64_t)json_integer_value(v);
+        json_decref(root);
+    }
+    return r;
 }
 
 int molt_sdk_json_bool(const char *json, const char *pointer, int *ret,
                        struct molt_sdk_error *err)
 {
     json_t *root, *v;
-    int r = resolve(json, pointer, &root, &v, err);
-    if (r < 0)
-        return r;
-    if (!json_is_boolean(v))
-        return wrong_type(root, pointer, "true or false", err);
-    *ret = json_is_true(v) ? 1 : 0;
-    json_decref(root);
-    return 0;
+    int r = resolve_as(json, pointer, is_boolean, "true or false", &root, &v, err);
+    if (r == 0) {
+        *ret = json_is_true(v) ? 1 : 0;
+        json_decref(root);
+    }
+    return r;
 }
 
 int molt_sdk_json_text(const char *json, const char *pointer, char **ret,
                        struct molt_sdk_error *err)
 {
     json_t *root, *v;
-    int r = resolve(json, pointer, &root, &v, err);
+    int r = resolve_as(json, pointer, NULL, NULL, &root, &v, err);
     if (r < 0)
         return r;
     char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -142,12 +163,10 @@ int molt_sdk_json_count(const char *json, const char *pointer, size_t *ret,
                         struct molt_sdk_error *err)
 {
     json_t *root, *v;
-    int r = resolve(json, pointer, &root, &v, err);
-    if (r < 0)
-        return r;
-    if (!json_is_array(v) && !json_is_object(v))
-        return wrong_type(root, pointer, "an array or an object", err);
-    *ret = json_is_array(v) ? json_array_size(v) : json_object_size(v);
-    json_decref(root);
-    return 0;
+    int r = resolve_as(json, pointer, is_container, "an array or an object", &root, &v, err);
+    if (r == 0) {
+        *ret = json_is_array(v) ? json_array_size(v) : json_object_size(v);
+        json_decref(root);
+    }
+    return r;
 }

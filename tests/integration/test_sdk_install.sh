@@ -1,4 +1,4 @@
-# The installed SDK: `cmake --install` into a scratch prefix puts the headers in include/molt,
+# The installed SDK: `cmake --install --component sdk` into a scratch prefix puts the headers in include/molt,
 # libmolt-sdk.so.<ABI major> (SONAME), molt-sdk.pc and the CMake package there; a native module
 # outside the tree then builds against it with pkg-config and with find_package(molt-sdk), and
 # molt loads both builds (`molt modules` lists them, a refusal would show).
@@ -6,7 +6,7 @@
 . "$(dirname "$0")/device.sh"
 
 PREFIX="$T/prefix"
-cmake --install "$MOLT_BUILD_DIR" --prefix "$PREFIX" >"$T/install.log" 2>&1 \
+cmake --install "$MOLT_BUILD_DIR" --component sdk --prefix "$PREFIX" >"$T/install.log" 2>&1 \
     || { cat "$T/install.log" >&2; fail "cmake --install"; }
 LIBDIR=$(dirname "$(find "$PREFIX" -name 'libmolt-sdk.so.1' | head -n 1)")
 [ -n "$LIBDIR" ] && [ "$LIBDIR" != . ] || fail "libmolt-sdk.so.1 not installed: $(find "$PREFIX" | head -50)"

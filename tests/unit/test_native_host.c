@@ -301,8 +301,12 @@ static molt_module *new_module(fixture *f, const char *file, const char *type, b
     molt_err err = {0};
     molt_module *m = NULL;
     mod_path(f, file, path, sizeof path);
+    /* the module's settings from molt.yaml (modules: copy: marker: ...) */
+    static char *keys[] = {"marker"}, *values[] = {"from molt.yaml"};
+    static molt_module_config settings[] = {{"copy", keys, values, 1}};
+    molt_config cfg = {.modules = settings, .n_modules = 1};
     molt_native_opts opts = {.tree_dir = f->tree, .data_dir = f->data, .isolated = isolated,
-                             .timeout = f->timeout};
+                             .timeout = f->timeout, .cfg = &cfg};
     if (molt_native_module_new(&m, path, type, &opts, &err) != 0)
         fail_msg("%s", err.msg);
     assert_string_equal(m->name, type);
@@ -388,6 +392,12 @@ static void deploy(fixture *f, const char *file, const char *type, bool isolated
     /* the kv store: "files" was set by Download and deleted by Cleanup */
     snprintf(path, sizeof path, "%s/modules/%s/kv/files", f->data, name);
     assert_false(molt_path_exists(path));
+    /* config_get answered from the settings of the module's name only */
+    snprintf(path, sizeof path, "%s/modules/%s/kv/marker", f->data, name);
+    if (strcmp(name, "copy") == 0)
+        assert_text(path, "from molt.yaml");
+    else
+        assert_false(molt_path_exists(path));
 }
 
 static void test_deploy_in_process(void **state)

@@ -78,6 +78,12 @@ static int init(const struct molt_host_api *host, void **ret_state)
     if (!s)
         return MOLT_ENOMEM;
     s->host = host;
+    /* molt.yaml's modules: <name>: marker: <text> is kept in the kv key "marker" (for tests) */
+    const char *marker = host->config_get(host, "marker");
+    if (marker && host->kv_set(host, "marker", marker, strlen(marker)) < 0) {
+        free(s);
+        return MOLT_EIO;
+    }
     molt_sdk_log_debug(host, "init, host ABI %u.%u, sdk %s", host->abi_major, host->abi_minor,
                        molt_sdk_version());
     *ret_state = s;

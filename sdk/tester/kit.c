@@ -479,6 +479,19 @@ static void check_kill(kit *k, const learnt *l, const char *base, const char *in
         kit_fail(k, check, "never reached %s (commands: %s; calls: %s)", call, s.trail, calls);
         return;
     }
+    /* A call cut short is made again: it must succeed the second time (idempotency). */
+    if (s.killed && (strcmp(call, "ArtifactRollback") == 0 || strcmp(call, "Cleanup") == 0)) {
+        char idem[96];
+        bool all_ok;
+        int n = count_calls(k, call, &all_ok);
+        snprintf(idem, sizeof idem, "%.63s-twice", call);
+        if (n < 2)
+            kit_fail(k, idem, "%s ran %d time(s) after a kill inside it, expected twice", call, n);
+        else if (!all_ok)
+            kit_fail(k, idem, "%s failed when called again after a kill inside it", call);
+        else
+            kit_pass(k, idem);
+    }
     bool ok;
     if (st == ST_DOWNLOAD)
         ok = check_end(k, check, &s, MOLT_OUTCOME_FAILED, base);
@@ -488,19 +501,6 @@ static void check_kill(kit *k, const learnt *l, const char *base, const char *in
         ok = check_end(k, check, &s, MOLT_OUTCOME_FAILED, l->rollback ? base : inc);
     if (!ok)
         return;
-    /* A call cut short is made again: it must succeed the second time (idempotency). */
-    if (strcmp(call, "ArtifactRollback") == 0 || strcmp(call, "Cleanup") == 0) {
-        char idem[96];
-        bool all_ok;
-        int n = count_calls(k, call, &all_ok);
-        snprintf(idem, sizeof idem, "%.63s-twice", call);
-        if (n < 2)
-            kit_fail(k, idem, "%s ran %d time(s) after a kill inside it, expected twice", call, n);
-        else if (!all_ok)
-            kit_fail(k, idem, "%s failed when called again", call);
-        else
-            kit_pass(k, idem);
-    }
     kit_pass(k, check);
 }
 

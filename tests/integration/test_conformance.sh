@@ -1,0 +1,138 @@
+# The conformance kit (molt-module-test) on real modules:
+#  1. the kit catches broken modules: an exec module answering "yes" to SupportsRollback fails
+#     answer-SupportsRollback with the bad answer; one whose Cleanup fails when called again fails
+#     Cleanup-twice; the logging test module and the native copy test module pass;
+#  2. every built-in module built in this tree (modules/native/*.so) with a recipe below passes;
+#  3. the community modules of Debian's mender-client (/usr/share/mender/modules/v3) that can run
+#     without touching this machine (single-file, directory, script): their reports are printed
+#     and kept in $MOLT_BUILD_DIR/conformance/; a failing check there is a finding, not a test
+#     failure. deb, rpm and docker need the real package manager or engine: skipped, with why.
+. "$(dirname "$0")/lib.sh"
+
+KIT="$MOLT_BUILD_DIR/sdk/tester/molt-module-test"
+REPORTS="$MOLT_BUILD_DIR/conformance"
+COMMUNITY=/usr/share/mender/modules/v3
+mkdir -p "$REPORTS" "$T/src" "$T/dest"
+RUN_TIMEOUT=300
+
+# kit NAME MODULE ARTIFACT: run the kit, keep the report as $REPORTS/NAME.txt, print it.
+kit() {
+    run_prog "$KIT" --report "$REPORTS/$1.txt" "$2" "$3"
+    echo "---- conformance report: $1 ($2)"
+    cat "$RUN_OUT"
+    [ "$RUN_RC" = 0 ] || [ "$RUN_RC" = 1 ] || { cat "$RUN_ERR" >&2; fail "$1: the kit could not run (exit $RUN_RC)"; }
+    cmp -s "$RUN_OUT" "$REPORTS/$1.txt" || fail "$1: the report file differs from the printed report"
+}
+
+artifact() {  # OUT NAME TYPE [mender-artifact args...]
+    local out=$1 name=$2 type=$3
+    shift 3
+    mender-artifact write module-image -T "$type" -n "$name" -t kit-device -o "$out" "$@" \
+        >"$T/.ma.log" 2>&1 || { cat "$T/.ma.log" >&2; fail "mender-artifact write $name"; }
+}
+
+# ---- 1. the kit itself ----------------------------------------------------------------------------
+head -c 50000 /dev/urandom >"$T/src/payload.bin"
+cat >"$T/bad-answer" <<'SH'
+#!/bin/sh
+case $1 in
+SupportsRollback) echo yes ;;
+esac
+exit 0
+SH
+cat >"$T/bad-cleanup" <<'SH'
+#!/bin/sh
+# Cleanup leaves a mark in the tree and fails when it finds it: not idempotent.
+case $1 in
+Cleanup) [ -e tmp/cleaned ] && exit 1; : >tmp/cleaned ;;
+esac
+exit 0
+SH
+chmod 755 "$T/bad-answer" "$T/bad-cleanup"
+artifact "$T/bad.mender" bad-1 kit-bad -f "$T/src/payload.bin"
+kit bad-answer "$T/bad-answer" "$T/bad.mender"
+expect_rc 1 "the kit on a module answering 'yes'"
+grep -qx 'FAIL answer-SupportsRollback: answered "yes\\n", expected exactly one line: Yes, No or nothing' "$RUN_OUT" ||
+    fail "the kit does not name the bad answer"
+grep -qx 'PASS unknown-call' "$RUN_OUT" || fail "bad-answer: unknown-call should pass"
+pass "the kit fails a module answering outside the protocol, naming the answer"
+kit bad-cleanup "$T/bad-cleanup" "$T/bad.mender"
+expect_rc 1 "the kit on a module whose Cleanup is not idempotent"
+grep -qx 'FAIL Cleanup-twice: Cleanup failed when called again after a kill inside it' "$RUN_OUT" ||
+    fail "the kit does not catch a Cleanup that fails the second time"
+grep -qx 'PASS happy-path' "$RUN_OUT" || fail "bad-cleanup: the happy path should pass"
+pass "the kit fails a module whose Cleanup fails when called again"
+
+artifact "$T/logger.mender" logger-1 test-logger -f "$T/src/payload.bin"
+kit logging-module "$MOLT_SRC_DIR/tests/modules/logging-module" "$T/logger.mender"
+expect_rc 0 "the kit on the logging test module"
+grep -qx 'PASS kill-ArtifactInstall' "$RUN_OUT" || fail "logging-module: no kill-ArtifactInstall check"
+pass "the logging test module passes"
+
+NATIVE_TEST="$MOLT_BUILD_DIR/tests/modules/native"
+if [ -f "$NATIVE_TEST/native_copy.so" ]; then
+    printf '{"dest": "%s"}' "$T/dest" >"$T/src/meta.json"
+    artifact "$T/copy.mender" copy-1 native-copy -f "$T/src/payload.bin" -m "$T/src/meta.json"
+    kit native-copy "$NATIVE_TEST/native_copy.so" "$T/copy.mender"
+    expect_rc 0 "the kit on the native copy test module"
+    grep -qx 'PASS ArtifactRollback-twice' "$RUN_OUT" || fail "native-copy: rollback idempotency not checked"
+    pass "the native copy test module passes"
+fi
+
+# ---- 2. built-in modules ------------------------------------------------------------------------
+# single-file and directory artifacts (Mender's layout: dest_dir, filename, update.tar) into $T/dest.
+mkdir -p "$T/src/sf" "$T/src/dir/tree/sub" "$T/dest/sf" "$T/dest/dir"
+printf 'kit release\n' >"$T/src/sf/motd"
+printf '%s' "$T/dest/sf" >"$T/src/sf/dest_dir"
+printf 'motd' >"$T/src/sf/filename"
+artifact "$T/single-file.mender" sf-1 single-file -f "$T/src/sf/motd" -f "$T/src/sf/dest_dir" -f "$T/src/sf/filename"
+printf 'a\n' >"$T/src/dir/tree/a.txt"
+printf 'b\n' >"$T/src/dir/tree/sub/b.txt"
+tar -C "$T/src/dir/tree" -cf "$T/src/dir/update.tar" .
+printf '%s' "$T/dest/dir" >"$T/src/dir/dest_dir"
+artifact "$T/directory.mender" dir-1 directory -f "$T/src/dir/update.tar" -f "$T/src/dir/dest_dir"
+
+# Recipes: module file -> the artifacts it is tested with.
+recipe() {
+    case $1 in
+    file) echo "single-file directory" ;;
+    *) echo "" ;;
+    esac
+}
+shopt -s nullglob
+for so in "$MOLT_BUILD_DIR"/modules/native/*.so; do
+    name=$(basename "$so" .so)
+    arts=$(recipe "$name")
+    if [ -z "$arts" ]; then
+        echo "skip: built-in module $name: no conformance recipe in test_conformance.sh yet"
+        continue
+    fi
+    for a in $arts; do
+        kit "builtin-$name-$a" "$so" "$T/$a.mender"
+        expect_rc 0 "built-in module $name with a $a artifact: a conformance check failed"
+        pass "built-in module $name passes the kit with a $a artifact"
+    done
+done
+
+# ---- 3. community modules ---------------------------------------------------------------------------
+cat >"$T/src/setup.sh" <<SH
+#!/bin/sh
+echo ran >>"$T/dest/script.out"
+SH
+artifact "$T/script.mender" script-1 script -f "$T/src/setup.sh"
+findings=0
+for m in single-file directory script deb rpm docker; do
+    case $m in
+    deb | rpm | docker)
+        echo "skip: community module $m: it runs the real $([ $m = docker ] && echo 'Docker engine' || echo "$m package manager") and would change this machine"
+        continue ;;
+    esac
+    [ -x "$COMMUNITY/$m" ] || { echo "skip: community module $m: not installed in $COMMUNITY"; continue; }
+    kit "community-$m" "$COMMUNITY/$m" "$T/$m.mender"
+    if [ "$RUN_RC" != 0 ]; then
+        findings=$((findings + 1))
+        echo "finding: community module $m fails $(grep -c '^FAIL' "$RUN_OUT") check(s); report kept in $REPORTS/community-$m.txt"
+    fi
+    grep -qx 'PASS happy-path' "$RUN_OUT" || echo "finding: community module $m: no happy path"
+done
+pass "community modules checked ($findings with findings; reports in $REPORTS)"

@@ -1,0 +1,80 @@
+/* Internal interface between the parts of the file module (file_module.c: the states;
+ * file_paths.c: destinations, allowed roots, sibling names, removal; file_tree.c: tar payloads). */
+#ifndef MOLT_FILE_MODULE_H
+#define MOLT_FILE_MODULE_H
+
+#include <molt/sdk.h>
+
+#include <stdint.h>
+#include <archive.h>
+
+/* The module's state for one molt process (host table, allowed roots, test knobs). */
+typedef struct fm {
+    const struct molt_host_api *h;
+    char **roots;           /* allowed roots, resolved (realpath) */
+    size_t n_roots;
+    int64_t kill_bytes;     /* test knob MOLT_FILE_TEST_KILL=bytes=N (0 = off) */
+    const char *kill_at;    /* test knob MOLT_FILE_TEST_KILL=at=POINT (NULL = off) */
+    int64_t bytes;          /* payload bytes consumed in this call */
+} fm;
+
+/* Test-only: die of SIGKILL (a power cut) when MOLT_FILE_TEST_KILL=at=<point> names point. */
+void fm_kill_point(const fm *m, const char *point);
+/* Test-only: count n payload bytes; die of SIGKILL once MOLT_FILE_TEST_KILL=bytes=N is reached. */
+void fm_count_bytes(fm *m, int64_t n);
+
+/* Load the allowed roots: config_get("allowed_roots"), else the environment variable
+ * MOLT_FILE_ALLOWED_ROOTS; a ':'-separated list of absolute folders. 0 or MOLT_EINVAL (none set,
+ * or none exists), with a message in err. */
+int fm_load_roots(fm *m, struct molt_sdk_error *err);
+
+/* Normalize the absolute destination raw ("." and empty components dropped, ".." refused),
+ * create its missing parent folders (0755), and check that the parent resolves (realpath) inside
+ * an allowed root. *ret (malloc'd) is realpath(parent) + "/" + last component: strictly below a
+ * root; *ret_made (malloc'd) the topmost folder it created, or NULL. MOLT_EINVAL with a message
+ * naming raw otherwise. */
+int fm_resolve_dest(fm *m, const char *raw, char **ret, char **ret_made,
+                    struct molt_sdk_error *err);
+
+/* Remove the empty folders from the parent of dest up to made (the folders a deployment
+ * created); stops at the first one that is not empty. */
+void fm_unmake_dirs(const char *dest, const char *made);
+
+/* "<dir of dest>/.<base of dest>.molt-<tag>" (malloc'd, NULL when out of memory): the staged
+ * content (tag "new"), the backup ("old") and what is being deleted ("trash"). */
+char *fm_sibling(const char *dest, const char *tag);
+
+/* The parent folder of an absolute path (malloc'd). */
+char *fm_dirname(const char *path);
+
+/* Remove path and everything below it (not following symlinks); a missing path is 0. */
+int fm_rm_rf(const char *path, struct molt_sdk_error *err);
+
+/* Bytes available to us on the file system holding path (statvfs f_bavail * f_frsize). */
+int fm_free_bytes(const char *path, uint64_t *ret, struct molt_sdk_error *err);
+
+/* Check that need bytes fit on the file system of dir; MOLT_ESPACE with the numbers otherwise. */
+int fm_check_space(const char *dir, uint64_t need, const char *what, struct molt_sdk_error *err);
+
+/* Extract the tar archive in (opened by the caller) into the existing empty folder root, checking
+ * every entry first: no absolute path, no "..", no device node, fifo or socket, hard links and
+ * symlinks that stay inside the tree, sizes within avail bytes. Modes, owners and times are
+ * applied as in the archive (the entry "." gives root its own). Every byte is synced (syncfs)
+ * before it returns 0. On failure the caller removes root. */
+int fm_extract_tar(fm *m, struct archive *in, const char *root, uint64_t avail,
+                   struct molt_sdk_error *err);
+
+/* An archive reader over the host's current payload file (read_block), for fm_extract_tar;
+ * *ret_status receives the host's read error, if any. */
+struct archive *fm_archive_from_payload(fm *m, int *ret_status);
+/* An archive reader over a file. */
+struct archive *fm_archive_from_file(const char *path);
+
+/* Set err's code and message; returns code. */
+int fm_err(struct molt_sdk_error *err, int code, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+#endif

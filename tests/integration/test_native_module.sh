@@ -7,6 +7,7 @@
 #  - a native module that dies of SIGSEGV in ArtifactInstall kills molt (in-process); the store
 #    says ArtifactInstall, and `molt resume` takes the rollback path: ArtifactRollback,
 #    ArtifactFailure, Cleanup, the old file back, the deployment recorded as failed;
+#  - the same for a crash in Download, ArtifactCommit and Cleanup (each recovers by its own path);
 #  - the same module listed in native_isolated_modules: the crash fails the call in the child,
 #    molt itself rolls back in the same run.
 # The modules are tests/modules/native/*.c, built by tests/CMakeLists.txt.
@@ -26,12 +27,13 @@ native_device() {  # NAME MODULE...
     device_config "native_module_dir: $DEV_NATIVE"
 }
 
-# An artifact of TYPE named NAME: payload.bin (random) and notes.txt, meta-data {"dest": DEV_DEST}.
-native_artifact() {  # OUT NAME TYPE
+# An artifact of TYPE named NAME: payload.bin (random) and notes.txt, meta-data
+# {"dest": DEV_DEST, EXTRA}.
+native_artifact() {  # OUT NAME TYPE [EXTRA-JSON]
     mkdir -p "$T/src"
     head -c 1000003 /dev/urandom >"$T/src/payload.bin"
     printf 'notes of %s\n' "$2" >"$T/src/notes.txt"
-    printf '{"dest": "%s"}' "$DEV_DEST" >"$T/src/meta.json"
+    printf '{"dest": "%s"%s}' "$DEV_DEST" "${4:+, $4}" >"$T/src/meta.json"
     make_artifact "$1" "$2" "$3" -f "$T/src/payload.bin" -f "$T/src/notes.txt" -m "$T/src/meta.json"
 }
 
@@ -89,6 +91,40 @@ assert_eq idle "$(dev_state)" "state after resume"
 dev_status_json >"$T/after-status.json"
 assert_eq failure "$(json_get "$T/after-status.json" last_deployment result)" "last deployment result"
 pass "a module crashing in ArtifactInstall kills molt; molt resume rolls back"
+
+# ---- a crash in every state of the happy path, in-process: molt dies, resume recovers ---------------
+# COMMAND the crash happens in, then the module's calls, the target's notes.txt and the result.
+crash_case() {  # STATE COMMAND CALLS NOTES RESULT
+    local st=$1 cmd=$2 calls=$3 notes=$4 result=$5
+    native_device "crash-$st" native_copy
+    printf 'factory notes\n' >"$DEV_DEST/notes.txt"
+    native_artifact "$T/crash-$st.mender" "crash-$st" native-copy "\"crash\": \"$st\""
+    if [ "$cmd" = commit ]; then
+        molt_dev install "$T/crash-$st.mender"
+        expect_rc 0 "install before the crash in $st"
+    fi
+    rc=0
+    if [ "$cmd" = commit ]; then
+        timeout -k 5 "$MOLT_TIMEOUT" "$MOLT" --config "$DEV_CONF" commit >"$T/c.out" 2>"$T/c.err" || rc=$?
+    else
+        timeout -k 5 "$MOLT_TIMEOUT" "$MOLT" --config "$DEV_CONF" install "$T/crash-$st.mender" >"$T/c.out" 2>"$T/c.err" || rc=$?
+    fi
+    assert_eq 139 "$rc" "molt killed by the crash in $st"
+    dev_status_json >"$T/c.json"
+    assert_eq "$st" "$(json_get "$T/c.json" deployment state)" "state recorded before the crash in $st"
+    molt_dev resume
+    [ "$RUN_RC" = 0 ] || [ "$RUN_RC" = 1 ] || expect_rc 0 "resume after the crash in $st"
+    assert_eq "$calls" "$(calls_of copy | tr '\n' ' ' | sed 's/ $//')" "calls around a crash in $st"
+    assert_eq "$notes" "$(cat "$DEV_DEST/notes.txt")" "notes.txt after a crash in $st"
+    assert_eq idle "$(dev_state)" "state after resuming from a crash in $st"
+    dev_status_json >"$T/c.json"
+    assert_eq "$result" "$(json_get "$T/c.json" last_deployment result)" "result after a crash in $st"
+    pass "crash in $st, then molt resume: $result"
+}
+crash_case Download install "Download Cleanup" "factory notes" failure
+crash_case ArtifactInstall install "Download ArtifactInstall ArtifactRollback ArtifactFailure Cleanup" "factory notes" failure
+crash_case ArtifactCommit commit "Download ArtifactInstall ArtifactCommit ArtifactRollback ArtifactFailure Cleanup" "factory notes" failure
+crash_case Cleanup commit "Download ArtifactInstall ArtifactCommit Cleanup Cleanup" "notes of crash-Cleanup" success
 
 # ---- the same crash, isolated in a forked child ----------------------------------------------------
 native_device isolated native_crash

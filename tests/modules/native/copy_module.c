@@ -8,7 +8,8 @@
  *   ArtifactRollback  put the backups back, remove the files that were new; idempotent
  *   ArtifactCommit    drop the backups
  * Every call appends its name to work_dir()/calls. Meta-data {"fail": "<State>"} makes that
- * state fail, {"hang": "<State>"} makes it wait forever (for timeouts). Built in variants (tests/CMakeLists.txt):
+ * state fail, {"hang": "<State>"} makes it wait forever (for timeouts), {"crash": "<State>"}
+ * makes it die of SIGSEGV the first time (kv key "crashed-<State>" remembers). Built in variants (tests/CMakeLists.txt):
  *   TEST_TYPE "native-copy" and TEST_CAPS: the payload type and capabilities
  *   TEST_CRASH: ArtifactInstall dies of SIGSEGV the first time (kv key "crashed" remembers). */
 #include <molt/sdk.h>
@@ -50,11 +51,31 @@ static void note_call(state *s, const char *call)
     free(path);
 }
 
-/* Note the call; fail it (or hang in it) if the meta-data says so. */
+/* Die of SIGSEGV, for real (also under ASan, whose handler would turn it into an exit). */
+static void crash(state *s, const char *call)
+{
+    molt_sdk_log_info(s->host, "crashing now in %s", call);
+    signal(SIGSEGV, SIG_DFL);
+    raise(SIGSEGV);
+}
+
+/* Note the call; fail it, hang in it or crash in it (once) if the meta-data says so. */
 static int enter(state *s, const char *call)
 {
-    char *fail = NULL, *hang = NULL;
+    char *fail = NULL, *hang = NULL, *crash_in = NULL;
     note_call(s, call);
+    if (molt_sdk_json_string(s->host->meta_data(s->host), "/crash", &crash_in, NULL) == 0) {
+        char key[128], flag[4];
+        size_t len;
+        int hit = strcmp(crash_in, call) == 0;
+        free(crash_in);
+        snprintf(key, sizeof key, "crashed-%s", call);
+        if (hit && s->host->kv_get(s->host, key, flag, sizeof flag, &len) == MOLT_ENOTFOUND) {
+            if (s->host->kv_set(s->host, key, "1", 1) < 0)
+                return MOLT_EIO;
+            crash(s, call);
+        }
+    }
     if (molt_sdk_json_string(s->host->meta_data(s->host), "/hang", &hang, NULL) == 0) {
         int hit = strcmp(hang, call) == 0;
         free(hang);
@@ -242,9 +263,7 @@ static int artifact_install(void *st)
     if (s->host->kv_get(s->host, "crashed", flag, sizeof flag, &len) == MOLT_ENOTFOUND) {
         if (s->host->kv_set(s->host, "crashed", "1", 1) < 0)
             return MOLT_EIO;
-        molt_sdk_log_info(s->host, "crashing now");
-        signal(SIGSEGV, SIG_DFL);   /* a real crash, also under ASan */
-        raise(SIGSEGV);
+        crash(s, "ArtifactInstall");
     }
 #endif
     return each_file(s, install_one);

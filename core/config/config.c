@@ -35,6 +35,8 @@ enum key_kind {
     KEY_INT,        /* integer in [min, max] */
     KEY_LOG_LEVEL,  /* error|warning|info|debug */
     KEY_MAPPING,    /* the nested http: mapping */
+    KEY_STRING_NULL,/* a string kept as written, or null for "not set" */
+    KEY_SERVER,     /* the nested server: mapping */
     KEY_MODULES,    /* modules: <name>: <key>: scalar or list (molt_module_config) */
 };
 
@@ -58,6 +60,24 @@ static const key_spec http_keys[] = {
     {NULL, 0, 0, 0, 0, 0},
 };
 
+static const key_spec server_keys[] = {
+    {"url", KEY_STRING_NULL, FIELD(server_url), 0, 0, 0},
+    {"tenant_token", KEY_STRING_NULL, FIELD(tenant_token), 0, 0, 0},
+    {"update_poll_interval", KEY_INT, FIELD(update_poll_interval), 0, 1, 30 * DAY},
+    {"inventory_poll_interval", KEY_INT, FIELD(inventory_poll_interval), 0, 1, 30 * DAY},
+    {"retry_poll_interval", KEY_INT, FIELD(retry_poll_interval), 0, 1, DAY},
+    {"device_key", KEY_PATH, FIELD(device_key), 0, 0, 0},
+    {"device_key_type", KEY_STRING_NULL, FIELD(device_key_type), 0, 0, 0},
+    {"identity_scripts", KEY_PATH_LIST, FIELD(identity_scripts), FIELD(n_identity_scripts), 0, 0},
+    {"inventory_dirs", KEY_PATH_LIST, FIELD(inventory_dirs), FIELD(n_inventory_dirs), 0, 0},
+    {"client_cert", KEY_PATH_NULL, FIELD(client_cert), 0, 0, 0},
+    {"client_key", KEY_PATH_NULL, FIELD(client_key), 0, 0, 0},
+    {"proxy", KEY_STRING_NULL, FIELD(proxy), 0, 0, 0},
+    {"control_socket", KEY_PATH, FIELD(control_socket), 0, 0, 0},
+    {"reboot_command", KEY_STRING_NULL, FIELD(reboot_command), 0, 0, 0},
+    {NULL, 0, 0, 0, 0, 0},
+};
+
 static const key_spec top_keys[] = {
     {"data_dir", KEY_PATH, FIELD(data_dir), 0, 0, 0},
     {"device_type_file", KEY_PATH, FIELD(device_type_file), 0, 0, 0},
@@ -76,6 +96,7 @@ static const key_spec top_keys[] = {
     {"log_level", KEY_LOG_LEVEL, FIELD(log_level), 0, 0, 0},
     {"http", KEY_MAPPING, 0, 0, 0, 0},
     {"modules", KEY_MODULES, 0, 0, 0, 0},
+    {"server", KEY_SERVER, 0, 0, 0, 0},
     {NULL, 0, 0, 0, 0, 0},
 };
 
@@ -140,6 +161,17 @@ void molt_config_free(molt_config *cfg)
     free(cfg->scripts_dir);
     free(cfg->log_level);
     free(cfg->ca_file);
+    free(cfg->server_url);
+    free(cfg->tenant_token);
+    free(cfg->device_key);
+    free(cfg->device_key_type);
+    free_list(cfg->identity_scripts, cfg->n_identity_scripts);
+    free_list(cfg->inventory_dirs, cfg->n_inventory_dirs);
+    free(cfg->client_cert);
+    free(cfg->client_key);
+    free(cfg->proxy);
+    free(cfg->control_socket);
+    free(cfg->reboot_command);
     free(cfg);
 }
 
@@ -169,6 +201,30 @@ static molt_config *config_defaults(void)
     cfg->retry_max_interval = 300;
     cfg->connect_timeout = 30;
     cfg->low_speed_time = 60;
+    cfg->update_poll_interval = 1800;
+    cfg->inventory_poll_interval = 28800;
+    cfg->retry_poll_interval = 300;
+    cfg->device_key_type = xstrdup("ed25519");
+    cfg->identity_scripts = calloc(2, sizeof *cfg->identity_scripts);
+    if (cfg->identity_scripts) {
+        cfg->n_identity_scripts = 2;
+        cfg->identity_scripts[0] = xstrdup("/usr/share/molt/identity/molt-device-identity");
+        cfg->identity_scripts[1] = xstrdup("/usr/share/mender/identity/mender-device-identity");
+    }
+    cfg->inventory_dirs = calloc(2, sizeof *cfg->inventory_dirs);
+    if (cfg->inventory_dirs) {
+        cfg->n_inventory_dirs = 2;
+        cfg->inventory_dirs[0] = xstrdup("/usr/share/mender/inventory");
+        cfg->inventory_dirs[1] = xstrdup("/usr/share/molt/inventory");
+    }
+    cfg->control_socket = xstrdup("/run/molt/molt.sock");
+    cfg->reboot_command = xstrdup("reboot");
+    if (!cfg->device_key_type || !cfg->identity_scripts || !cfg->identity_scripts[0] ||
+        !cfg->identity_scripts[1] || !cfg->inventory_dirs || !cfg->inventory_dirs[0] ||
+        !cfg->inventory_dirs[1] || !cfg->control_socket || !cfg->reboot_command) {
+        molt_config_free(cfg);
+        return NULL;
+    }
     if (!cfg->data_dir || !cfg->module_dirs || !cfg->module_dirs[0] || !cfg->module_dirs[1] ||
         !cfg->native_module_dir || !cfg->scripts_dir || !cfg->log_level) {
         molt_config_free(cfg);
@@ -322,6 +378,26 @@ static int set_value(loader *ld, const key_spec *spec, const char *key, yaml_nod
         if (is_null(value))
             return 0;   /* "http:" with every key commented out */
         return load_mapping(ld, value, http_keys, "http.");
+    case KEY_SERVER:
+        if (is_null(value))
+            return 0;
+        return load_mapping(ld, value, server_keys, "server.");
+    case KEY_STRING_NULL: {
+        char *text = NULL;
+        if (value->type != YAML_SCALAR_NODE)
+            return at(ld, value, "%s: expected a string, got %s", key, node_kind(value));
+        if (!is_null(value)) {
+            if (strlen(scalar_text(value)) != value->data.scalar.length)
+                return at(ld, value, "%s: the string contains a NUL character", key);
+            text = strdup(scalar_text(value));
+            if (!text)
+                return molt_err_set(ld->err, MOLT_ENOMEM, "out of memory");
+        }
+        char **field = (char **)(base + spec->offset);
+        free(*field);
+        *field = text;
+        return 0;
+    }
     case KEY_MODULES:
         return load_modules(ld, value);
     }
@@ -373,8 +449,9 @@ static const char *nearest_key(const key_spec *specs, const char *name)
 static int load_mapping(loader *ld, yaml_node_t *map, const key_spec *specs, const char *prefix)
 {
     if (map->type != YAML_MAPPING_NODE)
-        return at(ld, map, "%sexpected a mapping of keys to values, got %s",
-                  *prefix ? "http: " : "", node_kind(map));
+        return at(ld, map, "%.*s%sexpected a mapping of keys to values, got %s",
+                  *prefix ? (int)strlen(prefix) - 1 : 0, prefix, *prefix ? ": " : "",
+                  node_kind(map));
     int seen_line[32] = {0};
     for (yaml_node_pair_t *pair = map->data.mapping.pairs.start;
          pair < map->data.mapping.pairs.top; pair++) {
@@ -749,6 +826,13 @@ int molt_config_load(molt_config **ret, const char *path, molt_err *err)
         r = parse_config(cfg, file, buf, len, err);
         if (r != 0)
             goto out;
+    }
+    if (!cfg->device_key) {
+        cfg->device_key = molt_path_join(cfg->data_dir, "device-key.pem");
+        if (!cfg->device_key) {
+            r = molt_err_set(err, MOLT_ENOMEM, "out of memory");
+            goto out;
+        }
     }
     if (!cfg->device_type_file) {
         cfg->device_type_file = molt_path_join(cfg->data_dir, "device_type");

@@ -46,6 +46,27 @@ typedef struct molt_config {
     int retry_max_interval;      /* http.retry_max_interval: 300 seconds (backoff cap) */
     int connect_timeout;         /* http.connect_timeout: 30 seconds */
     int low_speed_time;          /* http.low_speed_time: 60 seconds below 1 byte/s = dead */
+    /* server: the Mender server (docs/fleet.md); used by `molt daemon` only. */
+    char *server_url;            /* server.url: null = no server (the daemon refuses to start) */
+    char *tenant_token;          /* server.tenant_token: null = none (open-source server) */
+    int update_poll_interval;    /* server.update_poll_interval: 1800 seconds */
+    int inventory_poll_interval; /* server.inventory_poll_interval: 28800 seconds */
+    int retry_poll_interval;     /* server.retry_poll_interval: 300 (backoff cap; starts at 60,
+                                    or fixed when < 60) */
+    char *device_key;            /* server.device_key: <data_dir>/device-key.pem (or a pkcs11: URI) */
+    char *device_key_type;       /* server.device_key_type: ed25519 | rsa3072 | ecdsa-p256 */
+    char **identity_scripts;     /* server.identity_scripts: the first that exists runs; default
+                                    /usr/share/molt/identity/molt-device-identity,
+                                    /usr/share/mender/identity/mender-device-identity */
+    size_t n_identity_scripts;
+    char **inventory_dirs;       /* server.inventory_dirs: /usr/share/mender/inventory,
+                                    /usr/share/molt/inventory (mender-inventory-* / molt-inventory-*) */
+    size_t n_inventory_dirs;
+    char *client_cert;           /* server.client_cert: PEM certificate for mTLS, null = none */
+    char *client_key;            /* server.client_key: its key */
+    char *proxy;                 /* server.proxy: null = the environment's (https_proxy ...) */
+    char *control_socket;        /* server.control_socket: /run/molt/molt.sock */
+    char *reboot_command;        /* server.reboot_command: "reboot" (run with /bin/sh -c) */
     molt_module_config *modules; /* modules: per-module settings (default none) */
     size_t n_modules;
 } molt_config;

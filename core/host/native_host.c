@@ -1067,7 +1067,7 @@ int molt_native_module_new(molt_module **ret, const char *path, const char *type
     nm->isolated = opts->isolated;
     nm->timeout = opts->timeout > 0 ? opts->timeout : 14400;
     nm->data_fd = -1;
-    char *mods = molt_path_join(opts->data_dir, "modules");
+    char *mods = molt_path_join(opts->data_dir, "native");
     char *own = mods ? molt_path_join(mods, nm->d->name) : NULL;
     free(mods);
     nm->base.path = strdup(path);

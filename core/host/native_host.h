@@ -34,7 +34,7 @@ void molt_native_free(molt_native *n);
 typedef struct molt_native_opts {
     const char *tree_dir;   /* the deployment's work tree (header/, tmp/, files/), as created by
                                molt_exec_tree_create */
-    const char *data_dir;   /* molt's data dir: <data_dir>/modules/<name>/{work,kv} */
+    const char *data_dir;   /* molt's data dir: <data_dir>/native/<name>/{work,kv} */
     bool isolated;          /* run every call in a forked child */
     int timeout;            /* isolated only: seconds a call may take before the child is killed */
     const molt_config *cfg; /* config_get answers from `modules: <descriptor name>:` (copied);

@@ -38,7 +38,7 @@ native_artifact() {  # OUT NAME TYPE [EXTRA-JSON]
 }
 
 calls_of() {  # MODULE-NAME
-    cat "$DEV_DATA/modules/$1/work/calls"
+    cat "$DEV_DATA/native/$1/work/calls"
 }
 
 # ---- molt modules -------------------------------------------------------------------------------

@@ -386,14 +386,14 @@ static void deploy(fixture *f, const char *file, const char *type, bool isolated
     const struct { const char *file, *name; } names[] = {{"native_copy", "copy"},
                                                           {"native_files", "files"}};
     const char *name = strcmp(file, names[0].file) == 0 ? names[0].name : names[1].name;
-    snprintf(calls, sizeof calls, "%s/modules/%s/work/calls", f->data, name);
+    snprintf(calls, sizeof calls, "%s/native/%s/work/calls", f->data, name);
     assert_text(calls, "Download\nArtifactInstall\nArtifactRollback\nArtifactRollback\n"
                        "ArtifactFailure\nCleanup\n");
     /* the kv store: "files" was set by Download and deleted by Cleanup */
-    snprintf(path, sizeof path, "%s/modules/%s/kv/files", f->data, name);
+    snprintf(path, sizeof path, "%s/native/%s/kv/files", f->data, name);
     assert_false(molt_path_exists(path));
     /* config_get answered from the settings of the module's name only */
-    snprintf(path, sizeof path, "%s/modules/%s/kv/marker", f->data, name);
+    snprintf(path, sizeof path, "%s/native/%s/kv/marker", f->data, name);
     if (strcmp(name, "copy") == 0)
         assert_text(path, "from molt.yaml");
     else

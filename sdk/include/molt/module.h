@@ -204,7 +204,7 @@ struct molt_host_api {
     const char *(*payload_type)(const struct molt_host_api *host);
 
     /* A folder of the module's own that persists across deployments and reboots
-     * (<data_dir>/modules/<module name>/work), created before init. */
+     * (<data_dir>/native/<module name>/work), created before init. */
     const char *(*work_dir)(const struct molt_host_api *host);
     /* A folder for this deployment only, removed by the host after cleanup (the exec protocol's
      * tmp/ of the module work tree). */
@@ -212,7 +212,8 @@ struct molt_host_api {
     /* Where payload files are when the module lacks MOLT_CAP_STREAMING (the work tree's files/). */
     const char *(*files_dir)(const struct molt_host_api *host);
 
-    /* A small persistent key-value store of the module (its own, not shared). Keys: 1 to 64
+    /* A small persistent key-value store of the module (its own, not shared:
+     * <data_dir>/native/<module name>/kv/<key>, one file a key). Keys: 1 to 64
      * characters of [A-Za-z0-9._-]; values: 0 to 65536 bytes. kv_set and kv_delete are atomic
      * and durable when they return 0 (written, fsync'd, renamed, folder fsync'd): after a power cut
      * a key has its old or its new value. kv_get copies the value into buf (cap bytes) and sets

@@ -10,6 +10,7 @@ packages=(
   mender-artifact mender-client
   openssl zstd xz-utils gzip python3 ca-certificates
   time libzstd-dev
+  grub-common
 )
 
 missing=()

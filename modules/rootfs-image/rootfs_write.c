@@ -1,0 +1,173 @@
+/* The partition writer: one streaming pass from the payload into the inactive partition, with
+ * bounded dirty pages (write-back started per window, waited for one window later, then dropped
+ * from the page cache), an fsync at the end and an optional read-back check. */
+#include "rootfs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define VERIFY_BUF (1u << 20)
+/* Test-only: SIGKILL molt after this many bytes of the partition were written (a power cut
+ * inside the write). Never set on a device. */
+#define KILL_KNOB "MOLT_ROOTFS_TEST_KILL_AFTER"
+
+/* FNV-1a, 64 bits: a cheap check that what reads back is what was written (the payload itself
+ * was verified by the host's SHA-256). */
+static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+#define FNV_INIT 0xcbf29ce484222325ull
+
+static int write_all_fd(int fd, const char *path, const void *buf, size_t n,
+                        struct molt_sdk_error *err)
+{
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return rootfs_err(err, errno == ENOSPC ? MOLT_ESPACE : MOLT_EIO,
+                              "partition %s: write failed: %s", path, strerror(errno));
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Wait for the write-back of [off, off+len) and drop it from the page cache. */
+static int settle(int fd, const char *path, int64_t off, int64_t len, struct molt_sdk_error *err)
+{
+    if (len <= 0)
+        return 0;
+    if (sync_file_range(fd, off, len, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                          SYNC_FILE_RANGE_WAIT_AFTER) < 0)
+        return rootfs_err(err, MOLT_EIO, "partition %s: write-back failed: %s", path,
+                          strerror(errno));
+    posix_fadvise(fd, off, len, POSIX_FADV_DONTNEED);
+    return 0;
+}
+
+/* Read back size bytes and compare their hash with want. */
+static int verify(int fd, const char *path, int64_t size, uint64_t want,
+                  struct molt_sdk_error *err)
+{
+    posix_fadvise(fd, 0, size, POSIX_FADV_DONTNEED);   /* read the medium, not the cache */
+    unsigned char *buf = malloc(VERIFY_BUF);
+    if (!buf)
+        return rootfs_err(err, MOLT_ENOMEM, "out of memory");
+    uint64_t h = FNV_INIT;
+    int64_t off = 0;
+    int r = 0;
+    while (off < size) {
+        size_t want_n = size - off < VERIFY_BUF ? (size_t)(size - off) : VERIFY_BUF;
+        ssize_t got = pread(fd, buf, want_n, off);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0) {
+            r = rootfs_err(err, MOLT_EIO, "partition %s: reading back at %lld: %s", path,
+                           (long long)off, got < 0 ? strerror(errno) : "unexpected end");
+            goto out;
+        }
+        h = fnv1a(h, buf, (size_t)got);
+        off += got;
+    }
+    if (h != want)
+        r = rootfs_err(err, MOLT_ECHECKSUM, "partition %s: the %lld bytes read back differ "
+                       "from those written", path, (long long)size);
+out:
+    free(buf);
+    return r;
+}
+
+int rootfs_write_partition(const struct molt_host_api *host, const rootfs_config *cfg,
+                           const char *path, int64_t size, struct molt_sdk_error *err)
+{
+    int64_t part_size = 0;
+    int r = rootfs_partition_size(path, &part_size, err);
+    if (r < 0)
+        return r;
+    if (size <= 0)
+        return rootfs_err(err, MOLT_EFORMAT, "the rootfs image is empty (%lld bytes)",
+                          (long long)size);
+    if (size > part_size)
+        return rootfs_err(err, MOLT_ESPACE, "the rootfs image (%lld bytes) is larger than "
+                          "partition %s (%lld bytes): nothing written", (long long)size, path,
+                          (long long)part_size);
+    const char *knob = getenv(KILL_KNOB);
+    int64_t kill_after = knob && *knob ? strtoll(knob, NULL, 10) : -1;
+
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return rootfs_err(err, MOLT_EIO, "partition %s: cannot open it for writing: %s", path,
+                          strerror(errno));
+    int64_t done = 0, started = 0, settled = 0;   /* write-back started up to, waited up to */
+    uint64_t h = FNV_INIT;
+    for (;;) {
+        const void *block = NULL;
+        int64_t n = host->read_block(host, &block);
+        if (n < 0) {
+            r = rootfs_err(err, (int)n, "reading the rootfs image from the artifact failed "
+                           "after %lld bytes", (long long)done);
+            goto out;
+        }
+        if (n == 0)
+            break;
+        if (done + n > size) {
+            r = rootfs_err(err, MOLT_EFORMAT, "the rootfs image is longer than its declared "
+                           "%lld bytes", (long long)size);
+            goto out;
+        }
+        if (kill_after >= 0 && done + n >= kill_after) {
+            write_all_fd(fd, path, block, (size_t)(kill_after - done), NULL);
+            raise(SIGKILL);
+        }
+        if ((r = write_all_fd(fd, path, block, (size_t)n, err)) < 0)
+            goto out;
+        if (cfg->verify_write)
+            h = fnv1a(h, block, (size_t)n);
+        done += n;
+        if (done - started >= cfg->sync_interval) {
+            /* start write-back of this window, wait for the one before */
+            sync_file_range(fd, started, done - started, SYNC_FILE_RANGE_WRITE);
+            if ((r = settle(fd, path, settled, started - settled, err)) < 0)
+                goto out;
+            settled = started;
+            started = done;
+            host->progress(host, (uint64_t)done, (uint64_t)size);
+        }
+    }
+    if (done != size) {
+        r = rootfs_err(err, MOLT_EFORMAT, "the rootfs image ended after %lld of its %lld bytes",
+                       (long long)done, (long long)size);
+        goto out;
+    }
+    if (fsync(fd) < 0) {
+        r = rootfs_err(err, MOLT_EIO, "partition %s: fsync failed: %s", path, strerror(errno));
+        goto out;
+    }
+    posix_fadvise(fd, 0, size, POSIX_FADV_DONTNEED);
+    host->progress(host, (uint64_t)done, (uint64_t)size);
+    if (cfg->verify_write) {
+        close(fd);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            r = rootfs_err(err, MOLT_EIO, "partition %s: cannot open it to read back: %s", path,
+                           strerror(errno));
+            goto out;
+        }
+        r = verify(fd, path, size, h, err);
+    }
+out:
+    if (fd >= 0)
+        close(fd);
+    return r;
+}

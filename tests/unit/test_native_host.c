@@ -161,6 +161,9 @@ static void test_refusals(void **state)
     expect_refusal(f, "probe_short", MOLT_EUNSUPPORTED, fmt);
     expect_refusal(f, "probe_no_install", MOLT_EUNSUPPORTED,
                    "mandatory function artifact_install is missing (NULL)");
+    expect_refusal(f, "probe_no_rollback", MOLT_EUNSUPPORTED,
+                   "mandatory function artifact_rollback (MOLT_CAP_ROLLBACK is set) is missing "
+                   "(NULL)");
 
     /* not a shared object at all, and a shared object that is not a module */
     char path[BUF];
@@ -530,6 +533,15 @@ static void test_isolated_timeout_and_unread(void **state)
     molt_answer a = MOLT_ANSWER_YES;
     assert_int_equal(m->ops->query(m, MOLT_CALL_SUPPORTS_ROLLBACK, &a, &err), 0);
     assert_int_equal(a, MOLT_ANSWER_NO);   /* NULL, no MOLT_CAP_ROLLBACK */
+    assert_int_equal(m->ops->query(m, MOLT_CALL_NEEDS_ARTIFACT_REBOOT, &a, &err), 0);
+    assert_int_equal(a, MOLT_ANSWER_NO);   /* NULL, no MOLT_CAP_REBOOT */
+    m->ops->free(m);
+
+    /* NULL needs_artifact_reboot with MOLT_CAP_REBOOT: Yes; NULL artifact_reboot succeeds */
+    m = new_module(f, "probe_reboot", "probe", false);
+    assert_int_equal(m->ops->query(m, MOLT_CALL_NEEDS_ARTIFACT_REBOOT, &a, &err), 0);
+    assert_int_equal(a, MOLT_ANSWER_YES);
+    call_ok(m, MOLT_CALL_ARTIFACT_REBOOT);
     m->ops->free(m);
 }
 

@@ -4,7 +4,9 @@
  *   PROBE_SIZE                 struct_size (default: the real size)
  *   PROBE_NO_INSTALL           artifact_install is NULL
  *   PROBE_TYPE, PROBE_NAME     the payload type and name claimed
- * Its download streams (MOLT_CAP_STREAMING) but returns at once without reading anything. */
+ *   PROBE_CAPS                 capabilities (default MOLT_CAP_STREAMING)
+ * Its download streams but returns at once without reading anything; every other function but
+ * artifact_install is NULL. */
 #include <molt/module.h>
 
 #ifndef PROBE_MAJOR
@@ -21,6 +23,9 @@
 #endif
 #ifndef PROBE_NAME
 #define PROBE_NAME "probe"
+#endif
+#ifndef PROBE_CAPS
+#define PROBE_CAPS MOLT_CAP_STREAMING
 #endif
 
 static int init(const struct molt_host_api *host, void **ret_state)
@@ -43,7 +48,7 @@ static const struct molt_module_desc desc = {
     .name = PROBE_NAME,
     .version = "0.1",
     .payload_types = types,
-    .capabilities = MOLT_CAP_STREAMING,
+    .capabilities = PROBE_CAPS,
     .init = init,
     .download = ok,
 #ifndef PROBE_NO_INSTALL

@@ -484,13 +484,18 @@ static int host_kv_get(const struct molt_host_api *api, const char *key, void *b
     native_mod *nm = from_api(api);
     char *path = kv_path(nm, key), *data = NULL;
     size_t len = 0;
-    if (!path || !ret_len || (!buf && cap))
-        return free(path), MOLT_EINVAL;
+    if (!path || !ret_len || (!buf && cap)) {
+        free(path);
+        return MOLT_EINVAL;
+    }
     molt_err e = {0};
     int r = molt_read_file(path, KV_VALUE_MAX, &data, &len, &e);
     free(path);
-    if (r < 0)
-        return r == MOLT_ENOTFOUND ? r : (molt_log_warning("module %s: %s", nm->d->name, e.msg), r);
+    if (r < 0) {
+        if (r != MOLT_ENOTFOUND)
+            molt_log_warning("module %s: key-value store: %s", nm->d->name, e.msg);
+        return r;
+    }
     *ret_len = len;
     if (len > cap)
         r = MOLT_ELIMIT;

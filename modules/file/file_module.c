@@ -147,6 +147,8 @@ static int init(const struct molt_host_api *host, void **ret_state)
         m->kill_bytes = strtoll(kill + 6, NULL, 10);
     else if (kill && strncmp(kill, "at=", 3) == 0)
         m->kill_at = kill + 3;
+    const char *noex = getenv("MOLT_FILE_TEST_NO_EXCHANGE");
+    m->no_exchange = noex && strcmp(noex, "1") == 0;
     *ret_state = m;
     return 0;
 }
@@ -715,7 +717,9 @@ static int do_rename(const char *from, const char *to, struct molt_sdk_error *er
 static int swap_trees(fm *m, const char *a, const char *b, const char *aside,
                       struct molt_sdk_error *err)
 {
-    if (renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) == 0)
+    if (m->no_exchange)
+        errno = EINVAL;
+    else if (renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) == 0)
         return fsync_parent(b, err);
     if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
         return fm_err(err, MOLT_EIO, "exchange %s and %s: %s", a, b, strerror(errno));
@@ -853,47 +857,35 @@ static int artifact_rollback(void *st)
     fm *m = st;
     struct molt_sdk_error err = {0};
     plan p;
-    int r = plan_load(m, &p, &err), first = 0, committed = is_committed(m);
+    /* A power cut during ArtifactCommit leads here: the backups are still there (Cleanup
+     * deletes them), so the rollback is complete and the commit mark goes. */
+    int r = m->h->kv_delete(m->h, KEY_COMMITTED), first = 0;
+    if (r < 0)
+        r = fm_err(&err, r, "kv store: deleting the commit mark failed");
+    else
+        r = plan_load(m, &p, &err);
     for (size_t i = p.n; r == 0 && i-- > 0;) {
-        int one = committed ? 0 : rollback_entry(m, &p.e[i], &err);
+        int one = rollback_entry(m, &p.e[i], &err);
         if (one < 0 && first == 0)
             first = one;   /* roll back every other entry anyway */
     }
-    if (committed)   /* a power cut during ArtifactCommit: Cleanup finishes the commit */
-        first = fm_err(&err, MOLT_ESTATE, "the update was already committed (ArtifactCommit was "
-                       "cut short): the new content stays");
-    plan_free(&p);
+    if (r == 0)
+        plan_free(&p);
     return r < 0 || first < 0 ? molt_sdk_fail(m->h, &err) : 0;
 }
 
-static int commit_entry(fm *m, const entry *e, struct molt_sdk_error *err)
-{
-    char *old = fm_sibling(e->dest, "old"), *trash = fm_sibling(e->dest, "trash");
-    int r = 0;
-    if (!old || !trash)
-        r = fm_err(err, MOLT_ENOMEM, "out of memory");
-    else if (exists(old))   /* one rename: the backup is whole or gone, never half-deleted */
-        r = do_rename(old, trash, err);
-    fm_kill_point(m, "commit-trashed");
-    if (r == 0)
-        r = fm_rm_rf(trash, err);
-    free(old);
-    free(trash);
-    return r;
-}
-
+/* ArtifactCommit only records the commit (durably, in the kv store): the backups are deleted by
+ * Cleanup, which follows. A power cut during ArtifactCommit takes molt down the rollback path,
+ * which must still find every backup whole. */
 static int artifact_commit(void *st)
 {
     fm *m = st;
-    struct molt_sdk_error err = {0};
-    plan p;
-    int r = plan_load(m, &p, &err);
-    if (r == 0)
-        r = m->h->kv_set(m->h, KEY_COMMITTED, "1", 1);
-    for (size_t i = 0; r == 0 && i < p.n; i++)
-        r = commit_entry(m, &p.e[i], &err);
-    plan_free(&p);
-    return r < 0 ? molt_sdk_fail(m->h, &err) : 0;
+    int r = m->h->kv_set(m->h, KEY_COMMITTED, "1", 1);
+    if (r < 0)
+        m->h->error(m->h, "kv store: recording the commit failed");
+    else
+        fm_kill_point(m, "committed");
+    return r;
 }
 
 static int cleanup(void *st)
@@ -912,18 +904,25 @@ static int cleanup(void *st)
         /* The fallback's window (destination moved aside, not replaced): put it back. */
         if (r == 0 && !exists(e->dest) && exists(old))
             r = do_rename(old, e->dest, &err);
-        /* Staged content that never became the destination goes; so does the trash, and the
-         * backup once committed (or when it is not a backup of what is installed). */
-        if (r == 0 && !is_new)
-            r = fm_rm_rf(tmp, &err);
+        /* A half-deleted trash goes first. Then, when the destination does not hold the new
+         * content, the staged copy and any stale backup; when it does and the update was
+         * committed, the backup (one rename to the trash first: whole or gone). The backup of
+         * an update neither committed nor rolled back is kept. */
         if (r == 0)
             r = fm_rm_rf(trash, &err);
-        if (r == 0 && exists(old)) {
-            if (committed || !is_new)
+        const char *prev = r < 0 ? NULL : exists(old) ? old
+                         : (e->kind == 't' && is_new && exists(tmp)) ? tmp : NULL;
+        if (r == 0 && !is_new) {
+            if ((r = fm_rm_rf(tmp, &err)) == 0)
                 r = fm_rm_rf(old, &err);
-            else
-                molt_sdk_log_warning(m->h, "the backup %s of %s is kept: the update was neither "
-                                     "committed nor rolled back", old, e->dest);
+        } else if (prev && committed) {
+            if ((r = do_rename(prev, trash, &err)) == 0) {
+                fm_kill_point(m, "cleanup-trashed");
+                r = fm_rm_rf(trash, &err);
+            }
+        } else if (prev) {
+            molt_sdk_log_warning(m->h, "the backup %s of %s is kept: the update was neither "
+                                 "committed nor rolled back", prev, e->dest);
         }
         if (r == 0 && !is_new && !exists(e->dest))
             fm_unmake_dirs(e->dest, e->made);

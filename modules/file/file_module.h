@@ -16,6 +16,8 @@ typedef struct fm {
     int64_t kill_bytes;     /* test knob MOLT_FILE_TEST_KILL=bytes=N (0 = off) */
     const char *kill_at;    /* test knob MOLT_FILE_TEST_KILL=at=POINT (NULL = off) */
     int64_t bytes;          /* payload bytes consumed in this call */
+    int no_exchange;        /* test knob MOLT_FILE_TEST_NO_EXCHANGE=1: act as if the file system
+                               lacked renameat2(RENAME_EXCHANGE) */
 } fm;
 
 /* Test-only: die of SIGKILL (a power cut) when MOLT_FILE_TEST_KILL=at=<point> names point. */

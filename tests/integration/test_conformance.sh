@@ -92,6 +92,8 @@ tar -C "$T/src/dir/tree" -cf "$T/src/dir/update.tar" .
 printf '%s' "$T/dest/dir" >"$T/src/dir/dest_dir"
 artifact "$T/directory.mender" dir-1 directory -f "$T/src/dir/update.tar" -f "$T/src/dir/dest_dir"
 
+# The file module writes only below its allowed roots.
+export MOLT_FILE_ALLOWED_ROOTS="$T/dest"
 # Recipes: module file -> the artifacts it is tested with.
 recipe() {
     case $1 in

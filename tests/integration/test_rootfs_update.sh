@@ -1,0 +1,132 @@
+# The rootfs-image module on the simulated A/B device (tests/sim-bootloader), through the real
+# molt, libubootenv (fw_printenv/fw_setenv on an environment file, with a redundant copy) and
+# grub-editenv:
+#  - A->B with a mender-artifact rootfs-image (type-info "type":""): install stops for the reboot
+#    (exit 4) with the trial armed (mender_boot_part=3, upgrade_available=1, bootcount=0, read
+#    back with fw_printenv -c); the bootloader boots B, molt resume verifies, commit disarms;
+#  - B->A with a molt-artifact zstd artifact and a passing health check;
+#  - a failing health check -> rollback, rollback reboot, back on A, deployment failed;
+#  - an image that does not boot -> the bootloader falls back by itself (bootcount > bootlimit),
+#    verify sees the old partition, the deployment fails, the old system runs;
+#  - molt rollback while waiting for the commit -> rollback reboot into the old system;
+#  - the same A->B update with the GRUB environment block, read back with grub-editenv list.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/rootfs_lib.sh"
+command -v fw_printenv >/dev/null || fail "fw_printenv (libubootenv-tool) is not installed"
+command -v grub-editenv >/dev/null || fail "grub-editenv (grub-common) is not installed"
+
+# ---- A -> B, U-Boot with a redundant environment, mender-artifact ---------------------------
+rf_device uboot --redundant
+rf_settled - A "fresh device"
+rf_image rel-1
+rf_artifact mender "$T/rel-1.mender" rel-1 "$T/rel-1.img"
+rf_molt install "$T/rel-1.mender"
+expect_rc 4 "install rel-1 (reboot required)"
+fw_printenv -c "$D/fw_env.config" >"$T/env.txt" 2>/dev/null || fail "fw_printenv -c"
+for kv in mender_boot_part=3 mender_boot_part_hex=3 upgrade_available=1 bootcount=0 bootlimit=1; do
+    grep -qx "$kv" "$T/env.txt" || fail "fw_printenv after install lacks $kv: $(cat "$T/env.txt")"
+done
+assert_eq A "$(rf_running)" "still on A before the reboot"
+cmp -n "$(stat -c %s "$T/rel-1.img")" "$T/rel-1.img" "$D/part-b.img" || fail "partition B != rel-1 image"
+cmp -s "$D/uboot.env" "$D/uboot-redund.env" && fail "the redundant copies are identical (no flip)"
+rf_boot
+expect_rc 0 "reboot into B + molt resume"
+assert_eq B "$(rf_running)" "running after the reboot"
+assert_eq awaiting-commit "$(rf_state)" "state after resume"
+assert_eq 1 "$(rf_env bootcount)" "bootcount counted by the bootloader"
+rf_molt commit
+expect_rc 0 "commit rel-1"
+rf_settled rel-1 B "after commit rel-1"
+rf_molt show-provides
+grep -qx "rootfs-image.version=rel-1" "$RUN_OUT" || fail "provides: $(cat "$RUN_OUT")"
+grep -qx "rootfs-image.checksum=$(sha256sum "$T/rel-1.img" | cut -d' ' -f1)" "$RUN_OUT" \
+    || fail "checksum provide: $(cat "$RUN_OUT")"
+pass "A->B with mender-artifact on U-Boot (redundant env): trial armed, booted, verified, committed"
+
+# ---- B -> A, molt-artifact zstd, a passing health check ------------------------------------
+cat >>"$D/molt.yaml" <<YAML
+    health_commands:
+      - test -e $D/healthy
+      - true
+    health_deadline: 2
+YAML
+touch "$D/healthy"
+rf_image rel-2
+rf_artifact molt "$T/rel-2.mender" rel-2 "$T/rel-2.img" --compression zstd
+rf_molt install "$T/rel-2.mender"
+expect_rc 4 "install rel-2"
+assert_eq 2 "$(rf_env mender_boot_part)" "rel-2 armed on A"
+rf_boot
+expect_rc 0 "reboot into A"
+rf_molt commit
+expect_rc 0 "commit rel-2"
+rf_settled rel-2 A "after commit rel-2"
+pass "B->A with molt-artifact (zstd) and a passing health check"
+
+# ---- a failing health check: rollback with its reboot ---------------------------------------
+rm "$D/healthy"
+rf_image rel-3
+rf_artifact mender "$T/rel-3.mender" rel-3 "$T/rel-3.img"
+rf_molt install "$T/rel-3.mender"
+expect_rc 4 "install rel-3"
+rf_boot
+expect_rc 4 "resume on B: health check fails, rollback needs a reboot"
+grep -q "health check failed within the 2 s deadline: command \"test -e $D/healthy\" exited 1" \
+    "$RUN_ERR" || fail "health failure not reported: $(cat "$RUN_ERR")"
+assert_eq 2 "$(rf_env mender_boot_part)" "rolled back env"
+rf_boot
+expect_rc 1 "reboot into A after the rollback: the deployment ends failed"
+assert_eq failure "$(rf_status_field 'j["last_deployment"]["result"]')" "rel-3 result"
+rf_settled rel-2 A "after the failed health check"
+touch "$D/healthy"
+pass "failing health check: rolled back to A with a rollback reboot, deployment failed"
+
+# ---- an image that does not boot: the bootloader falls back ---------------------------------
+rf_image rel-4 --unbootable
+rf_artifact mender "$T/rel-4.mender" rel-4 "$T/rel-4.img"
+rf_molt install "$T/rel-4.mender"
+expect_rc 4 "install rel-4"
+rf_boot
+expect_rc 1 "resume after the fallback: deployment failed"
+grep -q "falling back to partition 2" "$D/boot.log" || fail "no fallback in the boot log"
+grep -q "running partition A .*expected B: the new system did not boot" "$RUN_ERR" \
+    || fail "verify message: $(cat "$RUN_ERR")"
+assert_eq failure "$(rf_status_field 'j["last_deployment"]["result"]')" "rel-4 result"
+rf_settled rel-2 A "after the bootloader fallback"
+pass "an image that does not boot: bootloader fallback, deployment failed, A runs"
+
+# ---- molt rollback while waiting for the commit ----------------------------------------------
+rf_image rel-5
+rf_artifact molt "$T/rel-5.mender" rel-5 "$T/rel-5.img"
+rf_molt install "$T/rel-5.mender"
+expect_rc 4 "install rel-5"
+rf_boot
+expect_rc 0 "boot rel-5"
+assert_eq B "$(rf_running)" "rel-5 runs"
+rf_molt rollback
+expect_rc 4 "rollback from B needs a reboot"
+rf_boot
+expect_rc 0 "reboot after the rollback (a requested rollback ends with exit 0)"
+rf_settled rel-2 A "after molt rollback"
+pass "molt rollback from the trial system: rollback reboot into A"
+
+# ---- GRUB environment block -------------------------------------------------------------------
+rf_device grub --grub
+rf_settled - A "fresh GRUB device"
+rf_image g-1
+rf_artifact mender "$T/g-1.mender" g-1 "$T/g-1.img" --compression lzma
+rf_molt install "$T/g-1.mender"
+expect_rc 4 "install g-1 (GRUB)"
+assert_eq 1024 "$(stat -c %s "$D/grubenv")" "grubenv size"
+head -c 25 "$D/grubenv" | grep -q '^# GRUB Environment Block$' || fail "grubenv header"
+grub-editenv "$D/grubenv" list >"$T/grub.txt" || fail "grub-editenv list"
+for kv in mender_boot_part=3 mender_boot_part_hex=3 upgrade_available=1 bootcount=0 bootlimit=1; do
+    grep -qx "$kv" "$T/grub.txt" || fail "grub-editenv list lacks $kv: $(cat "$T/grub.txt")"
+done
+rf_boot
+expect_rc 0 "GRUB: reboot into B"
+rf_molt commit
+expect_rc 0 "GRUB: commit"
+rf_settled g-1 B "GRUB after commit"
+grub-editenv "$D/grubenv" list | grep -qx upgrade_available=0 || fail "grub: upgrade_available"
+pass "A->B on the GRUB environment block (read back with grub-editenv list)"

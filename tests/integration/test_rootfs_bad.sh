@@ -1,0 +1,68 @@
+# Bad rootfs-image artifacts never switch the boot partition: a truncated artifact, a payload
+# byte flipped (checksum mismatch), an image larger than the partition (refused before a byte
+# is written: partition B unchanged), and an artifact whose type-info type is "" with a
+# stale trial left armed in the environment (Download settles the environment on the running
+# partition before writing). After each: exit 1, the store idle on the old artifact, the
+# environment booting A without a trial, A running after a reboot.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/rootfs_lib.sh"
+
+rf_device bad --redundant
+rf_image good
+rf_artifact mender "$T/good.mender" good "$T/good.img"
+rf_molt install "$T/good.mender"; expect_rc 4 "install good"
+rf_boot; expect_rc 0 "boot good"
+rf_molt commit; expect_rc 0 "commit good"
+rf_molt install "$T/good.mender"; expect_rc 4 "install good again (onto A)"
+rf_boot; expect_rc 0 "boot A"
+rf_molt commit; expect_rc 0 "commit good on A"
+rf_settled good A "start"
+
+# A truncated artifact (uncompressed, cut inside the image).
+rf_image trunc
+rf_artifact mender "$T/trunc-full.mender" trunc "$T/trunc.img" --compression none
+head -c $(( $(stat -c %s "$T/trunc-full.mender") / 2 )) "$T/trunc-full.mender" >"$T/trunc.mender"
+rf_molt install "$T/trunc.mender"
+expect_rc 1 "truncated artifact"
+rf_settled good A "after a truncated artifact"
+pass "truncated artifact: refused, boot partition unchanged"
+
+# One payload byte flipped: the checksum fails at the end of the image.
+rf_image flip
+rf_artifact mender "$T/flip.mender" flip "$T/flip.img" --compression none
+python3 - "$T/flip.mender" <<'PY'
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, 'rb').read())
+i = b.index(b'SIM-ROOTFS bootable name=flip') + 300000
+b[i] ^= 0xff
+open(p, 'wb').write(b)
+PY
+rf_molt install "$T/flip.mender"
+expect_rc 1 "flipped payload byte"
+grep -qi checksum "$RUN_ERR" || fail "no checksum error: $(cat "$RUN_ERR")"
+rf_settled good A "after a checksum mismatch"
+pass "checksum mismatch: refused, boot partition unchanged"
+
+# An image larger than the partition: nothing written.
+sha_b=$(sha256sum <"$D/part-b.img")
+IMG_SIZE=1048577 rf_image big
+rf_artifact molt "$T/big.mender" big "$T/big.img"
+rf_molt install "$T/big.mender"
+expect_rc 1 "oversize image"
+grep -q "the rootfs image (1048577 bytes) is larger than partition $D/part-b.img (1048576 bytes): nothing written" \
+    "$RUN_ERR" || fail "oversize message: $(cat "$RUN_ERR")"
+assert_eq "$sha_b" "$(sha256sum <"$D/part-b.img")" "partition B after the oversize image"
+rf_settled good A "after an oversize image"
+pass "oversize image: refused before writing, partition B untouched"
+
+# A stale trial armed towards B (as a crashed foreign tool might leave it) and a truncated
+# artifact: Download first settles the environment on A.
+printf 'mender_boot_part=3\nmender_boot_part_hex=3\nupgrade_available=1\n' >"$T/stale.txt"
+fw_setenv -c "$D/fw_env.config" -s "$T/stale.txt" || fail "fw_setenv stale trial"
+rf_molt install "$T/trunc.mender"
+expect_rc 1 "truncated artifact over a stale trial"
+grep -q "did not boot the running partition A without a trial" "$RUN_ERR" \
+    || fail "no warning on the stale trial: $(cat "$RUN_ERR")"
+rf_settled good A "after a stale trial and a truncated artifact"
+pass "a stale trial is settled on the running partition before writing"

@@ -1,0 +1,246 @@
+/* The device key: load it, or make it on first start and keep it private (mode 0600). */
+#include "trust/device_key.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "util/fs.h"
+#include "util/log.h"
+
+/* A PEM private key is a few KiB at most (RSA-4096 is ~3.3 KiB). */
+#define KEY_FILE_MAX (64 * 1024)
+
+struct molt_device_key {
+    EVP_PKEY *pkey;
+    molt_key_type type;
+};
+
+static int ssl_fail(molt_err *err, int code, const char *what)
+{
+    unsigned long e = ERR_get_error();
+    char text[256] = "unknown OpenSSL error";
+    if (e)
+        ERR_error_string_n(e, text, sizeof text);
+    ERR_clear_error();
+    return molt_err_set(err, code, "%s: %s", what, text);
+}
+
+int molt_key_type_parse(const char *word, molt_key_type *ret, molt_err *err)
+{
+    if (!word || strcmp(word, "ed25519") == 0)
+        *ret = MOLT_KEY_ED25519;
+    else if (strcmp(word, "rsa3072") == 0 || strcmp(word, "rsa") == 0)
+        *ret = MOLT_KEY_RSA3072;
+    else if (strcmp(word, "ecdsa-p256") == 0 || strcmp(word, "ecdsa") == 0)
+        *ret = MOLT_KEY_ECDSA_P256;
+    else
+        return molt_err_set(err, MOLT_EINVAL, "device key type \"%s\": expected ed25519, "
+                            "rsa3072 or ecdsa-p256", word);
+    return 0;
+}
+
+static const char *type_name(molt_key_type t)
+{
+    return t == MOLT_KEY_RSA3072 ? "RSA-3072" : t == MOLT_KEY_ECDSA_P256 ? "ECDSA P-256"
+                                                                         : "Ed25519";
+}
+
+static int generate(molt_key_type type, EVP_PKEY **ret, molt_err *err)
+{
+    EVP_PKEY *pkey = NULL;
+    if (type == MOLT_KEY_RSA3072)
+        pkey = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072);
+    else if (type == MOLT_KEY_ECDSA_P256)
+        pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    else
+        pkey = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    if (!pkey)
+        return ssl_fail(err, MOLT_EIO, "generating the device key");
+    *ret = pkey;
+    return 0;
+}
+
+/* The contents of a memory BIO as a malloc'd, NUL-terminated string. */
+static int bio_string(BIO *bio, char **ret, size_t *ret_len, molt_err *err)
+{
+    char *data;
+    long n = BIO_get_mem_data(bio, &data);
+    char *copy = malloc((size_t)n + 1);
+    if (!copy)
+        return molt_err_set(err, MOLT_ENOMEM, "out of memory");
+    memcpy(copy, data, (size_t)n);
+    copy[n] = '\0';
+    *ret = copy;
+    if (ret_len)
+        *ret_len = (size_t)n;
+    return 0;
+}
+
+/* PEM (PKCS#8) of pkey, or of its public half, into a malloc'd string. */
+static int pem_of(EVP_PKEY *pkey, bool public_only, char **ret, size_t *ret_len, molt_err *err)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    int r;
+    if (!bio)
+        return molt_err_set(err, MOLT_ENOMEM, "out of memory");
+    int ok = public_only ? PEM_write_bio_PUBKEY(bio, pkey)
+                         : PEM_write_bio_PrivateKey(bio, pkey, NULL, NULL, 0, NULL, NULL);
+    if (ok != 1)
+        r = ssl_fail(err, MOLT_EIO, public_only ? "encoding the device's public key"
+                                                : "encoding the device key");
+    else
+        r = bio_string(bio, ret, ret_len, err);
+    BIO_free(bio);
+    return r;
+}
+
+static int type_of(EVP_PKEY *pkey, const char *path, molt_key_type *ret, molt_err *err)
+{
+    switch (EVP_PKEY_get_base_id(pkey)) {
+    case EVP_PKEY_ED25519:
+        *ret = MOLT_KEY_ED25519;
+        return 0;
+    case EVP_PKEY_RSA:
+        *ret = MOLT_KEY_RSA3072;
+        return 0;
+    case EVP_PKEY_EC: {
+        char group[64] = "";
+        size_t glen = 0;
+        EVP_PKEY_get_utf8_string_param(pkey, "group", group, sizeof group, &glen);
+        if (strcmp(group, "prime256v1") != 0 && strcmp(group, "P-256") != 0)
+            return molt_err_set(err, MOLT_EUNSUPPORTED,
+                                "device key %s: EC curve %s, only P-256 is supported", path,
+                                group[0] ? group : "(unknown)");
+        *ret = MOLT_KEY_ECDSA_P256;
+        return 0;
+    }
+    default:
+        return molt_err_set(err, MOLT_EUNSUPPORTED,
+                            "device key %s: key type %d; expected Ed25519, RSA or ECDSA P-256",
+                            path, EVP_PKEY_get_base_id(pkey));
+    }
+}
+
+static int load_file(const char *path, EVP_PKEY **ret, molt_err *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return molt_err_errno(err, errno == ENOENT ? MOLT_ENOTFOUND : MOLT_EIO, errno,
+                              "device key %s", path);
+    if (st.st_mode & 077)
+        return molt_err_set(err, MOLT_EINVAL,
+                            "device key %s: mode %03o lets others read it; expected 0600 "
+                            "(chmod 600 %s)", path, (unsigned)(st.st_mode & 0777), path);
+    char *text = NULL;
+    size_t len = 0;
+    int r = molt_read_file(path, KEY_FILE_MAX, &text, &len, err);
+    if (r < 0)
+        return r;
+    BIO *bio = BIO_new_mem_buf(text, (int)len);
+    EVP_PKEY *pkey = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+    OPENSSL_cleanse(text, len);
+    free(text);
+    if (!pkey) {
+        char what[512];
+        snprintf(what, sizeof what, "device key %s: not a PEM private key", path);
+        return ssl_fail(err, MOLT_EFORMAT, what);
+    }
+    *ret = pkey;
+    return 0;
+}
+
+static int create_file(const char *path, molt_key_type type, EVP_PKEY **ret, molt_err *err)
+{
+    EVP_PKEY *pkey = NULL;
+    char *pem = NULL, *dir = strdup(path);
+    size_t len = 0;
+    int r;
+    if (!dir)
+        return molt_err_set(err, MOLT_ENOMEM, "out of memory");
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = '\0';
+        if ((r = molt_mkdir_p(dir, 0700, err)) < 0)
+            goto out;
+    }
+    molt_log_info("generating a new %s device key in %s", type_name(type), path);
+    if ((r = generate(type, &pkey, err)) < 0 || (r = pem_of(pkey, false, &pem, &len, err)) < 0 ||
+        (r = molt_write_file_atomic(path, pem, len, 0600, err)) < 0)
+        goto out;
+    /* The atomic write honours the umask; the key must be 0600 whatever it is. */
+    if (chmod(path, 0600) != 0) {
+        r = molt_err_errno(err, MOLT_EIO, errno, "chmod 0600 %s", path);
+        goto out;
+    }
+    *ret = pkey;
+    pkey = NULL;
+out:
+    if (pem) {
+        OPENSSL_cleanse(pem, len);
+        free(pem);
+    }
+    EVP_PKEY_free(pkey);
+    free(dir);
+    return r;
+}
+
+int molt_device_key_load(molt_device_key **ret, const char *path, molt_key_type type,
+                         molt_err *err)
+{
+    EVP_PKEY *pkey = NULL;
+    molt_key_type loaded;
+    if (strncmp(path, "pkcs11:", 7) == 0)
+        return molt_err_set(err, MOLT_EUNSUPPORTED,
+                            "device key %s: PKCS#11 keys are not supported by this build "
+                            "(Debian 12 ships no PKCS#11 provider for OpenSSL 3)", path);
+    int r = load_file(path, &pkey, err);
+    if (r == MOLT_ENOTFOUND)
+        r = create_file(path, type, &pkey, err);
+    if (r < 0)
+        return r;
+    if ((r = type_of(pkey, path, &loaded, err)) < 0) {
+        EVP_PKEY_free(pkey);
+        return r;
+    }
+    molt_device_key *k = calloc(1, sizeof *k);
+    if (!k) {
+        EVP_PKEY_free(pkey);
+        return molt_err_set(err, MOLT_ENOMEM, "out of memory");
+    }
+    k->pkey = pkey;
+    k->type = loaded;
+    *ret = k;
+    return 0;
+}
+
+void molt_device_key_free(molt_device_key *key)
+{
+    if (!key)
+        return;
+    EVP_PKEY_free(key->pkey);
+    free(key);
+}
+
+molt_key_type molt_device_key_type(const molt_device_key *key)
+{
+    return key->type;
+}
+
+void *molt_device_key_pkey(const molt_device_key *key)
+{
+    return key->pkey;
+}
+
+int molt_device_key_public_pem(const molt_device_key *key, char **ret_pem, molt_err *err)
+{
+    return pem_of(key->pkey, true, ret_pem, NULL, err);
+}

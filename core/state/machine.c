@@ -93,6 +93,9 @@ struct molt_machine {
     molt_scripts_opts sopts;
     molt_progress_fn progress;
     void *progress_ctx;
+    molt_state_hook_fn hook;   /* the daemon's status reporter, or NULL */
+    void *hook_ctx;
+    char *next_id;             /* molt_machine_set_deployment_id, or NULL */
     int lock_fd;
     molt_err first;            /* the first error of this run */
     molt_outcome stop_outcome; /* for S_STOP */
@@ -248,6 +251,12 @@ static const char *answer_word(molt_answer a)
     return a == MOLT_ANSWER_YES ? "yes" : a == MOLT_ANSWER_AUTOMATIC ? "automatic" : "no";
 }
 
+/* The daemon's hook before state (molt_machine_set_state_hook); 0 without one. */
+static int hook(molt_machine *m, const char *state, molt_err *err)
+{
+    return m->hook ? m->hook(m->hook_ctx, state, err) : 0;
+}
+
 /* ---- the states ------------------------------------------------------------------------- */
 
 /* A failure in ArtifactInstall, ArtifactReboot or ArtifactCommit (reference §2.8): record it,
@@ -274,6 +283,13 @@ static step st_install(molt_machine *m, molt_err *err)
 {
     molt_err e = {0};
     molt_answer reboot, rollback;
+    if (hook(m, "ArtifactInstall", &e) < 0) {
+        /* Nothing is installed yet: like a download failure, straight to Cleanup. */
+        note_error(m, &e, "ArtifactInstall");
+        dep_set_bool(m, "failed", true);
+        dep_set_bool(m, "rolled_back", true);
+        return save_store(m, err) < 0 ? S_ABORT : S_CLEANUP;
+    }
     if (enter_state(m, "ArtifactInstall", err) < 0)
         return S_ABORT;
     if (scripts(m, "ArtifactInstall", "Enter", &e) < 0 ||
@@ -301,6 +317,8 @@ static step stop(molt_machine *m, const char *pending, molt_outcome outcome, mol
 static step st_reboot(molt_machine *m, molt_err *err)
 {
     molt_err e = {0};
+    if (hook(m, "ArtifactReboot", &e) < 0)
+        return fail_stage(m, "ArtifactReboot", &e, err);
     if (enter_state(m, "ArtifactReboot", err) < 0)
         return S_ABORT;
     if (scripts(m, "ArtifactReboot", "Enter", &e) < 0)
@@ -345,6 +363,8 @@ static step st_after_install(molt_machine *m, molt_err *err)
 static step st_commit(molt_machine *m, molt_err *err)
 {
     molt_err e = {0};
+    if (hook(m, "ArtifactCommit", &e) < 0)
+        return fail_stage(m, "ArtifactCommit", &e, err);
     if (enter_state(m, "ArtifactCommit", err) < 0)
         return S_ABORT;
     if (scripts(m, "ArtifactCommit", "Enter", &e) < 0 ||
@@ -658,7 +678,27 @@ void molt_machine_free(molt_machine *m)
     free(m->logs_dir);
     free(m->progress_path);
     free(m->lock_path);
+    free(m->next_id);
     free(m);
+}
+
+void molt_machine_set_state_hook(molt_machine *m, molt_state_hook_fn fn, void *ctx)
+{
+    m->hook = fn;
+    m->hook_ctx = ctx;
+}
+
+int molt_machine_set_deployment_id(molt_machine *m, const char *id, molt_err *err)
+{
+    int r = molt_deplog_check_id(id, err);
+    if (r < 0)
+        return r;
+    char *copy = strdup(id);
+    if (!copy)
+        return molt_err_set(err, MOLT_ENOMEM, "out of memory");
+    free(m->next_id);
+    m->next_id = copy;
+    return 0;
 }
 
 void molt_machine_set_progress(molt_machine *m, molt_progress_fn fn, void *ctx)
@@ -796,8 +836,12 @@ static int open_source(molt_machine *m, const char *source, molt_source **ret, m
 static int new_deployment(molt_machine *m, const char *source, const molt_artifact_info *info,
                           const char *module_path, molt_err *err)
 {
-    char id[37], now[32];
-    int r = make_uuid(id, err);
+    char id[MOLT_DEPLOG_ID_MAX + 1], now[32];
+    int r = 0;
+    if (m->next_id)
+        snprintf(id, sizeof id, "%s", m->next_id);
+    else
+        r = make_uuid(id, err);
     if (r < 0)
         return r;
     now_rfc3339(now, sizeof now);

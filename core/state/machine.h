@@ -33,6 +33,18 @@ void molt_machine_free(molt_machine *m);
 /* Called with the download progress during install (and resume, which never downloads). */
 void molt_machine_set_progress(molt_machine *m, molt_progress_fn fn, void *ctx);
 
+/* A hook the daemon sets to report to a server (reference §3.3): called with "ArtifactInstall"
+ * after the download, before ArtifactInstall; "ArtifactReboot" before the reboot; and
+ * "ArtifactCommit" before the commit. A negative return (err filled; MOLT_ECANCELED for a
+ * deployment aborted on the server) fails the deployment as reference §2.8 says: before
+ * ArtifactInstall straight to Cleanup, later through the rollback path. */
+typedef int (*molt_state_hook_fn)(void *ctx, const char *state, molt_err *err);
+void molt_machine_set_state_hook(molt_machine *m, molt_state_hook_fn fn, void *ctx);
+
+/* The id of the deployment the next install starts (a server's deployment id), instead of a
+ * random UUID. id is copied; MOLT_EINVAL when it is unusable (molt_deplog_check_id). */
+int molt_machine_set_deployment_id(molt_machine *m, const char *id, molt_err *err);
+
 /* Install the artifact at source (a file path, "-" for stdin, or an http(s) URL). Refuses
  * (MOLT_ESTATE, outcome FAILED) when a deployment is already in progress. Returns 0 with outcome
  * DONE, AWAIT_COMMIT or REBOOT; a negative code with outcome FAILED and err filled otherwise.

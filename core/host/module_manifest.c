@@ -45,6 +45,16 @@ static int get_bool(const char *path, const char *key, const yaml_node_t *n, int
 
 int molt_module_manifest_load(const char *module_path, molt_module_manifest **ret, molt_err *err)
 {
+    char *path = manifest_path(module_path);
+    if (!path)
+        return molt_err_set(err, MOLT_ENOMEM, "out of memory");
+    int rc = molt_module_manifest_read(path, ret, err);
+    free(path);
+    return rc;
+}
+
+int molt_module_manifest_read(const char *path, molt_module_manifest **ret, molt_err *err)
+{
     yaml_parser_t parser;
     yaml_document_t doc;
     molt_module_manifest *m = NULL;
@@ -52,9 +62,6 @@ int molt_module_manifest_load(const char *module_path, molt_module_manifest **re
     size_t len = 0;
     bool parser_ok = false, doc_ok = false;
     int rc = 0;
-    char *path = manifest_path(module_path);
-    if (!path)
-        return molt_err_set(err, MOLT_ENOMEM, "out of memory");
     FILE *f = fopen(path, "rb");
     if (!f) {
         rc = errno == ENOENT ? molt_err_set(err, MOLT_ENOTFOUND, "%s: no manifest", path)
@@ -137,7 +144,6 @@ out:
         fclose(f);
     molt_module_manifest_free(m);
     free(text);
-    free(path);
     return rc;
 }
 

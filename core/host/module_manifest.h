@@ -17,6 +17,8 @@ typedef struct molt_module_manifest {
  * are read; the repository's checker (molt-module-index) validates the rest. *ret is the
  * caller's (molt_module_manifest_free). */
 int molt_module_manifest_load(const char *module_path, molt_module_manifest **ret, molt_err *err);
+/* The same from the manifest file path itself (module.yaml in a module's source folder). */
+int molt_module_manifest_read(const char *path, molt_module_manifest **ret, molt_err *err);
 void molt_module_manifest_free(molt_module_manifest *m);
 
 #endif

@@ -148,6 +148,18 @@ int kit_device_setup(kit *k, char *msg, size_t cap)
             return -1;
         }
         bool claims = molt_native_claims(n, k->payload_type);
+        const struct molt_module_desc *d = molt_native_desc(n);
+        const struct { const void *fn; const char *call; } fns[] = {
+            {(const void *)d->artifact_rollback, "ArtifactRollback"},
+            {(const void *)d->artifact_failure, "ArtifactFailure"},
+            {(const void *)d->artifact_verify_rollback_reboot, "ArtifactVerifyRollbackReboot"},
+        };
+        snprintf(k->implemented, sizeof k->implemented, " ");
+        for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)
+            if (fns[i].fn) {
+                size_t used = strlen(k->implemented);
+                snprintf(k->implemented + used, sizeof k->implemented - used, "%s ", fns[i].call);
+            }
         k->caps = molt_native_desc(n)->capabilities;
         kit_info(k, "module: native %s %s (capabilities:%s%s%s)", molt_native_desc(n)->name,
                  molt_native_desc(n)->version, k->caps & MOLT_CAP_STREAMING ? " streaming" : "",

@@ -14,6 +14,7 @@
 
 #include <molt/module.h>
 
+#include "host/module_manifest.h"
 #include "util/fs.h"
 
 #define NAME_MAX_LEN 600
@@ -90,6 +91,8 @@ static bool is_query(const char *call)
 /* What the happy path taught: the answers and the calls made. */
 typedef struct learnt {
     bool rollback;             /* SupportsRollback: Yes */
+    bool reboot;               /* NeedsArtifactReboot: Yes or Automatic */
+    bool streaming;            /* the module read the payload while it arrived */
     char calls[32][64];        /* the state calls of the happy path, first occurrence each */
     int n_calls;
 } learnt;
@@ -340,18 +343,25 @@ static void check_happy(kit *k, learnt *l, char *base, size_t cap)
             kit_pass(k, check);
         else
             kit_fail(k, check, "%s", why);
+        if (strcmp(queries[i], "NeedsArtifactReboot") == 0)
+            l->reboot = k->native ? atoi(ans) >= 1
+                                  : (len >= 3 && (memcmp(ans, "Yes", 3) == 0 ||
+                                                  (len >= 9 && memcmp(ans, "Automatic", 9) == 0)));
         if (strcmp(queries[i], "SupportsRollback") == 0)
             l->rollback = k->native ? atoi(ans) == 1 : (len >= 3 && memcmp(ans, "Yes", 3) == 0);
         free(ans);
     }
     if (k->native && !has_call(k, "SupportsRollback"))
         l->rollback = (k->caps & MOLT_CAP_ROLLBACK) != 0;
+    if (k->native && !has_call(k, "NeedsArtifactReboot"))
+        l->reboot = (k->caps & MOLT_CAP_REBOOT) != 0;
     kit_info(k, "rollback supported: %s", l->rollback ? "yes" : "no");
 
     /* Download mode: the module streamed, or molt fell back to files/ for it. */
     const char *mode = k->native ? (k->caps & MOLT_CAP_STREAMING ? "streaming" : "files")
                                  : (kit_log_has(k, "did not read stream-next") ? "files" : "streaming");
     char check[64];
+    l->streaming = strcmp(mode, "streaming") == 0;
     snprintf(check, sizeof check, "download-%s", mode);
     if (s.lost || s.final != MOLT_OUTCOME_DONE)
         kit_fail(k, check, "the install in %s mode did not succeed (see happy-path)", mode);
@@ -504,6 +514,49 @@ static void check_kill(kit *k, const learnt *l, const char *base, const char *in
     kit_pass(k, check);
 }
 
+/* The manifest's capabilities must say what the module does. */
+static void check_manifest(kit *k, const learnt *l)
+{
+    molt_module_manifest *mf = NULL;
+    molt_err e = {0};
+    int r = k->manifest ? molt_module_manifest_read(k->manifest, &mf, &e)
+                        : molt_module_manifest_load(k->module_abs, &mf, &e);
+    if (r == MOLT_ENOTFOUND && !k->manifest) {
+        kit_skip(k, "manifest", "no <module>.yaml beside the module (give one with --manifest)");
+        return;
+    }
+    if (r < 0) {
+        kit_fail(k, "manifest", "%s", e.msg);
+        return;
+    }
+    bool streaming = k->native ? (k->caps & MOLT_CAP_STREAMING) != 0 : l->streaming;
+    bool rollback = k->native ? (k->caps & MOLT_CAP_ROLLBACK) != 0 : l->rollback;
+    bool reboot = k->native ? (k->caps & MOLT_CAP_REBOOT) != 0 : l->reboot;
+    const char *src = k->native ? "the descriptor's capability bits" : "the module's answers and download";
+    char why[600] = "";
+    const struct { const char *key; int said; bool does; } caps[] = {
+        {"streaming", mf->streaming, streaming},
+        {"rollback", mf->rollback, rollback},
+        {"reboot", mf->reboot, reboot},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        size_t used = strlen(why);
+        if (caps[i].said < 0)
+            snprintf(why + used, sizeof why - used, "%scapabilities.%s is missing", used ? "; " : "",
+                     caps[i].key);
+        else if ((caps[i].said == 1) != caps[i].does)
+            snprintf(why + used, sizeof why - used, "%scapabilities.%s is %s but %s say %s",
+                     used ? "; " : "", caps[i].key, caps[i].said ? "true" : "false", src,
+                     caps[i].does ? "true" : "false");
+    }
+    if (why[0])
+        kit_fail(k, "manifest", "%s", why);
+    else
+        kit_pass(k, "manifest");
+    kit_info(k, "manifest: version %s", mf->version ? mf->version : "(none)");
+    molt_module_manifest_free(mf);
+}
+
 void kit_run_checks(kit *k)
 {
     learnt l = {0};
@@ -513,17 +566,34 @@ void kit_run_checks(kit *k)
     if (!k->native)
         check_unknown_call(k);
     check_rollback(k, &l, base);
+    check_manifest(k, &l);
 
     /* The states of the happy path, then the recovery states. */
     char states[40][64];
     int n = 0;
     for (int i = 0; i < l.n_calls; i++)
         snprintf(states[n++], sizeof states[0], "%s", l.calls[i]);
-    if (l.rollback)
-        snprintf(states[n++], sizeof states[0], "%s", "ArtifactRollback");
-    snprintf(states[n++], sizeof states[0], "%s", "ArtifactFailure");
+    /* A native module's NULL function is not called: nothing to fail or kill in it. */
+    static const char *const recovery[] = {"ArtifactRollback", "ArtifactFailure",
+                                           "ArtifactVerifyRollbackReboot"};
+    for (size_t i = 0; i < 3; i++) {
+        char word[80];
+        snprintf(word, sizeof word, " %s ", recovery[i]);
+        if ((i == 0 && !l.rollback) || (i == 2 && !(l.rollback && l.reboot)))
+            continue;
+        if (k->native && !strstr(k->implemented, word)) {
+            char check[96];
+            snprintf(check, sizeof check, "kill-%s", recovery[i]);
+            kit_skip(k, check, "not implemented by the module (a NULL function succeeds)");
+            continue;
+        }
+        snprintf(states[n++], sizeof states[0], "%s", recovery[i]);
+    }
     for (int i = 0; i < n; i++) {
-        if (strcmp(states[i], "ArtifactReboot") != 0)   /* simulated: nothing to fail after */
+        /* ArtifactReboot is simulated: nothing to fail after; a failed rollback-reboot verify
+         * repeats the reboot up to the loop guard, a path of molt's, not of the module. */
+        if (strcmp(states[i], "ArtifactReboot") != 0 &&
+            strcmp(states[i], "ArtifactVerifyRollbackReboot") != 0)
             check_fail(k, &l, base, inc, states[i]);
     }
     for (int i = 0; i < n; i++)
@@ -535,7 +605,7 @@ void kit_run_checks(kit *k)
 /* ---- the program ----------------------------------------------------------------------------- */
 
 static const char usage_text[] =
-    "Usage: molt-module-test [--report FILE] [--keep] MODULE ARTIFACT\n"
+    "Usage: molt-module-test [--report FILE] [--manifest FILE] [--keep] MODULE ARTIFACT\n"
     "\n"
     "The conformance kit: drives an update module (a native .so, or an executable Update Module\n"
     "v3) through molt's state machine on a scratch device with ARTIFACT (whose payload type the\n"
@@ -543,6 +613,8 @@ static const char usage_text[] =
     "or SKIP <check>: <reason>; lines starting with # are information.\n"
     "\n"
     "  --report FILE   also write the report to FILE\n"
+    "  --manifest FILE the module's module.yaml (default: <module>.yaml beside it, if any): its\n"
+    "                  capabilities must match what the module does\n"
     "  --keep          keep the scratch device (its path is printed) for reading molt's logs\n"
     "\n"
     "Exit codes: 0 every check passed, 1 a check failed, 2 usage or setup error.\n";
@@ -551,16 +623,18 @@ int main(int argc, char **argv)
 {
     static const struct option opts[] = {{"report", required_argument, NULL, 'r'},
                                          {"keep", no_argument, NULL, 'k'},
+                                         {"manifest", required_argument, NULL, 'm'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     kit k = {0};
     bool keep = false;
     const char *report = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, "r:kh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "r:m:kh", opts, NULL)) != -1) {
         switch (c) {
         case 'r': report = optarg; break;
         case 'k': keep = true; break;
+        case 'm': k.manifest = optarg; break;
         case 'h': fputs(usage_text, stdout); return 0;
         default: fputs(usage_text, stderr); return 2;
         }

@@ -30,11 +30,13 @@ typedef struct kit {
     const char *module;       /* the module under test, as given */
     char module_abs[4096];
     const char *artifact;
+    const char *manifest;     /* --manifest FILE, or NULL: <module>.yaml beside it if any */
     char artifact_abs[4096];
     char *payload_type;
     char *artifact_name;
     char *device_type;
     uint32_t caps;            /* native: the descriptor's capabilities */
+    char implemented[512];    /* native: the state calls the module implements, " A B " */
     char case_name[128];      /* the current case: its log is logs/<case>.log */
     kit_event events[KIT_MAX_EVENTS];
     int n_events;

@@ -68,6 +68,29 @@ kit logging-module "$MOLT_SRC_DIR/tests/modules/logging-module" "$T/logger.mende
 expect_rc 0 "the kit on the logging test module"
 grep -qx 'PASS kill-ArtifactInstall' "$RUN_OUT" || fail "logging-module: no kill-ArtifactInstall check"
 pass "the logging test module passes"
+# The same module with rollback and each reboot answer: the reboot states are checked too, the
+# reboots simulated (ArtifactReboot is never run for real).
+mkdir -p "$T/logger-ctl"
+export LOGGING_MODULE_DIR="$T/logger-ctl"
+printf 'Yes\n' >"$T/logger-ctl/answer_SupportsRollback"
+for answer in Yes Automatic; do
+    printf '%s\n' "$answer" >"$T/logger-ctl/answer_NeedsArtifactReboot"
+    kit "logging-module-reboot-$answer" "$MOLT_SRC_DIR/tests/modules/logging-module" "$T/logger.mender"
+    expect_rc 0 "the kit on the logging test module answering $answer"
+    for c in kill-ArtifactVerifyReboot kill-ArtifactVerifyRollbackReboot ArtifactRollback-twice rollback; do
+        grep -qx "PASS $c" "$RUN_OUT" || fail "logging-module ($answer): no passing $c"
+    done
+    [ "$answer" = Automatic ] || grep -q 'ArtifactReboot(simulated)' "$RUN_OUT" ||
+        fail "logging-module (Yes): ArtifactReboot not simulated"
+done
+# A manifest that does not match: it says no rollback.
+printf 'name: lg\nversion: 1\ncapabilities:\n  streaming: false\n  rollback: false\n  reboot: true\n' >"$T/lg.yaml"
+run_prog "$KIT" --manifest "$T/lg.yaml" "$MOLT_SRC_DIR/tests/modules/logging-module" "$T/logger.mender"
+expect_rc 1 "the kit with a manifest that does not match the module"
+grep -qx "FAIL manifest: capabilities.rollback is false but the module's answers and download say true" "$RUN_OUT" ||
+    fail "manifest mismatch not reported: $(grep manifest "$RUN_OUT")"
+unset LOGGING_MODULE_DIR
+pass "the logging test module with rollback and reboots passes; a wrong manifest fails"
 
 NATIVE_TEST="$MOLT_BUILD_DIR/tests/modules/native"
 if [ -f "$NATIVE_TEST/native_copy.so" ]; then

@@ -38,6 +38,7 @@ for r in my-module-report my-shell-module-report; do
     grep -qx 'PASS happy-path' "$f" || fail "$r: no passing happy path"
     grep -qx 'PASS rollback' "$f" || fail "$r: the template's rollback was not checked"
     grep -qx 'PASS kill-ArtifactInstall' "$f" || fail "$r: no kill check"
+    grep -qx 'PASS manifest' "$f" || fail "$r: the manifest was not checked"
     echo "---- $r"
     cat "$f"
 done

@@ -1,0 +1,54 @@
+# The conformance kit (molt-module-test, sdk/tester) on the file module, with its manifest
+# (modules/file/module.yaml): every check must pass for each payload type it installs
+# (single-file with the data before and after dest_dir/filename, directory, and the file type
+# with a file and a tree), including the kills in every state, Cleanup and ArtifactRollback
+# twice, and the manifest against the descriptor. test_conformance.sh runs the kit on the
+# built-in modules too (single-file and directory, without the manifest); this adds the rest.
+. "$(dirname "$0")/lib.sh"
+
+KIT="$MOLT_BUILD_DIR/sdk/tester/molt-module-test"
+FILE_SO="$MOLT_BUILD_DIR/modules/native/file.so"
+[ -x "$KIT" ] || fail "the kit is not built: $KIT"
+[ -f "$FILE_SO" ] || fail "file module not built: $FILE_SO"
+RUN_TIMEOUT=300
+D="$T/dest"
+mkdir -p "$D" "$T/sf" "$T/dir/tree/sub" "$T/ft"
+export MOLT_FILE_ALLOWED_ROOTS="$D"
+
+artifact() {  # OUT NAME TYPE [mender-artifact args...]
+    local out=$1 name=$2 type=$3
+    shift 3
+    mender-artifact write module-image -T "$type" -n "$name" -t kit-device -o "$out" "$@" \
+        >"$T/.ma.log" 2>&1 || { cat "$T/.ma.log" >&2; fail "mender-artifact write $name"; }
+}
+
+head -c 70000 /dev/urandom >"$T/sf/app.bin"
+printf '%s\n' "$D/sf" >"$T/sf/dest_dir"
+printf 'app.bin\n' >"$T/sf/filename"
+printf '0640\n' >"$T/sf/permissions"
+(cd "$T/sf" && artifact "$T/sf-data-first.mender" sf-1 single-file -f app.bin -f dest_dir -f filename -f permissions)
+(cd "$T/sf" && artifact "$T/sf-meta-first.mender" sf-2 single-file -f dest_dir -f filename -f permissions -f app.bin)
+printf 'a\n' >"$T/dir/tree/a.txt"
+printf 'b\n' >"$T/dir/tree/sub/b.txt"
+ln -s sub/b.txt "$T/dir/tree/link"
+tar -C "$T/dir/tree" -cf "$T/dir/update.tar" .
+printf '%s\n' "$D/dir" >"$T/dir/dest_dir"
+(cd "$T/dir" && artifact "$T/directory.mender" dir-1 directory -f dest_dir -f update.tar)
+cp "$T/sf/app.bin" "$T/ft/one.bin"
+cp "$T/dir/update.tar" "$T/ft/tree.tar"
+printf '{"entries": [{"path": "%s/ft/one.bin", "file": "one.bin", "mode": "0600"},
+                     {"path": "%s/ft/tree", "tree": "tree.tar"}]}' "$D" "$D" >"$T/ft/meta.json"
+(cd "$T/ft" && artifact "$T/file.mender" ft-1 file -f one.bin -f tree.tar -m meta.json)
+
+for a in sf-data-first sf-meta-first directory file; do
+    run_prog "$KIT" --manifest "$MOLT_SRC_DIR/modules/file/module.yaml" "$FILE_SO" "$T/$a.mender"
+    echo "---- conformance report: file module, $a"
+    cat "$RUN_OUT"
+    expect_rc 0 "the kit on the file module with $a"
+    for c in happy-path rollback manifest download-streaming kill-Download kill-ArtifactInstall \
+        kill-ArtifactCommit kill-ArtifactRollback kill-Cleanup ArtifactRollback-twice Cleanup-twice; do
+        grep -qx "PASS $c" "$RUN_OUT" || fail "$a: no passing $c"
+    done
+    ! grep -q '^FAIL' "$RUN_OUT" || fail "$a: a check failed"
+    pass "the file module passes the kit with $a"
+done

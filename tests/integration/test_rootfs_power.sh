@@ -76,6 +76,8 @@ run_case() {
         esac
     done
     [ -e "$D/cut.mark" ] || fail "$name: the cut never happened"
+    ! grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$D/run.out" >&2 \
+        || fail "$name: sanitizer report"
     grep -q "exited 137" "$D/boot.log" || fail "$name: molt was never killed: $(cat "$D/boot.log")"
     assert_eq idle "$(rf_state)" "$name: store state at the end"
     if [ "$want" = new ]; then

@@ -32,6 +32,9 @@ static void report_line(kit *k, const char *line)
 }
 
 static void report_v(kit *k, const char *word, const char *check, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+
+static void report_v(kit *k, const char *word, const char *check, const char *fmt, va_list ap)
 {
     char reason[2048], line[2400];
     vsnprintf(reason, sizeof reason, fmt, ap);

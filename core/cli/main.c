@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "config/config.h"
+#include "fleet.h"
 #include "host/registry.h"
 #include "progress.h"
 #include "state/machine.h"
@@ -47,6 +48,9 @@ static const char usage_text[] =
     "  show-provides                           print the device's provides (key=value)\n"
     "  status [--json]                         state, deployment, progress, last error\n"
     "  modules                                 installed update modules and their payload types\n"
+    "  daemon                                  run the client of a Mender server (docs/fleet.md)\n"
+    "  check-update                            make the running daemon check for an update now\n"
+    "  send-inventory                          make the running daemon send the inventory now\n"
     "  version                                 print molt's version\n"
     "  help                                    this text\n"
     "\n"
@@ -86,7 +90,7 @@ static bool known_command(const char *c)
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(c, cmds[i]) == 0)
             return true;
-    return false;
+    return molt_cli_fleet_command(c);
 }
 
 /* Parse argv into c. Returns -1 to go on, else an exit code (help printed, or bad usage). */
@@ -348,6 +352,10 @@ int main(int argc, char **argv)
 
     if (strcmp(c.command, "modules") == 0) {
         code = cmd_modules(cfg);
+        goto out;
+    }
+    if (molt_cli_fleet_command(c.command)) {
+        code = molt_cli_fleet(c.command, cfg);
         goto out;
     }
     if (molt_machine_open(&m, cfg, &err) < 0) {

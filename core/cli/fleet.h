@@ -1,0 +1,15 @@
+/* The `molt` commands for a Mender server: daemon, check-update, send-inventory. */
+#ifndef MOLT_CLI_FLEET_H
+#define MOLT_CLI_FLEET_H
+
+#include <stdbool.h>
+#include "config/config.h"
+
+/* Whether command is one of them. */
+bool molt_cli_fleet_command(const char *command);
+
+/* Run it; returns the exit code (0 ok, 1 failure; check-update and send-inventory: 2 when no
+ * daemon is running). */
+int molt_cli_fleet(const char *command, const molt_config *cfg);
+
+#endif

@@ -1,0 +1,22 @@
+/* `molt daemon`: the Mender-compatible client loop (reference §3): authenticate, poll for
+ * deployments and install them through the state machine, report their status, send the
+ * inventory; resume an unfinished deployment after a restart; answer `molt check-update` and
+ * `molt send-inventory` on a root-only control socket. docs/fleet.md describes it. */
+#ifndef MOLT_STATE_DAEMON_H
+#define MOLT_STATE_DAEMON_H
+
+#include "config/config.h"
+#include "util/err.h"
+
+/* Run until SIGTERM or SIGINT (then 0). A deployment in progress at SIGTERM either finishes
+ * its current step or stays recorded in the store (it is resumed at the next start).
+ * Errors that stop the daemon before its loop: MOLT_ECONFIG (no server.url), key, identity or
+ * control socket failures. */
+int molt_daemon_run(const molt_config *cfg, molt_err *err);
+
+/* Send command ("check-update" or "send-inventory") to the running daemon through
+ * cfg->control_socket and wait for its answer. MOLT_ENOTFOUND when no daemon listens;
+ * MOLT_EINVAL when the daemon refused (not root, unknown command). */
+int molt_daemon_control(const molt_config *cfg, const char *command, molt_err *err);
+
+#endif

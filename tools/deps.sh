@@ -10,6 +10,7 @@ packages=(
   mender-artifact mender-client
   openssl zstd xz-utils gzip python3 ca-certificates
   time libzstd-dev
+  docker.io busybox-static dpkg-repack dpkg-dev
   grub-common
 )
 

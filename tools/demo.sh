@@ -12,7 +12,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
 "$top/tools/deps.sh"
-cmake -S "$top" -B "$top/build/release" -DCMAKE_BUILD_TYPE=Release -DMOLT_BUILD_TESTS=OFF >/dev/null
+cmake -S "$top" -B "$top/build/release" -DMOLT_BUILD_TESTS=OFF >/dev/null
 cmake --build "$top/build/release" -j "$(nproc)" >/dev/null
 bin="$top/build/release"
 molt_artifact="$bin/sdk/artifact/molt-artifact"

@@ -209,8 +209,8 @@ static int parse_header_info(const unsigned char *buf, size_t len, const char *m
     static const char *const depends_keys[] = { "artifact_name", "device_type",
                                                 "artifact_group", NULL };
     const char *what = "header-info";
-    json_t *hi, *payloads, *p0, *type, *provides, *depends;
-    const char *name, *group;
+    json_t *hi = NULL, *payloads = NULL, *p0 = NULL, *type = NULL, *provides = NULL, *depends = NULL;
+    const char *name = NULL, *group = NULL;
     int rc;
 
     rc = load_object(buf, len, member, what, &hi, err);

@@ -767,7 +767,7 @@ out:
 
 int molt_artifact_file_sha256(const char *path, unsigned char ret_sha256[32], molt_err *err)
 {
-    int fd;
+    int fd = -1;
     struct stat st;
     uint64_t len;
     int r = open_regular(path, "file", &fd, &st, err);
@@ -787,7 +787,7 @@ typedef struct payload {
 static int hash_payloads(const molt_artifact_spec *spec, payload *p, molt_err *err)
 {
     for (size_t i = 0; i < spec->n_files; i++) {
-        int fd;
+        int fd = -1;
         struct stat st;
         p[i].path = spec->files[i];
         p[i].name = base_name(spec->files[i]);

@@ -85,15 +85,30 @@ m rollback
 show cat device/rootfs/etc/motd
 m show-artifact
 
-step "5. A tampered artifact is refused and changes nothing"
+step "5. Tampered and untrusted artifacts are refused and change nothing"
+refuse() {  # artifact: install must fail
+  printf '$ molt install %s\n' "$1"
+  if "$molt" --config "$demo/device/molt.yaml" install "$1"; then
+    echo "demo: $1 was accepted" >&2
+    exit 1
+  fi
+}
+# One byte flipped inside the compressed payload member: the signature still verifies (it
+# covers the manifest), but the payload's checksum does not match the manifest.
 cp release/release-2.mender release/tampered.mender
-# Flip one byte near the end of the payload.
-size=$(stat -c %s release/tampered.mender)
-printf '\xff' | dd of=release/tampered.mender bs=1 seek=$((size - 1100)) conv=notrunc status=none
-if "$molt" --config "$demo/device/molt.yaml" install release/tampered.mender; then
-  echo "demo: the tampered artifact was accepted" >&2
-  exit 1
-fi
+offset=$(python3 -c 'import sys,tarfile
+t=tarfile.open(sys.argv[1])
+m=[m for m in t.getmembers() if m.name.startswith("data/")][0]
+print(m.offset_data + m.size // 2)' release/tampered.mender)
+printf '\x5a' | dd of=release/tampered.mender bs=1 seek="$offset" conv=notrunc status=none
+refuse release/tampered.mender
+# A well-formed artifact signed by a key the device does not trust.
+openssl ecparam -name prime256v1 -genkey -noout -out release/attacker.key 2>/dev/null
+"$molt_artifact" write module-image -T single-file -n evil-1 -t demo-board \
+  -f release/motd -f release/dest_dir -f release/filename -f release/permissions \
+  -k release/attacker.key -o release/evil.mender
+refuse release/evil.mender
 show cat device/rootfs/etc/motd
 m show-artifact
+m status
 printf '\ndemo: done (everything is in %s)\n' "$demo"

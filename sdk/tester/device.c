@@ -375,7 +375,7 @@ void kit_run(kit *k, const char *command, const char *kill_call, kit_result *res
     close(fds[1]);
     int status = 0;
     bool done = false;
-    for (int waited = 0; waited < KIT_COMMAND_TIMEOUT * 1000; waited += 20) {
+    for (int waited = 0; waited < KIT_COMMAND_TIMEOUT * 1000; waited += 5) {
         pid_t w = waitpid(pid, &status, WNOHANG);
         if (w == pid) {
             done = true;
@@ -393,7 +393,7 @@ void kit_run(kit *k, const char *command, const char *kill_call, kit_result *res
             done = true;
             break;
         }
-        sleep_ms(20);
+        sleep_ms(5);
     }
     if (!done) {
         kill(-pid, SIGKILL);

@@ -25,9 +25,10 @@ void fm_kill_point(const fm *m, const char *point);
 /* Test-only: count n payload bytes; die of SIGKILL once MOLT_FILE_TEST_KILL=bytes=N is reached. */
 void fm_count_bytes(fm *m, int64_t n);
 
-/* Load the allowed roots: config_get("allowed_roots"), else the environment variable
- * MOLT_FILE_ALLOWED_ROOTS; a ':'-separated list of absolute folders. 0 or MOLT_EINVAL (none set,
- * or none exists), with a message in err. */
+/* Load the allowed roots: config_get("allowed_roots") (`modules: file: allowed_roots:` in
+ * molt.yaml, a list or one ':'-separated string) when set, else the environment variable
+ * MOLT_FILE_ALLOWED_ROOTS (':'-separated); absolute folders. 0 or MOLT_EINVAL (none set, or none
+ * exists), with a message in err. */
 int fm_load_roots(fm *m, struct molt_sdk_error *err);
 
 /* Normalize the absolute destination raw ("." and empty components dropped, ".." refused),

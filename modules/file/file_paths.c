@@ -60,23 +60,28 @@ static int inside(const char *root, const char *path)
 
 int fm_load_roots(fm *m, struct molt_sdk_error *err)
 {
-    const char *src = "config file.allowed_roots";
+    const char *src = "modules: file: allowed_roots", *delim = ":";
     const char *list = m->h->config_get ? m->h->config_get(m->h, "allowed_roots") : NULL;
-    if (!list || !*list) {
+    if (list) {
+        /* a YAML list arrives joined by newlines (and as allowed_roots.N): split on those only */
+        if (m->h->config_get(m->h, "allowed_roots.0"))
+            delim = "\n";
+    } else {
         list = getenv("MOLT_FILE_ALLOWED_ROOTS");
         src = "MOLT_FILE_ALLOWED_ROOTS";
     }
     if (!list || !*list)
         return fm_err(err, MOLT_EINVAL,
-                      "no allowed roots: set file.allowed_roots in the configuration or "
-                      "MOLT_FILE_ALLOWED_ROOTS (folders separated by ':'); the file module "
-                      "writes nowhere without them");
+                      "no allowed roots (%s is empty or unset): set `modules: file: "
+                      "allowed_roots: [<folder>, ...]` in molt.yaml, or MOLT_FILE_ALLOWED_ROOTS "
+                      "(folders separated by ':'); the file module writes nowhere without them",
+                      src);
     char *copy = strdup(list);
     if (!copy)
         return fm_err(err, MOLT_ENOMEM, "out of memory");
     int r = 0;
-    for (char *save = NULL, *tok = strtok_r(copy, ":\n", &save); tok;
-         tok = strtok_r(NULL, ":\n", &save)) {
+    for (char *save = NULL, *tok = strtok_r(copy, delim, &save); tok;
+         tok = strtok_r(NULL, delim, &save)) {
         if (tok[0] != '/') {
             r = fm_err(err, MOLT_EINVAL, "%s: allowed root '%s' is not an absolute path", src, tok);
             break;

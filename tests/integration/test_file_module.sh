@@ -11,7 +11,8 @@
 #    roots at all, tars with absolute names, "..", symlinks out of the tree, device nodes, fifos;
 #    a payload that does not fit on the destination's file system (a 1 MiB tmpfs, in a private
 #    mount namespace), with the numbers in the message.
-# Allowed roots come from MOLT_FILE_ALLOWED_ROOTS (README.md of the module).
+# Allowed roots come from molt.yaml (`modules: file: allowed_roots:`), or from
+# MOLT_FILE_ALLOWED_ROOTS when that is not set (modules/file/README.md); both are used here.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/device.sh"
 
@@ -24,7 +25,7 @@ done
 ROOT="$T/root"            # the only allowed root
 DEST="$ROOT/dest"
 mkdir -p "$ROOT" "$T/src" "$T/empty-native"
-export MOLT_FILE_ALLOWED_ROOTS="$ROOT"
+unset MOLT_FILE_ALLOWED_ROOTS
 
 # Two devices: "native" runs the file module; "exec" has no native module, so molt runs the
 # community modules of /usr/share/mender/modules/v3 through its exec host.
@@ -34,7 +35,8 @@ EXEC_CONF=$DEV_CONF
 device_new native dev-a
 mkdir -p "$DEV/native"
 cp "$FILE_SO" "$DEV/native/file.so"
-device_config "native_module_dir: $DEV/native"
+device_config "native_module_dir: $DEV/native" "modules:" "  file:" "    allowed_roots:" \
+    "      - $T/does-not-exist" "      - $ROOT"
 NATIVE_CONF=$DEV_CONF
 
 use() {  # exec|native
@@ -256,11 +258,23 @@ for case in abs:"absolute or with" dotdot:"absolute or with" symlink-abs:"points
     refused "$T/mal-$name.mender" "${case#*:}" "directory tar with $name"
 done
 
-# No allowed roots at all: refused.
-(
-    unset MOLT_FILE_ALLOWED_ROOTS
-    refused "$T/sf-meta-first.mender" "no allowed roots" "no allowed roots configured"
-)
+# No allowed roots at all (nothing in molt.yaml, no MOLT_FILE_ALLOWED_ROOTS): refused. The
+# environment variable alone works; an empty list in molt.yaml overrides it.
+cp "$NATIVE_CONF" "$T/native-config.yaml"
+grep -v -e '^modules:' -e '^  file:' -e 'allowed_roots:' -e "^      - " "$T/native-config.yaml" >"$NATIVE_CONF"
+refused "$T/sf-meta-first.mender" "no allowed roots \\(MOLT_FILE_ALLOWED_ROOTS is empty or unset\\)" \
+    "no allowed roots configured"
+use native
+factory
+MOLT_FILE_ALLOWED_ROOTS="$T/nothing-here:$ROOT" molt_dev install "$T/sf-meta-first.mender"
+expect_rc 0 "install with MOLT_FILE_ALLOWED_ROOTS only"
+molt_dev rollback
+expect_rc 0 "rollback with MOLT_FILE_ALLOWED_ROOTS only"
+pass "MOLT_FILE_ALLOWED_ROOTS gives the allowed roots when molt.yaml has none"
+printf 'modules:\n  file:\n    allowed_roots: []\n' >>"$NATIVE_CONF"
+MOLT_FILE_ALLOWED_ROOTS="$ROOT" refused "$T/sf-meta-first.mender" \
+    "no allowed roots \\(modules: file: allowed_roots is empty or unset\\)" "an empty allowed_roots list in molt.yaml"
+cp "$T/native-config.yaml" "$NATIVE_CONF"
 
 # Not enough space: a 1 MiB tmpfs as the allowed root, in a private mount namespace.
 if unshare -m true 2>/dev/null; then
@@ -269,9 +283,12 @@ if unshare -m true 2>/dev/null; then
     mkdir -p "$T/ssrc" && head -c 2000000 /dev/zero >"$T/ssrc/app.conf" && cp "$T/src/filename" "$T/ssrc/" &&
         cp "$T/src/dest_dir_small" "$T/ssrc/dest_dir"
     (cd "$T/ssrc" && make_artifact "$T/sf-big.mender" big single-file -f dest_dir -f filename -f app.conf)
-    use native
+    device_new spacedev dev-a
+    mkdir -p "$DEV/native"
+    cp "$FILE_SO" "$DEV/native/file.so"
+    device_config "native_module_dir: $DEV/native" "modules:" "  file:" "    allowed_roots: $T/small"
     rc=0
-    MOLT_FILE_ALLOWED_ROOTS="$T/small" timeout 60 unshare -m sh -c '
+    timeout 60 unshare -m sh -c '
         mount -t tmpfs -o size=1m tmpfs "$1" || exit 99
         "$2" --config "$3" install "$4" >"$5.out" 2>"$5.err"; rc=$?
         find "$1" -mindepth 1 >"$5.left"

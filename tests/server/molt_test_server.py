@@ -345,6 +345,7 @@ class Server(http.server.ThreadingHTTPServer):
         self.events = []
         self.log_file = open(args.log, "a", buffering=1) if args.log else None
         self.stop_event = threading.Event()
+        self.tls = bool(args.tls_cert)
         if args.tls_cert:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(args.tls_cert, args.tls_key)

@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# Benchmark: install a 512 MiB rootfs image (gzip and zstd artifacts) into a file-backed
+# partition with molt's rootfs-image module, next to, in the same run:
+#   - the limit: bench/rootfs_limit.c doing the same work with nothing else (decompress +
+#     SHA-256 + write + one fsync, decompression overlapped with hashing/writing in two threads);
+#   - the Mender Go client (3.4, Debian's mender-client) installing the same gzip artifact (it
+#     cannot read zstd) with its built-in dual-rootfs installer.
+# Prints per run kind the median wall time, throughput (image bytes / wall), peak RSS and the
+# ratio of the throughput to the limit's. Not part of ctest.
+#
+# Usage: bench/rootfs_install.sh     (RUNS=3; BENCH_MIB=512; MOLT_BUILD_DIR to reuse a build;
+#                                     NO_MENDER=1 skips the Mender client)
+#
+# What is measured: `molt install --reboot-exit-code` from the artifact file (page cache warm) up
+# to "reboot required": artifact read, manifest/checksums, Download (the partition write with its
+# fsync), ArtifactInstall (a U-Boot environment file through libubootenv). The partition is a
+# preallocated file; partition A is a small file named by the simulated kernel command line.
+#
+# How the Mender client is pointed at files, never at a disk: it finds the running partition by
+# comparing the device of "/" with RootfsPartA/B and refuses to install when neither matches, so
+# it runs chrooted into a small ext4 image mounted from a loop device (RootfsPartA = that loop
+# device), with RootfsPartB = a second loop device over a 513 MiB file; /usr, /proc, /dev, /sys
+# and this folder are bind-mounted in, /etc is a copy whose fw_env.config names a U-Boot
+# environment file here. All of it happens inside `unshare -m` (a private mount namespace: the
+# mounts vanish with it); the two loop devices are detached on exit. Needs root.
+# The payload is random data written as base64 text, so the decompressors do real work.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+out="$top/bench/out"
+runs=${RUNS:-3}
+mib=${BENCH_MIB:-512}
+mkdir -p "$out"
+echo '*' >"$out/.gitignore"
+
+"$top/tools/deps.sh"
+
+# --- programs ------------------------------------------------------------------------------
+build=${MOLT_BUILD_DIR:-$top/build/bench}
+mkdir -p "$build"
+build=$(cd "$build" && pwd)
+if [ -z "${MOLT_BUILD_DIR:-}" ]; then
+    cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOLT_BUILD_TESTS=OFF \
+        -DMOLT_SANITIZE=OFF >/dev/null
+    cmake --build "$build" -j "$(nproc)" --target molt molt-artifact rootfs-image >/dev/null
+fi
+molt="$build/core/molt"
+molt_artifact="$build/sdk/artifact/molt-artifact"
+[ -f "$build/modules/native/rootfs-image.so" ] || { echo "no rootfs-image.so in $build" >&2; exit 1; }
+cc -O2 -o "$out/rootfs_limit" "$top/bench/rootfs_limit.c" -lz -lzstd -lcrypto -lpthread
+
+# --- inputs --------------------------------------------------------------------------------
+img="$out/rootfs-$mib.img"
+bytes=$((mib << 20))
+if [ ! -s "$img" ] || [ "$(stat -c %s "$img")" != "$bytes" ]; then
+    echo "generating $img" >&2
+    { printf 'SIM-ROOTFS bootable name=bench\n'; head -c $((bytes * 3 / 4)) /dev/urandom | base64 -w 0; } |
+        head -c "$bytes" >"$img.tmp"
+    mv "$img.tmp" "$img"
+fi
+for c in gzip zstd; do
+    a="$out/rootfs-$mib-$c.mender"
+    if [ ! -s "$a" ] || [ "$img" -nt "$a" ]; then
+        echo "writing $a" >&2
+        "$molt_artifact" write rootfs-image -f "$img" -n bench-1 -t bench --compression "$c" \
+            -o "$a.tmp" >/dev/null
+        mv "$a.tmp" "$a"
+    fi
+done
+
+# --- the device for molt -------------------------------------------------------------------
+dev="$out/rootfs-dev"
+rm -rf "$dev"
+mkdir -p "$dev"
+truncate -s 1M "$dev/part-a.img"
+fallocate -l $((bytes + (1 << 20))) "$dev/part-b.img"
+head -c 16384 /dev/zero >"$dev/uboot.env"
+echo "$dev/uboot.env 0x0 0x4000" >"$dev/fw_env.config"
+echo "console=ttyS0 root=$dev/part-a.img" >"$dev/cmdline"
+cat >"$dev/molt.yaml" <<YAML
+data_dir: $dev/data
+native_module_dir: $build/modules/native
+module_dirs: []
+scripts_dir: $dev/scripts
+log_level: warning
+modules:
+  rootfs-image:
+    partition_a: $dev/part-a.img
+    partition_b: $dev/part-b.img
+    fw_env_config: $dev/fw_env.config
+    cmdline_file: $dev/cmdline
+YAML
+printf '%s\n' mender_boot_part=2 mender_boot_part_hex=2 upgrade_available=0 bootcount=0 >"$dev/env.txt"
+molt_reset() {
+    rm -rf "$dev/data"
+    mkdir -p "$dev/data"
+    printf 'device_type=bench\n' >"$dev/data/device_type"
+    head -c 16384 /dev/zero >"$dev/uboot.env"
+    fw_setenv -c "$dev/fw_env.config" -f "$dev/env.txt" bootcount 0 2>/dev/null
+}
+
+# --- measure -------------------------------------------------------------------------------
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+declare -A mbs_of
+printf '\n%-6s %-40s %8s %9s %13s %9s\n' image "run (median of $runs)" "wall s" "MB/s" "peak RSS MiB" "of limit"
+# row LABEL KIND PREPARE-FN OK-RCS CMD...   (the command's wall/RSS via GNU time in $out/.time)
+row() {
+    local label=$1 kind=$2 prep=$3 okrcs=$4 i rc walls="" rsss="" w r
+    shift 4
+    for ((i = 0; i < runs; i++)); do
+        $prep
+        cat "$out/rootfs-$mib-$label.mender" >/dev/null   # page cache warm
+        rc=0
+        /usr/bin/time -o "$out/.time" -f '%e %M' "$@" >"$out/.out" 2>"$out/.err" || rc=$?
+        if [[ " $okrcs " != *" $rc "* ]]; then
+            cat "$out/.err" >&2
+            echo "$kind: exit $rc" >&2
+            exit 1
+        fi
+        read -r w r < <(tail -n 1 "$out/.time")
+        walls+="$w"$'\n'
+        rsss+="$r"$'\n'
+    done
+    w=$(printf '%s' "$walls" | median)
+    r=$(printf '%s' "$rsss" | median)
+    local mbs
+    mbs=$(awk -v w="$w" -v b="$bytes" 'BEGIN { printf "%.1f", (w > 0 ? b / w / 1e6 : 0) }')
+    mbs_of["$label $kind"]=$mbs
+    local lim=${mbs_of["$label limit"]:-$mbs}
+    awk -v l="$label" -v k="$kind" -v w="$w" -v m="$mbs" -v r="$r" -v lim="$lim" 'BEGIN {
+        printf "%-6s %-40s %8.2f %9.1f %13.1f %8.0f%%\n", l, k, w, m, r / 1024, 100 * m / lim }'
+}
+nothing() { :; }
+check_written() {  # the partition holds the image
+    cmp -n "$bytes" "$img" "$dev/part-b.img" >/dev/null || { echo "partition B != image" >&2; exit 1; }
+}
+
+for c in gzip zstd; do
+    row "$c" limit nothing 0 "$out/rootfs_limit" "$out/rootfs-$mib-$c.mender" "$dev/part-b.img"
+    check_written
+    row "$c" "molt install (rootfs-image module)" molt_reset 4 \
+        "$molt" --config "$dev/molt.yaml" install --reboot-exit-code "$out/rootfs-$mib-$c.mender"
+    check_written
+    [ "$(fw_printenv -c "$dev/fw_env.config" -n mender_boot_part 2>/dev/null)" = 3 ] ||
+        { echo "molt did not arm partition B" >&2; exit 1; }
+done
+
+# --- the Mender Go client ---------------------------------------------------------------------
+if [ -n "${NO_MENDER:-}" ]; then
+    exit 0
+fi
+if [ "$(id -u)" != 0 ] || ! command -v mender >/dev/null; then
+    echo "(Mender client skipped: needs root and Debian's mender-client)"
+    exit 0
+fi
+sb="$out/mender-sb"
+rm -rf "$sb"
+mkdir -p "$sb/root"
+truncate -s 64M "$sb/ma.img"
+mkfs.ext4 -q -F "$sb/ma.img"
+fallocate -l $((bytes + (1 << 20))) "$sb/mb.img"
+cat >"$sb/run.sh" <<SH
+# Runs inside unshare -m: the loop devices, mounts and chroot of the Mender client run.
+set -eu
+la=\$(losetup -f --show "$sb/ma.img")
+lb=\$(losetup -f --show "$sb/mb.img")
+trap 'umount -R "$sb/root" 2>/dev/null || true; losetup -d "\$la" "\$lb"' EXIT
+mount "\$la" "$sb/root"
+r="$sb/root"
+mkdir -p "\$r/usr" "\$r/proc" "\$r/dev" "\$r/sys" "\$r/etc" "\$r/var/lib" "\$r/run" "\$r/tmp" "\$r$out"
+for l in bin sbin lib lib64; do [ -e "\$r/\$l" ] || ln -s "usr/\$l" "\$r/\$l"; done
+mount --bind /usr "\$r/usr"; mount --bind /proc "\$r/proc"; mount --bind /dev "\$r/dev"
+mount --bind /sys "\$r/sys"; mount --bind "$out" "\$r$out"
+cp -a /etc/. "\$r/etc/" 2>/dev/null || true
+echo "$sb/uboot.env 0x0 0x4000" >"\$r/etc/fw_env.config"
+mkdir -p "\$r/etc/mender" "$sb/conf" "$sb/data" "$sb/store"
+echo artifact_name=base >"\$r/etc/mender/artifact_info"
+printf '{"RootfsPartA": "%s", "RootfsPartB": "%s"}\n' "\$la" "\$lb" >"$sb/conf/mender.conf"
+printf 'device_type=bench\n' >"$sb/store/device_type"
+for i in \$(seq 1 $runs); do
+    rm -rf "$sb/store/mender-store" "$sb/data"/*
+    head -c 16384 /dev/zero >"$sb/uboot.env"
+    fw_setenv -c "\$r/etc/fw_env.config" -f "$dev/env.txt" bootcount 0 2>/dev/null
+    cat "$out/rootfs-$mib-gzip.mender" >/dev/null
+    rc=0
+    chroot "\$r" /usr/bin/time -a -o "$out/.mtime" -f '%e %M' env MENDER_CONF_DIR="$sb/conf" \
+        MENDER_DATA_DIR="$sb/data" MENDER_DATASTORE_DIR="$sb/store" mender --no-syslog \
+        -c "$sb/conf/mender.conf" -d "$sb/store" install "$out/rootfs-$mib-gzip.mender" \
+        >"$out/.mout" 2>&1 || rc=\$?
+    [ \$rc = 0 ] || { tail -n 20 "$out/.mout" >&2; echo "mender install: exit \$rc" >&2; exit 1; }
+    cmp -n $bytes "$img" "\$lb" >/dev/null || { echo "mender: partition B != image" >&2; exit 1; }
+    [ "\$(fw_printenv -c "\$r/etc/fw_env.config" -n upgrade_available 2>/dev/null)" = 1 ] ||
+        { echo "mender did not arm the trial boot" >&2; exit 1; }
+done
+SH
+: >"$out/.mtime"
+unshare -m --propagation private bash "$sb/run.sh"
+w=$(awk '{ print $1 }' "$out/.mtime" | median)
+r=$(awk '{ print $2 }' "$out/.mtime" | median)
+awk -v w="$w" -v b="$bytes" -v r="$r" -v lim="${mbs_of["gzip limit"]}" 'BEGIN {
+    m = (w > 0 ? b / w / 1e6 : 0)
+    printf "%-6s %-40s %8.2f %9.1f %13.1f %8.0f%%\n", "gzip", "Mender Go client (mender install)", w, m, r / 1024, 100 * m / lim }'
+rm -rf "$sb"

@@ -232,6 +232,22 @@ int kit_device_setup(kit *k, char *msg, size_t cap)
                  "log_level: debug\n",
                  k->root, k->root, k->root, k->root, k->root) < 0)
         return -1;
+    if (k->extra_config) {
+        /* The module's own settings (a `modules:` section, say), after molt's. */
+        char *extra = NULL, *both = NULL;
+        size_t extra_len = 0;
+        if (molt_read_file(k->extra_config, 1 << 20, &extra, &extra_len, &e) < 0) {
+            snprintf(msg, cap, "--config: %s", e.msg);
+            free(conf);
+            return -1;
+        }
+        int n = asprintf(&both, "%s%.*s\n", conf, (int)extra_len, extra);
+        free(extra);
+        free(conf);
+        if (n < 0)
+            return -1;
+        conf = both;
+    }
     int r = write_text(k->conf, conf, 0644);
     free(conf);
     if (r < 0) {

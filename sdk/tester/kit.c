@@ -608,7 +608,7 @@ void kit_run_checks(kit *k)
 /* ---- the program ----------------------------------------------------------------------------- */
 
 static const char usage_text[] =
-    "Usage: molt-module-test [--report FILE] [--manifest FILE] [--keep] MODULE ARTIFACT\n"
+    "Usage: molt-module-test [--report FILE] [--manifest FILE] [--config FILE] [--keep] MODULE ARTIFACT\n"
     "\n"
     "The conformance kit: drives an update module (a native .so, or an executable Update Module\n"
     "v3) through molt's state machine on a scratch device with ARTIFACT (whose payload type the\n"
@@ -618,6 +618,8 @@ static const char usage_text[] =
     "  --report FILE   also write the report to FILE\n"
     "  --manifest FILE the module's module.yaml (default: <module>.yaml beside it, if any): its\n"
     "                  capabilities must match what the module does\n"
+    "  --config FILE   YAML appended to the scratch device's molt.yaml: the module's settings\n"
+    "                  (modules: <name>: ...)\n"
     "  --keep          keep the scratch device (its path is printed) for reading molt's logs\n"
     "\n"
     "Exit codes: 0 every check passed, 1 a check failed, 2 usage or setup error.\n";
@@ -627,17 +629,19 @@ int main(int argc, char **argv)
     static const struct option opts[] = {{"report", required_argument, NULL, 'r'},
                                          {"keep", no_argument, NULL, 'k'},
                                          {"manifest", required_argument, NULL, 'm'},
+                                         {"config", required_argument, NULL, 'c'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     kit k = {0};
     bool keep = false;
     const char *report = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, "r:m:kh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "r:m:c:kh", opts, NULL)) != -1) {
         switch (c) {
         case 'r': report = optarg; break;
         case 'k': keep = true; break;
         case 'm': k.manifest = optarg; break;
+        case 'c': k.extra_config = optarg; break;
         case 'h': fputs(usage_text, stdout); return 0;
         default: fputs(usage_text, stderr); return 2;
         }

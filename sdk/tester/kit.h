@@ -30,6 +30,7 @@ typedef struct kit {
     const char *module;       /* the module under test, as given */
     char module_abs[4096];
     const char *artifact;
+    const char *extra_config; /* --config FILE: YAML appended to the scratch molt.yaml */
     const char *manifest;     /* --manifest FILE, or NULL: <module>.yaml beside it if any */
     char artifact_abs[4096];
     char *payload_type;

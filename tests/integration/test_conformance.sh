@@ -15,9 +15,10 @@ COMMUNITY=/usr/share/mender/modules/v3
 mkdir -p "$REPORTS" "$T/src" "$T/dest"
 RUN_TIMEOUT=300
 
-# kit NAME MODULE ARTIFACT: run the kit, keep the report as $REPORTS/NAME.txt, print it.
+# kit NAME MODULE ARTIFACT [KIT OPTIONS...]: run the kit, keep the report as $REPORTS/NAME.txt,
+# print it.
 kit() {
-    run_prog "$KIT" --report "$REPORTS/$1.txt" "$2" "$3"
+    run_prog "$KIT" --report "$REPORTS/$1.txt" "${@:4}" "$2" "$3"
     echo "---- conformance report: $1 ($2)"
     cat "$RUN_OUT"
     [ "$RUN_RC" = 0 ] || [ "$RUN_RC" = 1 ] || { cat "$RUN_ERR" >&2; fail "$1: the kit could not run (exit $RUN_RC)"; }
@@ -115,9 +116,9 @@ tar -C "$T/src/dir/tree" -cf "$T/src/dir/update.tar" .
 printf '%s' "$T/dest/dir" >"$T/src/dir/dest_dir"
 artifact "$T/directory.mender" dir-1 directory -f "$T/src/dir/update.tar" -f "$T/src/dir/dest_dir"
 
-# The file module writes only below its allowed roots.
-export MOLT_FILE_ALLOWED_ROOTS="$T/dest"
-# Recipes: module file -> the artifacts it is tested with.
+# Recipes: module file -> the artifacts it is tested with; its settings (kit --config) in
+# $T/<module>.config. The file module writes only below its allowed roots.
+printf 'modules:\n  file:\n    allowed_roots:\n      - %s\n' "$T/dest" >"$T/file.config"
 recipe() {
     case $1 in
     file) echo "single-file directory" ;;
@@ -133,8 +134,12 @@ for so in "$MOLT_BUILD_DIR"/modules/native/*.so; do
         continue
     fi
     for a in $arts; do
-        kit "builtin-$name-$a" "$so" "$T/$a.mender"
+        opts=()
+        [ ! -f "$T/$name.config" ] || opts+=(--config "$T/$name.config")
+        # The manifest installed beside the module (<name>.yaml) is checked when it is there.
+        kit "builtin-$name-$a" "$so" "$T/$a.mender" "${opts[@]}"
         expect_rc 0 "built-in module $name with a $a artifact: a conformance check failed"
+        grep -qx 'PASS manifest' "$RUN_OUT" || fail "built-in module $name: its manifest ($name.yaml beside it) was not checked"
         pass "built-in module $name passes the kit with a $a artifact"
     done
 done

@@ -691,6 +691,29 @@ out:
 
 /* ---- ArtifactInstall ------------------------------------------------------------------------- */
 
+/* The siblings of a destination: staged content, backup, what is being deleted. */
+typedef struct sibs {
+    char *tmp, *old, *trash;
+} sibs;
+
+static void sibs_free(sibs *s)
+{
+    free(s->tmp);
+    free(s->old);
+    free(s->trash);
+}
+
+static int sibs_get(const entry *e, sibs *s, struct molt_sdk_error *err)
+{
+    s->tmp = fm_sibling(e->dest, "new");
+    s->old = fm_sibling(e->dest, "old");
+    s->trash = fm_sibling(e->dest, "trash");
+    if (s->tmp && s->old && s->trash)
+        return 0;
+    sibs_free(s);
+    return fm_err(err, MOLT_ENOMEM, "out of memory");
+}
+
 static int exists(const char *path)
 {
     struct stat st;
@@ -733,12 +756,11 @@ static int swap_trees(fm *m, const char *a, const char *b, const char *aside,
 
 static int install_entry(fm *m, const entry *e, struct molt_sdk_error *err)
 {
-    char *tmp = fm_sibling(e->dest, "new"), *old = fm_sibling(e->dest, "old");
-    int r = 0;
-    if (!tmp || !old) {
-        r = fm_err(err, MOLT_ENOMEM, "out of memory");
-        goto out;
-    }
+    sibs sb;
+    int r = sibs_get(e, &sb, err);
+    if (r < 0)
+        return r;
+    const char *tmp = sb.tmp, *old = sb.old;
     if (!holds_new(e, tmp)) {
         r = fm_err(err, MOLT_ESTATE, "the staged %s is missing (%s)", e->dest, tmp);
         goto out;
@@ -783,8 +805,7 @@ static int install_entry(fm *m, const entry *e, struct molt_sdk_error *err)
     if (r == 0)
         molt_sdk_log_info(m->h, "installed %s", e->dest);
 out:
-    free(tmp);
-    free(old);
+    sibs_free(&sb);
     return r;
 }
 
@@ -809,13 +830,11 @@ static int artifact_install(void *st)
 /* Bring back e's previous content; safe to repeat at any point (see README.md "Recovery"). */
 static int rollback_entry(fm *m, const entry *e, struct molt_sdk_error *err)
 {
-    char *tmp = fm_sibling(e->dest, "new"), *old = fm_sibling(e->dest, "old"),
-         *trash = fm_sibling(e->dest, "trash");
-    int r = 0;
-    if (!tmp || !old || !trash) {
-        r = fm_err(err, MOLT_ENOMEM, "out of memory");
-        goto out;
-    }
+    sibs sb;
+    int r = sibs_get(e, &sb, err);
+    if (r < 0)
+        return r;
+    const char *tmp = sb.tmp, *old = sb.old, *trash = sb.trash;
     if (holds_new(e, e->dest)) {
         /* After an exchange whose follow-up rename did not happen, the old tree is at tmp. */
         const char *prev = exists(old) ? old : (e->kind == 't' && exists(tmp)) ? tmp : NULL;
@@ -846,9 +865,7 @@ static int rollback_entry(fm *m, const entry *e, struct molt_sdk_error *err)
     if (r == 0 && !exists(e->dest))
         fm_unmake_dirs(e->dest, e->made);
 out:
-    free(tmp);
-    free(old);
-    free(trash);
+    sibs_free(&sb);
     return r;
 }
 
@@ -896,11 +913,11 @@ static int cleanup(void *st)
     int r = plan_load(m, &p, &err), committed = is_committed(m);
     for (size_t i = 0; r == 0 && i < p.n; i++) {
         const entry *e = &p.e[i];
-        char *tmp = fm_sibling(e->dest, "new"), *old = fm_sibling(e->dest, "old"),
-             *trash = fm_sibling(e->dest, "trash");
-        if (!tmp || !old || !trash)
-            r = fm_err(&err, MOLT_ENOMEM, "out of memory");
-        int is_new = r == 0 && holds_new(e, e->dest);
+        sibs sb;
+        if ((r = sibs_get(e, &sb, &err)) < 0)
+            break;
+        const char *tmp = sb.tmp, *old = sb.old, *trash = sb.trash;
+        int is_new = holds_new(e, e->dest);
         /* The fallback's window (destination moved aside, not replaced): put it back. */
         if (r == 0 && !exists(e->dest) && exists(old))
             r = do_rename(old, e->dest, &err);
@@ -926,9 +943,7 @@ static int cleanup(void *st)
         }
         if (r == 0 && !is_new && !exists(e->dest))
             fm_unmake_dirs(e->dest, e->made);
-        free(tmp);
-        free(old);
-        free(trash);
+        sibs_free(&sb);
     }
     fm_kill_point(m, "cleanup");
     if (r == 0 && (r = m->h->kv_delete(m->h, KEY_PLAN)) == 0)

@@ -293,10 +293,13 @@ if unshare -m true 2>/dev/null; then
         "$2" --config "$3" install "$4" >"$5.out" 2>"$5.err"; rc=$?
         find "$1" -mindepth 1 >"$5.left"
         exit $rc' sh "$T/small" "$MOLT" "$DEV_CONF" "$T/sf-big.mender" "$T/space" || rc=$?
-    [ "$rc" != 99 ] || fail "could not mount a tmpfs"
-    assert_eq 1 "$rc" "install of 2000000 bytes into a 1 MiB tmpfs"
-    grep -qE "not enough space in $T/small/d for .*: 2000000 bytes needed .*, [0-9]+ bytes available" "$T/space.err" ||
-        { cat "$T/space.err" >&2; fail "no space message with the numbers"; }
-    assert_eq "" "$(cat "$T/space.left")" "nothing left on the tmpfs (not even the folder made for it)"
-    pass "refused, nothing written: a payload larger than the free space (numbers in the message)"
+    if [ "$rc" = 99 ]; then
+        echo "skip: no tmpfs mount here: the free-space refusal is not checked"
+    else
+        assert_eq 1 "$rc" "install of 2000000 bytes into a 1 MiB tmpfs"
+        grep -qE "not enough space in $T/small/d for .*: 2000000 bytes needed .*, [0-9]+ bytes available" "$T/space.err" ||
+            { cat "$T/space.err" >&2; fail "no space message with the numbers"; }
+        assert_eq "" "$(cat "$T/space.left")" "nothing left on the tmpfs (not even the folder made for it)"
+        pass "refused, nothing written: a payload larger than the free space (numbers in the message)"
+    fi
 fi

@@ -243,8 +243,11 @@ static int stage_file(fm *m, plan *p, entry *e, int64_t size, const char *raw,
     int move = raw && stat(raw, &raw_st) == 0 && stat(dir, &dir_st) == 0 &&
                raw_st.st_dev == dir_st.st_dev;
     if (move && rename(raw, tmp) != 0) {
-        r = fm_err(err, MOLT_EIO, "rename %s to %s: %s", raw, tmp, strerror(errno));
-        goto out;
+        if (errno != EXDEV) {   /* EXDEV: two mounts of one file system (bind): copy */
+            r = fm_err(err, MOLT_EIO, "rename %s to %s: %s", raw, tmp, strerror(errno));
+            goto out;
+        }
+        move = 0;
     }
     fd = move ? open(tmp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
               : open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);

@@ -10,7 +10,9 @@
 #  - refusals, nothing written: destinations outside the allowed roots or with "..", no allowed
 #    roots at all, tars with absolute names, "..", symlinks out of the tree, device nodes, fifos;
 #    a payload that does not fit on the destination's file system (a 1 MiB tmpfs, in a private
-#    mount namespace), with the numbers in the message.
+#    mount namespace), with the numbers in the message;
+#  - a file arriving before dest_dir, with a destination on another file system (that tmpfs):
+#    staged in molt's data dir, then copied.
 # Allowed roots come from molt.yaml (`modules: file: allowed_roots:`), or from
 # MOLT_FILE_ALLOWED_ROOTS when that is not set (modules/file/README.md); both are used here.
 . "$(dirname "$0")/lib.sh"
@@ -276,30 +278,45 @@ MOLT_FILE_ALLOWED_ROOTS="$ROOT" refused "$T/sf-meta-first.mender" \
     "no allowed roots \\(modules: file: allowed_roots is empty or unset\\)" "an empty allowed_roots list in molt.yaml"
 cp "$T/native-config.yaml" "$NATIVE_CONF"
 
-# Not enough space: a 1 MiB tmpfs as the allowed root, in a private mount namespace.
+# A 1 MiB tmpfs as the allowed root, in a private mount namespace: a payload larger than its
+# free space is refused with the numbers, nothing written; a payload file that arrives before
+# dest_dir is staged in molt's data dir (another file system) and copied next to its destination
+# at the end of Download.
 if unshare -m true 2>/dev/null; then
-    mkdir -p "$T/small"
-    printf '%s\n' "$T/small/d" >"$T/src/dest_dir_small"
-    mkdir -p "$T/ssrc" && head -c 2000000 /dev/zero >"$T/ssrc/app.conf" && cp "$T/src/filename" "$T/ssrc/" &&
-        cp "$T/src/dest_dir_small" "$T/ssrc/dest_dir"
+    mkdir -p "$T/small" "$T/ssrc" "$T/ssrc2"
+    head -c 2000000 /dev/zero >"$T/ssrc/app.conf"
+    head -c 300000 /dev/urandom >"$T/ssrc2/app.conf"
+    for d in ssrc ssrc2; do
+        printf '%s\n' "$T/small/d" >"$T/$d/dest_dir"
+        cp "$T/src/filename" "$T/$d/"
+    done
     (cd "$T/ssrc" && make_artifact "$T/sf-big.mender" big single-file -f dest_dir -f filename -f app.conf)
+    (cd "$T/ssrc2" && make_artifact "$T/sf-small.mender" small single-file -f app.conf -f dest_dir -f filename)
     device_new spacedev dev-a
     mkdir -p "$DEV/native"
     cp "$FILE_SO" "$DEV/native/file.so"
     device_config "native_module_dir: $DEV/native" "modules:" "  file:" "    allowed_roots: $T/small"
     rc=0
-    timeout 60 unshare -m sh -c '
+    timeout 120 unshare -m sh -c '
         mount -t tmpfs -o size=1m tmpfs "$1" || exit 99
-        "$2" --config "$3" install "$4" >"$5.out" 2>"$5.err"; rc=$?
-        find "$1" -mindepth 1 >"$5.left"
-        exit $rc' sh "$T/small" "$MOLT" "$DEV_CONF" "$T/sf-big.mender" "$T/space" || rc=$?
+        "$2" --config "$3" install "$4" >"$6.out" 2>"$6.err"; rc=$?
+        find "$1" -mindepth 1 >"$6.left"
+        "$2" --config "$3" install "$5" >"$6.small.out" 2>"$6.small.err" || exit 98
+        "$2" --config "$3" commit >>"$6.small.out" 2>>"$6.small.err" || exit 97
+        cp -a "$1/d" "$6.installed" || exit 96
+        exit $rc' sh "$T/small" "$MOLT" "$DEV_CONF" "$T/sf-big.mender" "$T/sf-small.mender" "$T/space" || rc=$?
     if [ "$rc" = 99 ]; then
-        echo "skip: no tmpfs mount here: the free-space refusal is not checked"
+        echo "skip: no tmpfs mount here: the free-space refusal and the copy across file systems are not checked"
     else
+        [ "$rc" -lt 96 ] || { cat "$T/space.small.err" >&2; fail "data-first single-file into a tmpfs (exit $rc)"; }
         assert_eq 1 "$rc" "install of 2000000 bytes into a 1 MiB tmpfs"
         grep -qE "not enough space in $T/small/d for .*: 2000000 bytes needed .*, [0-9]+ bytes available" "$T/space.err" ||
             { cat "$T/space.err" >&2; fail "no space message with the numbers"; }
         assert_eq "" "$(cat "$T/space.left")" "nothing left on the tmpfs (not even the folder made for it)"
         pass "refused, nothing written: a payload larger than the free space (numbers in the message)"
+        cmp "$T/ssrc2/app.conf" "$T/space.installed/app.conf" || fail "data-first file copied across file systems differs"
+        assert_eq "app.conf" "$(ls -A "$T/space.installed")" "only the file in the tmpfs destination"
+        grep -q "staged in .*tmp/app.conf" "$T/space.small.err" || fail "the data-first file was not staged first"
+        pass "a file that arrives before its destination is staged, then copied to another file system"
     fi
 fi

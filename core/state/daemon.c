@@ -193,8 +193,15 @@ static void handle_control(daemon_ctx *d)
                              ? (long)cred.uid : -1L);
         answer = "error only root may control molt\n";
     } else {
-        ssize_t n = read(c, buf, CONTROL_MAX);
-        buf[n > 0 ? n : 0] = '\0';
+        /* One line; read until its newline (or EOF), bounded by the buffer and SO_RCVTIMEO. */
+        size_t got = 0;
+        while (got < CONTROL_MAX && !memchr(buf, '\n', got)) {
+            ssize_t n = read(c, buf + got, CONTROL_MAX - got);
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
+        buf[got] = '\0';
         buf[strcspn(buf, "\r\n")] = '\0';
         if (strcmp(buf, "check-update") == 0) {
             d->next_update = 0;
@@ -206,7 +213,7 @@ static void handle_control(daemon_ctx *d)
         }
         molt_log_info("control socket: %s: %s", buf, answer);
     }
-    if (write(c, answer, strlen(answer)) < 0)
+    if (send(c, answer, strlen(answer), MSG_NOSIGNAL) < 0)
         molt_log_debug("control socket: the client left before the answer");
     close(c);
 }
@@ -234,9 +241,16 @@ int molt_daemon_control(const molt_config *cfg, const char *command, molt_err *e
                            e == EACCES ? " (only root may control molt)" : "");
         goto out;
     }
-    if ((r = molt_write_all(fd, command, strlen(command), err, "control socket")) < 0 ||
-        (r = molt_write_all(fd, "\n", 1, err, "control socket")) < 0)
+    int len = snprintf(buf, sizeof buf, "%s\n", command);
+    if (len < 0 || (size_t)len >= sizeof buf) {
+        r = molt_err_set(err, MOLT_EINVAL, "control command too long: %s", command);
         goto out;
+    }
+    /* One send, without SIGPIPE: a daemon that answers and closes early must not kill us. */
+    if (send(fd, buf, (size_t)len, MSG_NOSIGNAL) != len) {
+        r = molt_err_errno(err, MOLT_EIO, errno, "sending %s to the molt daemon", command);
+        goto out;
+    }
     shutdown(fd, SHUT_WR);
     ssize_t n = read(fd, buf, CONTROL_MAX);
     buf[n > 0 ? n : 0] = '\0';

@@ -20,7 +20,8 @@ typedef struct rootfs_config {
     const bootenv_backend *env; /* bootloader: uboot (default) | grub */
     const char *env_config;     /* fw_env_config (/etc/fw_env.config) or grubenv (/boot/grub/grubenv) */
     const char *var_part, *var_part_hex, *var_upgrade, *var_bootcount;   /* variable names */
-    const char *active_source;  /* active_source: "cmdline" (default) | "root-device" */
+    const char *active_source;  /* active_source: "cmdline" (default) | "root-device" |
+                                   "bootenv" (test harnesses that cannot reboot) */
     const char *cmdline_file;   /* cmdline_file: /proc/cmdline */
     const char *root_path;      /* root_path: "/" (for root-device) */
     const char *health_commands;   /* health_commands: '\n'-separated shell commands, or NULL */

@@ -127,9 +127,10 @@ int rootfs_config_load(const struct molt_host_api *host, rootfs_config *cfg,
     cfg->var_bootcount = get_or(host, "var_bootcount", "bootcount");
     cfg->active_source = get_or(host, "active_source", "cmdline");
     if (strcmp(cfg->active_source, "cmdline") != 0 &&
-        strcmp(cfg->active_source, "root-device") != 0)
+        strcmp(cfg->active_source, "root-device") != 0 &&
+        strcmp(cfg->active_source, "bootenv") != 0)
         return rootfs_err(err, MOLT_ECONFIG, "modules.rootfs-image.active_source: expected "
-                          "cmdline or root-device, got \"%s\"", cfg->active_source);
+                          "cmdline, root-device or bootenv, got \"%s\"", cfg->active_source);
     cfg->cmdline_file = get_or(host, "cmdline_file", "/proc/cmdline");
     cfg->root_path = get_or(host, "root_path", "/");
     cfg->health_commands = get_or(host, "health_commands", NULL);

@@ -106,7 +106,8 @@ static int write_exec_wrapper(kit *k, const char *path)
                  "echo \"call $call\" >>\"$ctl/log\"\n"
                  "case $call in\n"
                  "ArtifactReboot|ArtifactRollbackReboot)\n"
-                 "    echo \"simulated $call\" >>\"$ctl/log\"; rc=0 ;;\n"
+                 "    echo \"simulated $call\" >>\"$ctl/log\"; rc=0\n"
+                 "    if [ -n \"${MOLT_KIT_REBOOT_HOOK:-}\" ]; then sh -c \"$MOLT_KIT_REBOOT_HOOK\" >&2 || rc=$?; fi ;;\n"
                  "NeedsArtifactReboot|SupportsRollback|ProvidePayloadFileSizes)\n"
                  "    \"$real\" \"$@\" >\"$ctl/answer_$call\"; rc=$?; cat \"$ctl/answer_$call\" ;;\n"
                  "*)\n"
@@ -219,6 +220,8 @@ int kit_device_setup(kit *k, char *msg, size_t cap)
             return -1;
         }
     }
+    if (k->reboot_hook)
+        setenv("MOLT_KIT_REBOOT_HOOK", k->reboot_hook, 1);
     char *conf = NULL;
     if (asprintf(&conf,
                  "data_dir: %s/data\n"
@@ -446,6 +449,38 @@ void kit_run(kit *k, const char *command, const char *kill_call, kit_result *res
         unlink(path);
     }
     kit_load_events(k);
+}
+
+int kit_reboot(kit *k, char *msg, size_t cap)
+{
+    if (!k->reboot_hook)
+        return 0;
+    char path[8400];
+    snprintf(path, sizeof path, "%s/%s.log", k->logs, k->case_name);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int log = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (log >= 0) {
+            dprintf(log, "==== reboot hook: %s\n", k->reboot_hook);
+            dup2(log, 1);
+            dup2(log, 2);
+        }
+        execl("/bin/sh", "sh", "-c", k->reboot_hook, (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) < 0) {
+        snprintf(msg, cap, "cannot run the reboot hook: %s", strerror(errno));
+        return -1;
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        snprintf(msg, cap, "the reboot hook failed (%s %d)",
+                 WIFEXITED(status) ? "exit" : "signal",
+                 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+        return -1;
+    }
+    return 0;
 }
 
 void kit_load_events(kit *k)

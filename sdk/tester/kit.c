@@ -213,6 +213,10 @@ static void run_sequence(kit *k, const char *kill_call, const char *await_cmd, s
             s->killed = true;
             kit_knobs_clear(k, "fail_");
             cmd = "resume";
+            if (kit_reboot(k, s->msg, sizeof s->msg) < 0) {   /* power back on */
+                s->lost = true;
+                return;
+            }
             continue;
         }
         if (r.lost) {
@@ -222,7 +226,11 @@ static void run_sequence(kit *k, const char *kill_call, const char *await_cmd, s
         }
         snprintf(s->msg, sizeof s->msg, "%s", r.msg);
         if (r.outcome == MOLT_OUTCOME_REBOOT) {
-            cmd = "resume";   /* the kit "reboots": nothing restarts but molt */
+            cmd = "resume";   /* the kit "reboots": the hook, if any, then molt again */
+            if (kit_reboot(k, s->msg, sizeof s->msg) < 0) {
+                s->lost = true;
+                return;
+            }
         } else if (r.outcome == MOLT_OUTCOME_AWAIT_COMMIT) {
             cmd = await_cmd;
         } else {
@@ -483,13 +491,17 @@ static void check_kill(kit *k, const learnt *l, const char *base, const char *in
     snprintf(check, sizeof check, "kill-%.63s", call);
     kit_case_start(k, check);
     stage st = stage_of(call);
-    if (st == ST_RECOVERY)
-        kit_knob(k, "fail_", "ArtifactInstall");
+    bool rollback_reboot = strcmp(call, "ArtifactVerifyRollbackReboot") == 0;
+    if (st == ST_RECOVERY)   /* onto the rollback path: after the reboot for a rollback reboot */
+        kit_knob(k, "fail_", rollback_reboot ? "ArtifactVerifyReboot" : "ArtifactInstall");
     run_sequence(k, call, "commit", &s);
     if (!s.killed && !s.lost) {
         char calls[1024];
         calls_text(k, calls, sizeof calls);
-        kit_fail(k, check, "never reached %s (commands: %s; calls: %s)", call, s.trail, calls);
+        if (rollback_reboot)
+            kit_skip(k, check, "no rollback reboot after a failed ArtifactVerifyReboot (NeedsArtifactReboot said No on the rollback path; calls: %s)", calls);
+        else
+            kit_fail(k, check, "never reached %s (commands: %s; calls: %s)", call, s.trail, calls);
         return;
     }
     /* A call cut short is made again: it must succeed the second time (idempotency). */
@@ -608,7 +620,8 @@ void kit_run_checks(kit *k)
 /* ---- the program ----------------------------------------------------------------------------- */
 
 static const char usage_text[] =
-    "Usage: molt-module-test [--report FILE] [--manifest FILE] [--config FILE] [--keep] MODULE ARTIFACT\n"
+    "Usage: molt-module-test [--report FILE] [--manifest FILE] [--config FILE] [--reboot-hook CMD]\n"
+    "                        [--keep] MODULE ARTIFACT\n"
     "\n"
     "The conformance kit: drives an update module (a native .so, or an executable Update Module\n"
     "v3) through molt's state machine on a scratch device with ARTIFACT (whose payload type the\n"
@@ -620,6 +633,9 @@ static const char usage_text[] =
     "                  capabilities must match what the module does\n"
     "  --config FILE   YAML appended to the scratch device's molt.yaml: the module's settings\n"
     "                  (modules: <name>: ...)\n"
+    "  --reboot-hook CMD  a shell command the kit runs where the device would reboot (after a\n"
+    "                  reboot is asked for, in a simulated ArtifactReboot, after each kill):\n"
+    "                  e.g. a simulated bootloader; without it a reboot changes nothing\n"
     "  --keep          keep the scratch device (its path is printed) for reading molt's logs\n"
     "\n"
     "Exit codes: 0 every check passed, 1 a check failed, 2 usage or setup error.\n";
@@ -630,18 +646,20 @@ int main(int argc, char **argv)
                                          {"keep", no_argument, NULL, 'k'},
                                          {"manifest", required_argument, NULL, 'm'},
                                          {"config", required_argument, NULL, 'c'},
+                                         {"reboot-hook", required_argument, NULL, 'b'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     kit k = {0};
     bool keep = false;
     const char *report = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, "r:m:c:kh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "r:m:c:b:kh", opts, NULL)) != -1) {
         switch (c) {
         case 'r': report = optarg; break;
         case 'k': keep = true; break;
         case 'm': k.manifest = optarg; break;
         case 'c': k.extra_config = optarg; break;
+        case 'b': k.reboot_hook = optarg; break;
         case 'h': fputs(usage_text, stdout); return 0;
         default: fputs(usage_text, stderr); return 2;
         }

@@ -31,6 +31,7 @@ typedef struct kit {
     char module_abs[4096];
     const char *artifact;
     const char *extra_config; /* --config FILE: YAML appended to the scratch molt.yaml */
+    const char *reboot_hook;  /* --reboot-hook CMD: what a reboot of the device does, or NULL */
     const char *manifest;     /* --manifest FILE, or NULL: <module>.yaml beside it if any */
     char artifact_abs[4096];
     char *payload_type;
@@ -67,6 +68,9 @@ void kit_knobs_clear(kit *k, const char *prefix);
 /* Run molt's command (install|commit|rollback|resume) in a child; with kill_call, kill it (and
  * the module) once kill_call has returned inside the wrapper. */
 void kit_run(kit *k, const char *command, const char *kill_call, kit_result *res);
+/* The device reboots (a reboot asked for, or after a power cut): run the reboot hook, if any,
+ * its output into the case's log. 0, or -1 when the hook failed (msg says how). */
+int kit_reboot(kit *k, char *msg, size_t cap);
 /* Reload the calls the wrapper saw in this case into k->events. */
 void kit_load_events(kit *k);
 /* The wrapper's raw record of a query answer (exec: the module's stdout; native: the number);

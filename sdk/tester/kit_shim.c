@@ -60,9 +60,15 @@ static int around(const char *call, int (*fn)(void *), void *st, kind k)
 {
     int r = 0;
     ctl_append("call %s\n", call);
-    if (k == K_REBOOT)
+    if (k == K_REBOOT) {
         ctl_append("simulated %s\n", call);
-    else
+        const char *hook = getenv("MOLT_KIT_REBOOT_HOOK");
+        if (hook && *hook && system(hook) != 0) {
+            if (g_host)
+                g_host->error(g_host, "molt-module-test: the reboot hook failed");
+            r = MOLT_EMODULE;
+        }
+    } else
         r = fn(st);
     ctl_append("done %s %d\n", call, r);
     if (k == K_QUERY) {

@@ -165,6 +165,9 @@ int rootfs_write_partition(const struct molt_host_api *host, const rootfs_config
             goto out;
         }
         r = verify(fd, path, size, h, err);
+        if (r == 0)
+            molt_sdk_log_info(host, "partition %s: read back %lld bytes, identical to those "
+                              "written", path, (long long)size);
     }
 out:
     if (fd >= 0)

@@ -1,7 +1,7 @@
 # Bad rootfs-image artifacts never switch the boot partition: a truncated artifact, a payload
 # byte flipped (checksum mismatch), an image larger than the partition (refused before a byte
-# is written: partition B unchanged), and an artifact whose type-info type is "" with a
-# stale trial left armed in the environment (Download settles the environment on the running
+# is written: partition B unchanged), a GRUB block that is not one, and an artifact whose
+# type-info type is "" with a stale trial left armed in the environment (Download settles the environment on the running
 # partition before writing). After each: exit 1, the store idle on the old artifact, the
 # environment booting A without a trial, A running after a reboot.
 . "$(dirname "$0")/lib.sh"
@@ -66,3 +66,15 @@ grep -q "did not boot the running partition A without a trial" "$RUN_ERR" \
     || fail "no warning on the stale trial: $(cat "$RUN_ERR")"
 rf_settled good A "after a stale trial and a truncated artifact"
 pass "a stale trial is settled on the running partition before writing"
+
+# A GRUB environment block that is not one (torn, foreign): refused before writing.
+rf_device grubbad --grub
+sha_b=$(sha256sum <"$D/part-b.img")
+printf 'mender_boot_part=2\n' >"$D/grubenv"
+rf_molt install "$T/good.mender"
+expect_rc 1 "install over a broken grubenv"
+grep -q "GRUB environment $D/grubenv: expected 1024 bytes, got 19" "$RUN_ERR" \
+    || fail "grubenv message: $(cat "$RUN_ERR")"
+assert_eq "$sha_b" "$(sha256sum <"$D/part-b.img")" "partition B after a broken grubenv"
+assert_eq "mender_boot_part=2" "$(cat "$D/grubenv")" "the broken grubenv is left alone"
+pass "a broken GRUB environment block: refused before writing"

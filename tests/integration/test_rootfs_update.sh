@@ -4,7 +4,7 @@
 #  - A->B with a mender-artifact rootfs-image (type-info "type":""): install stops for the reboot
 #    (exit 4) with the trial armed (mender_boot_part=3, upgrade_available=1, bootcount=0, read
 #    back with fw_printenv -c); the bootloader boots B, molt resume verifies, commit disarms;
-#  - B->A with a molt-artifact zstd artifact and a passing health check;
+#  - B->A with a molt-artifact zstd artifact, verify_write and a passing health check;
 #  - a failing health check -> rollback, rollback reboot, back on A, deployment failed;
 #  - an image that does not boot -> the bootloader falls back by itself (bootcount > bootlimit),
 #    verify sees the old partition, the deployment fails, the old system runs;
@@ -49,19 +49,22 @@ cat >>"$D/molt.yaml" <<YAML
       - test -e $D/healthy
       - true
     health_deadline: 2
+    verify_write: true
 YAML
 touch "$D/healthy"
 rf_image rel-2
 rf_artifact molt "$T/rel-2.mender" rel-2 "$T/rel-2.img" --compression zstd
 rf_molt install "$T/rel-2.mender"
 expect_rc 4 "install rel-2"
+grep -q "partition $D/part-a.img: read back $IMG_SIZE bytes, identical to those written" "$RUN_ERR" \
+    || fail "no read-back verification: $(cat "$RUN_ERR")"
 assert_eq 2 "$(rf_env mender_boot_part)" "rel-2 armed on A"
 rf_boot
 expect_rc 0 "reboot into A"
 rf_molt commit
 expect_rc 0 "commit rel-2"
 rf_settled rel-2 A "after commit rel-2"
-pass "B->A with molt-artifact (zstd) and a passing health check"
+pass "B->A with molt-artifact (zstd), read-back verification and a passing health check"
 
 # ---- a failing health check: rollback with its reboot ---------------------------------------
 rm "$D/healthy"

@@ -1,0 +1,186 @@
+# The docker module (modules/docker, native) through the real `molt` program against a real
+# Docker engine: tests/integration/dockerd.sh starts Debian's dockerd with its own data-root,
+# exec-root, socket and pidfile (vfs, no iptables, no bridge) and stops it by its pid at the end.
+# Images are made with `docker import` from a busybox-static rootfs (no registry) and shipped as
+# `docker save` tarballs in artifacts written by `mender-artifact write module-image -T docker`.
+#  - v1 (molt's form: a container object with command, env, restart policy, network, health check;
+#    the image only in the payload) installs and commits: the container runs, healthy, labelled;
+#  - v2 failing its health check -> install fails with the check named, rollback: the very same v1
+#    container runs again, v2's container is gone;
+#  - a v2 whose container exits -> "exited with code 3", rollback, v1 runs;
+#  - an image neither in the payload nor on the engine -> "image ... is missing", nothing changed;
+#  - v2 in Mender's community form (containers: [ref], run_args) installs; commit removes the v1
+#    container and the v1 image (nothing else uses it);
+#  - the engine stopped in the middle of an update (while the commit gate waits): a clear
+#    "Docker engine unreachable" failure; rollback waits for the engine, which comes back, and
+#    the previous container (v2) runs again, the new one is gone;
+#  - the conformance kit (molt-module-test) on the module with MOLT_DOCKER_SOCKET: happy path, a
+#    failure in each state, a kill -9 in every state followed by recovery, rollback/cleanup twice.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/device.sh"
+. "$(dirname "$0")/dockerd.sh"
+
+DOCKER_SO="$MOLT_BUILD_DIR/modules/native/docker.so"
+KIT="$MOLT_BUILD_DIR/sdk/tester/molt-module-test"
+[ -f "$DOCKER_SO" ] || fail "docker module not built: $DOCKER_SO"
+reason=$(dockerd_skip_reason)
+[ -z "$reason" ] || fail "cannot run a Docker engine here: $reason"
+command -v busybox >/dev/null || fail "busybox not installed (busybox-static, tools/deps.sh)"
+
+# dockerd's folder: a short path (the socket must fit in sun_path)
+DK=$(mktemp -d /tmp/molt-dk.XXXXXX)
+cleanup_all() {
+    dockerd_stop
+    rm -rf "$DK" "$T"
+}
+trap cleanup_all EXIT
+dockerd_start "$DK" || fail "dockerd did not start (log above)"
+pass "dockerd runs on $DOCKERD_SOCK (pid $DOCKERD_PID)"
+
+# image TAG VERSION: molt-test/app:TAG from a busybox rootfs; /version holds VERSION; its command
+# prints it, marks itself ready (/tmp/ok) and sleeps, ending at once on SIGTERM.
+image() {
+    local r="$T/rootfs-$1" a
+    mkdir -p "$r/bin" "$r/tmp" "$r/etc"
+    cp "$(command -v busybox)" "$r/bin/busybox"
+    for a in sh sleep cat touch test true false echo; do ln -sf busybox "$r/bin/$a"; done
+    printf '%s\n' "$2" >"$r/version"
+    tar -C "$r" -c . | $DOCKER import \
+        -c 'CMD ["/bin/sh", "-c", "trap \"exit 0\" TERM; cat /version; touch /tmp/ok; while :; do sleep 1 & wait $!; done"]' \
+        - "molt-test/app:$1" >/dev/null || fail "docker import $1"
+    $DOCKER save -o "$T/app-$1.tar" "molt-test/app:$1" || fail "docker save $1"
+}
+image v1 "app 1"
+image v2 "app 2"
+image v3 "app 3"
+# the artifacts carry the images: the engine must get them from the payload
+$DOCKER rmi molt-test/app:v1 molt-test/app:v2 molt-test/app:v3 >/dev/null
+
+device_new docker dev-a
+mkdir -p "$DEV/native"
+cp "$DOCKER_SO" "$DEV/native/docker.so"
+device_config "native_module_dir: $DEV/native" "modules:" "  docker:" "    socket: $DOCKERD_SOCK" \
+    "    stop_timeout: 5" "    engine_timeout: 60" "    pull: false"
+
+# spec NAME IMAGE HEALTH_TEST [EXTRA_JSON]: molt's form for the app "web"
+spec() {
+    cat >"$T/$1.json" <<JSON
+{"app": "web", "health_timeout": 20,
+ "containers": [{"name": "web", "image": "$2", "env": {"MODE": "$1"}, "restart": "unless-stopped",
+                 "network": "none", "labels": {"test": "molt"},
+                 "healthcheck": {"test": "$3", "interval": "200ms", "timeout": 2, "retries": 2}${4:-}}]}
+JSON
+}
+artifact() {  # NAME META [TAR...]
+    local name=$1 meta=$2 args=() f
+    shift 2
+    for f in "$@"; do args+=(-f "$T/app-$f.tar"); done
+    make_artifact "$T/$name.mender" "$name" docker -m "$meta" "${args[@]}"
+}
+
+spec v1 molt-test/app:v1 "test -f /tmp/ok"
+artifact v1 "$T/v1.json" v1
+spec v2bad molt-test/app:v2 "test -f /tmp/never"
+artifact v2bad "$T/v2bad.json" v2
+spec v2exit molt-test/app:v2 "true" ', "command": ["sh", "-c", "exit 3"]'
+artifact v2exit "$T/v2exit.json" v2
+spec missing molt-test/app:nowhere "true"
+artifact missing "$T/missing.json"
+cat >"$T/v2.json" <<'JSON'
+{"app": "web", "containers": ["molt-test/app:v2"],
+ "run_args": "--name web --network none -e MODE=v2 --restart unless-stopped --health-cmd 'test -f /tmp/ok' --health-interval 200ms"}
+JSON
+artifact v2 "$T/v2.json" v2
+spec v3slow molt-test/app:v3 "test -f /tmp/never" ', "command": ["sh", "-c", "trap \"exit 0\" TERM; while :; do sleep 1 & wait $!; done"]'
+sed -i 's/"health_timeout": 20/"health_timeout": 120/' "$T/v3slow.json"
+artifact v3slow "$T/v3slow.json" v3
+
+# web_state: "<name> <image> <status> <health> <label>" of the app's containers, sorted
+web_state() {
+    $DOCKER ps -a --filter label=io.molt.app=web \
+        --format '{{.Names}} {{.Image}} {{.State}} {{.Label "io.molt.app"}}' | sort
+}
+web_id() { $DOCKER inspect -f '{{.Id}}' web; }
+health() { $DOCKER inspect -f '{{.State.Health.Status}}' web; }
+
+# ---- v1 ---------------------------------------------------------------------------------------------
+molt_dev install "$T/v1.mender"
+expect_rc 0 "install v1"
+molt_dev commit
+expect_rc 0 "commit v1"
+assert_eq "web molt-test/app:v1 running web" "$(web_state)" "containers after v1"
+assert_eq healthy "$(health)" "v1's health"
+assert_eq "app 1" "$($DOCKER logs web 2>&1 | head -n 1)" "v1's output"
+$DOCKER inspect -f '{{range .Config.Env}}{{println .}}{{end}}' web | grep -qx MODE=v1 || fail "v1: env not set"
+assert_eq "unless-stopped none molt" "$($DOCKER inspect -f '{{.HostConfig.RestartPolicy.Name}} {{.HostConfig.NetworkMode}} {{index .Config.Labels "test"}}' web)" "v1's restart policy, network, labels"
+V1_ID=$(web_id)
+pass "v1 (image only in the payload, streamed into POST /images/load) installs, runs healthy, commits"
+
+# ---- v2 failing its health check -> rollback ---------------------------------------------------------
+molt_dev install "$T/v2bad.mender"
+[ "$RUN_RC" != 0 ] || fail "v2 with a failing health check installed"
+grep -q "container web (.*) is unhealthy: its health check failed" "$RUN_ERR" "$RUN_OUT" ||
+    { cat "$RUN_ERR"; fail "no unhealthy message"; }
+assert_eq "web molt-test/app:v1 running web" "$(web_state)" "containers after the rollback of v2bad"
+assert_eq "$V1_ID" "$(web_id)" "the container running after the rollback is v1's"
+pass "v2 failing its health check rolls back: the same v1 container runs again, v2's is gone"
+
+molt_dev install "$T/v2exit.mender"
+[ "$RUN_RC" != 0 ] || fail "v2 whose container exits installed"
+grep -q "container web (.*) exited with code 3" "$RUN_ERR" "$RUN_OUT" || { cat "$RUN_ERR"; fail "no exit message"; }
+assert_eq "$V1_ID" "$(web_id)" "v1 after the rollback of v2exit"
+assert_eq "web molt-test/app:v1 running web" "$(web_state)" "containers after the rollback of v2exit"
+pass "a container that exits fails the install with its exit code; v1 runs again"
+
+molt_dev install "$T/missing.mender"
+[ "$RUN_RC" != 0 ] || fail "an artifact with a missing image installed"
+grep -q "image molt-test/app:nowhere of container web is missing" "$RUN_ERR" || { cat "$RUN_ERR"; fail "no missing-image message"; }
+assert_eq "$V1_ID" "$(web_id)" "v1 after the missing image"
+assert_eq running "$($DOCKER inspect -f '{{.State.Status}}' web)" "v1 still running"
+pass "an image neither in the payload nor on the engine is refused in Download; v1 untouched"
+
+# ---- v2 (Mender's form) + commit removes v1 ----------------------------------------------------------
+molt_dev install "$T/v2.mender"
+expect_rc 0 "install v2"
+assert_eq "$(printf 'web molt-test/app:v2 running web\nweb-molt-old-%.12s molt-test/app:v1 exited web' "$V1_ID")" \
+    "$(web_state)" "containers before committing v2"
+molt_dev commit
+expect_rc 0 "commit v2"
+assert_eq "web molt-test/app:v2 running web" "$(web_state)" "containers after committing v2"
+assert_eq "app 2" "$($DOCKER logs web 2>&1 | head -n 1)" "v2's output"
+$DOCKER image inspect molt-test/app:v1 >/dev/null 2>&1 && fail "commit left the v1 image"
+$DOCKER image inspect molt-test/app:v2 >/dev/null 2>&1 || fail "commit removed the v2 image"
+V2_ID=$(web_id)
+pass "v2 in Mender's form (containers + run_args) installs; commit removes the v1 container and image"
+
+# ---- the engine stopped in the middle of an update ---------------------------------------------------
+molt_bg "$T/slow.out" install "$T/v3slow.mender"
+wait_for_line "$T/slow.out.err" "waiting up to 120 s for 1 container" 60
+dockerd_stop
+wait_for_line "$T/slow.out.err" "Docker engine unreachable at unix socket $DOCKERD_SOCK" 30
+wait_for_line "$T/slow.out.err" "does not answer: waiting up to 60 s" 30
+dockerd_start "$DK" || fail "dockerd did not start again"
+rc=0
+for i in $(seq 1 600); do kill -0 "$MOLT_BG_PID" 2>/dev/null || break; sleep 0.1; done
+wait "$MOLT_BG_PID" || rc=$?
+[ "$rc" != 0 ] || fail "the install with the engine stopped in the middle succeeded"
+grep -q "rollback complete" "$T/slow.out.err" || { cat "$T/slow.out.err"; fail "no completed rollback after the engine came back"; }
+assert_eq "web molt-test/app:v2 running web" "$(web_state)" "containers after the engine came back"
+assert_eq "$V2_ID" "$(web_id)" "v2 runs again after the engine came back"
+dev_state | grep -qx idle || fail "molt is not idle after the engine came back"
+pass "the engine stopped mid-update: a clear failure, rollback once it is back, v2 runs again"
+
+# ---- the conformance kit: a kill in every state, recovery, idempotency --------------------------------
+[ -x "$KIT" ] || fail "the conformance kit is not built: $KIT"
+spec kit molt-test/app:v3 "test -f /tmp/ok"
+sed -i -e 's/"app": "web"/"app": "kit"/' -e 's/"name": "web"/"name": "kitweb"/' "$T/kit.json"
+mender-artifact write module-image -T docker -n kit-docker-1 -t kit-device -o "$T/kit.mender" \
+    -m "$T/kit.json" -f "$T/app-v3.tar" >/dev/null || fail "kit artifact"
+RUN_TIMEOUT=900 MOLT_DOCKER_SOCKET="$DOCKERD_SOCK" run_prog "$KIT" "$DOCKER_SO" "$T/kit.mender"
+cat "$RUN_OUT"
+expect_rc 0 "the conformance kit on the docker module"
+grep -qx 'PASS kill-ArtifactInstall' "$RUN_OUT" || fail "the kit did not kill in ArtifactInstall"
+grep -qx 'PASS ArtifactRollback-twice' "$RUN_OUT" || fail "the kit did not check rollback twice"
+n=$($DOCKER ps --filter label=io.molt.app=kit --filter status=running -q | wc -l)
+assert_eq 1 "$n" "running containers of the kit's app after the kit"
+pass "the docker module passes the conformance kit (kill -9 in every state, then recovery)"

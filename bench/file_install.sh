@@ -7,7 +7,8 @@
 # (alternating), and checks the installed file is byte-identical after each run. Not part of
 # ctest.
 #
-# Usage: bench/file_install.sh       (RUNS=3; SIZE_MIB=512; MOLT_BUILD_DIR to reuse a build)
+# Usage: bench/file_install.sh       (RUNS=3; SIZE_MIB=512; MOLT_BUILD_DIR to reuse a build;
+#                                     ORDER=data-first puts the file before dest_dir & co.)
 # The payload and the artifact are kept in bench/out/ (ignored by git) and reused.
 #
 # The Go client runs as in reference §2.11 (MENDER_CONF_DIR/DATA_DIR/DATASTORE_DIR in a scratch
@@ -17,6 +18,9 @@
 # permissions in the artifact (`-f dest_dir -f filename -f permissions -f file`), so molt streams
 # it straight next to its destination; the Go client writes it to files/ first and the module
 # copies it (backup of the old file with cp -a + sync, then the new one with cp -a + sync).
+# With ORDER=data-first (`-f file -f dest_dir -f filename -f permissions`) molt cannot know the
+# destination when the data arrives: it stages the file in its data dir and copies it at the end
+# of Download (the destination is another mount here), so it writes twice too.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 out="$top/bench/out"
@@ -45,7 +49,8 @@ dest="$sb/target/opt/app"
 
 # --- payload and artifact (random data as base64: gzip has real work to do) -------------------
 payload="$out/file-$size_mib.bin"
-art="$out/file-$size_mib.mender"
+order=${ORDER:-meta-first}
+art="$out/file-$size_mib-$order.mender"
 if [ ! -f "$art" ] || [ "$art" -ot "$0" ]; then
     echo "making a ${size_mib} MiB payload and its artifact (once)..."
     (set +o pipefail; head -c $((size_mib * 1024 * 1024 * 3 / 4)) /dev/urandom | base64 -w 76 |
@@ -56,11 +61,13 @@ if [ ! -f "$art" ] || [ "$art" -ot "$0" ]; then
     printf 'app.bin\n' >"$out/art-src/filename"
     printf '0644\n' >"$out/art-src/permissions"
     ln -f "$payload" "$out/art-src/app.bin"
+    files="-f dest_dir -f filename -f permissions -f app.bin"
+    [ "$order" = data-first ] && files="-f app.bin -f dest_dir -f filename -f permissions"
     # Written by molt-artifact with gzip -6 (mender-artifact 3.9's gzip stores this payload
     # nearly uncompressed, ratio 0.998: no decompression work); both clients read it
     # (test_artifact_interop.sh). Same arguments as mender-artifact write module-image.
     (cd "$out/art-src" && "$molt_artifact" write module-image -T single-file -n bench-1 -t dev-a \
-        --compression gzip -o "$art" -f dest_dir -f filename -f permissions -f app.bin >/dev/null)
+        --compression gzip -o "$art" $files >/dev/null)
     rm -rf "$out/art-src"
 fi
 old="$out/file-$size_mib.old"
@@ -129,7 +136,7 @@ for ((i = 1; i <= runs; i++)); do
 done
 
 art_mib=$(du -m "$art" | cut -f1)
-echo "install of one ${size_mib} MiB file (artifact: ${art_mib} MiB, gzip), replacing a ${size_mib} MiB file;"
+echo "install of one ${size_mib} MiB file (artifact: ${art_mib} MiB, gzip, $order), replacing a ${size_mib} MiB file;"
 echo "medians of $runs runs, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-34s %10s %12s %14s\n' client "wall s" "MiB/s" "peak RSS KiB"
 for who in molt go; do

@@ -235,6 +235,16 @@ int kit_device_setup(kit *k, char *msg, size_t cap)
                  "log_level: debug\n",
                  k->root, k->root, k->root, k->root, k->root) < 0)
         return -1;
+    if (k->native && k->isolated) {
+        char *iso = NULL;
+        int n = asprintf(&iso, "%snative_isolated_modules:\n  - %s/native/%s\n", conf, k->root,
+                         strrchr(k->module_abs, '/') + 1);
+        free(conf);
+        if (n < 0)
+            return -1;
+        conf = iso;
+        kit_info(k, "isolated: every call of the native module runs in a forked child");
+    }
     if (k->extra_config) {
         /* The module's own settings (a `modules:` section, say), after molt's. */
         char *extra = NULL, *both = NULL;

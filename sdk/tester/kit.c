@@ -621,7 +621,7 @@ void kit_run_checks(kit *k)
 
 static const char usage_text[] =
     "Usage: molt-module-test [--report FILE] [--manifest FILE] [--config FILE] [--reboot-hook CMD]\n"
-    "                        [--keep] MODULE ARTIFACT\n"
+    "                        [--isolated] [--keep] MODULE ARTIFACT\n"
     "\n"
     "The conformance kit: drives an update module (a native .so, or an executable Update Module\n"
     "v3) through molt's state machine on a scratch device with ARTIFACT (whose payload type the\n"
@@ -636,6 +636,8 @@ static const char usage_text[] =
     "  --reboot-hook CMD  a shell command the kit runs where the device would reboot (after a\n"
     "                  reboot is asked for, in a simulated ArtifactReboot, after each kill):\n"
     "                  e.g. a simulated bootloader; without it a reboot changes nothing\n"
+    "  --isolated      a native module's calls each run in a forked child (the config's\n"
+    "                  native_isolated_modules)\n"
     "  --keep          keep the scratch device (its path is printed) for reading molt's logs\n"
     "\n"
     "Exit codes: 0 every check passed, 1 a check failed, 2 usage or setup error.\n";
@@ -647,19 +649,21 @@ int main(int argc, char **argv)
                                          {"manifest", required_argument, NULL, 'm'},
                                          {"config", required_argument, NULL, 'c'},
                                          {"reboot-hook", required_argument, NULL, 'b'},
+                                         {"isolated", no_argument, NULL, 'i'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     kit k = {0};
     bool keep = false;
     const char *report = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, "r:m:c:b:kh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "r:m:c:b:ikh", opts, NULL)) != -1) {
         switch (c) {
         case 'r': report = optarg; break;
         case 'k': keep = true; break;
         case 'm': k.manifest = optarg; break;
         case 'c': k.extra_config = optarg; break;
         case 'b': k.reboot_hook = optarg; break;
+        case 'i': k.isolated = true; break;
         case 'h': fputs(usage_text, stdout); return 0;
         default: fputs(usage_text, stderr); return 2;
         }

@@ -31,6 +31,7 @@ typedef struct kit {
     char module_abs[4096];
     const char *artifact;
     const char *extra_config; /* --config FILE: YAML appended to the scratch molt.yaml */
+    bool isolated;            /* --isolated: native calls each in a forked child */
     const char *reboot_hook;  /* --reboot-hook CMD: what a reboot of the device does, or NULL */
     const char *manifest;     /* --manifest FILE, or NULL: <module>.yaml beside it if any */
     char artifact_abs[4096];

@@ -102,7 +102,9 @@ if [ -f "$NATIVE_TEST/native_copy.so" ]; then
     kit native-copy "$NATIVE_TEST/native_copy.so" "$T/copy.mender"
     expect_rc 0 "the kit on the native copy test module"
     grep -qx 'PASS ArtifactRollback-twice' "$RUN_OUT" || fail "native-copy: rollback idempotency not checked"
-    pass "the native copy test module passes"
+    kit native-copy-isolated "$NATIVE_TEST/native_copy.so" "$T/copy.mender" --isolated
+    expect_rc 0 "the kit on the native copy test module, isolated"
+    pass "the native copy test module passes, in-process and isolated"
 fi
 
 # ---- 2. built-in modules ------------------------------------------------------------------------

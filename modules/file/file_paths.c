@@ -292,7 +292,7 @@ int fm_free_bytes(const char *path, uint64_t *ret, struct molt_sdk_error *err)
 
 int fm_check_space(const char *dir, uint64_t need, const char *what, struct molt_sdk_error *err)
 {
-    uint64_t avail;
+    uint64_t avail = 0;
     int r = fm_free_bytes(dir, &avail, err);
     if (r == 0 && need > avail)
         r = fm_err(err, MOLT_ESPACE,

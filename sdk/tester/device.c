@@ -138,6 +138,10 @@ int kit_device_setup(kit *k, char *msg, size_t cap)
         snprintf(msg, cap, "artifact %s: %s", k->artifact, strerror(errno));
         return -1;
     }
+    if (strchr(k->module_abs, '\'') || strchr(k->module_abs, '\n')) {
+        snprintf(msg, cap, "module %s: a path with a quote or a newline is not supported", k->module);
+        return -1;
+    }
     size_t len = strlen(k->module_abs);
     k->native = len > 3 && strcmp(k->module_abs + len - 3, ".so") == 0;
     if (read_artifact(k, msg, cap) < 0)

@@ -5,7 +5,7 @@
 #    (exit 4) with the trial armed (mender_boot_part=3, upgrade_available=1, bootcount=0, read
 #    back with fw_printenv -c); the bootloader boots B, molt resume verifies, commit disarms;
 #  - B->A with a molt-artifact zstd artifact, verify_write and a passing health check;
-#  - a failing health check -> rollback, rollback reboot, back on A, deployment failed;
+#  - a failing health check (a systemd unit not active) -> rollback, rollback reboot, back on A, deployment failed;
 #  - an image that does not boot -> the bootloader falls back by itself (bootcount > bootlimit),
 #    verify sees the old partition, the deployment fails, the old system runs;
 #  - molt rollback while waiting for the commit -> rollback reboot into the old system;
@@ -48,10 +48,19 @@ cat >>"$D/molt.yaml" <<YAML
     health_commands:
       - test -e $D/healthy
       - true
+    health_units: [app.service]
+    systemctl: $D/fake-systemctl
     health_deadline: 2
     verify_write: true
 YAML
 touch "$D/healthy"
+# systemctl is-active --quiet UNIT: active when $D/units/UNIT exists
+mkdir -p "$D/units"
+touch "$D/units/app.service"
+printf '#!/bin/sh
+[ "$1 $2" = "is-active --quiet" ] && [ -e "%s/units/$3" ]
+' "$D" >"$D/fake-systemctl"
+chmod 755 "$D/fake-systemctl"
 rf_image rel-2
 rf_artifact molt "$T/rel-2.mender" rel-2 "$T/rel-2.img" --compression zstd
 rf_molt install "$T/rel-2.mender"
@@ -67,21 +76,21 @@ rf_settled rel-2 A "after commit rel-2"
 pass "B->A with molt-artifact (zstd), read-back verification and a passing health check"
 
 # ---- a failing health check: rollback with its reboot ---------------------------------------
-rm "$D/healthy"
+rm "$D/units/app.service"
 rf_image rel-3
 rf_artifact mender "$T/rel-3.mender" rel-3 "$T/rel-3.img"
 rf_molt install "$T/rel-3.mender"
 expect_rc 4 "install rel-3"
 rf_boot
 expect_rc 4 "resume on B: health check fails, rollback needs a reboot"
-grep -q "health check failed within the 2 s deadline: command \"test -e $D/healthy\" exited 1" \
+grep -q "health check failed within the 2 s deadline: unit app.service is not active ($D/fake-systemctl is-active: exit 1)" \
     "$RUN_ERR" || fail "health failure not reported: $(cat "$RUN_ERR")"
 assert_eq 2 "$(rf_env mender_boot_part)" "rolled back env"
 rf_boot
 expect_rc 1 "reboot into A after the rollback: the deployment ends failed"
 assert_eq failure "$(rf_status_field 'j["last_deployment"]["result"]')" "rel-3 result"
 rf_settled rel-2 A "after the failed health check"
-touch "$D/healthy"
+touch "$D/units/app.service"
 pass "failing health check: rolled back to A with a rollback reboot, deployment failed"
 
 # ---- an image that does not boot: the bootloader falls back ---------------------------------

@@ -195,7 +195,7 @@ static int container_op(dk_ctx *d, const char *id, const char *verb, const char 
 static int container_remove(dk_ctx *d, const char *id)
 {
     char path[300], msg[100];
-    snprintf(path, sizeof path, "/containers/%s?force=1", id);
+    snprintf(path, sizeof path, "/containers/%s?force=1&v=1", id);
     snprintf(msg, sizeof msg, "remove container %.12s", id);
     int r = dk_call_ok(d, msg, "DELETE", path, NULL, d->stop_timeout + 30, 204, 404, NULL);
     return r;

@@ -2,7 +2,7 @@
 # byte flipped (checksum mismatch), an image larger than the partition (refused before a byte
 # is written: partition B unchanged), a GRUB block that is not one, and an artifact whose
 # type-info type is "" with a stale trial left armed in the environment (Download settles the environment on the running
-# partition before writing). After each: exit 1, the store idle on the old artifact, the
+# partition before writing), and settings the module cannot work with. After each: exit 1, the store idle on the old artifact, the
 # environment booting A without a trial, A running after a reboot.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/rootfs_lib.sh"
@@ -78,3 +78,28 @@ grep -q "GRUB environment $D/grubenv: expected 1024 bytes, got 19" "$RUN_ERR" \
 assert_eq "$sha_b" "$(sha256sum <"$D/part-b.img")" "partition B after a broken grubenv"
 assert_eq "mender_boot_part=2" "$(cat "$D/grubenv")" "the broken grubenv is left alone"
 pass "a broken GRUB environment block: refused before writing"
+
+# Settings the module cannot work with: refused with the setting's name, nothing written.
+rf_device badcfg
+sha_b=$(sha256sum <"$D/part-b.img")
+cp "$D/molt.yaml" "$T/molt.yaml.good"
+grep -v 'partition_b:' "$T/molt.yaml.good" >"$D/molt.yaml"
+rf_molt install "$T/good.mender"
+expect_rc 1 "install without partition_b"
+grep -q "modules.rootfs-image: partition_a and partition_b must both be set" "$RUN_ERR" \
+    || fail "missing partition_b message: $(cat "$RUN_ERR")"
+sed 's/bootloader: uboot/bootloader: barebox/' "$T/molt.yaml.good" >"$D/molt.yaml"
+rf_molt install "$T/good.mender"
+expect_rc 1 "install with an unknown bootloader"
+grep -q 'modules.rootfs-image.bootloader: expected uboot or grub, got "barebox"' "$RUN_ERR" \
+    || fail "bootloader message: $(cat "$RUN_ERR")"
+sed 's|cmdline_file: .*|cmdline_file: '"$T"'/cmdline-elsewhere|' "$T/molt.yaml.good" >"$D/molt.yaml"
+echo "console=ttyS0 root=/dev/sda9" >"$T/cmdline-elsewhere"
+rf_molt install "$T/good.mender"
+expect_rc 1 "install when neither partition runs"
+grep -q "the running root /dev/sda9 (from $T/cmdline-elsewhere) is neither partition A" "$RUN_ERR" \
+    || fail "unknown running partition message: $(cat "$RUN_ERR")"
+assert_eq "$sha_b" "$(sha256sum <"$D/part-b.img")" "partition B after refused settings"
+cp "$T/molt.yaml.good" "$D/molt.yaml"
+rf_settled - A "after refused settings"
+pass "missing or wrong settings, an unknown running partition: refused, nothing written"

@@ -1,8 +1,8 @@
 # Bad rootfs-image artifacts never switch the boot partition: a truncated artifact, a payload
 # byte flipped (checksum mismatch), an image larger than the partition (refused before a byte
-# is written: partition B unchanged), a GRUB block that is not one, and an artifact whose
-# type-info type is "" with a stale trial left armed in the environment (Download settles the environment on the running
-# partition before writing), and settings the module cannot work with. After each: exit 1, the store idle on the old artifact, the
+# is written: partition B unchanged), a GRUB block that is not one, a stale trial left armed in
+# the environment (Download settles it on the running partition before writing), and settings
+# the module cannot work with. After each: exit 1, the store idle on the old artifact, the
 # environment booting A without a trial, A running after a reboot.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/rootfs_lib.sh"

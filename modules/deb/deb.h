@@ -28,7 +28,7 @@ typedef struct deb_buf {
 /* A package: from the status database (status = the three db:Status-Abbrev letters) or from a
  * .deb's control file (status ""). Strings malloc'd. */
 typedef struct deb_pkg {
-    char *name, *version, *arch, *status, *provides, *depends, *predepends;
+    char *name, *version, *arch, *status, *provides, *depends, *predepends, *conflicts;
     char *file;   /* the .deb (payload packages) */
 } deb_pkg;
 
@@ -59,6 +59,12 @@ deb_pkg *deb_list_find(const deb_list *l, const char *name);
 /* True when the status letters say the package's files are on the system and configured
  * (installed, triggers-awaited or triggers-pending). */
 bool deb_status_installed(const char *status);
+
+/* The installed packages (not in payload) that a payload package's Conflicts names at a
+ * matching version: dpkg removes them when the payload package also Replaces them. Appends
+ * pointers into db to ret (cap entries), returns the count. */
+size_t deb_conflicting(const deb_list *db, const deb_list *payload, const deb_pkg **ret,
+                       size_t cap);
 
 /* Debian version comparison (deb-version(7)): <0, 0, >0. */
 int deb_version_cmp(const char *a, const char *b);

@@ -206,6 +206,7 @@ void deb_pkg_free(deb_pkg *p)
     free(p->provides);
     free(p->depends);
     free(p->predepends);
+    free(p->conflicts);
     free(p->file);
     memset(p, 0, sizeof *p);
 }
@@ -249,12 +250,12 @@ static char *next_field(char **p)
 }
 
 /* Fill pkg from one line of tab-separated fields (name version arch status provides depends
- * predepends). */
+ * predepends conflicts). */
 static int parse_line(char *line, deb_pkg *p)
 {
     char *cur = line;
     char **slots[] = {&p->name, &p->version, &p->arch, &p->status,
-                      &p->provides, &p->depends, &p->predepends};
+                      &p->provides, &p->depends, &p->predepends, &p->conflicts};
     for (size_t i = 0; i < sizeof slots / sizeof slots[0]; i++)
         if (!(*slots[i] = next_field(&cur)))
             return MOLT_ENOMEM;
@@ -263,7 +264,7 @@ static int parse_line(char *line, deb_pkg *p)
 
 #define DEB_FORMAT                                                                          \
     "${Package}\\t${Version}\\t${Architecture}\\t${db:Status-Abbrev}\\t${Provides}\\t"      \
-    "${Depends}\\t${Pre-Depends}\\n"
+    "${Depends}\\t${Pre-Depends}\\t${Conflicts}\\n"
 
 int deb_db_load(deb_ctx *d, deb_list *ret)
 {
@@ -568,4 +569,30 @@ int deb_check_depends(const deb_list *db, const deb_list *payload, char *msg, si
             r = check_field(db, payload, who, "Depends", p->depends, payload, msg, cap);
     }
     return r;
+}
+
+size_t deb_conflicting(const deb_list *db, const deb_list *payload, const deb_pkg **ret,
+                       size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < payload->n; i++) {
+        const char *field = payload->v[i].conflicts;
+        char *copy = field && *field ? strdup(field) : NULL;
+        for (char *save = NULL, *item = copy ? strtok_r(copy, ",", &save) : NULL; item;
+             item = strtok_r(NULL, ",", &save)) {
+            relation rel;
+            parse_relation(item, &rel);
+            deb_pkg *old = deb_list_find(db, rel.name);
+            if (!old || !deb_status_installed(old->status) || deb_list_find(payload, old->name) ||
+                !op_holds(rel.op, old->version, rel.version))
+                continue;
+            bool seen = false;
+            for (size_t k = 0; k < n; k++)
+                seen = seen || ret[k] == old;
+            if (!seen && n < cap)
+                ret[n++] = old;
+        }
+        free(copy);
+    }
+    return n;
 }

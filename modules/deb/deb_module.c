@@ -322,6 +322,30 @@ static int repack(deb_ctx *d, const char *dir, const char *name, char *ret, size
     return 0;
 }
 
+/* Add name to the rollback plan: old (installed, repacked now into prev) or NULL (new). */
+static int plan_add(deb_ctx *d, char *plan, size_t *used, const char *prev, const char *name,
+                    const deb_pkg *old, const char *brings)
+{
+    char file[8400] = "-";
+    int r;
+    if (old) {
+        if ((r = repack(d, prev, name, file, sizeof file)) < 0)
+            return r;
+        molt_sdk_log_info(d->host, "%s %s is installed: repacked to %s; the update brings %s",
+                          name, old->version, file, brings);
+    } else {
+        molt_sdk_log_info(d->host, "%s is new: it is purged on rollback", name);
+    }
+    size_t need = strlen(name) + strlen(file) + (old ? strlen(old->version) : 1) + 4;
+    if (*used + need > DEB_KV_MAX) {
+        d->host->error(d->host, "the rollback plan exceeds %d bytes", DEB_KV_MAX);
+        return MOLT_ELIMIT;
+    }
+    *used += (size_t)snprintf(plan + *used, DEB_KV_MAX - *used, "%s\t%s\t%s\n", name,
+                              old ? old->version : "-", file);
+    return 0;
+}
+
 /* ArtifactInstall: check, record the previous versions and repack them, then one dpkg -i. */
 static int artifact_install(void *st)
 {
@@ -346,28 +370,15 @@ static int artifact_install(void *st)
         r = MOLT_EIO;
     }
     for (size_t i = 0; r == 0 && i < payload.n; i++) {
-        const deb_pkg *p = &payload.v[i];
-        const deb_pkg *old = deb_list_find(&db, p->name);
-        char file[8400] = "-";
-        if (old && deb_status_installed(old->status)) {
-            if ((r = repack(d, prev, p->name, file, sizeof file)) < 0)
-                break;
-            molt_sdk_log_info(h, "%s %s is installed: repacked to %s; the update brings %s",
-                              p->name, old->version, file, p->version);
-        } else {
-            molt_sdk_log_info(h, "%s is new (%s): it is purged on rollback", p->name,
-                              old ? old->status : "not installed");
-        }
-        size_t need = strlen(p->name) + strlen(file) + (old ? strlen(old->version) : 1) + 4;
-        if (used + need > DEB_KV_MAX) {
-            h->error(h, "the rollback plan exceeds %d bytes", DEB_KV_MAX);
-            r = MOLT_ELIMIT;
-            break;
-        }
-        used += (size_t)snprintf(plan + used, DEB_KV_MAX - used, "%s\t%s\t%s\n", p->name,
-                                 old && deb_status_installed(old->status) ? old->version : "-",
-                                 file);
+        const deb_pkg *old = deb_list_find(&db, payload.v[i].name);
+        r = plan_add(d, plan, &used, prev, payload.v[i].name,
+                     old && deb_status_installed(old->status) ? old : NULL, payload.v[i].version);
     }
+    /* installed packages a payload package conflicts with: dpkg may remove them */
+    const deb_pkg *conflicting[DEB_PKGS_MAX];
+    size_t n_conf = r == 0 ? deb_conflicting(&db, &payload, conflicting, DEB_PKGS_MAX) : 0;
+    for (size_t i = 0; r == 0 && i < n_conf; i++)
+        r = plan_add(d, plan, &used, prev, conflicting[i]->name, conflicting[i], "(removed)");
     /* the plan is durable before dpkg changes anything: a crash from here on rolls back */
     if (r == 0)
         r = h->kv_set(h, DEB_KV_PLAN, plan, used);
@@ -417,7 +428,7 @@ static bool plan_fields(char *line, char **name, char **version, char **file)
     return true;
 }
 
-/* ArtifactRollback: reinstall the repacked previous versions, purge the new packages; then the
+/* ArtifactRollback: purge the new packages, reinstall the repacked previous versions; then the
  * packages of the plan are as before. Idempotent: what is already as before is left alone, and
  * the plan is dropped once the rollback is complete. */
 static int artifact_rollback(void *st)
@@ -455,23 +466,26 @@ static int artifact_rollback(void *st)
         }
     }
     purge[n_purge] = NULL;
+    /* new packages first (an upgraded package's new version may depend on them, hence
+     * --force-depends; a package they conflict with can then come back) */
+    if (r == 0 && n_purge > 0) {
+        static const char *const extra[] = {"--purge", "--force-remove-reinstreq",
+                                             "--force-depends", NULL};
+        deb_buf out = {0};
+        r = dpkg(d, extra, NULL, purge, &out);
+        if (r > 0) {
+            h->error(h, "rollback: dpkg --purge of the new packages exited with %d: %s", r,
+                     deb_tail(&out, 700));
+            r = MOLT_EMODULE;
+        }
+        deb_buf_free(&out);
+    }
     if (r == 0 && reinstall.n > 0) {
         static const char *const extra[] = {"--install", NULL};
         deb_buf out = {0};
         r = dpkg(d, extra, &reinstall, NULL, &out);
         if (r > 0) {
             h->error(h, "rollback: dpkg --install of the previous versions exited with %d: %s", r,
-                     deb_tail(&out, 700));
-            r = MOLT_EMODULE;
-        }
-        deb_buf_free(&out);
-    }
-    if (r == 0 && n_purge > 0) {
-        static const char *const extra[] = {"--purge", "--force-remove-reinstreq", NULL};
-        deb_buf out = {0};
-        r = dpkg(d, extra, NULL, purge, &out);
-        if (r > 0) {
-            h->error(h, "rollback: dpkg --purge of the new packages exited with %d: %s", r,
                      deb_tail(&out, 700));
             r = MOLT_EMODULE;
         }

@@ -4,10 +4,11 @@
 #    busybox as /bin/sh, so dpkg chroots into it and runs the maintainer scripts there;
 #  - packages built here with `dpkg-deb --build`, with postinst scripts leaving marks, shipped in
 #    artifacts written by `mender-artifact write module-image -T deb` (Mender's deb layout);
-#  - install of base (libfoo 1.0 + app 1.0) and commit; an update (libfoo 2.0 whose postinst fails,
-#    app 2.0, a new package extra) -> rollback: `dpkg-query -W` and the files of the root equal
-#    what they were before, extra is purged, `dpkg --audit` is clean; the same update with a
-#    working postinst -> commit: the new versions, the repacked copies are gone;
+#  - install of base (libfoo 1.0, app 1.0, oldtool 1.0) and commit; an update (newtool, which
+#    Conflicts+Replaces oldtool so dpkg removes it; libfoo 2.0 whose postinst fails; app 2.0; a new
+#    package extra) -> rollback: `dpkg-query -W` and the files of the root equal what they were
+#    before (oldtool is back), extra and newtool are purged, `dpkg --audit` is clean; the same
+#    update with a working postinst -> commit: the new versions, the repacked copies are gone;
 #  - unmet dependencies (a package depending on a missing one; an update breaking an installed
 #    package's versioned dependency) are refused before anything changes, with the dependency in
 #    the message;
@@ -37,8 +38,8 @@ new_root() {
     done
 }
 
-# pkg NAME VERSION DEPENDS POSTINST_EXIT: $T/debs/NAME_VERSION.deb; its postinst appends
-# "NAME VERSION configure" to /etc/marks in the root and exits POSTINST_EXIT.
+# pkg NAME VERSION DEPENDS POSTINST_EXIT [CONTROL_LINE]: $T/debs/NAME_VERSION-EXIT.deb; its
+# postinst appends "NAME VERSION configure" to /etc/marks in the root and exits POSTINST_EXIT.
 pkg() {
     local name=$1 version=$2 depends=$3 rc=${4:-0} d="$T/pkgsrc/$1-$2-${4:-0}"
     mkdir -p "$d/DEBIAN" "$d/usr/share/$name" "$T/debs"
@@ -47,6 +48,7 @@ pkg() {
         printf 'Package: %s\nVersion: %s\nArchitecture: all\n' "$name" "$version"
         printf 'Maintainer: molt tests <t@example.com>\nDescription: molt test package %s\n' "$name"
         [ -z "$depends" ] || printf 'Depends: %s\n' "$depends"
+        [ -z "${5:-}" ] || printf '%s\n' "$5"
     } >"$d/DEBIAN/control"
     printf '#!/bin/sh\necho "%s %s $1" >>/etc/marks\nexit %s\n' "$name" "$version" "$rc" >"$d/DEBIAN/postinst"
     printf '#!/bin/sh\necho "%s %s postrm $1" >>/etc/marks\nexit 0\n' "$name" "$version" >"$d/DEBIAN/postrm"
@@ -91,15 +93,18 @@ pkg app 2.0 "libfoo (>= 2.0)"
 pkg extra 1.0 "busybox-sh | libfoo"
 pkg broken 1.0 "libmissing (>= 3)"
 pkg libfoo 0.5 ""               # would break app 1.0's "libfoo (>= 1.0)"
+pkg oldtool 1.0 ""
+pkg newtool 1.0 "" 0 "Conflicts: oldtool
+Replaces: oldtool"              # dpkg removes oldtool in its favour
 
 device_new deb dev-a
 mkdir -p "$DEV/native"
 cp "$DEB_SO" "$DEV/native/deb.so"
 device_config "native_module_dir: $DEV/native" "modules:" "  deb:" "    root: $ROOT"
 
-deb_artifact "$T/base.mender" base-1 libfoo_1.0-0 app_1.0-0
-deb_artifact "$T/bad.mender" update-bad libfoo_2.0-1 app_2.0-0 extra_1.0-0
-deb_artifact "$T/good.mender" update-2 app_2.0-0 libfoo_2.0-0 extra_1.0-0
+deb_artifact "$T/base.mender" base-1 libfoo_1.0-0 app_1.0-0 oldtool_1.0-0
+deb_artifact "$T/bad.mender" update-bad newtool_1.0-0 libfoo_2.0-1 app_2.0-0 extra_1.0-0
+deb_artifact "$T/good.mender" update-2 app_2.0-0 libfoo_2.0-0 extra_1.0-0 newtool_1.0-0
 deb_artifact "$T/unmet.mender" unmet-1 broken_1.0-0 extra_1.0-0
 deb_artifact "$T/breaks.mender" breaks-1 libfoo_0.5-0
 
@@ -108,13 +113,13 @@ molt_dev install "$T/base.mender"
 expect_rc 0 "install base-1"
 molt_dev commit
 expect_rc 0 "commit base-1"
-assert_eq "app=1.0=ii ,libfoo=1.0=ii ," "$(versions "$ROOT")" "packages after base-1"
+assert_eq "app=1.0=ii ,libfoo=1.0=ii ,oldtool=1.0=ii ," "$(versions "$ROOT")" "packages after base-1"
 assert_eq "app 1.0" "$(cat "$ROOT/usr/share/app/version")" "app's file after base-1"
 grep -qx "libfoo 1.0 configure" "$ROOT/etc/marks" || fail "libfoo's postinst did not run in the root"
 audit_clean "$ROOT" "after base-1"
 [ ! -e "$DEV_DATA/native/deb/work/previous" ] || [ -z "$(ls -A "$DEV_DATA/native/deb/work/previous")" ] ||
     fail "repacked copies left after commit"
-pass "base-1 (libfoo 1.0, app 1.0) installs into the scratch root with its maintainer scripts"
+pass "base-1 (libfoo 1.0, app 1.0, oldtool 1.0) installs into the scratch root with its maintainer scripts"
 
 # ---- a failing postinst in the middle of an update -> rollback to exactly the previous state --------
 state_of "$ROOT" >"$T/before.txt"
@@ -129,10 +134,12 @@ diff <(sed '/^--- marks/,$d' "$T/before.txt") <(state_of "$ROOT" | sed '/^--- ma
 assert_eq "app 1.0" "$(cat "$ROOT/usr/share/app/version")" "app's file after the rollback"
 [ ! -e "$ROOT/usr/share/extra" ] || fail "the new package extra was not purged"
 grep -qx "extra 1.0 postrm purge" "$ROOT/etc/marks" || fail "extra was not purged with dpkg --purge"
+grep -q "oldtool 1.0 postrm remove" "$ROOT/etc/marks" || fail "dpkg did not remove oldtool in favour of newtool"
+assert_eq "oldtool 1.0" "$(cat "$ROOT/usr/share/oldtool/version")" "oldtool (removed by newtool) after the rollback"
 grep -qx "libfoo 1.0 configure" <(tail -n 5 "$ROOT/etc/marks") ||
     fail "the repacked libfoo 1.0 was not reinstalled (its postinst did not run again)"
 dev_state | grep -qx idle || fail "molt is not idle after the rollback"
-pass "a failing postinst in the middle of an update rolls back: dpkg-query -W and the files as before, extra purged, audit clean"
+pass "a failing postinst in the middle of an update rolls back: dpkg-query -W and the files as before, oldtool (removed by newtool) back, extra purged, audit clean"
 
 # ---- unmet dependencies: refused before anything changes -------------------------------------------
 for a in unmet breaks; do
@@ -158,7 +165,7 @@ ls "$DEV_DATA/native/deb/work/previous/libfoo/"libfoo_1.0_all.deb >/dev/null 2>&
     fail "no repacked libfoo 1.0 kept before commit"
 molt_dev commit
 expect_rc 0 "commit update-2"
-assert_eq "app=2.0=ii ,extra=1.0=ii ,libfoo=2.0=ii ," "$(versions "$ROOT")" "packages after update-2"
+assert_eq "app=2.0=ii ,extra=1.0=ii ,libfoo=2.0=ii ,newtool=1.0=ii ,oldtool=1.0=ic ," "$(versions "$ROOT")" "packages after update-2 (oldtool removed in favour of newtool, as dpkg leaves it)"
 audit_clean "$ROOT" "after update-2"
 [ -z "$(ls -A "$DEV_DATA/native/deb/work/previous" 2>/dev/null)" ] || fail "repacked copies left after commit"
 pass "update-2 upgrades app and libfoo and adds extra; commit drops the repacked copies"

@@ -440,10 +440,17 @@ static bool drive(daemon_ctx *d, const char *id, const char *uri)
         molt_machine_free(m);
         return true;
     }
-    if (uri)
+    if (uri) {
+        /* The deployment's log from the start: a download refused before the machine records
+         * the deployment (an expired URL) is then in the log the server gets. */
+        molt_err le = {0};
+        if (molt_deplog_open(d->logs_dir, id, d->cfg->keep_logs > 0 ? d->cfg->keep_logs : 5,
+                             NULL, &le) < 0)
+            molt_log_warning("deployment log: %s", le.msg);
         molt_machine_install(m, uri, &o, &e);
-    else
+    } else {
         molt_machine_resume(m, &o, &e);
+    }
     molt_machine_free(m);
     m = NULL;
     if (o == MOLT_OUTCOME_AWAIT_COMMIT) {
@@ -458,6 +465,7 @@ static bool drive(daemon_ctx *d, const char *id, const char *uri)
     }
     if (o == MOLT_OUTCOME_FAILED && e.msg[0])
         molt_log_error("deployment %s: %s", id, e.msg);
+    molt_log_open_deployment(NULL, NULL);
     return !g_stop;
 }
 

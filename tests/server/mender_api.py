@@ -161,11 +161,13 @@ def apply_rules(request, st):
             request.entry["injected"] = {k: v for k, v in rule.items()
                                          if k not in ("seen", "used")}
             if rule.get("abort"):
-                for dd in st.data["device_deployments"].values():
-                    if not dd["finished"]:
+                # Abort every deployment still running on a device.
+                for key, dd in st.data["device_deployments"].items():
+                    if not dd["finished"] and not dd["aborted"]:
                         dd["aborted"] = True
-                for dep in st.data["deployments"]:
-                    dep["aborted"] = True
+                        for dep in st.data["deployments"]:
+                            if key.endswith("/" + dep["id"]):
+                                dep["aborted"] = True
                 st.save()
             if rule.get("revoke"):
                 st.data["tokens"] = {}
@@ -201,6 +203,7 @@ def api(func):
     def wrapper(request, match):
         st = request.server.router.mender
         request.entry["api"] = True
+        request.entry["time"] = round(time.time(), 3)
         raw = request.read_body()
         if raw:
             parsed = parse_json(raw)
@@ -386,6 +389,7 @@ def artifact(request, match):
     """A presigned download: expiry checked, no Authorization header allowed."""
     st = request.server.router.mender
     request.entry["authorization"] = bool(request.headers.get("Authorization"))
+    request.entry["time"] = round(time.time(), 3)
     if apply_rules(request, st):
         return
     q = urllib.parse.parse_qs(urllib.parse.urlsplit(request.path).query)

@@ -14,6 +14,7 @@
 #  - the engine stopped in the middle of an update (while the commit gate waits): a clear
 #    "Docker engine unreachable" failure; rollback waits for the engine, which comes back, and
 #    the previous container (v2) runs again, the new one is gone;
+#  - a socket where no engine listens: "Docker engine unreachable at unix socket <path>";
 #  - the conformance kit (molt-module-test) on the module with MOLT_DOCKER_SOCKET: happy path, a
 #    failure in each state, a kill -9 in every state followed by recovery, rollback/cleanup twice.
 . "$(dirname "$0")/lib.sh"
@@ -169,6 +170,18 @@ assert_eq "web molt-test/app:v2 running web" "$(web_state)" "containers after th
 assert_eq "$V2_ID" "$(web_id)" "v2 runs again after the engine came back"
 dev_state | grep -qx idle || fail "molt is not idle after the engine came back"
 pass "the engine stopped mid-update: a clear failure, rollback once it is back, v2 runs again"
+
+# ---- no engine at the configured socket ---------------------------------------------------------------
+device_new nosock dev-a
+mkdir -p "$DEV/native"
+cp "$DOCKER_SO" "$DEV/native/docker.so"
+device_config "native_module_dir: $DEV/native" "modules:" "  docker:" "    socket: $T/no-engine.sock"
+molt_dev install "$T/v1.mender"
+[ "$RUN_RC" != 0 ] || fail "an install without an engine succeeded"
+grep -q "Docker engine unreachable at unix socket $T/no-engine.sock: GET /_ping" "$RUN_ERR" ||
+    { cat "$RUN_ERR"; fail "no clear message for a missing engine"; }
+assert_eq "$V2_ID" "$(web_id)" "the app after an install on a device without engine"
+pass "no engine at the configured socket: Download fails naming the socket"
 
 # ---- the conformance kit: a kill in every state, recovery, idempotency --------------------------------
 [ -x "$KIT" ] || fail "the conformance kit is not built: $KIT"

@@ -105,7 +105,23 @@ int molt_attr_run(json_t *attrs, const char *script, int timeout_ms, molt_err *e
                          MOLT_ATTR_OUTPUT_MAX);
         goto out;
     }
-    r = molt_attr_parse(attrs, out, len, script, err);
+    /* All or nothing: a script with a bad line adds none of its lines. */
+    json_t *mine = json_object();
+    if (!mine) {
+        r = molt_err_set(err, MOLT_ENOMEM, "out of memory");
+        goto out;
+    }
+    r = molt_attr_parse(mine, out, len, script, err);
+    const char *key;
+    json_t *list, *v;
+    size_t i;
+    json_object_foreach(mine, key, list) {
+        json_array_foreach(list, i, v) {
+            if (r == 0)
+                r = molt_attr_add(attrs, key, json_string_value(v), err);
+        }
+    }
+    json_decref(mine);
 out:
     molt_proc_free(p);
     return r;

@@ -20,7 +20,7 @@ int molt_attr_parse(json_t *attrs, const char *text, size_t len, const char *sou
                     molt_err *err);
 
 /* Run script (no arguments, timeout_ms bounded) and add its lines to attrs; a script that
- * fails (exit code != 0) is MOLT_EIO naming it. */
+ * fails (exit code != 0) is MOLT_EIO naming it, and one with a bad line adds nothing. */
 int molt_attr_run(json_t *attrs, const char *script, int timeout_ms, molt_err *err);
 
 /* The identity of reference §3.1: the first existing script of scripts run, its attributes

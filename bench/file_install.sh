@@ -51,10 +51,14 @@ dest="$sb/target/opt/app"
 payload="$out/file-$size_mib.bin"
 order=${ORDER:-meta-first}
 art="$out/file-$size_mib-$order.mender"
-if [ ! -f "$art" ] || [ "$art" -ot "$0" ]; then
-    echo "making a ${size_mib} MiB payload and its artifact (once)..."
+if [ ! -f "$payload" ]; then
+    echo "making a ${size_mib} MiB payload (once)..."
     (set +o pipefail; head -c $((size_mib * 1024 * 1024 * 3 / 4)) /dev/urandom | base64 -w 76 |
-        head -c $((size_mib * 1024 * 1024)) >"$payload")
+        head -c $((size_mib * 1024 * 1024)) >"$payload.tmp")
+    mv "$payload.tmp" "$payload"
+fi
+if [ ! -f "$art" ] || [ "$art" -ot "$0" ] || [ "$art" -ot "$payload" ]; then
+    echo "writing $art..."
     # The artifact names a fixed destination below a fixed scratch path, bind-mounted per run.
     mkdir -p "$out/art-src"
     printf '/tmp/molt-bench-file-target/opt/app\n' >"$out/art-src/dest_dir"
@@ -109,7 +113,7 @@ YAML
     MOLT_FILE_ALLOWED_ROOTS=/tmp/molt-bench-file-target run_ns "$sb/time" \
         "$molt" --config "$sb/dev/molt.yaml" install "$art" >"$sb/out" 2>"$sb/err" ||
         { cat "$sb/err" >&2; echo "molt install failed" >&2; exit 1; }
-    cmp "$payload" "$dest/app.bin" || { echo "molt installed a different file" >&2; exit 1; }
+    cmp "$payload" "$dest/app.bin" || { ls -la "$dest" >&2; cat "$sb/err" >&2; echo "molt installed a different file" >&2; exit 1; }
     cat "$sb/time"
 }
 

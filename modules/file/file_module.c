@@ -464,8 +464,9 @@ static int add_entry(fm *m, plan *p, char kind, const char *dest, const char *pa
             return fm_err(err, MOLT_EINVAL, "destination %s is named twice", dest);
     struct stat st;
     if (lstat(e->dest, &st) == 0 && (kind == 't') != !!S_ISDIR(st.st_mode))
-        return fm_err(err, MOLT_EINVAL, "destination %s exists and is %s a folder", e->dest,
-                      kind == 't' ? "not" : "");
+        return fm_err(err, MOLT_EINVAL, "destination %s exists and is %s", e->dest,
+                      kind == 't' ? "not a folder (a tree goes there)"
+                                  : "a folder (a file goes there)");
     if (!(e->payload = strdup(payload)))
         return fm_err(err, MOLT_ENOMEM, "out of memory");
     *ret = e;
@@ -842,7 +843,7 @@ static int artifact_install(void *st)
     return r < 0 ? molt_sdk_fail(m->h, &err) : 0;
 }
 
-/* ---- ArtifactRollback, ArtifactCommit, Cleanup ------------------------------------------------ */
+/* ---- ArtifactRollback, ArtifactCommit, Cleanup ------------------------------------------- */
 
 /* Bring back e's previous content; safe to repeat at any point (see README.md "Recovery"). */
 static int rollback_entry(fm *m, const entry *e, struct molt_sdk_error *err)

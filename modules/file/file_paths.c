@@ -186,8 +186,9 @@ int fm_resolve_dest(fm *m, const char *raw, char **ret, char **ret_made,
     free(rp);
     rp = realpath(parent, NULL);
     if (!rp || !root_of(m, rp)) {
-        r = fm_err(err, MOLT_EINVAL, "destination '%s' is outside the allowed roots (%s resolves to %s)",
-                   raw, parent, rp ? rp : "nothing");
+        r = fm_err(err, MOLT_EINVAL,
+                   "destination '%s' is outside the allowed roots (%s resolves to %s)", raw,
+                   parent, rp ? rp : "nothing");
         goto out;
     }
     if (asprintf(&out, "%s%s%s", strcmp(rp, "/") == 0 ? "" : rp, "/", comp[n - 1]) < 0) {

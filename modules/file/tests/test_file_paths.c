@@ -128,7 +128,8 @@ static void test_roots_none(void **st)
     fx *f = *st;
     struct molt_sdk_error err = {0};
     assert_int_equal(fm_load_roots(&f->m, &err), MOLT_EINVAL);
-    assert_non_null(strstr(err.msg, "no allowed roots (MOLT_FILE_ALLOWED_ROOTS is empty or unset)"));
+    assert_non_null(
+        strstr(err.msg, "no allowed roots (MOLT_FILE_ALLOWED_ROOTS is empty or unset)"));
 }
 
 static void test_roots_env(void **st)
@@ -366,7 +367,8 @@ static void test_tar_refusals(void **st)
         {{{"a/../../evil", AE_IFREG, "x", NULL}}, "absolute or with '..'"},
         {{{"l", AE_IFLNK, NULL, "/etc/passwd"}}, "points outside the tree"},
         {{{"d/l", AE_IFLNK, NULL, "../../x"}}, "points outside the tree"},
-        {{{"s", AE_IFLNK, NULL, "."}, {"a", AE_IFLNK, NULL, "s/../x"}}, "resolves outside the tree"},
+        {{{"s", AE_IFLNK, NULL, "."}, {"a", AE_IFLNK, NULL, "s/../x"}},
+         "resolves outside the tree"},
         {{{"h", AE_IFREG, NULL, "../x"}}, "hard link"},
         {{{"null", AE_IFCHR, NULL, NULL}}, "is a character device"},
         {{{"disk", AE_IFBLK, NULL, NULL}}, "is a block device"},

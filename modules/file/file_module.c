@@ -970,6 +970,20 @@ static int cleanup(void *st)
     return r < 0 ? molt_sdk_fail(m->h, &err) : 0;
 }
 
+/* The answers, explicit (the host would give the same from the capability bits): no reboot, ever;
+ * rollback always (the backup is kept until Cleanup after the commit). */
+static int needs_artifact_reboot(void *st)
+{
+    (void)st;
+    return MOLT_MODULE_REBOOT_NO;
+}
+
+static int supports_rollback(void *st)
+{
+    (void)st;
+    return 1;
+}
+
 static const char *const types[] = {"single-file", "directory", "file", NULL};
 
 static const struct molt_module_desc desc = {
@@ -984,6 +998,8 @@ static const struct molt_module_desc desc = {
     .fini = fini,
     .download = download,
     .artifact_install = artifact_install,
+    .needs_artifact_reboot = needs_artifact_reboot,
+    .supports_rollback = supports_rollback,
     .artifact_commit = artifact_commit,
     .artifact_rollback = artifact_rollback,
     .cleanup = cleanup,

@@ -45,7 +45,8 @@ for a in sf-data-first sf-meta-first directory file; do
     echo "---- conformance report: file module, $a"
     cat "$RUN_OUT"
     expect_rc 0 "the kit on the file module with $a"
-    for c in happy-path rollback manifest download-streaming kill-Download kill-ArtifactInstall \
+    for c in happy-path rollback manifest download-streaming answer-NeedsArtifactReboot \
+        answer-SupportsRollback kill-Download kill-ArtifactInstall \
         kill-ArtifactCommit kill-ArtifactRollback kill-Cleanup ArtifactRollback-twice Cleanup-twice; do
         grep -qx "PASS $c" "$RUN_OUT" || fail "$a: no passing $c"
     done

@@ -187,22 +187,23 @@ static void handle_control(daemon_ctx *d)
     const char *answer = "error unknown command\n";
     struct timeval tv = {.tv_sec = 2};
     setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &clen) != 0 || cred.uid != 0) {
-        molt_log_warning("control socket: refused a command from uid %ld (root only)",
-                         getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0
-                             ? (long)cred.uid : -1L);
+    /* The line first (so a refused client is not cut off while it writes), then who sent it.
+     * One line; read until its newline (or EOF), bounded by the buffer and SO_RCVTIMEO. */
+    size_t got = 0;
+    while (got < CONTROL_MAX && !memchr(buf, '\n', got)) {
+        ssize_t n = read(c, buf + got, CONTROL_MAX - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    buf[got] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
+    bool have_cred = getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0;
+    if (!have_cred || cred.uid != 0) {
+        molt_log_warning("control socket: refused \"%.32s\" from uid %ld (root only)", buf,
+                         have_cred ? (long)cred.uid : -1L);
         answer = "error only root may control molt\n";
     } else {
-        /* One line; read until its newline (or EOF), bounded by the buffer and SO_RCVTIMEO. */
-        size_t got = 0;
-        while (got < CONTROL_MAX && !memchr(buf, '\n', got)) {
-            ssize_t n = read(c, buf + got, CONTROL_MAX - got);
-            if (n <= 0)
-                break;
-            got += (size_t)n;
-        }
-        buf[got] = '\0';
-        buf[strcspn(buf, "\r\n")] = '\0';
         if (strcmp(buf, "check-update") == 0) {
             d->next_update = 0;
             answer = "ok\n";

@@ -659,6 +659,9 @@ static int setup(daemon_ctx *d, molt_err *err)
     if (!cfg->server_url)
         return molt_err_set(err, MOLT_ECONFIG, "%s: server.url is not set: the daemon has no "
                             "server to talk to", cfg->path ? cfg->path : MOLT_DEFAULT_CONFIG);
+    if (strncmp(cfg->server_url, "https://", 8) != 0 && strncmp(cfg->server_url, "http://", 7) != 0)
+        return molt_err_set(err, MOLT_ECONFIG, "server.url \"%s\": expected an https:// (or "
+                            "http://) URL", cfg->server_url);
     d->record_path = molt_path_join(cfg->data_dir, "server-deployment.json");
     d->logs_dir = molt_path_join(cfg->data_dir, "log");
     if (!d->record_path || !d->logs_dir)

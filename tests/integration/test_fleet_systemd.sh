@@ -1,0 +1,62 @@
+# The daemon under systemd: support/molt.service passes `systemd-analyze verify` (with the built
+# molt as ExecStart); READY=1, WATCHDOG=1 (with WATCHDOG_USEC) and STOPPING=1 arrive on
+# NOTIFY_SOCKET (read by a datagram listener here); without server.url the daemon refuses to
+# start and says why.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/device.sh"
+. "$(dirname "$0")/fleet.sh"
+
+UNIT="$MOLT_SRC_DIR/support/molt.service"
+[ -f "$UNIT" ] || fail "missing $UNIT"
+if command -v systemd-analyze >/dev/null; then
+    mkdir -p "$T/unit"
+    sed "s|^ExecStart=/usr/bin/molt|ExecStart=$MOLT|" "$UNIT" >"$T/unit/molt.service"
+    systemd-analyze verify "$T/unit/molt.service" >"$T/verify.out" 2>&1 ||
+        { cat "$T/verify.out" >&2; fail "systemd-analyze verify molt.service"; }
+    [ ! -s "$T/verify.out" ] || { cat "$T/verify.out" >&2; fail "systemd-analyze verify: warnings"; }
+    pass "molt.service verifies"
+else
+    echo "note: systemd-analyze not installed: unit check skipped"
+fi
+
+fleet_device
+sed -i 's|url: .*|url: null|' "$DEV_CONF"
+molt_dev daemon
+expect_rc 1 "daemon without server.url"
+assert_match "server.url is not set" "$(cat "$RUN_ERR")" "daemon without server.url: message"
+[ ! -e "$DEV_DATA/device-key.pem" ] || fail "no server.url: a key was made anyway"
+sed -i 's|url: null|url: ftp://example|' "$DEV_CONF"
+molt_dev daemon
+expect_rc 1 "daemon with an ftp url"
+assert_match 'server.url "ftp://example": expected an https://' "$(cat "$RUN_ERR")" "ftp url: message"
+pass "no server.url, or not http(s): refused"
+
+fleet_server_start
+python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+open(sys.argv[1] + ".ready", "w").close()
+s.settimeout(30)
+with open(sys.argv[2], "a", buffering=1) as out:
+    while True:
+        try:
+            msg = s.recv(4096).decode()
+        except socket.timeout:
+            break
+        out.write(msg + "\n")
+        if msg == "STOPPING=1":
+            break
+' "$T/notify.sock" "$T/notify.log" &
+LISTENER=$!
+for _ in $(seq 100); do [ -f "$T/notify.sock.ready" ] && break; sleep 0.05; done
+export NOTIFY_SOCKET="$T/notify.sock" WATCHDOG_USEC=1000000
+daemon_start
+unset NOTIFY_SOCKET WATCHDOG_USEC
+wait_for_line "$T/notify.log" '^READY=1$' 20
+sleep 2.5
+[ "$(grep -c '^WATCHDOG=1$' "$T/notify.log")" -ge 3 ] || fail "watchdog pings: $(cat "$T/notify.log")"
+daemon_stop
+wait "$LISTENER" || true
+grep -qx 'STOPPING=1' "$T/notify.log" || fail "no STOPPING=1: $(cat "$T/notify.log")"
+pass "sd_notify: READY, WATCHDOG, STOPPING"

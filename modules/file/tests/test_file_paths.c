@@ -386,6 +386,39 @@ static void test_tar_refusals(void **st)
     }
 }
 
+/* Entries that would write through a symlink leaving the tree (each link on its own looks
+ * inside): refused, and nothing appears outside. */
+static void test_tar_through_links(void **st)
+{
+    fx *f = *st;
+    char tree[P_MAX], outside[P_MAX * 2];
+    struct stat sb;
+    const member via_file[] = {
+        {"s", AE_IFLNK, NULL, "."},
+        {"a", AE_IFLNK, NULL, "s/.."},
+        {"a/evil", AE_IFREG, "evil\n", NULL},
+    };
+    const member via_hardlink[] = {
+        {"s", AE_IFLNK, NULL, "."},
+        {"a", AE_IFLNK, NULL, "s/.."},
+        {"h", AE_IFREG, NULL, "a/secret"},
+    };
+    path(outside, f, "secret");
+    FILE *fp = fopen(outside, "w");
+    assert_non_null(fp);
+    fputs("secret\n", fp);
+    fclose(fp);
+    make_tar(via_file, 3);
+    assert_true(extract(f, 1 << 20, NULL, tree) < 0);
+    path(outside, f, "evil");
+    assert_int_equal(lstat(outside, &sb), -1);
+    make_tar(via_hardlink, 3);
+    assert_true(extract(f, 1 << 20, NULL, tree) < 0);
+    path(outside, f, "secret");
+    assert_int_equal(stat(outside, &sb), 0);
+    assert_int_equal(sb.st_nlink, 1);   /* no link to it was left in the tree */
+}
+
 static void test_tar_read_error(void **st)
 {
     fx *f = *st;
@@ -411,6 +444,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_space_refusal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tar_good, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tar_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tar_through_links, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tar_read_error, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -21,57 +21,7 @@
 #include <archive_entry.h>
 
 #include "../file_module.h"
-
-/* ---- the fake host ------------------------------------------------------------------------- */
-
-static const char *cfg_roots, *cfg_roots0;   /* config_get answers */
-static const unsigned char *payload;          /* read_block serves it in 1000-byte blocks */
-static size_t payload_len, payload_off;
-static int payload_fail;                      /* read_block fails with this code at the end */
-
-static void h_log(const struct molt_host_api *h, int level, const char *fmt, ...)
-{
-    (void)h;
-    (void)level;
-    (void)fmt;
-}
-
-static void h_progress(const struct molt_host_api *h, uint64_t done, uint64_t total)
-{
-    (void)h;
-    (void)done;
-    (void)total;
-}
-
-static int64_t h_read_block(const struct molt_host_api *h, const void **buf)
-{
-    (void)h;
-    size_t n = payload_len - payload_off < 1000 ? payload_len - payload_off : 1000;
-    if (n == 0)
-        return payload_fail;
-    *buf = payload + payload_off;
-    payload_off += n;
-    return (int64_t)n;
-}
-
-static const char *h_config_get(const struct molt_host_api *h, const char *key)
-{
-    (void)h;
-    if (strcmp(key, "allowed_roots") == 0)
-        return cfg_roots;
-    if (strcmp(key, "allowed_roots.0") == 0)
-        return cfg_roots0;
-    return NULL;
-}
-
-static const struct molt_host_api host = {
-    .struct_size = sizeof(struct molt_host_api),
-    .abi_major = MOLT_MODULE_ABI_MAJOR,
-    .log = h_log,
-    .progress = h_progress,
-    .read_block = h_read_block,
-    .config_get = h_config_get,
-};
+#include "fake_host.h"
 
 /* ---- fixtures ------------------------------------------------------------------------------- */
 
@@ -90,8 +40,8 @@ static int setup(void **st)
     assert_non_null(realpath(tmpl, f->dir));
     snprintf(f->root, sizeof f->root, "%s/root", f->dir);
     assert_int_equal(mkdir(f->root, 0755), 0);
-    f->m.h = &host;
-    cfg_roots = cfg_roots0 = NULL;
+    f->m.h = &fake_host;
+    fake_roots = fake_roots0 = NULL;
     unsetenv("MOLT_FILE_ALLOWED_ROOTS");
     *st = f;
     return 0;
@@ -153,8 +103,8 @@ static void test_roots_config_list_wins(void **st)
     assert_int_equal(mkdir(colon, 0755), 0);
     char list[P_MAX * 2 + 2];
     snprintf(list, sizeof list, "%s\n%s", colon, f->root);
-    cfg_roots = list;
-    cfg_roots0 = colon;
+    fake_roots = list;
+    fake_roots0 = colon;
     setenv("MOLT_FILE_ALLOWED_ROOTS", "/", 1);
     assert_int_equal(fm_load_roots(&f->m, NULL), 0);
     assert_int_equal(f->m.n_roots, 2);
@@ -166,7 +116,7 @@ static void test_roots_config_empty_refuses(void **st)
 {
     fx *f = *st;
     struct molt_sdk_error err = {0};
-    cfg_roots = "";
+    fake_roots = "";
     setenv("MOLT_FILE_ALLOWED_ROOTS", f->root, 1);
     assert_int_equal(fm_load_roots(&f->m, &err), MOLT_EINVAL);
     assert_non_null(strstr(err.msg, "modules: file: allowed_roots is empty or unset"));
@@ -278,6 +228,7 @@ typedef struct member {
 } member;
 
 static unsigned char tarbuf[1 << 16];
+static size_t tar_len;
 
 /* A tar of members in tarbuf, served by the fake read_block. */
 static void make_tar(const member *ms, size_t n)
@@ -308,10 +259,8 @@ static void make_tar(const member *ms, size_t n)
     }
     archive_write_close(a);
     archive_write_free(a);
-    payload = tarbuf;
-    payload_len = used;
-    payload_off = 0;
-    payload_fail = 0;
+    fake_payload(tarbuf, used, 0);
+    tar_len = used;
 }
 
 /* Extract the payload tar into dir/tree (created); the result and err. */
@@ -425,8 +374,9 @@ static void test_tar_read_error(void **st)
     char tree[P_MAX];
     const member ms[] = {{"a", AE_IFREG, "a\n", NULL}};
     make_tar(ms, 1);
-    payload_len = 700;   /* cut inside the tar, then the host reports a checksum mismatch */
-    payload_fail = MOLT_ECHECKSUM;
+    /* cut inside the tar, then the host reports a checksum mismatch */
+    assert_true(tar_len > 700);
+    fake_payload(tarbuf, 700, MOLT_ECHECKSUM);
     assert_int_equal(extract(f, 1 << 20, NULL, tree), MOLT_ECHECKSUM);
 }
 

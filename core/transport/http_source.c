@@ -242,8 +242,9 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata)
     } else if ((len == 2 && line[0] == '\r') || (len == 1 && line[0] == '\n')) {
         long code = 0;
         curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &code);
-        /* Interim responses and redirects that curl follows are not the answer. */
-        if (code / 100 == 1 || (code / 100 == 3 && s->location_seen) || s->checked)
+        /* Interim responses, redirects that curl follows and a proxy's answer to CONNECT
+         * (the server's code is still 0 then) are not the answer. */
+        if (code == 0 || code / 100 == 1 || (code / 100 == 3 && s->location_seen) || s->checked)
             return len;
         if (check_response(s) < 0)
             return 0;   /* aborts the transfer before any body byte */

@@ -3,11 +3,14 @@
 # Source after lib.sh and device.sh.
 #
 #   fleet_device [KEY_TYPE]     make device "dev" (device_new) with an identity script, a molt
-#                               inventory script, and a server: section for $URL (short intervals)
+#                               inventory script, no native modules (exec modules only), and a
+#                               server: section for $URL (short intervals), last in molt.yaml so
+#                               device_config can add server keys
 #   fleet_server_start [ARGS]   start mender_api.py (TLS, --files $T/www, --state $T/mstate.json,
 #                               --log $T/server.log) on a new port, or on $PORT when set; sets URL
 #   fleet_server_stop
-#   mctl JSON                   PUT /_control/mender (accept, deployment, abort, rules ...)
+#   mctl JSON                   PUT /_control/mender (accept, deployment, abort, rules ...);
+#                               $MCURL_OPTS: more curl options (a client certificate)
 #   mstate FILE                 GET /_control/mender into FILE
 #   mq EXPR                     evaluate a Python expression over the state (`s`) and the server
 #                               log entries (`log`); prints the result
@@ -58,12 +61,12 @@ fleet_server_stop() {
 }
 
 mctl() {  # JSON
-    curl -sS --fail --cacert "$T/ca/ca.crt" -X PUT --data "$1" "$URL/_control/mender" \
+    curl -sS --fail --cacert "$T/ca/ca.crt" ${MCURL_OPTS:-} -X PUT --data "$1" "$URL/_control/mender" \
         -o /dev/null || fail "control request failed: $1"
 }
 
 mstate() {  # FILE
-    curl -sS --fail --cacert "$T/ca/ca.crt" "$URL/_control/mender" -o "$1" ||
+    curl -sS --fail --cacert "$T/ca/ca.crt" ${MCURL_OPTS:-} "$URL/_control/mender" -o "$1" ||
         fail "cannot read the server's state"
 }
 
@@ -118,7 +121,8 @@ echo "ipv4=10.0.0.2/24"
 echo "ipv4=10.0.0.3/24"
 SH
     chmod 0755 "$DEV/identity/id" "$DEV/inventory/molt-inventory-test"
-    device_config "http:" "  ca_file: $T/ca/ca.crt" "  retry_download_count: 5" \
+    mkdir -p "$T/no-native"
+    device_config "native_module_dir: $T/no-native" "http:" "  ca_file: $T/ca/ca.crt" "  retry_download_count: 5" \
         "  retry_max_interval: 1" "  connect_timeout: 5" "  low_speed_time: 5" \
         "server:" "  url: \${URL}" "  update_poll_interval: 1" "  inventory_poll_interval: 3600" \
         "  retry_poll_interval: 1" "  device_key_type: ${1:-ed25519}" \

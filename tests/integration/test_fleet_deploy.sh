@@ -16,8 +16,6 @@
 . "$(dirname "$0")/fleet.sh"
 
 fleet_device
-mkdir -p "$T/no-native"
-device_config "native_module_dir: $T/no-native"
 fleet_artifact r1
 fleet_server_start
 daemon_start

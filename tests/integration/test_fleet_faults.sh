@@ -15,8 +15,6 @@
 . "$(dirname "$0")/fleet.sh"
 
 fleet_device
-mkdir -p "$T/no-native"
-device_config "native_module_dir: $T/no-native"
 for n in 1 2 3 4 5 6; do fleet_artifact r$n 700000; done
 fleet_server_start --auto-accept
 daemon_start

@@ -8,8 +8,6 @@
 . "$(dirname "$0")/fleet.sh"
 
 fleet_device
-mkdir -p "$T/no-native"
-device_config "native_module_dir: $T/no-native"
 device_add_module test-logger "$MOLT_SRC_DIR/tests/modules/logging-module"
 CTL="$DEV_MODULES/test-logger.d"
 mkdir -p "$CTL" "$T/src"

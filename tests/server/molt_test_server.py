@@ -17,6 +17,7 @@ Faults (command line, or at run time with PUT /_control/faults {"drop_after": N,
   --slow BPS        send bodies at about BPS bytes per second
   --status CODE     answer every file request with CODE
   --range-shift N   answer a Range request from N bytes after the asked start
+  --client-ca FILE  require a client certificate signed by FILE (mutual TLS)
 
 Every request is logged as one JSON line to --log (and to stderr with --verbose):
   {"method": "GET", "path": "/a.mender", "range": "bytes=1048576-8388607", "status": 206,
@@ -349,6 +350,10 @@ class Server(http.server.ThreadingHTTPServer):
         if args.tls_cert:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(args.tls_cert, args.tls_key)
+            if args.client_ca:
+                # Mutual TLS: a client without a certificate from this CA fails the handshake.
+                ctx.verify_mode = ssl.CERT_REQUIRED
+                ctx.load_verify_locations(args.client_ca)
             self.socket = ctx.wrap_socket(self.socket, server_side=True,
                                           do_handshake_on_connect=False)
 
@@ -382,6 +387,7 @@ def parse_args(argv):
     p.add_argument("--port-file", help="write the port here once listening")
     p.add_argument("--tls-cert", help="server certificate (PEM); plain HTTP without it")
     p.add_argument("--tls-key", help="server key (PEM)")
+    p.add_argument("--client-ca", help="require client certificates signed by this CA (PEM)")
     p.add_argument("--files", help="folder served at /<name>")
     p.add_argument("--log", help="append one JSON line per request to this file")
     p.add_argument("--verbose", action="store_true")

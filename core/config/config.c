@@ -36,6 +36,7 @@ enum key_kind {
     KEY_LOG_LEVEL,  /* error|warning|info|debug */
     KEY_MAPPING,    /* the nested http: mapping */
     KEY_STRING_NULL,/* a string kept as written, or null for "not set" */
+    KEY_PATH_OR_URI,/* a path, or a "pkcs11:" URI kept as written */
     KEY_SERVER,     /* the nested server: mapping */
     KEY_MODULES,    /* modules: <name>: <key>: scalar or list (molt_module_config) */
 };
@@ -66,8 +67,9 @@ static const key_spec server_keys[] = {
     {"update_poll_interval", KEY_INT, FIELD(update_poll_interval), 0, 1, 30 * DAY},
     {"inventory_poll_interval", KEY_INT, FIELD(inventory_poll_interval), 0, 1, 30 * DAY},
     {"retry_poll_interval", KEY_INT, FIELD(retry_poll_interval), 0, 1, DAY},
-    {"device_key", KEY_PATH, FIELD(device_key), 0, 0, 0},
+    {"device_key", KEY_PATH_OR_URI, FIELD(device_key), 0, 0, 0},
     {"device_key_type", KEY_STRING_NULL, FIELD(device_key_type), 0, 0, 0},
+    {"pkcs11_module", KEY_PATH_NULL, FIELD(pkcs11_module), 0, 0, 0},
     {"identity_scripts", KEY_PATH_LIST, FIELD(identity_scripts), FIELD(n_identity_scripts), 0, 0},
     {"inventory_dirs", KEY_PATH_LIST, FIELD(inventory_dirs), FIELD(n_inventory_dirs), 0, 0},
     {"client_cert", KEY_PATH_NULL, FIELD(client_cert), 0, 0, 0},
@@ -165,6 +167,7 @@ void molt_config_free(molt_config *cfg)
     free(cfg->tenant_token);
     free(cfg->device_key);
     free(cfg->device_key_type);
+    free(cfg->pkcs11_module);
     free_list(cfg->identity_scripts, cfg->n_identity_scripts);
     free_list(cfg->inventory_dirs, cfg->n_inventory_dirs);
     free(cfg->client_cert);
@@ -333,9 +336,14 @@ static int set_value(loader *ld, const key_spec *spec, const char *key, yaml_nod
     char *base = (char *)ld->cfg;
     switch (spec->kind) {
     case KEY_PATH:
+    case KEY_PATH_OR_URI:
     case KEY_PATH_NULL: {
         char *path = NULL;
-        if (!(spec->kind == KEY_PATH_NULL && is_null(value))) {
+        if (spec->kind == KEY_PATH_OR_URI && value->type == YAML_SCALAR_NODE &&
+            strncmp(scalar_text(value), "pkcs11:", 7) == 0) {
+            if (!(path = strdup(scalar_text(value))))
+                return molt_err_set(ld->err, MOLT_ENOMEM, "out of memory");
+        } else if (!(spec->kind == KEY_PATH_NULL && is_null(value))) {
             int r = get_path(ld, key, value, &path);
             if (r != 0)
                 return r;

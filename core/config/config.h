@@ -55,6 +55,8 @@ typedef struct molt_config {
                                     or fixed when < 60) */
     char *device_key;            /* server.device_key: <data_dir>/device-key.pem (or a pkcs11: URI) */
     char *device_key_type;       /* server.device_key_type: ed25519 | rsa3072 | ecdsa-p256 */
+    char *pkcs11_module;         /* server.pkcs11_module: the PKCS#11 library of a pkcs11: key,
+                                    null = the pkcs11 engine's default (p11-kit's proxy) */
     char **identity_scripts;     /* server.identity_scripts: the first that exists runs; default
                                     /usr/share/molt/identity/molt-device-identity,
                                     /usr/share/mender/identity/mender-device-identity */

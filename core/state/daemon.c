@@ -668,7 +668,8 @@ static int setup(daemon_ctx *d, molt_err *err)
         return molt_err_set(err, MOLT_ENOMEM, "out of memory");
     if ((r = molt_mkdir_p(cfg->data_dir, 0700, err)) < 0 ||
         (r = molt_key_type_parse(cfg->device_key_type, &type, err)) < 0 ||
-        (r = molt_device_key_load(&d->key, cfg->device_key, type, err)) < 0 ||
+        (r = molt_device_key_load_pkcs11(&d->key, cfg->device_key, type, cfg->pkcs11_module,
+                                         err)) < 0 ||
         (r = molt_identity_json((const char *const *)cfg->identity_scripts,
                                 cfg->n_identity_scripts, &d->identity, err)) < 0)
         return r;

@@ -1,4 +1,8 @@
-/* The device key: load it, or make it on first start and keep it private (mode 0600). */
+/* The device key: load it, or make it on first start and keep it private (mode 0600); or use a
+ * key in a PKCS#11 token through OpenSSL's "pkcs11" engine (libp11). */
+/* Debian 12 has no PKCS#11 provider for OpenSSL 3, only libp11's engine: the ENGINE API is
+ * deprecated in OpenSSL 3 but present; its deprecation attributes are turned off here only. */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "trust/device_key.h"
 
 #include <errno.h>
@@ -8,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <openssl/bio.h>
+#include <openssl/engine.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -21,6 +26,7 @@
 struct molt_device_key {
     EVP_PKEY *pkey;
     molt_key_type type;
+    ENGINE *engine;            /* the pkcs11 engine of a token key (a functional reference) */
 };
 
 static int ssl_fail(molt_err *err, int code, const char *what)
@@ -193,33 +199,105 @@ out:
     return r;
 }
 
+/* uri without its pin-value / pin-source attributes (a PIN never reaches a message). */
+static void redact_uri(const char *uri, char *out, size_t size)
+{
+    size_t o = 0;
+    char sep = 0;
+    const char *p = uri;
+    for (;;) {
+        size_t n = strcspn(p, ";?&");
+        if (strncmp(p, "pin-", 4) != 0) {
+            if (sep && o + 1 < size)
+                out[o++] = sep;
+            size_t take = n < size - 1 - o ? n : size - 1 - o;
+            memcpy(out + o, p, take);
+            o += take;
+        }
+        if (!p[n])
+            break;
+        sep = p[n];
+        p += n + 1;
+    }
+    out[o] = '\0';
+}
+
+/* A private key in a PKCS#11 token, by its RFC 7512 URI, through the "pkcs11" engine;
+ * module: the PKCS#11 library (NULL = the engine's default, p11-kit's proxy). */
+static int load_pkcs11(const char *uri, const char *module, EVP_PKEY **ret, ENGINE **ret_engine,
+                       molt_err *err)
+{
+    ENGINE *e = ENGINE_by_id("pkcs11");
+    int r = 0;
+    if (!e)
+        return ssl_fail(err, MOLT_EUNSUPPORTED, "device key in a PKCS#11 token: OpenSSL has no "
+                        "\"pkcs11\" engine (Debian: libengine-pkcs11-openssl)");
+    if (module && ENGINE_ctrl_cmd_string(e, "MODULE_PATH", module, 0) != 1) {
+        r = ssl_fail(err, MOLT_ECONFIG, "server.pkcs11_module: the pkcs11 engine refused it");
+        ENGINE_free(e);
+        return r;
+    }
+    if (ENGINE_init(e) != 1) {
+        r = ssl_fail(err, MOLT_EIO, "starting OpenSSL's pkcs11 engine");
+        ENGINE_free(e);
+        return r;
+    }
+    ENGINE_free(e);   /* the functional reference of ENGINE_init keeps it */
+    EVP_PKEY *pkey = ENGINE_load_private_key(e, uri, NULL, NULL);
+    if (!pkey) {
+        char what[512];
+        char shown[384];
+        redact_uri(uri, shown, sizeof shown);
+        snprintf(what, sizeof what, "device key %s: not found in a PKCS#11 token", shown);
+        r = ssl_fail(err, MOLT_ENOTFOUND, what);
+        ENGINE_finish(e);
+        return r;
+    }
+    *ret = pkey;
+    *ret_engine = e;
+    return 0;
+}
+
 int molt_device_key_load(molt_device_key **ret, const char *path, molt_key_type type,
                          molt_err *err)
 {
+    return molt_device_key_load_pkcs11(ret, path, type, NULL, err);
+}
+
+int molt_device_key_load_pkcs11(molt_device_key **ret, const char *path, molt_key_type type,
+                                const char *pkcs11_module, molt_err *err)
+{
     EVP_PKEY *pkey = NULL;
+    ENGINE *engine = NULL;
     molt_key_type loaded;
-    if (strncmp(path, "pkcs11:", 7) == 0)
-        return molt_err_set(err, MOLT_EUNSUPPORTED,
-                            "device key %s: PKCS#11 keys are not supported by this build "
-                            "(Debian 12 ships no PKCS#11 provider for OpenSSL 3)", path);
-    int r = load_file(path, &pkey, err);
-    if (r == MOLT_ENOTFOUND)
-        r = create_file(path, type, &pkey, err);
+    int r;
+    if (strncmp(path, "pkcs11:", 7) == 0) {
+        r = load_pkcs11(path, pkcs11_module, &pkey, &engine, err);
+    } else {
+        r = load_file(path, &pkey, err);
+        if (r == MOLT_ENOTFOUND)
+            r = create_file(path, type, &pkey, err);
+    }
     if (r < 0)
         return r;
-    if ((r = type_of(pkey, path, &loaded, err)) < 0) {
-        EVP_PKEY_free(pkey);
-        return r;
-    }
     molt_device_key *k = calloc(1, sizeof *k);
     if (!k) {
-        EVP_PKEY_free(pkey);
-        return molt_err_set(err, MOLT_ENOMEM, "out of memory");
+        r = molt_err_set(err, MOLT_ENOMEM, "out of memory");
+        goto fail;
     }
+    if ((r = type_of(pkey, engine ? "(PKCS#11)" : path, &loaded, err)) < 0)
+        goto fail;
     k->pkey = pkey;
     k->type = loaded;
+    k->engine = engine;
     *ret = k;
     return 0;
+fail:
+    free(k);
+    EVP_PKEY_free(pkey);
+    if (engine)
+        ENGINE_finish(engine);
+    return r;
 }
 
 void molt_device_key_free(molt_device_key *key)
@@ -227,6 +305,8 @@ void molt_device_key_free(molt_device_key *key)
     if (!key)
         return;
     EVP_PKEY_free(key->pkey);
+    if (key->engine)
+        ENGINE_finish(key->engine);
     free(key);
 }
 

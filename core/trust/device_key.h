@@ -22,8 +22,14 @@ int molt_key_type_parse(const char *word, molt_key_type *ret, molt_err *err);
 /* Load the private key at path (PEM, any of the three types); when the file does not exist,
  * make a new key of type and store it there atomically with mode 0600 (its folder is created
  * 0700). A key file readable by group or others is refused (MOLT_EINVAL): a device key must
- * stay secret. A "pkcs11:" URI is refused with MOLT_EUNSUPPORTED (see docs/fleet.md).
- * *ret is freed with molt_device_key_free. */
+ * stay secret. A "pkcs11:" URI (RFC 7512, e.g. "pkcs11:token=t;object=k;type=private" with
+ * "?pin-value=..." or ";pin-value=...") names a key in a token instead, used through OpenSSL's
+ * "pkcs11" engine (libp11) with the PKCS#11 library pkcs11_module (NULL = the engine's default,
+ * p11-kit's proxy): MOLT_EUNSUPPORTED without the engine, MOLT_ENOTFOUND without the key; such a
+ * key is never created. *ret is freed with molt_device_key_free. */
+int molt_device_key_load_pkcs11(molt_device_key **ret, const char *path, molt_key_type type,
+                                const char *pkcs11_module, molt_err *err);
+/* molt_device_key_load_pkcs11 with the default PKCS#11 library. */
 int molt_device_key_load(molt_device_key **ret, const char *path, molt_key_type type,
                          molt_err *err);
 void molt_device_key_free(molt_device_key *key);

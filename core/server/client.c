@@ -26,6 +26,7 @@ struct molt_server {
     int connect_timeout, low_speed_time, request_timeout;
     char *token;               /* JWT, NULL when not authenticated */
     char *token_server;        /* the server that issued it */
+    unsigned auth_count;       /* tokens obtained so far */
     /* the last answer */
     long status;
     char *body;
@@ -98,6 +99,11 @@ void molt_server_free(molt_server *s)
 bool molt_server_authenticated(const molt_server *s)
 {
     return s->token != NULL;
+}
+
+unsigned molt_server_auth_count(const molt_server *s)
+{
+    return s->auth_count;
 }
 
 void molt_server_drop_token(molt_server *s)
@@ -316,6 +322,7 @@ int molt_server_authenticate(molt_server *s, molt_err *err)
         r = molt_err_set(err, MOLT_ENOMEM, "out of memory");
         goto out;
     }
+    s->auth_count++;
     molt_log_info("authenticated to %s", s->url);
 out:
     json_decref(req);

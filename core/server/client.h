@@ -42,6 +42,9 @@ void molt_server_free(molt_server *s);
  * transport; MOLT_EPROTOCOL for another status. */
 int molt_server_authenticate(molt_server *s, molt_err *err);
 bool molt_server_authenticated(const molt_server *s);
+/* How many times a token was obtained (the inventory cache is reset on a new one, as C++). */
+unsigned molt_server_auth_count(const molt_server *s);
+
 /* Forget the token (the next call authenticates again). */
 void molt_server_drop_token(molt_server *s);
 

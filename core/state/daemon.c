@@ -52,6 +52,7 @@ typedef struct daemon_ctx {
     bool inventory_sent_once;
     bool have_inv_hash;
     unsigned char inv_hash[32];
+    unsigned inv_auth;            /* the token generation the hash was sent with */
     const char *dep_id;           /* the deployment the hook reports for */
     long watchdog_ms;             /* 0 = no systemd watchdog */
 } daemon_ctx;
@@ -628,7 +629,10 @@ static void send_inventory(daemon_ctx *d)
     unsigned char h[32];
     molt_sha256(text, strlen(text), h);
     d->next_inventory = time(NULL) + d->cfg->inventory_poll_interval;
-    if (d->have_inv_hash && memcmp(h, d->inv_hash, sizeof h) == 0) {
+    /* Unchanged since the last accepted PUT with the same token: skip (a new token, e.g. after
+     * the server forgot the device, resets this, as the C++ client does). */
+    if (d->have_inv_hash && d->inv_auth == molt_server_auth_count(d->srv) &&
+        memcmp(h, d->inv_hash, sizeof h) == 0) {
         molt_log_debug("inventory unchanged: not sent");
         goto out;
     }
@@ -637,6 +641,7 @@ static void send_inventory(daemon_ctx *d)
     d->failures = 0;
     memcpy(d->inv_hash, h, sizeof h);
     d->have_inv_hash = true;
+    d->inv_auth = molt_server_auth_count(d->srv);
     d->inventory_sent_once = true;
     molt_log_info("inventory sent (%zu attributes)", json_array_size(body));
     goto out;

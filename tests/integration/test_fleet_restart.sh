@@ -104,3 +104,23 @@ assert_eq "downloading installing failure" "$(mq "' '.join(dd('d7')['statuses'])
 assert_eq n6 "$(dev_artifact)" "SIGTERM: rolled back"
 grep -q "^ArtifactRollback " "$CTL/log" || fail "SIGTERM: no rollback after the restart"
 pass "SIGTERM during ArtifactInstall: the step finished, the deployment stayed recorded, then failed cleanly"
+
+# A failure with a deployment log over the upload limit (the module prints ~1.5 MB): the upload
+# is capped at 1 000 000 - 256 bytes, the oldest entries dropped and a warning entry first.
+make_artifact "$T/www/n8.mender" n8 test-logger -f "$T/src/payload.bin"
+printf 'i=0; while [ $i -lt 15000 ]; do echo "noise line $i: ................................................................................"; i=$((i+1)); done\n' \
+    >"$CTL/hook_ArtifactInstall"
+: >"$CTL/fail_ArtifactInstall"
+mctl '{"deployment": {"id": "d8", "artifact_name": "n8", "file": "n8.mender", "device_types": ["dev-a"]}}'
+daemon_start
+wait_mq 'any(k.endswith("/d8") for k in s["logs"])' 60
+daemon_stop
+rm -f "$CTL/hook_ArtifactInstall" "$CTL/fail_ArtifactInstall"
+assert_eq "downloading installing failure" "$(mq "' '.join(dd('d8')['statuses'])")" "big log: statuses"
+len=$(mq 'max(e["request_length"] for e in api("/d8/log"))')
+[ "$len" -le 999744 ] && [ "$len" -gt 900000 ] || fail "big log: upload of $len bytes, expected at most 999744 (and near it)"
+assert_match "TRUNCATED" "$(mq '[v for k, v in s["logs"].items() if k.endswith("/d8")][0][0]["message"]')" \
+    "big log: the first entry says the log was truncated"
+assert_match "noise line 14999" "$(mq '[v for k, v in s["logs"].items() if k.endswith("/d8")][0][-40:]')" \
+    "big log: the newest entries are kept"
+pass "deployment log over the limit: capped upload with a truncation note"

@@ -205,6 +205,7 @@ def api(func):
         request.entry["api"] = True
         request.entry["time"] = round(time.time(), 3)
         raw = request.read_body()
+        request.entry["request_length"] = len(raw or b"")
         if raw:
             parsed = parse_json(raw)
             request.entry["request_body"] = parsed if parsed is not None else raw.decode(

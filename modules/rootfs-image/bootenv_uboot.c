@@ -20,6 +20,9 @@ static int uboot_open(const char *config, struct uboot_ctx **ret, struct molt_sd
     }
     r = libuboot_open(ctx);
     if (r < 0) {
+        /* libuboot_open took the global lock (/var/lock/fw_printenv.lock) before it failed to
+         * load: libuboot_close releases it, or the next open in this process waits forever. */
+        libuboot_close(ctx);
         libuboot_exit(ctx);
         return rootfs_err(err, MOLT_EIO, "U-Boot environment of %s: cannot open it, or no copy "
                           "has a valid CRC (%s)", config, strerror(-r));

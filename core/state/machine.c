@@ -546,11 +546,13 @@ static step st_cleanup(molt_machine *m, molt_err *err)
     }
     bool failed = dep_bool(m, "failed") || dep_bool(m, "rollback_failed");
     bool keep = dep_bool(m, "rolled_back") && !dep_bool(m, "rollback_failed");
+    bool user_rollback = dep_bool(m, "user_rollback") && !failed;
     if (finish_deployment(m, failed, keep, failed, err) < 0)
         return S_ABORT;
     if (molt_rm_rf(m->tree_dir, &e) < 0)
         molt_log_warning("removing the module tree: %s", e.msg);
-    molt_log_info("deployment finished: %s", failed ? "failure" : "success");
+    molt_log_info("deployment finished: %s",
+                  failed ? "failure" : user_rollback ? "rolled back" : "success");
     m->stop_outcome = failed ? MOLT_OUTCOME_FAILED : MOLT_OUTCOME_DONE;
     return S_END;
 }
@@ -873,7 +875,8 @@ static int new_deployment(molt_machine *m, const char *source, const molt_artifa
 static int refuse(molt_machine *m, molt_outcome *outcome, const molt_err *e, molt_err *err)
 {
     molt_err se = {0};
-    molt_log_error("%s", e->msg);
+    /* The caller reports e (the CLI prints it once); the store keeps it for `molt status`. */
+    molt_log_debug("refused: %s", e->msg);
     json_object_set_new(m->store, "last_error", json_string(e->msg));
     if (save_store(m, &se) < 0)
         molt_log_warning("cannot record the error in the store: %s", se.msg);

@@ -377,6 +377,24 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* After a power cut nothing of that run may live on (an isolated module's child holding the
+ * store's lock, a module's background process): the kit is the subreaper of everything it
+ * starts (main), so it reaps the orphans until both process groups are empty. */
+static void reap_all(pid_t group, pid_t mod)
+{
+    for (int i = 0; i < 2000; i++) {
+        while (waitpid(-1, NULL, WNOHANG) > 0) {
+        }
+        bool left = kill(-group, 0) == 0 || kill(mod, 0) == 0 || kill(-mod, 0) == 0;
+        if (!left)
+            return;
+        kill(-group, SIGKILL);
+        kill(-mod, SIGKILL);
+        kill(mod, SIGKILL);
+        sleep_ms(5);
+    }
+}
+
 void kit_run(kit *k, const char *command, const char *kill_call, kit_result *res)
 {
     int fds[2];
@@ -422,6 +440,7 @@ void kit_run(kit *k, const char *command, const char *kill_call, kit_result *res
             kill(-pid, SIGKILL);
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
+            reap_all(pid, mod);
             res->killed = true;
             done = true;
             break;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 #include <molt/module.h>
@@ -678,6 +679,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "molt-module-test: %s: %s\n", report, strerror(errno));
         return 2;
     }
+    /* Orphans of a killed run (an isolated module's child, say) come to the kit, which reaps
+     * them before the next command: a power cut leaves nothing running. */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
     char msg[2048];
     int code;
     if (kit_device_setup(&k, msg, sizeof msg) < 0) {

@@ -86,6 +86,18 @@ assert_eq True "$(mq 'any(e["status"] == 401 for e in api("/d5/status"))')" "401
 cmp -s "$DEV_DEST/blob.bin" "$T/src-r5/blob.bin" || fail "401: installed file differs"
 pass "401 mid-deployment: re-authenticated and replayed"
 
+# A server that answers 401 even to the fresh token: one authentication and one replay per
+# call, then the call fails and backs off (no loop).
+n=$(mq 'len(api("auth_requests"))')
+m=$(mq 'len(api("/v1/deployments/device/deployments/next"))')
+mctl '{"rules": [{"method": "GET", "path": "deployments/next$", "revoke": true, "count": 2}]}'
+wait_mq "len(api('/v1/deployments/device/deployments/next')) >= $m + 3" 20
+assert_eq "401 401 204" "$(mq "' '.join(str(e['status']) for e in api('/v1/deployments/device/deployments/next')[$m:$m + 3])")" \
+    "401 twice: the call replayed once, then a later poll"
+assert_eq True "$(mq "len(api('auth_requests')) - $n <= 3")" "401 twice: authentications bounded"
+grep -q "still 401 after authenticating again" "$T/daemon.out.err" || fail "401 twice: no error for the call"
+pass "401 to a fresh token: replayed once, then given up"
+
 # 429 with Retry-After on deployments/next.
 mctl '{"rules": [{"method": "GET", "path": "deployments/next$", "status": 429, "retry_after": "3"}]}'
 wait_mq 'any(e.get("status") == 429 for e in api("deployments/next"))' 20

@@ -277,7 +277,9 @@ static json_t *record_load(const daemon_ctx *d)
     json_t *j = json_loadb(text, len, 0, NULL);
     free(text);
     if (!json_string_value(json_object_get(j, "id"))) {
-        molt_log_warning("%s: no deployment id in it: ignored", d->record_path);
+        /* Torn or edited by hand: it cannot be reported, and it must not block the polls. */
+        molt_log_warning("%s: no deployment id in it: removed", d->record_path);
+        unlink(d->record_path);
         json_decref(j);
         return NULL;
     }
@@ -360,14 +362,16 @@ static void upload_log(daemon_ctx *d, const char *id)
         molt_log_warning("deployment log of %s: %s", id, e.msg);
         goto out;
     }
+    /* 413 (MOLT_ELIMIT) and other refusals are final; network trouble is retried a little. */
+    int r = 0;
     for (int i = 1; i <= 3; i++) {
-        int r = molt_server_log(d->srv, id, body, len, &e);
+        r = molt_server_log(d->srv, id, body, len, &e);
         if (r == 0 || r == MOLT_ELIMIT || r == MOLT_EPROTOCOL || r == MOLT_ECANCELED)
             break;
-        if (!wait_for(d, backoff(d, i)))
+        if (i == 3 || !wait_for(d, backoff(d, i)))
             break;
     }
-    if (e.code)
+    if (r < 0)
         molt_log_warning("uploading the deployment log: %s", e.msg);
 out:
     free(path);
@@ -523,8 +527,10 @@ out:
 static void deploy(daemon_ctx *d, const molt_server_deployment *dep)
 {
     molt_err e = {0};
-    molt_log_info("deployment %s: artifact %s from %s", dep->id,
-                  dep->artifact_name ? dep->artifact_name : "(unnamed)", dep->uri);
+    /* The query of a presigned URL is a credential: not in the logs. */
+    molt_log_info("deployment %s: artifact %s from %.*s%s", dep->id,
+                  dep->artifact_name ? dep->artifact_name : "(unnamed)",
+                  (int)strcspn(dep->uri, "?"), dep->uri, strchr(dep->uri, '?') ? "?..." : "");
     if (record_save(d, dep->id, NULL, &e) < 0) {
         molt_log_error("deployment %s: %s", dep->id, e.msg);
         return;

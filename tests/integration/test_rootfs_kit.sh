@@ -1,10 +1,10 @@
-# The conformance kit (molt-module-test) on the rootfs-image module: the kit only simulates
-# reboots (it runs `molt resume`), so the module runs with active_source: bootenv (the partition
-# the U-Boot environment boots counts as the running one) on two image files and an environment
-# file. Every check must pass except one known disagreement: kill-ArtifactVerifyRollbackReboot
-# expects the rollback reboot after a failure in ArtifactInstall, while the module answers
-# NeedsArtifactReboot on the rollback path from the running partition (a reboot only when the
-# new system runs; after a failure before the reboot there is nothing to reboot out of).
+# The conformance kit (molt-module-test) on the rootfs-image module WITHOUT a reboot hook:
+# active_source: bootenv (the partition the U-Boot environment boots counts as the running one)
+# on two image files and an environment file, for harnesses that cannot boot anything.
+# (test_conformance.sh runs the kit with the simulated bootloader as its --reboot-hook.) No check
+# may fail; kill-ArtifactVerifyRollbackReboot is a SKIP here: with the environment as the only
+# witness, the old system "runs" as soon as ArtifactRollback points back at it, so the module
+# asks for no rollback reboot.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/rootfs_lib.sh"
 KIT="$MOLT_BUILD_DIR/sdk/tester/molt-module-test"
@@ -34,6 +34,6 @@ for check in happy-path manifest download-streaming rollback fail-Download fail-
     Cleanup-twice ArtifactRollback-twice; do
     grep -qx "PASS $check" "$RUN_OUT" || fail "kit check $check did not pass"
 done
-others=$(grep '^FAIL' "$RUN_OUT" | grep -v '^FAIL kill-ArtifactVerifyRollbackReboot: never reached' || true)
-[ -z "$others" ] || fail "kit failures: $others"
-pass "the conformance kit passes on rootfs-image (but the known rollback-reboot disagreement)"
+expect_rc 0 "the kit on rootfs-image (active_source: bootenv)"
+! grep '^FAIL' "$RUN_OUT" || fail "kit failures"
+pass "the conformance kit passes on rootfs-image with active_source: bootenv"

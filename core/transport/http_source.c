@@ -5,14 +5,12 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <curl/curl.h>
-
+#include "transport/curl_lib.h"
 #include "util/log.h"
 
 /* Bytes buffered between the network and the reader. The write callback pauses the transfer
@@ -40,6 +38,7 @@ enum outcome { OUTCOME_EOF, OUTCOME_RETRY };
 
 typedef struct http_source {
     molt_source base;            /* first member: molt_source_free() frees through it */
+    const molt_curl_lib *c;      /* libcurl, loaded on first use */
     CURLM *multi;
     CURL *easy;
     char *url;                   /* full URL, never printed: the query may hold credentials */
@@ -76,19 +75,11 @@ typedef struct http_source {
     char errbuf[CURL_ERROR_SIZE];
 } http_source;
 
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-static CURLcode global_result = CURLE_FAILED_INIT;
-
 static int64_t now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void global_init(void)
-{
-    global_result = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
 /* A copy of url fit for messages: user info and query replaced, fragment dropped. Presigned
@@ -118,7 +109,7 @@ static void get_header(http_source *s, const char *name, char *out, size_t out_s
 {
     struct curl_header *h = NULL;
     out[0] = '\0';
-    if (curl_easy_header(s->easy, name, 0, CURLH_HEADER, -1, &h) == CURLHE_OK && h && h->value)
+    if (s->c->easy_header(s->easy, name, 0, CURLH_HEADER, -1, &h) == CURLHE_OK && h && h->value)
         snprintf(out, out_size, "%s", h->value);
 }
 
@@ -182,8 +173,8 @@ static int check_response(http_source *s)
     char etag[VALIDATOR_MAX], lm[VALIDATOR_MAX], crange[128];
     s->checked = true;
     s->last_data_ms = now_ms();
-    curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &code);
-    curl_easy_getinfo(s->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &clen);
+    s->c->easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &code);
+    s->c->easy_getinfo(s->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &clen);
     get_header(s, "ETag", etag, sizeof etag);
     get_header(s, "Last-Modified", lm, sizeof lm);
 
@@ -241,7 +232,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata)
         s->location_seen = true;
     } else if ((len == 2 && line[0] == '\r') || (len == 1 && line[0] == '\n')) {
         long code = 0;
-        curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &code);
+        s->c->easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &code);
         /* Interim responses, redirects that curl follows and a proxy's answer to CONNECT
          * (the server's code is still 0 then) are not the answer. */
         if (code == 0 || code / 100 == 1 || (code / 100 == 3 && s->location_seen) || s->checked)
@@ -319,7 +310,7 @@ static const char *curl_message(http_source *s, CURLcode rc, char *out, size_t o
     if (s->errbuf[0])
         snprintf(out, out_size, "%s", s->errbuf);
     else
-        snprintf(out, out_size, "%s", curl_easy_strerror(rc));
+        snprintf(out, out_size, "%s", s->c->easy_strerror(rc));
     return out;
 }
 
@@ -327,7 +318,7 @@ static const char *curl_message(http_source *s, CURLcode rc, char *out, size_t o
 static int start_request(http_source *s, bool resume, molt_err *err)
 {
     if (s->attached)
-        curl_multi_remove_handle(s->multi, s->easy);
+        s->c->multi_remove_handle(s->multi, s->easy);
     s->attached = false;
     s->is_resume = resume;
     s->checked = false;
@@ -342,11 +333,11 @@ static int start_request(http_source *s, bool resume, molt_err *err)
     if (resume) {
         snprintf(s->range, sizeof s->range, "%" PRId64 "-%" PRId64, s->received,
                  s->base.total - 1);
-        curl_easy_setopt(s->easy, CURLOPT_RANGE, s->range);
+        s->c->easy_setopt(s->easy, CURLOPT_RANGE, s->range);
     }
-    CURLMcode mc = curl_multi_add_handle(s->multi, s->easy);
+    CURLMcode mc = s->c->multi_add_handle(s->multi, s->easy);
     if (mc != CURLM_OK)
-        return molt_err_set(err, MOLT_ENET, "GET %s: %s", s->base.name, curl_multi_strerror(mc));
+        return molt_err_set(err, MOLT_ENET, "GET %s: %s", s->base.name, s->c->multi_strerror(mc));
     s->attached = true;
     return 0;
 }
@@ -356,12 +347,12 @@ static int start_request(http_source *s, bool resume, molt_err *err)
 static int drive(http_source *s, bool want_headers, molt_err *err)
 {
     int running = 0;
-    CURLMcode mc = curl_multi_perform(s->multi, &running);
+    CURLMcode mc = s->c->multi_perform(s->multi, &running);
     if (mc != CURLM_OK)
-        return molt_err_set(err, MOLT_ENET, "GET %s: %s", s->base.name, curl_multi_strerror(mc));
+        return molt_err_set(err, MOLT_ENET, "GET %s: %s", s->base.name, s->c->multi_strerror(mc));
     CURLMsg *msg;
     int queued;
-    while ((msg = curl_multi_info_read(s->multi, &queued))) {
+    while ((msg = s->c->multi_info_read(s->multi, &queued))) {
         if (msg->msg == CURLMSG_DONE && msg->easy_handle == s->easy) {
             s->done = true;
             s->result = msg->data.result;
@@ -384,9 +375,9 @@ static int drive(http_source *s, bool want_headers, molt_err *err)
         if (left < timeout)
             timeout = (int)left;
     }
-    mc = curl_multi_poll(s->multi, NULL, 0, timeout, NULL);
+    mc = s->c->multi_poll(s->multi, NULL, 0, timeout, NULL);
     if (mc != CURLM_OK)
-        return molt_err_set(err, MOLT_ENET, "GET %s: %s", s->base.name, curl_multi_strerror(mc));
+        return molt_err_set(err, MOLT_ENET, "GET %s: %s", s->base.name, s->c->multi_strerror(mc));
     return 0;
 }
 
@@ -473,7 +464,7 @@ static ssize_t http_read(molt_source *src, const void **ret_buf, molt_err *err)
     for (;;) {
         if (s->paused && !s->done) {
             s->paused = false;
-            curl_easy_pause(s->easy, CURLPAUSE_CONT);   /* may deliver held data at once */
+            s->c->easy_pause(s->easy, CURLPAUSE_CONT);   /* may deliver held data at once */
         }
         if (s->len > 0)
             break;
@@ -498,7 +489,7 @@ static ssize_t http_read(molt_source *src, const void **ret_buf, molt_err *err)
     /* Hold the transfer while the caller works, so a slow consumer is backpressure, not a
      * stalled download that trips the low-speed limit. */
     if (!s->done && !s->paused) {
-        curl_easy_pause(s->easy, CURLPAUSE_RECV);
+        s->c->easy_pause(s->easy, CURLPAUSE_RECV);
         s->paused = true;
     }
     *ret_buf = s->buf;
@@ -519,11 +510,11 @@ static void http_free(molt_source *src)
     if (!s)
         return;
     if (s->attached)
-        curl_multi_remove_handle(s->multi, s->easy);
+        s->c->multi_remove_handle(s->multi, s->easy);
     if (s->easy)
-        curl_easy_cleanup(s->easy);
+        s->c->easy_cleanup(s->easy);
     if (s->multi)
-        curl_multi_cleanup(s->multi);
+        s->c->multi_cleanup(s->multi);
     free(s->buf);
     free(s->url);
     free((char *)s->base.name);
@@ -540,7 +531,7 @@ static int setup_easy(http_source *s, molt_err *err)
     CURL *e = s->easy;
     CURLcode rc = CURLE_OK;
 #define SET(opt, val) \
-    do { if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val); } while (0)
+    do { if (rc == CURLE_OK) rc = s->c->easy_setopt(e, opt, val); } while (0)
     SET(CURLOPT_URL, s->url);
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
@@ -567,7 +558,7 @@ static int setup_easy(http_source *s, molt_err *err)
 #undef SET
     if (rc != CURLE_OK)
         return molt_err_set(err, MOLT_ENET, "GET %s: setting up libcurl: %s", s->base.name,
-                            curl_easy_strerror(rc));
+                            s->c->easy_strerror(rc));
     return 0;
 }
 
@@ -583,16 +574,17 @@ int molt_http_source_new(molt_source **ret, const char *url, const molt_http_opt
     if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0)
         return molt_err_set(err, MOLT_EINVAL, "'%.*s' is not an http:// or https:// URL",
                             (int)strcspn(url, "?#"), url);
-    pthread_once(&global_once, global_init);
-    if (global_result != CURLE_OK)
-        return molt_err_set(err, MOLT_ENET, "curl_global_init: %s",
-                            curl_easy_strerror(global_result));
+    const molt_curl_lib *c;
+    rc = molt_curl_get(&c, err);
+    if (rc < 0)
+        return rc;
     if (!opts)
         opts = &defaults;
 
     s = calloc(1, sizeof *s);
     if (!s)
         return molt_err_set(err, MOLT_ENOMEM, "http source: out of memory");
+    s->c = c;
     s->base.read = http_read;
     s->base.free = http_free;
     s->base.offset = 0;
@@ -613,8 +605,8 @@ int molt_http_source_new(molt_source **ret, const char *url, const molt_http_opt
     s->base.name = redact_url(url);
     s->cap = BUF_SIZE;
     s->buf = malloc(s->cap);
-    s->multi = curl_multi_init();
-    s->easy = curl_easy_init();
+    s->multi = s->c->multi_init();
+    s->easy = s->c->easy_init();
     if (!s->url || !s->base.name || !s->buf || !s->multi || !s->easy) {
         rc = molt_err_set(err, MOLT_ENOMEM, "http source: out of memory");
         goto out;
@@ -641,7 +633,7 @@ int molt_http_source_new(molt_source **ret, const char *url, const molt_http_opt
         rc = 0;
     }
     if (!s->done && !s->paused) {
-        curl_easy_pause(s->easy, CURLPAUSE_RECV);
+        s->c->easy_pause(s->easy, CURLPAUSE_RECV);
         s->paused = true;
     }
     *ret = &s->base;

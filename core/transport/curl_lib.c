@@ -1,0 +1,100 @@
+/* libcurl loaded on demand (curl_lib.h): dlopen once, resolve the table, curl_global_init. */
+#include "transport/curl_lib.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+static pthread_once_t load_once = PTHREAD_ONCE_INIT;
+static molt_curl_lib lib;
+static molt_err load_err;   /* code 0 once loaded */
+
+/* One row per function: its name in libcurl and where the pointer goes in the table. */
+#define FN(field, name) { name, offsetof(molt_curl_lib, field) }
+static const struct {
+    const char *name;
+    size_t offset;
+} functions[] = {
+    FN(global_init, "curl_global_init"),
+    FN(global_cleanup, "curl_global_cleanup"),
+    FN(version_info, "curl_version_info"),
+    FN(easy_init, "curl_easy_init"),
+    FN(easy_duphandle, "curl_easy_duphandle"),
+    FN(easy_cleanup, "curl_easy_cleanup"),
+    FN(easy_reset, "curl_easy_reset"),
+    FN(easy_setopt, "curl_easy_setopt"),
+    FN(easy_getinfo, "curl_easy_getinfo"),
+    FN(easy_perform, "curl_easy_perform"),
+    FN(easy_pause, "curl_easy_pause"),
+    FN(easy_strerror, "curl_easy_strerror"),
+    FN(easy_escape, "curl_easy_escape"),
+    FN(easy_unescape, "curl_easy_unescape"),
+    FN(easy_header, "curl_easy_header"),
+    FN(free, "curl_free"),
+    FN(getdate, "curl_getdate"),
+    FN(slist_append, "curl_slist_append"),
+    FN(slist_free_all, "curl_slist_free_all"),
+    FN(multi_init, "curl_multi_init"),
+    FN(multi_add_handle, "curl_multi_add_handle"),
+    FN(multi_remove_handle, "curl_multi_remove_handle"),
+    FN(multi_perform, "curl_multi_perform"),
+    FN(multi_info_read, "curl_multi_info_read"),
+    FN(multi_poll, "curl_multi_poll"),
+    FN(multi_wait, "curl_multi_wait"),
+    FN(multi_wakeup, "curl_multi_wakeup"),
+    FN(multi_cleanup, "curl_multi_cleanup"),
+    FN(multi_strerror, "curl_multi_strerror"),
+};
+#undef FN
+
+static void load(void)
+{
+    const char *soname = getenv("MOLT_LIBCURL");
+    if (!soname || !*soname)
+        soname = MOLT_CURL_SONAME;
+    dlerror();
+    void *dl = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+    if (!dl) {
+        const char *why = dlerror();
+        molt_err_set(&load_err, MOLT_EUNSUPPORTED,
+                     "HTTP needs libcurl, which cannot be loaded (%s): %s; install libcurl "
+                     "(Debian: libcurl4)", soname, why ? why : "?");
+        return;
+    }
+    molt_curl_lib t;
+    for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
+        dlerror();
+        void *sym = dlsym(dl, functions[i].name);
+        if (!sym) {
+            molt_err_set(&load_err, MOLT_EUNSUPPORTED,
+                         "HTTP needs libcurl: %s has no function %s (libcurl 7.83 or newer "
+                         "is needed)", soname, functions[i].name);
+            dlclose(dl);
+            return;
+        }
+        /* POSIX: a function pointer round-trips through void *; copied by bytes so the
+         * compiler does not warn about the conversion. */
+        memcpy((char *)&t + functions[i].offset, &sym, sizeof sym);
+    }
+    CURLcode rc = t.global_init(CURL_GLOBAL_DEFAULT);
+    if (rc != CURLE_OK) {
+        molt_err_set(&load_err, MOLT_ENET, "curl_global_init (%s): %s", soname,
+                     t.easy_strerror(rc));
+        return;   /* the library stays loaded: curl may have started threads or handlers */
+    }
+    lib = t;
+}
+
+int molt_curl_get(const molt_curl_lib **ret, molt_err *err)
+{
+    pthread_once(&load_once, load);
+    if (load_err.code) {
+        if (err)
+            *err = load_err;
+        return load_err.code;
+    }
+    *ret = &lib;
+    return 0;
+}

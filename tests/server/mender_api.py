@@ -11,7 +11,7 @@ plus:
 
 Device API: POST auth_requests (the X-MEN-Signature is verified with `openssl`: Ed25519 with
 `pkeyutl -verify -rawin`, RSA and ECDSA with `dgst -sha256 -verify`; unknown devices become
-pending), v2 POST and v1 GET deployments/next, PUT status (409 once the deployment is
+pending), v2 POST, v1 POST (Go client) and v1 GET deployments/next, PUT status (409 once the deployment is
 aborted), PUT log, PUT/PATCH inventory attributes. Artifacts are served at presigned URLs
 /_artifacts/<file>?expire=<unix time>: an expired URL is 403, a request with an
 Authorization header is 400 (as S3 answers a presigned URL with a second credential).
@@ -318,6 +318,20 @@ def next_v1(request, match, st):
 
 
 @api
+def next_v1_post(request, match, st):
+    """v1 POST (Mender's Go client tries it between v2 and v1 GET; the open-source server
+    takes it): a flat object with artifact_name and device_type."""
+    device = authorized_device(request, st)
+    if device is None:
+        return
+    req = parse_json(request.read_body())
+    if not isinstance(req, dict) or not isinstance(req.get("artifact_name"), str) or \
+            not isinstance(req.get("device_type"), str):
+        return error(request, 400, "artifact_name and device_type are required")
+    return next_for(request, st, device, req["artifact_name"], req["device_type"])
+
+
+@api
 def put_status(request, match, st):
     device = authorized_device(request, st)
     if device is None:
@@ -442,6 +456,7 @@ def add_routes(router, state):
         ("POST", r"/api/devices/v1/authentication/auth_requests", auth_requests),
         ("POST", r"/api/devices/v2/deployments/device/deployments/next", next_v2),
         ("GET", r"/api/devices/v1/deployments/device/deployments/next", next_v1),
+        ("POST", r"/api/devices/v1/deployments/device/deployments/next", next_v1_post),
         ("PUT", r"/api/devices/v1/deployments/device/deployments/(?P<id>[^/]+)/status",
          put_status),
         ("PUT", r"/api/devices/v1/deployments/device/deployments/(?P<id>[^/]+)/log", put_log),

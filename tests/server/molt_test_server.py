@@ -157,17 +157,38 @@ class Handler(http.server.BaseHTTPRequestHandler):
         try:
             # Read the body up front, whatever the route does with it, so a keep-alive
             # connection stays in step after any answer.
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_REQUEST_BODY:
-                self.close_connection = True
-                return self.send_simple(413, "request body too large\n")
-            self.body = self.rfile.read(length) if length > 0 else b""
+            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                # Go's net/http (Mender's Go client) sends bodies chunked.
+                self.body = self.read_chunked()
+                if self.body is None:
+                    self.close_connection = True
+                    return self.send_simple(413, "request body too large\n")
+            else:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > MAX_REQUEST_BODY:
+                    self.close_connection = True
+                    return self.send_simple(413, "request body too large\n")
+                self.body = self.rfile.read(length) if length > 0 else b""
             path = urllib.parse.unquote(self.entry["path"])
             self.server.router.dispatch(self, self.command, path)
         finally:
             self.server.log_event(self.entry)
 
     do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _dispatch
+
+    def read_chunked(self):
+        """A chunked request body (RFC 9112 §7.1), or None past MAX_REQUEST_BODY."""
+        body = b""
+        while True:
+            size = int(self.rfile.readline(100).split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline(1000) not in (b"\r\n", b"\n", b""):
+                    pass   # trailer fields
+                return body
+            if len(body) + size > MAX_REQUEST_BODY:
+                return None
+            body += self.rfile.read(size)
+            self.rfile.readline(10)
 
     def read_body(self):
         """The request body (bytes, read before the route ran)."""

@@ -12,7 +12,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 bin=${1:-$top/build/release}
 demo=${2:-$top/build/demo-rootfs}
 if [ ! -x "$bin/core/molt" ] || [ ! -f "$bin/modules/native/rootfs-image.so" ]; then
-    cmake -S "$top" -B "$bin" -DCMAKE_BUILD_TYPE=Release -DMOLT_BUILD_TESTS=OFF >/dev/null
+    cmake -S "$top" -B "$bin" -DMOLT_BUILD_TESTS=OFF >/dev/null
     cmake --build "$bin" -j "$(nproc)" >/dev/null
 fi
 bin=$(cd "$bin" && pwd)

@@ -5,7 +5,10 @@
 #      (and Mender's own mender-artifact validates it too);
 #   2. a simulated device (a scratch folder with molt's config, data dir and device type)
 #      installs it with `molt` through Mender's community `single-file` update module, commits,
-#      installs a second release and rolls it back.
+#      installs a second release and rolls it back, and refuses tampered and untrusted artifacts;
+#   3. a simulated A/B device (two image files, a U-Boot environment, a bootloader that counts
+#      boots) takes a full system update with the rootfs-image module, reboots into it and commits,
+#      then survives a release that does not boot (tools/demo-rootfs.sh).
 # Everything happens below $MOLT_DEMO_DIR (default: build/demo); nothing outside it is touched.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -111,4 +114,7 @@ refuse release/evil.mender
 show cat device/rootfs/etc/motd
 m show-artifact
 m status
+
+step "6. A full A/B system update on a simulated device (rootfs-image module, U-Boot environment)"
+"$top/tools/demo-rootfs.sh" "$bin" "$demo/rootfs"
 printf '\ndemo: done (everything is in %s)\n' "$demo"

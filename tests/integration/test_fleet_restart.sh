@@ -124,3 +124,28 @@ assert_match "TRUNCATED" "$(mq '[v for k, v in s["logs"].items() if k.endswith("
 assert_match "noise line 14999" "$(mq '[v for k, v in s["logs"].items() if k.endswith("/d8")][0][-40:]')" \
     "big log: the newest entries are kept"
 pass "deployment log over the limit: capped upload with a truncation note"
+
+# NeedsArtifactReboot "Automatic": the daemon runs server.reboot_command and waits; "the device
+# reboots" (the daemon is killed), and at the next start the reboot is verified and committed.
+make_artifact "$T/www/n9.mender" n9 test-logger -f "$T/src/payload.bin"
+printf 'Automatic' >"$CTL/answer_NeedsArtifactReboot"
+sed -i "s|reboot_command: .*|reboot_command: touch $T/rebooted|" "$DEV_CONF"
+: >"$CTL/log"
+mctl '{"deployment": {"id": "d9", "artifact_name": "n9", "file": "n9.mender", "device_types": ["dev-a"]}}'
+daemon_start
+wait_for_line "$T/daemon.out.err" "rebooting the device: touch" 60
+for ((i = 0; i < 100; i++)); do [ -e "$T/rebooted" ] && break; sleep 0.05; done
+[ -e "$T/rebooted" ] || fail "automatic reboot: the reboot command did not run"
+sleep 0.5
+kill -0 "$MOLT_BG_PID" 2>/dev/null || fail "automatic reboot: the daemon did not wait for the reboot"
+daemon_kill
+assert_eq "downloading installing rebooting" "$(mq "' '.join(dd('d9')['statuses'])")" "automatic reboot: before"
+grep -q "^ArtifactReboot " "$CTL/log" && fail "automatic reboot: ArtifactReboot must not be called for Automatic"
+daemon_start
+wait_mq "dd('d9')['finished'] is not None" 60
+daemon_stop
+assert_eq "downloading installing rebooting installing success" "$(mq "' '.join(dd('d9')['statuses'])")" \
+    "automatic reboot: statuses"
+grep -q "^ArtifactVerifyReboot " "$CTL/log" || fail "automatic reboot: not verified after the restart"
+assert_eq n9 "$(dev_artifact)" "automatic reboot: artifact"
+pass "automatic reboot: reboot command, then verified and committed after the restart"

@@ -1,7 +1,7 @@
 # The daemon under systemd: support/molt.service passes `systemd-analyze verify` (with the built
 # molt as ExecStart); READY=1, WATCHDOG=1 (with WATCHDOG_USEC) and STOPPING=1 arrive on
 # NOTIFY_SOCKET (read by a datagram listener here); without server.url the daemon refuses to
-# start and says why.
+# start and says why; `molt check-update` without a daemon exits 2.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/device.sh"
 . "$(dirname "$0")/fleet.sh"
@@ -30,6 +30,11 @@ molt_dev daemon
 expect_rc 1 "daemon with an ftp url"
 assert_match 'server.url "ftp://example": expected an https://' "$(cat "$RUN_ERR")" "ftp url: message"
 pass "no server.url, or not http(s): refused"
+
+molt_dev check-update
+expect_rc 2 "check-update without a daemon"
+assert_match "cannot reach the molt daemon" "$(cat "$RUN_ERR")" "check-update without a daemon: message"
+pass "check-update without a daemon: exit 2"
 
 fleet_server_start
 python3 -c '

@@ -13,6 +13,7 @@
 
 #include "host/exec_host.h"
 #include "host/native_host.h"
+#include "host/registry_cache.h"
 #include "util/fs.h"
 #include "util/log.h"
 
@@ -129,12 +130,76 @@ static const molt_registry_item *native_claim(const molt_registry *reg, const ch
     return NULL;
 }
 
+/* Add the rows of an accepted module file (from its descriptor, or from the cache): one per
+ * payload type, or one refusal when a type is already claimed by an earlier file. */
+static int add_native(molt_registry *reg, const molt_config *cfg, const char *path,
+                      const char *name, const char *version, uint32_t capabilities,
+                      const char *const *types, molt_err *err)
+{
+    molt_err e = {0};
+    molt_registry_item item = {.kind = MOLT_MODULE_NATIVE, .path = (char *)path};
+    /* A type already claimed refuses the whole file: half a module is worse. */
+    for (size_t t = 0; types[t] && !item.refused; t++) {
+        const molt_registry_item *owner = native_claim(reg, types[t]);
+        if (owner) {
+            molt_err_set(&e, MOLT_EUNSUPPORTED,
+                         "module %s: payload type %s is already claimed by module %s", path,
+                         types[t], owner->path);
+            item.refused = e.msg;
+        }
+    }
+    if (item.refused)
+        return add_item(reg, &item, err);
+    item.name = (char *)name;
+    item.version = (char *)version;
+    item.capabilities = capabilities;
+    item.isolated = is_isolated(cfg, path);
+    int r = 0;
+    for (size_t t = 0; r == 0 && types[t]; t++) {
+        item.type = (char *)types[t];
+        r = add_item(reg, &item, err);
+    }
+    return r;
+}
+
+/* One native module file: its declarations from the cache when the file is unchanged, else
+ * loaded (dlopen), checked, recorded in the cache when accepted, and unloaded. */
+static int scan_native_file(molt_registry *reg, const molt_config *cfg, molt_registry_cache *cache,
+                            const char *path, const struct stat *st, molt_err *err)
+{
+    const molt_registry_cache_entry *ce = cache ? molt_registry_cache_lookup(cache, path, st)
+                                                : NULL;
+    if (ce)
+        return add_native(reg, cfg, path, ce->name, ce->version, ce->capabilities,
+                          (const char *const *)ce->types, err);
+    molt_native *nat = NULL;
+    molt_err e = {0};
+    int r;
+    if (molt_native_load(&nat, path, &e) < 0) {
+        molt_registry_item item = {.kind = MOLT_MODULE_NATIVE, .path = (char *)path,
+                                   .refused = e.msg};
+        r = add_item(reg, &item, err);
+    } else {
+        const struct molt_module_desc *d = molt_native_desc(nat);
+        r = add_native(reg, cfg, path, d->name, d->version, d->capabilities, d->payload_types,
+                       err);
+        if (r == 0 && cache)
+            r = molt_registry_cache_put(cache, path, st, d->name, d->version, d->capabilities,
+                                        d->payload_types, err);
+    }
+    molt_native_free(nat);
+    return r;
+}
+
 static int scan_native(molt_registry *reg, const molt_config *cfg, molt_err *err)
 {
     char **names = NULL;
     size_t n = 0;
+    molt_registry_cache *cache = NULL;
     const char *dir = cfg->native_module_dir;
     int r = dir ? list_dir(dir, &names, &n, err) : 0;
+    if (r == 0 && n > 0 && cfg->data_dir)
+        r = molt_registry_cache_open(&cache, cfg->data_dir, err);
     for (size_t i = 0; r == 0 && i < n; i++) {
         struct stat st;
         char *path = molt_path_join(dir, names[i]);
@@ -142,44 +207,17 @@ static int scan_native(molt_registry *reg, const molt_config *cfg, molt_err *err
             r = molt_err_set(err, MOLT_ENOMEM, "out of memory");
             break;
         }
-        if (!ends_with(names[i], ".so") || stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
-            free(path);
-            continue;
-        }
-        molt_native *nat = NULL;
-        molt_err e = {0};
-        molt_registry_item item = {.kind = MOLT_MODULE_NATIVE, .path = path};
-        if (molt_native_load(&nat, path, &e) < 0) {
-            item.refused = e.msg;
-            r = add_item(reg, &item, err);
-        } else {
-            const struct molt_module_desc *d = molt_native_desc(nat);
-            /* A type already claimed refuses the whole file: half a module is worse. */
-            for (size_t t = 0; d->payload_types[t] && !item.refused; t++) {
-                const molt_registry_item *owner = native_claim(reg, d->payload_types[t]);
-                if (owner) {
-                    molt_err_set(&e, MOLT_EUNSUPPORTED,
-                                 "module %s: payload type %s is already claimed by module %s",
-                                 path, d->payload_types[t], owner->path);
-                    item.refused = e.msg;
-                }
-            }
-            item.name = (char *)d->name;
-            item.version = (char *)d->version;
-            item.capabilities = d->capabilities;
-            item.isolated = is_isolated(cfg, path);
-            if (item.refused) {
-                item.name = item.version = NULL;
-                r = add_item(reg, &item, err);
-            }
-            for (size_t t = 0; r == 0 && !item.refused && d->payload_types[t]; t++) {
-                item.type = (char *)d->payload_types[t];
-                r = add_item(reg, &item, err);
-            }
-        }
-        molt_native_free(nat);
+        if (ends_with(names[i], ".so") && stat(path, &st) == 0 && S_ISREG(st.st_mode))
+            r = scan_native_file(reg, cfg, cache, path, &st, err);
         free(path);
     }
+    if (r == 0 && cache) {
+        molt_err e = {0};
+        if (molt_registry_cache_save(cache, &e) < 0)
+            molt_log_debug("module registry cache not written (modules are loaded at each "
+                           "scan): %s", e.msg);
+    }
+    molt_registry_cache_free(cache);
     free_names(names, n);
     return r;
 }

@@ -36,7 +36,8 @@ typedef struct molt_registry {
 } molt_registry;
 
 /* Scan the native module dir (every regular *.so, in file name order: each is loaded, checked and
- * unloaded) and the exec module dirs. A missing folder is empty. A refused module is an item with
+ * unloaded, unless the config has a data_dir whose registry cache holds the declarations of the
+ * unchanged file: see host/registry_cache.h) and the exec module dirs. A missing folder is empty. A refused module is an item with
  * `refused` set, not an error; errors are MOLT_ENOMEM / MOLT_EIO reading a folder. *ret is the
  * caller's (molt_registry_free). */
 int molt_registry_load(molt_registry **ret, const molt_config *cfg, molt_err *err);

@@ -343,13 +343,11 @@ static int call(molt_server *s, const char *method, const char *path, const char
     if (asprintf(&url, "%s%s", s->url, path) < 0)
         return molt_err_set(err, MOLT_ENOMEM, "out of memory");
     for (int attempt = 0; attempt < 2; attempt++) {
+        /* The token goes only to the server that issued it. */
+        if (s->token && strcmp(s->token_server, s->url) != 0)
+            molt_server_drop_token(s);
         if ((r = molt_server_authenticate(s, err)) < 0)
             break;
-        /* The token goes only to the server that issued it. */
-        if (!s->token_server || strcmp(s->token_server, s->url) != 0) {
-            molt_server_drop_token(s);
-            continue;
-        }
         if ((r = perform(s, method, url, body, len, s->token, NULL, err)) < 0)
             break;
         if (s->status != 401)

@@ -16,9 +16,11 @@
 #include "util/encoding.h"
 
 #define MAX_VERSION 4096
-/* Payload bytes pass through SLOTS buffers of SLOT_SIZE bytes, allocated once per reader. */
+/* Payload bytes pass through SLOTS buffers of SLOT_SIZE bytes, allocated once per reader.
+ * 4 x 128 KiB reads as fast as 4 x 256 KiB (gzip and zstd, docs/performance.md); 64 KiB slots
+ * made zstd reads ~20% slower. */
 #define SLOTS 4
-#define SLOT_SIZE (256u << 10)
+#define SLOT_SIZE (128u << 10)
 /* The compressed header member: its uncompressed content is capped separately. */
 #define MAX_HEADER_MEMBER_STORED (MOLT_ARTIFACT_MAX_HEADER_TOTAL + (1u << 20))
 

@@ -15,6 +15,7 @@
 #include "host/registry.h"
 #include "progress.h"
 #include "state/machine.h"
+#include "transport/http_source.h"
 #include "util/fs.h"
 #include "util/log.h"
 
@@ -181,8 +182,11 @@ static int cmd_deployment(const cli *c, molt_machine *m)
         molt_progress *p = show ? molt_progress_new(stderr, isatty(STDERR_FILENO)) : NULL;
         if (p)
             molt_machine_set_progress(m, molt_progress_update, p);
-        if (show)
-            printf("Installing artifact %s...\n", c->arg);
+        if (show) {
+            char *shown = molt_http_redact_url(c->arg);
+            printf("Installing artifact %s...\n", shown ? shown : "");
+            free(shown);
+        }
         fflush(stdout);
         r = molt_machine_install(m, c->arg, &o, &err);
         molt_progress_free(p);

@@ -674,7 +674,7 @@ static int setup(daemon_ctx *d, molt_err *err)
         return molt_err_set(err, MOLT_ECONFIG, "server.url \"%s\": expected an https:// (or "
                             "http://) URL", cfg->server_url);
     d->record_path = molt_path_join(cfg->data_dir, "server-deployment.json");
-    d->logs_dir = molt_path_join(cfg->data_dir, "log");
+    d->logs_dir = molt_path_join(cfg->data_dir, MOLT_DEPLOG_DIR);
     if (!d->record_path || !d->logs_dir)
         return molt_err_set(err, MOLT_ENOMEM, "out of memory");
     if ((r = molt_mkdir_p(cfg->data_dir, 0700, err)) < 0 ||

@@ -630,7 +630,7 @@ int molt_machine_open(molt_machine **ret, const molt_config *cfg, molt_err *err)
     m->store_path = molt_path_join(cfg->data_dir, "store");
     m->tree_dir = molt_path_join(cfg->data_dir, "modules/v3/payloads/0000/tree");
     m->scripts_dir = molt_path_join(cfg->data_dir, "scripts");
-    m->logs_dir = molt_path_join(cfg->data_dir, "log");
+    m->logs_dir = molt_path_join(cfg->data_dir, MOLT_DEPLOG_DIR);
     m->progress_path = molt_path_join(cfg->data_dir, "progress.json");
     m->lock_path = molt_path_join(cfg->data_dir, "lock");
     if (!m->store_path || !m->tree_dir || !m->scripts_dir || !m->logs_dir || !m->progress_path ||
@@ -942,13 +942,17 @@ int molt_machine_install(molt_machine *m, const char *source, molt_outcome *outc
                             pending && strcmp(pending, "commit") == 0 ? "commit or roll it back"
                                                                       : "run `molt resume`");
     }
-    molt_log_info("installing from %s", source);
     const molt_artifact_opts aopts = {
         .verify_keys = (const char *const *)m->cfg->verify_keys,
         .n_verify_keys = m->cfg->n_verify_keys,
     };
-    if ((r = open_source(m, source, &src, &e)) < 0 ||
-        (r = molt_artifact_reader_open(&reader, src, &aopts, &e)) < 0) {
+    if ((r = open_source(m, source, &src, &e)) < 0) {
+        r = refuse(m, outcome, &e, err);
+        goto out;
+    }
+    /* src->name, not source: a presigned URL carries credentials, which the source redacts. */
+    molt_log_info("installing from %s", src->name);
+    if ((r = molt_artifact_reader_open(&reader, src, &aopts, &e)) < 0) {
         r = refuse(m, outcome, &e, err);
         goto out;
     }
@@ -990,7 +994,7 @@ int molt_machine_install(molt_machine *m, const char *source, molt_outcome *outc
     }
 
     /* From here on the deployment exists: every state is recorded before its work. */
-    if ((r = new_deployment(m, source, info, module_path, err)) < 0)
+    if ((r = new_deployment(m, src->name, info, module_path, err)) < 0)
         goto out;
     open_log(m);
     molt_log_info("deployment %s: installing %s (payload type %s) with %s", dep_str(m, "id"),

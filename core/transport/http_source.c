@@ -82,9 +82,7 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* A copy of url fit for messages: user info and query replaced, fragment dropped. Presigned
- * download URLs carry their credentials in the query. */
-static char *redact_url(const char *url)
+char *molt_http_redact_url(const char *url)
 {
     size_t cut = strcspn(url, "?#");
     const char *sep = strstr(url, "://");
@@ -602,7 +600,7 @@ int molt_http_source_new(molt_source **ret, const char *url, const molt_http_opt
         s->initial_interval_ms = (int64_t)s->opts.retry_max_interval * 1000;
     s->interval_ms = s->initial_interval_ms;
     s->url = strdup(url);
-    s->base.name = redact_url(url);
+    s->base.name = molt_http_redact_url(url);
     s->cap = BUF_SIZE;
     s->buf = malloc(s->cap);
     s->multi = s->c->multi_init();

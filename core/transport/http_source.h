@@ -28,4 +28,9 @@ typedef struct molt_http_opts {
 int molt_http_source_new(molt_source **ret, const char *url, const molt_http_opts *opts,
                          molt_err *err);
 
+/* A malloc'd copy of url fit for messages and logs: user info and query replaced ("***@",
+ * "?<redacted>"), fragment dropped, because presigned download URLs carry their credentials
+ * there. Any other string is returned unchanged. NULL when out of memory. */
+char *molt_http_redact_url(const char *url);
+
 #endif

@@ -125,3 +125,22 @@ snap "$T/after"
 diff "$T/before" "$T/after" >&2 || fail "wrong CA: the device changed"
 assert_eq idle "$(dev_state)" "wrong CA: state afterwards"
 pass "server certificate from another CA refused before any module call"
+
+# 5. A presigned URL's query carries credentials: installed, but the secret is in no log line,
+#    no store, no deployment log and no message.
+sed -i "s|ca_file: $T/ca-other/ca.crt|ca_file: $T/ca/ca.crt|" "$DEV_CONF"
+secret="X-Amz-Signature=c0ffee5ecret"
+no_secret() {  # WHAT: fail if the secret is in the data dir or the last command's output
+    if grep -rq "c0ffee5ecret" "$DEV_DATA" "$RUN_OUT" "$RUN_ERR"; then
+        fail "$1: the presigned URL's secret leaked: $(grep -rl c0ffee5ecret "$DEV_DATA" "$RUN_OUT" "$RUN_ERR")"
+    fi
+}
+molt_dev install "$URL/r1.mender?$secret&X-Amz-Expires=900"
+expect_rc 0 "install from a presigned URL"
+no_secret install
+molt_dev status --json
+no_secret status
+molt_dev commit
+expect_rc 0 "commit of the presigned-URL install"
+no_secret commit
+pass "presigned URL: installed, its query redacted everywhere"

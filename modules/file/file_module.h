@@ -73,11 +73,7 @@ struct archive *fm_archive_from_payload(fm *m, int *ret_status);
 /* An archive reader over a file. */
 struct archive *fm_archive_from_file(const char *path);
 
-/* Set err's code and message; returns code. */
-int fm_err(struct molt_sdk_error *err, int code, const char *fmt, ...)
-#if defined(__GNUC__) || defined(__clang__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
+/* Set err's code and message; returns code (libmolt-sdk's setter, under a short name). */
+#define fm_err molt_sdk_err_set
 
 #endif

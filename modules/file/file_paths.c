@@ -20,18 +20,6 @@
 #define ROOTS_MAX 64
 #define COMPONENTS_MAX 256
 
-int fm_err(struct molt_sdk_error *err, int code, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-        err->code = code;
-    }
-    return code;
-}
-
 void fm_kill_point(const fm *m, const char *point)
 {
     if (m->kill_at && strcmp(m->kill_at, point) == 0) {

@@ -30,8 +30,7 @@ extern const bootenv_backend bootenv_grub;
 /* The backend called name, or NULL. */
 const bootenv_backend *bootenv_find(const char *name);
 
-/* Fill err (may be NULL) with code and a formatted message; returns code. */
-int rootfs_err(struct molt_sdk_error *err, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* Set err's code and message; returns code (libmolt-sdk's setter, under a short name). */
+#define rootfs_err molt_sdk_err_set
 
 #endif

@@ -7,18 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int rootfs_err(struct molt_sdk_error *err, int code, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-        err->code = code;
-    }
-    return code;
-}
-
 const bootenv_backend *bootenv_find(const char *name)
 {
     static const bootenv_backend *const all[] = {&bootenv_uboot, &bootenv_grub};

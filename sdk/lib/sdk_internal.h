@@ -6,10 +6,6 @@
 
 #define MOLT_SDK_HIDDEN __attribute__((visibility("hidden")))
 
-/* Fill err (may be NULL) and return code. */
-MOLT_SDK_HIDDEN int molt_sdk_err_set(struct molt_sdk_error *err, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
 /* The same, appending ": <strerror(errno_value)>"; ENOSPC/EDQUOT give MOLT_ESPACE. */
 MOLT_SDK_HIDDEN int molt_sdk_err_errno(struct molt_sdk_error *err, int errno_value,
                                        const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -26,6 +26,14 @@ struct molt_sdk_error {
     char msg[MOLT_SDK_ERROR_MSG_MAX];
 };
 
+/* Fill err (may be NULL) with code and a printf-style message naming what failed; returns code,
+ * so that a module's own helpers can `return molt_sdk_err_set(err, MOLT_EINVAL, "...", ...)`. */
+int molt_sdk_err_set(struct molt_sdk_error *err, int code, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
 /* Hand an SDK failure to the host as the current call's error message (host->error) and return
  * its code, so that a state function can `return molt_sdk_fail(host, &err);`. */
 int molt_sdk_fail(const struct molt_host_api *host, const struct molt_sdk_error *err);

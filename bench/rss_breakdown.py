@@ -12,7 +12,9 @@ last destructor), which for those commands is their peak (everything mapped, not
 
 The kernel's peak is VmHWM of the process after exec (ru_maxrss would include the forked Python).
 
-Usage: bench/rss_breakdown.py [--interval-ms N] [--at-exit] -- CMD [ARGS...]
+With --anon, each anonymous mapping (and the heap) is also listed with its address and size.
+
+Usage: bench/rss_breakdown.py [--interval-ms N] [--at-exit] [--anon] -- CMD [ARGS...]
 """
 import os
 import re
@@ -147,6 +149,10 @@ def main():
     at_exit = args[:1] == ['--at-exit']
     if at_exit:
         args = args[1:]
+    global LIST_ANON
+    LIST_ANON = args[:1] == ['--anon']
+    if LIST_ANON:
+        args = args[1:]
     if args[:1] == ['--']:
         args = args[1:]
     if not args:
@@ -177,7 +183,15 @@ def main():
     return 0
 
 
+LIST_ANON = False
+
+
 def report(best, best_rss, peak, rc):
+    if LIST_ANON:
+        for m in best or []:
+            if (not m['name'] or m['name'] == '[heap]') and m.get('Rss', 0):
+                print(f"{m['start']:x}-{m['end']:x} {m['perms']} {m['name'] or 'anon':<8} "
+                      f"Size {m['Size']:>6} Rss {m['Rss']:>6} KiB")
     rows = {}
     prev = None
     for m in best or []:

@@ -6,12 +6,15 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <unistd.h>
-#include <openssl/evp.h>
+/* SHA256_Init & co. are deprecated in OpenSSL 3 but hash at the same speed as EVP without
+ * loading the default provider, which maps ~1.7 MiB more of libcrypto (docs/performance.md). */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
 
 #define QUEUE 8
 
 struct molt_read_hasher {
-    EVP_MD_CTX *md;
+    SHA256_CTX md;
     pthread_t thread;
     bool threaded;
     pid_t pid;                /* the process the worker runs in */
@@ -24,7 +27,7 @@ struct molt_read_hasher {
     } queue[QUEUE];
     uint64_t submitted, done;
     bool quit;
-    bool failed;              /* EVP_DigestUpdate failed (out of memory in OpenSSL) */
+    bool failed;              /* SHA256_Update failed */
 };
 
 static void *worker(void *arg)
@@ -40,7 +43,7 @@ static void *worker(void *arg)
         size_t len = h->queue[h->done % QUEUE].len;
         pthread_mutex_unlock(&h->lock);
         /* The context is only touched by the reader while the queue is empty. */
-        bool ok = EVP_DigestUpdate(h->md, p, len) == 1;
+        bool ok = SHA256_Update(&h->md, p, len) == 1;
         pthread_mutex_lock(&h->lock);
         if (!ok)
             h->failed = true;
@@ -56,11 +59,6 @@ int molt_read_hasher_new(molt_read_hasher **ret, molt_err *err)
     molt_read_hasher *h = calloc(1, sizeof *h);
     if (!h)
         return molt_err_set(err, MOLT_ENOMEM, "sha256 worker: out of memory");
-    h->md = EVP_MD_CTX_new();
-    if (!h->md) {
-        free(h);
-        return molt_err_set(err, MOLT_ENOMEM, "sha256 worker: out of memory");
-    }
     pthread_mutex_init(&h->lock, NULL);
     pthread_cond_init(&h->work, NULL);
     pthread_cond_init(&h->done_cv, NULL);
@@ -79,8 +77,8 @@ static void check_process(molt_read_hasher *h)
         return;
     h->threaded = false;
     for (; h->done < h->submitted; h->done++) {
-        if (EVP_DigestUpdate(h->md, h->queue[h->done % QUEUE].p,
-                             h->queue[h->done % QUEUE].len) != 1)
+        if (SHA256_Update(&h->md, h->queue[h->done % QUEUE].p,
+                          h->queue[h->done % QUEUE].len) != 1)
             h->failed = true;
     }
 }
@@ -100,7 +98,6 @@ void molt_read_hasher_free(molt_read_hasher *h)
     pthread_cond_destroy(&h->work);
     pthread_cond_destroy(&h->done_cv);
     pthread_mutex_destroy(&h->lock);
-    EVP_MD_CTX_free(h->md);
     free(h);
 }
 
@@ -119,7 +116,7 @@ int molt_read_hasher_start(molt_read_hasher *h, molt_err *err)
 {
     molt_read_hasher_wait(h, h->submitted);
     h->failed = false;
-    if (EVP_DigestInit_ex(h->md, EVP_sha256(), NULL) != 1)
+    if (SHA256_Init(&h->md) != 1)
         return molt_err_set(err, MOLT_ENOMEM, "sha256: cannot start a digest");
     return 0;
 }
@@ -128,7 +125,7 @@ uint64_t molt_read_hasher_submit(molt_read_hasher *h, const void *p, size_t len)
 {
     check_process(h);
     if (!h->threaded) {
-        if (EVP_DigestUpdate(h->md, p, len) != 1)
+        if (SHA256_Update(&h->md, p, len) != 1)
             h->failed = true;
         h->done = ++h->submitted;
         return h->submitted;
@@ -146,9 +143,8 @@ uint64_t molt_read_hasher_submit(molt_read_hasher *h, const void *p, size_t len)
 
 int molt_read_hasher_final(molt_read_hasher *h, unsigned char out[32], molt_err *err)
 {
-    unsigned int len = 32;
     molt_read_hasher_wait(h, h->submitted);
-    if (h->failed || EVP_DigestFinal_ex(h->md, out, &len) != 1)
+    if (h->failed || SHA256_Final(out, &h->md) != 1)
         return molt_err_set(err, MOLT_ENOMEM, "sha256: digest failed");
     return 0;
 }

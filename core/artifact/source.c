@@ -12,9 +12,9 @@
 #include <unistd.h>
 
 /* Large enough that read(2) and the tar reader's bookkeeping cost nothing next to hashing and
- * decompression (256 KiB reads as fast as 1 MiB, docs/performance.md); allocated once per
+ * decompression (128 KiB reads as fast as 1 MiB, docs/performance.md); allocated once per
  * source. */
-#define FILE_SOURCE_BUFFER (256u << 10)
+#define FILE_SOURCE_BUFFER (128u << 10)
 
 typedef struct file_source {
     molt_source base;

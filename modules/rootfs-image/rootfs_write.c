@@ -225,7 +225,12 @@ static int stream(const struct molt_host_api *host, const rootfs_config *cfg, st
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, WRITER_STACK);
+    /* Signals stay with the caller's thread: the writer starts with all of them blocked. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     int e = pthread_create(&th, &attr, writer_main, g);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
     if (e != 0)
         return rootfs_err(err, MOLT_ENOMEM, "partition %s: cannot start the writer thread: %s",

@@ -12,6 +12,7 @@
 
 #include "config/config.h"
 #include "fleet.h"
+#include "host/module_manifest.h"
 #include "host/registry.h"
 #include "progress.h"
 #include "state/machine.h"
@@ -302,6 +303,27 @@ static int cmd_status(const cli *c, molt_machine *m)
     return EXIT_OK;
 }
 
+/* A second line for a module with a manifest beside it (<name>.yaml, docs/modules.md): its
+ * version, capabilities and description. */
+static void print_manifest(const char *module_path)
+{
+    molt_module_manifest *mf = NULL;
+    molt_err err = {0};
+    int r = molt_module_manifest_load(module_path, &mf, &err);
+    if (r == MOLT_ENOTFOUND)
+        return;
+    if (r < 0) {
+        printf("%-31s manifest: %s\n", "", err.msg);
+        return;
+    }
+    printf("%-31s version %s, capabilities:%s%s%s%s%s%s\n", "", mf->version ? mf->version : "?",
+           mf->streaming == 1 ? " streaming" : "", mf->rollback == 1 ? " rollback" : "",
+           mf->reboot == 1 ? " reboot" : "",
+           mf->streaming != 1 && mf->rollback != 1 && mf->reboot != 1 ? " none" : "",
+           mf->description ? ": " : "", mf->description ? mf->description : "");
+    molt_module_manifest_free(mf);
+}
+
 /* The registry's view: native modules (with name, version, or why they were refused), then exec
  * modules; a type claimed earlier hides later ones, as lookup does. */
 static int cmd_modules(const molt_config *cfg)
@@ -322,6 +344,8 @@ static int cmd_modules(const molt_config *cfg)
                    it->version, it->isolated ? ", isolated" : "");
         else
             printf("%-24s %-6s %s\n", it->type, "exec", it->path);
+        if (!it->refused)
+            print_manifest(it->path);
     }
     molt_registry_free(reg);
     return EXIT_OK;

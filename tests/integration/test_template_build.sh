@@ -46,3 +46,10 @@ grep -qx '# module: native my-module 1.0.0 (capabilities: streaming rollback)' "
     fail "the kit did not load the renamed native module"
 grep -qx 'PASS download-files' "$T/work/my-shell-module-report.txt" || fail "the shell template should take files/"
 pass "the C template (CMake and pkg-config builds) and the shell template pass the kit"
+
+# molt modules on the installed modules: the manifests' version, capabilities and description.
+grep -A1 -E '^my-module +native ' "$RUN_OUT" | grep -qE '^ {32}version 1\.0\.0, capabilities: streaming rollback: Installs every payload file' ||
+    fail "molt modules does not show my-module's manifest: $(cat "$RUN_OUT")"
+grep -A1 -E '^my-shell-module +exec ' "$RUN_OUT" | grep -qE '^ {32}version 1\.0\.0, capabilities: rollback: Installs every payload file' ||
+    fail "molt modules does not show my-shell-module's manifest: $(cat "$RUN_OUT")"
+pass "molt modules shows the installed manifests"

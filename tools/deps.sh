@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
-  libcurl4-openssl-dev libssl-dev libarchive-dev libyaml-dev libjansson-dev libcmocka-dev
+  libcurl4-openssl-dev libssl-dev libarchive-dev liblz4-dev libacl1-dev libyaml-dev libjansson-dev libcmocka-dev
   libubootenv-dev libubootenv-tool
   mender-artifact mender-client
   openssl zstd xz-utils gzip python3 ca-certificates

@@ -28,7 +28,28 @@ struct molt_read_hasher {
     uint64_t submitted, done;
     bool quit;
     bool failed;              /* SHA256_Update failed */
+    molt_read_sink_fn sink;   /* NULL: none, or it failed */
+    void *sink_ctx;
+    int sink_code;            /* what the sink returned when it failed */
 };
+
+/* Hash one buffer and hand it to the sink. Runs on the worker, or inline without one; the sink
+ * fields are only touched under the lock (or with no worker running). */
+static bool consume(molt_read_hasher *h, const void *p, size_t len, molt_read_sink_fn sink,
+                    void *ctx, int *sink_rc)
+{
+    bool ok = SHA256_Update(&h->md, p, len) == 1;
+    *sink_rc = ok && sink ? sink(ctx, p, len) : 0;
+    return ok;
+}
+
+static void sink_failed(molt_read_hasher *h, int rc)
+{
+    if (rc < 0 && h->sink) {
+        h->sink = NULL;
+        h->sink_code = rc;
+    }
+}
 
 static void *worker(void *arg)
 {
@@ -41,12 +62,16 @@ static void *worker(void *arg)
             break;
         const void *p = h->queue[h->done % QUEUE].p;
         size_t len = h->queue[h->done % QUEUE].len;
+        molt_read_sink_fn sink = h->sink;
+        void *ctx = h->sink_ctx;
+        int sink_rc;
         pthread_mutex_unlock(&h->lock);
         /* The context is only touched by the reader while the queue is empty. */
-        bool ok = SHA256_Update(&h->md, p, len) == 1;
+        bool ok = consume(h, p, len, sink, ctx, &sink_rc);
         pthread_mutex_lock(&h->lock);
         if (!ok)
             h->failed = true;
+        sink_failed(h, sink_rc);
         h->done++;
         pthread_cond_broadcast(&h->done_cv);
     }
@@ -68,6 +93,14 @@ int molt_read_hasher_new(molt_read_hasher **ret, molt_err *err)
     return 0;
 }
 
+static void consume_inline(molt_read_hasher *h, const void *p, size_t len)
+{
+    int sink_rc;
+    if (!consume(h, p, len, h->sink, h->sink_ctx, &sink_rc))
+        h->failed = true;
+    sink_failed(h, sink_rc);
+}
+
 /* After fork() the child has no worker: hash what is queued and carry on inline there. (Should
  * the fork have caught the worker inside an update, the digest is wrong and the file fails its
  * checksum: never a false success.) */
@@ -76,11 +109,8 @@ static void check_process(molt_read_hasher *h)
     if (!h->threaded || getpid() == h->pid)
         return;
     h->threaded = false;
-    for (; h->done < h->submitted; h->done++) {
-        if (SHA256_Update(&h->md, h->queue[h->done % QUEUE].p,
-                          h->queue[h->done % QUEUE].len) != 1)
-            h->failed = true;
-    }
+    for (; h->done < h->submitted; h->done++)
+        consume_inline(h, h->queue[h->done % QUEUE].p, h->queue[h->done % QUEUE].len);
 }
 
 void molt_read_hasher_free(molt_read_hasher *h)
@@ -112,10 +142,16 @@ void molt_read_hasher_wait(molt_read_hasher *h, uint64_t seq)
     pthread_mutex_unlock(&h->lock);
 }
 
-int molt_read_hasher_start(molt_read_hasher *h, molt_err *err)
+void molt_read_hasher_drain(molt_read_hasher *h)
 {
     molt_read_hasher_wait(h, h->submitted);
+}
+
+int molt_read_hasher_start(molt_read_hasher *h, molt_err *err)
+{
+    molt_read_hasher_drain(h);
     h->failed = false;
+    molt_read_hasher_set_sink(h, NULL, NULL);
     if (SHA256_Init(&h->md) != 1)
         return molt_err_set(err, MOLT_ENOMEM, "sha256: cannot start a digest");
     return 0;
@@ -125,8 +161,7 @@ uint64_t molt_read_hasher_submit(molt_read_hasher *h, const void *p, size_t len)
 {
     check_process(h);
     if (!h->threaded) {
-        if (SHA256_Update(&h->md, p, len) != 1)
-            h->failed = true;
+        consume_inline(h, p, len);
         h->done = ++h->submitted;
         return h->submitted;
     }
@@ -141,9 +176,26 @@ uint64_t molt_read_hasher_submit(molt_read_hasher *h, const void *p, size_t len)
     return seq;
 }
 
+void molt_read_hasher_set_sink(molt_read_hasher *h, molt_read_sink_fn sink, void *ctx)
+{
+    pthread_mutex_lock(&h->lock);
+    h->sink = sink;
+    h->sink_ctx = ctx;
+    h->sink_code = 0;
+    pthread_mutex_unlock(&h->lock);
+}
+
+int molt_read_hasher_sink_code(molt_read_hasher *h)
+{
+    pthread_mutex_lock(&h->lock);
+    int rc = h->sink_code;
+    pthread_mutex_unlock(&h->lock);
+    return rc;
+}
+
 int molt_read_hasher_final(molt_read_hasher *h, unsigned char out[32], molt_err *err)
 {
-    molt_read_hasher_wait(h, h->submitted);
+    molt_read_hasher_drain(h);
     if (h->failed || SHA256_Final(out, &h->md) != 1)
         return molt_err_set(err, MOLT_ENOMEM, "sha256: digest failed");
     return 0;

@@ -1,5 +1,7 @@
 /* SHA-256 on a worker thread for the artifact reader, so hashing a payload file overlaps its
- * decompression and whatever the consumer does with the bytes (DESIGN: performance). */
+ * decompression and whatever the consumer does with the bytes (DESIGN: performance). The worker
+ * can also hand each buffer, after hashing it, to a sink of the consumer's (a module writing the
+ * payload to disk): decompression on the reader's thread, hashing and writing on the worker. */
 #ifndef MOLT_ARTIFACT_READ_HASH_H
 #define MOLT_ARTIFACT_READ_HASH_H
 
@@ -24,6 +26,18 @@ uint64_t molt_read_hasher_submit(molt_read_hasher *h, const void *p, size_t len)
 
 /* Wait until every buffer up to sequence number seq has been hashed. */
 void molt_read_hasher_wait(molt_read_hasher *h, uint64_t seq);
+/* Wait until every queued buffer has been hashed (and sunk). */
+void molt_read_hasher_drain(molt_read_hasher *h);
+
+/* A sink for the buffers of the current digest: after hashing a buffer the worker (or, without
+ * one, submit) calls sink(ctx, p, len), in order. A negative return is kept (sink_code) and the
+ * sink is not called again until the next start. Set it before the first submit after start;
+ * start clears it. */
+typedef int (*molt_read_sink_fn)(void *ctx, const void *p, size_t len);
+void molt_read_hasher_set_sink(molt_read_hasher *h, molt_read_sink_fn sink, void *ctx);
+/* 0, or the negative code the sink returned (it may still be running on queued buffers:
+ * molt_read_hasher_wait for them). */
+int molt_read_hasher_sink_code(molt_read_hasher *h);
 
 /* Wait for the queue to drain and write the digest of everything since start. */
 int molt_read_hasher_final(molt_read_hasher *h, unsigned char out[32], molt_err *err);

@@ -83,6 +83,8 @@ struct molt_artifact_reader {
 /* Remember the first failure so that every later call reports it again. */
 static int fail(molt_artifact_reader *r, int code, molt_err *err)
 {
+    if (r->hasher)   /* so that a sink has returned for the last time */
+        molt_read_hasher_drain(r->hasher);
     r->state = ST_FAILED;
     r->fail_code = code;
     if (err)
@@ -613,6 +615,29 @@ static int next_archive_block(molt_artifact_reader *r, molt_err *err)
     }
 }
 
+/* The code of a failed sink, as the reader's error. */
+static int sink_check(molt_artifact_reader *r, molt_err *err)
+{
+    int rc = molt_read_hasher_sink_code(r->hasher);
+    if (rc < 0)
+        molt_err_set(err, rc, "data/0000/%s: the payload sink failed: %s", r->file_name,
+                     molt_strerror(rc));
+    return rc;
+}
+
+int molt_artifact_reader_set_sink(molt_artifact_reader *r,
+                                  int (*sink)(void *ctx, const void *p, size_t len), void *ctx,
+                                  molt_err *err)
+{
+    if (!r || !sink)
+        return molt_err_set(err, MOLT_EINVAL, "molt_artifact_reader_set_sink: no reader or sink");
+    if (r->state != ST_IN_FILE || r->file_pos != 0 || r->blk_len != 0)
+        return molt_err_set(err, MOLT_ESTATE, "artifact reader: a payload sink is set before "
+                            "the first read of a file");
+    molt_read_hasher_set_sink(r->hasher, sink, ctx);
+    return 0;
+}
+
 /* The end of the current payload file: compare its digest with the manifest. */
 static int end_file(molt_artifact_reader *r, molt_err *err)
 {
@@ -623,7 +648,7 @@ static int end_file(molt_artifact_reader *r, molt_err *err)
         return molt_err_set(err, MOLT_EFORMAT, "artifact truncated in %s (%lld of %lld bytes)",
                             what, (long long)r->file_pos, (long long)r->file_size);
     int rc = molt_read_hasher_final(r->hasher, sum, err);
-    if (rc < 0)
+    if (rc < 0 || (rc = sink_check(r, err)) < 0)
         return rc;
     rc = check_sum(r->file_entry, sum, what, err);
     if (rc < 0)
@@ -645,6 +670,8 @@ static ssize_t fetch_block(molt_artifact_reader *r, const void **ret_buf, molt_e
 
     if (r->slot_count >= SLOTS)
         molt_read_hasher_wait(r->hasher, r->slot_seq[idx]);
+    if ((rc = sink_check(r, err)) < 0)
+        return fail(r, rc, err);
     while (filled < SLOT_SIZE) {
         if (r->lb_len == 0) {
             if (r->entry_eof)

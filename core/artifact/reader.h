@@ -44,6 +44,17 @@ ssize_t molt_artifact_reader_read(molt_artifact_reader *r, void *buf, size_t len
 ssize_t molt_artifact_reader_read_block(molt_artifact_reader *r, const void **ret_buf,
                                         molt_err *err);
 
+/* Hand every byte of the current payload file, in order, to sink(ctx, p, len) as well, on the
+ * reader's hashing thread right after hashing it (inline without that thread), so that what
+ * the caller does with the bytes (a write) overlaps the decompression of the next ones. Only
+ * before the first read of a file (MOLT_ESTATE otherwise); it ends with the file. When the sink
+ * fails, read/read_block return its code (err: "the payload sink failed ...") once every queued
+ * byte was hashed. Whenever read/read_block/next return 0 or an error, the sink is not running
+ * and is not called again for the file. */
+int molt_artifact_reader_set_sink(molt_artifact_reader *r,
+                                  int (*sink)(void *ctx, const void *p, size_t len), void *ctx,
+                                  molt_err *err);
+
 /* Read every remaining payload byte and check the rest of the artifact; 0 if all is well. */
 int molt_artifact_reader_finish(molt_artifact_reader *r, molt_err *err);
 

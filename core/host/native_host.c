@@ -20,7 +20,9 @@
 #include "util/fs.h"
 #include "util/log.h"
 
-#define HOST_ABI_STR "1.0"
+#define ABI_STR_(x) #x
+#define ABI_STR(x) ABI_STR_(x)
+#define HOST_ABI_STR ABI_STR(MOLT_MODULE_ABI_MAJOR) "." ABI_STR(MOLT_MODULE_ABI_MINOR)
 /* The header JSON documents of a deployment; the reader's own limits are smaller. */
 #define HEADER_JSON_MAX (16u * 1024 * 1024)
 #define KV_KEY_MAX 64
@@ -33,6 +35,7 @@
 /* struct_size a descriptor of each minor has at least (index = minor). */
 static const size_t desc_size_for_minor[] = {
     sizeof(struct molt_module_desc),   /* 1.0 */
+    sizeof(struct molt_module_desc),   /* 1.1: the host table grew (set_sink), not this */
 };
 
 struct molt_native {
@@ -219,6 +222,11 @@ typedef struct native_mod {
     molt_artifact_reader *reader;   /* NULL when files were staged (no streaming) */
     bool have_file;
     molt_err read_err;              /* the reader's error, reported instead of the module's */
+    /* the module's payload sink (host->set_sink) for the current file; sink_code: its failure */
+    int (*sink)(void *ctx, const void *buf, size_t len);
+    void *sink_ctx;
+    int sink_code;
+    bool file_read;                 /* read/read_block called for the current file */
     /* download, in the isolated child: */
     bool in_child;
     int data_fd;
@@ -324,19 +332,55 @@ static int child_next_data(native_mod *nm)
     return 0;
 }
 
+/* The reader's sink (on its hashing thread): the module's, with its failure kept. */
+static int reader_sink(void *ctx, const void *buf, size_t len)
+{
+    native_mod *nm = ctx;
+    int rc = nm->sink(nm->sink_ctx, buf, len);
+    if (rc < 0)
+        nm->sink_code = rc;
+    return rc;
+}
+
+/* What read/read_block return in-process: a failed sink's code replaces the reader's error
+ * (the module reports its own message). */
+static int64_t read_result(native_mod *nm, int64_t n)
+{
+    if (n < 0 && nm->sink_code < 0) {
+        molt_err_clear(&nm->read_err);
+        return nm->sink_code;
+    }
+    return n;
+}
+
+/* Isolated child: the next n bytes of the current file into buf, through the sink if set. */
+static int64_t child_read(native_mod *nm, void *buf, size_t len)
+{
+    if (nm->sink_code < 0)
+        return nm->sink_code;
+    int r = child_next_data(nm);
+    if (r < 0)
+        return r;
+    if (nm->file_done)
+        return nm->file_status;
+    size_t n = nm->remaining < (int64_t)len ? (size_t)nm->remaining : len;
+    if (child_recv(nm, buf, n) < 0)
+        return MOLT_EIO;
+    nm->remaining -= (int64_t)n;
+    if (nm->sink && (r = nm->sink(nm->sink_ctx, buf, n)) < 0) {
+        nm->sink = NULL;
+        return nm->sink_code = r;
+    }
+    return (int64_t)n;
+}
+
 static int child_next_file(native_mod *nm, const char **ret_name, int64_t *ret_size)
 {
     char skip[4096];
-    while (nm->have_file && !nm->file_done) {   /* the rest of the current file */
-        int r = child_next_data(nm);
+    while (nm->have_file && !nm->file_done) {   /* the rest of the current file (to its sink) */
+        int64_t r = child_read(nm, skip, sizeof skip);
         if (r < 0)
-            return r;
-        while (nm->remaining > 0) {
-            size_t n = nm->remaining < (int64_t)sizeof skip ? (size_t)nm->remaining : sizeof skip;
-            if (child_recv(nm, skip, n) < 0)
-                return MOLT_EIO;
-            nm->remaining -= (int64_t)n;
-        }
+            return (int)r;
     }
     if (nm->have_file && nm->file_status < 0)
         return nm->file_status;
@@ -372,18 +416,26 @@ static int host_next_file(const struct molt_host_api *api, const char **ret_name
     native_mod *nm = from_api(api);
     if (!nm->in_download || !ret_name || !ret_size)
         return MOLT_ESTATE;
-    if (nm->in_child)
-        return child_next_file(nm, ret_name, ret_size);
-    if (!nm->reader)
-        return 0;   /* the files were staged in files_dir() */
-    const char *name;
-    int64_t size;
-    int r = molt_artifact_reader_next(nm->reader, &name, &size, &nm->read_err);
-    nm->have_file = r == 1;
-    if (r == 1) {
-        *ret_name = name;
-        *ret_size = size;
+    int r;
+    if (nm->in_child) {
+        r = child_next_file(nm, ret_name, ret_size);
+    } else if (!nm->reader) {
+        r = 0;   /* the files were staged in files_dir() */
+    } else {
+        const char *name;
+        int64_t size;
+        /* the rest of the current file still goes to its sink */
+        r = (int)read_result(nm, molt_artifact_reader_next(nm->reader, &name, &size,
+                                                          &nm->read_err));
+        nm->have_file = r == 1;
+        if (r == 1) {
+            *ret_name = name;
+            *ret_size = size;
+        }
     }
+    nm->sink = NULL;
+    nm->sink_code = 0;
+    nm->file_read = false;
     return r;
 }
 
@@ -392,19 +444,12 @@ static int64_t host_read_block(const struct molt_host_api *api, const void **ret
     native_mod *nm = from_api(api);
     if (!nm->in_download || !nm->have_file || !ret_buf)
         return MOLT_ESTATE;
+    nm->file_read = true;
     if (!nm->in_child)
-        return molt_artifact_reader_read_block(nm->reader, ret_buf, &nm->read_err);
-    int r = child_next_data(nm);
-    if (r < 0)
-        return r;
-    if (nm->file_done)
-        return nm->file_status;
-    size_t n = nm->remaining < CHILD_BUF_SIZE ? (size_t)nm->remaining : CHILD_BUF_SIZE;
-    if (child_recv(nm, nm->child_buf, n) < 0)
-        return MOLT_EIO;
-    nm->remaining -= (int64_t)n;
+        return read_result(nm, molt_artifact_reader_read_block(nm->reader, ret_buf,
+                                                               &nm->read_err));
     *ret_buf = nm->child_buf;
-    return (int64_t)n;
+    return child_read(nm, nm->child_buf, CHILD_BUF_SIZE);
 }
 
 static int64_t host_read(const struct molt_host_api *api, void *buf, size_t len)
@@ -412,18 +457,28 @@ static int64_t host_read(const struct molt_host_api *api, void *buf, size_t len)
     native_mod *nm = from_api(api);
     if (!nm->in_download || !nm->have_file || !buf)
         return MOLT_ESTATE;
+    nm->file_read = true;
     if (!nm->in_child)
-        return molt_artifact_reader_read(nm->reader, buf, len, &nm->read_err);
-    int r = child_next_data(nm);
+        return read_result(nm, molt_artifact_reader_read(nm->reader, buf, len, &nm->read_err));
+    return child_read(nm, buf, len);
+}
+
+static int host_set_sink(const struct molt_host_api *api,
+                         int (*sink)(void *ctx, const void *buf, size_t len), void *ctx)
+{
+    native_mod *nm = from_api(api);
+    if (!nm->in_download || !nm->have_file || nm->file_read || !sink)
+        return MOLT_ESTATE;
+    nm->sink = sink;
+    nm->sink_ctx = ctx;
+    nm->sink_code = 0;
+    if (nm->in_child)
+        return 0;
+    molt_err e = {0};
+    int r = molt_artifact_reader_set_sink(nm->reader, reader_sink, nm, &e);
     if (r < 0)
-        return r;
-    if (nm->file_done)
-        return nm->file_status;
-    size_t n = nm->remaining < (int64_t)len ? (size_t)nm->remaining : len;
-    if (child_recv(nm, buf, n) < 0)
-        return MOLT_EIO;
-    nm->remaining -= (int64_t)n;
-    return (int64_t)n;
+        nm->sink = NULL;
+    return r;
 }
 
 static const char *host_header_info(const struct molt_host_api *api)
@@ -574,6 +629,7 @@ static const struct molt_host_api host_api_template = {
     .kv_set = host_kv_set,
     .kv_delete = host_kv_delete,
     .config_get = host_config_get,
+    .set_sink = host_set_sink,
 };
 
 /* ---- calling the module ---------------------------------------------------------------------- */

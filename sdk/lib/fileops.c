@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,21 +211,39 @@ out:
     return r;
 }
 
+/* The payload copy's sink: on the host's hashing thread with a 1.1 host, else on the caller's. */
+struct payload_sink {
+    int fd;
+    struct molt_sdk_error err;
+};
+
+static int payload_sink(void *ctx, const void *buf, size_t len)
+{
+    struct payload_sink *s = ctx;
+    return write_all(s->fd, buf, len, "the payload copy", &s->err);
+}
+
 int64_t molt_sdk_copy_payload(const struct molt_host_api *host, int fd, int64_t size,
                               struct molt_sdk_error *err)
 {
+    struct payload_sink s = {.fd = fd};
+    bool sunk = MOLT_HOST_HAS(host, set_sink) && host->set_sink(host, payload_sink, &s) == 0;
     int64_t done = 0;
     for (;;) {
         const void *buf;
         int64_t n = host->read_block(host, &buf);
+        if (n > 0 && !sunk && payload_sink(&s, buf, (size_t)n) < 0)
+            n = s.err.code;
+        if (n < 0 && s.err.code < 0) {   /* the write failed */
+            if (err)
+                *err = s.err;
+            return s.err.code;
+        }
         if (n < 0)
             return molt_sdk_err_set(err, (int)n, "reading the payload after %lld bytes failed "
                                     "(code %d)", (long long)done, (int)n);
         if (n == 0)
             return done;
-        int r = write_all(fd, buf, (size_t)n, "the payload copy", err);
-        if (r < 0)
-            return r;
         done += n;
         host->progress(host, (uint64_t)done, size > 0 ? (uint64_t)size : 0);
     }

@@ -203,7 +203,7 @@ static void load(const char *file, manifest *m)
         m->protocol = 3;
     }
     if (m->kind && strcmp(m->kind, "native") == 0 && !v[K_ABI])
-        bad(file, root, "missing key 'abi' (a native module names its ABI, \"1.0\")");
+        bad(file, root, "missing key 'abi' (a native module names its ABI, \"1.1\")");
     if (m->kind && strcmp(m->kind, "exec") == 0 && v[K_ABI])
         bad(file, v[K_ABI], "key 'abi': only for native modules");
     if (v[K_ABI]) {

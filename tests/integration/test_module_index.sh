@@ -52,7 +52,7 @@ broken wrong-kind "6: key 'kind': expected native or exec, got 'plugin'" 's/^kin
 broken wrong-protocol "7: key 'protocol': expected 3 (Update Module protocol v3), got 2" 's/^protocol: 3/protocol: 2/'
 broken list-not-string "8: key 'payload_types': expected a list of strings" 's/^payload_types:$/payload_types: shell-template/; /^  - shell-template$/d'
 broken unknown-capability "11: unknown key 'capabilities.delta'" 's/^  streaming: false/  delta: false/'
-broken native-without-abi "1: missing key 'abi' (a native module names its ABI, \"1.0\")" 's/^kind: exec/kind: native/'
+broken native-without-abi "1: missing key 'abi' (a native module names its ABI, \"1.1\")" 's/^kind: exec/kind: native/'
 broken yaml-syntax "3: YAML: mapping values are not allowed in this context" 's/^description: .*/description: a: b: c/'
 
 # Two manifests with the same name.

@@ -50,7 +50,7 @@ molt_dev modules
 expect_rc 0 "molt modules"
 out=$(cat "$RUN_OUT")
 assert_match "native-copy +native +$DEV_NATIVE/native_copy.so \\(copy 1\\.0\\.0\\)" "$out" "native module listed"
-grep -E '^- +native ' <<<"$out" | grep -qF "$DEV_NATIVE/probe_major2.so (refused: module $DEV_NATIVE/probe_major2.so: ABI 2.0 is not supported by this molt (ABI 1.0): rebuild it against molt-sdk 1)" \
+grep -E '^- +native ' <<<"$out" | grep -qF "$DEV_NATIVE/probe_major2.so (refused: module $DEV_NATIVE/probe_major2.so: ABI 2.0 is not supported by this molt (ABI 1.1): rebuild it against molt-sdk 1)" \
     || fail "refused module not listed with its message: $out"
 assert_match "exec-only +exec +$DEV_MODULES/exec-only" "$out" "exec module listed"
 ! grep -q "exec +$DEV_MODULES/native-copy" <<<"$out" || fail "the exec native-copy is hidden by the native one: $out"

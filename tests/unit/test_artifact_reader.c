@@ -626,6 +626,98 @@ static void test_payload_flip(void **state)
     free(payload);
 }
 
+/* A payload sink: the bytes it got, in order; fails with MOLT_ESPACE once it holds fail_after
+ * bytes (0: never), and counts the calls made after it failed (there must be none). */
+typedef struct {
+    unsigned char *got;
+    size_t len, cap, fail_after;
+    int calls_after_failure;
+    bool failed;
+} sink_rec;
+
+static int sink_fn(void *ctx, const void *p, size_t n)
+{
+    sink_rec *s = ctx;
+    if (s->failed)
+        s->calls_after_failure++;
+    if (s->fail_after && s->len + n > s->fail_after) {
+        s->failed = true;
+        return MOLT_ESPACE;
+    }
+    assert_true(s->len + n <= s->cap);
+    memcpy(s->got + s->len, p, n);
+    s->len += n;
+    return 0;
+}
+
+/* A sink set at the start of a file gets every byte of it, in order, as read_block returns
+ * them; it ends with the file; setting it after a read is refused; a failing sink's code is
+ * what the reads return, once, with nothing sunk after it. */
+static void test_sink(void **state)
+{
+    (void)state;
+    size_t plen, p2len;
+    unsigned char *payload = load("payload.bin", &plen);
+    unsigned char *file2 = load("file2.txt", &p2len);
+    sink_rec s = {.got = malloc(plen), .cap = plen};
+    molt_err err = { 0 };
+    const char *name;
+    int64_t size;
+    const void *b;
+    ssize_t n;
+    molt_source *src;
+    molt_artifact_reader *r = open_ok("mod.mender", &src);
+    assert_err(molt_artifact_reader_set_sink(r, sink_fn, &s, &err), MOLT_ESTATE, err,
+               "before the first read");
+    assert_int_equal(molt_artifact_reader_next(r, &name, &size, &err), 1);
+    assert_int_equal(molt_artifact_reader_set_sink(r, sink_fn, &s, &err), 0);
+    size_t total = 0;
+    while ((n = molt_artifact_reader_read_block(r, &b, &err)) > 0) {
+        total += (size_t)n;
+        assert_true(total <= plen);
+        assert_memory_equal(b, payload + total - (size_t)n, (size_t)n);
+    }
+    assert_int_equal(n, 0);
+    assert_int_equal(s.len, plen);   /* all sunk by the time read_block said 0 */
+    assert_memory_equal(s.got, payload, plen);
+    assert_int_equal(molt_artifact_reader_next(r, &name, &size, &err), 1);
+    assert_string_equal(name, "file2.txt");
+    unsigned char buf[3];
+    assert_int_equal(molt_artifact_reader_read(r, buf, sizeof buf, &err), (ssize_t)sizeof buf);
+    assert_err(molt_artifact_reader_set_sink(r, sink_fn, &s, &err), MOLT_ESTATE, err,
+               "before the first read");
+    while ((n = molt_artifact_reader_read(r, buf, sizeof buf, &err)) > 0)
+        ;
+    assert_int_equal(n, 0);
+    assert_int_equal(s.len, plen);   /* the sink ended with the first file */
+    expect_end(r);
+    close_art(r, src);
+
+    /* A failing sink (rootfs.ext4: 300000 bytes, three blocks): the second block fails. */
+    size_t rlen;
+    unsigned char *rootfs = load("rootfs.ext4", &rlen);
+    sink_rec f = {.got = malloc(rlen), .cap = rlen, .fail_after = 200000};
+    r = open_ok("rootfs.mender", &src);
+    assert_int_equal(molt_artifact_reader_next(r, &name, &size, &err), 1);
+    assert_int_equal(molt_artifact_reader_set_sink(r, sink_fn, &f, &err), 0);
+    while ((n = molt_artifact_reader_read_block(r, &b, &err)) > 0)
+        ;
+    assert_err(n, MOLT_ESPACE, err, "data/0000/rootfs.ext4: the payload sink failed");
+    assert_true(f.failed);
+    assert_true(f.len > 0 && f.len <= 200000);
+    assert_memory_equal(f.got, rootfs, f.len);
+    molt_err again = { 0 };
+    assert_int_equal(molt_artifact_reader_read_block(r, &b, &again), MOLT_ESPACE);
+    assert_int_equal(molt_artifact_reader_next(r, &name, &size, &again), MOLT_ESPACE);
+    assert_int_equal(f.calls_after_failure, 0);
+    close_art(r, src);
+    free(f.got);
+    free(rootfs);
+    free(s.got);
+    free(payload);
+    free(file2);
+}
+
 /* An error of the source itself comes back with its code and message, wherever it happens. */
 static void test_source_error(void **state)
 {
@@ -917,6 +1009,7 @@ int main(void)
         cmocka_unit_test(test_signed),
         cmocka_unit_test(test_stdin),
         cmocka_unit_test(test_payload_flip),
+        cmocka_unit_test(test_sink),
         cmocka_unit_test(test_source_error),
         cmocka_unit_test(test_fork_between_files),
         cmocka_unit_test(test_truncated),

@@ -112,23 +112,29 @@ static void mod_path(const fixture *f, const char *name, char *out, size_t size)
 
 /* ---- loading and the refusals -------------------------------------------------------------- */
 
+/* A module of this ABI (probe_ok) and one built for minor 0 (probe_minor0: a 1.0 module, which
+ * a 1.1 host loads unchanged) both load. */
 static void test_load_minor0(void **state)
 {
     fixture *f = *state;
-    char path[BUF];
-    molt_err err = {0};
-    molt_native *n = NULL;
-    mod_path(f, "probe_ok", path, sizeof path);
-    if (molt_native_load(&n, path, &err) != 0)
-        fail_msg("%s", err.msg);
-    const struct molt_module_desc *d = molt_native_desc(n);
-    assert_int_equal(d->abi_major, 1);
-    assert_int_equal(d->abi_minor, 0);
-    assert_string_equal(d->name, "probe");
-    assert_true(molt_native_claims(n, "probe"));
-    assert_false(molt_native_claims(n, "probex"));
-    assert_string_equal(molt_native_path(n), path);
-    molt_native_free(n);
+    const char *files[] = {"probe_ok", "probe_minor0"};
+    const unsigned minors[] = {MOLT_MODULE_ABI_MINOR, 0};
+    for (size_t i = 0; i < 2; i++) {
+        char path[BUF];
+        molt_err err = {0};
+        molt_native *n = NULL;
+        mod_path(f, files[i], path, sizeof path);
+        if (molt_native_load(&n, path, &err) != 0)
+            fail_msg("%s", err.msg);
+        const struct molt_module_desc *d = molt_native_desc(n);
+        assert_int_equal(d->abi_major, 1);
+        assert_int_equal(d->abi_minor, minors[i]);
+        assert_string_equal(d->name, "probe");
+        assert_true(molt_native_claims(n, "probe"));
+        assert_false(molt_native_claims(n, "probex"));
+        assert_string_equal(molt_native_path(n), path);
+        molt_native_free(n);
+    }
 }
 
 /* Loading tests/modules/native/<name>.so fails with code and "module <path>: <why>". */
@@ -148,14 +154,14 @@ static void test_refusals(void **state)
 {
     fixture *f = *state;
     expect_refusal(f, "probe_major2", MOLT_EUNSUPPORTED,
-                   "ABI 2.0 is not supported by this molt (ABI 1.0): rebuild it "
+                   "ABI 2.0 is not supported by this molt (ABI 1.1): rebuild it "
                    "against molt-sdk 1");
     expect_refusal(f, "probe_minor99", MOLT_EUNSUPPORTED,
-                   "ABI 1.99 is newer than this molt (ABI 1.0): rebuild it against "
-                   "molt-sdk 1.0 or update molt");
+                   "ABI 1.99 is newer than this molt (ABI 1.1): rebuild it against "
+                   "molt-sdk 1.1 or update molt");
     char fmt[BUF];
     snprintf(fmt, sizeof fmt,
-             "descriptor struct_size 16 is smaller than the %zu bytes of ABI 1.0: "
+             "descriptor struct_size 16 is smaller than the %zu bytes of ABI 1.1: "
              "rebuild it against molt-sdk 1",
              sizeof(struct molt_module_desc));
     expect_refusal(f, "probe_short", MOLT_EUNSUPPORTED, fmt);
@@ -229,7 +235,7 @@ static void test_registry(void **state)
     assert_null(reg->items[1].type);
     assert_string_equal(reg->items[1].refused, want);
     snprintf(want, sizeof want,
-             "module %s/probe_major2.so: ABI 2.0 is not supported by this molt (ABI 1.0): "
+             "module %s/probe_major2.so: ABI 2.0 is not supported by this molt (ABI 1.1): "
              "rebuild it against molt-sdk 1",
              native);
     assert_string_equal(reg->items[2].refused, want);
@@ -499,6 +505,37 @@ static void test_checksum_isolated(void **state)
     checksum_mismatch(*state, true);
 }
 
+/* A write of the module failing during Download (the SDK's payload copy into /dev/full, which
+ * runs as the host's payload sink on the reader's hashing thread in-process, and in the child's
+ * reads when isolated) fails Download with the module's own message, not a reader error. */
+static void sink_write_fails(fixture *f, bool isolated)
+{
+    molt_err err = {0};
+    molt_source *src = NULL;
+    molt_artifact_reader *r = NULL;
+    make_artifact_sized(f, "native-copy", ", \"write_to\": \"/dev/full\"", 1000000);
+    open_artifact(f, &src, &r);
+    molt_module *m = new_module(f, "native_copy", "native-copy", isolated);
+    assert_int_equal(m->ops->download(m, r, &err), MOLT_ESPACE);
+    char want[2 * BUF];
+    snprintf(want, sizeof want, "module copy (%s/native_copy.so): Download failed: writing the "
+             "payload copy: No space left on device", f->mods);
+    assert_string_equal(err.msg, want);
+    molt_artifact_reader_free(r);
+    molt_source_free(src);
+    m->ops->free(m);
+}
+
+static void test_sink_write_fails_in_process(void **state)
+{
+    sink_write_fails(*state, false);
+}
+
+static void test_sink_write_fails_isolated(void **state)
+{
+    sink_write_fails(*state, true);
+}
+
 /* Isolated: a call past the timeout is killed; a Download that reads nothing of a payload larger
  * than the socket buffer (8 MiB) still ends (the rest is verified by the reader afterwards). */
 static void test_isolated_timeout_and_unread(void **state)
@@ -573,6 +610,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_module_error_message, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_isolated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checksum_in_process, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sink_write_fails_in_process, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sink_write_fails_isolated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checksum_isolated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_isolated_timeout_and_unread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_type, setup, teardown),

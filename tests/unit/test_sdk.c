@@ -87,7 +87,7 @@ static int count_entries(const char *dir)
 
 static void test_version(void **state)
 {
-    assert_string_equal(molt_sdk_version(), "1.0");
+    assert_string_equal(molt_sdk_version(), "1.1");
     assert_int_equal(MOLT_SDK_VERSION_MAJOR, MOLT_MODULE_ABI_MAJOR);
 }
 

@@ -18,7 +18,7 @@ extern "C" {
  * major changes only when something is removed or changed: every module is then rebuilt. The
  * SONAME of libmolt-sdk is libmolt-sdk.so.<major>. */
 #define MOLT_MODULE_ABI_MAJOR 1
-#define MOLT_MODULE_ABI_MINOR 0
+#define MOLT_MODULE_ABI_MINOR 1
 
 /* The one symbol a module exports, of type molt_module_entry_fn:
  *     MOLT_MODULE_EXPORT const struct molt_module_desc *molt_module_entry(void);
@@ -232,7 +232,21 @@ struct molt_host_api {
      * docs/configuration.md. Modules must handle NULL (their defaults). */
     const char *(*config_get)(const struct molt_host_api *host, const char *key);
 
-    void *reserved[8];   /* NULL in ABI 1.0 */
+    /* ABI 1.1 (check with MOLT_HOST_HAS(host, set_sink)). Download only, right after next_file
+     * returned 1 and before the first read/read_block of that file: from now to the end of the
+     * file the host also hands every byte of it, in order, to sink(ctx, buf, len), on the thread
+     * where it hashes the payload when it has one (else during read/read_block), so that what
+     * the sink does (a write to disk) overlaps the decompression of the next bytes on the
+     * caller's thread. The module still drives the reading with read/read_block, which return
+     * the same bytes (and the same 0 once the file's checksum matched). sink returns 0 or a
+     * negative code; after a failure it is not called again and read/read_block return that
+     * code. Once read/read_block returned 0 or a negative code, or next_file was called, the
+     * sink has returned for the last time. The sink must not call host functions. Returns 0, or
+     * MOLT_ESTATE when not at the start of a file. */
+    int (*set_sink)(const struct molt_host_api *host,
+                    int (*sink)(void *ctx, const void *buf, size_t len), void *ctx);
+
+    void *reserved[7];   /* NULL in ABI 1.1 */
 };
 
 /* True when the host table has the function field (it was added by a minor the host knows). */

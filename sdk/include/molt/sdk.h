@@ -15,7 +15,7 @@ extern "C" {
 #define MOLT_SDK_VERSION_MAJOR MOLT_MODULE_ABI_MAJOR
 #define MOLT_SDK_VERSION_MINOR MOLT_MODULE_ABI_MINOR
 
-/* The version of the libmolt-sdk the module runs with ("1.0"), static. */
+/* The version of the libmolt-sdk the module runs with ("1.1"), static. */
 const char *molt_sdk_version(void);
 
 /* What an SDK function that failed says: the code it returned and a message naming the file or

@@ -9,7 +9,9 @@
  *   ArtifactCommit    drop the backups
  * Every call appends its name to work_dir()/calls. Meta-data {"fail": "<State>"} makes that
  * state fail, {"hang": "<State>"} makes it wait forever (for timeouts), {"crash": "<State>"}
- * makes it die of SIGSEGV the first time (kv key "crashed-<State>" remembers). Built in variants (tests/CMakeLists.txt):
+ * makes it die of SIGSEGV the first time (kv key "crashed-<State>" remembers), {"write_to":
+ * "<file>"} makes Download copy the payload into that file instead (/dev/full: a write that
+ * fails with ENOSPC). Built in variants (tests/CMakeLists.txt):
  *   TEST_TYPE "native-copy" and TEST_CAPS: the payload type and capabilities
  *   TEST_CRASH: ArtifactInstall dies of SIGSEGV the first time (kv key "crashed" remembers). */
 #include <molt/sdk.h>
@@ -159,7 +161,14 @@ static int download(void *st)
             free(path);
             break;
         }
-        int64_t got = molt_sdk_copy_payload(h, fd, size, &err);
+        char *write_to = NULL;
+        int to = -1;
+        if (molt_sdk_json_string(h->meta_data(h), "/write_to", &write_to, NULL) == 0)
+            to = open(write_to, O_WRONLY | O_CLOEXEC);
+        free(write_to);
+        int64_t got = molt_sdk_copy_payload(h, to >= 0 ? to : fd, size, &err);
+        if (to >= 0)
+            close(to);
         if (got < 0) {
             molt_sdk_atomic_abort(fd, tmp);
             free(path);

@@ -1,13 +1,14 @@
 /* The partition writer: one streaming pass from the payload into the inactive partition, with
  * bounded dirty pages (write-back started per window, waited for one window later, then dropped
- * from the page cache), an fsync at the end and an optional read-back check. The host's reads
- * (decompression) stay on the caller's thread; the writes, syncs and fsync run on a writer thread
- * fed through a small ring of preallocated buffers, so decompression and the write overlap. */
+ * from the page cache), an fsync at the end and an optional read-back check. The writes are the
+ * module's payload sink (host->set_sink, ABI 1.1): the host calls it on the thread where it
+ * hashes the payload, right after hashing each block, so decompression (on the caller's thread)
+ * overlaps hashing and writing with no buffer and no copy of the module's. With an older host
+ * the caller's thread writes each block itself. */
 #include "rootfs.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,12 +16,6 @@
 #include <unistd.h>
 
 #define VERIFY_BUF (1u << 20)
-/* The ring between the reading (caller's) thread and the writer thread: the only memory the
- * overlap costs. Measured on 2 cores (zstd, 512 MiB): 2 x 1 MiB and 2 x 512 KiB fastest, 4 x
- * 256 KiB and smaller slots no faster than writing on the caller's thread (hand-off wake-ups). */
-#define RING_N 2
-#define RING_BUF (512u << 10)
-#define WRITER_STACK (256u << 10)
 /* Test-only: SIGKILL molt after this many bytes of the partition were written (a power cut
  * inside the write). Never set on a device. */
 #define KILL_KNOB "MOLT_ROOTFS_TEST_KILL_AFTER"
@@ -97,197 +92,84 @@ out:
     return r;
 }
 
-/* The ring and the writer thread's state. Slots [head, head+count) are full and owned by the
- * writer; the others belong to the reader. Everything below `lock` is guarded by it. */
-struct ring {
+/* The partition write in progress. Its fields are the sink's (on the host's hashing thread, or
+ * on the caller's); the caller reads them once the host says the sink has returned. */
+struct writer {
     int fd;
     const char *path;
-    int64_t sync_interval, kill_after;
-    unsigned char *buf[RING_N];
-    pthread_mutex_t lock;
-    pthread_cond_t filled, drained;   /* a slot was handed over / given back */
-    size_t len[RING_N];
-    unsigned head, count;
-    bool eof;                /* the reader handed over the last slot: fsync once written */
-    bool abort;              /* the reader failed: stop, write nothing more, no fsync */
-    bool failed;             /* the writer failed: werr says why */
-    struct molt_sdk_error werr;
+    int64_t size, sync_interval, kill_after;
+    int64_t done, started, settled;   /* written, write-back started up to, waited for up to */
+    bool verify;
+    uint64_t hash;                    /* FNV-1a of what was written (verify) */
+    struct molt_sdk_error err;        /* why the sink failed */
 };
 
-/* The writer thread's work on one slot: write it, start/wait for write-back per window. */
-static int write_slot(struct ring *g, const unsigned char *p, size_t n, int64_t *done,
-                      int64_t *started, int64_t *settled, struct molt_sdk_error *err)
+/* The payload sink: write one block, start/wait for write-back per window. */
+static int write_block(void *ctx, const void *buf, size_t n)
 {
-    if (g->kill_after >= 0 && *done + (int64_t)n >= g->kill_after) {
-        write_all_fd(g->fd, g->path, p, (size_t)(g->kill_after - *done), NULL);
+    struct writer *w = ctx;
+    const unsigned char *p = buf;
+    if (w->done + (int64_t)n > w->size)
+        return rootfs_err(&w->err, MOLT_EFORMAT, "the rootfs image is longer than its declared "
+                          "%lld bytes", (long long)w->size);
+    if (w->verify)
+        w->hash = fnv1a(w->hash, p, n);
+    if (w->kill_after >= 0 && w->done + (int64_t)n >= w->kill_after) {
+        write_all_fd(w->fd, w->path, p, (size_t)(w->kill_after - w->done), NULL);
         raise(SIGKILL);
     }
-    int r = write_all_fd(g->fd, g->path, p, n, err);
+    int r = write_all_fd(w->fd, w->path, p, n, &w->err);
     if (r < 0)
         return r;
-    *done += (int64_t)n;
-    if (*done - *started >= g->sync_interval) {
+    w->done += (int64_t)n;
+    if (w->done - w->started >= w->sync_interval) {
         /* start write-back of this window, wait for the one before */
-        sync_file_range(g->fd, *started, *done - *started, SYNC_FILE_RANGE_WRITE);
-        if ((r = settle(g->fd, g->path, *settled, *started - *settled, err)) < 0)
+        sync_file_range(w->fd, w->started, w->done - w->started, SYNC_FILE_RANGE_WRITE);
+        if ((r = settle(w->fd, w->path, w->settled, w->started - w->settled, &w->err)) < 0)
             return r;
-        *settled = *started;
-        *started = *done;
+        w->settled = w->started;
+        w->started = w->done;
     }
     return 0;
 }
 
-static void *writer_main(void *arg)
+/* Read the payload and write it: through the host's sink (written on the host's hashing thread
+ * while this one decompresses) when the host has set_sink, else here. Then fsync. */
+static int stream(const struct molt_host_api *host, const rootfs_config *cfg, struct writer *w,
+                  struct molt_sdk_error *err)
 {
-    struct ring *g = arg;
-    struct molt_sdk_error err = { 0 };
-    int64_t done = 0, started = 0, settled = 0;   /* write-back started up to, waited up to */
-    int r = 0;
-    pthread_mutex_lock(&g->lock);
-    for (;;) {
-        while (g->count == 0 && !g->eof && !g->abort)
-            pthread_cond_wait(&g->filled, &g->lock);
-        if (g->abort || g->count == 0)
-            break;
-        unsigned i = g->head;
-        size_t n = g->len[i];
-        pthread_mutex_unlock(&g->lock);
-        r = write_slot(g, g->buf[i], n, &done, &started, &settled, &err);
-        pthread_mutex_lock(&g->lock);
-        if (r < 0)
-            break;
-        g->head = (g->head + 1) % RING_N;
-        g->count--;
-        pthread_cond_signal(&g->drained);
-    }
-    bool finish = r == 0 && g->eof && !g->abort;
-    pthread_mutex_unlock(&g->lock);
-    if (finish) {
-        if (fsync(g->fd) < 0)
-            r = rootfs_err(&err, MOLT_EIO, "partition %s: fsync failed: %s", g->path,
-                           strerror(errno));
-        else
-            posix_fadvise(g->fd, 0, done, POSIX_FADV_DONTNEED);
-    }
-    if (r < 0) {
-        pthread_mutex_lock(&g->lock);
-        g->failed = true;
-        g->werr = err;
-        pthread_cond_signal(&g->drained);
-        pthread_mutex_unlock(&g->lock);
-    }
-    return NULL;
-}
-
-/* The reader's side: hand over slot `fill` (len bytes) and wait for a free one. Returns the
- * writer's error when it failed (the reader then stops reading). */
-static int hand_over(struct ring *g, unsigned fill, size_t len)
-{
-    int r = 0;
-    pthread_mutex_lock(&g->lock);
-    g->len[fill] = len;
-    g->count++;
-    pthread_cond_signal(&g->filled);
-    while (g->count == RING_N && !g->failed)
-        pthread_cond_wait(&g->drained, &g->lock);
-    if (g->failed)
-        r = g->werr.code < 0 ? g->werr.code : MOLT_EIO;
-    pthread_mutex_unlock(&g->lock);
-    return r;
-}
-
-/* Stop the writer (abort: drop what is queued, no fsync; else: write it all, fsync) and wait for
- * it. A write error of the writer (the cause when both failed) replaces r and err. */
-static int ring_finish(struct ring *g, pthread_t th, bool abort, int r, struct molt_sdk_error *err)
-{
-    pthread_mutex_lock(&g->lock);
-    if (abort)
-        g->abort = true;
-    else
-        g->eof = true;
-    pthread_cond_signal(&g->filled);
-    pthread_mutex_unlock(&g->lock);
-    pthread_join(th, NULL);
-    if (g->failed) {
-        if (err)
-            *err = g->werr;
-        r = g->werr.code < 0 ? g->werr.code : MOLT_EIO;
-    }
-    return r;
-}
-
-/* Read the payload (size bytes) into the ring for the writer thread; *ret_hash = FNV-1a of it
- * when cfg->verify_write. The writer fsyncs once all of it is written. */
-static int stream(const struct molt_host_api *host, const rootfs_config *cfg, struct ring *g,
-                  int64_t size, uint64_t *ret_hash, struct molt_sdk_error *err)
-{
-    pthread_t th;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, WRITER_STACK);
-    /* Signals stay with the caller's thread: the writer starts with all of them blocked. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int e = pthread_create(&th, &attr, writer_main, g);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
-    if (e != 0)
-        return rootfs_err(err, MOLT_ENOMEM, "partition %s: cannot start the writer thread: %s",
-                          g->path, strerror(e));
-    int64_t done = 0, reported = 0;
-    uint64_t h = FNV_INIT;
-    unsigned fill = 0;
-    size_t used = 0;
+    bool sunk = MOLT_HOST_HAS(host, set_sink) && host->set_sink(host, write_block, w) == 0;
+    int64_t got = 0, reported = 0;
     int r = 0;
     for (;;) {
         const void *block = NULL;
         int64_t n = host->read_block(host, &block);
-        if (n < 0) {
-            r = rootfs_err(err, (int)n, "reading the rootfs image from the artifact failed "
-                           "after %lld bytes", (long long)done);
-            goto out;
-        }
         if (n == 0)
             break;
-        if (done + n > size) {
-            r = rootfs_err(err, MOLT_EFORMAT, "the rootfs image is longer than its declared "
-                           "%lld bytes", (long long)size);
-            goto out;
-        }
-        if (cfg->verify_write)
-            h = fnv1a(h, block, (size_t)n);
-        for (const unsigned char *p = block; n > 0;) {
-            size_t take = RING_BUF - used < (size_t)n ? RING_BUF - used : (size_t)n;
-            memcpy(g->buf[fill] + used, p, take);
-            used += take;
-            p += take;
-            n -= (int64_t)take;
-            done += (int64_t)take;
-            if (used == RING_BUF) {
-                if ((r = hand_over(g, fill, used)) < 0)
-                    goto out;
-                fill = (fill + 1) % RING_N;
-                used = 0;
+        if (n > 0 && !sunk)
+            r = write_block(w, block, (size_t)n);
+        if (n < 0 || r < 0) {
+            if (w->err.code < 0) {   /* the write failed (not the reading) */
+                *err = w->err;
+                return w->err.code;
             }
+            return rootfs_err(err, (int)n, "reading the rootfs image from the artifact failed "
+                              "after %lld bytes", (long long)got);
         }
-        if (done - reported >= cfg->sync_interval) {
-            host->progress(host, (uint64_t)done, (uint64_t)size);
-            reported = done;
+        got += n;
+        if (got - reported >= cfg->sync_interval) {
+            host->progress(host, (uint64_t)got, (uint64_t)w->size);
+            reported = got;
         }
     }
-    if (done != size) {
-        r = rootfs_err(err, MOLT_EFORMAT, "the rootfs image ended after %lld of its %lld bytes",
-                       (long long)done, (long long)size);
-        goto out;
-    }
-    if (used > 0)
-        r = hand_over(g, fill, used);
-out:
-    r = ring_finish(g, th, r < 0, r, err);
-    if (r == 0)
-        *ret_hash = h;
-    return r;
+    if (w->done != w->size)
+        return rootfs_err(err, MOLT_EFORMAT, "the rootfs image ended after %lld of its %lld "
+                          "bytes", (long long)w->done, (long long)w->size);
+    if (fsync(w->fd) < 0)
+        return rootfs_err(err, MOLT_EIO, "partition %s: fsync failed: %s", w->path,
+                          strerror(errno));
+    posix_fadvise(w->fd, 0, w->done, POSIX_FADV_DONTNEED);
+    return 0;
 }
 
 int rootfs_write_partition(const struct molt_host_api *host, const rootfs_config *cfg,
@@ -305,51 +187,28 @@ int rootfs_write_partition(const struct molt_host_api *host, const rootfs_config
                           "partition %s (%lld bytes): nothing written", (long long)size, path,
                           (long long)part_size);
     const char *knob = getenv(KILL_KNOB);
-    struct ring g = { .fd = -1, .path = path, .sync_interval = cfg->sync_interval,
-                      .kill_after = knob && *knob ? strtoll(knob, NULL, 10) : -1 };
-    bool sync_init = false;
-    uint64_t h = 0;
-    for (int i = 0; i < RING_N; i++)
-        if (!(g.buf[i] = malloc(RING_BUF))) {
-            r = rootfs_err(err, MOLT_ENOMEM, "out of memory");
-            goto out;
-        }
-    pthread_mutex_init(&g.lock, NULL);
-    pthread_cond_init(&g.filled, NULL);
-    pthread_cond_init(&g.drained, NULL);
-    sync_init = true;
-
-    g.fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (g.fd < 0) {
-        r = rootfs_err(err, MOLT_EIO, "partition %s: cannot open it for writing: %s", path,
-                       strerror(errno));
-        goto out;
-    }
-    if ((r = stream(host, cfg, &g, size, &h, err)) < 0)
-        goto out;
+    struct writer w = { .path = path, .size = size, .sync_interval = cfg->sync_interval,
+                        .kill_after = knob && *knob ? strtoll(knob, NULL, 10) : -1,
+                        .verify = cfg->verify_write, .hash = FNV_INIT };
+    w.fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (w.fd < 0)
+        return rootfs_err(err, MOLT_EIO, "partition %s: cannot open it for writing: %s", path,
+                          strerror(errno));
+    r = stream(host, cfg, &w, err);
+    close(w.fd);
+    if (r < 0)
+        return r;
     host->progress(host, (uint64_t)size, (uint64_t)size);
-    if (cfg->verify_write) {
-        close(g.fd);
-        g.fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (g.fd < 0) {
-            r = rootfs_err(err, MOLT_EIO, "partition %s: cannot open it to read back: %s", path,
-                           strerror(errno));
-            goto out;
-        }
-        r = verify(g.fd, path, size, h, err);
-        if (r == 0)
-            molt_sdk_log_info(host, "partition %s: read back %lld bytes, identical to those "
-                              "written", path, (long long)size);
-    }
-out:
-    if (g.fd >= 0)
-        close(g.fd);
-    if (sync_init) {
-        pthread_cond_destroy(&g.drained);
-        pthread_cond_destroy(&g.filled);
-        pthread_mutex_destroy(&g.lock);
-    }
-    for (int i = 0; i < RING_N; i++)
-        free(g.buf[i]);
+    if (!cfg->verify_write)
+        return 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return rootfs_err(err, MOLT_EIO, "partition %s: cannot open it to read back: %s", path,
+                          strerror(errno));
+    r = verify(fd, path, size, w.hash, err);
+    close(fd);
+    if (r == 0)
+        molt_sdk_log_info(host, "partition %s: read back %lld bytes, identical to those "
+                          "written", path, (long long)size);
     return r;
 }

@@ -1,6 +1,6 @@
 # Bad rootfs-image artifacts never switch the boot partition: a truncated artifact, a payload
 # byte flipped (checksum mismatch), an image larger than the partition (refused before a byte
-# is written: partition B unchanged), a GRUB block that is not one, a stale trial left armed in
+# is written: partition B unchanged), a write error inside the image, a GRUB block that is not one, a stale trial left armed in
 # the environment (Download settles it on the running partition before writing), and settings
 # the module cannot work with. After each: exit 1, the store idle on the old artifact, the
 # environment booting A without a trial, A running after a reboot.
@@ -55,6 +55,18 @@ grep -q "the rootfs image (1048577 bytes) is larger than partition $D/part-b.img
 assert_eq "$sha_b" "$(sha256sum <"$D/part-b.img")" "partition B after the oversize image"
 rf_settled good A "after an oversize image"
 pass "oversize image: refused before writing, partition B untouched"
+
+# A write error in the middle of the image (the partition write runs as the host's payload
+# sink, on its hashing thread): molt with a 256 KiB file size limit and SIGXFSZ ignored, so the
+# write at 256 KiB fails with EFBIG. Download fails with the module's message.
+printf '#!/bin/sh\ntrap "" XFSZ\nulimit -f 256\nexec "%s" "$@"\n' "$MOLT" >"$T/molt-fsize"
+chmod 755 "$T/molt-fsize"
+MOLT="$T/molt-fsize" rf_molt install "$T/good.mender"
+expect_rc 1 "a write error inside the image"
+grep -q "Download failed: partition $D/part-b.img: write failed: File too large" "$RUN_ERR" \
+    || fail "write error message: $(cat "$RUN_ERR")"
+rf_settled good A "after a write error"
+pass "a write error inside the image: Download fails with it, boot partition unchanged"
 
 # A stale trial armed towards B (as a crashed foreign tool might leave it) and a truncated
 # artifact: Download first settles the environment on A.

@@ -31,6 +31,21 @@ bool molt_native_claims(const molt_native *n, const char *type);
 /* dlclose and free; NULL is fine. */
 void molt_native_free(molt_native *n);
 
+/* What a module file declares, as molt_native_probe read it. */
+typedef struct molt_native_decl {
+    char *name, *version;
+    uint32_t capabilities;
+    char **types;           /* NULL-terminated, as the descriptor's payload_types */
+} molt_native_decl;
+
+/* Load and check path as molt_native_load does, but in a forked child that sends the
+ * declaration back and exits: molt itself never maps the module or its libraries, and a module
+ * whose loading crashes is refused ("module <path>: loading it crashed: killed by signal 11
+ * (Segmentation fault)") instead of killing molt. 0 with *ret filled (molt_native_decl_free), or
+ * molt_native_load's refusal (code and message), or MOLT_EIO when the child cannot start. */
+int molt_native_probe(const char *path, molt_native_decl *ret, molt_err *err);
+void molt_native_decl_free(molt_native_decl *d);
+
 typedef struct molt_native_opts {
     const char *tree_dir;   /* the deployment's work tree (header/, tmp/, files/), as created by
                                molt_exec_tree_create */

@@ -163,7 +163,8 @@ static int add_native(molt_registry *reg, const molt_config *cfg, const char *pa
 }
 
 /* One native module file: its declarations from the cache when the file is unchanged, else
- * loaded (dlopen), checked, recorded in the cache when accepted, and unloaded. */
+ * loaded and checked in a child process (molt_native_probe) and recorded in the cache when
+ * accepted. */
 static int scan_native_file(molt_registry *reg, const molt_config *cfg, molt_registry_cache *cache,
                             const char *path, const struct stat *st, molt_err *err)
 {
@@ -172,22 +173,20 @@ static int scan_native_file(molt_registry *reg, const molt_config *cfg, molt_reg
     if (ce)
         return add_native(reg, cfg, path, ce->name, ce->version, ce->capabilities,
                           (const char *const *)ce->types, err);
-    molt_native *nat = NULL;
+    molt_native_decl d;
     molt_err e = {0};
     int r;
-    if (molt_native_load(&nat, path, &e) < 0) {
+    if (molt_native_probe(path, &d, &e) < 0) {
         molt_registry_item item = {.kind = MOLT_MODULE_NATIVE, .path = (char *)path,
                                    .refused = e.msg};
-        r = add_item(reg, &item, err);
-    } else {
-        const struct molt_module_desc *d = molt_native_desc(nat);
-        r = add_native(reg, cfg, path, d->name, d->version, d->capabilities, d->payload_types,
-                       err);
-        if (r == 0 && cache)
-            r = molt_registry_cache_put(cache, path, st, d->name, d->version, d->capabilities,
-                                        d->payload_types, err);
+        return add_item(reg, &item, err);
     }
-    molt_native_free(nat);
+    r = add_native(reg, cfg, path, d.name, d.version, d.capabilities,
+                   (const char *const *)d.types, err);
+    if (r == 0 && cache)
+        r = molt_registry_cache_put(cache, path, st, d.name, d.version, d.capabilities,
+                                    (const char *const *)d.types, err);
+    molt_native_decl_free(&d);
     return r;
 }
 

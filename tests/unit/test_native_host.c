@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,6 +211,7 @@ static void test_registry(void **state)
              native, exec1, exec2, exec1, exec1, exec1, exec2, exec1, exec1, exec2, native);
     run_sh(cmd);
     link_module(f, native, "native_copy");
+    link_module(f, native, "probe_crash");
     link_module(f, native, "probe_dup");
     link_module(f, native, "probe_major2");
 
@@ -220,7 +222,7 @@ static void test_registry(void **state)
     molt_err err = {0};
     if (molt_registry_load(&reg, &cfg, &err) != 0)
         fail_msg("%s", err.msg);
-    assert_int_equal(reg->n_items, 4);
+    assert_int_equal(reg->n_items, 5);
     char want[4 * BUF];
     /* native first, in file name order */
     assert_int_equal(reg->items[0].kind, MOLT_MODULE_NATIVE);
@@ -228,23 +230,28 @@ static void test_registry(void **state)
     assert_string_equal(reg->items[0].name, "copy");
     assert_string_equal(reg->items[0].version, "1.0.0");
     assert_null(reg->items[0].refused);
+    /* loaded in a child process: its crash refuses it, molt goes on */
+    snprintf(want, sizeof want, "module %s/probe_crash.so: loading it crashed: killed by signal "
+             "%d (%s)", native, SIGABRT, strsignal(SIGABRT));
+    assert_null(reg->items[1].type);
+    assert_string_equal(reg->items[1].refused, want);
     snprintf(want, sizeof want,
              "module %s/probe_dup.so: payload type native-copy is already claimed by module "
              "%s/native_copy.so",
              native, native);
-    assert_null(reg->items[1].type);
-    assert_string_equal(reg->items[1].refused, want);
+    assert_null(reg->items[2].type);
+    assert_string_equal(reg->items[2].refused, want);
     snprintf(want, sizeof want,
              "module %s/probe_major2.so: ABI 2.0 is not supported by this molt (ABI 1.1): "
              "rebuild it against molt-sdk 1",
              native);
-    assert_string_equal(reg->items[2].refused, want);
+    assert_string_equal(reg->items[3].refused, want);
     /* exec: native-copy is hidden by the native module, other/ of exec2 by exec1's */
-    assert_int_equal(reg->items[3].kind, MOLT_MODULE_EXEC);
-    assert_string_equal(reg->items[3].type, "other");
+    assert_int_equal(reg->items[4].kind, MOLT_MODULE_EXEC);
+    assert_string_equal(reg->items[4].type, "other");
     snprintf(want, sizeof want, "%s/other", exec1);
-    assert_string_equal(reg->items[3].path, want);
-    assert_ptr_equal(molt_registry_lookup(reg, "other"), &reg->items[3]);
+    assert_string_equal(reg->items[4].path, want);
+    assert_ptr_equal(molt_registry_lookup(reg, "other"), &reg->items[4]);
     assert_null(molt_registry_lookup(reg, "probe"));
     molt_registry_free(reg);
 

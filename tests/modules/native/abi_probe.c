@@ -5,9 +5,18 @@
  *   PROBE_NO_INSTALL           artifact_install is NULL
  *   PROBE_TYPE, PROBE_NAME     the payload type and name claimed
  *   PROBE_CAPS                 capabilities (default MOLT_CAP_STREAMING)
+ *   PROBE_CRASH                its constructor aborts (dlopen never returns)
  * Its download streams but returns at once without reading anything; every other function but
  * artifact_install is NULL. */
 #include <molt/module.h>
+
+#ifdef PROBE_CRASH
+#include <stdlib.h>
+__attribute__((constructor)) static void crash(void)
+{
+    abort();
+}
+#endif
 
 #ifndef PROBE_MAJOR
 #define PROBE_MAJOR MOLT_MODULE_ABI_MAJOR

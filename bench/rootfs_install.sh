@@ -8,7 +8,7 @@
 # Prints per run kind the median wall time, throughput (image bytes / wall), peak RSS and the
 # ratio of the throughput to the limit's. Not part of ctest.
 # molt runs twice per image: a first install (fresh data dir: the native-module registry cache is
-# rebuilt, every native module dlopen'ed once) and an install with the registry cache kept (as on
+# rebuilt: every native module is loaded once, in a child process) and an install with the registry cache kept (as on
 # a device whose modules did not change since the last install).
 #
 # Usage: bench/rootfs_install.sh     (RUNS=3; BENCH_MIB=512; MOLT_BUILD_DIR to reuse a build;
@@ -94,7 +94,8 @@ modules:
 YAML
 printf '%s\n' mender_boot_part=2 mender_boot_part_hex=2 upgrade_available=0 bootcount=0 >"$dev/env.txt"
 # molt_reset_cold: a fresh data dir (the first install after the native modules changed: molt
-# dlopens every native module once to rebuild <data_dir>/native/registry.cache).
+# loads every native module once, in a child process, to rebuild
+# <data_dir>/native/registry.cache).
 # molt_reset_warm: the same but registry.cache kept (every later install on a device).
 molt_reset_cold() {
     rm -rf "$dev/data"
@@ -122,8 +123,9 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 declare -A mbs_of
 cat <<'TXT'
 
-molt, first install: fresh data dir, so molt rebuilds <data_dir>/native/registry.cache (dlopens
-  every native module once; a device pays this only after its native modules changed).
+molt, first install: fresh data dir, so molt rebuilds <data_dir>/native/registry.cache (loads
+  every native module once in a child process, whose peak counts in GNU time's; a device pays
+  this only after its native modules changed).
 molt, registry cached: the data dir wiped except native/registry.cache (every later install).
 TXT
 printf '\n%-6s %-40s %8s %9s %13s %9s\n' image "run (median of $runs)" "wall s" "MB/s" "peak RSS MiB" "of limit"

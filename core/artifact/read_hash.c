@@ -3,6 +3,7 @@
 #include "artifact/read_hash.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -88,7 +89,13 @@ int molt_read_hasher_new(molt_read_hasher **ret, molt_err *err)
     pthread_cond_init(&h->work, NULL);
     pthread_cond_init(&h->done_cv, NULL);
     h->pid = getpid();
+    /* Signals stay with the caller's thread (a sink's write or sync_file_range is never
+     * interrupted by a handler): the worker starts with all of them blocked. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     h->threaded = pthread_create(&h->thread, NULL, worker, h) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     *ret = h;
     return 0;
 }

@@ -44,7 +44,9 @@ build=$(cd "$build" && pwd)
 if [ -z "${MOLT_BUILD_DIR:-}" ]; then
     cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOLT_BUILD_TESTS=OFF \
         -DMOLT_SANITIZE=OFF >/dev/null
-    cmake --build "$build" -j "$(nproc)" --target molt molt-artifact rootfs-image >/dev/null
+    # every native module, as on a device with all of them installed (a first install probes each)
+    cmake --build "$build" -j "$(nproc)" --target molt molt-artifact rootfs-image file deb docker \
+        >/dev/null
 fi
 molt="$build/core/molt"
 molt_artifact="$build/sdk/artifact/molt-artifact"

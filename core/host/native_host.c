@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "host/proc.h"
 #include "util/fs.h"
 #include "util/log.h"
 
@@ -868,6 +869,7 @@ static int run_isolated(native_mod *nm, molt_call call, call_result *res, molt_e
             close(sv[0]);
         child_run(nm, call, res_pipe[1], download ? sv[1] : -1);
     }
+    molt_proc_watch(pid);
     close(res_pipe[1]);
     res_pipe[1] = -1;
     int64_t deadline = now_ms() + (int64_t)nm->timeout * 1000;
@@ -893,6 +895,7 @@ static int run_isolated(native_mod *nm, molt_call call, call_result *res, molt_e
     }
     if (r == MOLT_ETIMEOUT)
         kill(pid, SIGKILL);
+    molt_proc_unwatch(pid);
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;

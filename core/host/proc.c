@@ -25,6 +25,63 @@
 
 static int kill_grace_ms = 10000;
 
+/* ---- molt killed by a signal takes its children with it --------------------------------------
+ * When molt dies of SIGTERM, SIGINT, SIGHUP or SIGQUIT (a `molt install` stopped by hand, a
+ * shutdown) while a module or a script runs, the child's process group is killed first
+ * (SIGKILL), as a power cut stops it: otherwise the module would go on changing the device while
+ * the next molt recovers the same deployment. The handler is installed at the first watch, for
+ * each of these signals whose action is still the default (the daemon's own handler for TERM and
+ * INT lets the running call finish its step, docs/fleet.md). Children are started from one
+ * thread; the handler only reads the table. */
+#define WATCH_MAX 16
+static volatile sig_atomic_t watched[WATCH_MAX];   /* pids (group leaders or not); 0 = free */
+
+static void die_with_children(int sig)
+{
+    for (int i = 0; i < WATCH_MAX; i++) {
+        pid_t pid = (pid_t)watched[i];
+        if (pid > 0 && kill(-pid, SIGKILL) != 0)
+            kill(pid, SIGKILL);   /* not a group leader (an isolated native module's child) */
+    }
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    sigaction(sig, &dfl, NULL);
+    raise(sig);
+}
+
+static void install_die_handlers(void)
+{
+    static bool installed;
+    static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
+    if (installed)
+        return;
+    installed = true;
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction old, sa = {.sa_handler = die_with_children};
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(sigs[i], NULL, &old) == 0 && !(old.sa_flags & SA_SIGINFO) &&
+            old.sa_handler == SIG_DFL)
+            sigaction(sigs[i], &sa, NULL);
+    }
+}
+
+void molt_proc_watch(pid_t pid)
+{
+    install_die_handlers();
+    for (int i = 0; i < WATCH_MAX; i++) {
+        if (watched[i] == 0) {
+            watched[i] = pid;
+            return;
+        }
+    }
+}
+
+void molt_proc_unwatch(pid_t pid)
+{
+    for (int i = 0; i < WATCH_MAX; i++)
+        if (watched[i] == pid)
+            watched[i] = 0;
+}
+
 void molt_proc_set_kill_grace_ms(int ms)
 {
     kill_grace_ms = ms < 0 ? 0 : ms;
@@ -210,6 +267,7 @@ static void reap(molt_proc *p)
 {
     if (p->reaped)
         return;
+    molt_proc_unwatch(p->pid);   /* before the pid can be reused */
     int status;
     while (waitpid(p->pid, &status, 0) < 0) {
         if (errno != EINTR) {
@@ -471,6 +529,7 @@ int molt_proc_spawn(molt_proc **ret, const char *const *argv, const molt_proc_op
         child_exec(argv, opts->cwd, devnull, out[1], errp[1], rep[1], max_fd);
 
     setpgid(pid, pid);   /* also here, so kill(-pid) works even before the child ran */
+    molt_proc_watch(pid);
     p->pid = pid;
     p->reaped = false;
     close(out[1]);

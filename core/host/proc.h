@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include "util/err.h"
 #include "util/log.h"
 
@@ -51,6 +52,14 @@ bool molt_proc_exited(molt_proc *p);
 /* Wait for the child to exit (bounded by the deadline), drain its output, reap it. Returns 0
  * with *ret_status a waitpid() status, or MOLT_ETIMEOUT after terminating the group. */
 int molt_proc_wait(molt_proc *p, int *ret_status, molt_err *err);
+
+/* molt killed by SIGTERM, SIGINT, SIGHUP or SIGQUIT (with those left at their default action
+ * when the first child started) first kills the watched children: SIGKILL to the process group
+ * of each (or to the pid when it leads none), then dies of the signal. molt_proc_spawn watches
+ * its children until they are reaped; other forked children (an isolated native module call)
+ * are watched from fork to waitpid with these. At most 16 at once (more are not watched). */
+void molt_proc_watch(pid_t pid);
+void molt_proc_unwatch(pid_t pid);
 
 /* Terminate now: SIGTERM to the group, up to the grace period for the child to exit, then
  * SIGKILL to the group; reap. Safe to call more than once. */

@@ -7,8 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <curl/curl.h>
-
+#include "transport/curl_lib.h"
 #include "trust/auth_sign.h"
 #include "util/log.h"
 
@@ -17,6 +16,7 @@
 #define TOKEN_MAX (64 * 1024)
 
 struct molt_server {
+    const molt_curl_lib *c;    /* libcurl, loaded on first use (transport/curl_lib.h) */
     CURL *easy;
     char *url;                 /* without a trailing slash */
     char *tenant_token;
@@ -48,10 +48,14 @@ int molt_server_new(molt_server **ret, const molt_server_opts *o, molt_err *err)
                             "(or http://) URL", o->url ? o->url : "");
     if (!o->identity_json || !o->key)
         return molt_err_set(err, MOLT_EINVAL, "server client: identity and key are required");
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const molt_curl_lib *c;
+    int r = molt_curl_get(&c, err);
+    if (r < 0)
+        return r;
     molt_server *s = calloc(1, sizeof *s);
     if (!s)
         return molt_err_set(err, MOLT_ENOMEM, "out of memory");
+    s->c = c;
     s->url = strdup(o->url);
     s->tenant_token = dup_or_null(o->tenant_token);
     s->identity_json = strdup(o->identity_json);
@@ -63,7 +67,7 @@ int molt_server_new(molt_server **ret, const molt_server_opts *o, molt_err *err)
     s->connect_timeout = o->connect_timeout > 0 ? o->connect_timeout : 30;
     s->low_speed_time = o->low_speed_time > 0 ? o->low_speed_time : 60;
     s->request_timeout = o->request_timeout > 0 ? o->request_timeout : 300;
-    s->easy = curl_easy_init();
+    s->easy = s->c->easy_init();
     s->retry_after = -1;
     if (!s->url || !s->identity_json || !s->easy || (o->tenant_token && *o->tenant_token &&
                                                      !s->tenant_token)) {
@@ -82,7 +86,7 @@ void molt_server_free(molt_server *s)
     if (!s)
         return;
     if (s->easy)
-        curl_easy_cleanup(s->easy);
+        s->c->easy_cleanup(s->easy);
     free(s->url);
     free(s->tenant_token);
     free(s->identity_json);
@@ -161,7 +165,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *ctx)
         if (end != v && *end == '\0') {
             s->retry_after = secs < 0 ? 0 : secs > 86400 ? 86400 : (int)secs;
         } else {
-            time_t when = curl_getdate(v, NULL);
+            time_t when = s->c->getdate(v, NULL);
             if (when > 0) {
                 long d = (long)(when - time(NULL));
                 s->retry_after = d < 0 ? 0 : d > 86400 ? 86400 : (int)d;
@@ -200,22 +204,22 @@ static int perform(molt_server *s, const char *method, const char *url, const ch
     s->status = 0;
     s->retry_after = -1;
     s->errbuf[0] = '\0';
-    curl_easy_reset(e);
-    h = curl_slist_append(h, "Accept: application/json");
+    s->c->easy_reset(e);
+    h = s->c->slist_append(h, "Accept: application/json");
     if (body)
-        h = curl_slist_append(h, "Content-Type: application/json");
+        h = s->c->slist_append(h, "Content-Type: application/json");
     if (auth) {
         snprintf(line, sizeof line, "Authorization: Bearer %s", auth);
-        h = curl_slist_append(h, line);
+        h = s->c->slist_append(h, line);
     }
     if (sig) {
         snprintf(line, sizeof line, "X-MEN-Signature: %s", sig);
-        h = curl_slist_append(h, line);
+        h = s->c->slist_append(h, line);
     }
-    h = curl_slist_append(h, "Expect:");
+    h = s->c->slist_append(h, "Expect:");
     CURLcode rc = CURLE_OK;
 #define SET(opt, val) \
-    do { if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val); } while (0)
+    do { if (rc == CURLE_OK) rc = s->c->easy_setopt(e, opt, val); } while (0)
     SET(CURLOPT_URL, url);
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
@@ -250,18 +254,18 @@ static int perform(molt_server *s, const char *method, const char *url, const ch
     }
 #undef SET
     if (rc == CURLE_OK)
-        rc = curl_easy_perform(e);
+        rc = s->c->easy_perform(e);
     if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && s->body_over)) {
         bool tls = rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CONNECT_ERROR ||
                    rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_CERTPROBLEM;
         r = molt_err_set(err, tls ? MOLT_ETLS : MOLT_ENET, "%s %s: %s", method, url,
-                         s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc));
+                         s->errbuf[0] ? s->errbuf : s->c->easy_strerror(rc));
         goto out;
     }
-    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &s->status);
+    s->c->easy_getinfo(e, CURLINFO_RESPONSE_CODE, &s->status);
     molt_log_debug("%s %s: %ld", method, url, s->status);
 out:
-    curl_slist_free_all(h);
+    s->c->slist_free_all(h);
     return r;
 }
 
@@ -434,8 +438,8 @@ int molt_server_next(molt_server *s, const json_t *provides, molt_server_deploym
         /* The open-source server has no v2 route (§3.2). */
         const char *an = json_string_value(json_object_get(provides, "artifact_name"));
         const char *dt = json_string_value(json_object_get(provides, "device_type"));
-        name = curl_easy_escape(s->easy, an ? an : "", 0);
-        type = curl_easy_escape(s->easy, dt ? dt : "", 0);
+        name = s->c->easy_escape(s->easy, an ? an : "", 0);
+        type = s->c->easy_escape(s->easy, dt ? dt : "", 0);
         if (!name || !type ||
             asprintf(&path, "/api/devices/v1/deployments/device/deployments/next?"
                             "artifact_name=%s&device_type=%s", name, type) < 0) {
@@ -454,8 +458,8 @@ int molt_server_next(molt_server *s, const json_t *provides, molt_server_deploym
         r = status_error(s, "deployments/next", err);
     }
 out:
-    curl_free(name);
-    curl_free(type);
+    s->c->free(name);
+    s->c->free(type);
     free(path);
     return r;
 }
@@ -475,12 +479,12 @@ static int put(molt_server *s, const char *what, const char *path, const char *b
 int molt_server_status(molt_server *s, const char *id, const char *status, molt_err *err)
 {
     char path[512], body[128], what[96];
-    char *eid = curl_easy_escape(s->easy, id, 0);
+    char *eid = s->c->easy_escape(s->easy, id, 0);
     if (!eid)
         return molt_err_set(err, MOLT_ENOMEM, "out of memory");
     snprintf(path, sizeof path, "/api/devices/v1/deployments/device/deployments/%.256s/status",
              eid);
-    curl_free(eid);
+    s->c->free(eid);
     int n = snprintf(body, sizeof body, "{\"status\":\"%s\"}", status);
     snprintf(what, sizeof what, "status %s", status);
     return put(s, what, path, body, (size_t)n, 204, err);
@@ -490,12 +494,12 @@ int molt_server_log(molt_server *s, const char *id, const char *body, size_t len
                     molt_err *err)
 {
     char path[512];
-    char *eid = curl_easy_escape(s->easy, id, 0);
+    char *eid = s->c->easy_escape(s->easy, id, 0);
     if (!eid)
         return molt_err_set(err, MOLT_ENOMEM, "out of memory");
     snprintf(path, sizeof path, "/api/devices/v1/deployments/device/deployments/%.256s/log",
              eid);
-    curl_free(eid);
+    s->c->free(eid);
     return put(s, "deployment log", path, body, len, 204, err);
 }
 

@@ -1,8 +1,8 @@
 /* libcurl loaded on demand (core/transport/curl_lib.h): a process that has not used HTTP has
  * no libcurl mapped; the first molt_curl_get maps it and the table works (version, escaping,
- * the forwarders by curl's names); a missing library is one clear MOLT_EUNSUPPORTED naming it,
- * returned by molt_http_source_new too, and the forwarders fail as libcurl would. Each case runs
- * in a forked child so the load-once state starts empty. */
+ * setopt with a long, a string and an off_t, getinfo, getdate); a missing library is one clear
+ * MOLT_EUNSUPPORTED naming it, returned by molt_http_source_new and molt_server_new too. Each
+ * case runs in a forked child so the load-once state starts empty. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <sys/wait.h>
 
+#include "server/client.h"
 #include "transport/curl_lib.h"
 #include "transport/http_source.h"
 
@@ -73,19 +74,19 @@ static void child_loads(void)
     if (!esc || strcmp(esc, "a%20b%2Fc") != 0)
         _exit(14);
     c->free(esc);
-    /* the forwarder with a long, a string and an off_t option, and getinfo */
-    if (curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_URL, "http://127.0.0.1:1/") != CURLE_OK ||
-        curl_easy_setopt(h, CURLOPT_MAX_RECV_SPEED_LARGE, (curl_off_t)1 << 40) != CURLE_OK ||
-        curl_easy_setopt(h, (CURLoption)(CURLOPTTYPE_LONG + 9999), 1L) != CURLE_UNKNOWN_OPTION)
+    /* setopt with a long, a string and an off_t option, and getinfo */
+    if (c->easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+        c->easy_setopt(h, CURLOPT_URL, "http://127.0.0.1:1/") != CURLE_OK ||
+        c->easy_setopt(h, CURLOPT_MAX_RECV_SPEED_LARGE, (curl_off_t)1 << 40) != CURLE_OK ||
+        c->easy_setopt(h, (CURLoption)(CURLOPTTYPE_LONG + 9999), 1L) != CURLE_UNKNOWN_OPTION)
         _exit(15);
     char *url = NULL;
-    if (curl_easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &url) != CURLE_OK || !url ||
+    if (c->easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &url) != CURLE_OK || !url ||
         strcmp(url, "http://127.0.0.1:1/") != 0)
         _exit(16);
-    if (curl_getdate("Sun, 06 Nov 1994 08:49:37 GMT", NULL) != 784111777)
+    if (c->getdate("Sun, 06 Nov 1994 08:49:37 GMT", NULL) != 784111777)
         _exit(17);
-    curl_easy_cleanup(h);
+    c->easy_cleanup(h);
 }
 
 static void test_loaded_on_first_use(void **state)
@@ -107,8 +108,13 @@ static void child_missing(void)
     if (molt_http_source_new(&src, "http://127.0.0.1:1/a.mender", NULL, &e2) !=
             MOLT_EUNSUPPORTED || src || strcmp(e.msg, e2.msg) != 0)
         _exit(22);
-    if (curl_easy_init() != NULL || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_FAILED_INIT ||
-        curl_multi_init() != NULL || curl_slist_append(NULL, "x") != NULL)
+    /* the server client gets the same error (the key is only stored, never used here) */
+    static const char not_a_key;
+    molt_server_opts so = {.url = "https://127.0.0.1:1", .identity_json = "{}",
+                           .key = (const molt_device_key *)(const void *)&not_a_key};
+    molt_server *srv = NULL;
+    molt_err e3 = {0};
+    if (molt_server_new(&srv, &so, &e3) != MOLT_EUNSUPPORTED || srv || strcmp(e.msg, e3.msg) != 0)
         _exit(23);
     if (libcurl_mapped())
         _exit(24);

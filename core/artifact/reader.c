@@ -83,8 +83,7 @@ struct molt_artifact_reader {
 /* Remember the first failure so that every later call reports it again. */
 static int fail(molt_artifact_reader *r, int code, molt_err *err)
 {
-    if (r->hasher)   /* so that a sink has returned for the last time */
-        molt_read_hasher_drain(r->hasher);
+    molt_artifact_reader_clear_sink(r);   /* a sink has returned for the last time */
     r->state = ST_FAILED;
     r->fail_code = code;
     if (err)
@@ -636,6 +635,14 @@ int molt_artifact_reader_set_sink(molt_artifact_reader *r,
                             "the first read of a file");
     molt_read_hasher_set_sink(r->hasher, sink, ctx);
     return 0;
+}
+
+void molt_artifact_reader_clear_sink(molt_artifact_reader *r)
+{
+    if (r && r->hasher) {
+        molt_read_hasher_drain(r->hasher);
+        molt_read_hasher_set_sink(r->hasher, NULL, NULL);
+    }
 }
 
 /* The end of the current payload file: compare its digest with the manifest. */

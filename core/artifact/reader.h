@@ -55,6 +55,10 @@ int molt_artifact_reader_set_sink(molt_artifact_reader *r,
                                   int (*sink)(void *ctx, const void *p, size_t len), void *ctx,
                                   molt_err *err);
 
+/* Stop handing bytes to the sink of the current file (if any), once the bytes queued so far
+ * went through it: after this the sink is never called again. */
+void molt_artifact_reader_clear_sink(molt_artifact_reader *r);
+
 /* Read every remaining payload byte and check the rest of the artifact; 0 if all is well. */
 int molt_artifact_reader_finish(molt_artifact_reader *r, molt_err *err);
 

@@ -1000,6 +1000,11 @@ static int op_download(molt_module *m, molt_artifact_reader *r, molt_err *err)
     nm->have_file = false;
     nm->in_download = true;
     rc = run_call(nm, MOLT_CALL_DOWNLOAD, NULL, err);
+    /* A module that returned in the middle of a file with a sink set: the host reads the rest
+     * of the artifact after this, never into the module's sink again. */
+    if (r && nm->sink)
+        molt_artifact_reader_clear_sink(r);
+    nm->sink = NULL;
     nm->in_download = false;
     nm->have_file = false;
     nm->reader = NULL;

@@ -543,6 +543,27 @@ static void test_sink_write_fails_isolated(void **state)
     sink_write_fails(*state, true);
 }
 
+/* A module that sets a sink, reads one block and returns from Download: the host reads and
+ * verifies the rest without calling the sink again (the module's ArtifactInstall checks). */
+static void test_sink_ends_with_download(void **state)
+{
+    fixture *f = *state;
+    molt_err err = {0};
+    molt_source *src = NULL;
+    molt_artifact_reader *r = NULL;
+    make_artifact_sized(f, "native-copy", ", \"sink_stop\": true", 1000000);
+    open_artifact(f, &src, &r);
+    molt_module *m = new_module(f, "native_copy", "native-copy", false);
+    if (m->ops->download(m, r, &err) != 0)
+        fail_msg("Download: %s", err.msg);
+    if (molt_artifact_reader_finish(r, &err) != 0)
+        fail_msg("finish: %s", err.msg);
+    molt_artifact_reader_free(r);
+    molt_source_free(src);
+    call_ok(m, MOLT_CALL_ARTIFACT_INSTALL);
+    m->ops->free(m);
+}
+
 /* Isolated: a call past the timeout is killed; a Download that reads nothing of a payload larger
  * than the socket buffer (8 MiB) still ends (the rest is verified by the reader afterwards). */
 static void test_isolated_timeout_and_unread(void **state)
@@ -619,6 +640,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_checksum_in_process, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sink_write_fails_in_process, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sink_write_fails_isolated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sink_ends_with_download, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checksum_isolated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_isolated_timeout_and_unread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_type, setup, teardown),

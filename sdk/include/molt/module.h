@@ -240,8 +240,9 @@ struct molt_host_api {
      * caller's thread. The module still drives the reading with read/read_block, which return
      * the same bytes (and the same 0 once the file's checksum matched). sink returns 0 or a
      * negative code; after a failure it is not called again and read/read_block return that
-     * code. Once read/read_block returned 0 or a negative code, or next_file was called, the
-     * sink has returned for the last time. The sink must not call host functions. Returns 0, or
+     * code. Once read/read_block returned 0 or a negative code, next_file was called, or
+     * download returned, the sink has returned for the last time (the host reads what the
+     * module left unread without it). The sink must not call host functions. Returns 0, or
      * MOLT_ESTATE when not at the start of a file. */
     int (*set_sink)(const struct molt_host_api *host,
                     int (*sink)(void *ctx, const void *buf, size_t len), void *ctx);

@@ -11,7 +11,9 @@
  * state fail, {"hang": "<State>"} makes it wait forever (for timeouts), {"crash": "<State>"}
  * makes it die of SIGSEGV the first time (kv key "crashed-<State>" remembers), {"write_to":
  * "<file>"} makes Download copy the payload into that file instead (/dev/full: a write that
- * fails with ENOSPC). Built in variants (tests/CMakeLists.txt):
+ * fails with ENOSPC), {"sink_stop": true} makes Download set a counting payload sink, read one
+ * block and return with the rest unread, and ArtifactInstall fail unless the sink got exactly
+ * that one block (the host must read the rest without it). Built in variants (tests/CMakeLists.txt):
  *   TEST_TYPE "native-copy" and TEST_CAPS: the payload type and capabilities
  *   TEST_CRASH: ArtifactInstall dies of SIGSEGV the first time (kv key "crashed" remembers). */
 #include <molt/sdk.h>
@@ -131,6 +133,24 @@ static int staged_names(state *s, char *buf, size_t cap)
     return 0;
 }
 
+/* {"sink_stop": true}: the calls of the counting sink, and the blocks Download read. */
+static long sink_calls, blocks_read = -1;
+
+static int counting_sink(void *ctx, const void *buf, size_t len)
+{
+    (void)ctx;
+    (void)buf;
+    (void)len;
+    sink_calls++;
+    return 0;
+}
+
+static int meta_flag(const struct molt_host_api *h, const char *pointer)
+{
+    int v = 0;
+    return molt_sdk_json_bool(h->meta_data(h), pointer, &v, NULL) == 0 && v;
+}
+
 static int download(void *st)
 {
     state *s = st;
@@ -139,6 +159,16 @@ static int download(void *st)
     int r = enter(s, "Download");
     if (r < 0)
         return r;
+    if (meta_flag(h, "/sink_stop")) {
+        const char *name;
+        const void *block;
+        int64_t size;
+        if (h->next_file(h, &name, &size) != 1 || h->set_sink(h, counting_sink, NULL) != 0 ||
+            h->read_block(h, &block) <= 0)
+            return MOLT_EPROTOCOL;
+        blocks_read = 1;
+        return 0;   /* the rest unread */
+    }
     char *names = calloc(1, FILES_MAX);
     size_t used = 0;
     if (!names)
@@ -266,6 +296,14 @@ static int artifact_install(void *st)
     int r = enter(s, "ArtifactInstall");
     if (r < 0)
         return r;
+    if (meta_flag(s->host, "/sink_stop")) {
+        if (sink_calls != blocks_read) {
+            s->host->error(s->host, "the sink was called %ld times for the %ld block(s) read",
+                           sink_calls, blocks_read);
+            return MOLT_EMODULE;
+        }
+        return 0;
+    }
 #ifdef TEST_CRASH
     size_t len;
     char flag[4];

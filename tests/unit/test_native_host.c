@@ -345,6 +345,19 @@ static molt_module *downloaded(fixture *f, const char *file, const char *type, b
     return m;
 }
 
+/* Download with m, then the host's reading of what m left unread (as the state machine does),
+ * then the artifact closed. */
+static void download_finish(molt_module *m, molt_artifact_reader *r, molt_source *src)
+{
+    molt_err err = {0};
+    if (m->ops->download(m, r, &err) != 0)
+        fail_msg("Download: %s", err.msg);
+    if (molt_artifact_reader_finish(r, &err) != 0)
+        fail_msg("finish: %s", err.msg);
+    molt_artifact_reader_free(r);
+    molt_source_free(src);
+}
+
 static void call_ok(molt_module *m, molt_call call)
 {
     molt_err err = {0};
@@ -364,13 +377,7 @@ static void deploy(fixture *f, const char *file, const char *type, bool isolated
     assert_int_equal(molt_write_file_atomic(old, "old notes\n", 10, 0644, NULL), 0);
     open_artifact(f, &src, &r);
     molt_module *m = new_module(f, file, type, isolated);
-
-    if (m->ops->download(m, r, &err) != 0)
-        fail_msg("Download: %s", err.msg);
-    if (molt_artifact_reader_finish(r, &err) != 0)
-        fail_msg("finish: %s", err.msg);
-    molt_artifact_reader_free(r);
-    molt_source_free(src);
+    download_finish(m, r, src);
     /* the exact payload bytes reached the module */
     snprintf(path, sizeof path, "%s/tmp/payload.bin", f->tree);
     assert_same_file(path, f->payload);
@@ -548,18 +555,12 @@ static void test_sink_write_fails_isolated(void **state)
 static void test_sink_ends_with_download(void **state)
 {
     fixture *f = *state;
-    molt_err err = {0};
     molt_source *src = NULL;
     molt_artifact_reader *r = NULL;
     make_artifact_sized(f, "native-copy", ", \"sink_stop\": true", 1000000);
     open_artifact(f, &src, &r);
     molt_module *m = new_module(f, "native_copy", "native-copy", false);
-    if (m->ops->download(m, r, &err) != 0)
-        fail_msg("Download: %s", err.msg);
-    if (molt_artifact_reader_finish(r, &err) != 0)
-        fail_msg("finish: %s", err.msg);
-    molt_artifact_reader_free(r);
-    molt_source_free(src);
+    download_finish(m, r, src);
     call_ok(m, MOLT_CALL_ARTIFACT_INSTALL);
     m->ops->free(m);
 }
@@ -587,12 +588,7 @@ static void test_isolated_timeout_and_unread(void **state)
     make_artifact_sized(f, "probe", "", 8 << 20);
     open_artifact(f, &src, &r);
     m = new_module(f, "probe_ok", "probe", true);
-    if (m->ops->download(m, r, &err) != 0)
-        fail_msg("%s", err.msg);
-    if (molt_artifact_reader_finish(r, &err) != 0)
-        fail_msg("%s", err.msg);
-    molt_artifact_reader_free(r);
-    molt_source_free(src);
+    download_finish(m, r, src);
     call_ok(m, MOLT_CALL_ARTIFACT_INSTALL);
     call_ok(m, MOLT_CALL_ARTIFACT_COMMIT);   /* NULL: succeeds doing nothing */
     molt_answer a = MOLT_ANSWER_YES;

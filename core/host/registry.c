@@ -2,8 +2,6 @@
  * the one lookup the state machine and `molt modules` use. */
 #include "host/registry.h"
 
-#include <dirent.h>
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,60 +46,25 @@ static int add_item(molt_registry *reg, const molt_registry_item *item, molt_err
     return 0;
 }
 
-static int cmp_names(const void *a, const void *b)
+static bool not_hidden(void *ctx, int dir_fd, const char *name)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    (void)ctx;
+    (void)dir_fd;
+    return name[0] != '.';
 }
 
-/* The file names in dir, sorted; a missing folder has none. */
+/* The file names in a module folder, sorted; a missing folder has none. */
 static int list_dir(const char *dir, char ***ret, size_t *ret_n, molt_err *err)
 {
-    char **names = NULL;
-    size_t n = 0;
-    int r = 0;
-    DIR *d = opendir(dir);
-    if (!d) {
-        if (errno == ENOENT || errno == ENOTDIR) {
-            *ret = NULL;
-            *ret_n = 0;
-            return 0;
-        }
-        return molt_err_errno(err, MOLT_EIO, errno, "cannot read module folder %s", dir);
+    int r = molt_dir_names(dir, "module folder", not_hidden, NULL, REGISTRY_MAX_ITEMS, ret, ret_n,
+                           err);
+    if (r == MOLT_ENOTFOUND) {
+        molt_err_clear(err);
+        *ret = NULL;
+        *ret_n = 0;
+        return 0;
     }
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.')
-            continue;
-        char **more = n < REGISTRY_MAX_ITEMS ? realloc(names, (n + 1) * sizeof *names) : NULL;
-        if (!more || !(more[n] = strdup(de->d_name))) {
-            if (more)
-                names = more;
-            r = molt_err_set(err, n < REGISTRY_MAX_ITEMS ? MOLT_ENOMEM : MOLT_ELIMIT,
-                             "listing module folder %s: too many files or out of memory", dir);
-            break;
-        }
-        names = more;
-        n++;
-    }
-    closedir(d);
-    if (r < 0) {
-        for (size_t i = 0; i < n; i++)
-            free(names[i]);
-        free(names);
-        return r;
-    }
-    if (n)
-        qsort(names, n, sizeof *names, cmp_names);
-    *ret = names;
-    *ret_n = n;
-    return 0;
-}
-
-static void free_names(char **names, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
+    return r;
 }
 
 static bool same_file(const char *a, const char *b)
@@ -217,7 +180,7 @@ static int scan_native(molt_registry *reg, const molt_config *cfg, molt_err *err
                            "scan): %s", e.msg);
     }
     molt_registry_cache_free(cache);
-    free_names(names, n);
+    molt_names_free(names, n);
     return r;
 }
 
@@ -246,7 +209,7 @@ static int scan_exec(molt_registry *reg, const molt_config *cfg, molt_err *err)
             }
             free(path);
         }
-        free_names(names, n);
+        molt_names_free(names, n);
     }
     return r;
 }

@@ -1,8 +1,6 @@
 /* Identity and inventory scripts: run them, parse `key=value` lines, encode as Mender does. */
 #include "server/attributes.h"
 
-#include <dirent.h>
-#include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,57 +169,11 @@ static int cmp_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static bool inventory_name(const char *name)
+static bool inventory_name(void *ctx, int dir_fd, const char *name)
 {
+    (void)ctx;
+    (void)dir_fd;
     return strncmp(name, "mender-inventory-", 17) == 0 || strncmp(name, "molt-inventory-", 15) == 0;
-}
-
-/* The inventory scripts of one folder, sorted; a missing folder has none. */
-static int list_scripts(const char *dir, char ***ret, size_t *ret_n, molt_err *err)
-{
-    DIR *d = opendir(dir);
-    char **names = NULL;
-    size_t n = 0;
-    if (!d) {
-        if (errno == ENOENT || errno == ENOTDIR) {
-            *ret = NULL;
-            *ret_n = 0;
-            return 0;
-        }
-        return molt_err_errno(err, MOLT_EIO, errno, "inventory folder %s", dir);
-    }
-    struct dirent *de;
-    int r = 0;
-    while ((de = readdir(d)) != NULL) {
-        if (!inventory_name(de->d_name))
-            continue;
-        if (n >= MOLT_ATTR_KEYS_MAX) {
-            r = molt_err_set(err, MOLT_ELIMIT, "%s: more than %d inventory scripts", dir,
-                             MOLT_ATTR_KEYS_MAX);
-            goto out;
-        }
-        char *path = molt_path_join(dir, de->d_name);
-        char **grown = path ? realloc(names, (n + 1) * sizeof *names) : NULL;
-        if (!grown) {
-            free(path);
-            r = molt_err_set(err, MOLT_ENOMEM, "out of memory");
-            goto out;
-        }
-        names = grown;
-        names[n++] = path;
-    }
-    qsort(names, n, sizeof *names, cmp_names);
-out:
-    closedir(d);
-    if (r < 0) {
-        for (size_t i = 0; i < n; i++)
-            free(names[i]);
-        free(names);
-        return r;
-    }
-    *ret = names;
-    *ret_n = n;
-    return 0;
 }
 
 int molt_inventory_collect(const char *const *dirs, size_t n, json_t **ret, molt_err *err)
@@ -230,9 +182,14 @@ int molt_inventory_collect(const char *const *dirs, size_t n, json_t **ret, molt
     if (!attrs)
         return molt_err_set(err, MOLT_ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
-        char **scripts = NULL;
+        char **names = NULL;
         size_t ns = 0;
-        int r = list_scripts(dirs[i], &scripts, &ns, err);
+        int r = molt_dir_names(dirs[i], "inventory folder", inventory_name, NULL,
+                               MOLT_ATTR_KEYS_MAX, &names, &ns, err);
+        if (r == MOLT_ENOTFOUND) {   /* a missing folder has no scripts */
+            molt_err_clear(err);
+            continue;
+        }
         if (r < 0) {
             json_decref(attrs);
             return r;
@@ -240,13 +197,14 @@ int molt_inventory_collect(const char *const *dirs, size_t n, json_t **ret, molt
         for (size_t j = 0; j < ns; j++) {
             struct stat st;
             molt_err e = {0};
-            if (stat(scripts[j], &st) == 0 && S_ISREG(st.st_mode) &&
-                access(scripts[j], X_OK) == 0 &&
-                molt_attr_run(attrs, scripts[j], SCRIPT_TIMEOUT_MS, &e) < 0)
+            char *script = molt_path_join(dirs[i], names[j]);
+            if (script && stat(script, &st) == 0 && S_ISREG(st.st_mode) &&
+                access(script, X_OK) == 0 &&
+                molt_attr_run(attrs, script, SCRIPT_TIMEOUT_MS, &e) < 0)
                 molt_log_warning("inventory: %s (skipped)", e.msg);
-            free(scripts[j]);
+            free(script);
         }
-        free(scripts);
+        molt_names_free(names, ns);
     }
     *ret = attrs;
     return 0;

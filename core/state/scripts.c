@@ -2,7 +2,6 @@
  * with the retry-later exit code 21, a timeout per script, stderr into the log. */
 #include "state/scripts.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -151,61 +150,31 @@ out:
     return r;
 }
 
-static int cmp_names(const void *a, const void *b)
+/* Which names collect keeps: the state/action's scripts that are executable files. */
+typedef struct script_filter {
+    const char *dir, *state, *action;
+} script_filter;
+
+static bool is_script(void *ctx, int dir_fd, const char *name)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    const script_filter *f = ctx;
+    struct stat st;
+    if (!name_matches(name, f->state, f->action))
+        return false;
+    if (fstatat(dir_fd, name, &st, 0) != 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0111)) {
+        molt_log_debug("State script %s/%s is not an executable file: skipped", f->dir, name);
+        return false;
+    }
+    return true;
 }
 
 /* Executable regular files of dir matching state/action, sorted. MOLT_ENOTFOUND if no dir. */
 static int collect(const char *dir, const char *state, const char *action, char ***ret,
                    size_t *ret_n, molt_err *err)
 {
-    DIR *d = opendir(dir);
-    if (!d)
-        return molt_err_errno(err, errno == ENOENT ? MOLT_ENOTFOUND : MOLT_EIO, errno,
-                              "cannot read state script folder %s", dir);
-    char **names = NULL;
-    size_t n = 0;
-    int r = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!name_matches(e->d_name, state, action))
-            continue;
-        struct stat st;
-        if (fstatat(dirfd(d), e->d_name, &st, 0) != 0 || !S_ISREG(st.st_mode) ||
-            !(st.st_mode & 0111)) {
-            molt_log_debug("State script %s/%s is not an executable file: skipped", dir,
-                           e->d_name);
-            continue;
-        }
-        if (n == MAX_SCRIPTS) {
-            r = molt_err_set(err, MOLT_ELIMIT, "more than %d %s_%s scripts in %s", MAX_SCRIPTS,
-                             state, action, dir);
-            break;
-        }
-        char **nn = realloc(names, (n + 1) * sizeof *names);
-        char *copy = strdup(e->d_name);
-        if (nn)
-            names = nn;
-        if (!nn || !copy) {
-            free(copy);
-            r = molt_err_set(err, MOLT_ENOMEM, "out of memory listing %s", dir);
-            break;
-        }
-        names[n++] = copy;
-    }
-    closedir(d);
-    if (r < 0) {
-        for (size_t i = 0; i < n; i++)
-            free(names[i]);
-        free(names);
-        return r;
-    }
-    if (n > 1)
-        qsort(names, n, sizeof *names, cmp_names);
-    *ret = names;
-    *ret_n = n;
-    return 0;
+    script_filter f = {dir, state, action};
+    return molt_dir_names(dir, "state script folder", is_script, &f, MAX_SCRIPTS, ret, ret_n,
+                          err);
 }
 
 static int64_t now_ms(void)
@@ -355,9 +324,7 @@ int molt_scripts_run(const molt_scripts_opts *opts, const char *state, const cha
         if (!run_all)
             break;
     }
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
+    molt_names_free(names, n);
     if (failed == 0)
         return 0;
     if (failed > 1)

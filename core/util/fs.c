@@ -229,3 +229,55 @@ bool molt_path_exists(const char *path)
     struct stat st;
     return lstat(path, &st) == 0;
 }
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void molt_names_free(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+int molt_dir_names(const char *dir, const char *what, molt_dir_keep_fn keep, void *ctx,
+                   size_t max, char ***ret_names, size_t *ret_n, molt_err *err)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return molt_err_errno(err, errno == ENOENT || errno == ENOTDIR ? MOLT_ENOTFOUND : MOLT_EIO,
+                              errno, "cannot read %s %s", what, dir);
+    char **names = NULL;
+    size_t n = 0;
+    int r = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+            (keep && !keep(ctx, dirfd(d), e->d_name)))
+            continue;
+        if (n == max) {
+            r = molt_err_set(err, MOLT_ELIMIT, "%s %s: more than %zu entries", what, dir, max);
+            break;
+        }
+        char **more = realloc(names, (n + 1) * sizeof *names);
+        if (more)
+            names = more;
+        if (!more || !(names[n] = strdup(e->d_name))) {
+            r = molt_err_set(err, MOLT_ENOMEM, "out of memory listing %s %s", what, dir);
+            break;
+        }
+        n++;
+    }
+    closedir(d);
+    if (r < 0) {
+        molt_names_free(names, n);
+        return r;
+    }
+    if (n > 1)
+        qsort(names, n, sizeof *names, cmp_names);
+    *ret_names = names;
+    *ret_n = n;
+    return 0;
+}

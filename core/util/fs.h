@@ -32,6 +32,16 @@ char *molt_path_join(const char *a, const char *b);
 
 bool molt_path_exists(const char *path);
 
+/* The names in folder dir that keep(ctx, dir_fd, name) accepts (keep NULL: every name), "."
+ * and ".." never, sorted by strcmp. *ret_names (NULL when none) is freed with molt_names_free.
+ * Errors name the folder as "<what> <dir>": MOLT_ENOTFOUND when it does not exist (or is not a
+ * folder), MOLT_EIO when it cannot be read, MOLT_ELIMIT when more than max names are kept,
+ * MOLT_ENOMEM. */
+typedef bool (*molt_dir_keep_fn)(void *ctx, int dir_fd, const char *name);
+int molt_dir_names(const char *dir, const char *what, molt_dir_keep_fn keep, void *ctx,
+                   size_t max, char ***ret_names, size_t *ret_n, molt_err *err);
+void molt_names_free(char **names, size_t n);
+
 /* Write all of buf to fd, retrying on EINTR and short writes. */
 int molt_write_all(int fd, const void *buf, size_t len, molt_err *err, const char *what);
 

@@ -284,6 +284,19 @@ static void download(result *r, const char *url, const molt_http_opts *opts)
                 r->seconds, r->rc ? ": " : "", r->rc ? r->err.msg : "");
 }
 
+/* Start the test server (TLS or not, with args), download artifact.mender from it with opts
+ * into r, and stop the server (its log stays readable with server_log). */
+static void serve_and_download(server *srv, bool tls, const char *const *args,
+                               const molt_http_opts *opts, result *r)
+{
+    char url[256];
+    server_start(srv, tls, args);
+    make_url(url, sizeof url, tls, srv, "artifact.mender");
+    download(r, url, opts);
+    server_stop(srv);
+}
+
+
 static void assert_complete(const result *r)
 {
     char sha[65];
@@ -347,14 +360,10 @@ static void test_resume_after_drop(void **state)
 {
     server srv;
     result r;
-    char url[256];
     molt_http_opts opts = test_opts();
     const char *args[] = { "--drop-after", "1048576", NULL };
-    server_start(&srv, true, args);
-    make_url(url, sizeof url, true, &srv, "artifact.mender");
-    download(&r, url, &opts);
+    serve_and_download(&srv, true, args, &opts, &r);
     assert_complete(&r);
-    server_stop(&srv);
     char *log = server_log(&srv);
     assert_int_equal(count_lines_with(log, "\"method\": \"GET\""), 2);
     assert_true(log_has(log, "\"dropped\": true", "\"sent\": 1048576"));
@@ -394,15 +403,11 @@ static void test_resume_repeatedly(void **state)
 {
     server srv;
     result r;
-    char url[256];
     molt_http_opts opts = test_opts();
     opts.retry_count = 1;
     const char *args[] = { "--drop-after", "3145728", "--drop-every", NULL };
-    server_start(&srv, true, args);
-    make_url(url, sizeof url, true, &srv, "artifact.mender");
-    download(&r, url, &opts);
+    serve_and_download(&srv, true, args, &opts, &r);
     assert_complete(&r);
-    server_stop(&srv);
     char *log = server_log(&srv);
     assert_int_equal(count_lines_with(log, "\"method\": \"GET\""), 3);
     assert_true(log_has(log, "\"range\": \"bytes=3145728-8388607\"", "\"dropped\": true"));
@@ -418,15 +423,11 @@ static void test_stalled_connection(void **state)
 {
     server srv;
     result r;
-    char url[256];
     molt_http_opts opts = test_opts();
     opts.low_speed_time = 1;
     const char *args[] = { "--drop-after", "2097152", "--stall", NULL };
-    server_start(&srv, true, args);
-    make_url(url, sizeof url, true, &srv, "artifact.mender");
-    download(&r, url, &opts);
+    serve_and_download(&srv, true, args, &opts, &r);
     assert_complete(&r);
-    server_stop(&srv);
     char *log = server_log(&srv);
     assert_true(log_has(log, "\"stalled\": true", "\"sent\": 2097152"));
     assert_true(log_has(log, "\"range\": \"bytes=2097152-8388607\"", "\"status\": 206"));
@@ -482,14 +483,10 @@ static void test_no_range_support(void **state)
 {
     server srv;
     result r;
-    char url[256];
     molt_http_opts opts = test_opts();
     const char *args[] = { "--drop-after", "1048576", "--no-range", NULL };
-    server_start(&srv, true, args);
-    make_url(url, sizeof url, true, &srv, "artifact.mender");
-    download(&r, url, &opts);
+    serve_and_download(&srv, true, args, &opts, &r);
     assert_complete(&r);
-    server_stop(&srv);
     char *log = server_log(&srv);
     assert_int_equal(count_lines_with(log, "\"method\": \"GET\""), 2);
     assert_true(log_has(log, "\"range\": \"bytes=1048576-8388607\"", "\"status\": 200"));
@@ -504,17 +501,13 @@ static void test_no_range_no_validators(void **state)
 {
     server srv;
     result r;
-    char url[256];
     molt_http_opts opts = test_opts();
     const char *args[] = { "--drop-after", "1048576", "--no-range", "--no-validators", NULL };
-    server_start(&srv, true, args);
-    make_url(url, sizeof url, true, &srv, "artifact.mender");
-    download(&r, url, &opts);
+    serve_and_download(&srv, true, args, &opts, &r);
     assert_int_equal(r.rc, MOLT_ENET);
     assert_non_null(strstr(r.err.msg, "ignored the Range request"));
     assert_int_equal(r.len, MIB);
     assert_memory_equal(r.buf, F.data, MIB);
-    server_stop(&srv);
     free(r.buf);
     (void)state;
 }
@@ -524,17 +517,13 @@ static void test_wrong_content_range(void **state)
 {
     server srv;
     result r;
-    char url[256];
     molt_http_opts opts = test_opts();
     const char *args[] = { "--drop-after", "1048576", "--range-shift", "100", NULL };
-    server_start(&srv, true, args);
-    make_url(url, sizeof url, true, &srv, "artifact.mender");
-    download(&r, url, &opts);
+    serve_and_download(&srv, true, args, &opts, &r);
     assert_int_equal(r.rc, MOLT_ENET);
     assert_non_null(strstr(r.err.msg, "Content-Range 'bytes 1048676-8388607/8388608', expected "
                                       "'bytes 1048576-8388607/8388608'"));
     assert_int_equal(r.len, MIB);
-    server_stop(&srv);
     free(r.buf);
     (void)state;
 }
@@ -610,20 +599,16 @@ static void test_server_dies(void **state)
 {
     server srv;
     result r;
-    char url[256];
     molt_http_opts opts = test_opts();
     opts.retry_count = 2;
     const char *args[] = { "--die-after", "1048576", NULL };
-    server_start(&srv, true, args);
-    make_url(url, sizeof url, true, &srv, "artifact.mender");
-    download(&r, url, &opts);
+    serve_and_download(&srv, true, args, &opts, &r);
     assert_int_equal(r.rc, MOLT_ENET);
     assert_non_null(strstr(r.err.msg, "download failed after 2 retries at byte 1048576 of "
                                       "8388608"));
     assert_int_equal(r.len, MIB);
     assert_memory_equal(r.buf, F.data, MIB);
     assert_true(r.seconds >= 0.3);
-    server_stop(&srv);
     free(r.buf);
     (void)state;
 }

@@ -1,0 +1,50 @@
+# What molt maps into its own process (docs/performance.md):
+#  - with libarchive linked statically (MOLT_STATIC_LIBARCHIVE and libarchive.a found: the
+#    build's CMakeCache says), molt, molt-artifact and the file module need neither
+#    libarchive.so nor libxml2 (and so no ICU, no libstdc++);
+#  - listing the native modules loads each in a child process: the docker module's libcurl is
+#    loaded by that child (LD_DEBUG shows it under the child's pid), never by molt itself.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/device.sh"
+
+needed() {  # FILE: its DT_NEEDED libraries, one a line
+    readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'
+}
+
+cache="$MOLT_BUILD_DIR/CMakeCache.txt"
+native="$MOLT_BUILD_DIR/modules/native"
+if grep -q '^MOLT_STATIC_LIBARCHIVE:BOOL=ON' "$cache" &&
+    grep -q '^MOLT_LIBARCHIVE_A:FILEPATH=/' "$cache"; then
+    for f in "$MOLT" "$MOLT_ARTIFACT" "$native/file.so"; do
+        [ -f "$f" ] || continue
+        libs=$(needed "$f")
+        [ -n "$libs" ] || fail "no NEEDED entries read from $f"
+        if grep -E '^lib(archive|xml2|icu|stdc\+\+)' <<<"$libs"; then
+            fail "$f needs the libraries above (libarchive is meant to be linked statically)"
+        fi
+    done
+    pass "static libarchive: molt, molt-artifact and the file module need no libarchive.so or libxml2"
+else
+    echo "skip: libarchive linked as a shared library in this build (no libarchive.a)"
+fi
+
+if [ -f "$native/docker.so" ] && needed "$native/docker.so" | grep -q '^libcurl'; then
+    device_new probe
+    mkdir -p "$DEV/native"
+    cp "$native/docker.so" "$DEV/native/"
+    device_config "native_module_dir: $DEV/native"
+    LD_DEBUG=files "$MOLT" --config "$DEV_CONF" modules >"$T/modules.out" 2>"$T/ld.log" ||
+        fail "molt modules: $(tail -n 5 "$T/ld.log")"
+    grep -q '^docker ' "$T/modules.out" || fail "docker module not listed: $(cat "$T/modules.out")"
+    # The first pid in LD_DEBUG's output is molt's (it starts before any child).
+    molt_pid=$(sed -n 's/^ *\([0-9][0-9]*\):.*/\1/p' "$T/ld.log" | head -n 1)
+    [ -n "$molt_pid" ] || fail "no LD_DEBUG output"
+    grep -E "^ *[0-9]+:.*file=libcurl" "$T/ld.log" | grep -qv "^ *$molt_pid:" ||
+        fail "libcurl was not loaded by a probe child"
+    if grep -E "^ *$molt_pid:.*file=(libcurl|.*docker\.so)" "$T/ld.log"; then
+        fail "molt itself loaded the docker module or libcurl to list the modules"
+    fi
+    pass "listing native modules: docker.so and libcurl load in a child, never in molt"
+else
+    echo "skip: no docker module linking libcurl in this build"
+fi

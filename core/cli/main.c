@@ -29,6 +29,7 @@ typedef struct cli {
     const char *config_path;
     int verbosity;             /* -1 quiet, 0 normal, 1 verbose */
     bool reboot_exit_code;
+    bool allow_downgrade;
     bool json;
     const char *command;
     const char *arg;
@@ -40,7 +41,8 @@ static const char usage_text[] =
     "Install updates through update modules (Mender Artifact v3, Update Module v3).\n"
     "\n"
     "Commands:\n"
-    "  install FILE|URL [--reboot-exit-code]  install an artifact (a file, - for stdin, or an\n"
+    "  install FILE|URL [--reboot-exit-code] [--allow-downgrade]\n"
+    "                                          install an artifact (a file, - for stdin, or an\n"
     "                                          http(s) URL); waits for commit when the module\n"
     "                                          supports rollback, commits at once otherwise\n"
     "  commit                                  commit the installed update\n"
@@ -61,6 +63,8 @@ static const char usage_text[] =
     "  -v, --verbose         log debug messages\n"
     "  -q, --quiet           log errors only, no progress\n"
     "  --reboot-exit-code    exit with 4 when a reboot is required\n"
+    "  --allow-downgrade     install: install an artifact the downgrade policy refuses\n"
+    "                        (molt.yaml downgrade:, docs/configuration.md)\n"
     "  -h, --help            help\n"
     "\n"
     "Exit codes: 0 success, 1 failure, 2 no update in progress (commit, rollback, resume),\n"
@@ -115,6 +119,8 @@ static int parse(int argc, char **argv, cli *c)
             c->verbosity = -1;
         } else if (strcmp(a, "--reboot-exit-code") == 0) {
             c->reboot_exit_code = true;
+        } else if (strcmp(a, "--allow-downgrade") == 0) {
+            c->allow_downgrade = true;
         } else if (strcmp(a, "--json") == 0) {
             c->json = true;
         } else if (strcmp(a, "--version") == 0) {
@@ -139,6 +145,8 @@ static int parse(int argc, char **argv, cli *c)
     }
     if (strcmp(c->command, "install") == 0 && !c->arg)
         return bad_usage("%s", "install needs an artifact file or URL");
+    if (c->allow_downgrade && strcmp(c->command, "install") != 0)
+        return bad_usage("%s", "--allow-downgrade is an option of install");
     if (c->json && strcmp(c->command, "status") != 0)
         return bad_usage("%s", "--json is an option of status");
     if (c->reboot_exit_code && strcmp(c->command, "install") != 0 &&
@@ -172,6 +180,28 @@ static int exit_for(const cli *c, molt_outcome o, int r, const molt_err *err, co
     }
 }
 
+/* One line on stdout saying what `molt resume` did, once the deployment is over: the artifact
+ * it committed, or the one the device is back on. A failure that left the device inconsistent
+ * gets no line here: the error on stderr says it. */
+static void resume_summary(molt_machine *m, molt_outcome o, const char *id)
+{
+    json_t *st = NULL;
+    if (!id || (o != MOLT_OUTCOME_DONE && o != MOLT_OUTCOME_FAILED) ||
+        molt_machine_status(m, &st, NULL) < 0)
+        return;
+    const json_t *last = json_object_get(st, "last_deployment");
+    const char *result = json_string_value(json_object_get(last, "result"));
+    const char *last_id = json_string_value(json_object_get(last, "id"));
+    if (json_is_null(json_object_get(st, "deployment")) && result && last_id &&
+        strcmp(last_id, id) == 0) {
+        if (strcmp(result, "success") == 0)
+            printf("Committed %s.\n", json_string_value(json_object_get(last, "artifact_name")));
+        else if (json_is_true(json_object_get(last, "rolled_back")))
+            printf("Rolled back to %s.\n", json_string_value(json_object_get(st, "artifact_name")));
+    }
+    json_decref(st);
+}
+
 static int cmd_deployment(const cli *c, molt_machine *m)
 {
     molt_err err = {0};
@@ -189,6 +219,7 @@ static int cmd_deployment(const cli *c, molt_machine *m)
             free(shown);
         }
         fflush(stdout);
+        molt_machine_set_allow_downgrade(m, c->allow_downgrade);
         r = molt_machine_install(m, c->arg, &o, &err);
         molt_progress_free(p);
         if (r == 0 && o == MOLT_OUTCOME_DONE)
@@ -202,9 +233,23 @@ static int cmd_deployment(const cli *c, molt_machine *m)
         if (r == 0 && o == MOLT_OUTCOME_DONE)
             printf("Rolled back.\n");
     } else {
+        /* The deployment this resume is about, to say what became of it. */
+        json_t *before = NULL;
+        char *id = NULL;
+        if (molt_machine_status(m, &before, NULL) == 0) {
+            const json_t *d = json_object_get(before, "deployment");
+            const char *s = json_string_value(json_object_get(d, "id"));
+            id = s ? strdup(s) : NULL;
+        }
+        json_decref(before);
         r = molt_machine_resume(m, &o, &err);
-        if (r == 0 && o == MOLT_OUTCOME_DONE)
-            printf("Deployment finished.\n");
+        if (o == MOLT_OUTCOME_NOTHING) {
+            free(id);
+            printf("Nothing to do: no update in progress.\n");
+            return EXIT_NOTHING;
+        }
+        resume_summary(m, o, id);
+        free(id);
     }
     return exit_for(c, o, r, &err, cmd);
 }

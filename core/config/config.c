@@ -39,6 +39,9 @@ enum key_kind {
     KEY_PATH_OR_URI,/* a path, or a "pkcs11:" URI kept as written */
     KEY_SERVER,     /* the nested server: mapping */
     KEY_MODULES,    /* modules: <name>: <key>: scalar or list (molt_module_config) */
+    KEY_DOWNGRADE,  /* the nested downgrade: mapping */
+    KEY_POLICY,     /* refuse|allow, stored as an int 1|0 */
+    KEY_SCHEME,     /* integer|semver|debian (molt_version_scheme) */
 };
 
 typedef struct key_spec {
@@ -80,6 +83,21 @@ static const key_spec server_keys[] = {
     {NULL, 0, 0, 0, 0, 0},
 };
 
+static const key_spec downgrade_keys[] = {
+    {"policy", KEY_POLICY, FIELD(downgrade_refuse), 0, 0, 0},
+    {"key", KEY_STRING_NULL, FIELD(downgrade_key), 0, 0, 0},
+    {"scheme", KEY_SCHEME, FIELD(downgrade_scheme), 0, 0, 0},
+    {NULL, 0, 0, 0, 0, 0},
+};
+
+static const char *const scheme_names[] = {"integer", "semver", "debian"};
+
+const char *molt_config_scheme_name(molt_version_scheme scheme)
+{
+    return (size_t)scheme < sizeof scheme_names / sizeof scheme_names[0] ? scheme_names[scheme]
+                                                                          : "?";
+}
+
 static const key_spec top_keys[] = {
     {"data_dir", KEY_PATH, FIELD(data_dir), 0, 0, 0},
     {"device_type_file", KEY_PATH, FIELD(device_type_file), 0, 0, 0},
@@ -99,6 +117,7 @@ static const key_spec top_keys[] = {
     {"http", KEY_MAPPING, 0, 0, 0, 0},
     {"modules", KEY_MODULES, 0, 0, 0, 0},
     {"server", KEY_SERVER, 0, 0, 0, 0},
+    {"downgrade", KEY_DOWNGRADE, 0, 0, 0, 0},
     {NULL, 0, 0, 0, 0, 0},
 };
 
@@ -175,6 +194,7 @@ void molt_config_free(molt_config *cfg)
     free(cfg->proxy);
     free(cfg->control_socket);
     free(cfg->reboot_command);
+    free(cfg->downgrade_key);
     free(cfg);
 }
 
@@ -222,9 +242,12 @@ static molt_config *config_defaults(void)
     }
     cfg->control_socket = xstrdup("/run/molt/molt.sock");
     cfg->reboot_command = xstrdup("reboot");
+    cfg->downgrade_key = xstrdup("rootfs-image.version");
+    cfg->downgrade_scheme = MOLT_VERSION_SEMVER;
     if (!cfg->device_key_type || !cfg->identity_scripts || !cfg->identity_scripts[0] ||
         !cfg->identity_scripts[1] || !cfg->inventory_dirs || !cfg->inventory_dirs[0] ||
-        !cfg->inventory_dirs[1] || !cfg->control_socket || !cfg->reboot_command) {
+        !cfg->inventory_dirs[1] || !cfg->control_socket || !cfg->reboot_command ||
+        !cfg->downgrade_key) {
         molt_config_free(cfg);
         return NULL;
     }
@@ -408,6 +431,29 @@ static int set_value(loader *ld, const key_spec *spec, const char *key, yaml_nod
     }
     case KEY_MODULES:
         return load_modules(ld, value);
+    case KEY_DOWNGRADE:
+        if (is_null(value))
+            return 0;
+        return load_mapping(ld, value, downgrade_keys, "downgrade.");
+    case KEY_POLICY:
+    case KEY_SCHEME: {
+        static const char *const policies[] = {"allow", "refuse"};
+        const char *const *names = spec->kind == KEY_POLICY ? policies : scheme_names;
+        size_t n = spec->kind == KEY_POLICY ? 2 : sizeof scheme_names / sizeof scheme_names[0];
+        const char *text = value->type == YAML_SCALAR_NODE ? scalar_text(value) : NULL;
+        for (size_t i = 0; text && i < n; i++) {
+            if (strcmp(text, names[i]) == 0) {
+                if (spec->kind == KEY_POLICY)
+                    *(int *)(base + spec->offset) = (int)i;
+                else
+                    *(molt_version_scheme *)(base + spec->offset) = (molt_version_scheme)i;
+                return 0;
+            }
+        }
+        return at(ld, value, "%s: expected %s, got %s%s%s", key,
+                  spec->kind == KEY_POLICY ? "refuse or allow" : "integer, semver or debian",
+                  text ? "\"" : "", text ? text : node_kind(value), text ? "\"" : "");
+    }
     }
     return at(ld, value, "%s: internal error: unknown kind", key);
 }
@@ -834,6 +880,11 @@ int molt_config_load(molt_config **ret, const char *path, molt_err *err)
         r = parse_config(cfg, file, buf, len, err);
         if (r != 0)
             goto out;
+        if (cfg->downgrade_refuse && (!cfg->downgrade_key || !*cfg->downgrade_key)) {
+            r = molt_err_set(err, MOLT_ECONFIG, "%s: downgrade.policy is refuse but "
+                             "downgrade.key names no provide to take the version from", file);
+            goto out;
+        }
     }
     if (!cfg->device_key) {
         cfg->device_key = molt_path_join(cfg->data_dir, "device-key.pem");

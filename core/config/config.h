@@ -20,6 +20,16 @@ typedef struct molt_module_config {
     size_t n;
 } molt_module_config;
 
+/* downgrade.scheme: how versions are compared (state/version.h). */
+typedef enum molt_version_scheme {
+    MOLT_VERSION_INTEGER = 0,
+    MOLT_VERSION_SEMVER,
+    MOLT_VERSION_DEBIAN,
+} molt_version_scheme;
+
+/* The name of scheme as molt.yaml spells it ("integer", "semver", "debian"). */
+const char *molt_config_scheme_name(molt_version_scheme scheme);
+
 typedef struct molt_config {
     char *path;                  /* the file it was loaded from, or NULL for defaults only */
     char *data_dir;              /* data_dir: /var/lib/molt (store, work trees, logs) */
@@ -69,6 +79,12 @@ typedef struct molt_config {
     char *proxy;                 /* server.proxy: null = the environment's (https_proxy ...) */
     char *control_socket;        /* server.control_socket: /run/molt/molt.sock */
     char *reboot_command;        /* server.reboot_command: "reboot" (run with /bin/sh -c) */
+    /* downgrade: the downgrade policy (docs/configuration.md); default allow, as Mender. */
+    int downgrade_refuse;        /* downgrade.policy: refuse (1) | allow (0) */
+    char *downgrade_key;         /* downgrade.key: the provide holding the version;
+                                    default rootfs-image.version */
+    molt_version_scheme downgrade_scheme;   /* downgrade.scheme: integer | semver | debian
+                                               (default semver) */
     molt_module_config *modules; /* modules: per-module settings (default none) */
     size_t n_modules;
 } molt_config;

@@ -388,6 +388,7 @@ void molt_server_deployment_free(molt_server_deployment *d)
     free(d->id);
     free(d->uri);
     free(d->artifact_name);
+    json_decref(d->device_types);
     free(d);
 }
 
@@ -413,6 +414,9 @@ static int parse_deployment(molt_server *s, molt_server_deployment **ret, molt_e
         r = molt_err_set(err, MOLT_ENOMEM, "out of memory");
         goto out;
     }
+    json_t *types = json_object_get(art, "device_types_compatible");
+    if (json_is_array(types))
+        d->device_types = json_incref(types);
     *ret = d;
 out:
     json_decref(j);

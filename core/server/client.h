@@ -31,6 +31,7 @@ typedef struct molt_server_deployment {
     char *id;                     /* the deployment id */
     char *uri;                    /* the presigned artifact URL (fetched without the token) */
     char *artifact_name;          /* as the server names it (may be NULL) */
+    json_t *device_types;         /* "device_types_compatible": array of strings, or NULL */
 } molt_server_deployment;
 
 /* A client for opts (strings are copied). *ret freed with molt_server_free. */

@@ -54,6 +54,7 @@ typedef struct daemon_ctx {
     unsigned char inv_hash[32];
     unsigned inv_auth;            /* the token generation the hash was sent with */
     const char *dep_id;           /* the deployment the hook reports for */
+    const molt_server_deployment *announced;   /* the deployment deploy() installs, or NULL */
     long watchdog_ms;             /* 0 = no systemd watchdog */
 } daemon_ctx;
 
@@ -440,8 +441,13 @@ static bool drive(daemon_ctx *d, const char *id, const char *uri)
     molt_outcome o = MOLT_OUTCOME_FAILED;
     molt_err e = {0};
     d->dep_id = id;
+    /* The artifact must be the one the deployment announced (name, device types): checked
+     * after its header is read, before Download. */
     if (open_machine(d, &m, &e) < 0 ||
-        (uri && molt_machine_set_deployment_id(m, id, &e) < 0)) {
+        (uri && molt_machine_set_deployment_id(m, id, &e) < 0) ||
+        (uri && d->announced &&
+         molt_machine_set_expected(m, d->announced->artifact_name, d->announced->device_types,
+                                   &e) < 0)) {
         molt_log_error("deployment %s: %s", id, e.msg);
         molt_machine_free(m);
         return true;
@@ -542,7 +548,10 @@ static void deploy(daemon_ctx *d, const molt_server_deployment *dep)
     } else {
         if (r < 0)
             molt_log_warning("status downloading: %s (ignored)", e.msg);
-        if (!drive(d, dep->id, dep->uri))
+        d->announced = dep;
+        bool go_on = drive(d, dep->id, dep->uri);
+        d->announced = NULL;
+        if (!go_on)
             return;
         const char *final = final_of(d, dep->id);
         if (!final || record_save(d, dep->id, final, &e) < 0)

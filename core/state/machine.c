@@ -7,7 +7,9 @@
  *   "artifact_group"     its group (absent when none)
  *   "artifact_provides"  object: the type-info provides of the installed artifacts (§2.10)
  *   "last_error"         the error of the last failed command or deployment (absent after success)
- *   "last_deployment"    {"id","artifact_name","result":"success"|"failure","finished"}
+ *   "last_deployment"    {"id","artifact_name","result","rolled_back","finished"}: result
+ *                        "success" (committed), "rolled-back" (`molt rollback` finished) or
+ *                        "failure"; rolled_back: the device is on the software it had before
  *   "deployment"         only while a deployment is in progress:
  *     "id"               UUID-like id (also the deployment log's id)
  *     "started"          RFC 3339 UTC time
@@ -102,6 +104,9 @@ struct molt_machine {
     struct timespec last_progress;
     bool log_open;
     bool reboot_again;         /* redo the rollback reboot after a failed verify */
+    bool allow_downgrade;      /* molt_machine_set_allow_downgrade */
+    char *expect_name;         /* molt_machine_set_expected, or NULL */
+    json_t *expect_types;
 };
 
 /* ---- small helpers ---------------------------------------------------------------------- */
@@ -521,8 +526,12 @@ static int finish_deployment(molt_machine *m, bool failed, bool keep_provides, b
     } else if (molt_provides_commit(m->store, &art, &e) < 0) {
         note_error(m, &e, "saving provides");
     }
-    json_t *last = json_pack("{s:s?, s:s?, s:s, s:s}", "id", dep_str(m, "id"), "artifact_name",
-                             art.name, "result", failed ? "failure" : "success", "finished", now);
+    const char *result = failed                           ? "failure"
+                         : dep_bool(m, "user_rollback") ? "rolled-back"
+                                                        : "success";
+    json_t *last = json_pack("{s:s?, s:s?, s:s, s:b, s:s}", "id", dep_str(m, "id"),
+                             "artifact_name", art.name, "result", result, "rolled_back",
+                             keep_provides, "finished", now);
     if (last)
         json_object_set_new(m->store, "last_deployment", last);
     if (failed && m->first.code)
@@ -681,6 +690,8 @@ void molt_machine_free(molt_machine *m)
     free(m->progress_path);
     free(m->lock_path);
     free(m->next_id);
+    free(m->expect_name);
+    json_decref(m->expect_types);
     free(m);
 }
 
@@ -701,6 +712,49 @@ int molt_machine_set_deployment_id(molt_machine *m, const char *id, molt_err *er
     free(m->next_id);
     m->next_id = copy;
     return 0;
+}
+
+int molt_machine_set_expected(molt_machine *m, const char *artifact_name,
+                              const json_t *device_types, molt_err *err)
+{
+    char *copy = artifact_name ? strdup(artifact_name) : NULL;
+    if (artifact_name && !copy)
+        return molt_err_set(err, MOLT_ENOMEM, "out of memory");
+    free(m->expect_name);
+    m->expect_name = copy;
+    json_decref(m->expect_types);
+    m->expect_types = json_is_array(device_types) ? json_incref((json_t *)device_types) : NULL;
+    return 0;
+}
+
+void molt_machine_set_allow_downgrade(molt_machine *m, bool allow)
+{
+    m->allow_downgrade = allow;
+}
+
+/* What the deployment announced (molt_machine_set_expected) against the artifact and the
+ * device, before anything runs: the artifact's name must be the one announced, and the device
+ * one of the announced device types. */
+static int check_expected(const molt_machine *m, const molt_artifact_info *info,
+                          const char *device_type, molt_err *err)
+{
+    if (m->expect_name && strcmp(m->expect_name, info->name) != 0)
+        return molt_err_set(err, MOLT_EDEPENDS,
+                            "the deployment announced artifact '%s', but the downloaded "
+                            "artifact is '%s': refused", m->expect_name, info->name);
+    if (!m->expect_types)
+        return 0;
+    size_t i;
+    json_t *t;
+    json_array_foreach(m->expect_types, i, t)
+        if (json_is_string(t) && strcmp(json_string_value(t), device_type) == 0)
+            return 0;
+    char *list = json_dumps(m->expect_types, JSON_COMPACT);
+    int r = molt_err_set(err, MOLT_EDEPENDS,
+                         "the deployment is for device types %s, this device is '%s': refused",
+                         list ? list : "?", device_type);
+    free(list);
+    return r;
 }
 
 void molt_machine_set_progress(molt_machine *m, molt_progress_fn fn, void *ctx)
@@ -946,6 +1000,9 @@ int molt_machine_install(molt_machine *m, const char *source, molt_outcome *outc
         .verify_keys = (const char *const *)m->cfg->verify_keys,
         .n_verify_keys = m->cfg->n_verify_keys,
     };
+    if (m->cfg->n_verify_keys == 0)
+        molt_log_warning("no artifact_verify_keys configured: signatures are not checked and "
+                         "unsigned artifacts are accepted");
     if ((r = open_source(m, source, &src, &e)) < 0) {
         r = refuse(m, outcome, &e, err);
         goto out;
@@ -966,8 +1023,25 @@ int molt_machine_install(molt_machine *m, const char *source, molt_outcome *outc
         .type_depends = info->type_depends,
     };
     if ((r = molt_config_device_type(m->cfg, &device_type, &e)) < 0 ||
+        (r = check_expected(m, info, device_type, &e)) < 0 ||
         (r = molt_provides_current(m->store, &provides, &e)) < 0 ||
         (r = molt_depends_check(&dep, device_type, provides, &e)) < 0) {
+        r = refuse(m, outcome, &e, err);
+        goto out;
+    }
+    /* The downgrade policy, also before any module or script runs. */
+    const molt_downgrade_policy policy = {
+        .refuse = m->cfg->downgrade_refuse != 0,
+        .key = m->cfg->downgrade_key,
+        .scheme = m->cfg->downgrade_scheme,
+    };
+    r = molt_downgrade_check(&policy, info->name, info->type_provides, provides, &e);
+    if (r == 1) {
+        molt_log_info("downgrade policy: the device has no %s yet: nothing to compare",
+                      policy.key);
+    } else if (r < 0 && m->allow_downgrade) {
+        molt_log_warning("%s (allowed by --allow-downgrade)", e.msg);
+    } else if (r < 0) {
         r = refuse(m, outcome, &e, err);
         goto out;
     }

@@ -45,6 +45,17 @@ void molt_machine_set_state_hook(molt_machine *m, molt_state_hook_fn fn, void *c
  * random UUID. id is copied; MOLT_EINVAL when it is unusable (molt_deplog_check_id). */
 int molt_machine_set_deployment_id(molt_machine *m, const char *id, molt_err *err);
 
+/* What a server's deployment announced (reference §3.2): the artifact name and the device types
+ * ("device_types_compatible", an array; NULL when not announced). Both are copied. The next
+ * install refuses, before any module or script runs, an artifact with another name or a device
+ * whose type is not listed (MOLT_EDEPENDS, expected vs got). */
+int molt_machine_set_expected(molt_machine *m, const char *artifact_name,
+                              const json_t *device_types, molt_err *err);
+
+/* `molt install --allow-downgrade`: an artifact the downgrade policy (cfg downgrade:) refuses is
+ * installed with a warning instead. Nothing else overrides the policy. */
+void molt_machine_set_allow_downgrade(molt_machine *m, bool allow);
+
 /* Install the artifact at source (a file path, "-" for stdin, or an http(s) URL). Refuses
  * (MOLT_ESTATE, outcome FAILED) when a deployment is already in progress. Returns 0 with outcome
  * DONE, AWAIT_COMMIT or REBOOT; a negative code with outcome FAILED and err filled otherwise.

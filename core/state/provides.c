@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "state/version.h"
+
 bool molt_provides_glob_match(const char *pattern, const char *s)
 {
     /* Greedy match with one backtrack point: the last '*' seen. Linear in practice, never
@@ -234,4 +236,41 @@ out:
         molt_err_set(err, r, "out of memory updating provides");
     json_decref(next);
     return r;
+}
+
+int molt_downgrade_check(const molt_downgrade_policy *p, const char *artifact_name,
+                         const json_t *type_provides, const json_t *device_provides,
+                         molt_err *err)
+{
+    if (!p || !p->refuse)
+        return 0;
+    const char *scheme = molt_config_scheme_name(p->scheme);
+    const char *want = strcmp(p->key, "artifact_name") == 0
+                           ? artifact_name
+                           : json_string_value(json_object_get(type_provides, p->key));
+    if (!want)
+        return molt_err_set(err, MOLT_EDEPENDS,
+                            "downgrade policy: artifact '%s' provides no '%s', so its version "
+                            "cannot be compared with the device's; refused (downgrade.policy "
+                            "refuse, downgrade.key %s)", artifact_name, p->key, p->key);
+    const char *have = json_string_value(json_object_get(device_provides, p->key));
+    if (!have)
+        return 1;
+    molt_err e = {0};
+    int cmp = 0;
+    if (molt_version_check(p->scheme, want, &e) < 0)
+        return molt_err_set(err, MOLT_EDEPENDS,
+                            "downgrade policy: artifact '%s' has %s '%s', which the %s scheme "
+                            "cannot compare: %s", artifact_name, p->key, want, scheme, e.msg);
+    if (molt_version_compare(p->scheme, want, have, &cmp, &e) < 0)
+        return molt_err_set(err, MOLT_EDEPENDS,
+                            "downgrade policy: the device's %s '%s' cannot be compared in the "
+                            "%s scheme (%s): install artifact '%s' with --allow-downgrade once",
+                            p->key, have, scheme, e.msg, artifact_name);
+    if (cmp < 0)
+        return molt_err_set(err, MOLT_EDEPENDS,
+                            "downgrade refused: artifact '%s' has %s '%s', older than the "
+                            "device's '%s' (%s scheme); --allow-downgrade installs it anyway",
+                            artifact_name, p->key, want, have, scheme);
+    return 0;
 }

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <jansson.h>
+#include "config/config.h"
 #include "util/err.h"
 
 /* Suffix of the stored artifact name after a failure that could not be rolled back. */
@@ -57,5 +58,22 @@ int molt_provides_commit(json_t *store, const molt_provides_new *art, molt_err *
  * written; the stored type-info provides stay as they were. */
 int molt_provides_inconsistent(json_t *store, const char *name, const char *group,
                                molt_err *err);
+
+/* The downgrade policy (molt.yaml `downgrade:`, docs/configuration.md). */
+typedef struct molt_downgrade_policy {
+    bool refuse;                 /* policy refuse; false: every version is accepted */
+    const char *key;             /* the provide holding the version ("artifact_name" allowed) */
+    molt_version_scheme scheme;
+} molt_downgrade_policy;
+
+/* Whether an artifact (its signed name and type-info provides) may replace what the device
+ * provides (molt_provides_current) under policy p. 0: allowed, newer or equal (a reinstall);
+ * 1: allowed because the device has no version under the key yet (nothing to compare);
+ * MOLT_EDEPENDS: refused, with a message naming the artifact, the key, both versions and the
+ * scheme: an older version, an artifact without the key, or a version (the artifact's or the
+ * device's) that the scheme cannot read. */
+int molt_downgrade_check(const molt_downgrade_policy *p, const char *artifact_name,
+                         const json_t *type_provides, const json_t *device_provides,
+                         molt_err *err);
 
 #endif

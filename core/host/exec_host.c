@@ -264,7 +264,7 @@ int molt_exec_tree_create(const char *tree_dir, const molt_artifact_info *info,
     if (r == 0)
         r = molt_fsync_parent(tree_dir, err);
     if (r != 0)
-        molt_err_prefix(err, "creating module work tree %s", tree_dir);
+        molt_err_prefix(err, "creating module work tree %s: ", tree_dir);
     free(header);
     free(tmp);
     return r;
@@ -649,7 +649,7 @@ static int stream_file(download *d, molt_err *err)
         if (got < 0) {
             molt_proc_terminate(d->p);
             r = (int)got;
-            molt_err_prefix(err, "%s: streaming %s to update module %s", d->call, d->name,
+            molt_err_prefix(err, "%s: streaming '%s' to update module %s: ", d->call, d->name,
                             d->m->path);
             goto out;
         }
@@ -716,7 +716,7 @@ static int download_to_files(download *d, molt_err *err)
             ssize_t got = molt_artifact_reader_read_block(d->r, &buf, err);
             if (got < 0) {
                 r = (int)got;
-                molt_err_prefix(err, "%s: writing %s", d->call, path);
+                molt_err_prefix(err, "%s: writing %s: ", d->call, path);
                 break;
             }
             if (got == 0)
@@ -758,7 +758,7 @@ static int run_download(download *d, molt_err *err)
         r = next_file(d, err);
         if (r < 0) {
             molt_proc_terminate(d->p);
-            molt_err_prefix(err, "%s", d->call);
+            molt_err_prefix(err, "%s: ", d->call);
             return r;
         }
         r = d->have_file ? stream_file(d, err) : end_streams(d, err);

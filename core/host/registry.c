@@ -276,9 +276,11 @@ int molt_registry_find(const molt_config *cfg, const char *type, char **ret_path
     /* The exec lookup keeps its own rules (a type with '/' or escaping its folder is refused). */
     r = molt_exec_find((const char *const *)cfg->module_dirs, cfg->n_module_dirs, type, ret_path,
                        err);
-    if (r == MOLT_ENOTFOUND && cfg->native_module_dir)
-        molt_err_prefix(err, "no native module in %s claims payload type %s, and ",
-                        cfg->native_module_dir, type);
+    if (r == MOLT_ENOTFOUND && cfg->native_module_dir && err) {
+        size_t len = strlen(err->msg);
+        snprintf(err->msg + len, sizeof err->msg - len, " (and no native module in %s claims it)",
+                 cfg->native_module_dir);
+    }
     return r;
 }
 

@@ -170,9 +170,14 @@ static int make_uuid(char out[37], molt_err *err)
 static void note_error(molt_machine *m, const molt_err *e, const char *what)
 {
     const char *msg = e && e->msg[0] ? e->msg : molt_strerror(e ? e->code : MOLT_EIO);
-    molt_log_error("%s: %s", what, msg);
+    /* One prefix per layer: a host message that already names the state keeps its own. */
+    size_t wl = strlen(what);
+    const char *sep = strncmp(msg, what, wl) == 0 && strncmp(msg + wl, ": ", 2) == 0 ? "" : ": ";
+    if (!*sep)
+        what = "";
+    molt_log_error("%s%s%s", what, sep, msg);
     if (m->first.code == 0) {
-        molt_err_set(&m->first, e && e->code ? e->code : MOLT_EMODULE, "%s: %s", what, msg);
+        molt_err_set(&m->first, e && e->code ? e->code : MOLT_EMODULE, "%s%s%s", what, sep, msg);
         if (m->dep && !dep_str(m, "error"))
             dep_set_str(m, "error", m->first.msg);
     }

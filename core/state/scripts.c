@@ -93,7 +93,7 @@ int molt_scripts_extract(const char *artifact_dir, const molt_artifact_info *inf
     if (r == 0)
         r = molt_fsync_parent(artifact_dir, err);
     if (r != 0) {
-        molt_err_prefix(err, "extracting state scripts into %s", artifact_dir);
+        molt_err_prefix(err, "extracting state scripts into %s: ", artifact_dir);
         molt_rm_rf(tmp, NULL);
     }
     free(path);

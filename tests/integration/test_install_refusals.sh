@@ -45,12 +45,20 @@ snapshot() {  # FILE
     { cat "$DEV_DEST/motd"; dev_provides; dev_artifact; } >"$1"
 }
 
-# The last install must have failed (exit 1) with a message matching REGEX and changed nothing.
+# The last install must have failed (exit 1) with one "molt install: " line matching REGEX (the
+# whole message after that prefix: the texts are pinned, issue 12 part 7) and changed nothing.
+# No message repeats a state name as a prefix, quotes an empty name or glues two texts together.
 expect_refused() {  # WHAT REGEX
     expect_rc 1 "$1"
     cat "$RUN_OUT" "$RUN_ERR" >"$T/refusal.msg"
-    grep -qiE "$2" "$T/refusal.msg" ||
-        fail "$1: the message does not match /$2/: $(head -c 800 "$RUN_ERR")"
+    grep '^molt install: ' "$RUN_ERR" >"$T/refusal.line" || true
+    [ "$(wc -l <"$T/refusal.line")" = 1 ] ||
+        fail "$1: expected one 'molt install:' line on stderr: $(head -c 800 "$RUN_ERR")"
+    grep -qE "^molt install: $2\$" "$T/refusal.line" ||
+        fail "$1: the message does not match /^molt install: $2\$/: $(cat "$T/refusal.line")"
+    if grep -qE "([A-Za-z_]+): \1: |''|\"\"" "$T/refusal.line"; then
+        fail "$1: a repeated prefix or an empty name in: $(cat "$T/refusal.line")"
+    fi
     snapshot "$T/after"
     diff "$T/before" "$T/after" >&2 || fail "$1: target, provides or artifact name changed (< before, > after)"
     assert_eq idle "$(dev_state)" "$1: state afterwards"
@@ -84,7 +92,7 @@ mender-artifact write module-image -T single-file -n other-board -t dev-b -o "$T
     -f "$T/src/motd" -f "$T/src/dest_dir" -f "$T/src/filename" >/dev/null 2>&1 || fail "mender-artifact (dev-b)"
 : >"$LOG"
 molt_dev install "$T/devtype.mender"
-expect_refused "wrong device type" 'device.?type'
+expect_refused "wrong device type" 'artifact is for device types \["dev-b"\], this device is .dev-a.'
 expect_no_module "wrong device type"
 grep -qF dev-b "$T/refusal.msg" || fail "wrong device type: the message does not name the artifact's type dev-b"
 pass "wrong device type refused before any module call"
@@ -93,7 +101,7 @@ pass "wrong device type refused before any module call"
 sf_artifact "$T/dep-name.mender" dep-name -N some-other-release
 : >"$LOG"
 molt_dev install "$T/dep-name.mender"
-expect_refused "unmet artifact_name depends" 'artifact.?name|depend'
+expect_refused "unmet artifact_name depends" 'artifact depends on artifact_name \["some-other-release"\], but the device has artifact_name .base-1.'
 expect_no_module "unmet artifact_name depends"
 pass "unmet artifact_name depends refused before any module call"
 
@@ -101,7 +109,7 @@ pass "unmet artifact_name depends refused before any module call"
 sf_artifact "$T/dep-group.mender" dep-group -G another-group
 : >"$LOG"
 molt_dev install "$T/dep-group.mender"
-expect_refused "unmet artifact_group depends" 'group|depend'
+expect_refused "unmet artifact_group depends" 'artifact depends on artifact_group \["another-group"\], but the device has artifact_group .base-group.'
 expect_no_module "unmet artifact_group depends"
 pass "unmet artifact_group depends refused before any module call"
 
@@ -109,12 +117,12 @@ pass "unmet artifact_group depends refused before any module call"
 sf_artifact "$T/dep-key.mender" dep-key -d "bootloader.version:2"
 : >"$LOG"
 molt_dev install "$T/dep-key.mender"
-expect_refused "unmet type-info depends (missing key)" 'bootloader\.version|depend'
+expect_refused "unmet type-info depends (missing key)" 'artifact depends on bootloader\.version .2., but the device provides no bootloader\.version'
 expect_no_module "unmet type-info depends (missing key)"
 sf_artifact "$T/dep-value.mender" dep-value -d "board.rev:8"
 : >"$LOG"
 molt_dev install "$T/dep-value.mender"
-expect_refused "unmet type-info depends (other value)" 'board\.rev|depend'
+expect_refused "unmet type-info depends (other value)" 'artifact depends on board\.rev .8., but the device has .7.'
 expect_no_module "unmet type-info depends (other value)"
 pass "unmet type-info depends refused before any module call"
 
@@ -143,7 +151,7 @@ open(p, "wb").write(b)
 PY
 : >"$LOG"
 molt_dev install "$T/flipped.mender"
-expect_refused "flipped payload byte" 'checksum|sha|hash|mismatch|corrupt'
+expect_refused "flipped payload byte" 'Download: writing /[^ ]*/tree/files/motd: data/0000/motd: checksum mismatch: manifest says [0-9a-f]{64}, content is [0-9a-f]{64}'
 expect_failed_in_download "flipped payload byte"
 pass "flipped payload byte: failed in Download, target untouched"
 
@@ -152,7 +160,7 @@ size=$(stat -c %s "$T/good.mender")
 head -c $((size * 6 / 10)) "$T/good.mender" >"$T/truncated.mender"
 : >"$LOG"
 molt_dev install "$T/truncated.mender"
-expect_refused "truncated artifact" 'truncat|unexpected end|short|incomplete|eof|corrupt|damaged'
+expect_refused "truncated artifact" 'Download: writing /[^ ]*/tree/files/motd: artifact truncated in data/0000\.tar \(a member of [0-9]+ bytes\)'
 expect_failed_in_download "truncated artifact"
 pass "truncated artifact: failed in Download, target untouched"
 
@@ -164,14 +172,14 @@ device_config "artifact_verify_keys:" "  - $T/a.pub"
 
 : >"$LOG"
 molt_dev install "$T/good.mender"
-expect_refused "unsigned artifact with verify keys configured" 'sign'
+expect_refused "unsigned artifact with verify keys configured" 'artifact is not signed, but verify keys are configured'
 expect_failed_in_download "unsigned artifact"
 pass "unsigned artifact refused when verify keys are configured"
 
 sf_artifact "$T/signed-b.mender" signed-b -k "$T/b.key"
 : >"$LOG"
 molt_dev install "$T/signed-b.mender"
-expect_refused "artifact signed by an untrusted key" 'sign|verif'
+expect_refused "artifact signed by an untrusted key" 'manifest\.sig: the signature does not verify with any of the 1 configured keys \(signature does not verify with key /[^ ]*/a\.pub \(ECDSA P-256 SHA-256\)\)'
 expect_failed_in_download "artifact signed by an untrusted key"
 pass "artifact signed by another key refused"
 
@@ -188,7 +196,7 @@ chmod 0755 "$DEV/evil"
 printf 'data\n' >"$T/src/payload"
 make_artifact "$T/dotdot.mender" dotdot ../evil -f "$T/src/payload" -k "$T/a.key"
 molt_dev install "$T/dotdot.mender"
-expect_refused "payload type ../evil" 'module|type|evil'
+expect_refused "payload type ../evil" "header\\.tar\\.gz: header-info: payload type must be a non-empty name without '/' or control characters"
 [ ! -e "$OUT_LOG" ] || fail "payload type ../evil: the module outside the module dirs ran"
 pass "payload type ../evil refused"
 
@@ -196,11 +204,11 @@ cp "$DEV/evil" "$T/outside/linked"
 ln -s "$T/outside/linked" "$DEV_MODULES/linked"
 make_artifact "$T/linked.mender" linked linked -f "$T/src/payload" -k "$T/a.key"
 molt_dev install "$T/linked.mender"
-expect_refused "module symlink pointing outside the module dirs" 'module|outside|linked'
+expect_refused "module symlink pointing outside the module dirs" 'update module /[^ ]*/modules/linked resolves to /[^ ]*/outside/linked, outside the module folder /[^ ]*/modules: refused'
 [ ! -e "$OUT_LOG" ] || fail "module symlink: the module outside the module dirs ran"
 pass "module symlinked from outside the module dirs refused"
 
 make_artifact "$T/missing.mender" missing no-such-module-type -f "$T/src/payload" -k "$T/a.key"
 molt_dev install "$T/missing.mender"
-expect_refused "missing module" 'no-such-module-type'
+expect_refused "missing module" "Update Module not found for payload type 'no-such-module-type' in /[^ ]*/modules, /usr/share/mender/modules/v3 \\(and no native module in [^ ]* claims it\\)"
 pass "missing module: clean failure naming the type"

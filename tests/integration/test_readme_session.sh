@@ -19,5 +19,8 @@ assert_eq 2 "$(grep -cx 'release 1' <<<"$out")" "'release 1' after commit and ag
 assert_eq 1 "$(grep -cx 'release 2' <<<"$out")" "'release 2' after the second install"
 grep -qx 'artifact_name=release-1' <<<"$out" || fail "show-provides lacks artifact_name=release-1"
 grep -qx 'release-1' <<<"$out" || fail "show-artifact is not release-1 after the rollback"
+grep -qF "molt install: downgrade refused: artifact 'release-0' has app.version '0.9.0', older than the device's '1.0.0' (semver scheme)" <<<"$out" ||
+    fail "the downgrade to release-0 was not refused"
+assert_eq 3 "$(grep -c 'unsigned artifacts are accepted' <<<"$out")" "one unsigned warning per install"
 assert_eq 2 "$(tail -n 1 <<<"$out")" "exit code of commit with nothing in progress"
 pass "README session"

@@ -66,6 +66,9 @@ static void assert_defaults(const molt_config *c)
     assert_int_equal(c->retry_max_interval, 300);
     assert_int_equal(c->connect_timeout, 30);
     assert_int_equal(c->low_speed_time, 60);
+    assert_int_equal(c->downgrade_refuse, 0);
+    assert_string_equal(c->downgrade_key, "rootfs-image.version");
+    assert_int_equal(c->downgrade_scheme, MOLT_VERSION_SEMVER);
 }
 
 static void test_empty_file_gives_defaults(void **state)
@@ -118,6 +121,9 @@ static void test_example_is_the_defaults(void **state)
     molt_err err = {0};
     if (molt_config_load(&c, path, &err) != 0)
         fail_msg("examples/molt.yaml: %s", err.msg);
+    /* The one setting the example turns on: the downgrade policy (key and scheme default). */
+    assert_int_equal(c->downgrade_refuse, 1);
+    c->downgrade_refuse = 0;
     assert_defaults(c);
     molt_config_free(c);
 }
@@ -181,6 +187,43 @@ static void test_every_key(void **state)
     assert_int_equal(c->low_speed_time, 19);
 #undef ASSERT_IN_DIR
     molt_config_free(c);
+}
+
+static void test_downgrade(void **state)
+{
+    fixture *f = *state;
+    static const struct {
+        const char *text;
+        int refuse;
+        const char *key;
+        molt_version_scheme scheme;
+    } ok[] = {
+        {"downgrade:\n  policy: refuse\n", 1, "rootfs-image.version", MOLT_VERSION_SEMVER},
+        {"downgrade: {policy: refuse, key: app.version, scheme: debian}\n", 1, "app.version",
+         MOLT_VERSION_DEBIAN},
+        {"downgrade:\n  policy: allow\n  key: artifact_name\n  scheme: integer\n", 0,
+         "artifact_name", MOLT_VERSION_INTEGER},
+        {"downgrade:\n", 0, "rootfs-image.version", MOLT_VERSION_SEMVER},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        write_text(f->path, ok[i].text);
+        molt_config *c = NULL;
+        molt_err err = {0};
+        if (molt_config_load(&c, f->path, &err) != 0)
+            fail_msg("%s: %s", ok[i].text, err.msg);
+        assert_int_equal(c->downgrade_refuse, ok[i].refuse);
+        assert_string_equal(c->downgrade_key, ok[i].key);
+        assert_int_equal(c->downgrade_scheme, ok[i].scheme);
+        molt_config_free(c);
+    }
+    /* refuse without a key to read the version from */
+    write_text(f->path, "downgrade:\n  policy: refuse\n  key: ~\n");
+    molt_config *c = NULL;
+    molt_err err = {0};
+    assert_int_equal(molt_config_load(&c, f->path, &err), MOLT_ECONFIG);
+    assert_null(c);
+    assert_non_null(strstr(err.msg, "downgrade.policy is refuse but downgrade.key names no "
+                                     "provide"));
 }
 
 static void test_device_type_file_follows_data_dir(void **state)
@@ -311,6 +354,13 @@ static void test_mistakes(void **state)
         {"modules:\n  a: {}\n  a: {}\n", 3, "duplicate key \"modules.a\""},
         {"modules:\n  a/b: {}\n", 2, "a module name must be 1 to 128 characters"},
         {"modules:\n  a:\n    'x y': 1\n", 3, "a setting name must be 1 to 128 characters"},
+        {"downgrade:\n  policy: never\n", 2, "downgrade.policy: expected refuse or allow, got "
+                                             "\"never\""},
+        {"downgrade:\n  scheme: [semver]\n", 2, "downgrade.scheme: expected integer, semver or "
+                                                "debian, got a list"},
+        {"downgrade:\n  schema: semver\n", 2, "unknown key \"downgrade.schema\" (did you mean "
+                                             "\"downgrade.scheme\"?)"},
+        {"downgrade: refuse\n", 1, "downgrade: expected a mapping"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         write_text(f->path, cases[i].text);
@@ -378,6 +428,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_missing_named_file, setup, teardown),
         cmocka_unit_test(test_example_is_the_defaults),
         cmocka_unit_test_setup_teardown(test_every_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_downgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_device_type_file_follows_data_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_relative_config_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_module_settings, setup, teardown),

@@ -326,6 +326,57 @@ static void test_commit_errors(void **state)
     json_decref(bad_c);
 }
 
+/* ---- the downgrade policy ---- */
+
+static int downgrade(const molt_downgrade_policy *p, const char *name, const char *art_json,
+                     const char *dev_json, molt_err *e)
+{
+    json_t *art = J(art_json), *dev = J(dev_json);
+    int r = molt_downgrade_check(p, name, art, dev, e);
+    json_decref(art);
+    json_decref(dev);
+    return r;
+}
+
+static void test_downgrade(void **state)
+{
+    (void)state;
+    molt_err e = {0};
+    molt_downgrade_policy off = {false, "v", MOLT_VERSION_SEMVER};
+    molt_downgrade_policy on = {true, "v", MOLT_VERSION_SEMVER};
+    const char *dev2 = "{\"artifact_name\": \"r2\", \"v\": \"2.0.0\"}";
+    /* off: anything goes, even without the key */
+    assert_int_equal(downgrade(&off, "r1", "{\"v\": \"1.0.0\"}", dev2, &e), 0);
+    assert_int_equal(downgrade(&off, "r1", "{}", dev2, &e), 0);
+    /* newer and equal pass; older is refused naming everything */
+    assert_int_equal(downgrade(&on, "r3", "{\"v\": \"2.0.1\"}", dev2, &e), 0);
+    assert_int_equal(downgrade(&on, "r2b", "{\"v\": \"2.0.0+rebuild\"}", dev2, &e), 0);
+    assert_int_equal(downgrade(&on, "r1", "{\"v\": \"2.0.0-rc.1\"}", dev2, &e), MOLT_EDEPENDS);
+    assert_string_equal(e.msg, "downgrade refused: artifact 'r1' has v '2.0.0-rc.1', older than "
+                               "the device's '2.0.0' (semver scheme); --allow-downgrade installs "
+                               "it anyway");
+    /* no key in the artifact: refused */
+    assert_int_equal(downgrade(&on, "r9", "{\"w\": \"9.0.0\"}", dev2, &e), MOLT_EDEPENDS);
+    assert_non_null(strstr(e.msg, "artifact 'r9' provides no 'v'"));
+    assert_int_equal(downgrade(&on, "r9", "null", dev2, &e), MOLT_EDEPENDS);
+    /* no version on the device yet: allowed, said with 1 */
+    assert_int_equal(downgrade(&on, "r1", "{\"v\": \"1.0.0\"}", "{\"artifact_name\": \"x\"}",
+                               &e), 1);
+    /* versions the scheme cannot read: the artifact's, then the device's */
+    assert_int_equal(downgrade(&on, "r5", "{\"v\": \"five\"}", dev2, &e), MOLT_EDEPENDS);
+    assert_non_null(strstr(e.msg, "artifact 'r5' has v 'five', which the semver scheme cannot "
+                                  "compare: 'five' is not a semantic version"));
+    assert_int_equal(downgrade(&on, "r5", "{\"v\": \"5.0.0\"}", "{\"v\": \"old\"}", &e),
+                     MOLT_EDEPENDS);
+    assert_non_null(strstr(e.msg, "the device's v 'old' cannot be compared in the semver scheme"));
+    /* the key may be artifact_name (the header-info name) */
+    molt_downgrade_policy by_name = {true, "artifact_name", MOLT_VERSION_INTEGER};
+    assert_int_equal(downgrade(&by_name, "10", "{}", "{\"artifact_name\": \"9\"}", &e), 0);
+    assert_int_equal(downgrade(&by_name, "8", "{}", "{\"artifact_name\": \"9\"}", &e),
+                     MOLT_EDEPENDS);
+    assert_non_null(strstr(e.msg, "'8', older than the device's '9' (integer scheme)"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -340,6 +391,7 @@ int main(void)
         cmocka_unit_test(test_commit_group_and_fresh),
         cmocka_unit_test(test_inconsistent),
         cmocka_unit_test(test_commit_errors),
+        cmocka_unit_test(test_downgrade),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

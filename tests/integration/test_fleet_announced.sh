@@ -7,6 +7,8 @@
 #  - a deployment of an older signed release (app.version 0.9.0 after 2.0.0): refused the same
 #    way, the log naming both versions and the scheme; the server cannot override the policy
 #    (a daemon has no --allow-downgrade);
+#  - a deployment whose device_types_compatible does not list the device (the test server's
+#    announce_device_types) is refused the same way;
 #  - a newer release still installs (the policy lets upgrades through).
 # The module is Mender's single-file behind a logging wrapper, so "no module call" is seen.
 . "$(dirname "$0")/lib.sh"
@@ -81,6 +83,20 @@ assert_match "announced artifact 'rel-3', but the downloaded artifact is 'rel-1'
 snapshot "$T/after.txt"
 diff "$T/before.txt" "$T/after.txt" >&2 || fail "mismatch: the device changed"
 pass "announced rel-3, served signed rel-1: refused before any module ran, failure with the reason"
+
+# A deployment whose device_types_compatible does not list this device (a faulty server offering
+# it anyway): refused before any module ran.
+: >"$CALLS"
+mctl '{"deployment": {"id": "d5", "artifact_name": "rel-3", "file": "rel-3.mender", "device_types": ["dev-a"], "announce_device_types": ["dev-b", "dev-c"]}}'
+wait_mq 'dd("d5")["finished"] is not None' 60
+assert_eq "downloading failure" "$(mq "' '.join(dd('d5')['statuses'])")" "device types: statuses"
+wait_mq 'any(k.endswith("/d5") for k in s["logs"])' 20
+assert_match "the deployment is for device types \[\"dev-b\",\"dev-c\"\], this device is 'dev-a': refused" \
+    "$(log_of d5)" "device types: the uploaded log says why"
+[ -s "$CALLS" ] && fail "device types: the module was called: $(tr '\n' ' ' <"$CALLS")"
+snapshot "$T/after.txt"
+diff "$T/before.txt" "$T/after.txt" >&2 || fail "device types: the device changed"
+pass "a deployment announced for other device types: refused before any module ran"
 
 # An older signed release, announced under its own name: the downgrade policy refuses it.
 : >"$CALLS"

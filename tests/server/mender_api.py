@@ -20,7 +20,10 @@ Control (JSON, no authentication: loopback tests only):
   GET  /_control/mender          the whole state
   PUT  /_control/mender          {"accept": true} accept every known device;
                                  {"deployment": {"id", "artifact_name", "file",
-                                   "device_types": [...], "expire_in": seconds}} add one;
+                                   "device_types": [...], "expire_in": seconds,
+                                   "announce_device_types": [...]}} add one (the last key,
+                                   optional: what device_types_compatible says instead of
+                                   device_types, as a faulty server would);
                                  {"abort": "<deployment id>"}; {"revoke_tokens": true};
                                  {"rules": [...]} fault rules (replacing the old ones)
 A fault rule: {"method": "PUT", "path": "<regex on the path>", "body_contains": "...",
@@ -285,7 +288,8 @@ def next_for(request, st, device_id, artifact_name, device_type):
                              "source": {"uri": uri,
                                         "expire": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                 time.gmtime(expire))},
-                             "device_types_compatible": dep["device_types"]}})
+                             "device_types_compatible": dep.get("announce_device_types",
+                                                                dep["device_types"])}})
     request.entry["status"] = 204
     request.begin(204, [("Content-Length", "0")])
 

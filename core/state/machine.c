@@ -166,18 +166,26 @@ static int make_uuid(char out[37], molt_err *err)
     return 0;
 }
 
+/* The prefix "what: " for msg, or "" when msg already starts with it: one prefix per layer (the
+ * hosts name the call, which is the state's name, in their messages). */
+static const char *prefix_for(const char *what, const char *msg, char *buf, size_t size)
+{
+    size_t wl = strlen(what);
+    if (strncmp(msg, what, wl) == 0 && strncmp(msg + wl, ": ", 2) == 0)
+        return "";
+    snprintf(buf, size, "%s: ", what);
+    return buf;
+}
+
 /* Keep the first error of the run; later ones are logged only. */
 static void note_error(molt_machine *m, const molt_err *e, const char *what)
 {
     const char *msg = e && e->msg[0] ? e->msg : molt_strerror(e ? e->code : MOLT_EIO);
-    /* One prefix per layer: a host message that already names the state keeps its own. */
-    size_t wl = strlen(what);
-    const char *sep = strncmp(msg, what, wl) == 0 && strncmp(msg + wl, ": ", 2) == 0 ? "" : ": ";
-    if (!*sep)
-        what = "";
-    molt_log_error("%s%s%s", what, sep, msg);
+    char pbuf[96];
+    const char *prefix = prefix_for(what, msg, pbuf, sizeof pbuf);
+    molt_log_error("%s%s", prefix, msg);
     if (m->first.code == 0) {
-        molt_err_set(&m->first, e && e->code ? e->code : MOLT_EMODULE, "%s%s%s", what, sep, msg);
+        molt_err_set(&m->first, e && e->code ? e->code : MOLT_EMODULE, "%s%s", prefix, msg);
         if (m->dep && !dep_str(m, "error"))
             dep_set_str(m, "error", m->first.msg);
     }

@@ -79,7 +79,9 @@ int molt_machine_resume(molt_machine *m, molt_outcome *outcome, molt_err *err);
 /* The status document of `molt status --json`:
  * {"state": "idle"|"awaiting-commit"|"awaiting-reboot"|<state name>, "artifact_name",
  *  "deployment": {"id","artifact_name","payload_type","started","state","progress":{"bytes",
- *  "total"}} (or null), "last_error" (or null), "log": [the last entries]}.
+ *  "total"}} (or null), "last_error" (or null), "last_deployment": {"id", "artifact_name",
+ *  "result": "success"|"failure"|"rolled-back", "rolled_back", "finished"} (or null),
+ *  "log": [the last entries]}.
  * *ret is a new reference owned by the caller. */
 int molt_machine_status(molt_machine *m, json_t **ret, molt_err *err);
 

@@ -3,6 +3,9 @@
 # writes (make_bad_artifacts.py), each one refused by `molt-artifact validate` with exit 1 and
 # its own specific error, without a crash or sanitizer report, within 20 s and with bounded
 # memory (peak RSS measured with GNU time; the address space is capped as well outside ASan).
+# Then every bad case again through `molt install` on a simulated device: one "molt install:"
+# line, the reader's message right after the layers' prefixes, nothing repeated or glued, nothing
+# installed.
 . "$(dirname "$0")/lib.sh"
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -129,3 +132,57 @@ done <"$out/cases.tsv"
 [ "$n" -ge 140 ] || fail "only $n cases generated"
 echo "bad artifacts: $((n - bad)) of $n behaved as expected"
 [ "$bad" = 0 ] || fail "$bad bad-artifact cases misbehaved"
+
+# --- the same corpus through `molt install` ----------------------------------------------------
+# Each bad artifact is refused with one "molt install: " line that carries the reader's message
+# (the same expectation as above), at most one prefix per layer before it ("Download: " from the
+# state machine, then what the module host was doing, ending in ": "), no state name repeated,
+# no empty quoted name, and nothing installed: the device stays "unknown" and idle (checked after
+# the last case: anything installed or left in progress would show there).
+. "$(dirname "$0")/device.sh"
+device_new dev dev-a
+printf '#!/bin/sh\nexit 0\n' >"$T/noop-module"
+device_add_module my-type "$T/noop-module"
+for key in none rsa ec; do
+    cp "$DEV_CONF" "$DEV/molt-$key.yaml"
+    [ "$key" = none ] || printf 'artifact_verify_keys: [%s]\n' "$in/$key.pub" >>"$DEV/molt-$key.yaml"
+done
+# The layers a message may pass on its way up: the state machine's "Download: ", then the exec
+# host's "writing <data_dir>/.../files/<file>: " or "streaming '<file>' to update module <path>: ".
+# What follows a layer must be the reader's message itself (optionally naming its data member):
+# a path glued to it, or a state name repeated, fails.
+layer="^molt install: Download: (writing /[^ ]+/files/[^/ ]+: |streaming '[^' ]+' to update module /[^ ]+: )?(.*)$"
+repeated='([A-Za-z_]+): \1: '
+member='(data/0000\.tar(\.gz|\.xz|\.zst)?: )?'
+n=0 bad=0
+while IFS=$'\t' read -r case expect key; do
+    [ "$expect" = ok ] && continue
+    DEV_CONF="$DEV/molt-${key/-/none}.yaml"
+    molt_dev install "$out/$case.mender"
+    line=$(grep '^molt install: ' "$RUN_ERR" || true)
+    why=""
+    if [ "$RUN_RC" != 1 ]; then
+        why="exit $RUN_RC, expected 1"
+    elif [ "$(grep -c '^molt install: ' "$RUN_ERR")" != 1 ]; then
+        why="expected one 'molt install: ' line"
+    elif [[ "$line" =~ $repeated ]] || [[ "$line" == *"''"* ]] || [[ "$line" == *'""'* ]]; then
+        why="a repeated prefix or an empty name"
+    elif [[ "$line" =~ $layer ]]; then
+        rest=${BASH_REMATCH[2]}
+        [[ "$rest" =~ ^$member${want[$expect]} ]] ||
+            why="after the layers, '$rest' does not start with /$member${want[$expect]}/"
+    elif ! [[ "${line#molt install: }" =~ ${want[$expect]} ]]; then
+        why="does not match /${want[$expect]}/"
+    fi
+    n=$((n + 1))
+    if [ -n "$why" ]; then
+        bad=$((bad + 1))
+        echo "FAIL install $case: $why; stderr: $(head -c 1500 "$RUN_ERR" | tr '\n' ' ')" >&2
+    fi
+done <"$out/cases.tsv"
+# A refusal that installed anything would leave another name, or a deployment in progress
+# (which would also have failed every later case with "a deployment ... is in progress").
+assert_eq unknown "$(dev_artifact)" "molt install of the bad corpus: artifact name afterwards"
+assert_eq idle "$(dev_state)" "molt install of the bad corpus: state afterwards"
+echo "molt install: $((n - bad)) of $n bad artifacts refused with the reader's message"
+[ "$bad" = 0 ] || fail "$bad bad-artifact cases misbehaved in molt install"

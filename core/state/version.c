@@ -208,7 +208,9 @@ static int parse_debian(const char *s, debver *out, molt_err *err)
     size_t len = strlen(s);
     const char *colon = strchr(s, ':');
     const char *dash = strrchr(s, '-');
-    memset(out, 0, sizeof *out);
+    /* Absent parts are empty spans at the end of s, never NULL: they take part in arithmetic. */
+    out->epoch = (span){s + len, 0};
+    out->revision = (span){s + len, 0};
     const char *up = s;
     if (colon) {
         out->epoch = (span){s, (size_t)(colon - s)};

@@ -127,7 +127,7 @@ static void test_semver(void **state)
         {"1.0.0-x.7.z.92", "1.0.0-x.7.z.92", 0},
         {"1.0.0-0A", "1.0.0-1", 1},          /* "0A" is alphanumeric (leading zero allowed) */
         {"0.0.0-0", "0.0.0", -1},
-        {"1.2.3-beta", "1.2.2", 1},          /* a newer release's pre-release beats an older release */
+        {"1.2.3-beta", "1.2.2", 1},          /* a newer pre-release beats an older release */
     };
     check_pairs(MOLT_VERSION_SEMVER, p, N(p));
     static const char *const bad[] = {

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs the Debian 12 packages molt needs to build, test and run its demo (as root).
 # Does nothing when they are all present already.
 set -euo pipefail

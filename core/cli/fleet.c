@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* `molt daemon`, `molt check-update`, `molt send-inventory` (docs/fleet.md). */
 #include "fleet.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The `molt` commands for a Mender server: daemon, check-update, send-inventory. */
 #ifndef MOLT_CLI_FLEET_H
 #define MOLT_CLI_FLEET_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The `molt` program: argument parsing and output only; the work is in core/state/machine.c.
  * Exit codes as Mender's standalone CLI: 0 ok, 1 failure, 2 nothing in progress, 4 reboot
  * required (with --reboot-exit-code). */

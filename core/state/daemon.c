@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The daemon loop of `molt daemon` (reference §3, §3.6): one thread, poll() on a signal pipe
  * and the control socket between timed jobs (update poll, inventory, pending reports).
  *

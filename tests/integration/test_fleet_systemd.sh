@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The daemon under systemd: support/molt.service passes `systemd-analyze verify` (with the built
 # molt as ExecStart); READY=1, WATCHDOG=1 (with WATCHDOG_USEC) and STOPPING=1 arrive on
 # NOTIFY_SOCKET (read by a datagram listener here); without server.url the daemon refuses to

@@ -31,6 +31,7 @@ typedef struct cli {
     int verbosity;             /* -1 quiet, 0 normal, 1 verbose */
     bool reboot_exit_code;
     bool json;
+    bool check;                /* daemon --check */
     const char *command;
     const char *arg;
 } cli;
@@ -51,7 +52,9 @@ static const char usage_text[] =
     "  show-provides                           print the device's provides (key=value)\n"
     "  status [--json]                         state, deployment, progress, last error\n"
     "  modules                                 installed update modules and their payload types\n"
-    "  daemon                                  run the client of a Mender server (docs/fleet.md)\n"
+    "  daemon [--check]                        run the client of a Mender server (docs/fleet.md);\n"
+    "                                          --check: only say whether the configuration\n"
+    "                                          names a server (exit 0) or not (exit 1)\n"
     "  check-update                            make the running daemon check for an update now\n"
     "  send-inventory                          make the running daemon send the inventory now\n"
     "  version                                 print molt's version\n"
@@ -118,6 +121,8 @@ static int parse(int argc, char **argv, cli *c)
             c->reboot_exit_code = true;
         } else if (strcmp(a, "--json") == 0) {
             c->json = true;
+        } else if (strcmp(a, "--check") == 0) {
+            c->check = true;
         } else if (strcmp(a, "--version") == 0) {
             c->command = "version";
         } else if (a[0] == '-' && a[1] != '\0') {
@@ -142,6 +147,8 @@ static int parse(int argc, char **argv, cli *c)
         return bad_usage("%s", "install needs an artifact file or URL");
     if (c->json && strcmp(c->command, "status") != 0)
         return bad_usage("%s", "--json is an option of status");
+    if (c->check && strcmp(c->command, "daemon") != 0)
+        return bad_usage("%s", "--check is an option of daemon");
     if (c->reboot_exit_code && strcmp(c->command, "install") != 0 &&
         strcmp(c->command, "resume") != 0 && strcmp(c->command, "commit") != 0 &&
         strcmp(c->command, "rollback") != 0)
@@ -384,7 +391,7 @@ int main(int argc, char **argv)
         goto out;
     }
     if (molt_cli_fleet_command(c.command)) {
-        code = molt_cli_fleet(c.command, cfg);
+        code = molt_cli_fleet(c.command, cfg, c.check);
         goto out;
     }
     if (molt_machine_open(&m, cfg, &err) < 0) {

@@ -15,6 +15,10 @@
  * control socket failures. */
 int molt_daemon_run(const molt_config *cfg, molt_err *err);
 
+/* Whether cfg lets the daemon start: server.url set, an http(s) URL. 0, or MOLT_ECONFIG with the
+ * reason (`molt daemon --check`: the systemd unit's ExecCondition and the package's postinst). */
+int molt_daemon_check_config(const molt_config *cfg, molt_err *err);
+
 /* Send command ("check-update" or "send-inventory") to the running daemon through
  * cfg->control_socket and wait for its answer. MOLT_ENOTFOUND when no daemon listens;
  * MOLT_EINVAL when the daemon refused (not root, unknown command). */

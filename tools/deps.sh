@@ -14,6 +14,7 @@ packages=(
   docker.io busybox-static dpkg-repack dpkg-dev
   grub-common
   softhsm2 libengine-pkcs11-openssl opensc
+  debhelper lintian pandoc man-db file
 )
 
 missing=()

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-# The bash completions (support/bash-completion/molt, and molt-artifact which sources it), run
+# The bash completion (support/bash-completion/molt, installed as molt and molt-artifact), run
 # in bash as the shell runs them (COMP_WORDS/COMP_CWORD, the function, COMPREPLY) against the
 # built programs, in a folder with an artifact, another file, a key and a sub-folder:
 #  - molt: the commands, the options (global and the command's), the artifact files for install
@@ -23,7 +23,7 @@ complete_line() {
         PATH="$BIN:$PATH"
         export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
         # shellcheck disable=SC1091
-        . "$MOLT_SRC_DIR/support/bash-completion/molt-artifact"
+        . "$MOLT_SRC_DIR/support/bash-completion/molt"
         COMP_WORDS=("$@")
         COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
         COMPREPLY=()

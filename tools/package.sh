@@ -247,6 +247,18 @@ done
 ! grep -q "(refused: " <<<"$mods" || fail "molt modules refuses a module: $mods"
 ok "from the root: molt version ($got), molt-artifact --help, molt modules (file, rootfs-image, deb, docker)"
 
+# The docs that the manual pages and the unit name by path are there.
+refs=$(for m in "$R"/usr/share/man/man*/*.gz; do zcat "$m"; done | sed 's/\\-/-/g' |
+    grep -oE '/usr/share/doc/[a-z0-9-]+/[A-Za-z0-9._-]+\.md' | sort -u)
+refs+=$'\n'$(sed -n 's|^Documentation=file://||p' "$R/lib/systemd/system/molt.service")
+n=0
+for d in $refs; do
+    [ -f "$R$d" ] || fail "$d is named by a manual page or molt.service but not installed"
+    n=$((n + 1))
+done
+[ "$n" -ge 5 ] || fail "only $n documentation paths found in the manual pages"
+ok "the $n documentation files the manual pages and molt.service name are installed"
+
 # An out-of-tree module against the installed SDK: the template, with CMake and with pkg-config.
 W="$OUT/work/mod"
 mkdir -p "$W"

@@ -10,7 +10,7 @@
 # Exit codes: 0 all checks passed, 1 a check failed, 77 build dependencies missing.
 #
 # 1. A copy of the tree (git's files, or everything outside build/) is built with
-#    `dpkg-buildpackage -us -uc -b` (DEB_BUILD_OPTIONS="nocheck parallel=2"), with
+#    `dpkg-buildpackage -us -uc -b` (DEB_BUILD_OPTIONS="nocheck parallel=2 noautodbgsym"), with
 #    dpkg-gensymbols strict: any difference from debian/libmolt-sdk1.symbols fails.
 # 2. lintian on the .changes: no error and no warning (overrides carry their reason).
 # 3. dpkg-shlibdeps found every runtime dependency: each library an ELF file of a package needs
@@ -101,7 +101,7 @@ build() {
     [ "$UPDATE_SYMBOLS" = 0 ] || level=0
     copy_tree
     echo "package.sh: building $version in $SRC (log: $OUT/build.log)"
-    if ! (cd "$SRC" && DEB_BUILD_OPTIONS="nocheck parallel=2" DPKG_GENSYMBOLS_CHECK_LEVEL=$level \
+    if ! (cd "$SRC" && DEB_BUILD_OPTIONS="nocheck parallel=2 noautodbgsym" DPKG_GENSYMBOLS_CHECK_LEVEL=$level \
         dpkg-buildpackage -us -uc -b) >"$OUT/build.log" 2>&1; then
         tail -n 40 "$OUT/build.log" >&2
         if grep -q "dpkg-gensymbols: error" "$OUT/build.log"; then
@@ -239,6 +239,12 @@ chroot "$R" /bin/ldconfig 2>/dev/null || ldconfig -r "$R"
 grep -q "^deb-systemd-helper enable molt.service" "$STUBS" || fail "postinst did not enable molt.service: $(stubs)"
 ! grep -q "^deb-systemd-invoke \(start\|restart\)" "$STUBS" ||
     fail "postinst started molt.service without a configured server: $(stubs)"
+[ -d "$R/var/lib/molt" ] || fail "/var/lib/molt not created"
+for f in /etc/molt/molt.yaml /lib/systemd/system/molt.service /usr/share/bash-completion/completions/molt \
+    /usr/share/bash-completion/completions/molt-artifact /usr/share/man/man5/molt.yaml.5.gz; do
+    [ -f "$R$f" ] || fail "$f not installed"
+done
+grep -qx /etc/molt/molt.yaml "$R/var/lib/dpkg/info/molt.conffiles" || fail "/etc/molt/molt.yaml is not a conffile"
 ok "installed into the scratch root; molt.service enabled, not started (no server)"
 
 got=$(in_root molt version) || fail "molt version in the scratch root"

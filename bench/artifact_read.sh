@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Benchmark: read (stream, decompress, hash, verify) a 64 MiB and a 1 GiB artifact, gzip and
 # zstd, with `molt-artifact read` and `mender-artifact read`, next to the physical limit of the
 # same work measured in the same run. Prints wall time, MB/s and peak RSS per run (medians), and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Benchmark: install one 512 MiB file from a gzip artifact (mender-artifact write module-image
 # -T single-file) with molt's native file module and with Mender's Go client (3.4.0) running the
 # community single-file module, same artifact, same run. Both replace an existing 512 MiB file

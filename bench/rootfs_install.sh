@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Benchmark: install a 512 MiB rootfs image (gzip and zstd artifacts) into a file-backed
 # partition with molt's rootfs-image module, next to, in the same run:
 #   - the limit: bench/rootfs_limit.c doing the same work with nothing else (decompress +

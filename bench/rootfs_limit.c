@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The physical limit of a rootfs-image install on this machine, for bench/rootfs_install.sh:
  * read an artifact, decompress its data member (zlib or libzstd), skip the inner tar header,
  * SHA-256 the image (OpenSSL EVP, as molt) and write it into a file-backed partition with one

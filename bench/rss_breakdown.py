@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Peak RSS of a command, broken down by mapping.
 
 Runs CMD, reads /proc/<pid>/smaps every few milliseconds and keeps the snapshot with the highest

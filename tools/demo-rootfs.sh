@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The rootfs-image part of the demo: a full A->B system update on the simulated A/B device
 # (tests/sim-bootloader: two image files as partitions, a redundant U-Boot environment read and
 # written with libubootenv, a bootloader doing what Mender's U-Boot script does), then a new

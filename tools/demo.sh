@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # molt's main job, end to end on a simulated device: installs what is missing (Debian 12, as
 # root), builds, then
 #   1. a release engineer builds a signed artifact with molt-artifact, reads and validates it

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs the Debian 12 packages molt needs to build, test and run its demo (as root).
 # Does nothing when they are all present already.
 set -euo pipefail
@@ -13,6 +14,7 @@ packages=(
   docker.io busybox-static dpkg-repack dpkg-dev
   grub-common
   softhsm2 libengine-pkcs11-openssl opensc
+  debhelper lintian pandoc man-db file
 )
 
 missing=()

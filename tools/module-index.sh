@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Validate every module manifest of the repository (modules/*/module.yaml and
 # sdk/templates/*/module.yaml) and write modules/index.yaml from them, sorted by name.
 #   tools/module-index.sh [--check] [BUILD_DIR]

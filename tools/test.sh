@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs every test: installs what is missing, builds with gcc (warnings are errors) and runs the
 # suite, then builds with clang under ASan+UBSan and runs the suite again.
 set -euo pipefail

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The parsed header of a Mender Artifact v3 (molt_artifact_info) and the compression names
  * shared by the reader, the writer and molt-artifact. */
 #include "artifact/artifact.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* header.tar of a Mender Artifact v3: entry order, size limits and strict JSON for header-info,
  * type-info and meta-data, plus the state scripts. Runs on a header whose checksum matched. */
 #include "artifact/header_parse.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Strict parser for the artifact manifest: what it lists is exactly what the reader accepts. */
 #include "artifact/manifest.h"
 

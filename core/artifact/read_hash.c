@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A one-thread SHA-256 pipeline: the reader queues filled buffers, the worker hashes them in
  * order, and the reader waits only before it reuses a buffer or needs the digest. */
 #include "artifact/read_hash.h"

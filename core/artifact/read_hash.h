@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* SHA-256 on a worker thread for the artifact reader, so hashing a payload file overlaps its
  * decompression and whatever the consumer does with the bytes (DESIGN: performance). The worker
  * can also hand each buffer, after hashing it, to a sink of the consumer's (a module writing the

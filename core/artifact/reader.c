@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Streaming reader for Mender Artifact v3: the outer tar in one pass through libarchive, the
  * small members verified in memory, the payload files streamed and hashed as they are read. */
 #include "artifact/reader.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Streaming reader for Mender Artifact v3. Reads version, manifest, signature and header,
  * verifies them, then yields each payload file as a stream that is hashed while it is read;
  * a checksum mismatch fails the read at the end of that file. Never holds a payload in memory,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* molt_artifact_sign: add or replace manifest.sig in an artifact, copying the 512-byte blocks of
  * every other member verbatim (as `mender-artifact sign` leaves header and data untouched). */
 #include "artifact/writer.h"

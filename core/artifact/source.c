@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Byte sources for the artifact reader: a file (or standard input) read through one reusable
  * buffer, and a memory range. */
 #include "artifact/source.h"

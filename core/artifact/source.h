@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A byte source the artifact reader pulls from: a file, stdin, or an HTTP download
  * (core/transport implements the latter). Pull-based so the reader drives the pace and
  * nothing is staged. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Inner tars of an artifact: decompressor chosen by suffix, magic bytes checked, entries limited
  * to plain regular files with sane names. */
 #include "artifact/tar_in.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Reading the tars inside an artifact (header.tar*, data/0000.tar*): compression by suffix with
  * the magic bytes checked, and the entry checks shared by the header and payload readers. */
 #ifndef MOLT_ARTIFACT_TAR_IN_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Raw ustar blocks for the outer artifact tar, laid out like Go's archive/tar (what
  * mender-artifact uses), so that molt's artifacts look like mender-artifact's. */
 #include "artifact/tar_write.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A small raw ustar writer (and header parser) for the outer artifact tar, where the writer
  * patches a member's size after streaming it and `sign` copies members block for block. */
 #ifndef MOLT_ARTIFACT_TAR_WRITE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The `molt` program: argument parsing and output only; the work is in core/state/machine.c.
  * Exit codes as Mender's standalone CLI: 0 ok, 1 failure, 2 nothing in progress, 4 reboot
  * required (with --reboot-exit-code). */
@@ -31,6 +32,7 @@ typedef struct cli {
     bool reboot_exit_code;
     bool allow_downgrade;
     bool json;
+    bool check;                /* daemon --check */
     const char *command;
     const char *arg;
 } cli;
@@ -52,7 +54,9 @@ static const char usage_text[] =
     "  show-provides                           print the device's provides (key=value)\n"
     "  status [--json]                         state, deployment, progress, last error\n"
     "  modules                                 installed update modules and their payload types\n"
-    "  daemon                                  run the client of a Mender server (docs/fleet.md)\n"
+    "  daemon [--check]                        run the client of a Mender server (docs/fleet.md);\n"
+    "                                          --check: only say whether the configuration\n"
+    "                                          names a server (exit 0) or not (exit 1)\n"
     "  check-update                            make the running daemon check for an update now\n"
     "  send-inventory                          make the running daemon send the inventory now\n"
     "  version                                 print molt's version\n"
@@ -123,6 +127,8 @@ static int parse(int argc, char **argv, cli *c)
             c->allow_downgrade = true;
         } else if (strcmp(a, "--json") == 0) {
             c->json = true;
+        } else if (strcmp(a, "--check") == 0) {
+            c->check = true;
         } else if (strcmp(a, "--version") == 0) {
             c->command = "version";
         } else if (a[0] == '-' && a[1] != '\0') {
@@ -149,6 +155,8 @@ static int parse(int argc, char **argv, cli *c)
         return bad_usage("%s", "--allow-downgrade is an option of install");
     if (c->json && strcmp(c->command, "status") != 0)
         return bad_usage("%s", "--json is an option of status");
+    if (c->check && strcmp(c->command, "daemon") != 0)
+        return bad_usage("%s", "--check is an option of daemon");
     if (c->reboot_exit_code && strcmp(c->command, "install") != 0 &&
         strcmp(c->command, "resume") != 0 && strcmp(c->command, "commit") != 0 &&
         strcmp(c->command, "rollback") != 0)
@@ -428,7 +436,7 @@ int main(int argc, char **argv)
         goto out;
     }
     if (molt_cli_fleet_command(c.command)) {
-        code = molt_cli_fleet(c.command, cfg);
+        code = molt_cli_fleet(c.command, cfg, c.check);
         goto out;
     }
     if (molt_machine_open(&m, cfg, &err) < 0) {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Download progress display: a bar redrawn at most ten times a second on a terminal, a line per
  * 10% (or per 10 MiB when the total is unknown) when the output is a file or pipe. */
 #include "progress.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Download progress for `molt install`: a redrawn bar (bytes, rate, time left) on a terminal,
  * plain lines every 10% otherwise. */
 #ifndef MOLT_CLI_PROGRESS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* molt.yaml: defaults, then the file's keys on top, checked strictly (libyaml document API).
  * Every mistake is refused as "<file>:<line>: <what>" so a device never runs on a guess. */
 #include "config/config.h"

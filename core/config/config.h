@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* molt's configuration: /etc/molt/molt.yaml (YAML, via libyaml). Every path can be changed, so
  * tests, the demo and a device run the same program. Unknown keys and wrong types are errors
  * that name the file and line. */

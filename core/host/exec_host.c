@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The exec module host: runs Update Module protocol v3 executables the way Mender's client does
  * (reference §2.1-§2.7): lookup, the work tree, the stream-next/streams FIFO download with its
  * fallback to files/, query answers, a timeout per call, module output into the log. */

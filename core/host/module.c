@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Names of the Update Module protocol calls (reference §2.3), shared by every module kind. */
 #include "host/module.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The module interface the state machine drives, whatever the module's kind: exec modules
  * (Update Module protocol v3, host/exec_host.c) and native modules (dlopen, a later issue)
  * implement the same operations. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Reading an installed module's manifest (<name>.yaml beside the module) for `molt modules`. */
 #include "host/module_manifest.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The manifest of an installed module: the module repository's module.yaml (docs/modules.md),
  * installed beside the module as <name>.yaml, read for `molt modules`. */
 #ifndef MOLT_HOST_MODULE_MANIFEST_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The native module host: dlopen, the ABI checks of <molt/module.h>, the host function table, and
  * the molt_module wrapper the state machine drives (in-process, or each call in a forked child). */
 #include "host/native_host.h"

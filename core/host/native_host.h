@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The native module host: loads a shared object with dlopen, checks its descriptor against the
  * ABI of <molt/module.h> (refusing with an exact message), and wraps it in a molt_module so the
  * state machine drives it like an exec module. Payload bytes reach the module by reads straight

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Reading what a native module file declares without loading it into molt: a forked child loads
  * and checks it (molt_native_load) and sends the declaration back as JSON through a pipe. The
  * module's libraries (the docker module's libcurl and its ~30 dependencies) are mapped only in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Child processes for the exec module host and state scripts: fork/exec into a new process
  * group, output pumped into the log (or captured), a deadline enforced with TERM then KILL. */
 #include "host/proc.h"

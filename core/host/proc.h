@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Child processes for the exec module host and state scripts (private to core): spawn in a
  * process group of its own with stdin on /dev/null and no inherited descriptors, log or capture
  * its output line by line, bound its run time (TERM to the group, a grace period, then KILL). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The module registry: native modules first (native_module_dir), then exec modules (module_dirs);
  * the one lookup the state machine and `molt modules` use. */
 #include "host/registry.h"

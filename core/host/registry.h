@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The module registry: one lookup over native modules (the config's native_module_dir, loaded
  * and checked) and exec modules (module_dirs, in order). Native modules come first; a payload
  * type claimed by two native modules is refused for the second (by file name order). Used by the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The native module registry's cache (registry_cache.h): a JSON file of the accepted modules'
  * declarations, keyed by each file's identity and by the host. */
 #include "host/registry_cache.h"

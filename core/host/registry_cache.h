@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The native module registry's cache: what each loaded and accepted module file declared
  * (name, version, capabilities, payload types), so a later scan does not dlopen every module
  * (and map every module's libraries: the docker module pulls in libcurl) just to read claims.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Identity and inventory scripts: run them, parse `key=value` lines, encode as Mender does. */
 #include "server/attributes.h"
 

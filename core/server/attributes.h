@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Device identity and inventory attributes from scripts in Mender's format (reference §3.1,
  * §3.5): each prints `key=value` lines, split at the first '='; a key given more than once
  * becomes a list. */

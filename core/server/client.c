@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The Mender device API client: one libcurl handle (connections reused), JSON bodies with an
  * explicit Content-Length, the JWT bound to the server that issued it, re-authentication once
  * on a 401 (reference §3). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The Mender device API (reference §3): authentication, deployments next, status, logs and
  * inventory, over HTTPS with libcurl. One client talks to one server; the token it gets is
  * only ever sent to the server that issued it. Not thread-safe. */

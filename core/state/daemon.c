@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The daemon loop of `molt daemon` (reference §3, §3.6): one thread, poll() on a signal pipe
  * and the control socket between timed jobs (update poll, inventory, pending reports).
  *
@@ -671,17 +672,24 @@ out:
 
 /* ---- the loop ----------------------------------------------------------------------------- */
 
-static int setup(daemon_ctx *d, molt_err *err)
+int molt_daemon_check_config(const molt_config *cfg, molt_err *err)
 {
-    const molt_config *cfg = d->cfg;
-    molt_key_type type;
-    int r;
     if (!cfg->server_url)
         return molt_err_set(err, MOLT_ECONFIG, "%s: server.url is not set: the daemon has no "
                             "server to talk to", cfg->path ? cfg->path : MOLT_DEFAULT_CONFIG);
     if (strncmp(cfg->server_url, "https://", 8) != 0 && strncmp(cfg->server_url, "http://", 7) != 0)
         return molt_err_set(err, MOLT_ECONFIG, "server.url \"%s\": expected an https:// (or "
                             "http://) URL", cfg->server_url);
+    return 0;
+}
+
+static int setup(daemon_ctx *d, molt_err *err)
+{
+    const molt_config *cfg = d->cfg;
+    molt_key_type type;
+    int r;
+    if ((r = molt_daemon_check_config(cfg, err)) < 0)
+        return r;
     d->record_path = molt_path_join(cfg->data_dir, "server-deployment.json");
     d->logs_dir = molt_path_join(cfg->data_dir, MOLT_DEPLOG_DIR);
     if (!d->record_path || !d->logs_dir)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* `molt daemon`: the Mender-compatible client loop (reference §3): authenticate, poll for
  * deployments and install them through the state machine, report their status, send the
  * inventory; resume an unfinished deployment after a restart; answer `molt check-update` and
@@ -13,6 +14,10 @@
  * Errors that stop the daemon before its loop: MOLT_ECONFIG (no server.url), key, identity or
  * control socket failures. */
 int molt_daemon_run(const molt_config *cfg, molt_err *err);
+
+/* Whether cfg lets the daemon start: server.url set, an http(s) URL. 0, or MOLT_ECONFIG with the
+ * reason (`molt daemon --check`: the systemd unit's ExecCondition and the package's postinst). */
+int molt_daemon_check_config(const molt_config *cfg, molt_err *err);
 
 /* Send command ("check-update" or "send-inventory") to the running daemon through
  * cfg->control_socket and wait for its answer. MOLT_ENOTFOUND when no daemon listens;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The persistent update state machine, standalone mode (reference §2.8, §2.9, §2.10): drives
  * an update module through Download, ArtifactInstall, the reboot states, ArtifactCommit and every
  * failure path, recording each state in the store before its work begins.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The persistent update state machine (reference §2.8, standalone mode): install, commit,
  * rollback and resume of one deployment through an update module, with every state recorded in
  * the store before its work begins so that a power cut at any instant resumes into a defined

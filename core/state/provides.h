@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Provides and depends bookkeeping (reference §2.10): whether an artifact may be installed on
  * this device, and what the device provides once it is. Pure functions over JSON, no I/O. */
 #ifndef MOLT_STATE_PROVIDES_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The persistent store: one JSON object in one file, replaced atomically and checked on load.
  *
  * On-disk format (version 1), chosen so that any torn or altered file is detected:

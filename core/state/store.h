@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The persistent store: one JSON document in <data_dir>/store, replaced atomically (temporary
  * file, fsync, rename, fsync of the folder) and wrapped with a format version and a SHA-256, so a
  * torn or corrupt store is detected and reported, never silently trusted. */

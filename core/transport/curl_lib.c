@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libcurl loaded on demand (curl_lib.h): dlopen once, resolve the table, curl_global_init. */
 #include "transport/curl_lib.h"
 

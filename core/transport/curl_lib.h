@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libcurl loaded on demand: molt does not link libcurl, so a process that never talks HTTP (an
  * install from a file, `molt version`) never maps it and its ~20 dependencies. The first user
  * dlopens libcurl.so.4 once and gets a table of the functions molt uses. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The HTTP(S) artifact source: libcurl's multi interface driven from read(), so the artifact
  * reader pulls bytes straight from the network; broken connections resume with Range. */
 #include "transport/http_source.h"

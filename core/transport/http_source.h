@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* An artifact source downloading over HTTP(S) with libcurl, pulled by the artifact reader so
  * bytes go from the network into the parser with no temporary file. A broken connection is
  * resumed with a Range request (206 and Content-Range checked); retries back off; TLS

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Signatures for Mender authentication requests (reference §3.1), with OpenSSL's EVP API. */
 #include "trust/auth_sign.h"
 

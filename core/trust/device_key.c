@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The device key: load it, or make it on first start and keep it private (mode 0600); or use a
  * key in a PKCS#11 token through OpenSSL's "pkcs11" engine (libp11). */
 /* Debian 12 has no PKCS#11 provider for OpenSSL 3, only libp11's engine: the ENGINE API is

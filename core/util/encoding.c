@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Hex, base64 and one-shot SHA-256 on top of OpenSSL. */
 /* SHA256_Init & co. (deprecated in OpenSSL 3): same speed as EVP_Digest without loading the
  * default provider, which maps ~1.7 MiB more of libcrypto (docs/performance.md). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Hex and base64 encodings. */
 #ifndef MOLT_UTIL_ENCODING_H
 #define MOLT_UTIL_ENCODING_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Error reporting for the core: a code plus a message a person can act on. */
 #ifndef MOLT_UTIL_ERR_H
 #define MOLT_UTIL_ERR_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Filesystem helpers: durable atomic replace, recursive create and remove. */
 #include "util/fs.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Filesystem helpers with the durability rules the state machine relies on. */
 #ifndef MOLT_UTIL_FS_H
 #define MOLT_UTIL_FS_H

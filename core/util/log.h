@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Logging: to stderr at the configured level, and into the current deployment log (JSON lines,
  * {"timestamp":"<RFC3339 ns Z>","level":"<level>","message":"..."}, Mender's format, with the
  * lower-case level names of Mender's Go client: error, warning, info) when one is open. Module output and state-script stderr go there too. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The deb module's internal interface: running dpkg and its tools as child processes, the
  * package database of the configured root, Debian version comparison and the dependency check. */
 #ifndef MOLT_DEB_H

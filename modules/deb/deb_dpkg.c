@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The deb module's dpkg side: child processes (dpkg, dpkg-query, dpkg-deb, dpkg-repack), the
  * status database of the root, Debian version comparison and the dependency check. */
 #include "deb.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The deb module: payload type "deb" (one or more .deb files, as Mender's community deb module),
  * installed with dpkg into a configurable root in one transaction, with a real rollback: the
  * previous versions are repacked (dpkg-repack) before anything changes and reinstalled on

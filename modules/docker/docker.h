@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The docker module's internal interface: a Docker Engine API client over the engine's unix
  * socket (libcurl), and the container specs read from the artifact's meta-data. */
 #ifndef MOLT_DOCKER_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The docker module's Docker Engine API client: HTTP over the engine's unix socket with libcurl,
  * and the streamed image load (payload bytes -> POST /images/load, no temporary copy). */
 #include "docker.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The docker module: payload type "docker". Image tarballs in the payload stream into the Docker
  * engine (POST /images/load), registry images are pulled; ArtifactInstall replaces the app's
  * containers (label io.molt.app) and waits until the new ones run and are healthy; rollback

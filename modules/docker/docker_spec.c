@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The docker module's container specs: the artifact's meta-data (Mender's community form with
  * image references and `docker run` arguments, or molt's form with one object per container)
  * turned into bodies of POST /containers/create. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The file module: payload types single-file, directory (the files of Mender's community modules)
  * and file (entries listed in meta-data), streamed into temporary siblings of their destinations,
  * activated by rename / renameat2(RENAME_EXCHANGE), rolled back from a backup kept until commit.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Internal interface between the parts of the file module (file_module.c: the states;
  * file_paths.c: destinations, allowed roots, sibling names, removal; file_tree.c: tar payloads). */
 #ifndef MOLT_FILE_MODULE_H

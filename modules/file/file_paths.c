@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The file module's paths: allowed roots, destination normalization and confinement, sibling
  * names of staged content and backups, recursive removal, free space. */
 #ifndef _GNU_SOURCE

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The file module's tar payloads: a checked extraction (libarchive) into a staged folder, from
  * the payload stream or from a staged copy of the tar. */
 #ifndef _GNU_SOURCE

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The bootloader environment interface of the rootfs-image module: one small table of functions
  * per backend (bootenv_uboot.c, bootenv_grub.c), so another bootloader is one more file. */
 #ifndef ROOTFS_BOOTENV_H

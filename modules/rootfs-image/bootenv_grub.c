@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* GRUB environment block backend: the 1024-byte file grub-editenv and GRUB's load_env/save_env
  * use ("# GRUB Environment Block\n", key=value lines, '#' padding), replaced atomically
  * (temporary file, fsync, rename, fsync of the folder). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* U-Boot environment backend: libubootenv with an fw_env.config (one or two copies; with two,
  * libubootenv writes the inactive copy and flips the flag, so an update is atomic). */
 #include "bootenv.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The rootfs-image module's private parts: its settings (molt.yaml `modules: rootfs-image:`),
  * which partition runs, the streaming partition writer and the health checks. */
 #ifndef ROOTFS_ROOTFS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Which partition is running: the root= of the kernel command line (a file, /proc/cmdline by
  * default, so tests and the simulated device can supply it), or the device behind /. */
 #include "rootfs.h"

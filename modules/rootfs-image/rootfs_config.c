@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The rootfs-image module's settings, read with the host's config_get from molt.yaml
  * (`modules: rootfs-image:`), with Mender's variable names as defaults. */
 #include "rootfs.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Health checks after the reboot into the new system, before the commit: shell commands and
  * systemd units that must all succeed within a deadline. Mender has no such step. */
 #include "rootfs.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The rootfs-image native module: A/B system updates. Download streams the image into the
  * inactive partition, ArtifactInstall arms a trial boot of it in the bootloader environment,
  * the device reboots (Automatic), ArtifactVerifyReboot checks the new partition runs and is

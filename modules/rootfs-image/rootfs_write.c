@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The partition writer: one streaming pass from the payload into the inactive partition, with
  * bounded dirty pages (write-back started per window, waited for one window later, then dropped
  * from the page cache), an fsync at the end and an optional read-back check. The writes are the

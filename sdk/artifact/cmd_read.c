@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* molt-artifact read [--json] [-k PUBKEY]... FILE and validate [-k PUBKEY]... FILE: both stream
  * the whole artifact through the reader; read also shows what is in it. */
 #include <getopt.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* molt-artifact sign -k KEY [-o OUT] FILE: add or replace manifest.sig (molt_artifact_sign). */
 #include <getopt.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* molt-artifact write module-image|rootfs-image|bootstrap-artifact: the flags of
  * mender-artifact, its default provides and clears (reference §1.5), then molt_artifact_write. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Read a whole artifact through the streaming reader (every checksum and, with keys, the
  * signature checked) and describe it as the JSON document of `molt-artifact read --json`. */
 #include <stdlib.h>

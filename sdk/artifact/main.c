@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* molt-artifact: write, read, validate and sign Mender Artifact v3 files. main() only picks
  * the command; each command parses its own arguments and calls the artifact library. */
 #include <getopt.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* molt-artifact: shared declarations of the commands (one file each) and their helpers. */
 #ifndef MOLT_ARTIFACT_TOOL_H
 #define MOLT_ARTIFACT_TOOL_H

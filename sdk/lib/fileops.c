@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libmolt-sdk file operations: atomic durable replace, a root-confined path join, copies with
  * progress. */
 #include "sdk_internal.h"

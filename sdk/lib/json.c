@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libmolt-sdk: JSON Pointer (RFC 6901) accessors over the JSON text the host hands a module. */
 #include "sdk_internal.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libmolt-sdk: version, error messages, handing a failure to the host. */
 #include "sdk_internal.h"
 

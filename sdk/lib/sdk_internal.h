@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Shared by the libmolt-sdk sources; not installed, not exported from the library. */
 #ifndef MOLT_SDK_INTERNAL_H
 #define MOLT_SDK_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The conformance kit's scratch device: a molt configuration, data dir, module folders and the
  * wrapper around the module under test; molt commands run in a forked child that the kit can
  * kill -9 inside any module call. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The conformance kit's checks and its program, molt-module-test: the happy path, the query
  * answers, the download mode, a failure injected after each state, a kill -9 in each state then
  * `resume`, an explicit rollback, and ArtifactRollback / Cleanup run twice. Each check is one

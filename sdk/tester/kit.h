@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* molt-module-test, the conformance kit: a scratch device driven through molt's own state machine
  * (core/state), one forked process per molt command so that a command can be killed in any state
  * like a power cut. The module under test runs behind a wrapper (exec: a shell script, native:

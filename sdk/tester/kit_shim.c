@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The conformance kit's shim: a native module that loads the module under test (the file named by
  * $MOLT_KIT_REAL) and forwards every call to it, so molt-module-test can see and steer the calls
  * of a module it cannot change. Around each call it appends to $MOLT_KIT_CTL/log, and after the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* molt-module-index: validates module manifests (module.yaml, the format in docs/modules.md) and
  * writes the module repository index (YAML, sorted by name). Every error names file:line. */
 #include <errno.h>

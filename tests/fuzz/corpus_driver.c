@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Plain driver for a libFuzzer target: feeds every file of a corpus folder to the target once,
  * so the corpus runs as an ordinary test in every build (with sanitizers in the ASan build). */
 #include <dirent.h>

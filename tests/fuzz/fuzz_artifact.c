@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Fuzz target for the streaming artifact reader: the input is an artifact file. It is read to
  * the end without keys, with one ECDSA public key (so the signature path runs too), and once
  * more with the manifest's checksums of version and header fixed up to match the mutated bytes,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Fuzz target for molt_artifact_sign, which walks the raw tar blocks of an untrusted artifact
  * (ustar, base-256 sizes, pax and GNU long-name headers). The input is the artifact; when
  * signing succeeds, signing the result again must succeed and give a file of the same length

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # A simulated device for the integration tests of `molt`: a scratch root below $T (lib.sh) with a
 # molt configuration, a data dir, a device_type file, a module dir, a scripts dir and a dest dir.
 # Source it after lib.sh:   . "$(dirname "$0")/lib.sh"; . "$(dirname "$0")/device.sh"

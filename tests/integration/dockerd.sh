@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # A private, real dockerd for the docker module's tests: its own data-root, exec-root, socket and
 # pidfile under a folder, vfs storage, no iptables, no bridge. Source it, then:
 #   dockerd_start DIR     start dockerd with everything under DIR (short path: the socket path

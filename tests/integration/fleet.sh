@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Helpers for the fleet tests (test_fleet_*.sh): a device (device.sh) that talks to the test
 # server's Mender device API (tests/server/mender_api.py) over HTTPS with a throw-away CA.
 # Source after lib.sh and device.sh.

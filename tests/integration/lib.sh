@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Shared helpers for the integration tests (tests/integration/test_*.sh). Source it first:
 #     . "$(dirname "$0")/lib.sh"
 # ctest runs each test as `bash test_x.sh` with MOLT_SRC_DIR, MOLT_BUILD_DIR and MOLT_SANITIZE set;

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Generate the corpus of bad Mender artifacts from good ones (python3 standard library only).
 
 Usage: make_bad_artifacts.py IN_DIR OUT_DIR

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Helpers of the rootfs-image tests (test_rootfs_*.sh): a simulated A/B device
 # (tests/sim-bootloader/sim-bootloader) driven through the real molt, libubootenv tools and
 # grub-editenv. Source after lib.sh.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The exact sequence of update-module calls and state scripts molt runs, for the happy path and
 # for a failure in every state and script, with and without rollback support, with and without
 # reboot (NeedsArtifactReboot Yes/Automatic/No, driven with install then resume as a rebooted

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The conformance kit (molt-module-test) on real modules:
 #  1. the kit catches broken modules: an exec module answering "yes" to SupportsRollback fails
 #     answer-SupportsRollback with the bad answer; one whose Cleanup fails when called again fails

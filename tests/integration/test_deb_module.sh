@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The deb module (modules/deb, native) through the real `molt` program and real dpkg, into a
 # scratch root (never this machine's package database):
 #  - the scratch root: an admindir (status, available, info, updates, triggers) and a static

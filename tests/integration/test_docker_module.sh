@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The docker module (modules/docker, native) through the real `molt` program against a real
 # Docker engine: tests/integration/dockerd.sh starts Debian's dockerd with its own data-root,
 # exec-root, socket and pidfile (vfs, no iptables, no bridge) and stops it by its pid at the end.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The conformance kit (molt-module-test, sdk/tester) on the file module, with its manifest
 # (modules/file/module.yaml): every check must pass for each payload type it installs
 # (single-file with the data before and after dest_dir/filename, directory, and the file type

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Power loss with the file module (modules/file): molt dies of SIGKILL (the module's test-only knob
 # MOLT_FILE_TEST_KILL, see modules/file/README.md) after N payload bytes for several N, and at every
 # named point inside the activation, the swap, the rollback, the commit and the cleanup. Right

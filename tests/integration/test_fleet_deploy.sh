@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # `molt daemon` against the test server's Mender device API (tests/server/mender_api.py), end to
 # end over HTTPS with a throw-away CA:
 #  - a new device: Ed25519 key made 0600, identity as reference §3.1 encodes it, the signature

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # `molt daemon` against faults of the test server's Mender device API (one daemon, one
 # deployment per case, the faults set by rules before the deployment is offered):
 #  - the connection dropped during the download: resumed with Range (206), file bit-identical;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # A device key in a PKCS#11 token: SoftHSM2 tokens (softhsm2-util) with an ECDSA P-256 and an
 # RSA-3072 key pair made inside the token (pkcs11-tool), used by `molt daemon` through
 # server.device_key "pkcs11:..." and OpenSSL's pkcs11 engine (libengine-pkcs11-openssl; Debian 12

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # kill -9 of `molt daemon` in each state of a server deployment, then a restart: the deployment
 # finishes or fails on the path of reference §2.8 and the server receives a final status (and the
 # log of a failure). The module is tests/modules/logging-module (rollback Yes, reboot Yes: the

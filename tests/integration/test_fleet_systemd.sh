@@ -1,7 +1,9 @@
+# SPDX-License-Identifier: Apache-2.0
 # The daemon under systemd: support/molt.service passes `systemd-analyze verify` (with the built
 # molt as ExecStart); READY=1, WATCHDOG=1 (with WATCHDOG_USEC) and STOPPING=1 arrive on
 # NOTIFY_SOCKET (read by a datagram listener here); without server.url the daemon refuses to
-# start and says why; `molt check-update` without a daemon exits 2.
+# start and says why, and `molt daemon --check` (the unit's ExecCondition) exits 1 so systemd
+# skips the unit; `molt check-update` without a daemon exits 2.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/device.sh"
 . "$(dirname "$0")/fleet.sh"
@@ -10,7 +12,9 @@ UNIT="$MOLT_SRC_DIR/support/molt.service"
 [ -f "$UNIT" ] || fail "missing $UNIT"
 if command -v systemd-analyze >/dev/null; then
     mkdir -p "$T/unit"
-    sed "s|^ExecStart=/usr/bin/molt|ExecStart=$MOLT|" "$UNIT" >"$T/unit/molt.service"
+    grep -qx "ExecCondition=/usr/bin/molt daemon --check" "$UNIT" ||
+        fail "molt.service: no ExecCondition: the unit would start (and fail) without a server"
+    sed "s|^\(Exec[A-Za-z]*\)=/usr/bin/molt|\1=$MOLT|" "$UNIT" >"$T/unit/molt.service"
     systemd-analyze verify "$T/unit/molt.service" >"$T/verify.out" 2>&1 ||
         { cat "$T/verify.out" >&2; fail "systemd-analyze verify molt.service"; }
     [ ! -s "$T/verify.out" ] || { cat "$T/verify.out" >&2; fail "systemd-analyze verify: warnings"; }
@@ -21,6 +25,9 @@ fi
 
 fleet_device
 sed -i 's|url: .*|url: null|' "$DEV_CONF"
+molt_dev daemon --check
+expect_rc 1 "daemon --check without server.url"
+assert_match "server.url is not set" "$(cat "$RUN_ERR")" "daemon --check without server.url: message"
 molt_dev daemon
 expect_rc 1 "daemon without server.url"
 assert_match "server.url is not set" "$(cat "$RUN_ERR")" "daemon without server.url: message"
@@ -29,7 +36,16 @@ sed -i 's|url: null|url: ftp://example|' "$DEV_CONF"
 molt_dev daemon
 expect_rc 1 "daemon with an ftp url"
 assert_match 'server.url "ftp://example": expected an https://' "$(cat "$RUN_ERR")" "ftp url: message"
-pass "no server.url, or not http(s): refused"
+molt_dev daemon --check
+expect_rc 1 "daemon --check with an ftp url"
+sed -i 's|url: ftp://example|url: https://example|' "$DEV_CONF"
+molt_dev daemon --check
+expect_rc 0 "daemon --check with an https url"
+[ ! -e "$DEV_DATA/device-key.pem" ] || fail "daemon --check made a key: it must start nothing"
+molt_dev status --check
+expect_rc 1 "--check with status"
+assert_match "--check is an option of daemon" "$(cat "$RUN_ERR")" "--check with status: message"
+pass "no server.url, or not http(s): refused; daemon --check says so"
 
 molt_dev check-update
 expect_rc 2 "check-update without a daemon"

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # TLS options of `molt daemon`: a server that requires a client certificate (mutual TLS) refuses
 # the device without server.client_cert and accepts it with one; server.proxy sends the API
 # calls and the artifact download through an HTTP CONNECT proxy (a small loopback proxy here that

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # What molt maps into its own process (docs/performance.md):
 #  - with libarchive linked statically (MOLT_STATIC_LIBARCHIVE and libarchive.a found: the
 #    build's CMakeCache says), molt, molt-artifact and the file module need neither

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # What molt must refuse, and how:
 #  - a wrong device type and unmet depends (artifact_name, artifact_group, type-info depends) are
 #    refused before any module runs (the module's call log stays empty), with a message saying why;

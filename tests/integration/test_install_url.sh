@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # `molt install https://...` from the loopback test server (tests/server/molt_test_server.py)
 # with a throw-away test CA (tests/server/make_test_ca.sh) configured as http.ca_file:
 #  - plain download: installed and committed, the file on the device is bit-identical;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The module repository: every manifest (modules/*/module.yaml, sdk/templates/*/module.yaml) is
 # valid and modules/index.yaml is what molt-module-index writes from them (regenerated into a
 # temporary file and compared: a stale index fails); broken manifests are refused with file:line.

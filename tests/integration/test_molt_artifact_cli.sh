@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # molt-artifact's command line: the examples of docs/molt-artifact.md run as written and print
 # what the document shows; --help and exit codes everywhere; mender-artifact's default provides
 # and clears and its meta-data re-serialization reproduced byte for byte (compared with Debian's

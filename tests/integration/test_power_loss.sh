@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Power loss in every state, enumerated: the logging module (or a logging state script) sleeps
 # inside the state; once it is running, `kill -9` hits molt's process group and the module's (or
 # script's) process group, and anything else that molt run started. Then `molt status --json`

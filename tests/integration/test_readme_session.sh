@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs the install/commit/rollback session of README.md exactly as written (the ```sh block after
 # the <!-- readme-session --> marker) with this build's molt, and checks what its comments promise.
 set -euo pipefail

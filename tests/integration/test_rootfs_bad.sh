@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Bad rootfs-image artifacts never switch the boot partition: a truncated artifact, a payload
 # byte flipped (checksum mismatch), an image larger than the partition (refused before a byte
 # is written: partition B unchanged), a write error inside the image, a GRUB block that is not one, a stale trial left armed in

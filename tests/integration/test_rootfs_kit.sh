@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The conformance kit (molt-module-test) on the rootfs-image module WITHOUT a reboot hook:
 # active_source: bootenv (the partition the U-Boot environment boots counts as the running one)
 # on two image files and an environment file, for harnesses that cannot boot anything.

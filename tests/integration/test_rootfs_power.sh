@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Power loss at every state of a rootfs-image update, and inside the partition write, on the
 # simulated A/B device. A state script (in the artifact for Artifact* states, in scripts_dir for
 # Download) kills molt with SIGKILL at the chosen point, once; the test-only knob

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The rootfs-image module on the simulated A/B device (tests/sim-bootloader), through the real
 # molt, libubootenv (fw_printenv/fw_setenv on an environment file, with a redundant copy) and
 # grub-editenv:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The public SDK headers (sdk/include/molt/*.h) are self-contained C99 and C++: each one compiles
 # alone as the first include of a file with -std=c99 -pedantic -Wall -Wextra -Werror (gcc, and
 # clang when installed), and as C++11 with g++ under the same flags; a module using every public

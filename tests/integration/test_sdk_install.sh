@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The installed SDK: `cmake --install --component sdk` into a scratch prefix puts the headers in include/molt,
 # libmolt-sdk.so.<ABI major> (SONAME), molt-sdk.pc and the CMake package there; a native module
 # outside the tree then builds against it with pkg-config and with find_package(molt-sdk), and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # molt stopped by a signal (SIGTERM, SIGINT, SIGHUP) while a module call runs takes the module
 # with it: the module's process group (a grandchild it started included) is killed before molt
 # dies of the signal, as a power cut would stop both; an isolated native module's child too.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # A torn or corrupt store (<data_dir>/store) is detected and reported, never silently trusted:
 # `molt status`, `show-provides`, `install` and `commit` exit 1 with a message naming the store
 # file, no module runs, the target is untouched and the corrupt file is left as it was (for a

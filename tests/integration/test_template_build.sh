@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The module author's path of docs/modules.md, run exactly as written: every ```sh block of the
 # page, in order, in one bash with `set -e`: install the SDK with `cmake --install` into a
 # temporary prefix, copy the C template to a folder outside the tree, build it against the

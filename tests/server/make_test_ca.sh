@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
 # Make a throw-away test CA and a server certificate for 127.0.0.1 and localhost, signed by it,
 # for the loopback test server. Usage: make_test_ca.sh DIR [NAME]
 # Writes DIR/ca.crt, DIR/ca.key, DIR/server.crt, DIR/server.key (EC P-256, valid 2 days).

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """molt's loopback test server: HTTP(S) on 127.0.0.1, Python 3 standard library only.
 
 It serves a folder of files (artifacts) with Range support and injects faults into

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Check a test server request log (mender_api.py --log) against the Mender OpenAPI documents.
 
 Usage: openapi_check.py DOCS_DIR LOG_FILE

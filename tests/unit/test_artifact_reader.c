@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The streaming artifact reader against artifacts written at run time by Debian's mender-artifact
  * (module-image, rootfs-image, bootstrap; none/gzip/lzma; RSA and ECDSA signed) and, for zstd and
  * targeted bad cases, by tar + gzip/xz/zstd with the manifest computed by sha256sum. */

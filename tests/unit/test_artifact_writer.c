@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for the artifact writer (core/artifact/writer.c, sign.c, tar_write.c): what it
  * writes is compared with what Debian's mender-artifact 3.9 writes for the same input, checked
  * by `mender-artifact validate/read`, tar, gzip/xz/zstd and openssl, and read back by molt's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Configuration: defaults, every key, relative paths, every kind of mistake reported with
  * file and line, the documented example, and the device_type file. */
 #include <stdarg.h>

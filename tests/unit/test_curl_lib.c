@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libcurl loaded on demand (core/transport/curl_lib.h): a process that has not used HTTP has
  * no libcurl mapped; the first molt_curl_get maps it and the table works (version, escaping,
  * setopt with a long, a string and an off_t, getinfo, getdate); a missing library is one clear

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The exec module host against real shell modules (tests/modules/logging-module, Mender's
  * community modules): lookup, the work tree byte for byte, calls, query answers, timeouts with
  * the whole process group gone, and Download by streams and by files/ on artifacts written by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* core/util/fs: molt_dir_names, the folder listing the module registry, the state scripts and
  * the inventory scripts share (sorted, filtered, bounded, with errors naming the folder). */
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Tests of the HTTP(S) artifact source against the loopback test server (tests/server): plain
  * downloads, resume with Range after a dropped connection, servers without Range support, TLS
  * verification, HTTP errors and a server that dies for good. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for core/state/machine.c on a scratch device with a real shell update module:
  * recovery from a recorded state, the loop guard, refusals, and the status document. The
  * complete call sequences are checked end to end by tests/integration. */

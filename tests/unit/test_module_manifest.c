@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The installed-module manifest reader (host/module_manifest.c) that `molt modules` uses: the
  * file beside the module, its capabilities, errors with file:line, a missing manifest. */
 #include <stdarg.h>

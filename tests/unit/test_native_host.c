@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The native module host and the registry against real shared objects built from
  * tests/modules/native: the ABI refusals with their exact messages, the registry (native before
  * exec, a payload type claimed twice), and a whole deployment driven through the molt_module

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for core/state/provides.c: depends matching and the provides update with clears
  * globs (reference §2.10), and the glob matcher's edge cases. */
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The native module registry's cache (core/host/registry_cache.h) through molt_registry_load,
  * against real module files built from tests/modules/native and the real docker module: a
  * cached scan gives exactly the rows of an uncached one (claims, the type claimed twice, the

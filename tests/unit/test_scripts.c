@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* State scripts with real shell scripts: extraction, selection by name (the C++ client's regex),
  * lexical order, Enter/Leave stop at the first failure, Error runs all, retry-later (21) with its
  * interval and timeout, a timeout per script, the version file rule, stderr into the log. */

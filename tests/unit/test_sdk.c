@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libmolt-sdk helpers, called as a module calls them (the shared library, public headers only):
  * atomic replace, the root-confined path join (.., absolute, symlinks out of the root), file
  * copies with progress, JSON Pointer accessors. molt_sdk_copy_payload runs against the real host

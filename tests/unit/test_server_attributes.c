@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Identity and inventory attributes (reference §3.1, §3.5): key=value parsing, the identity's
  * exact encoding, inventory scripts merged in name order, the PUT body. */
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The device API client against a scripted loopback HTTP server (a thread here): the exact
  * auth body bytes and headers of reference §3.1, 401 while pending, the token in later calls,
  * re-authentication once on 401, the v2 -> v1 fallback with the query encoded, 204, Retry-After

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for core/trust/signature.c: keys made by `openssl` at test time, every signature
  * cross-checked with `openssl dgst -sha256` in both directions. */
 #include <setjmp.h>

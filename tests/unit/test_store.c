@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The persistent store: round trip, every torn or altered file refused, and a writer killed at
  * random moments never leaves anything but the old or the new document. */
 #include <stdarg.h>

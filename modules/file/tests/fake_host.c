@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The fake host of fake_host.h. */
 #include "fake_host.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A fake host table for the file module's unit and fuzz tests: read_block serves a buffer in
  * 1000-byte blocks, config_get answers allowed_roots from two variables, log and progress do
  * nothing. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Fuzz target for the file module's checked tar extraction (fm_extract_tar): any input, read as
  * a payload tar from the fake host, is extracted into a fresh folder next to a sentinel file.
  * Whatever the input, nothing may appear or change outside that folder, and an accepted tree

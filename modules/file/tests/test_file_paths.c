@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of the file module's path rules and tar checks (file_paths.c, file_tree.c) against a
  * fake host table: allowed roots from config_get and from the environment, destination
  * normalization and confinement (symlinks, ".."), the folders made and unmade, sibling names,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of the bootloader environment backends: the GRUB block (shape checks, other
  * variables kept, removal, overflow refused with the file unchanged, values it cannot hold) and
  * U-Boot through libubootenv on an environment file (one and two copies). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* molt error codes, shared by the core, the SDK and native modules.
  * Every function that can fail returns 0 or one of these (negative) codes. */
 #ifndef MOLT_ERROR_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libmolt-sdk file operations for modules: atomic durable replace, a path join that cannot escape
  * a root, copies with progress (from the payload stream or from a file). */
 #ifndef MOLT_FILEOPS_H

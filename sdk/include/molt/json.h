@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libmolt-sdk accessors for the JSON text the host hands a module (header-info, type-info,
  * meta-data): one value addressed by a JSON Pointer (RFC 6901, "/a/b/0"; "" is the document). */
 #ifndef MOLT_JSON_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The native module ABI: what a shared object in molt's native module dir exports, and the table
  * of host functions molt hands it. C99, self-contained; a module includes only molt's public
  * headers (this folder) and links only libmolt-sdk, never the core. */

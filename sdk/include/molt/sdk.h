@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libmolt-sdk: helpers for native module authors (logging through the host, errors with a message,
  * and the file and meta-data helpers of <molt/fileops.h> and <molt/json.h>). Link -lmolt-sdk
  * (pkg-config molt-sdk, or find_package(molt-sdk) and molt::molt-sdk). C99, usable from C++. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* c-template: a native molt update module to start from. Payload type "c-template": every
  * payload file is installed into the folder named by the artifact's meta-data {"dest": "<dir>"},
  * with a backup so that the update can be rolled back.

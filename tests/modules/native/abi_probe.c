@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A native module that only exists to be loaded: its descriptor's ABI fields come from the build
  * (tests/CMakeLists.txt builds one variant per refusal the host must make):
  *   PROBE_MAJOR, PROBE_MINOR   abi_major / abi_minor (default: this SDK's)

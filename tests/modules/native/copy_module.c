@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A native test module built on libmolt-sdk: installs the payload files into the folder named by
  * the artifact's meta-data {"dest": "<folder>"}, with a backup for rollback.
  *   Download          each payload file -> tmp_dir()/<name> (streamed with read_block; without

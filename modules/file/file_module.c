@@ -959,10 +959,14 @@ static int cleanup(void *st)
             molt_sdk_log_warning(m->h, "the backup %s of %s is kept: the update was neither "
                                  "committed nor rolled back", prev, e->dest);
         }
-        if (r == 0 && !is_new && !exists(e->dest))
-            fm_unmake_dirs(e->dest, e->made);
         sibs_free(&sb);
     }
+    /* The folders made for destinations that did not come to be, once every sibling is gone
+     * (a folder made for the first entry may hold the second's staged copy), last entry
+     * first. */
+    for (size_t i = p.n; r == 0 && i-- > 0;)
+        if (!holds_new(&p.e[i], p.e[i].dest) && !exists(p.e[i].dest))
+            fm_unmake_dirs(p.e[i].dest, p.e[i].made);
     fm_kill_point(m, "cleanup");
     if (r == 0 && (r = m->h->kv_delete(m->h, KEY_PLAN)) == 0)
         r = m->h->kv_delete(m->h, KEY_COMMITTED);

@@ -87,8 +87,54 @@ static int read_artifact(kit *k, char *msg, size_t cap)
     k->artifact_name = strdup(info->name);
     json_t *dt = json_array_get(info->depends_device_types, 0);
     k->device_type = strdup(json_is_string(dt) ? json_string_value(dt) : "molt-kit-device");
-    rc = k->payload_type && k->artifact_name && k->device_type ? 0 : -1;
+    k->meta_data = info->meta_data ? json_dumps(info->meta_data, JSON_COMPACT | JSON_SORT_KEYS)
+                                   : strdup("{}");
+    rc = k->payload_type && k->artifact_name && k->device_type && k->meta_data ? 0 : -1;
 out:
+    molt_artifact_reader_free(r);
+    molt_source_free(src);
+    return rc;
+}
+
+/* The artifact's payload files of at most KIT_PAYLOAD_COPY_MAX bytes into <root>/payload/, for
+ * the probe (MOLT_KIT_PAYLOAD_DIR: a dest_dir file, say); larger ones are only read. */
+#define KIT_PAYLOAD_COPY_MAX (1 << 20)
+
+static int save_payload(kit *k, char *msg, size_t cap)
+{
+    molt_err e = {0};
+    molt_source *src = NULL;
+    molt_artifact_reader *r = NULL;
+    char dir[4200], path[8400];
+    int rc = -1;
+    const char *name;
+    int64_t size;
+    snprintf(dir, sizeof dir, "%s/payload", k->root);
+    if (molt_mkdir_p(dir, 0755, &e) < 0 || molt_source_file_new(&src, k->artifact_abs, &e) < 0 ||
+        molt_artifact_reader_open(&r, src, &(molt_artifact_opts){0}, &e) < 0)
+        goto out;
+    int n;
+    while ((n = molt_artifact_reader_next(r, &name, &size, &e)) == 1) {
+        if (size > KIT_PAYLOAD_COPY_MAX || strchr(name, '/') || name[0] == '.')
+            continue;
+        char *data = malloc((size_t)size + 1);
+        size_t got = 0;
+        ssize_t m = 1;
+        while (data && m > 0 && got <= (size_t)size) {
+            m = molt_artifact_reader_read(r, data + got, (size_t)size + 1 - got, &e);
+            if (m > 0)
+                got += (size_t)m;
+        }
+        snprintf(path, sizeof path, "%s/%.1000s", dir, name);
+        int w = data && m == 0 ? molt_write_file_atomic(path, data, got, 0644, &e) : -1;
+        free(data);
+        if (w < 0)
+            goto out;
+    }
+    rc = n < 0 ? -1 : 0;
+out:
+    if (rc < 0)
+        snprintf(msg, cap, "artifact %s: %s", k->artifact, e.msg[0] ? e.msg : "cannot read its payload");
     molt_artifact_reader_free(r);
     molt_source_free(src);
     return rc;
@@ -212,6 +258,8 @@ int kit_device_setup(kit *k, char *msg, size_t cap)
             return -1;
         }
     }
+    if (save_payload(k, msg, cap) < 0)
+        return -1;
     if (k->native) {
         /* The shim under the module's own file name, so refusals and logs name it. */
         const char *base = strrchr(k->module_abs, '/') + 1;
@@ -647,6 +695,9 @@ static void probe_env(kit *k)
     setenv("MOLT_KIT_DATA_DIR", path, 1);
     setenv("MOLT_KIT_ARTIFACT", k->artifact_abs, 1);
     setenv("MOLT_KIT_PAYLOAD_TYPE", k->payload_type, 1);
+    setenv("MOLT_KIT_META_DATA", k->meta_data, 1);
+    snprintf(path, sizeof path, "%s/payload", k->root);
+    setenv("MOLT_KIT_PAYLOAD_DIR", path, 1);
     molt_config *cfg = NULL;
     if (molt_config_load(&cfg, k->conf, NULL) < 0)
         return;

@@ -370,7 +370,7 @@ static bool effect_drifted(kit *k, const char *name, const char *before)
 /* The state at the end of case check against what it must be; what says how the case ended.
  * Fills after (65 bytes) when not NULL. */
 static void effect_end(kit *k, const char *check, const char *before, end_state want,
-                       const char *what, char *after_out)
+                       const char *what, const seq *s)
 {
     char after[65], msg[600], name[160], diff[700];
     if (!k->probe || !before[0] || want == END_ANY)
@@ -382,15 +382,17 @@ static void effect_end(kit *k, const char *check, const char *before, end_state 
         kit_fail(k, name, "%s", msg);
         return;
     }
-    if (after_out)
-        snprintf(after_out, 65, "%s", after);
+    /* Installed: as this case's install left it when it awaited the commit (an A/B module
+     * installs into the other slot each time), else as the happy path left it. */
+    const char *installed = s && s->have_installed ? s->installed
+                            : k->have_installed ? k->installed : NULL;
     if (want == END_BEFORE && strcmp(after, before) != 0) {
         kit_probe_diff(k, "before", "after", diff, sizeof diff);
         kit_fail(k, name, "%s, the state is not the one before the install (probe digest %.16s, "
                  "before %.16s; %s)", what, after, before, diff);
-    } else if (want == END_INSTALLED && k->have_installed && strcmp(after, k->installed) != 0) {
-        kit_fail(k, name, "%s, the state is not the one the happy path installed (probe digest "
-                 "%.16s, installed %.16s)", what, after, k->installed);
+    } else if (want == END_INSTALLED && installed && strcmp(after, installed) != 0) {
+        kit_fail(k, name, "%s, the state is not the one the install made (probe digest %.16s, "
+                 "after the install %.16s)", what, after, installed);
     } else {
         kit_pass(k, name);
     }
@@ -682,7 +684,7 @@ static void check_fail(kit *k, const learnt *l, const char *base, const char *in
     kit_pass(k, check);
     snprintf(what, sizeof what, "after a failure injected in %.63s%s", call,
              st == ST_RECOVERY ? " (on the rollback path of a failed ArtifactInstall)" : "");
-    effect_end(k, check, before, end_of(l, call, false), what, NULL);
+    effect_end(k, check, before, end_of(l, call, false), what, &s);
 }
 
 /* kill -9 in call, then resume: the path of §2.8 "spontaneous reboot". */
@@ -734,7 +736,7 @@ static void check_kill(kit *k, const learnt *l, const char *base, const char *in
     snprintf(what, sizeof what, "after a power cut right after %.63s returned and `molt resume`%s",
              call, strcmp(call, "ArtifactCommit") == 0
                        ? " (molt rolls back: backups may be dropped only in Cleanup)" : "");
-    effect_end(k, check, before, end_of(l, call, true), what, NULL);
+    effect_end(k, check, before, end_of(l, call, true), what, &s);
 }
 
 /* The manifest's capabilities must say what the module does. */
@@ -896,8 +898,10 @@ static const char usage_text[] =
     "                  command printing the state the module manages (file trees, package\n"
     "                  list, container IDs, ...), the same text for the same state. The kit runs\n"
     "                  it (sh -c, in the scratch device, with MOLT_KIT_ROOT, MOLT_KIT_CONFIG,\n"
-    "                  MOLT_KIT_DATA_DIR, MOLT_KIT_ARTIFACT, MOLT_KIT_PAYLOAD_TYPE and\n"
-    "                  MOLT_KIT_SETTING_<key> for the module's settings in its environment)\n"
+    "                  MOLT_KIT_DATA_DIR, MOLT_KIT_ARTIFACT, MOLT_KIT_PAYLOAD_TYPE,\n"
+    "                  MOLT_KIT_META_DATA (JSON), MOLT_KIT_PAYLOAD_DIR (the payload files of\n"
+    "                  up to 1 MiB, e.g. dest_dir) and MOLT_KIT_SETTING_<key> (the module's\n"
+    "                  settings in --config) in its environment)\n"
     "                  before and after every case, and requires: the install changes the state,\n"
     "                  the commit keeps it, a rollback, every injected failure, every kill and\n"
     "                  resume before the commit (ArtifactCommit included: backups may be dropped\n"
@@ -980,5 +984,6 @@ int main(int argc, char **argv)
     free(k.payload_type);
     free(k.artifact_name);
     free(k.device_type);
+    free(k.meta_data);
     return code;
 }

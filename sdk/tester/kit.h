@@ -46,6 +46,7 @@ typedef struct kit {
     char *payload_type;
     char *artifact_name;
     char *device_type;
+    char *meta_data;          /* the payload's meta-data as JSON text ("{}" when none) */
     uint32_t caps;            /* native: the descriptor's capabilities */
     char implemented[512];    /* native: the state calls the module implements, " A B " */
     char case_name[128];      /* the current case: its log is logs/<case>.log */

@@ -75,12 +75,24 @@ void kit_skip(kit *k, const char *check, const char *fmt, ...)
 
 void kit_info(kit *k, const char *fmt, ...)
 {
-    char text[2048], line[2100];
+    char text[2048], line[2200];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    snprintf(line, sizeof line, "# %s", text);
+    /* One line each (a probe of several lines, say): a newline shows as \n. */
+    char flat[2100];
+    size_t o = 0;
+    for (const char *p = text; *p && o + 3 < sizeof flat; p++) {
+        if (*p == '\n') {
+            flat[o++] = '\\';
+            flat[o++] = 'n';
+        } else {
+            flat[o++] = *p;
+        }
+    }
+    flat[o] = '\0';
+    snprintf(line, sizeof line, "# %s", flat);
     report_line(k, line);
 }
 
@@ -383,9 +395,9 @@ static void effect_end(kit *k, const char *check, const char *before, end_state 
         return;
     }
     /* Installed: as this case's install left it when it awaited the commit (an A/B module
-     * installs into the other slot each time), else as the happy path left it. */
-    const char *installed = s && s->have_installed ? s->installed
-                            : k->have_installed ? k->installed : NULL;
+     * installs into the other slot each time). A module without rollback is committed at once:
+     * its state after a second install is its own business (a script that appends, say). */
+    const char *installed = s && s->have_installed ? s->installed : NULL;
     if (want == END_BEFORE && strcmp(after, before) != 0) {
         kit_probe_diff(k, "before", "after", diff, sizeof diff);
         kit_fail(k, name, "%s, the state is not the one before the install (probe digest %.16s, "

@@ -628,9 +628,7 @@ static int needs_artifact_reboot(void *st)
 static const char *const types[] = {"docker", NULL};
 
 static const struct molt_module_desc desc = {
-    .struct_size = sizeof(struct molt_module_desc),
-    .abi_major = MOLT_MODULE_ABI_MAJOR,
-    .abi_minor = MOLT_MODULE_ABI_MINOR,
+    MOLT_MODULE_V1,
     .name = "docker",
     .version = "1.0.0",
     .payload_types = types,

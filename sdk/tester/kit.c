@@ -426,7 +426,8 @@ static bool effect_install(kit *k, const char *check, const char *before, const 
     }
     if (strcmp(installed, before) == 0) {
         kit_fail(k, name, "ArtifactInstall succeeded but the state did not change (probe digest "
-                 "%.16s before and after)", installed);
+                 "%.16s before and after; if the device already held what the artifact installs "
+                 "when the kit started, start it from the state before)", installed);
         return false;
     }
     kit_probe_diff(k, "before", label, diff, sizeof diff);

@@ -36,9 +36,7 @@ static int step(void *state)
 
 static const char *const types[] = {"outside-type", NULL};
 static const struct molt_module_desc desc = {
-    .struct_size = sizeof(struct molt_module_desc),
-    .abi_major = MOLT_MODULE_ABI_MAJOR,
-    .abi_minor = MOLT_MODULE_ABI_MINOR,
+    MOLT_MODULE_V1,
     .name = "outside",
     .version = "0.0.1",
     .payload_types = types,

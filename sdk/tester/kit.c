@@ -1,7 +1,9 @@
 /* The conformance kit's checks and its program, molt-module-test: the happy path, the query
  * answers, the download mode, a failure injected after each state, a kill -9 in each state then
- * `resume`, an explicit rollback, and ArtifactRollback / Cleanup run twice. Each check is one
- * report line, PASS <check> or FAIL <check>: <reason>. */
+ * `resume`, an explicit rollback, ArtifactRollback / Cleanup run twice, a checksum mismatch at
+ * the end of the stream, and, with the module's probe, the effects of each case on the state the
+ * module manages (effect-<check>). Each check is one report line, PASS <check> or
+ * FAIL <check>: <reason>. */
 #include "kit.h"
 
 #include <errno.h>

@@ -926,7 +926,8 @@ static const char usage_text[] =
     "  --expect-state SHA256  the SHA-256 of the probe's output after the install\n"
     "  --isolated      a native module's calls each run in a forked child (the config's\n"
     "                  native_isolated_modules)\n"
-    "  --keep          keep the scratch device (its path is printed) for reading molt's logs\n"
+    "  --keep          keep the scratch device (its path is printed): molt's log of each\n"
+    "                  check in logs/, the probe's outputs in probe/\n"
     "\n"
     "Exit codes: 0 every check passed, 1 a check failed, 2 usage or setup error.\n";
 

@@ -36,6 +36,9 @@ static void h_log(const struct molt_host_api *h, int level, const char *fmt, ...
 }
 
 static void h_error(const struct molt_host_api *h, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void h_error(const struct molt_host_api *h, const char *fmt, ...)
 {
     va_list ap;
     (void)h;

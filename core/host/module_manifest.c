@@ -103,8 +103,9 @@ int molt_module_manifest_read(const char *path, molt_module_manifest **ret, molt
         yaml_node_t *v = yaml_document_get_node(&doc, p->value);
         if (!key)
             continue;
-        if (strcmp(key, "version") == 0 || strcmp(key, "description") == 0) {
-            char **dst = key[0] == 'v' ? &m->version : &m->description;
+        if (strcmp(key, "version") == 0 || strcmp(key, "description") == 0 ||
+            strcmp(key, "probe") == 0) {
+            char **dst = key[0] == 'v' ? &m->version : key[0] == 'd' ? &m->description : &m->probe;
             if (!scalar(v)) {
                 rc = molt_err_set(err, MOLT_EFORMAT, "%s:%zu: %s: expected a string", path,
                                   v->start_mark.line + 1, key);
@@ -154,5 +155,6 @@ void molt_module_manifest_free(molt_module_manifest *m)
         return;
     free(m->version);
     free(m->description);
+    free(m->probe);
     free(m);
 }

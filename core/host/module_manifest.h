@@ -9,6 +9,7 @@
 typedef struct molt_module_manifest {
     char *version;        /* NULL when the manifest has none */
     char *description;    /* NULL when the manifest has none */
+    char *probe;          /* the effect probe, a shell command (docs/modules.md), or NULL */
     int streaming, rollback, reboot;   /* capabilities: 1, 0, or -1 when not given */
 } molt_module_manifest;
 

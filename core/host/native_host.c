@@ -34,11 +34,36 @@
 /* Isolated download: bytes per data frame and the child's read_block buffer. */
 #define CHILD_BUF_SIZE (64 * 1024)
 
+/* The layouts of each minor, frozen here as numbers (in pointer units, so that LP64 and ILP32
+ * both hold): a change of module.h that moves or resizes what a minor defined breaks every module
+ * built before it, and these asserts stop the build instead. A new minor adds its row. */
+#define ABI_P sizeof(void *)
+/* struct_size of a descriptor: the header (8 bytes), name, version, payload_types,
+ * capabilities (padded to a pointer), 14 functions, reserved[8]: the same in 1.0 and 1.1. */
+#define DESC_SIZE_1_0 (8 + 3 * ABI_P + (ABI_P > 4 ? 8 : 4) + 22 * ABI_P)
+/* The host table: the header, 19 functions and reserved[8] in 1.0; 1.1 gave reserved[0] to
+ * set_sink (20 functions, reserved[7]): the same size. */
+#define HOST_SIZE_1_0 (8 + 27 * ABI_P)
+_Static_assert(sizeof(struct molt_module_desc) == DESC_SIZE_1_0,
+               "struct molt_module_desc changed size: a minor may only give reserved slots a meaning");
+_Static_assert(offsetof(struct molt_module_desc, cleanup) ==
+                   8 + 3 * ABI_P + (ABI_P > 4 ? 8 : 4) + 13 * ABI_P,
+               "a function of struct molt_module_desc moved");
+_Static_assert(sizeof(struct molt_host_api) == HOST_SIZE_1_0,
+               "struct molt_host_api changed size: a minor may only give reserved slots a meaning");
+_Static_assert(offsetof(struct molt_host_api, config_get) == 8 + 18 * ABI_P,
+               "a 1.0 function of struct molt_host_api moved");
+_Static_assert(offsetof(struct molt_host_api, set_sink) == 8 + 19 * ABI_P,
+               "set_sink (1.1) is no longer reserved[0] of 1.0");
+
 /* struct_size a descriptor of each minor has at least (index = minor). */
 static const size_t desc_size_for_minor[] = {
-    sizeof(struct molt_module_desc),   /* 1.0 */
-    sizeof(struct molt_module_desc),   /* 1.1: the host table grew (set_sink), not this */
+    DESC_SIZE_1_0,   /* 1.0 */
+    DESC_SIZE_1_0,   /* 1.1: the host table gave a reserved slot to set_sink, not this */
 };
+_Static_assert(sizeof desc_size_for_minor / sizeof desc_size_for_minor[0] ==
+                   MOLT_MODULE_ABI_MINOR + 1,
+               "a new ABI minor needs its row in desc_size_for_minor (and its frozen sizes)");
 
 struct molt_native {
     void *dl;

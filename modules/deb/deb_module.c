@@ -16,6 +16,7 @@
 
 #define DEB_KV_PAYLOAD "payload"   /* the staged .deb file names, one a line */
 #define DEB_KV_PLAN "plan"         /* name \t previous version or - \t repacked .deb or - */
+#define DEB_KV_COMMITTED "committed" /* ArtifactCommit ran: Cleanup drops the previous versions */
 #define DEB_KV_MAX 65536
 #define DEB_MSG_MAX 2048
 
@@ -440,7 +441,9 @@ static int artifact_rollback(void *st)
     deb_list db = {0}, reinstall = {0};
     const char *purge[DEB_PKGS_MAX + 1];
     size_t n_purge = 0;
-    int r = kv_text(d, DEB_KV_PLAN, &plan);
+    int r = h->kv_delete(h, DEB_KV_COMMITTED);   /* a commit cut short: undone */
+    if (r == 0)
+        r = kv_text(d, DEB_KV_PLAN, &plan);
     if (r == MOLT_ENOTFOUND) {
         molt_sdk_log_info(h, "no rollback plan: this deployment changed no package");
         return 0;
@@ -527,15 +530,12 @@ static int artifact_rollback(void *st)
     return r;
 }
 
-/* ArtifactCommit: the previous versions are no longer needed. */
+/* ArtifactCommit: records the commit. The previous versions are dropped by Cleanup, not here: a
+ * power cut during ArtifactCommit sends molt down the rollback path (module.h), which needs them. */
 static int artifact_commit(void *st)
 {
     deb_ctx *d = st;
-    char prev[4096];
-    int r = d->host->kv_delete(d->host, DEB_KV_PLAN);
-    if (r == 0 && previous_dir(d, prev, sizeof prev) == 0)
-        r = remove_tree(d, prev);
-    return r;
+    return d->host->kv_set(d->host, DEB_KV_COMMITTED, "1", 1);
 }
 
 /* NeedsArtifactReboot: only when the meta-data says {"reboot": true}. */
@@ -570,18 +570,23 @@ static int cleanup(void *st)
     char prev[4096], flag[4];
     size_t len;
     int r = d->host->kv_delete(d->host, DEB_KV_PAYLOAD);
+    /* after a commit the plan goes first, then the previous versions, then the mark: a cut
+     * anywhere in between repeats what is left */
+    bool committed = d->host->kv_get(d->host, DEB_KV_COMMITTED, flag, sizeof flag, &len) == 0;
+    if (r == 0 && committed)
+        r = d->host->kv_delete(d->host, DEB_KV_PLAN);
     if (r == 0 && d->host->kv_get(d->host, DEB_KV_PLAN, flag, 0, &len) == MOLT_ENOTFOUND &&
         previous_dir(d, prev, sizeof prev) == 0)
         r = remove_tree(d, prev);
+    if (r == 0 && committed)
+        r = d->host->kv_delete(d->host, DEB_KV_COMMITTED);
     return r;
 }
 
 static const char *const types[] = {"deb", NULL};
 
 static const struct molt_module_desc desc = {
-    .struct_size = sizeof(struct molt_module_desc),
-    .abi_major = MOLT_MODULE_ABI_MAJOR,
-    .abi_minor = MOLT_MODULE_ABI_MINOR,
+    MOLT_MODULE_V1,
     .name = "deb",
     .version = "1.0.0",
     .payload_types = types,

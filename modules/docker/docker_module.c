@@ -15,6 +15,7 @@
 #include <curl/curl.h>
 
 #define DK_KV_OLD "old"   /* the app's containers before the update: id \t name \t running \t image */
+#define DK_KV_COMMITTED "committed"   /* ArtifactCommit ran: Cleanup removes the old containers */
 #define DK_KV_MAX 65536
 #define DK_POLL_NS 250000000L
 
@@ -478,7 +479,9 @@ static int artifact_rollback(void *st)
     char *ids[DK_CONTAINERS_MAX * 4];
     const char *names[DK_CONTAINERS_MAX * 4];
     json_t *list = NULL, *c;
-    int r = old_load(d, &oldtext, old, &n_old);
+    int r = h->kv_delete(h, DK_KV_COMMITTED);   /* a commit cut short: undone */
+    if (r == 0)
+        r = old_load(d, &oldtext, old, &n_old);
     if (r == MOLT_ENOTFOUND) {
         molt_sdk_log_info(h, "no previous containers recorded: install changed nothing");
         return 0;
@@ -566,10 +569,10 @@ static int remove_unused_image(dk_ctx *d, const char *id)
     return r;
 }
 
-/* ArtifactCommit: the previous containers and the images nothing else uses go. Idempotent. */
-static int artifact_commit(void *st)
+/* After a commit (in Cleanup): the previous containers and the images nothing else uses go.
+ * Idempotent. */
+static int drop_old(dk_ctx *d)
 {
-    dk_ctx *d = st;
     char *oldtext = NULL;
     old_entry old[DK_CONTAINERS_MAX * 4];
     size_t n_old = 0;
@@ -596,10 +599,25 @@ static int artifact_commit(void *st)
 }
 
 /* Cleanup: the deployment is over; forget the previous containers. */
+/* ArtifactCommit: records the commit. The previous containers are removed by Cleanup, not here:
+ * a power cut during ArtifactCommit sends molt down the rollback path (module.h), which needs
+ * them. */
+static int artifact_commit(void *st)
+{
+    dk_ctx *d = st;
+    return d->host->kv_set(d->host, DK_KV_COMMITTED, "1", 1);
+}
+
 static int cleanup(void *st)
 {
     dk_ctx *d = st;
-    return d->host->kv_delete(d->host, DK_KV_OLD);
+    char flag[4];
+    size_t len;
+    int r = 0;
+    if (d->host->kv_get(d->host, DK_KV_COMMITTED, flag, sizeof flag, &len) == 0 &&
+        (r = drop_old(d)) == 0)
+        r = d->host->kv_delete(d->host, DK_KV_COMMITTED);
+    return r < 0 ? r : d->host->kv_delete(d->host, DK_KV_OLD);
 }
 
 static int needs_artifact_reboot(void *st)
@@ -611,9 +629,7 @@ static int needs_artifact_reboot(void *st)
 static const char *const types[] = {"docker", NULL};
 
 static const struct molt_module_desc desc = {
-    .struct_size = sizeof(struct molt_module_desc),
-    .abi_major = MOLT_MODULE_ABI_MAJOR,
-    .abi_minor = MOLT_MODULE_ABI_MINOR,
+    MOLT_MODULE_V1,
     .name = "docker",
     .version = "1.0.0",
     .payload_types = types,

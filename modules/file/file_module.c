@@ -960,10 +960,14 @@ static int cleanup(void *st)
             molt_sdk_log_warning(m->h, "the backup %s of %s is kept: the update was neither "
                                  "committed nor rolled back", prev, e->dest);
         }
-        if (r == 0 && !is_new && !exists(e->dest))
-            fm_unmake_dirs(e->dest, e->made);
         sibs_free(&sb);
     }
+    /* The folders made for destinations that did not come to be, once every sibling is gone
+     * (a folder made for the first entry may hold the second's staged copy), last entry
+     * first. */
+    for (size_t i = p.n; r == 0 && i-- > 0;)
+        if (!holds_new(&p.e[i], p.e[i].dest) && !exists(p.e[i].dest))
+            fm_unmake_dirs(p.e[i].dest, p.e[i].made);
     fm_kill_point(m, "cleanup");
     if (r == 0 && (r = m->h->kv_delete(m->h, KEY_PLAN)) == 0)
         r = m->h->kv_delete(m->h, KEY_COMMITTED);
@@ -988,9 +992,7 @@ static int supports_rollback(void *st)
 static const char *const types[] = {"single-file", "directory", "file", NULL};
 
 static const struct molt_module_desc desc = {
-    .struct_size = sizeof(struct molt_module_desc),
-    .abi_major = MOLT_MODULE_ABI_MAJOR,
-    .abi_minor = MOLT_MODULE_ABI_MINOR,
+    MOLT_MODULE_V1,
     .name = "file",
     .version = "1.0.0",
     .payload_types = types,

@@ -283,9 +283,7 @@ static int cleanup(void *st)
 static const char *const payload_types[] = {"rootfs-image", NULL};
 
 static const struct molt_module_desc desc = {
-    .struct_size = sizeof(struct molt_module_desc),
-    .abi_major = MOLT_MODULE_ABI_MAJOR,
-    .abi_minor = MOLT_MODULE_ABI_MINOR,
+    MOLT_MODULE_V1,
     .name = ROOTFS_MODULE_NAME,
     .version = MODULE_VERSION,
     .payload_types = payload_types,

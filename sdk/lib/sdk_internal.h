@@ -3,7 +3,11 @@
 #ifndef MOLT_SDK_INTERNAL_H
 #define MOLT_SDK_INTERNAL_H
 
+/* libmolt-sdk is built with hidden visibility; what the public headers declare is exported
+ * (and libmolt-sdk.sym lists exactly that, tests/integration/test_sdk_abi.sh compares). */
+#pragma GCC visibility push(default)
 #include <molt/sdk.h>
+#pragma GCC visibility pop
 
 #define MOLT_SDK_HIDDEN __attribute__((visibility("hidden")))
 

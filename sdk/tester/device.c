@@ -22,6 +22,8 @@
 #include "artifact/source.h"
 #include "config/config.h"
 #include "host/native_host.h"
+#include "artifact/writer.h"
+#include "util/encoding.h"
 #include "util/fs.h"
 #include "util/log.h"
 
@@ -86,8 +88,54 @@ static int read_artifact(kit *k, char *msg, size_t cap)
     k->artifact_name = strdup(info->name);
     json_t *dt = json_array_get(info->depends_device_types, 0);
     k->device_type = strdup(json_is_string(dt) ? json_string_value(dt) : "molt-kit-device");
-    rc = k->payload_type && k->artifact_name && k->device_type ? 0 : -1;
+    k->meta_data = info->meta_data ? json_dumps(info->meta_data, JSON_COMPACT | JSON_SORT_KEYS)
+                                   : strdup("{}");
+    rc = k->payload_type && k->artifact_name && k->device_type && k->meta_data ? 0 : -1;
 out:
+    molt_artifact_reader_free(r);
+    molt_source_free(src);
+    return rc;
+}
+
+/* The artifact's payload files of at most KIT_PAYLOAD_COPY_MAX bytes into <root>/payload/, for
+ * the probe (MOLT_KIT_PAYLOAD_DIR: a dest_dir file, say); larger ones are only read. */
+#define KIT_PAYLOAD_COPY_MAX (1 << 20)
+
+static int save_payload(kit *k, char *msg, size_t cap)
+{
+    molt_err e = {0};
+    molt_source *src = NULL;
+    molt_artifact_reader *r = NULL;
+    char dir[4200], path[8400];
+    int rc = -1;
+    const char *name;
+    int64_t size;
+    snprintf(dir, sizeof dir, "%s/payload", k->root);
+    if (molt_mkdir_p(dir, 0755, &e) < 0 || molt_source_file_new(&src, k->artifact_abs, &e) < 0 ||
+        molt_artifact_reader_open(&r, src, &(molt_artifact_opts){0}, &e) < 0)
+        goto out;
+    int n;
+    while ((n = molt_artifact_reader_next(r, &name, &size, &e)) == 1) {
+        if (size > KIT_PAYLOAD_COPY_MAX || strchr(name, '/') || name[0] == '.')
+            continue;
+        char *data = malloc((size_t)size + 1);
+        size_t got = 0;
+        ssize_t m = 1;
+        while (data && m > 0 && got <= (size_t)size) {
+            m = molt_artifact_reader_read(r, data + got, (size_t)size + 1 - got, &e);
+            if (m > 0)
+                got += (size_t)m;
+        }
+        snprintf(path, sizeof path, "%s/%.1000s", dir, name);
+        int w = data && m == 0 ? molt_write_file_atomic(path, data, got, 0644, &e) : -1;
+        free(data);
+        if (w < 0)
+            goto out;
+    }
+    rc = n < 0 ? -1 : 0;
+out:
+    if (rc < 0)
+        snprintf(msg, cap, "artifact %s: %s", k->artifact, e.msg[0] ? e.msg : "cannot read its payload");
     molt_artifact_reader_free(r);
     molt_source_free(src);
     return rc;
@@ -157,6 +205,7 @@ int kit_device_setup(kit *k, char *msg, size_t cap)
         const struct molt_module_desc *d = molt_native_desc(n);
         const struct { const void *fn; const char *call; } fns[] = {
             {(const void *)d->artifact_rollback, "ArtifactRollback"},
+            {(const void *)d->artifact_commit, "ArtifactCommit"},
             {(const void *)d->artifact_failure, "ArtifactFailure"},
             {(const void *)d->artifact_verify_rollback_reboot, "ArtifactVerifyRollbackReboot"},
         };
@@ -167,6 +216,7 @@ int kit_device_setup(kit *k, char *msg, size_t cap)
                 snprintf(k->implemented + used, sizeof k->implemented - used, "%s ", fns[i].call);
             }
         k->caps = molt_native_desc(n)->capabilities;
+        snprintf(k->module_name, sizeof k->module_name, "%s", molt_native_desc(n)->name);
         kit_info(k, "module: native %s %s (capabilities:%s%s%s)", molt_native_desc(n)->name,
                  molt_native_desc(n)->version, k->caps & MOLT_CAP_STREAMING ? " streaming" : "",
                  k->caps & MOLT_CAP_ROLLBACK ? " rollback" : "",
@@ -187,6 +237,7 @@ int kit_device_setup(kit *k, char *msg, size_t cap)
             return -1;
         }
         kit_info(k, "module: exec %s", k->module_abs);
+        snprintf(k->module_name, sizeof k->module_name, "%s", k->payload_type);
     }
     kit_info(k, "artifact: %s (name %s, payload type %s, device type %s)", k->artifact_abs,
              k->artifact_name, k->payload_type, k->device_type);
@@ -208,6 +259,8 @@ int kit_device_setup(kit *k, char *msg, size_t cap)
             return -1;
         }
     }
+    if (save_payload(k, msg, cap) < 0)
+        return -1;
     if (k->native) {
         /* The shim under the module's own file name, so refusals and logs name it. */
         const char *base = strrchr(k->module_abs, '/') + 1;
@@ -628,4 +681,178 @@ bool kit_log_has(kit *k, const char *needle)
     bool found = memmem(data, len, needle, strlen(needle)) != NULL;
     free(data);
     return found;
+}
+
+/* ---- effects ------------------------------------------------------------------------------- */
+
+/* The probe child's environment: the scratch device's paths and the module's own settings of the
+ * scratch molt.yaml, MOLT_KIT_SETTING_<key> (other characters than [A-Za-z0-9] as '_'). */
+static void probe_env(kit *k)
+{
+    char path[8400];
+    setenv("MOLT_KIT_ROOT", k->root, 1);
+    setenv("MOLT_KIT_CONFIG", k->conf, 1);
+    snprintf(path, sizeof path, "%s/data", k->root);
+    setenv("MOLT_KIT_DATA_DIR", path, 1);
+    setenv("MOLT_KIT_ARTIFACT", k->artifact_abs, 1);
+    setenv("MOLT_KIT_PAYLOAD_TYPE", k->payload_type, 1);
+    setenv("MOLT_KIT_META_DATA", k->meta_data, 1);
+    snprintf(path, sizeof path, "%s/payload", k->root);
+    setenv("MOLT_KIT_PAYLOAD_DIR", path, 1);
+    molt_config *cfg = NULL;
+    if (molt_config_load(&cfg, k->conf, NULL) < 0)
+        return;
+    for (size_t i = 0; i < cfg->n_modules; i++) {
+        const molt_module_config *mc = &cfg->modules[i];
+        if (strcmp(mc->name, k->module_name) != 0)
+            continue;
+        for (size_t j = 0; j < mc->n; j++) {
+            char var[200];
+            int n = snprintf(var, sizeof var, "MOLT_KIT_SETTING_%s", mc->keys[j]);
+            for (int c = 17; c < n && c < (int)sizeof var - 1; c++)
+                if (!((var[c] >= 'a' && var[c] <= 'z') || (var[c] >= 'A' && var[c] <= 'Z') ||
+                      (var[c] >= '0' && var[c] <= '9')))
+                    var[c] = '_';
+            setenv(var, mc->values[j], 1);
+        }
+    }
+    molt_config_free(cfg);
+}
+
+int kit_probe(kit *k, const char *label, char *ret, char *msg, size_t cap)
+{
+    char out[8400], log[8400];
+    snprintf(out, sizeof out, "%s/probe", k->root);
+    molt_mkdir_p(out, 0755, NULL);
+    snprintf(out, sizeof out, "%s/probe/%s.%s.txt", k->root, k->case_name, label);
+    snprintf(log, sizeof log, "%s/%s.log", k->logs, k->case_name);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        int lf = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd < 0 || lf < 0)
+            _exit(127);
+        dprintf(lf, "==== probe (%s): %s\n", label, k->probe);
+        dup2(fd, 1);
+        dup2(lf, 2);
+        int nul = open("/dev/null", O_RDONLY);
+        if (nul >= 0)
+            dup2(nul, 0);
+        probe_env(k);
+        if (chdir(k->root) < 0)
+            _exit(127);
+        execl("/bin/sh", "sh", "-c", k->probe, (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) < 0) {
+        snprintf(msg, cap, "cannot run the probe: %s", strerror(errno));
+        return -1;
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        snprintf(msg, cap, "the probe failed (%s %d; its stderr in %s)",
+                 WIFEXITED(status) ? "exit" : "signal",
+                 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), log);
+        return -1;
+    }
+    unsigned char sha[32];
+    molt_err e = {0};
+    if (molt_artifact_file_sha256(out, sha, &e) < 0) {
+        snprintf(msg, cap, "%s", e.msg);
+        return -1;
+    }
+    molt_hex_encode(sha, sizeof sha, ret);
+    return 0;
+}
+
+void kit_probe_diff(kit *k, const char *label_a, const char *label_b, char *buf, size_t cap)
+{
+    char pa[8400], pb[8400];
+    char *a = NULL, *b = NULL;
+    size_t la = 0, lb = 0;
+    snprintf(pa, sizeof pa, "%s/probe/%s.%s.txt", k->root, k->case_name, label_a);
+    snprintf(pb, sizeof pb, "%s/probe/%s.%s.txt", k->root, k->case_name, label_b);
+    buf[0] = '\0';
+    if (molt_read_file(pa, 64u << 20, &a, &la, NULL) < 0 ||
+        molt_read_file(pb, 64u << 20, &b, &lb, NULL) < 0) {
+        free(a);
+        return;
+    }
+    /* The first line that differs, from both sides. */
+    size_t i = 0, line = 0;
+    while (i < la && i < lb && a[i] == b[i]) {
+        if (a[i] == '\n')
+            line = i + 1;
+        i++;
+    }
+    if (i == la && i == lb) {
+        free(a);
+        free(b);
+        return;
+    }
+    size_t ea = line, eb = line;
+    while (ea < la && a[ea] != '\n')
+        ea++;
+    while (eb < lb && b[eb] != '\n')
+        eb++;
+    snprintf(buf, cap, "first difference: %s \"%.*s\", %s \"%.*s\"", label_a,
+             (int)(ea - line > 160 ? 160 : ea - line), a + line, label_b,
+             (int)(eb - line > 160 ? 160 : eb - line), b + line);
+    free(a);
+    free(b);
+}
+
+/* Octal field of a tar header. */
+static uint64_t tar_octal(const unsigned char *p, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n && p[i] >= '0' && p[i] <= '7'; i++)
+        v = v * 8 + (uint64_t)(p[i] - '0');
+    return v;
+}
+
+int kit_corrupt_artifact(kit *k, char *ret_path, size_t path_cap, char *msg, size_t cap)
+{
+    char *data = NULL;
+    size_t len = 0;
+    molt_err e = {0};
+    if (molt_read_file(k->artifact_abs, 1u << 30, &data, &len, &e) < 0) {
+        snprintf(msg, cap, "%s", e.msg);
+        return -1;
+    }
+    /* The outer tar is not compressed: walk its headers to the manifest, then change one hex
+     * digit of its last line (the last payload file's checksum), in place: the tar header
+     * does not cover the content. */
+    size_t off = 0;
+    char *manifest = NULL;
+    size_t mlen = 0;
+    while (off + 512 <= len && data[off]) {
+        const unsigned char *h = (const unsigned char *)data + off;
+        uint64_t size = tar_octal(h + 124, 12);
+        if (strncmp((const char *)h, "manifest", 100) == 0 && off + 512 + size <= len) {
+            manifest = data + off + 512;
+            mlen = (size_t)size;
+            break;
+        }
+        off += 512 + (size_t)((size + 511) / 512 * 512);
+    }
+    char *last = NULL;
+    for (size_t i = 0; manifest && i + 70 < mlen; i++)
+        if ((i == 0 || manifest[i - 1] == '\n') && strncmp(manifest + i + 66, "data/", 5) == 0)
+            last = manifest + i;
+    if (!last) {
+        free(data);
+        snprintf(msg, cap, "the artifact's manifest lists no payload file");
+        return -1;
+    }
+    last[0] = last[0] == '0' ? '1' : '0';
+    snprintf(ret_path, path_cap, "%s/corrupt.mender", k->root);
+    int r = molt_write_file_atomic(ret_path, data, len, 0644, &e);
+    free(data);
+    if (r < 0) {
+        snprintf(msg, cap, "%s", e.msg);
+        return -1;
+    }
+    return 0;
 }

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The conformance kit's checks and its program, molt-module-test: the happy path, the query
  * answers, the download mode, a failure injected after each state, a kill -9 in each state then
- * `resume`, an explicit rollback, and ArtifactRollback / Cleanup run twice. Each check is one
- * report line, PASS <check> or FAIL <check>: <reason>. */
+ * `resume`, an explicit rollback, ArtifactRollback / Cleanup run twice, a checksum mismatch at
+ * the end of the stream, and, with the module's probe, the effects of each case on the state the
+ * module manages (effect-<check>). Each check is one report line, PASS <check> or
+ * FAIL <check>: <reason>. */
 #include "kit.h"
 
 #include <errno.h>
@@ -76,12 +78,24 @@ void kit_skip(kit *k, const char *check, const char *fmt, ...)
 
 void kit_info(kit *k, const char *fmt, ...)
 {
-    char text[2048], line[2100];
+    char text[2048], line[2200];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    snprintf(line, sizeof line, "# %s", text);
+    /* One line each (a probe of several lines, say): a newline shows as \n. */
+    char flat[2100];
+    size_t o = 0;
+    for (const char *p = text; *p && o + 3 < sizeof flat; p++) {
+        if (*p == '\n') {
+            flat[o++] = '\\';
+            flat[o++] = 'n';
+        } else {
+            flat[o++] = *p;
+        }
+    }
+    flat[o] = '\0';
+    snprintf(line, sizeof line, "# %s", flat);
     report_line(k, line);
 }
 
@@ -122,7 +136,7 @@ static void calls_text(const kit *k, char *buf, size_t cap)
 /* The first module call that failed by itself (not a failure the kit injected), or NULL. */
 static const kit_event *module_failure(const kit *k)
 {
-    for (int i = 0; i < k->n_events; i++) {
+    for (int i = 0; i < k->n_events && !k->download_may_fail; i++) {
         const kit_event *ev = &k->events[i];
         if (ev->rc == -1000)
             continue;   /* killed inside it */
@@ -196,6 +210,9 @@ typedef struct seq {
     bool lost;
     char msg[1100];
     char trail[256];          /* the commands run: "install commit" */
+    bool have_installed;      /* the probe ran when the install awaited its commit */
+    char installed[65];       /* its digest */
+    char probe_err[600];      /* why the probe failed there, or "" */
 } seq;
 
 /* Run install, then what the outcome asks for (a reboot: resume; awaiting commit: await_cmd),
@@ -235,6 +252,10 @@ static void run_sequence(kit *k, const char *kill_call, const char *await_cmd, s
             }
         } else if (r.outcome == MOLT_OUTCOME_AWAIT_COMMIT) {
             cmd = await_cmd;
+            if (k->probe && !s->have_installed && !s->probe_err[0]) {
+                if (kit_probe(k, "install", s->installed, s->probe_err, sizeof s->probe_err) == 0)
+                    s->have_installed = true;
+            }
         } else {
             s->final = r.outcome;
             return;
@@ -312,50 +333,199 @@ static bool has_call(const kit *k, const char *call)
     return count_calls(k, call, &ok) > 0;
 }
 
+typedef enum stage { ST_DOWNLOAD, ST_INSTALL, ST_REBOOT, ST_AFTER, ST_RECOVERY } stage;
+
+static stage stage_of(const char *call)
+{
+    if (strncmp(call, "Download", 8) == 0)
+        return ST_DOWNLOAD;
+    if (strcmp(call, "ArtifactReboot") == 0)
+        return ST_REBOOT;
+    if (strcmp(call, "Cleanup") == 0)
+        return ST_AFTER;
+    if (strcmp(call, "ArtifactRollback") == 0 || strcmp(call, "ArtifactFailure") == 0 ||
+        strcmp(call, "ArtifactRollbackReboot") == 0 ||
+        strcmp(call, "ArtifactVerifyRollbackReboot") == 0)
+        return ST_RECOVERY;
+    return ST_INSTALL;   /* ArtifactInstall, ArtifactVerifyReboot, ArtifactCommit */
+}
+
+/* ---- effects ----------------------------------------------------------------------------------
+ * With a probe (module.yaml's probe:, or --probe), every case takes the digest of the state the
+ * module manages before it starts and when it ends, and the happy path also when the install
+ * awaits its commit. */
+
+typedef enum end_state { END_BEFORE, END_INSTALLED, END_ANY } end_state;
+
+/* The digest at the start of a case into before ("" without a probe or when it failed). */
+static void effect_before(kit *k, char *before)
+{
+    char msg[600];
+    before[0] = '\0';
+    if (k->probe && kit_probe(k, "before", before, msg, sizeof msg) < 0) {
+        kit_fail(k, "effect-probe", "%s (case %s)", msg, k->case_name);
+        before[0] = '\0';
+    }
+    if (before[0] && !k->pristine[0])
+        snprintf(k->pristine, sizeof k->pristine, "%s", before);
+}
+
+/* A case that must start from the state the kit found (before any install) but does not: an
+ * earlier case left the device changed (and failed for it); checking again would only repeat
+ * that failure or pass for the wrong reason. */
+static bool effect_drifted(kit *k, const char *name, const char *before)
+{
+    if (strcmp(before, k->pristine) == 0)
+        return false;
+    kit_skip(k, name, "the state did not start as the kit found it (probe digest %.16s, first "
+             "%.16s): an earlier case left the device changed", before, k->pristine);
+    return true;
+}
+
+/* The state at the end of case check against what it must be; what says how the case ended.
+ * Fills after (65 bytes) when not NULL. */
+static void effect_end(kit *k, const char *check, const char *before, end_state want,
+                       const char *what, const seq *s)
+{
+    char after[65], msg[600], name[160], diff[700];
+    if (!k->probe || !before[0] || want == END_ANY)
+        return;
+    snprintf(name, sizeof name, "effect-%s", check);
+    if (want == END_BEFORE && effect_drifted(k, name, before))
+        return;
+    if (kit_probe(k, "after", after, msg, sizeof msg) < 0) {
+        kit_fail(k, name, "%s", msg);
+        return;
+    }
+    /* Installed: as this case's install left it when it awaited the commit (an A/B module
+     * installs into the other slot each time). A module without rollback is committed at once:
+     * its state after a second install is its own business (a script that appends, say). */
+    const char *installed = s && s->have_installed ? s->installed : NULL;
+    if (want == END_BEFORE && strcmp(after, before) != 0) {
+        kit_probe_diff(k, "before", "after", diff, sizeof diff);
+        kit_fail(k, name, "%s, the state is not the one before the install (probe digest %.16s, "
+                 "before %.16s; %s)", what, after, before, diff);
+    } else if (want == END_INSTALLED && installed && strcmp(after, installed) != 0) {
+        kit_fail(k, name, "%s, the state is not the one the install made (probe digest %.16s, "
+                 "after the install %.16s)", what, after, installed);
+    } else {
+        kit_pass(k, name);
+    }
+}
+
+/* The install must have changed the state (to --expect-state when given): installed is the
+ * digest after the install, before the one before it. */
+static bool effect_install(kit *k, const char *check, const char *before, const char *installed,
+                           const char *label)
+{
+    char name[160], diff[700];
+    snprintf(name, sizeof name, "effect-%s", check);
+    if (effect_drifted(k, name, before))
+        return false;
+    if (k->expect_state && strcmp(installed, k->expect_state) != 0) {
+        kit_fail(k, name, "ArtifactInstall succeeded but the state is not the expected one "
+                 "(probe digest %s, --expect-state %s)", installed, k->expect_state);
+        return false;
+    }
+    if (strcmp(installed, before) == 0) {
+        kit_fail(k, name, "ArtifactInstall succeeded but the state did not change (probe digest "
+                 "%.16s before and after; if the device already held what the artifact installs "
+                 "when the kit started, start it from the state before)", installed);
+        return false;
+    }
+    kit_probe_diff(k, "before", label, diff, sizeof diff);
+    kit_info(k, "install changed the state: %.16s -> %.16s (%s)", before, installed, diff);
+    kit_pass(k, name);
+    return true;
+}
+
 /* ---- the checks ------------------------------------------------------------------------------ */
 
-static void check_happy(kit *k, learnt *l, char *base, size_t cap)
+/* The calls of this case that are not queries, first occurrence each, into l->calls; without
+ * the recovery calls when the case was rolled back (ArtifactCommit then stands where the
+ * commit would be: before Cleanup). */
+static void learn_calls(kit *k, learnt *l, bool rolled_back)
+{
+    static const char *const recovery[] = {"ArtifactRollback", "ArtifactRollbackReboot",
+                                           "ArtifactVerifyRollbackReboot", "ArtifactFailure"};
+    l->n_calls = 0;
+    for (int i = 0; i < k->n_events && l->n_calls < 31; i++) {
+        const char *c = k->events[i].call;
+        bool skip = is_query(c);
+        for (int j = 0; j < l->n_calls; j++)
+            skip = skip || strcmp(l->calls[j], c) == 0;
+        for (size_t j = 0; rolled_back && j < 4; j++)
+            skip = skip || strcmp(recovery[j], c) == 0;
+        if (skip)
+            continue;
+        if (rolled_back && strcmp(c, "Cleanup") == 0 &&
+            (!k->native || strstr(k->implemented, " ArtifactCommit ")))
+            snprintf(l->calls[l->n_calls++], sizeof l->calls[0], "ArtifactCommit");
+        snprintf(l->calls[l->n_calls++], sizeof l->calls[0], "%s", c);
+    }
+}
+
+/* The first case: install, then `molt rollback` when the module awaits its commit (it supports
+ * rollback: that is the rollback check, and the state must be back), or molt commits at once (no
+ * rollback: that is the happy path). It teaches the kit the answers and the calls. Returns true
+ * when the deployment was rolled back (the happy path with its commit is still to run). */
+static bool check_first(kit *k, learnt *l, const char *base)
 {
     seq s;
-    kit_case_start(k, "happy-path");
-    char *b = kit_artifact_name(k);
-    snprintf(base, cap, "%s", b);
-    free(b);
-    run_sequence(k, NULL, "commit", &s);
-    char calls[1024];
+    char before[65], calls[1024];
+    kit_case_start(k, "first");
+    effect_before(k, before);
+    run_sequence(k, NULL, "rollback", &s);
+    bool rolled_back = strstr(s.trail, "rollback") != NULL;
+    const char *check = rolled_back ? "rollback" : "happy-path";
     calls_text(k, calls, sizeof calls);
-    if (check_end(k, "happy-path", &s, MOLT_OUTCOME_DONE, k->artifact_name)) {
-        kit_info(k, "happy path: %s -> %s", s.trail, calls);
-        kit_pass(k, "happy-path");
+    if (check_end(k, check, &s, MOLT_OUTCOME_DONE, rolled_back ? base : k->artifact_name)) {
+        kit_info(k, "%s: %s -> %s", rolled_back ? "install, then rollback" : "happy path",
+                 s.trail, calls);
+        if (rolled_back && !has_call(k, "ArtifactRollback"))
+            kit_fail(k, check, "molt rollback did not call ArtifactRollback");
+        else
+            kit_pass(k, check);
+        if (k->probe && before[0]) {
+            if (s.probe_err[0])
+                kit_fail(k, "effect-probe", "%s (after the install)", s.probe_err);
+            if (rolled_back && s.have_installed) {
+                effect_install(k, "install", before, s.installed, "install");
+                effect_end(k, "rollback", before, END_BEFORE,
+                           "after ArtifactRollback succeeded", NULL);
+            } else if (!rolled_back) {
+                char after[65] = "";
+                char msg[600];
+                if (kit_probe(k, "after", after, msg, sizeof msg) < 0)
+                    kit_fail(k, "effect-probe", "%s", msg);
+                else if (effect_install(k, "install", before, after, "after")) {
+                    snprintf(k->installed, sizeof k->installed, "%s", after);
+                    k->have_installed = true;
+                }
+            }
+        }
     }
-    for (int i = 0; i < k->n_events && l->n_calls < 32; i++) {
-        const char *c = k->events[i].call;
-        bool seen = false;
-        for (int j = 0; j < l->n_calls; j++)
-            seen = seen || strcmp(l->calls[j], c) == 0;
-        if (!seen && !is_query(c))
-            snprintf(l->calls[l->n_calls++], sizeof l->calls[0], "%s", c);
-    }
+    learn_calls(k, l, rolled_back);
 
     /* The query answers, as the module gave them. */
     static const char *const queries[] = {"ProvidePayloadFileSizes", "NeedsArtifactReboot",
                                           "SupportsRollback"};
     for (size_t i = k->native ? 1 : 0; i < 3; i++) {   /* native modules have no file sizes */
-        char check[96], why[400];
+        char qcheck[96], why[400];
         size_t len = 0;
-        snprintf(check, sizeof check, "answer-%s", queries[i]);
+        snprintf(qcheck, sizeof qcheck, "answer-%s", queries[i]);
         char *ans = kit_answer(k, queries[i], &len);
         if (!ans) {
             if (k->native)
-                kit_skip(k, check, "not implemented: the host answers from the capability bits");
+                kit_skip(k, qcheck, "not implemented: the host answers from the capability bits");
             else
-                kit_skip(k, check, "not called by molt on this path");
+                kit_skip(k, qcheck, "not called by molt on this path");
             continue;
         }
         if (answer_valid(k, queries[i], ans, len, why, sizeof why))
-            kit_pass(k, check);
+            kit_pass(k, qcheck);
         else
-            kit_fail(k, check, "%s", why);
+            kit_fail(k, qcheck, "%s", why);
         if (strcmp(queries[i], "NeedsArtifactReboot") == 0)
             l->reboot = k->native ? atoi(ans) >= 1
                                   : (len >= 3 && (memcmp(ans, "Yes", 3) == 0 ||
@@ -373,13 +543,80 @@ static void check_happy(kit *k, learnt *l, char *base, size_t cap)
     /* Download mode: the module streamed, or molt fell back to files/ for it. */
     const char *mode = k->native ? (k->caps & MOLT_CAP_STREAMING ? "streaming" : "files")
                                  : (kit_log_has(k, "did not read stream-next") ? "files" : "streaming");
-    char check[64];
+    char dcheck[64];
     l->streaming = strcmp(mode, "streaming") == 0;
-    snprintf(check, sizeof check, "download-%s", mode);
+    snprintf(dcheck, sizeof dcheck, "download-%s", mode);
     if (s.lost || s.final != MOLT_OUTCOME_DONE)
-        kit_fail(k, check, "the install in %s mode did not succeed (see happy-path)", mode);
+        kit_fail(k, dcheck, "the install in %s mode did not succeed (see %s)", mode, check);
     else
-        kit_pass(k, check);
+        kit_pass(k, dcheck);
+    return rolled_back;
+}
+
+/* The happy path with its commit, after the rollback case: install changes the state, commit
+ * keeps it. */
+static void check_happy(kit *k)
+{
+    seq s;
+    char before[65], after[65] = "", calls[1024];
+    kit_case_start(k, "happy-path");
+    effect_before(k, before);
+    run_sequence(k, NULL, "commit", &s);
+    calls_text(k, calls, sizeof calls);
+    if (!check_end(k, "happy-path", &s, MOLT_OUTCOME_DONE, k->artifact_name))
+        return;
+    kit_info(k, "happy path: %s -> %s", s.trail, calls);
+    kit_pass(k, "happy-path");
+    if (!k->probe || !before[0])
+        return;
+    if (!s.have_installed) {
+        kit_fail(k, "effect-probe", "%s", s.probe_err[0] ? s.probe_err : "no digest after the install");
+        return;
+    }
+    effect_install(k, "happy-path-install", before, s.installed, "install");
+    char msg[600], diff[700];
+    if (kit_probe(k, "after", after, msg, sizeof msg) < 0) {
+        kit_fail(k, "effect-probe", "%s", msg);
+    } else if (strcmp(after, s.installed) != 0) {
+        kit_probe_diff(k, "install", "after", diff, sizeof diff);
+        kit_fail(k, "effect-commit", "the state after ArtifactCommit and Cleanup is not the one "
+                 "the install made (probe digest %.16s, after the install %.16s; %s)", after,
+                 s.installed, diff);
+    } else {
+        kit_pass(k, "effect-commit");
+    }
+    snprintf(k->installed, sizeof k->installed, "%s", s.installed);
+    k->have_installed = true;
+}
+
+/* A checksum mismatch at the end of the stream (the last payload file's manifest entry changed):
+ * the deployment fails in Download and nothing changed. */
+static void check_checksum_end(kit *k, const char *base)
+{
+    char corrupt[4096], msg[1024], saved[4096], before[65];
+    kit_case_start(k, "checksum-end");
+    if (kit_corrupt_artifact(k, corrupt, sizeof corrupt, msg, sizeof msg) < 0) {
+        kit_fail(k, "checksum-end", "%s", msg);
+        return;
+    }
+    effect_before(k, before);
+    snprintf(saved, sizeof saved, "%s", k->artifact_abs);
+    snprintf(k->artifact_abs, sizeof k->artifact_abs, "%s", corrupt);
+    k->download_may_fail = true;
+    seq s;
+    run_sequence(k, NULL, "commit", &s);
+    snprintf(k->artifact_abs, sizeof k->artifact_abs, "%s", saved);
+    bool ok = check_end(k, "checksum-end", &s, MOLT_OUTCOME_FAILED, base);
+    k->download_may_fail = false;
+    if (!ok)
+        return;
+    if (!strstr(s.msg, "checksum")) {
+        kit_fail(k, "checksum-end", "the deployment failed, but not on the checksum: %s", s.msg);
+        return;
+    }
+    kit_pass(k, "checksum-end");
+    effect_end(k, "checksum-end", before, END_BEFORE,
+               "after a checksum mismatch at the end of the payload", NULL);
 }
 
 /* An exec module must ignore a call it does not know: no output, exit 0 (reference §2.1). */
@@ -420,48 +657,27 @@ static void check_unknown_call(kit *k)
     free(data);
 }
 
-static void check_rollback(kit *k, const learnt *l, const char *base)
+/* Where the state must be when a failure was injected after call (kill false) or molt was killed
+ * in it (kill true) and the deployment then ended. */
+static end_state end_of(const learnt *l, const char *call, bool kill)
 {
-    if (!l->rollback) {
-        kit_skip(k, "rollback", "the module does not support rollback");
-        return;
-    }
-    seq s;
-    kit_case_start(k, "rollback");
-    run_sequence(k, NULL, "rollback", &s);
-    if (!check_end(k, "rollback", &s, MOLT_OUTCOME_DONE, base))
-        return;
-    if (!has_call(k, "ArtifactRollback"))
-        kit_fail(k, "rollback", "molt rollback did not call ArtifactRollback");
-    else
-        kit_pass(k, "rollback");
-}
-
-typedef enum stage { ST_DOWNLOAD, ST_INSTALL, ST_REBOOT, ST_AFTER, ST_RECOVERY } stage;
-
-static stage stage_of(const char *call)
-{
-    if (strncmp(call, "Download", 8) == 0)
-        return ST_DOWNLOAD;
-    if (strcmp(call, "ArtifactReboot") == 0)
-        return ST_REBOOT;
-    if (strcmp(call, "Cleanup") == 0)
-        return ST_AFTER;
-    if (strcmp(call, "ArtifactRollback") == 0 || strcmp(call, "ArtifactFailure") == 0 ||
-        strcmp(call, "ArtifactRollbackReboot") == 0 ||
-        strcmp(call, "ArtifactVerifyRollbackReboot") == 0)
-        return ST_RECOVERY;
-    return ST_INSTALL;   /* ArtifactInstall, ArtifactVerifyReboot, ArtifactCommit */
+    stage st = stage_of(call);
+    if (st == ST_DOWNLOAD)
+        return END_BEFORE;
+    if (st == ST_AFTER || (kill && st == ST_REBOOT))
+        return END_INSTALLED;
+    return l->rollback ? END_BEFORE : END_ANY;
 }
 
 /* A failure after call (the module succeeded, the state fails): the failure path of §2.8. */
 static void check_fail(kit *k, const learnt *l, const char *base, const char *inc,
                        const char *call)
 {
-    char check[96];
+    char check[96], before[65], what[300];
     seq s;
     snprintf(check, sizeof check, "fail-%.63s", call);
     kit_case_start(k, check);
+    effect_before(k, before);
     stage st = stage_of(call);
     if (st == ST_RECOVERY)
         kit_knob(k, "fail_", "ArtifactInstall");   /* to get onto the rollback path */
@@ -482,16 +698,20 @@ static void check_fail(kit *k, const learnt *l, const char *base, const char *in
         return;
     }
     kit_pass(k, check);
+    snprintf(what, sizeof what, "after a failure injected in %.63s%s", call,
+             st == ST_RECOVERY ? " (on the rollback path of a failed ArtifactInstall)" : "");
+    effect_end(k, check, before, end_of(l, call, false), what, &s);
 }
 
 /* kill -9 in call, then resume: the path of §2.8 "spontaneous reboot". */
 static void check_kill(kit *k, const learnt *l, const char *base, const char *inc,
                        const char *call)
 {
-    char check[96];
+    char check[96], before[65], what[300];
     seq s;
     snprintf(check, sizeof check, "kill-%.63s", call);
     kit_case_start(k, check);
+    effect_before(k, before);
     stage st = stage_of(call);
     bool rollback_reboot = strcmp(call, "ArtifactVerifyRollbackReboot") == 0;
     if (st == ST_RECOVERY)   /* onto the rollback path: after the reboot for a rollback reboot */
@@ -529,6 +749,10 @@ static void check_kill(kit *k, const learnt *l, const char *base, const char *in
     if (!ok)
         return;
     kit_pass(k, check);
+    snprintf(what, sizeof what, "after a power cut right after %.63s returned and `molt resume`%s",
+             call, strcmp(call, "ArtifactCommit") == 0
+                       ? " (molt rolls back: backups may be dropped only in Cleanup)" : "");
+    effect_end(k, check, before, end_of(l, call, true), what, &s);
 }
 
 /* The manifest's capabilities must say what the module does. */
@@ -578,11 +802,25 @@ void kit_run_checks(kit *k)
 {
     learnt l = {0};
     char base[NAME_MAX_LEN], inc[NAME_MAX_LEN];
-    check_happy(k, &l, base, sizeof base);
+    kit_case_start(k, "base");
+    char *b = kit_artifact_name(k);
+    snprintf(base, sizeof base, "%s", b);
+    free(b);
     snprintf(inc, sizeof inc, "%s_INCONSISTENT", k->artifact_name);
+    if (k->probe)
+        kit_info(k, "probe: %s", k->probe);
+    else
+        kit_skip(k, "effects", "EFFECTS NOT VERIFIED: the module declares no probe (module.yaml "
+                 "probe:, or --probe): the kit checks molt's bookkeeping only, not what the "
+                 "module does to the device");
+    /* Order: the cases that must leave the state as it was before (the device never holds the
+     * update then), then the happy path with its commit, then the cases that end installed. */
+    check_checksum_end(k, base);
+    bool rolled_back = check_first(k, &l, base);
+    if (!l.rollback)
+        kit_skip(k, "rollback", "the module does not support rollback");
     if (!k->native)
         check_unknown_call(k);
-    check_rollback(k, &l, base);
     check_manifest(k, &l);
 
     /* The states of the happy path, then the recovery states. */
@@ -606,24 +844,58 @@ void kit_run_checks(kit *k)
         }
         snprintf(states[n++], sizeof states[0], "%s", recovery[i]);
     }
-    for (int i = 0; i < n; i++) {
-        /* ArtifactReboot is simulated: nothing to fail after; a failed rollback-reboot verify
-         * repeats the reboot up to the loop guard, a path of molt's, not of the module. */
-        if (strcmp(states[i], "ArtifactReboot") != 0 &&
-            strcmp(states[i], "ArtifactVerifyRollbackReboot") != 0)
-            check_fail(k, &l, base, inc, states[i]);
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1 && rolled_back)
+            check_happy(k);
+        for (int i = 0; i < n; i++)
+            if ((end_of(&l, states[i], true) == END_BEFORE) == (pass == 0))
+                check_kill(k, &l, base, inc, states[i]);
+        for (int i = 0; i < n; i++) {
+            /* ArtifactReboot is simulated: nothing to fail after; a failed rollback-reboot verify
+             * repeats the reboot up to the loop guard, a path of molt's, not of the module. */
+            if (strcmp(states[i], "ArtifactReboot") != 0 &&
+                strcmp(states[i], "ArtifactVerifyRollbackReboot") != 0 &&
+                (end_of(&l, states[i], false) == END_BEFORE) == (pass == 0))
+                check_fail(k, &l, base, inc, states[i]);
+        }
     }
-    for (int i = 0; i < n; i++)
-        check_kill(k, &l, base, inc, states[i]);
     if (!l.rollback)
         kit_skip(k, "ArtifactRollback-twice", "the module does not support rollback");
 }
 
 /* ---- the program ----------------------------------------------------------------------------- */
 
+/* The probe: --probe, else the manifest's probe: (--manifest, else <module>.yaml beside it). */
+static int load_probe(kit *k, char *msg, size_t cap)
+{
+    if (k->expect_state && (strlen(k->expect_state) != 64 ||
+                            strspn(k->expect_state, "0123456789abcdef") != 64)) {
+        snprintf(msg, cap, "--expect-state: expected a SHA-256 in lower-case hex (64 digits), got \"%s\"",
+                 k->expect_state);
+        return -1;
+    }
+    if (k->probe_opt) {
+        k->probe = strdup(k->probe_opt);
+        return k->probe ? 0 : -1;
+    }
+    molt_module_manifest *mf = NULL;
+    molt_err e = {0};
+    int r = k->manifest ? molt_module_manifest_read(k->manifest, &mf, &e)
+                        : molt_module_manifest_load(k->module_abs, &mf, &e);
+    if (r == 0 && mf->probe && mf->probe[0])
+        k->probe = strdup(mf->probe);
+    molt_module_manifest_free(mf);
+    if (k->expect_state && !k->probe) {
+        snprintf(msg, cap, "--expect-state needs a probe (--probe, or probe: in the manifest)");
+        return -1;
+    }
+    return 0;   /* a manifest that does not load is the manifest check's to report */
+}
+
 static const char usage_text[] =
     "Usage: molt-module-test [--report FILE] [--manifest FILE] [--config FILE] [--reboot-hook CMD]\n"
-    "                        [--isolated] [--keep] MODULE ARTIFACT\n"
+    "                        [--probe CMD] [--expect-state SHA256] [--isolated] [--keep]\n"
+    "                        MODULE ARTIFACT\n"
     "\n"
     "The conformance kit: drives an update module (a native .so, or an executable Update Module\n"
     "v3) through molt's state machine on a scratch device with ARTIFACT (whose payload type the\n"
@@ -638,9 +910,25 @@ static const char usage_text[] =
     "  --reboot-hook CMD  a shell command the kit runs where the device would reboot (after a\n"
     "                  reboot is asked for, in a simulated ArtifactReboot, after each kill):\n"
     "                  e.g. a simulated bootloader; without it a reboot changes nothing\n"
+    "  --probe CMD     the module's effect probe (default: probe: of its manifest): a shell\n"
+    "                  command printing the state the module manages (file trees, package\n"
+    "                  list, container IDs, ...), the same text for the same state. The kit runs\n"
+    "                  it (sh -c, in the scratch device, with MOLT_KIT_ROOT, MOLT_KIT_CONFIG,\n"
+    "                  MOLT_KIT_DATA_DIR, MOLT_KIT_ARTIFACT, MOLT_KIT_PAYLOAD_TYPE,\n"
+    "                  MOLT_KIT_META_DATA (JSON), MOLT_KIT_PAYLOAD_DIR (the payload files of\n"
+    "                  up to 1 MiB, e.g. dest_dir) and MOLT_KIT_SETTING_<key> (the module's\n"
+    "                  settings in --config) in its environment)\n"
+    "                  before and after every case, and requires: the install changes the state,\n"
+    "                  the commit keeps it, a rollback, every injected failure, every kill and\n"
+    "                  resume before the commit (ArtifactCommit included: backups may be dropped\n"
+    "                  only in Cleanup) and a checksum mismatch at the end of the payload leave\n"
+    "                  it exactly as it was (effect-<check> lines). Without a probe: one SKIP\n"
+    "                  effects line, effects not verified\n"
+    "  --expect-state SHA256  the SHA-256 of the probe's output after the install\n"
     "  --isolated      a native module's calls each run in a forked child (the config's\n"
     "                  native_isolated_modules)\n"
-    "  --keep          keep the scratch device (its path is printed) for reading molt's logs\n"
+    "  --keep          keep the scratch device (its path is printed): molt's log of each\n"
+    "                  check in logs/, the probe's outputs in probe/\n"
     "\n"
     "Exit codes: 0 every check passed, 1 a check failed, 2 usage or setup error.\n";
 
@@ -652,13 +940,15 @@ int main(int argc, char **argv)
                                          {"config", required_argument, NULL, 'c'},
                                          {"reboot-hook", required_argument, NULL, 'b'},
                                          {"isolated", no_argument, NULL, 'i'},
+                                         {"probe", required_argument, NULL, 'p'},
+                                         {"expect-state", required_argument, NULL, 'e'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     kit k = {0};
     bool keep = false;
     const char *report = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, "r:m:c:b:ikh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "r:m:c:b:p:e:ikh", opts, NULL)) != -1) {
         switch (c) {
         case 'r': report = optarg; break;
         case 'k': keep = true; break;
@@ -666,6 +956,8 @@ int main(int argc, char **argv)
         case 'c': k.extra_config = optarg; break;
         case 'b': k.reboot_hook = optarg; break;
         case 'i': k.isolated = true; break;
+        case 'p': k.probe_opt = optarg; break;
+        case 'e': k.expect_state = optarg; break;
         case 'h': fputs(usage_text, stdout); return 0;
         default: fputs(usage_text, stderr); return 2;
         }
@@ -688,6 +980,9 @@ int main(int argc, char **argv)
     if (kit_device_setup(&k, msg, sizeof msg) < 0) {
         kit_fail(&k, "setup", "%s", msg);
         code = 2;
+    } else if (load_probe(&k, msg, sizeof msg) < 0) {
+        kit_fail(&k, "setup", "%s", msg);
+        code = 2;
     } else {
         kit_run_checks(&k);
         char line[256];
@@ -702,8 +997,10 @@ int main(int argc, char **argv)
         kit_device_remove(&k);
     if (k.report)
         fclose(k.report);
+    free(k.probe);
     free(k.payload_type);
     free(k.artifact_name);
     free(k.device_type);
+    free(k.meta_data);
     return code;
 }

@@ -35,10 +35,19 @@ typedef struct kit {
     bool isolated;            /* --isolated: native calls each in a forked child */
     const char *reboot_hook;  /* --reboot-hook CMD: what a reboot of the device does, or NULL */
     const char *manifest;     /* --manifest FILE, or NULL: <module>.yaml beside it if any */
+    const char *probe_opt;    /* --probe CMD, or NULL */
+    char *probe;              /* the effect probe (--probe, else the manifest's), or NULL */
+    const char *expect_state; /* --expect-state SHA256: the probe's digest after install */
+    char module_name[128];
+    bool download_may_fail;   /* the current case makes Download fail (a checksum mismatch) */
+    bool have_installed;      /* installed: the digest of the state after the happy path */
+    char installed[65];
+    char pristine[65];        /* the digest before the first case: the state the kit found */    /* native: the descriptor's name; exec: the payload type */
     char artifact_abs[4096];
     char *payload_type;
     char *artifact_name;
     char *device_type;
+    char *meta_data;          /* the payload's meta-data as JSON text ("{}" when none) */
     uint32_t caps;            /* native: the descriptor's capabilities */
     char implemented[512];    /* native: the state calls the module implements, " A B " */
     char case_name[128];      /* the current case: its log is logs/<case>.log */
@@ -85,6 +94,16 @@ char *kit_state(kit *k);
 bool kit_tree_left(kit *k);
 /* Whether the last case's molt log contains needle. */
 bool kit_log_has(kit *k, const char *needle);
+
+/* Effects: run the module's probe (sh -c, in the scratch device, with MOLT_KIT_* in its
+ * environment); the SHA-256 of its output in ret (65 bytes, hex), the output kept as
+ * <root>/probe/<case>.<label>.txt. 0, or -1 (msg says why). */
+int kit_probe(kit *k, const char *label, char *ret, char *msg, size_t cap);
+/* The first line where two probe outputs of the current case differ, as text ("" if none). */
+void kit_probe_diff(kit *k, const char *label_a, const char *label_b, char *buf, size_t cap);
+/* A copy of the artifact whose manifest has a wrong checksum for the last payload file (the
+ * mismatch shows at the end of the stream), as <root>/corrupt.mender in ret_path. */
+int kit_corrupt_artifact(kit *k, char *ret_path, size_t path_cap, char *msg, size_t cap);
 
 /* Report lines. */
 void kit_pass(kit *k, const char *check);

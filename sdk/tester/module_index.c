@@ -15,6 +15,7 @@
 typedef struct manifest {
     char *file, *dir;
     char *name, *version, *description, *license, *maintainer, *kind, *abi;
+    bool probe;   /* an effect probe: the kit verifies what the module does */
     long protocol;
     char *payload_types[LIST_MAX];
     int n_payload_types;
@@ -127,11 +128,11 @@ static void sub_mapping(const char *file, yaml_document_t *doc, const char *key,
 
 enum {
     K_NAME, K_VERSION, K_DESCRIPTION, K_LICENSE, K_MAINTAINER, K_KIND, K_PROTOCOL, K_ABI,
-    K_PAYLOAD_TYPES, K_CAPABILITIES, K_REQUIRES, K_TESTED_WITH, K_COUNT
+    K_PAYLOAD_TYPES, K_CAPABILITIES, K_REQUIRES, K_TESTED_WITH, K_PROBE, K_COUNT
 };
 static const char *const keys[K_COUNT] = {
     "name", "version", "description", "license", "maintainer", "kind", "protocol", "abi",
-    "payload_types", "capabilities", "requires", "tested_with"};
+    "payload_types", "capabilities", "requires", "tested_with", "probe"};
 
 static void load(const char *file, manifest *m)
 {
@@ -179,7 +180,7 @@ static void load(const char *file, manifest *m)
         v[i] = yaml_document_get_node(&doc, p->value);
     }
     for (int i = 0; i < K_COUNT; i++)
-        if (!v[i] && i != K_ABI)
+        if (!v[i] && i != K_ABI && i != K_PROBE)
             bad(file, root, "missing key '%s'", keys[i]);
     if (v[K_NAME])
         m->name = get_string(file, "name", v[K_NAME]);
@@ -211,6 +212,11 @@ static void load(const char *file, manifest *m)
         m->abi = get_string(file, "abi", v[K_ABI]);
         if (m->abi && (strlen(m->abi) < 3 || strchr(m->abi, '.') == NULL))
             bad(file, v[K_ABI], "key 'abi': expected \"<major>.<minor>\", got '%s'", m->abi);
+    }
+    if (v[K_PROBE]) {
+        char *p = get_string(file, "probe", v[K_PROBE]);
+        m->probe = p != NULL;
+        free(p);
     }
     if (v[K_PAYLOAD_TYPES])
         m->n_payload_types = get_list(file, &doc, "payload_types", v[K_PAYLOAD_TYPES],
@@ -328,6 +334,8 @@ static void write_index(FILE *o, manifest *ms, int n)
         put_list(o, "      ", "commands", m->commands, m->n_commands);
         put_list(o, "      ", "services", m->services, m->n_services);
         put_list(o, "    ", "tested_with", m->tested_with, m->n_tested_with);
+        /* whether molt-module-test can verify what the module does (docs/modules.md) */
+        fprintf(o, "    effects: %s\n", m->probe ? "\"verified (probe)\"" : "\"not verified (no probe)\"");
     }
 }
 

@@ -2,12 +2,19 @@
 # The conformance kit (molt-module-test) on real modules:
 #  1. the kit catches broken modules: an exec module answering "yes" to SupportsRollback fails
 #     answer-SupportsRollback with the bad answer; one whose Cleanup fails when called again fails
-#     Cleanup-twice; the logging test module and the native copy test module pass;
+#     Cleanup-twice; the logging test module and the native copy test module pass; with an
+#     effect probe (--probe), a native module whose ArtifactInstall writes nothing fails
+#     effect-install, one whose ArtifactRollback restores nothing fails effect-rollback, one that
+#     drops its backups in ArtifactCommit fails effect-kill-ArtifactCommit, a shell module whose
+#     ArtifactRollback exits 0 restoring nothing fails effect-rollback (and passes without a
+#     probe, with one SKIP effects line); --expect-state is checked;
 #  2. every built-in module built in this tree (modules/native/*.so) with a recipe below passes
 #     (file: single-file and directory artifacts; rootfs-image: on the simulated A/B device,
-#     its reboots done by the simulated bootloader through the kit's --reboot-hook);
+#     its reboots done by the simulated bootloader through the kit's --reboot-hook), with its
+#     effects verified through the probe of its manifest;
 #  3. the community modules of Debian's mender-client (/usr/share/mender/modules/v3) that can run
-#     without touching this machine (single-file, directory, script): their reports are printed
+#     without touching this machine (single-file, directory, script), each with a probe of what
+#     it installs (the dest_dir tree, the file the script writes): their reports are printed
 #     and kept in $MOLT_BUILD_DIR/conformance/; a failing check there is a finding, not a test
 #     failure. deb, rpm and docker need the real package manager or engine: skipped, with why.
 . "$(dirname "$0")/lib.sh"
@@ -108,6 +115,65 @@ if [ -f "$NATIVE_TEST/native_copy.so" ]; then
     pass "the native copy test module passes, in-process and isolated"
 fi
 
+# ---- 1b. effects: the kit fails modules that do not do what they say ----------------------------
+# A probe listing a folder's tree (paths, types, modes, SHA-256 of each file), as a module author
+# would write one (docs/modules.md); the folder is the payload file dest_dir, else $PROBE_DIR.
+TREE_PROBE='d=$(cat "$MOLT_KIT_PAYLOAD_DIR/dest_dir" 2>/dev/null || echo "$PROBE_DIR"); [ -d "$d" ] || exit 0; cd "$d" && find . -printf "%p %y %m %l\n" | LC_ALL=C sort && find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum'
+# broken NAME MODULE ARTIFACT EXPECTED-FAIL-LINE (a grep -E pattern): the kit exits 1 with it.
+broken() {
+    rm -rf "$T/dest" && mkdir -p "$T/dest"
+    kit "$1" "$2" "$3" --probe "$TREE_PROBE"
+    expect_rc 1 "the kit on $1"
+    grep -Eq "^$4" "$RUN_OUT" || fail "$1: no line '$4...' in the report"
+    pass "the kit fails $1: $(grep -Em1 "^$4" "$RUN_OUT" | cut -c1-100)..."
+}
+export PROBE_DIR="$T/dest"
+if [ -f "$NATIVE_TEST/broken_install.so" ]; then
+    broken broken-install "$NATIVE_TEST/broken_install.so" "$T/copy.mender" \
+        "FAIL effect-install: ArtifactInstall succeeded but the state did not change"
+    broken broken-rollback "$NATIVE_TEST/broken_rollback.so" "$T/copy.mender" \
+        'FAIL effect-rollback: after ArtifactRollback succeeded, the state is not the one before the install .*first difference: before "", after "\./payload\.bin f 644 "'
+    broken broken-commit "$NATIVE_TEST/broken_commit.so" "$T/copy.mender" \
+        'FAIL effect-kill-ArtifactCommit: after a power cut right after ArtifactCommit returned and `molt resume` \(molt rolls back: backups may be dropped only in Cleanup\), the state is not the one before the install'
+    # The correct module passes with its effects verified.
+    rm -rf "$T/dest" && mkdir -p "$T/dest"
+    kit native-copy-effects "$NATIVE_TEST/native_copy.so" "$T/copy.mender" --probe "$TREE_PROBE"
+    expect_rc 0 "the kit on the native copy module with a probe"
+    for c in effect-install effect-rollback effect-commit effect-kill-ArtifactCommit checksum-end effect-checksum-end; do
+        grep -qx "PASS $c" "$RUN_OUT" || fail "native-copy with a probe: no passing $c"
+    done
+    ! grep -q '^SKIP effect' "$RUN_OUT" || fail "native-copy with a probe: an effect check skipped"
+    pass "the native copy module passes with its effects verified"
+    # --expect-state: the digest the author expects after the install.
+    mkdir -p "$T/expect" && cp "$T/src/payload.bin" "$T/expect/"
+    want=$(PROBE_DIR="$T/expect" MOLT_KIT_PAYLOAD_DIR=/nonexistent sh -c "$TREE_PROBE" | sha256sum | cut -d' ' -f1)
+    rm -rf "$T/dest" && mkdir -p "$T/dest"
+    kit native-copy-expect "$NATIVE_TEST/native_copy.so" "$T/copy.mender" --probe "$TREE_PROBE" --expect-state "$want"
+    expect_rc 0 "the kit with the right --expect-state"
+    rm -rf "$T/dest" && mkdir -p "$T/dest"
+    kit native-copy-expect-wrong "$NATIVE_TEST/native_copy.so" "$T/copy.mender" --probe "$TREE_PROBE" \
+        --expect-state "$(printf x | sha256sum | cut -d' ' -f1)"
+    expect_rc 1 "the kit with a wrong --expect-state"
+    grep -q "^FAIL effect-install: ArtifactInstall succeeded but the state is not the expected one (probe digest $want" "$RUN_OUT" ||
+        fail "a wrong --expect-state is not reported"
+    pass "--expect-state: the right digest passes, a wrong one fails naming both"
+fi
+# A shell module whose ArtifactRollback exits 0 and restores nothing (SupportsRollback: Yes).
+mkdir -p "$T/src/br"
+printf '%s' "$T/dest/br" >"$T/src/br/dest_dir"
+cp "$T/src/payload.bin" "$T/src/br/"
+artifact "$T/br.mender" br-1 broken-rollback -f "$T/src/br/payload.bin" -f "$T/src/br/dest_dir"
+broken broken-shell-rollback "$MOLT_SRC_DIR/tests/modules/broken-rollback" "$T/br.mender" \
+    "FAIL effect-rollback: after ArtifactRollback succeeded, the state is not the one before the install"
+# Without a probe the same module passes, with one loud SKIP: effects are not verified.
+rm -rf "$T/dest" && mkdir -p "$T/dest"
+kit broken-shell-rollback-noprobe "$MOLT_SRC_DIR/tests/modules/broken-rollback" "$T/br.mender"
+expect_rc 0 "the kit on the broken shell module without a probe"
+[ "$(grep -c '^SKIP effects: EFFECTS NOT VERIFIED' "$RUN_OUT")" = 1 ] || fail "no single SKIP effects line without a probe"
+! grep -q '^PASS effect-' "$RUN_OUT" || fail "effect checks ran without a probe"
+pass "without a probe: one SKIP line, effects not verified"
+unset PROBE_DIR
+
 # ---- 2. built-in modules ------------------------------------------------------------------------
 # single-file and directory artifacts (Mender's layout: dest_dir, filename, update.tar) into $T/dest.
 mkdir -p "$T/src/sf" "$T/src/dir/tree/sub" "$T/dest/sf" "$T/dest/dir"
@@ -169,6 +235,11 @@ for so in "$MOLT_BUILD_DIR"/modules/native/*.so; do
         kit "builtin-$name-$a" "$so" "$T/$a.mender" "${opts[@]}"
         expect_rc 0 "built-in module $name with a $a artifact: a conformance check failed"
         grep -qx 'PASS manifest' "$RUN_OUT" || fail "built-in module $name: its manifest ($name.yaml beside it) was not checked"
+        # Its manifest's probe: effects verified.
+        ! grep -q '^SKIP effects' "$RUN_OUT" || fail "built-in module $name: effects not verified (no probe in $name.yaml)"
+        for c in effect-install effect-commit effect-kill-ArtifactCommit effect-checksum-end; do
+            grep -qx "PASS $c" "$RUN_OUT" || fail "built-in module $name with $a: no passing $c"
+        done
         pass "built-in module $name passes the kit with a $a artifact"
     done
 done
@@ -187,10 +258,16 @@ for m in single-file directory script deb rpm docker; do
         continue ;;
     esac
     [ -x "$COMMUNITY/$m" ] || { echo "skip: community module $m: not installed in $COMMUNITY"; continue; }
-    kit "community-$m" "$COMMUNITY/$m" "$T/$m.mender"
+    # The probe a module author would write: the destination tree (dest_dir), or the file the
+    # script writes.
+    probe=$TREE_PROBE
+    [ "$m" != script ] || probe="cat '$T/dest/script.out' 2>/dev/null || true"
+    rm -rf "$T/dest" && mkdir -p "$T/dest/sf" "$T/dest/dir"
+    kit "community-$m" "$COMMUNITY/$m" "$T/$m.mender" --probe "$probe"
     if [ "$RUN_RC" != 0 ]; then
         findings=$((findings + 1))
         echo "finding: community module $m fails $(grep -c '^FAIL' "$RUN_OUT") check(s); report kept in $REPORTS/community-$m.txt"
+        grep '^FAIL' "$RUN_OUT" | sed "s/^/finding: $m: /"
     fi
     grep -qx 'PASS happy-path' "$RUN_OUT" || echo "finding: community module $m: no happy path"
 done

@@ -182,6 +182,11 @@ if [ -x "$KIT" ]; then
     expect_rc 0 "the conformance kit on the deb module"
     grep -qx 'PASS kill-ArtifactInstall' "$RUN_OUT" || fail "the kit did not kill in ArtifactInstall"
     grep -qx 'PASS ArtifactRollback-twice' "$RUN_OUT" || fail "the kit did not check rollback twice"
+    # Effects, through the probe of deb.yaml beside the module: a cut right after ArtifactCommit
+    # rolls back, so the previous versions must still be there (they go in Cleanup).
+    for c in effect-install effect-rollback effect-commit effect-kill-ArtifactCommit effect-fail-ArtifactCommit effect-checksum-end; do
+        grep -qx "PASS $c" "$RUN_OUT" || fail "the kit: no passing $c"
+    done
     audit_clean "$KROOT" "after the kit"
     pass "the deb module passes the conformance kit (kill -9 in every state, then recovery)"
 else

@@ -195,6 +195,11 @@ cat "$RUN_OUT"
 expect_rc 0 "the conformance kit on the docker module"
 grep -qx 'PASS kill-ArtifactInstall' "$RUN_OUT" || fail "the kit did not kill in ArtifactInstall"
 grep -qx 'PASS ArtifactRollback-twice' "$RUN_OUT" || fail "the kit did not check rollback twice"
+# Effects, through the probe of docker.yaml beside the module: a cut right after ArtifactCommit
+# rolls back, so the previous versions must still be there (they go in Cleanup).
+for c in effect-install effect-rollback effect-commit effect-kill-ArtifactCommit effect-fail-ArtifactCommit effect-checksum-end; do
+    grep -qx "PASS $c" "$RUN_OUT" || fail "the kit: no passing $c"
+done
 n=$($DOCKER ps --filter label=io.molt.app=kit --filter status=running -q | wc -l)
 assert_eq 1 "$n" "running containers of the kit's app after the kit"
 pass "the docker module passes the conformance kit (kill -9 in every state, then recovery)"

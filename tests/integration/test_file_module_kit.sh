@@ -3,7 +3,9 @@
 # (modules/file/module.yaml): every check must pass for each payload type it installs
 # (single-file with the data before and after dest_dir/filename, directory, and the file type
 # with a file and a tree), including the kills in every state, Cleanup and ArtifactRollback
-# twice, and the manifest against the descriptor. test_conformance.sh runs the kit on the
+# twice, and the manifest against the descriptor, and the effects through the manifest's probe
+# (the destination trees): install changes them, commit keeps them, every rollback, failure and
+# kill before the commit and a checksum mismatch at the end of the payload leave them as before. test_conformance.sh runs the kit on the
 # built-in modules too (single-file and directory, without the manifest); this adds the rest.
 . "$(dirname "$0")/lib.sh"
 
@@ -42,13 +44,18 @@ printf '{"entries": [{"path": "%s/ft/one.bin", "file": "one.bin", "mode": "0600"
 (cd "$T/ft" && artifact "$T/file.mender" ft-1 file -f one.bin -f tree.tar -m meta.json)
 
 for a in sf-data-first sf-meta-first directory file; do
+    # Each run from empty destinations: an install of what is already there changes nothing,
+    # and the kit's effect checks would say so.
+    rm -rf "$D" && mkdir -p "$D"
     run_prog "$KIT" --manifest "$MOLT_SRC_DIR/modules/file/module.yaml" "$FILE_SO" "$T/$a.mender"
     echo "---- conformance report: file module, $a"
     cat "$RUN_OUT"
     expect_rc 0 "the kit on the file module with $a"
     for c in happy-path rollback manifest download-streaming answer-NeedsArtifactReboot \
         answer-SupportsRollback kill-Download kill-ArtifactInstall \
-        kill-ArtifactCommit kill-ArtifactRollback kill-Cleanup ArtifactRollback-twice Cleanup-twice; do
+        kill-ArtifactCommit kill-ArtifactRollback kill-Cleanup ArtifactRollback-twice Cleanup-twice \
+        checksum-end effect-checksum-end effect-install effect-rollback effect-happy-path-install \
+        effect-commit effect-kill-ArtifactCommit effect-fail-ArtifactInstall effect-kill-Cleanup; do
         grep -qx "PASS $c" "$RUN_OUT" || fail "$a: no passing $c"
     done
     ! grep -q '^FAIL' "$RUN_OUT" || fail "$a: a check failed"

@@ -62,3 +62,28 @@ run_prog "$INDEX_TOOL" -o "$T/out.yaml" "$good" "$T/dup.yaml"
 expect_rc 1 "two manifests with one name"
 grep -q "module name 'shell-template' is also used by" "$RUN_ERR" || fail "duplicate name: $(cat "$RUN_ERR")"
 pass "duplicate module names refused"
+
+# Effects: every entry says whether molt-module-test verifies what the module does (a probe in
+# its manifest) or not; the built-in modules and the templates have one.
+python3 - modules/index.yaml <<'PY' || fail "the index's effects lines are wrong"
+import re, sys
+text = open(sys.argv[1]).read()
+entries = re.split(r'^  - name: ', text, flags=re.M)[1:]
+assert entries
+for e in entries:
+    name = e.split('\n', 1)[0]
+    m = re.search(r'^    effects: "(verified \(probe\)|not verified \(no probe\))"$', e, re.M)
+    assert m, f"{name}: no effects line"
+    if name.strip('"') in ("file", "deb", "docker", "rootfs-image", "c-template", "shell-template"):
+        assert m.group(1) == "verified (probe)", f"{name}: {m.group(1)}"
+PY
+sed '/^tested_with:/,$d' "$good" >"$T/noprobe.yaml"
+printf 'tested_with:\n  - molt-module-test 1.0\n' >>"$T/noprobe.yaml"
+run_prog "$INDEX_TOOL" -o "$T/out.yaml" "$T/noprobe.yaml"
+expect_rc 0 "a manifest without a probe"
+grep -qx '    effects: "not verified (no probe)"' "$T/out.yaml" || fail "a module without a probe is not marked: $(cat "$T/out.yaml")"
+printf 'probe: ""\n' >>"$T/noprobe.yaml"
+run_prog "$INDEX_TOOL" -o "$T/out2.yaml" "$T/noprobe.yaml"
+expect_rc 1 "a manifest with an empty probe"
+grep -q "key 'probe': expected a non-empty string" "$RUN_ERR" || fail "an empty probe is not refused: $(cat "$RUN_ERR")"
+pass "the index marks each module's effects verified (probe) or not verified (no probe)"

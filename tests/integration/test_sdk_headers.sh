@@ -2,7 +2,8 @@
 # The public SDK headers (sdk/include/molt/*.h) are self-contained C99 and C++: each one compiles
 # alone as the first include of a file with -std=c99 -pedantic -Wall -Wextra -Werror (gcc, and
 # clang when installed), and as C++11 with g++ under the same flags; a module using every public
-# declaration (module.h's descriptor and host table, sdk.h's macros) compiles both ways too.
+# declaration (module.h's descriptor with MOLT_MODULE_V1 and host table, sdk.h's macros)
+# compiles both ways too.
 . "$(dirname "$0")/lib.sh"
 
 INC="$MOLT_SRC_DIR/sdk/include"
@@ -63,7 +64,7 @@ static int download(void *state)
 
 static const char *const types[] = {"t", NULL};
 static const struct molt_module_desc desc = {
-    sizeof(struct molt_module_desc), MOLT_MODULE_ABI_MAJOR, MOLT_MODULE_ABI_MINOR, "use", "1",
+    MOLT_MODULE_V1, "use", "1",
     types, MOLT_CAP_STREAMING, init, NULL, download, download,
     NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, {NULL}
 };

@@ -37,9 +37,7 @@ static int step(void *state)
 
 static const char *const types[] = {"outside-type", NULL};
 static const struct molt_module_desc desc = {
-    .struct_size = sizeof(struct molt_module_desc),
-    .abi_major = MOLT_MODULE_ABI_MAJOR,
-    .abi_minor = MOLT_MODULE_ABI_MINOR,
+    MOLT_MODULE_V1,
     .name = "outside",
     .version = "0.0.1",
     .payload_types = types,
@@ -70,6 +68,38 @@ mkdir -p "$T/native"
     "$T/mod/outside.c" -o "$T/native/outside-pc.so" $libs -Wl,-rpath,"$LIBDIR" 2>"$T/err" \
     || { cat "$T/err" >&2; fail "building with pkg-config"; }
 pass "a module builds with pkg-config molt-sdk"
+# Without libjansson-dev: pkg-config sees only the SDK's .pc file (PKG_CONFIG_LIBDIR), as on a
+# machine without jansson.pc; libmolt-sdk's use of jansson is its own, not the module's.
+PKG_CONFIG_LIBDIR="$LIBDIR/pkgconfig" pkg-config --cflags --libs molt-sdk >"$T/pc.out" 2>&1 ||
+    fail "pkg-config molt-sdk needs more than the SDK: $(cat "$T/pc.out")"
+pass "pkg-config molt-sdk works without jansson.pc (no libjansson-dev needed)"
+
+# molt_sdk_add_module() of the installed CMake package: the module exports molt_module_entry
+# alone, and an undefined symbol fails at link time (-Wl,--no-undefined), not at dlopen.
+mkdir -p "$T/helper"
+cp "$T/mod/outside.c" "$T/helper/"
+cat >"$T/helper/CMakeLists.txt" <<'CM'
+cmake_minimum_required(VERSION 3.20)
+project(helper C)
+find_package(molt-sdk 1 REQUIRED)
+molt_sdk_add_module(outside-helper outside.c)
+CM
+cmake -S "$T/helper" -B "$T/helper/build" -DCMAKE_PREFIX_PATH="$PREFIX" -DCMAKE_C_COMPILER="$CC" \
+    -DCMAKE_C_FLAGS="${SAN[*]}" -DCMAKE_MODULE_LINKER_FLAGS="${SAN[*]}" >"$T/helper.log" 2>&1 \
+    && cmake --build "$T/helper/build" >>"$T/helper.log" 2>&1 \
+    || { cat "$T/helper.log" >&2; fail "building with molt_sdk_add_module()"; }
+[ -f "$T/helper/build/outside-helper.so" ] || fail "molt_sdk_add_module made no outside-helper.so"
+assert_eq "molt_module_entry" "$(nm -D --defined-only "$T/helper/build/outside-helper.so" | awk '{print $3}')" \
+    "the symbols a module built with molt_sdk_add_module exports"
+if [ "$MOLT_SANITIZE" != ON ]; then
+    printf 'int molt_sdk_no_such_function(void);\nint use_it(void) { return molt_sdk_no_such_function(); }\n' >"$T/helper/missing.c"
+    sed -i 's/outside.c)/outside.c missing.c)/' "$T/helper/CMakeLists.txt"
+    cmake -S "$T/helper" -B "$T/helper/build" >>"$T/helper.log" 2>&1
+    ! cmake --build "$T/helper/build" >"$T/helper2.log" 2>&1 || fail "a module using an undefined function linked"
+    grep -q "undefined reference to .molt_sdk_no_such_function" "$T/helper2.log" ||
+        fail "no link error naming the undefined function: $(tail -5 "$T/helper2.log")"
+fi
+pass "molt_sdk_add_module: molt_module_entry alone exported, undefined symbols fail the link"
 
 # find_package(molt-sdk)
 cat >"$T/mod/CMakeLists.txt" <<'CM'

@@ -3,7 +3,9 @@
 # page, in order, in one bash with `set -e`: install the SDK with `cmake --install` into a
 # temporary prefix, copy the C template to a folder outside the tree, build it against the
 # installed SDK with find_package(molt-sdk) and with pkg-config, run the installed kit on both
-# builds and on the shell template (every check must pass: the kit exits 0), check the
+# builds and on the shell template (every check must pass, effects verified through the
+# templates' probes: the kit exits 0), catch a copy of the shell module whose rollback restores
+# nothing (effect-rollback), check the
 # manifests, install the module with its manifest, and publish into a copy of the repository
 # (regenerate modules/index.yaml, then --check it).
 . "$(dirname "$0")/lib.sh"
@@ -40,13 +42,19 @@ for r in my-module-report my-shell-module-report; do
     grep -qx 'PASS rollback' "$f" || fail "$r: the template's rollback was not checked"
     grep -qx 'PASS kill-ArtifactInstall' "$f" || fail "$r: no kill check"
     grep -qx 'PASS manifest' "$f" || fail "$r: the manifest was not checked"
+    for c in effect-install effect-rollback effect-commit effect-kill-ArtifactInstall checksum-end; do
+        grep -qx "PASS $c" "$f" || fail "$r: no passing $c (the template's probe)"
+    done
     echo "---- $r"
     cat "$f"
 done
 grep -qx '# module: native my-module 1.0.0 (capabilities: streaming rollback)' "$T/work/my-module-report.txt" ||
     fail "the kit did not load the renamed native module"
 grep -qx 'PASS download-files' "$T/work/my-shell-module-report.txt" || fail "the shell template should take files/"
-pass "the C template (CMake and pkg-config builds) and the shell template pass the kit"
+pass "the C template (CMake and pkg-config builds) and the shell template pass the kit, effects verified"
+grep -q '^FAIL effect-rollback: ' "$T/work/broken-report.txt" ||
+    fail "the page's broken module was not caught: $(grep '^FAIL' "$T/work/broken-report.txt")"
+pass "the page's shell module with a rollback that restores nothing fails effect-rollback"
 
 # molt modules on the installed modules: the manifests' version, capabilities and description.
 grep -A1 -E '^my-module +native ' "$RUN_OUT" | grep -qE '^ {32}version 1\.0\.0, capabilities: streaming rollback: Installs every payload file' ||

@@ -29,7 +29,10 @@ enum molt_error_code {
     MOLT_ECORRUPT = -17,    /* persistent data is torn or corrupt */
     MOLT_EMODULE = -18,     /* an update module reported failure */
     MOLT_ECONFIG = -19,     /* bad configuration */
-    MOLT_ESPACE = -20       /* not enough space on the target */
+    MOLT_ESPACE = -20,      /* not enough space on the target */
+    /* New codes go above this line, each one below the last, and MOLT_E_END moves down with
+     * them: a host or module treats a code below its MOLT_E_END as one it does not know. */
+    MOLT_E_END = -21        /* sentinel, not a code: one below the lowest code */
 };
 
 /* A short, static, English description of a code ("checksum mismatch"). Never NULL. */

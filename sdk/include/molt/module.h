@@ -17,7 +17,16 @@ extern "C" {
  * the majors are equal and the module's minor is not newer than the host's. A minor adds fields at
  * the end of a struct (or gives a reserved slot a meaning); it never moves or changes one. The
  * major changes only when something is removed or changed: every module is then rebuilt. The
- * SONAME of libmolt-sdk is libmolt-sdk.so.<major>. */
+ * SONAME of libmolt-sdk is libmolt-sdk.so.<major>. These two numbers are the only place the
+ * version is written: the build reads them from here (sdk/lib/CMakeLists.txt).
+ *
+ * What a descriptor's abi_minor means: the newest minor whose DESCRIPTOR fields the module fills
+ * (a host never reads a descriptor field of a minor newer than the module's). It is not a list
+ * of the host functions the module calls: a host function added by a later minor (set_sink in
+ * 1.1) is looked up at run time with MOLT_HOST_HAS(host, field), which is false on an older
+ * host. So a module that fills only 1.0 fields and uses set_sink when the host has it declares
+ * minor 0 (MOLT_MODULE_V1_MINOR(0)) and runs on 1.0 hosts too (reading without the sink there);
+ * with MOLT_MODULE_V1 (this header's minor) a 1.0 host refuses it as too new. */
 #define MOLT_MODULE_ABI_MAJOR 1
 #define MOLT_MODULE_ABI_MINOR 1
 
@@ -130,7 +139,13 @@ struct molt_module_desc {
     /* ArtifactVerifyReboot: check that the device runs the new software after the reboot; a failure
      * rolls back. */
     int (*artifact_verify_reboot)(void *state);
-    /* ArtifactCommit: make the update permanent (no rollback after this returns 0). */
+    /* ArtifactCommit: make the update permanent. The contract: molt records ArtifactCommit
+     * before calling it and ArtifactCommit_Leave after it returned 0, and a power cut or crash
+     * between the two (during the call, or right after it) sends molt down the rollback path:
+     * artifact_rollback must then still bring back the previous software. So artifact_commit
+     * drops nothing a rollback needs: it records the commit (kv_set) and backups are dropped in
+     * cleanup, which runs only after ArtifactCommit_Leave was recorded (or after a rollback).
+     * molt-module-test checks this with a kill right after artifact_commit returned. */
     int (*artifact_commit)(void *state);
     /* SupportsRollback: returns 1 (Yes), 0 (No) or a negative code. A query, as above. */
     int (*supports_rollback)(void *state);
@@ -155,6 +170,19 @@ struct molt_module_desc {
      * meaning; the host reads a slot only from a module whose minor defines it. */
     void *reserved[8];
 };
+
+/* The first three fields of a descriptor (struct_size, abi_major, abi_minor), as nginx's
+ * NGX_MODULE_V1: every module starts its descriptor with it, and names the rest:
+ *     static const struct molt_module_desc desc = {
+ *         MOLT_MODULE_V1,
+ *         .name = "my-module", .version = "1.0.0", .payload_types = types, ...
+ *     };
+ * abi_minor is this header's minor. MOLT_MODULE_V1_MINOR(m) declares an older minor m: the
+ * descriptor then uses no field added after m, and hosts of minor m load the module too (see
+ * "versions" above: the host functions of later minors are found with MOLT_HOST_HAS). */
+#define MOLT_MODULE_V1_MINOR(minor) \
+    (uint32_t)sizeof(struct molt_module_desc), MOLT_MODULE_ABI_MAJOR, (minor)
+#define MOLT_MODULE_V1 MOLT_MODULE_V1_MINOR(MOLT_MODULE_ABI_MINOR)
 
 /* ---- the host functions ------------------------------------------------------------------------
  * Passed to init; valid until fini. Every function takes the table itself as first argument.

@@ -219,9 +219,7 @@ static int cleanup(void *st)
 static const char *const payload_types[] = {"c-template", NULL};
 
 static const struct molt_module_desc desc = {
-    .struct_size = sizeof(struct molt_module_desc),
-    .abi_major = MOLT_MODULE_ABI_MAJOR,
-    .abi_minor = MOLT_MODULE_ABI_MINOR,
+    MOLT_MODULE_V1,
     .name = "c-template",
     .version = "1.0.0",
     .payload_types = payload_types,

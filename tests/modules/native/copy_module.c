@@ -7,7 +7,9 @@
  *   ArtifactInstall   back up dest/<name> to work_dir()/backup/<name> (or mark it
  *                     backup/<name>.absent when it is new), then replace dest/<name>
  *   ArtifactRollback  put the backups back, remove the files that were new; idempotent
- *   ArtifactCommit    drop the backups
+ *   ArtifactCommit    nothing: a power cut during it leads to ArtifactRollback, which needs the
+ *                     backups (module.h)
+ *   Cleanup           drop the backups
  * Every call appends its name to work_dir()/calls. Meta-data {"fail": "<State>"} makes that
  * state fail, {"hang": "<State>"} makes it wait forever (for timeouts), {"crash": "<State>"}
  * makes it die of SIGSEGV the first time (kv key "crashed-<State>" remembers), {"write_to":
@@ -16,7 +18,12 @@
  * block and return with the rest unread, and ArtifactInstall fail unless the sink got exactly
  * that one block (the host must read the rest without it). Built in variants (tests/CMakeLists.txt):
  *   TEST_TYPE "native-copy" and TEST_CAPS: the payload type and capabilities
- *   TEST_CRASH: ArtifactInstall dies of SIGSEGV the first time (kv key "crashed" remembers). */
+ *   TEST_CRASH: ArtifactInstall dies of SIGSEGV the first time (kv key "crashed" remembers)
+ *   TEST_BROKEN_INSTALL: ArtifactInstall returns 0 and writes nothing
+ *   TEST_BROKEN_ROLLBACK: ArtifactRollback returns 0 and restores nothing
+ *   TEST_BROKEN_COMMIT: ArtifactCommit drops the backups (breaks the ArtifactCommit contract)
+ * (the BROKEN variants are modules the conformance kit must fail, tests/integration/
+ * test_conformance.sh). */
 #include <molt/sdk.h>
 
 #include <errno.h>
@@ -314,7 +321,12 @@ static int artifact_install(void *st)
         crash(s, "ArtifactInstall");
     }
 #endif
+#ifdef TEST_BROKEN_INSTALL
+    (void)install_one;
+    return 0;
+#else
     return each_file(s, install_one);
+#endif
 }
 
 static int rollback_one(state *s, const char *dest, const char *name, struct molt_sdk_error *err)
@@ -340,7 +352,12 @@ static int artifact_rollback(void *st)
 {
     state *s = st;
     int r = enter(s, "ArtifactRollback");
+#ifdef TEST_BROKEN_ROLLBACK
+    (void)rollback_one;
+    return r;
+#else
     return r < 0 ? r : each_file(s, rollback_one);
+#endif
 }
 
 static int drop_backup(state *s, const char *dest, const char *name, struct molt_sdk_error *err)
@@ -361,7 +378,11 @@ static int artifact_commit(void *st)
 {
     state *s = st;
     int r = enter(s, "ArtifactCommit");
+#ifdef TEST_BROKEN_COMMIT
     return r < 0 ? r : each_file(s, drop_backup);
+#else
+    return r;
+#endif
 }
 
 static int artifact_failure(void *st)
@@ -373,15 +394,15 @@ static int cleanup(void *st)
 {
     state *s = st;
     int r = enter(s, "Cleanup");
+    if (r == 0)
+        r = each_file(s, drop_backup);
     return r < 0 ? r : s->host->kv_delete(s->host, "files");
 }
 
 static const char *const types[] = {TEST_TYPE, NULL};
 
 static const struct molt_module_desc desc = {
-    .struct_size = sizeof(struct molt_module_desc),
-    .abi_major = MOLT_MODULE_ABI_MAJOR,
-    .abi_minor = MOLT_MODULE_ABI_MINOR,
+    MOLT_MODULE_V1,
     .name = TEST_NAME,
     .version = "1.0.0",
     .payload_types = types,

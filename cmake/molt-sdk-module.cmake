@@ -1,0 +1,23 @@
+# molt_sdk_add_module(<name> <source>...): a native molt module <name>.so built against the SDK
+# (find_package(molt-sdk) includes this; molt's own tree uses it for its built-in modules):
+#  - a MODULE library linking molt::molt-sdk, named <name>.so (no "lib" prefix);
+#  - hidden visibility and a version script exporting molt_module_entry alone, so that nothing
+#    of the module (nor of a static library linked into it) can clash with molt or another
+#    module in molt's process;
+#  - -Wl,--no-undefined: a symbol the module uses but nothing provides (a function of a newer
+#    SDK, a missing library) fails the link, not dlopen on the device. Left out when the build
+#    uses sanitizers (-fsanitize in CMAKE_C_FLAGS, MOLT_SANITIZE, MOLT_FUZZ), whose runtime is
+#    linked into the program, not into shared objects.
+function(molt_sdk_add_module name)
+  add_library(${name} MODULE ${ARGN})
+  target_link_libraries(${name} PRIVATE molt::molt-sdk)
+  set(script ${CMAKE_CURRENT_BINARY_DIR}/${name}.molt-module.sym)
+  file(WRITE ${script} "{ global: molt_module_entry; local: *; };\n")
+  target_link_options(${name} PRIVATE -Wl,--version-script=${script})
+  if(NOT CMAKE_C_FLAGS MATCHES "-fsanitize" AND NOT MOLT_SANITIZE AND NOT MOLT_FUZZ)
+    target_link_options(${name} PRIVATE -Wl,--no-undefined)
+  endif()
+  set_target_properties(${name} PROPERTIES PREFIX "" C_VISIBILITY_PRESET hidden
+                        CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON
+                        LINK_DEPENDS ${script})
+endfunction()

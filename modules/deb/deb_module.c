@@ -428,6 +428,13 @@ static bool plan_fields(char *line, char **name, char **version, char **file)
     return true;
 }
 
+/* Whether dpkg failed because another process (apt, an operator's dpkg) holds its lock: a
+ * rollback retried later can succeed (MOLT_ETEMP). */
+static bool locked(const deb_buf *out)
+{
+    return out->data && strstr(out->data, "locked by another process");
+}
+
 /* ArtifactRollback: purge the new packages, reinstall the repacked previous versions; then the
  * packages of the plan are as before. Idempotent: what is already as before is left alone, and
  * the plan is dropped once the rollback is complete. */
@@ -476,7 +483,7 @@ static int artifact_rollback(void *st)
         if (r > 0) {
             h->error(h, "rollback: dpkg --purge of the new packages exited with %d: %s", r,
                      deb_tail(&out, 700));
-            r = MOLT_EMODULE;
+            r = locked(&out) ? MOLT_ETEMP : MOLT_EMODULE;
         }
         deb_buf_free(&out);
     }
@@ -487,7 +494,7 @@ static int artifact_rollback(void *st)
         if (r > 0) {
             h->error(h, "rollback: dpkg --install of the previous versions exited with %d: %s", r,
                      deb_tail(&out, 700));
-            r = MOLT_EMODULE;
+            r = locked(&out) ? MOLT_ETEMP : MOLT_EMODULE;
         }
         deb_buf_free(&out);
     }

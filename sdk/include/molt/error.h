@@ -28,7 +28,10 @@ enum molt_error_code {
     MOLT_ECORRUPT = -17,    /* persistent data is torn or corrupt */
     MOLT_EMODULE = -18,     /* an update module reported failure */
     MOLT_ECONFIG = -19,     /* bad configuration */
-    MOLT_ESPACE = -20       /* not enough space on the target */
+    MOLT_ESPACE = -20,      /* not enough space on the target */
+    /* A cause that can pass (an engine or a lock unavailable, a timeout): try again later. An
+     * ArtifactRollback that fails with it stays pending and is retried (docs/cli.md). */
+    MOLT_ETEMP = -21
 };
 
 /* A short, static, English description of a code ("checksum mismatch"). Never NULL. */

@@ -1,0 +1,65 @@
+# The deb module killed with molt (issue 12, part 3): molt gets SIGKILL alone while dpkg runs the
+# postinst of an update's package (it sleeps after a handshake file in the scratch root), and
+# `molt resume` starts at once. dpkg dies with molt (PR_SET_PDEATHSIG); the postinst dpkg had
+# started is ended by the resume (it carries the dead molt's MOLT_OWNER token) before the
+# module's rollback runs, so the rollback does not meet dpkg's lock. Afterwards: the packages
+# per dpkg-query are exactly those before the update, as molt records base-1, `dpkg --audit`
+# is clean (the half-configured package was repaired by the rollback), nothing of the killed
+# run is left. Fails without the fix: the rollback fails on dpkg's lock, the device keeps the
+# update's packages while molt records base-1_INCONSISTENT.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/device.sh"
+. "$(dirname "$0")/deb_lib.sh"
+
+DEB_SO="$MOLT_BUILD_DIR/modules/native/deb.so"
+[ -f "$DEB_SO" ] || fail "deb module not built: $DEB_SO"
+for c in dpkg dpkg-deb dpkg-query dpkg-repack busybox mender-artifact; do
+    command -v "$c" >/dev/null || fail "$c not installed (tools/deps.sh)"
+done
+
+ROOT="$T/root"
+new_root "$ROOT"
+pkg libfoo 1.0 ""
+pkg app 1.0 "libfoo (>= 1.0)"
+pkg app 2.0 "libfoo (>= 2.0)"
+# libfoo 2.0's postinst: while /etc/hold exists, say so and sleep
+PKG_POSTINST_EXTRA='if [ -f /etc/hold ]; then echo $$ >/etc/inside; sleep 120; fi
+' pkg libfoo 2.0 ""
+
+device_new deb dev-a
+mkdir -p "$DEV/native"
+cp "$DEB_SO" "$DEV/native/deb.so"
+device_config "native_module_dir: $DEV/native" "modules:" "  deb:" "    root: $ROOT"
+make_artifact "$T/base.mender" base-1 deb -f "$T/debs/libfoo_1.0-0.deb" -f "$T/debs/app_1.0-0.deb"
+make_artifact "$T/update.mender" update-2 deb -f "$T/debs/libfoo_2.0-0.deb" -f "$T/debs/app_2.0-0.deb"
+
+versions() {
+    dpkg-query --admindir="$ROOT/var/lib/dpkg" -W -f '${Package}=${Version}=${db:Status-Abbrev}\n' | tr '\n' ','
+}
+
+molt_dev install "$T/base.mender"
+expect_rc 0 "install base-1"
+molt_dev commit
+expect_rc 0 "commit base-1"
+before=$(versions)
+assert_eq "app=1.0=ii ,libfoo=1.0=ii ," "$before" "packages of base-1"
+
+: >"$ROOT/etc/hold"
+mark="$T/mark-deb"
+MOLT_TEST_MARK=$mark molt_bg "$T/update.out" install "$T/update.mender"
+disown "$MOLT_BG_PID"
+wait_handshake "$ROOT/etc/inside" "$T/update.out" "libfoo 2.0's postinst never ran"
+kill -9 "$MOLT_BG_PID"
+rm -f "$ROOT/etc/hold"
+molt_dev resume
+assert_none_marked "$mark" "processes of the killed molt (dpkg, its postinst) still run after the resume"
+assert_match "ending process [0-9]+ \((sleep|postinst|sh)\), left running by a molt that died" \
+    "$(cat "$RUN_ERR")" "the resume says it ended the postinst's leftovers"
+grep -q "locked by another process" "$RUN_ERR" "$RUN_OUT" && fail "the rollback met dpkg's lock"
+assert_eq idle "$(dev_state)" "state after the resume"
+assert_eq base-1 "$(dev_artifact)" "artifact molt records after the resume"
+assert_eq "$before" "$(versions)" "packages per dpkg-query = those of base-1, as molt records"
+audit=$(dpkg --root="$ROOT" --admindir="$ROOT/var/lib/dpkg" --audit 2>&1) || fail "dpkg --audit: $audit"
+[ -z "$audit" ] || fail "dpkg --audit is not clean after the resume: $audit"
+assert_eq "app 1.0" "$(cat "$ROOT/usr/share/app/version")" "app's file after the resume"
+pass "kill -9 of molt while dpkg runs a postinst, resume at once: leftovers ended, rollback to base-1, dpkg-query = molt's record, audit clean"

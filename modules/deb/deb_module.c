@@ -451,6 +451,14 @@ static int artifact_rollback(void *st)
         molt_sdk_log_info(h, "no rollback plan: this deployment changed no package");
         return 0;
     }
+    /* A dpkg killed with molt (kill -9, a crash: it dies with molt, docs/deb-module.md) leaves
+     * the update's packages half-installed or half-configured. The rollback itself is the
+     * repair: it purges the new packages (--force-remove-reinstreq) and reinstalls the previous
+     * versions over what is half done. `dpkg --configure -a` is not run: it would run the very
+     * maintainer scripts of the update that were interrupted. */
+    if (r == 0 && audit(d, "before the rollback") != 0)
+        molt_sdk_log_warning(h, "dpkg was interrupted during the update; the rollback repairs "
+                                "the update's packages");
     if (r == 0)
         r = deb_db_load(d, &db);
     if (r == 0 && !(reinstall.v = calloc(DEB_PKGS_MAX, sizeof *reinstall.v)))

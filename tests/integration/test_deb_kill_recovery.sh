@@ -1,12 +1,13 @@
-# The deb module killed with molt (issue 12, part 3): molt gets SIGKILL alone while dpkg runs the
-# postinst of an update's package (it sleeps after a handshake file in the scratch root), and
-# `molt resume` starts at once. dpkg dies with molt (PR_SET_PDEATHSIG); the postinst dpkg had
-# started is ended by the resume (it carries the dead molt's MOLT_OWNER token) before the
-# module's rollback runs, so the rollback does not meet dpkg's lock. Afterwards: the packages
-# per dpkg-query are exactly those before the update, as molt records base-1, `dpkg --audit`
-# is clean (the half-configured package was repaired by the rollback), nothing of the killed
-# run is left. Fails without the fix: the rollback fails on dpkg's lock, the device keeps the
-# update's packages while molt records base-1_INCONSISTENT.
+# The deb module killed with molt (issue 12, part 3): molt gets SIGKILL alone while dpkg runs
+# libfoo's postinst (it sleeps after a handshake file in the scratch root), and `molt resume`
+# starts at once. dpkg dies with molt (PR_SET_PDEATHSIG); the postinst dpkg had started is ended
+# by the resume (it carries the dead molt's MOLT_OWNER token) before the module's rollback runs,
+# so the rollback does not meet dpkg's lock, and repairs the half-configured package. Two cases:
+# killed in ArtifactInstall (libfoo 2.0 half-configured, app 2.0 unpacked), and killed in
+# ArtifactRollback (the rollback's reinstall of libfoo 1.0). Afterwards: the packages per
+# dpkg-query are exactly those of base-1, as molt records, `dpkg --audit` is clean, nothing of
+# the killed run is left. Fails without the fix: dpkg and the postinst still run after the
+# resume, whose rollback fails on dpkg's lock.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/device.sh"
 . "$(dirname "$0")/deb_lib.sh"
@@ -19,12 +20,13 @@ done
 
 ROOT="$T/root"
 new_root "$ROOT"
-pkg libfoo 1.0 ""
+# libfoo's postinst (both versions): while /etc/hold exists, say so and sleep
+HOLD='if [ -f /etc/hold ]; then echo $$ >/etc/inside; sleep 120; fi
+'
+PKG_POSTINST_EXTRA=$HOLD pkg libfoo 1.0 ""
 pkg app 1.0 "libfoo (>= 1.0)"
 pkg app 2.0 "libfoo (>= 2.0)"
-# libfoo 2.0's postinst: while /etc/hold exists, say so and sleep
-PKG_POSTINST_EXTRA='if [ -f /etc/hold ]; then echo $$ >/etc/inside; sleep 120; fi
-' pkg libfoo 2.0 ""
+PKG_POSTINST_EXTRA=$HOLD pkg libfoo 2.0 ""
 
 device_new deb dev-a
 mkdir -p "$DEV/native"
@@ -44,22 +46,39 @@ expect_rc 0 "commit base-1"
 before=$(versions)
 assert_eq "app=1.0=ii ,libfoo=1.0=ii ," "$before" "packages of base-1"
 
-: >"$ROOT/etc/hold"
-mark="$T/mark-deb"
-MOLT_TEST_MARK=$mark molt_bg "$T/update.out" install "$T/update.mender"
-disown "$MOLT_BG_PID"
-wait_handshake "$ROOT/etc/inside" "$T/update.out" "libfoo 2.0's postinst never ran"
-kill -9 "$MOLT_BG_PID"
-rm -f "$ROOT/etc/hold"
-molt_dev resume
-assert_none_marked "$mark" "processes of the killed molt (dpkg, its postinst) still run after the resume"
-assert_match "ending process [0-9]+ \((sleep|postinst|sh)\), left running by a molt that died" \
-    "$(cat "$RUN_ERR")" "the resume says it ended the postinst's leftovers"
-grep -q "locked by another process" "$RUN_ERR" "$RUN_OUT" && fail "the rollback met dpkg's lock"
-assert_eq idle "$(dev_state)" "state after the resume"
-assert_eq base-1 "$(dev_artifact)" "artifact molt records after the resume"
-assert_eq "$before" "$(versions)" "packages per dpkg-query = those of base-1, as molt records"
-audit=$(dpkg --root="$ROOT" --admindir="$ROOT/var/lib/dpkg" --audit 2>&1) || fail "dpkg --audit: $audit"
-[ -z "$audit" ] || fail "dpkg --audit is not clean after the resume: $audit"
-assert_eq "app 1.0" "$(cat "$ROOT/usr/share/app/version")" "app's file after the resume"
-pass "kill -9 of molt while dpkg runs a postinst, resume at once: leftovers ended, rollback to base-1, dpkg-query = molt's record, audit clean"
+# kill_in NAME COMMAND...: hold libfoo's postinst, run molt COMMAND in the background, kill -9
+# molt alone once the postinst is inside, resume at once; then check the device.
+kill_in() {
+    local name=$1 mark="$T/mark-$1" audit
+    shift
+    rm -f "$ROOT/etc/inside"
+    : >"$ROOT/etc/hold"
+    MOLT_TEST_MARK=$mark molt_bg "$T/$name.out" "$@"
+    disown "$MOLT_BG_PID"
+    wait_handshake "$ROOT/etc/inside" "$T/$name.out" "$name: libfoo's postinst never ran"
+    kill -9 "$MOLT_BG_PID"
+    rm -f "$ROOT/etc/hold"
+    molt_dev resume
+    assert_none_marked "$mark" "$name: processes of the killed molt (dpkg, its postinst) still run after the resume"
+    assert_match "ending process [0-9]+ \((sleep|postinst|sh)\), left running by a molt that died" \
+        "$(cat "$RUN_ERR")" "$name: the resume says it ended the postinst's leftovers"
+    grep -q "locked by another process" "$RUN_ERR" "$RUN_OUT" && fail "$name: the rollback met dpkg's lock"
+    grep -q "dpkg was interrupted during the update; the rollback repairs" "$RUN_ERR" ||
+        fail "$name: the rollback did not find the half-configured package"
+    assert_eq idle "$(dev_state)" "$name: state after the resume"
+    assert_eq base-1 "$(dev_artifact)" "$name: artifact molt records after the resume"
+    assert_eq "$before" "$(versions)" "$name: packages per dpkg-query = those of base-1, as molt records"
+    audit=$(dpkg --root="$ROOT" --admindir="$ROOT/var/lib/dpkg" --audit 2>&1) || fail "$name: dpkg --audit: $audit"
+    [ -z "$audit" ] || fail "$name: dpkg --audit is not clean after the resume: $audit"
+    assert_eq "app 1.0" "$(cat "$ROOT/usr/share/app/version")" "$name: app's file after the resume"
+    pass "$name: kill -9 of molt while dpkg runs a postinst, resume at once: leftovers ended, rollback to base-1, dpkg-query = molt's record, audit clean"
+}
+
+# in ArtifactInstall: libfoo 2.0 half-configured, app 2.0 unpacked
+kill_in install install "$T/update.mender"
+# in ArtifactRollback: the update installed (awaiting commit), the rollback's dpkg reinstalling
+# libfoo 1.0 is killed in its postinst; the resume runs the rollback again
+molt_dev install "$T/update.mender"
+expect_rc 0 "install update-2 (awaiting commit)"
+assert_eq "app=2.0=ii ,libfoo=2.0=ii ," "$(versions)" "packages of update-2"
+kill_in rollback rollback

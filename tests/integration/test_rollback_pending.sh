@@ -2,7 +2,7 @@
 # module tests/modules/logging-module: its ArtifactRollback exits 21 ("try again later", the
 # code Mender's state scripts use) while $CTL/fail_ArtifactRollback holds 21.
 #  - standalone: `molt rollback` -> exit 1 "rollback pending (attempt 1)", status
-#    "rollback-pending" with the reason, no ArtifactFailure or Cleanup called, the deployment
+#    "rollback-pending" with the reason (JSON and text), no ArtifactFailure or Cleanup called, the deployment
 #    and the module's tree kept; 30 resumes (more than max_state_loops) keep it pending without
 #    tripping the loop guard; `molt rollback` retries too; once the module succeeds, the resume
 #    rolls back: base-1, idle, ArtifactFailure and Cleanup once;
@@ -28,6 +28,11 @@ assert_match "rollback pending \(attempt 1\): ArtifactRollback: update module .*
 assert_eq rollback-pending "$(dev_state)" "status after the rollback exited 21"
 assert_match "exited with code 21" "$(json_get "$T/.status.json" deployment rollback_error)" "status names why"
 assert_eq ArtifactRollback "$(json_get "$T/.status.json" deployment state)" "the recorded state"
+molt_dev status
+expect_rc 0 "molt status"
+assert_match "state: +rollback-pending" "$(cat "$RUN_OUT")" "molt status shows the pending rollback"
+assert_match "rollback: +pending, run molt resume once this has passed: ArtifactRollback: update module .* exited with code 21" \
+    "$(cat "$RUN_OUT")" "molt status says why the rollback waits and what to do"
 ! grep -qE '^(ArtifactFailure|Cleanup) ' "$CALLS" || fail "ArtifactFailure or Cleanup ran while the rollback is pending"
 [ -d "$DEV_DATA/modules/v3/payloads/0000/tree" ] || fail "the module's tree was removed while the rollback is pending"
 for ((i = 2; i <= 31; i++)); do

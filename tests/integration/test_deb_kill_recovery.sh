@@ -8,6 +8,10 @@
 # dpkg-query are exactly those of base-1, as molt records, `dpkg --audit` is clean, nothing of
 # the killed run is left. Fails without the fix: dpkg and the postinst still run after the
 # resume, whose rollback fails on dpkg's lock.
+# Last (issue 12, part 4): another process holds dpkg's lock (an fcntl lock on lock-frontend, as
+# apt takes it) while `molt rollback` runs: the rollback stays pending (exit 1, status
+# rollback-pending, the update's packages untouched); once the lock is free `molt resume` rolls
+# back to base-1.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/device.sh"
 . "$(dirname "$0")/deb_lib.sh"
@@ -82,3 +86,33 @@ molt_dev install "$T/update.mender"
 expect_rc 0 "install update-2 (awaiting commit)"
 assert_eq "app=2.0=ii ,libfoo=2.0=ii ," "$(versions)" "packages of update-2"
 kill_in rollback rollback
+
+# ---- dpkg's lock held by another process during the rollback: pending, then retried (part 4) -------
+molt_dev install "$T/update.mender"
+expect_rc 0 "install update-2 (awaiting commit)"
+rm -f "$T/locked"
+python3 - "$ROOT/var/lib/dpkg/lock-frontend" "$T/locked" <<'PY' &
+import ctypes, fcntl, sys, time
+ctypes.CDLL(None).prctl(1, 9)      # PR_SET_PDEATHSIG, SIGKILL: gone with the test if it fails
+f = open(sys.argv[1], "w")
+fcntl.lockf(f, fcntl.LOCK_EX)      # the lock dpkg (and apt) take: an fcntl record lock
+open(sys.argv[2], "w").write("1")
+time.sleep(120)
+PY
+LOCKER=$!
+for ((i = 0; i < 600; i++)); do [ -s "$T/locked" ] && break; sleep 0.05; done
+[ -s "$T/locked" ] || { kill "$LOCKER"; fail "the lock holder did not start"; }
+molt_dev rollback
+expect_rc 1 "rollback while another process holds dpkg's lock"
+assert_match "rollback pending \(attempt 1\): .*locked by another process" "$(cat "$RUN_ERR")" \
+    "the rollback says it is pending because of dpkg's lock"
+assert_eq rollback-pending "$(dev_state)" "status while dpkg's lock is held"
+assert_eq "app=2.0=ii ,libfoo=2.0=ii ," "$(versions)" "packages while the rollback is pending"
+kill "$LOCKER"
+wait "$LOCKER" 2>/dev/null || true
+molt_dev resume
+expect_rc 0 "resume once dpkg's lock is free"
+assert_eq idle "$(dev_state)" "state after the pending rollback ran"
+assert_eq base-1 "$(dev_artifact)" "artifact after the pending rollback ran"
+assert_eq "$before" "$(versions)" "packages after the pending rollback ran"
+pass "dpkg's lock held by another process: the rollback stays pending, and runs once the lock is free"

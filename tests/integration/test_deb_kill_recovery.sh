@@ -91,15 +91,14 @@ kill_in rollback rollback
 molt_dev install "$T/update.mender"
 expect_rc 0 "install update-2 (awaiting commit)"
 rm -f "$T/locked"
-python3 - "$ROOT/var/lib/dpkg/lock-frontend" "$T/locked" <<'PY' &
-import ctypes, fcntl, sys, time
-ctypes.CDLL(None).prctl(1, 9)      # PR_SET_PDEATHSIG, SIGKILL: gone with the test if it fails
+# the lock dpkg (and apt) take: an fcntl record lock on lock-frontend
+python3 -c 'import fcntl, sys, time
 f = open(sys.argv[1], "w")
-fcntl.lockf(f, fcntl.LOCK_EX)      # the lock dpkg (and apt) take: an fcntl record lock
+fcntl.lockf(f, fcntl.LOCK_EX)
 open(sys.argv[2], "w").write("1")
-time.sleep(120)
-PY
+time.sleep(120)' "$ROOT/var/lib/dpkg/lock-frontend" "$T/locked" &
 LOCKER=$!
+trap 'kill "$LOCKER" 2>/dev/null || true; rm -rf "$T"' EXIT   # lib.sh's trap, and the lock holder
 for ((i = 0; i < 600; i++)); do [ -s "$T/locked" ] && break; sleep 0.05; done
 [ -s "$T/locked" ] || { kill "$LOCKER"; fail "the lock holder did not start"; }
 molt_dev rollback

@@ -333,6 +333,9 @@ static int cmd_status(const cli *c, molt_machine *m)
                json_is_true(json_object_get(d, "running")) ? " (molt is working on it)"
                : jstr(d, "pending")                         ? ""
                                                             : " (interrupted: run molt resume)");
+        if (jstr(d, "rollback_error"))
+            printf("  rollback:    pending, run molt resume once this has passed: %s\n",
+                   jstr(d, "rollback_error"));
         const json_t *p = json_object_get(d, "progress");
         json_int_t bytes = json_integer_value(json_object_get(p, "bytes"));
         json_int_t total = json_integer_value(json_object_get(p, "total"));

@@ -313,9 +313,19 @@ static int spawn_call(exec_module *m, molt_call call, bool capture, char *what, 
     return molt_proc_spawn(ret, argv, o, err);
 }
 
+/* An exec module's ArtifactRollback that exits with this code cannot run yet (an engine or a
+ * lock unavailable): MOLT_ETEMP, and the rollback stays pending (docs/update-modules.md). The
+ * code is the one Mender's state scripts use for "retry later"; for every other call it is a
+ * failure like any non-zero code. */
+#define EXEC_RETRY_LATER 21
+
 static int status_error(const exec_module *m, const char *call, int status, molt_err *err)
 {
     char how[96];
+    if (WIFEXITED(status) && WEXITSTATUS(status) == EXEC_RETRY_LATER &&
+        strcmp(call, "ArtifactRollback") == 0)
+        return molt_err_set(err, MOLT_ETEMP, "%s: update module %s exited with code %d (try "
+                            "again later)", call, m->path, EXEC_RETRY_LATER);
     return molt_err_set(err, MOLT_EMODULE, "%s: update module %s %s", call, m->path,
                         molt_proc_status_str(status, how, sizeof how));
 }

@@ -752,7 +752,7 @@ static int interpret(native_mod *nm, molt_call call, const call_result *res, mol
     if (!res->in_init && nm->read_err.code)
         return molt_err_set(err, nm->read_err.code, "%s", nm->read_err.msg);
     if (res->in_init || rc < 0) {
-        int code = rc < 0 && rc >= MOLT_ESPACE ? rc : MOLT_EMODULE;
+        int code = rc < 0 && rc > MOLT_E_END ? rc : MOLT_EMODULE;
         return molt_err_set(err, code, "module %s (%s): %s%s failed: %s", nm->d->name,
                             nm->base.path, res->in_init ? "init for " : "", state,
                             res->msg[0] ? res->msg : molt_strerror(rc < 0 ? rc : MOLT_EMODULE));
@@ -884,12 +884,15 @@ static int run_isolated(native_mod *nm, molt_call call, call_result *res, molt_e
         goto out;
     }
     fflush(NULL);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         r = molt_err_errno(err, MOLT_EIO, errno, "module %s: fork", nm->d->name);
         goto out;
     }
     if (pid == 0) {
+        if (molt_proc_die_with_parent(parent) != 0)
+            _exit(1);
         close(res_pipe[0]);
         if (download)
             close(sv[0]);

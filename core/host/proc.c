@@ -14,6 +14,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <dirent.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -445,10 +447,12 @@ static int above_stdio(int fd)
 /* In the child, between fork and exec: async-signal-safe calls only. */
 static void __attribute__((noreturn)) child_exec(const char *const *argv, const char *cwd,
                                                  int devnull, int out_w, int err_w,
-                                                 int report_fd, int max_fd)
+                                                 int report_fd, int max_fd, pid_t parent)
 {
     int e;
     setpgid(0, 0);
+    if (molt_proc_die_with_parent(parent) != 0)
+        _exit(127);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -521,13 +525,14 @@ int molt_proc_spawn(molt_proc **ret, const char *const *argv, const molt_proc_op
     long open_max = sysconf(_SC_OPEN_MAX);
     int max_fd = open_max < 0 || open_max > 65536 ? 65536 : (int)open_max;
 
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         r = molt_err_errno(err, MOLT_EIO, errno, "cannot fork to start %s", what);
         goto out;
     }
     if (pid == 0)
-        child_exec(argv, opts->cwd, devnull, out[1], errp[1], rep[1], max_fd);
+        child_exec(argv, opts->cwd, devnull, out[1], errp[1], rep[1], max_fd, parent);
 
     setpgid(pid, pid);   /* also here, so kill(-pid) works even before the child ran */
     molt_proc_watch(pid);
@@ -578,4 +583,218 @@ out:
     }
     *ret = p;
     return 0;
+}
+
+/* ---- nothing molt started outlives it ------------------------------------------------------
+ * SIGKILL cannot be caught, so molt killed by it (or by the OOM killer, or crashing) cannot take
+ * its children along as die_with_children does. Two things make up for it:
+ *  - every child molt forks asks the kernel for SIGKILL when molt dies (PR_SET_PDEATHSIG), so
+ *    the module, script or dpkg that was running stops at once;
+ *  - what those children started in turn (a module's `sleep`, dpkg's maintainer script) does
+ *    not get that signal, but inherits molt's environment, which names the molt run that
+ *    started it (MOLT_PROC_OWNER_ENV). The next molt that takes the device's lock finds the
+ *    token of a run that ended without releasing it, and ends every process carrying that
+ *    token before it calls any module (molt_proc_end_owned). */
+
+int molt_proc_die_with_parent(pid_t parent)
+{
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
+        return -1;
+    /* The parent may have died before the prctl: then nobody will send the signal. */
+    return getppid() == parent ? 0 : -1;
+}
+
+int molt_proc_set_owner(const char *token, molt_err *err)
+{
+    if (setenv(MOLT_PROC_OWNER_ENV, token, 1) != 0)
+        return molt_err_errno(err, MOLT_EIO, errno, "cannot set %s", MOLT_PROC_OWNER_ENV);
+    return 0;
+}
+
+/* Fields of /proc/<pid>/stat after the command name: the state letter and the start time
+ * (field 22, clock ticks after boot). 0, or -1 when the process is gone. */
+static int proc_stat(pid_t pid, char *ret_state, unsigned long long *ret_start, char *comm,
+                     size_t comm_size)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    char *open_paren = strchr(buf, '('), *close_paren = strrchr(buf, ')');
+    if (!open_paren || !close_paren || close_paren < open_paren)
+        return -1;
+    if (comm)
+        snprintf(comm, comm_size, "%.*s", (int)(close_paren - open_paren - 1), open_paren + 1);
+    /* After ") ": field 3 (state) ... field 22 (starttime) is the 20th token. */
+    char *p = close_paren + 1, *save = NULL;
+    char *tok = strtok_r(p, " ", &save);
+    if (!tok)
+        return -1;
+    *ret_state = tok[0];
+    for (int i = 4; i <= 22 && tok; i++)
+        tok = strtok_r(NULL, " ", &save);
+    if (!tok)
+        return -1;
+    *ret_start = strtoull(tok, NULL, 10);
+    return 0;
+}
+
+/* Whether /proc/<pid>/environ holds exactly want ("NAME=value"). Unreadable: false. */
+static bool environ_has(pid_t pid, const char *want)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    /* Entries are NUL-terminated; keep the tail of each read so an entry cut by the buffer is
+     * still seen whole. An environment is read up to 4 MiB. */
+    size_t wlen = strlen(want) + 1;   /* with its NUL */
+    char buf[16384];
+    size_t have = 0, total = 0;
+    bool found = false, at_start = true;
+    for (;;) {
+        ssize_t n = read(fd, buf + have, sizeof buf - have);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        have += (size_t)n;
+        total += (size_t)n;
+        size_t i = 0;
+        while (i < have) {
+            char *nul = memchr(buf + i, '\0', have - i);
+            if (!nul)
+                break;
+            size_t len = (size_t)(nul - (buf + i)) + 1;
+            if (at_start && len == wlen && memcmp(buf + i, want, wlen) == 0)
+                found = true;
+            at_start = true;
+            i += len;
+        }
+        if (found)
+            break;
+        /* the unfinished entry: keep it when it could still be want, else skip it */
+        size_t rest = have - i;
+        if (rest >= wlen) {
+            at_start = false;
+            rest = 0;
+        }
+        memmove(buf, buf + i, rest);
+        have = rest;
+        if (total > (4u << 20))
+            break;
+    }
+    close(fd);
+    return found;
+}
+
+#define END_MAX 256
+#define END_WAIT_MS 30000
+
+int molt_proc_end_owned(const char *token, molt_err *err)
+{
+    char want[256];
+    if (snprintf(want, sizeof want, "%s=%s", MOLT_PROC_OWNER_ENV, token) >= (int)sizeof want)
+        return molt_err_set(err, MOLT_EINVAL, "process owner token too long");
+    pid_t self = getpid();
+    int ended = 0;
+    /* Rounds: a process may fork between the scan and its end; its child carries the token. */
+    for (int round = 0; round < 20; round++) {
+        int fds[END_MAX];
+        pid_t pids[END_MAX];
+        char comms[END_MAX][32];
+        int n = 0;
+        DIR *dir = opendir("/proc");
+        if (!dir)
+            return molt_err_errno(err, MOLT_EIO, errno, "cannot list /proc");
+        struct dirent *de;
+        while ((de = readdir(dir)) && n < END_MAX) {
+            char *end;
+            long v = strtol(de->d_name, &end, 10);
+            if (*end || v <= 0 || (pid_t)v == self)
+                continue;
+            pid_t pid = (pid_t)v;
+            char state;
+            unsigned long long start, again;
+            if (proc_stat(pid, &state, &start, comms[n], sizeof comms[n]) != 0 || state == 'Z' ||
+                state == 'X' || !environ_has(pid, want))
+                continue;
+            /* A pidfd names this process, never one that reuses its pid: check that it still
+             * is the process we read (same start time), then signal through it. */
+            int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+            if (pfd < 0 && errno == ESRCH)
+                continue;
+            if (proc_stat(pid, &state, &again, NULL, 0) != 0 || again != start) {
+                if (pfd >= 0)
+                    close(pfd);
+                continue;
+            }
+            molt_log_warning("ending process %d (%s), left running by a molt that died",
+                             (int)pid, comms[n]);
+            int rc = pfd >= 0 ? (int)syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0)
+                              : kill(pid, SIGKILL);
+            if (rc != 0 && errno != ESRCH) {
+                int e = errno;
+                if (pfd >= 0)
+                    close(pfd);
+                closedir(dir);
+                for (int i = 0; i < n; i++)
+                    if (fds[i] >= 0)
+                        close(fds[i]);
+                return molt_err_errno(err, MOLT_EIO, e,
+                                      "cannot end process %d (%s) left running by a molt that "
+                                      "died", (int)pid, comms[n]);
+            }
+            pids[n] = pid;
+            fds[n++] = pfd;
+        }
+        closedir(dir);
+        if (n == 0)
+            break;
+        ended += n;
+        /* Wait until each is gone (a pidfd turns readable when its process has exited; without
+         * one, poll /proc). A process that does not end is an error: molt must not work on the
+         * device beside it. */
+        int64_t until = now_ms() + END_WAIT_MS;
+        int r = 0;
+        for (int i = 0; i < n; i++) {
+            for (;;) {
+                char st;
+                unsigned long long t;
+                if (fds[i] >= 0) {
+                    struct pollfd p = {.fd = fds[i], .events = POLLIN};
+                    int64_t left = until - now_ms();
+                    if (poll(&p, 1, left > 0 ? (int)left : 0) > 0)
+                        break;
+                } else if (proc_stat(pids[i], &st, &t, NULL, 0) != 0 || st == 'Z' ||
+                           st == 'X') {
+                    break;
+                } else {
+                    poll(NULL, 0, EXIT_POLL_MS);
+                }
+                if (now_ms() >= until) {
+                    r = molt_err_set(err, MOLT_ESTATE,
+                                     "process %d (%s), left running by a molt that died, did "
+                                     "not end within %d s of SIGKILL: not touching the device "
+                                     "beside it", (int)pids[i], comms[i], END_WAIT_MS / 1000);
+                    break;
+                }
+            }
+            if (r < 0)
+                break;
+        }
+        for (int i = 0; i < n; i++)
+            if (fds[i] >= 0)
+                close(fds[i]);
+        if (r < 0)
+            return r;
+    }
+    return ended;
 }

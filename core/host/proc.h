@@ -75,6 +75,29 @@ const char *molt_proc_status_str(int status, char *buf, size_t size);
 /* Terminates a child still running, closes everything. Accepts NULL. */
 void molt_proc_free(molt_proc *p);
 
+/* ---- nothing molt started outlives it (docs/cli.md "When molt is killed") ----
+ * The environment variable naming the molt run that started a process; inherited by every
+ * descendant that keeps its environment. */
+#define MOLT_PROC_OWNER_ENV "MOLT_OWNER"
+
+/* In a child right after fork(): SIGKILL it when parent (the pid of the process that forked,
+ * read before the fork) dies. The kernel sends it when the *thread* that forked exits, and an
+ * exec of a set-user-ID/set-group-ID binary (or one with file capabilities) clears it: molt
+ * forks only from its main thread, and what a setuid program starts is found by the owner
+ * token (below). -1 when the parent died already (the child must exit). Async-signal-safe. */
+int molt_proc_die_with_parent(pid_t parent);
+
+/* Name this process's run in the environment its children inherit: MOLT_OWNER=token. Call
+ * from the main thread while no other thread runs. */
+int molt_proc_set_owner(const char *token, molt_err *err);
+
+/* End every process (but this one) whose environment holds MOLT_OWNER=token: each is checked
+ * by pid and start time through a pidfd (a recycled pid is never signalled), sent SIGKILL, and
+ * waited for until it is gone; rounds repeat until none is found (a fork meanwhile). Returns
+ * how many were ended, or MOLT_ESTATE when one did not end within 30 s (named in err). Needs to
+ * read /proc/<pid>/environ: molt runs as root, or as the user its children run as. */
+int molt_proc_end_owned(const char *token, molt_err *err);
+
 /* Grace period between SIGTERM and SIGKILL (default 10000 ms, as Mender's C++ client). For
  * tests; not thread-safe against running procs. */
 void molt_proc_set_kill_grace_ms(int ms);

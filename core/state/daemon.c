@@ -752,8 +752,14 @@ int molt_daemon_run(const molt_config *cfg, molt_err *err)
             /* A final status that did not arrive yet: before anything new. */
             conclude(&d);
             if (access(d.record_path, F_OK) == 0) {
+                /* Not concluded (a rollback pending until its cause passes, a status that did
+                 * not arrive): try again after the backoff, not at once. */
                 d.failures++;
-                d.next_update = time(NULL) + backoff(&d, d.failures);
+                int wait = backoff(&d, d.failures);
+                molt_log_info("the deployment is not concluded yet: trying again in %d s", wait);
+                if (!wait_for(&d, wait))
+                    break;
+                continue;
             }
         } else if (d.next_inventory <= now) {
             send_inventory(&d);

@@ -21,7 +21,10 @@
  *                        ArtifactVerifyRollbackReboot, ArtifactFailure, Cleanup
  *     "pending"          null while molt works; "commit" (installed, waiting for commit or
  *                        rollback), "reboot" or "rollback-reboot" (waiting for a reboot and
- *                        `molt resume`) when molt stopped on purpose
+ *                        `molt resume`) when molt stopped on purpose; "rollback" (state
+ *                        ArtifactRollback) when the rollback failed with MOLT_ETEMP and waits
+ *                        to be retried by `molt resume`, `molt rollback` or the daemon
+ *     "rollback_retries" how often the rollback could not run yet; "rollback_error" the last why
  *     "state_count"      how many states were entered (the loop guard, max_state_loops)
  *     "artifact"         {"name","group","payload_type","provides","clears","depends",
  *                        "type_info","header_info","meta_data"}: the header data needed to
@@ -53,6 +56,7 @@
 #include "artifact/reader.h"
 #include "host/exec_host.h"
 #include "host/module.h"
+#include "host/proc.h"
 #include "host/registry.h"
 #include "state/deplog.h"
 #include "state/provides.h"
@@ -90,6 +94,8 @@ struct molt_machine {
     char *logs_dir;
     char *progress_path;
     char *lock_path;
+    char *running_path;        /* <data_dir>/running: the owner token while the lock is held */
+    bool running_written;      /* this run wrote it (and removes it at a normal end) */
     json_t *store;             /* the whole document */
     json_t *dep;               /* borrowed from store: "deployment", or NULL */
     molt_module *mod;
@@ -101,6 +107,7 @@ struct molt_machine {
     char *next_id;             /* molt_machine_set_deployment_id, or NULL */
     int lock_fd;
     molt_err first;            /* the first error of this run */
+    molt_err pending_err;      /* why the run stopped with the rollback pending */
     molt_outcome stop_outcome; /* for S_STOP */
     struct timespec last_progress;
     bool log_open;
@@ -432,15 +439,47 @@ static step st_rollback_query(molt_machine *m, molt_err *err)
     return S_FAILURE;
 }
 
+/* The rollback cannot run yet (MOLT_ETEMP: the engine or a lock is unavailable, a timeout):
+ * the deployment stays recorded in ArtifactRollback with pending "rollback", nothing is
+ * cleaned up (the module keeps its record of what to restore), and `molt resume`, `molt
+ * rollback` or the daemon retries it. */
+static step rollback_pending(molt_machine *m, const molt_err *e, molt_err *err)
+{
+    json_int_t tries = json_integer_value(json_object_get(m->dep, "rollback_retries")) + 1;
+    json_object_set_new(m->dep, "rollback_retries", json_integer(tries));
+    dep_set_str(m, "rollback_error", e->msg);
+    molt_log_warning("ArtifactRollback cannot run yet (attempt %lld): %s", (long long)tries,
+                     e->msg);
+    molt_log_warning("the rollback stays pending: run `molt resume` once the cause has passed "
+                     "(the daemon retries on its own)");
+    step s = stop(m, "rollback", MOLT_OUTCOME_FAILED, err);
+    if (s == S_STOP)
+        molt_err_set(&m->pending_err, MOLT_ETEMP,
+                     "rollback pending (attempt %lld): %s; the deployment stays recorded: run "
+                     "`molt resume` once the cause has passed", (long long)tries, e->msg);
+    return s;
+}
+
 static step st_rollback(molt_machine *m, molt_err *err)
 {
     molt_err e = {0};
     molt_answer reboot = MOLT_ANSWER_NO;
+    const char *pending = dep_str(m, "pending");
+    if (pending && strcmp(pending, "rollback") == 0) {
+        /* A retry of a pending rollback is not a loop: it does not count for the guard. */
+        json_int_t count = json_integer_value(json_object_get(m->dep, "state_count"));
+        json_object_set_new(m->dep, "state_count", json_integer(count > 0 ? count - 1 : 0));
+        molt_log_info("retrying the pending rollback (it failed before with: %s)",
+                      dep_str(m, "rollback_error") ? dep_str(m, "rollback_error") : "?");
+    }
     if (enter_state(m, "ArtifactRollback", err) < 0)
         return S_ABORT;
     if (scripts(m, "ArtifactRollback", "Enter", &e) < 0)
         rollback_trouble(m, &e, "ArtifactRollback_Enter");
-    bool ok = module_call(m, MOLT_CALL_ARTIFACT_ROLLBACK, &e) == 0;
+    int rc = module_call(m, MOLT_CALL_ARTIFACT_ROLLBACK, &e);
+    if (rc == MOLT_ETEMP)
+        return rollback_pending(m, &e, err);
+    bool ok = rc == 0;
     if (ok)
         dep_set_bool(m, "rolled_back", true);
     else
@@ -631,6 +670,10 @@ static int run(molt_machine *m, step s, molt_outcome *outcome, molt_err *err)
     } else {
         *outcome = m->stop_outcome;
     }
+    if (*outcome == MOLT_OUTCOME_FAILED && m->pending_err.code) {
+        molt_err_set(err, m->pending_err.code, "%s", m->pending_err.msg);
+        return m->pending_err.code;
+    }
     if (*outcome == MOLT_OUTCOME_FAILED) {
         if (m->first.code == 0)
             molt_err_set(&m->first, MOLT_EMODULE, "the deployment failed");
@@ -656,8 +699,9 @@ int molt_machine_open(molt_machine **ret, const molt_config *cfg, molt_err *err)
     m->logs_dir = molt_path_join(cfg->data_dir, MOLT_DEPLOG_DIR);
     m->progress_path = molt_path_join(cfg->data_dir, "progress.json");
     m->lock_path = molt_path_join(cfg->data_dir, "lock");
+    m->running_path = molt_path_join(cfg->data_dir, "running");
     if (!m->store_path || !m->tree_dir || !m->scripts_dir || !m->logs_dir || !m->progress_path ||
-        !m->lock_path) {
+        !m->lock_path || !m->running_path) {
         molt_err_set(err, r, "out of memory");
         goto fail;
     }
@@ -694,8 +738,12 @@ void molt_machine_free(molt_machine *m)
         m->mod->ops->free(m->mod);
     if (m->log_open)
         molt_log_open_deployment(NULL, NULL);
-    if (m->lock_fd >= 0)
+    if (m->lock_fd >= 0) {
+        /* A normal end: what this run's modules left running on purpose stays (see take_lock). */
+        if (m->running_written && unlink(m->running_path) != 0 && errno != ENOENT)
+            molt_log_warning("cannot remove %s: %s", m->running_path, strerror(errno));
         close(m->lock_fd);
+    }
     json_decref(m->store);
     free(m->store_path);
     free(m->tree_dir);
@@ -703,6 +751,7 @@ void molt_machine_free(molt_machine *m)
     free(m->logs_dir);
     free(m->progress_path);
     free(m->lock_path);
+    free(m->running_path);
     free(m->next_id);
     free(m->expect_name);
     json_decref(m->expect_types);
@@ -777,6 +826,44 @@ void molt_machine_set_progress(molt_machine *m, molt_progress_fn fn, void *ctx)
     m->progress_ctx = ctx;
 }
 
+/* Nothing a dead molt started may run beside this one (docs/cli.md "When molt is killed").
+ * While a molt holds the lock, <data_dir>/running holds a token that its children inherit in
+ * their environment (MOLT_OWNER); a normal end removes the file. Finding it with the lock taken
+ * means the molt that wrote it died while working (kill -9, a crash, the OOM killer): every
+ * process still carrying its token is ended before any module or script runs. Then this run
+ * writes its own token. */
+static int end_leftovers(molt_machine *m, molt_err *err)
+{
+    char *text = NULL, token[37];
+    size_t len = 0;
+    molt_err e = {0};
+    int r = molt_read_file(m->running_path, 256, &text, &len, &e);
+    if (r == 0) {
+        text[strcspn(text, "\n")] = '\0';
+        if (*text && strspn(text, "0123456789abcdef-") == strlen(text)) {
+            r = molt_proc_end_owned(text, err);
+            if (r > 0)
+                molt_log_warning("ended %d process(es) left running by the molt that died "
+                                 "while it worked on this device", r);
+        } else {
+            molt_log_warning("%s: not a token (ignored)", m->running_path);
+        }
+        free(text);
+        if (r < 0)
+            return r;
+    } else if (r != MOLT_ENOTFOUND) {
+        molt_log_warning("%s: %s (ignored)", m->running_path, e.msg);
+    }
+    if ((r = make_uuid(token, err)) < 0)
+        return r;
+    char line[40];
+    int n = snprintf(line, sizeof line, "%s\n", token);
+    if ((r = molt_write_file_atomic(m->running_path, line, (size_t)n, 0600, err)) < 0)
+        return r;
+    m->running_written = true;
+    return molt_proc_set_owner(token, err);
+}
+
 /* One molt at a time changes the device. */
 static int take_lock(molt_machine *m, molt_err *err)
 {
@@ -787,13 +874,17 @@ static int take_lock(molt_machine *m, molt_err *err)
     if (m->lock_fd < 0)
         return molt_err_errno(err, MOLT_EIO, errno, "cannot open %s", m->lock_path);
     if (flock(m->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(m->lock_fd);
+        m->lock_fd = -1;
+        errno = e;
         if (errno == EWOULDBLOCK)
             return molt_err_set(err, MOLT_ESTATE,
                                 "another molt is working on this device (lock %s is held)",
                                 m->lock_path);
         return molt_err_errno(err, MOLT_EIO, errno, "cannot lock %s", m->lock_path);
     }
-    return 0;
+    return end_leftovers(m, err);
 }
 
 /* Open the deployment's log; a log that cannot be opened is worth a warning, not a failure. */
@@ -1156,6 +1247,8 @@ static step resume_step(molt_machine *m)
         return S_VERIFY_REBOOT;
     if (pending && strcmp(pending, "rollback-reboot") == 0)
         return S_VERIFY_ROLLBACK_REBOOT;
+    if (pending && strcmp(pending, "rollback") == 0)
+        return S_ROLLBACK;
     if (strcmp(state, "Download") == 0) {
         molt_err e;
         molt_err_set(&e, MOLT_ECANCELED, "interrupted in state Download");
@@ -1238,6 +1331,8 @@ int molt_machine_rollback(molt_machine *m, molt_outcome *outcome, molt_err *err)
     if (pending_is(m, "rollback-reboot"))
         return molt_err_set(err, MOLT_ESTATE,
                             "the rollback is waiting for a reboot: reboot, then run `molt resume`");
+    if (pending_is(m, "rollback"))
+        return run(m, S_ROLLBACK, outcome, err);
     return refuse_interrupted(m, "roll back", err);
 }
 
@@ -1278,6 +1373,7 @@ int molt_machine_status(molt_machine *m, json_t **ret, molt_err *err)
         const char *state = dep_str(m, "state");
         const char *shown = !pending ? state
                             : strcmp(pending, "commit") == 0 ? "awaiting-commit"
+                            : strcmp(pending, "rollback") == 0 ? "rollback-pending"
                                                              : "awaiting-reboot";
         json_object_set_new(st, "state", json_string(shown ? shown : "unknown"));
         json_t *progress = json_pack("{s:I, s:I}", "bytes", (json_int_t)0, "total",
@@ -1301,6 +1397,8 @@ int molt_machine_status(molt_machine *m, json_t **ret, molt_err *err)
                               dep_str(m, "started"), "source", dep_str(m, "source"), "state",
                               state, "pending", pending, "running", someone_running(m), "error",
                               json_object_get(m->dep, "error"), "progress", progress);
+        if (d && pending && strcmp(pending, "rollback") == 0)
+            json_object_set(d, "rollback_error", json_object_get(m->dep, "rollback_error"));
         json_object_set_new(st, "deployment", d ? d : json_null());
         if (!json_is_string(last_error))
             last_error = json_object_get(m->dep, "error");

@@ -30,6 +30,7 @@ const char *molt_strerror(int code)
     case MOLT_EMODULE: return "update module failed";
     case MOLT_ECONFIG: return "configuration error";
     case MOLT_ESPACE: return "not enough space";
+    case MOLT_ETEMP: return "temporarily unavailable, try again later";
     default: return "unknown error";
     }
 }

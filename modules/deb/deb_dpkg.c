@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 extern char **environ;
@@ -121,6 +122,7 @@ int deb_run(deb_ctx *d, const char *const argv[], const char *cwd, bool quiet_st
                                  argv[i]);
     if (!quiet_stderr)
         molt_sdk_log_info(h, "running %s", cmdline);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         rc = errno;
@@ -131,6 +133,11 @@ int deb_run(deb_ctx *d, const char *const argv[], const char *cwd, bool quiet_st
         return MOLT_EIO;
     }
     if (pid == 0) {
+        /* dpkg dies with molt (SIGKILL when the thread that forked ends; a setuid exec clears
+         * it). What dpkg started (a maintainer script) carries molt's MOLT_OWNER token in its
+         * environment: the next molt ends it before it recovers (docs/deb-module.md). */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != parent)
+            _exit(126);
         int null = open("/dev/null", O_RDWR);
         dup2(null, 0);
         dup2(fds[1], 1);

@@ -430,6 +430,13 @@ static bool plan_fields(char *line, char **name, char **version, char **file)
     return true;
 }
 
+/* Whether dpkg failed because another process (apt, an operator's dpkg) holds its lock: a
+ * rollback retried later can succeed (MOLT_ETEMP). */
+static bool locked(const deb_buf *out)
+{
+    return out->data && strstr(out->data, "locked by another process");
+}
+
 /* ArtifactRollback: purge the new packages, reinstall the repacked previous versions; then the
  * packages of the plan are as before. Idempotent: what is already as before is left alone, and
  * the plan is dropped once the rollback is complete. */
@@ -448,6 +455,14 @@ static int artifact_rollback(void *st)
         molt_sdk_log_info(h, "no rollback plan: this deployment changed no package");
         return 0;
     }
+    /* A dpkg killed with molt (kill -9, a crash: it dies with molt, docs/deb-module.md) leaves
+     * the update's packages half-installed or half-configured. The rollback itself is the
+     * repair: it purges the new packages (--force-remove-reinstreq) and reinstalls the previous
+     * versions over what is half done. `dpkg --configure -a` is not run: it would run the very
+     * maintainer scripts of the update that were interrupted. */
+    if (r == 0 && audit(d, "before the rollback") != 0)
+        molt_sdk_log_warning(h, "dpkg was interrupted during the update; the rollback repairs "
+                                "the update's packages");
     if (r == 0)
         r = deb_db_load(d, &db);
     if (r == 0 && !(reinstall.v = calloc(DEB_PKGS_MAX, sizeof *reinstall.v)))
@@ -480,7 +495,7 @@ static int artifact_rollback(void *st)
         if (r > 0) {
             h->error(h, "rollback: dpkg --purge of the new packages exited with %d: %s", r,
                      deb_tail(&out, 700));
-            r = MOLT_EMODULE;
+            r = locked(&out) ? MOLT_ETEMP : MOLT_EMODULE;
         }
         deb_buf_free(&out);
     }
@@ -491,7 +506,7 @@ static int artifact_rollback(void *st)
         if (r > 0) {
             h->error(h, "rollback: dpkg --install of the previous versions exited with %d: %s", r,
                      deb_tail(&out, 700));
-            r = MOLT_EMODULE;
+            r = locked(&out) ? MOLT_ETEMP : MOLT_EMODULE;
         }
         deb_buf_free(&out);
     }

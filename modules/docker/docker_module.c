@@ -525,6 +525,14 @@ static int artifact_rollback(void *st)
     if (r == 0)
         molt_sdk_log_info(h, "rollback complete: app %s runs its %zu previous container(s)", a.app,
                           n_run);
+    /* The engine is down (it did not answer within engine_timeout, or stopped answering): the
+     * rollback cannot run yet. MOLT_ETEMP keeps the deployment pending and the record of the
+     * previous containers with it; molt retries once the engine may be back. */
+    if (r < 0 && r != MOLT_ENOMEM && dk_ping(d) < 0) {
+        h->error(h, "the Docker engine at %s does not answer: the rollback cannot run yet "
+                    "(the previous containers stay recorded)", d->socket);
+        r = MOLT_ETEMP;
+    }
     free(oldtext);
     dk_app_free(&a);
     return r;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 #define CHECK_MAX 4096
@@ -26,11 +27,15 @@ static double now(void)
  * (then the group is killed). 0 when it exited 0; the exit status or -1 (killed) otherwise. */
 static int run(char *const argv[], double end)
 {
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0)
         return -1;
     if (pid == 0) {
         setpgid(0, 0);
+        /* dies with molt; what it starts carries molt's MOLT_OWNER token (docs/cli.md) */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != parent)
+            _exit(127);
         int null = open("/dev/null", O_RDWR);
         if (null >= 0) {
             dup2(null, STDIN_FILENO);

@@ -54,6 +54,8 @@
 #                          sleeping; once TARGET is running, kill -9 molt's and TARGET's process
 #                          groups (and anything else started by that molt); appends "$ COMMAND",
 #                          the calls up to TARGET and "killed"
+#   wait_handshake FILE OUTFILE WHAT   wait until FILE is not empty while molt_bg's molt runs
+#   assert_none_marked MARK WHAT       fail when a process of the run marked MARK is alive
 #   seq_check NAME         append "provides:" and the sorted provides, diff with
 #                          expected/NAME.txt, check argv/cwd of the calls, that state is idle
 #                          and that no module work tree is left
@@ -291,6 +293,31 @@ seq_cmd() {  # COMMAND[+NAME]
 # Every process whose environment carries MOLT_TEST_MARK=$1 (started by one molt run).
 seq_marked_pids() {  # MARK
     grep -lzxF "MOLT_TEST_MARK=$1" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3 || true
+}
+
+# Wait until FILE is not empty (a handshake of a module inside a state) while molt_bg's molt
+# (MOLT_BG_PID) runs; otherwise kill it, show its stderr (OUTFILE.err) and fail with WHAT.
+wait_handshake() {  # FILE OUTFILE WHAT
+    local i
+    for ((i = 0; i < 1200; i++)); do
+        [ -s "$1" ] && return 0
+        kill -0 "$MOLT_BG_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    [ -s "$1" ] && return 0
+    kill_group "$MOLT_BG_PID"
+    cat "$2.err" >&2
+    fail "$3"
+}
+
+# Fail with WHAT when a process of the run marked MARK is still alive (they are killed first).
+assert_none_marked() {  # MARK WHAT
+    local left
+    left=$(seq_marked_pids "$1")
+    [ -z "$left" ] && return 0
+    ps -o pid,pgid,args -p "$(echo $left | tr ' ' ,)" >&2 || true
+    kill -9 $left 2>/dev/null || true
+    fail "$2"
 }
 
 seq_killed() {  # COMMAND TARGET

@@ -15,6 +15,11 @@
 #  - the engine stopped in the middle of an update (while the commit gate waits): a clear
 #    "Docker engine unreachable" failure; rollback waits for the engine, which comes back, and
 #    the previous container (v2) runs again, the new one is gone;
+#  - molt killed (kill -9, alone) while the commit gate waits, `molt resume` at once: v3 removed,
+#    the very same v2 container runs, as molt records (issue 12, part 3);
+#  - a rollback while the engine is down: "rollback pending", status rollback-pending, a resume
+#    with the engine still down keeps it (and the module's record); once the engine is back the
+#    resume rolls back and v2 runs again (issue 12, part 4);
 #  - a socket where no engine listens: "Docker engine unreachable at unix socket <path>";
 #  - the conformance kit (molt-module-test) on the module with MOLT_DOCKER_SOCKET: happy path, a
 #    failure in each state, a kill -9 in every state followed by recovery, rollback/cleanup twice.
@@ -171,6 +176,54 @@ assert_eq "web molt-test/app:v2 running web" "$(web_state)" "containers after th
 assert_eq "$V2_ID" "$(web_id)" "v2 runs again after the engine came back"
 dev_state | grep -qx idle || fail "molt is not idle after the engine came back"
 pass "the engine stopped mid-update: a clear failure, rollback once it is back, v2 runs again"
+
+# ---- molt killed (kill -9, alone) during the health gate, resume at once (issue 12, part 3) ---------
+mark="$T/mark-gate"
+MOLT_TEST_MARK=$mark molt_bg "$T/gate.out" install "$T/v3slow.mender"
+disown "$MOLT_BG_PID"
+wait_for_line "$T/gate.out.err" "waiting up to 120 s for 1 container" 60
+kill -9 "$MOLT_BG_PID"
+molt_dev resume
+assert_none_marked "$mark" "processes of the molt killed in the health gate still run"
+grep -q "rollback complete" "$RUN_ERR" || { cat "$RUN_ERR"; fail "resume after the kill in the health gate did not roll back"; }
+assert_eq idle "$(dev_state)" "state after the resume (kill in the health gate)"
+assert_eq v2 "$(dev_artifact)" "artifact molt records after the kill in the health gate"
+assert_eq "web molt-test/app:v2 running web" "$(web_state)" "containers = molt's record (v2) after the kill in the health gate"
+assert_eq "$V2_ID" "$(web_id)" "the v2 container runs again after the kill in the health gate"
+pass "kill -9 of molt in the health gate, resume at once: v3 removed, the same v2 container runs, as molt records"
+
+# ---- a rollback while the engine is down stays pending until it is back (issue 12, part 4) ---------
+spec v3ok molt-test/app:v3 "test -f /tmp/ok"
+artifact v3ok "$T/v3ok.json" v3
+molt_dev install "$T/v3ok.mender"
+expect_rc 0 "install v3ok (awaiting commit)"
+sed -i 's/engine_timeout: 60/engine_timeout: 2/' "$DEV_CONF"
+KV_OLD="$DEV_DATA/native/docker/kv/old"
+[ -s "$KV_OLD" ] || fail "the docker module recorded no previous containers ($KV_OLD)"
+dockerd_stop
+molt_dev rollback
+expect_rc 1 "rollback with the engine down"
+assert_match "rollback pending \(attempt 1\): .*Docker engine at $DOCKERD_SOCK does not answer.*run \`molt resume\`" \
+    "$(cat "$RUN_ERR")" "rollback with the engine down says it is pending and what to do"
+assert_eq rollback-pending "$(dev_state)" "status after the rollback with the engine down"
+assert_match "does not answer" "$(json_get "$T/.status.json" deployment rollback_error)" "status names why the rollback waits"
+[ -s "$KV_OLD" ] || fail "the record of the previous containers was dropped while the rollback is pending"
+molt_dev resume
+expect_rc 1 "resume with the engine still down"
+assert_match "rollback pending \(attempt 2\)" "$(cat "$RUN_ERR")" "resume with the engine still down says the rollback stays pending"
+assert_eq rollback-pending "$(dev_state)" "status after resume with the engine still down"
+[ -s "$KV_OLD" ] || fail "the record of the previous containers was dropped by a resume while the engine is down"
+dockerd_start "$DK" || fail "dockerd did not start again"
+molt_dev resume
+expect_rc 0 "resume once the engine is back"
+grep -q "rollback complete" "$RUN_ERR" || { cat "$RUN_ERR"; fail "no completed rollback once the engine is back"; }
+assert_eq idle "$(dev_state)" "state after the pending rollback ran"
+assert_eq v2 "$(dev_artifact)" "artifact after the pending rollback ran"
+assert_eq "web molt-test/app:v2 running web" "$(web_state)" "containers after the pending rollback ran"
+assert_eq "$V2_ID" "$(web_id)" "the v2 container runs again after the pending rollback ran"
+[ ! -e "$KV_OLD" ] || fail "the record of the previous containers is left after the rollback finished"
+sed -i 's/engine_timeout: 2/engine_timeout: 60/' "$DEV_CONF"
+pass "a rollback with the engine down stays pending (status, resume keeps it), runs once the engine is back: v2 runs again"
 
 # ---- no engine at the configured socket ---------------------------------------------------------------
 device_new nosock dev-a

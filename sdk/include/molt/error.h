@@ -30,9 +30,12 @@ enum molt_error_code {
     MOLT_EMODULE = -18,     /* an update module reported failure */
     MOLT_ECONFIG = -19,     /* bad configuration */
     MOLT_ESPACE = -20,      /* not enough space on the target */
+    /* A cause that can pass (an engine or a lock unavailable, a timeout): try again later. An
+     * ArtifactRollback that fails with it stays pending and is retried (docs/cli.md). */
+    MOLT_ETEMP = -21,
     /* New codes go above this line, each one below the last, and MOLT_E_END moves down with
      * them: a host or module treats a code below its MOLT_E_END as one it does not know. */
-    MOLT_E_END = -21        /* sentinel, not a code: one below the lowest code */
+    MOLT_E_END = -22        /* sentinel, not a code: one below the lowest code */
 };
 
 /* A short, static, English description of a code ("checksum mismatch"). Never NULL. */

@@ -151,7 +151,10 @@ struct molt_module_desc {
     int (*supports_rollback)(void *state);
     /* ArtifactRollback: bring back the software that ran before the deployment. Idempotent: molt
      * calls it again after a crash or power cut during it, and after a failed rollback reboot, so
-     * a second call must succeed and leave the same result. */
+     * a second call must succeed and leave the same result. Returns MOLT_ETEMP (-21) when it
+     * cannot run yet for a cause that can pass (an engine or a lock unavailable, a timeout):
+     * the deployment then stays pending, cleanup is not called, and molt calls it again later
+     * (`molt resume`, the daemon); keep what the retry needs. */
     int (*artifact_rollback)(void *state);
     /* ArtifactRollbackReboot: reboot into the restored software (when a reboot was needed). */
     int (*artifact_rollback_reboot)(void *state);

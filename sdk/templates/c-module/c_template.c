@@ -6,6 +6,7 @@
  *   ArtifactInstall   back up dest/<name> into work_dir()/backup/ (or note that it was absent),
  *                     then replace dest/<name> atomically with the staged file
  *   ArtifactRollback  put the backups back, remove files that were new, drop the backups
+ *                     (return MOLT_ETEMP when it cannot run yet: molt retries it later)
  *   Cleanup           drop the backups (kept until then: molt rolls back a commit cut short)
  * Every state can be cut by a power loss and is called again: each one only does what is still
  * left to do (a backup is taken once; a restore that already happened is harmless again). */

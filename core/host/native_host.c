@@ -1125,6 +1125,9 @@ int molt_native_tree_create(const char *tree_dir, molt_err *err)
     int r = molt_rm_rf(tree_dir, err);
     if (r == 0)
         r = molt_mkdir_p(tmp, 0755, err);
+    /* tmp/'s name, then the tree's: a module may keep what its rollback needs in tmp_dir() */
+    if (r == 0)
+        r = molt_fsync_dir(tree_dir, err);
     if (r == 0)
         r = molt_fsync_parent(tree_dir, err);
     if (r != 0)
@@ -1201,7 +1204,7 @@ int molt_native_module_new(molt_module **ret, const char *path, const char *type
                (r = read_header(opts->tree_dir, "artifact_name", "", &nm->art_name, err)) < 0 ||
                (r = read_header(opts->tree_dir, "artifact_group", "", &nm->art_group, err)) < 0)
         goto fail;
-    /* tmp/ is scratch: after a power cut the tree may be there without it. */
+    /* An exec tree from an older molt, or a tree a person cleaned: tmp_dir() must exist. */
     if ((r = molt_mkdir_p(nm->tmp_dir, 0755, err)) < 0)
         goto fail;
     *ret = &nm->base;

@@ -61,8 +61,8 @@ typedef struct molt_native_opts {
 } molt_native_opts;
 
 /* The work tree of a deployment run by a native module: <tree_dir> and <tree_dir>/tmp, made
- * empty, and the tree's entry in its parent made durable (one fsync: the state machine calls
- * Cleanup after a power cut when the tree exists). No header files: a native module reads the
+ * empty, and their names made durable (two fsyncs: the state machine calls Cleanup after a power
+ * cut when the tree exists, and a module may keep rollback data in tmp/). No header files: a native module reads the
  * header from the deployment record (molt_native_opts.artifact), which the store already keeps
  * durably; docs/performance.md ("fsyncs per install") has the argument. */
 int molt_native_tree_create(const char *tree_dir, molt_err *err);

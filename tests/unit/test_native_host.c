@@ -396,7 +396,7 @@ static void test_header_from_record(void **state)
     mod_path(f, "native_copy", mpath, sizeof mpath);
     molt_native_opts opts = {.tree_dir = f->tree, .data_dir = f->data, .artifact = art};
     molt_module *m = NULL;
-    /* tmp/ is scratch that a power cut may lose (its entry is not fsync'd): recreated */
+    /* tmp_dir() exists for the module even when someone removed it: recreated */
     snprintf(path, sizeof path, "%s/tmp", f->tree);
     assert_int_equal(molt_rm_rf(path, NULL), 0);
     if (molt_native_module_new(&m, mpath, "native-copy", &opts, &err) != 0)

@@ -12,7 +12,9 @@
 # ratio to molt, and the fsync-family calls of one molt install + commit
 # (strace -f -c -e trace=fsync,fdatasync,sync_file_range,syncfs). Not part of ctest.
 #
-# Usage: bench/small_update.sh      (RUNS=5; MOLT_BUILD_DIR to reuse a build; NO_MENDER=1)
+# Usage: bench/small_update.sh      (RUNS=5; MOLT_BUILD_DIR to reuse a build; NO_MENDER=1;
+#                                   BASELINE_BUILD_DIR=another build of molt and file.so, e.g.
+#                                   of an older commit, measured in the same runs as "baseline")
 # Times are taken inside the private mount namespace with bash's $EPOCHREALTIME, around the
 # commands only (the namespace's setup is not counted, for any of the three).
 set -euo pipefail
@@ -101,15 +103,19 @@ fresh_target() {
 
 # molt's device: the data dir and its registry cache are kept between runs, as on a device.
 bench_molt_device "$sb/dev"
+base=${BASELINE_BUILD_DIR:-}
+if [ -n "$base" ]; then   # a second device for the baseline build, with its own file.so
+    (file_so="$base/modules/native/file.so"; bench_molt_device "$sb/base")
+fi
 export MOLT_FILE_ALLOWED_ROOTS=$fixed
 
 timed='t0=$EPOCHREALTIME; "$@" >/dev/null 2>>"$ERR" || exit 1; t1=$EPOCHREALTIME
        echo $(( (${t1/./} - ${t0/./}) ))'   # microseconds
 
-run_molt() {
+run_molt() {  # [MOLT DEVICE_DIR]
     fresh_target
     ERR="$sb/err" in_ns "$timed"' ' sh -c '"$0" --config "$1" install "$2" && "$0" --config "$1" commit' \
-        "$molt" "$sb/dev/molt.yaml" "$art" || { cat "$sb/err" >&2; echo "molt failed" >&2; exit 1; }
+        "${1:-$molt}" "${2:-$sb/dev}/molt.yaml" "$art" || { cat "$sb/err" >&2; echo "molt failed" >&2; exit 1; }
     cmp -s "$payload" "$dest" || { echo "molt installed a different file" >&2; exit 1; }
 }
 
@@ -134,9 +140,11 @@ run_go() {
 }
 
 run_molt >/dev/null   # the first install builds the registry cache (once per device)
-: >"$sb/molt.us"; : >"$sb/limit.us"; : >"$sb/go.us"
+[ -z "$base" ] || run_molt "$base/core/molt" "$sb/base" >/dev/null
+: >"$sb/molt.us"; : >"$sb/limit.us"; : >"$sb/go.us"; : >"$sb/base.us"
 for ((i = 1; i <= runs; i++)); do
     run_molt >>"$sb/molt.us"
+    [ -z "$base" ] || run_molt "$base/core/molt" "$sb/base" >>"$sb/base.us"
     run_limit >>"$sb/limit.us"
     [ -n "$no_mender" ] || run_go >>"$sb/go.us"
 done
@@ -155,6 +163,7 @@ echo "medians of $runs runs, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadav
 printf '%-44s %10s\n' "" "wall ms"
 printf '%-44s %10s\n' "limit (write, fsync, rename, fsync folder)" "$(ms "$l")"
 printf '%-44s %10s\n' "molt + file module (native)" "$(ms "$m")"
+[ -z "$base" ] || printf '%-44s %10s\n' "baseline: $base" "$(ms "$(median <"$sb/base.us")")"
 if [ -z "$no_mender" ]; then
     g=$(median <"$sb/go.us")
     printf '%-44s %10s\n' "mender 3.4.0 + single-file module" "$(ms "$g")"

@@ -301,10 +301,9 @@ static step st_install(molt_machine *m, molt_err *err)
         return fail_stage(m, "ArtifactInstall", &e, err);
     dep_set_str(m, "reboot", answer_word(reboot));
     dep_set_str(m, "rollback", answer_word(rollback));
-    /* Without a reboot the next step saves before any work (stop "commit", or ArtifactCommit):
-     * one write for the transition (docs/performance.md, "fsyncs per install"). */
-    if (reboot != MOLT_ANSWER_NO && save_store(m, err) < 0)
-        return S_ABORT;
+    /* Not saved here: the next step saves them before any work (stop "commit", or entering
+     * ArtifactCommit or ArtifactReboot), and resuming state ArtifactInstall takes the rollback
+     * path with or without them: one write for the transition (docs/performance.md). */
     return reboot == MOLT_ANSWER_NO ? S_AFTER_INSTALL : S_REBOOT;
 }
 

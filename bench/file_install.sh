@@ -32,16 +32,8 @@ echo '*' >"$out/.gitignore"
 
 "$top/tools/deps.sh"  # GNU time, mender-artifact, mender-client, compilers
 
-build=${MOLT_BUILD_DIR:-$top/build/bench}
-if [ -z "${MOLT_BUILD_DIR:-}" ]; then
-    cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOLT_BUILD_TESTS=OFF \
-        -DMOLT_SANITIZE=OFF >/dev/null
-    cmake --build "$build" -j "$(nproc)" --target molt file molt-artifact >/dev/null
-fi
-molt_artifact="$build/sdk/artifact/molt-artifact"
-molt="$build/core/molt"
-file_so="$build/modules/native/file.so"
-[ -x "$molt" ] && [ -f "$file_so" ] && [ -x "$molt_artifact" ] || { echo "no molt or file.so in $build" >&2; exit 1; }
+. "$top/bench/lib.sh"
+bench_build_file
 command -v mender >/dev/null || { echo "Mender's Go client (mender) is not installed" >&2; exit 1; }
 
 sb=$(mktemp -d "${TMPDIR:-/tmp}/molt-bench-file.XXXXXX")
@@ -130,8 +122,6 @@ run_go() {
     cmp "$payload" "$dest/app.bin" || { echo "mender installed a different file" >&2; exit 1; }
     cat "$sb/time"
 }
-
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 : >"$sb/molt.times"
 : >"$sb/go.times"

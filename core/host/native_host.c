@@ -1122,6 +1122,49 @@ static int read_header(const char *tree_dir, const char *name, const char *fallb
     return r;
 }
 
+/* JSON text as molt_exec_tree_create writes header/<name> (two-space indent, sorted keys), "null"
+ * for a missing value, so a module sees the same text either way. */
+static char *header_json(const json_t *j)
+{
+    return j ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY) : strdup("null");
+}
+
+/* The header values from the deployment record's "artifact" object. */
+static int record_header(const json_t *art, native_mod *nm, molt_err *err)
+{
+    const char *name = json_string_value(json_object_get(art, "name"));
+    const char *group = json_string_value(json_object_get(art, "group"));
+    nm->header_info = header_json(json_object_get(art, "header_info"));
+    nm->type_info = header_json(json_object_get(art, "type_info"));
+    nm->meta_data = header_json(json_object_get(art, "meta_data"));
+    nm->art_name = strdup(name ? name : "");
+    nm->art_group = strdup(group ? group : "");
+    if (!nm->header_info || !nm->type_info || !nm->meta_data || !nm->art_name || !nm->art_group)
+        return molt_err_set(err, MOLT_ENOMEM, "out of memory");
+    return 0;
+}
+
+int molt_native_tree_create(const char *tree_dir, molt_err *err)
+{
+    if (!tree_dir || !*tree_dir)
+        return molt_err_set(err, MOLT_EINVAL, "creating a module work tree: missing argument");
+    char *tmp = molt_path_join(tree_dir, "tmp");
+    if (!tmp)
+        return molt_err_set(err, MOLT_ENOMEM, "out of memory");
+    int r = molt_rm_rf(tree_dir, err);
+    if (r == 0)
+        r = molt_mkdir_p(tmp, 0755, err);
+    /* tmp/'s name, then the tree's: a module may keep what its rollback needs in tmp_dir() */
+    if (r == 0)
+        r = molt_fsync_dir(tree_dir, err);
+    if (r == 0)
+        r = molt_fsync_parent(tree_dir, err);
+    if (r != 0)
+        molt_err_prefix(err, "creating module work tree %s: ", tree_dir);
+    free(tmp);
+    return r;
+}
+
 /* Copy the settings of module name (if any) from cfg into nm->settings. */
 static int copy_settings(native_mod *nm, const molt_config *cfg, const char *name)
 {
@@ -1181,11 +1224,17 @@ int molt_native_module_new(molt_module **ret, const char *path, const char *type
         r = molt_err_set(err, MOLT_ENOMEM, "out of memory");
         goto fail;
     }
-    if ((r = read_header(opts->tree_dir, "header-info", "null", &nm->header_info, err)) < 0 ||
-        (r = read_header(opts->tree_dir, "type-info", "null", &nm->type_info, err)) < 0 ||
-        (r = read_header(opts->tree_dir, "meta-data", "null", &nm->meta_data, err)) < 0 ||
-        (r = read_header(opts->tree_dir, "artifact_name", "", &nm->art_name, err)) < 0 ||
-        (r = read_header(opts->tree_dir, "artifact_group", "", &nm->art_group, err)) < 0)
+    if (opts->artifact) {
+        if ((r = record_header(opts->artifact, nm, err)) < 0)
+            goto fail;
+    } else if ((r = read_header(opts->tree_dir, "header-info", "null", &nm->header_info, err)) < 0 ||
+               (r = read_header(opts->tree_dir, "type-info", "null", &nm->type_info, err)) < 0 ||
+               (r = read_header(opts->tree_dir, "meta-data", "null", &nm->meta_data, err)) < 0 ||
+               (r = read_header(opts->tree_dir, "artifact_name", "", &nm->art_name, err)) < 0 ||
+               (r = read_header(opts->tree_dir, "artifact_group", "", &nm->art_group, err)) < 0)
+        goto fail;
+    /* An exec tree from an older molt, or a tree a person cleaned: tmp_dir() must exist. */
+    if ((r = molt_mkdir_p(nm->tmp_dir, 0755, err)) < 0)
         goto fail;
     *ret = &nm->base;
     return 0;

@@ -299,13 +299,24 @@ bool molt_registry_is_native(const molt_config *cfg, const char *path)
     return native;
 }
 
+int molt_registry_tree_create(const molt_config *cfg, const char *path, const char *tree_dir,
+                              const molt_artifact_info *info, const molt_exec_tree_info *cur,
+                              molt_err *err)
+{
+    if (path && molt_registry_is_native(cfg, path))
+        return molt_native_tree_create(tree_dir, err);
+    return molt_exec_tree_create(tree_dir, info, cur, err);
+}
+
 int molt_registry_module_new(const molt_config *cfg, molt_module **ret, const char *path,
-                             const char *type, const char *tree_dir, molt_err *err)
+                             const char *type, const char *tree_dir, const json_t *artifact,
+                             molt_err *err)
 {
     if (!molt_registry_is_native(cfg, path))
         return molt_exec_module_new(ret, path, type, tree_dir, cfg->module_timeout, err);
     molt_native_opts opts = {
         .tree_dir = tree_dir,
+        .artifact = artifact,
         .data_dir = cfg->data_dir,
         .isolated = is_isolated(cfg, path),
         .timeout = cfg->module_timeout,

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "config/config.h"
+#include "host/exec_host.h"
 #include "host/module.h"
 #include "util/err.h"
 
@@ -57,8 +58,18 @@ int molt_registry_find(const molt_config *cfg, const char *type, char **ret_path
 bool molt_registry_is_native(const molt_config *cfg, const char *path);
 
 /* A module handle for a deployment's module (path as found by molt_registry_find): native or
- * exec by molt_registry_is_native. tree_dir is the deployment's work tree. */
+ * exec by molt_registry_is_native. tree_dir is the deployment's work tree; artifact the
+ * deployment record's "artifact" object, where a native module reads the header from (NULL:
+ * from tree_dir/header/). */
 int molt_registry_module_new(const molt_config *cfg, molt_module **ret, const char *path,
-                             const char *type, const char *tree_dir, molt_err *err);
+                             const char *type, const char *tree_dir, const json_t *artifact,
+                             molt_err *err);
+
+/* The deployment's work tree for the module at path: the Update Module v3 tree
+ * (molt_exec_tree_create) for an exec module, only tree/ and tree/tmp/ for a native module
+ * (molt_native_tree_create: it reads the header from the deployment record). */
+int molt_registry_tree_create(const molt_config *cfg, const char *path, const char *tree_dir,
+                              const molt_artifact_info *info, const molt_exec_tree_info *cur,
+                              molt_err *err);
 
 #endif

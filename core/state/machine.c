@@ -234,7 +234,8 @@ static int get_module(molt_machine *m, molt_err *err)
     const char *type = json_string_value(json_object_get(mod, "type"));
     if (!path || !type)
         return molt_err_set(err, MOLT_ECORRUPT, "store: deployment has no module path/type");
-    return molt_registry_module_new(m->cfg, &m->mod, path, type, m->tree_dir, err);
+    return molt_registry_module_new(m->cfg, &m->mod, path, type, m->tree_dir,
+                                    json_object_get(m->dep, "artifact"), err);
 }
 
 static int module_call(molt_machine *m, molt_call call, molt_err *err)
@@ -326,8 +327,9 @@ static step st_install(molt_machine *m, molt_err *err)
         return fail_stage(m, "ArtifactInstall", &e, err);
     dep_set_str(m, "reboot", answer_word(reboot));
     dep_set_str(m, "rollback", answer_word(rollback));
-    if (save_store(m, err) < 0)
-        return S_ABORT;
+    /* Not saved here: the next step saves them before any work (stop "commit", or entering
+     * ArtifactCommit or ArtifactReboot), and resuming state ArtifactInstall takes the rollback
+     * path with or without them: one write for the transition (docs/performance.md). */
     return reboot == MOLT_ANSWER_NO ? S_AFTER_INSTALL : S_REBOOT;
 }
 
@@ -402,6 +404,10 @@ static step st_commit(molt_machine *m, molt_err *err)
 static step st_commit_leave(molt_machine *m, molt_err *err)
 {
     molt_err e = {0};
+    /* Without Leave scripts this state has no work: Cleanup's record is the point of no return
+     * (one store write for the transition; docs/performance.md, "fsyncs per install"). */
+    if (molt_scripts_none(&m->sopts, "ArtifactCommit", "Leave"))
+        return S_CLEANUP;
     if (enter_state(m, "ArtifactCommit_Leave", err) < 0)
         return S_ABORT;
     if (scripts(m, "ArtifactCommit", "Leave", &e) < 0) {
@@ -1056,7 +1062,10 @@ static step download(molt_machine *m, molt_artifact_reader *reader)
         .current_artifact_group = cur_group ? cur_group : "",
         .current_device_type = device_type ? device_type : "",
     };
-    int r = molt_exec_tree_create(m->tree_dir, molt_artifact_reader_info(reader), &ti, &e);
+    const char *module_path = json_string_value(json_object_get(json_object_get(m->dep, "module"),
+                                                                "path"));
+    int r = molt_registry_tree_create(m->cfg, module_path, m->tree_dir,
+                                      molt_artifact_reader_info(reader), &ti, &e);
     free(device_type);
     if (r < 0 ||
         (r = scripts(m, "Download", "Enter", &e)) < 0 ||

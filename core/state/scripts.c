@@ -43,6 +43,23 @@ static bool plain_name(const char *name)
            strlen(name) <= NAME_MAX;
 }
 
+/* Does artifact_dir hold exactly what an artifact without scripts leaves (a "version" file
+ * saying 3, nothing else)? It was made durable when it was written: nothing to replace. */
+static bool holds_no_scripts(const char *artifact_dir)
+{
+    char **names = NULL, *data = NULL, *path = NULL;
+    size_t n = 0, len = 0;
+    bool same = molt_dir_names(artifact_dir, "state scripts folder", NULL, NULL, 2, &names, &n,
+                               NULL) == 0 &&
+                n == 1 && strcmp(names[0], "version") == 0 &&
+                (path = molt_path_join(artifact_dir, "version")) != NULL &&
+                molt_read_file(path, 16, &data, &len, NULL) == 0 && len == 1 && data[0] == '3';
+    molt_names_free(names, n);
+    free(path);
+    free(data);
+    return same;
+}
+
 int molt_scripts_extract(const char *artifact_dir, const molt_artifact_info *info, molt_err *err)
 {
     if (!artifact_dir || !*artifact_dir || !info)
@@ -53,6 +70,8 @@ int molt_scripts_extract(const char *artifact_dir, const molt_artifact_info *inf
             return molt_err_set(err, MOLT_EFORMAT, "state script name '%s' in the artifact is "
                                 "not a plain file name", name ? name : "(null)");
     }
+    if (info->n_scripts == 0 && holds_no_scripts(artifact_dir))
+        return 0;   /* no fsyncs for an install without scripts (docs/performance.md) */
     /* Built beside the old folder and swapped in, so a power cut leaves the old scripts or the
      * new ones, never a mix. */
     size_t len = strlen(artifact_dir);
@@ -278,6 +297,18 @@ static int run_script(const molt_scripts_opts *opts, const char *dir, const char
     return r;
 }
 
+/* The folder of state's scripts (*dir may be NULL or empty: none); false for an unknown state. */
+static bool state_dir(const molt_scripts_opts *opts, const char *state, const char **dir)
+{
+    if (in_list(state, rootfs_states, sizeof rootfs_states / sizeof *rootfs_states))
+        *dir = opts->rootfs_dir;
+    else if (in_list(state, artifact_states, sizeof artifact_states / sizeof *artifact_states))
+        *dir = opts->artifact_dir;
+    else
+        return false;
+    return true;
+}
+
 int molt_scripts_run(const molt_scripts_opts *opts, const char *state, const char *action,
                      molt_err *err)
 {
@@ -287,11 +318,7 @@ int molt_scripts_run(const molt_scripts_opts *opts, const char *state, const cha
         return molt_err_set(err, MOLT_EINVAL, "state script action '%s' is not Enter, Leave or "
                             "Error", action);
     const char *dir;
-    if (in_list(state, rootfs_states, sizeof rootfs_states / sizeof *rootfs_states))
-        dir = opts->rootfs_dir;
-    else if (in_list(state, artifact_states, sizeof artifact_states / sizeof *artifact_states))
-        dir = opts->artifact_dir;
-    else
+    if (!state_dir(opts, state, &dir))
         return molt_err_set(err, MOLT_EINVAL, "no state scripts exist for state '%s'", state);
     if (!dir || !*dir)
         return 0;
@@ -334,4 +361,22 @@ int molt_scripts_run(const molt_scripts_opts *opts, const char *state, const cha
     if (err)
         *err = first;
     return first.code;
+}
+
+bool molt_scripts_none(const molt_scripts_opts *opts, const char *state, const char *action)
+{
+    if (!opts || !state || !action)
+        return false;
+    const char *dir;
+    if (!state_dir(opts, state, &dir))
+        return false;
+    if (!dir || !*dir)
+        return true;
+    if (check_version(dir, NULL) < 0)
+        return false;
+    char **names = NULL;
+    size_t n = 0;
+    int r = collect(dir, state, action, &names, &n, NULL);
+    molt_names_free(names, n);
+    return r == MOLT_ENOTFOUND || (r == 0 && n == 0);
 }

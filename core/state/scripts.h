@@ -4,6 +4,7 @@
 #ifndef MOLT_STATE_SCRIPTS_H
 #define MOLT_STATE_SCRIPTS_H
 
+#include <stdbool.h>
 #include "artifact/artifact.h"
 #include "util/err.h"
 
@@ -23,5 +24,9 @@ int molt_scripts_extract(const char *artifact_dir, const molt_artifact_info *inf
  * the script name and exit code. */
 int molt_scripts_run(const molt_scripts_opts *opts, const char *state, const char *action,
                      molt_err *err);
+
+/* True when state and action have no script to run (no folder, or no matching name) and the
+ * folder's version is fine: molt_scripts_run would do nothing. False when in doubt. */
+bool molt_scripts_none(const molt_scripts_opts *opts, const char *state, const char *action);
 
 #endif

@@ -270,10 +270,10 @@ static int stage_file(fm *m, plan *p, entry *e, int64_t size, const char *raw,
         r = fm_err(err, MOLT_EIO, "create %s: %s", tmp, strerror(errno));
         goto out;
     }
+    /* The inode goes into the kv store with the plan saved at the end of Download: nothing
+     * reads it before ArtifactInstall (Cleanup removes the sibling by name). */
     e->dev = (unsigned long long)st.st_dev;
     e->ino = (unsigned long long)st.st_ino;
-    if ((r = plan_save(m, p, err)) < 0)
-        goto out;
     if (raw && !move && (src = open(raw, O_RDONLY | O_CLOEXEC)) < 0) {
         r = fm_err(err, MOLT_EIO, "open %s: %s", raw, strerror(errno));
         goto out;
@@ -288,7 +288,10 @@ static int stage_file(fm *m, plan *p, entry *e, int64_t size, const char *raw,
         r = fm_err(err, MOLT_EIO, "chmod/fsync %s: %s", tmp, strerror(errno));
         goto out;
     }
-    r = close(fd) == 0 ? fsync_parent(tmp, err) : fm_err(err, MOLT_EIO, "close %s", tmp);
+    /* The sibling's name needs no folder fsync here: ArtifactInstall fsyncs the folder (after
+     * the backup link, or the rename) before anything depends on the name, and a sibling lost
+     * by a power cut before that is an install that did not happen (docs/performance.md). */
+    r = close(fd) == 0 ? 0 : fm_err(err, MOLT_EIO, "close %s", tmp);
     fd = -1;
     if (r == 0)
         molt_sdk_log_info(m->h, "staged %s (%lld bytes) as %s", e->dest, (long long)size, tmp);
@@ -325,10 +328,10 @@ static int stage_tree(fm *m, plan *p, entry *e, int64_t size, const char *raw,
         r = fm_err(err, MOLT_EIO, "create %s: %s", tmp, strerror(errno));
         goto out;
     }
+    /* The inode goes into the kv store with the plan saved at the end of Download: nothing
+     * reads it before ArtifactInstall (Cleanup removes the sibling by name). */
     e->dev = (unsigned long long)st.st_dev;
     e->ino = (unsigned long long)st.st_ino;
-    if ((r = plan_save(m, p, err)) < 0)
-        goto out;
     a = raw ? fm_archive_from_file(raw) : fm_archive_from_payload(m, &status);
     if (!a) {
         r = fm_err(err, MOLT_EIO, "open the tar of %s", e->dest);
@@ -687,7 +690,8 @@ static int download(void *st)
                 goto out;
         }
     }
-    if (single && perms && p.n == 1 && (r = apply_mode(&p.e[0], perms, &err)) < 0)
+    /* Permissions that came after the data (the mode was not set when it was staged). */
+    if (single && perms && p.n == 1 && p.e[0].mode < 0 && (r = apply_mode(&p.e[0], perms, &err)) < 0)
         goto out;
     for (size_t i = 0; i < p.n; i++)
         if (p.e[i].ino == 0) {

@@ -368,6 +368,57 @@ static void call_ok(molt_module *m, molt_call call)
         fail_msg("%s: %s", molt_call_name(call), err.msg);
 }
 
+/* A native module's work tree holds no header (molt_native_tree_create: tree/ and tree/tmp/,
+ * no fsync per header file): the module reads the header from the deployment record, here
+ * built as the state machine builds it; the meta-data's "dest" steers the copy module. */
+static void test_header_from_record(void **state)
+{
+    fixture *f = *state;
+    char path[2 * BUF], mpath[BUF];
+    molt_err err = {0};
+    molt_source *src = NULL;
+    molt_artifact_reader *r = NULL;
+    make_artifact(f, "native-copy", "");
+    snprintf(path, sizeof path, "%s/header", f->tree);
+    assert_int_equal(molt_mkdir_p(path, 0755, NULL), 0);   /* an older tree: removed */
+    if (molt_native_tree_create(f->tree, &err) != 0)
+        fail_msg("%s", err.msg);
+    snprintf(path, sizeof path, "%s/tmp", f->tree);
+    assert_true(molt_path_exists(path));
+    snprintf(path, sizeof path, "%s/header", f->tree);
+    assert_false(molt_path_exists(path));
+    assert_int_equal(molt_source_file_new(&src, f->artifact, &err), 0);
+    molt_artifact_opts aopts = {0};
+    if (molt_artifact_reader_open(&r, src, &aopts, &err) != 0)
+        fail_msg("%s", err.msg);
+    const molt_artifact_info *info = molt_artifact_reader_info(r);
+    json_t *art = json_pack("{s:s, s:s?, s:O?, s:O?, s:O?}", "name", info->name, "group",
+                            info->group, "type_info", info->type_info, "header_info",
+                            info->header_info, "meta_data", info->meta_data);
+    assert_non_null(art);
+    mod_path(f, "native_copy", mpath, sizeof mpath);
+    molt_native_opts opts = {.tree_dir = f->tree, .data_dir = f->data, .artifact = art};
+    molt_module *m = NULL;
+    /* tmp_dir() exists for the module even when someone removed it: recreated */
+    snprintf(path, sizeof path, "%s/tmp", f->tree);
+    assert_int_equal(molt_rm_rf(path, NULL), 0);
+    if (molt_native_module_new(&m, mpath, "native-copy", &opts, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_true(molt_path_exists(path));
+    download_finish(m, r, src);
+    m->ops->free(m);
+    /* a new handle, as after a restart */
+    if (molt_native_module_new(&m, mpath, "native-copy", &opts, &err) != 0)
+        fail_msg("%s", err.msg);
+    call_ok(m, MOLT_CALL_ARTIFACT_INSTALL);
+    snprintf(path, sizeof path, "%s/payload.bin", f->dest);
+    assert_same_file(path, f->payload);
+    call_ok(m, MOLT_CALL_ARTIFACT_COMMIT);
+    call_ok(m, MOLT_CALL_CLEANUP);
+    m->ops->free(m);
+    json_decref(art);
+}
+
 static void deploy(fixture *f, const char *file, const char *type, bool isolated)
 {
     char path[2 * BUF], calls[2 * BUF], old[BUF];
@@ -643,6 +694,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_checksum_isolated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_isolated_timeout_and_unread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_type, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_header_from_record, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

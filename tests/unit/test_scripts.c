@@ -388,6 +388,53 @@ static void test_extract(void **state)
     molt_artifact_info_free(info);
 }
 
+/* An artifact without scripts leaves a folder that already holds only version "3" as it is
+ * (no fsyncs for the common install); anything else in it is replaced. molt_scripts_none says
+ * whether a state's action has a script. */
+static void test_extract_none_and_scripts_none(void **state)
+{
+    fixture *f = *state;
+    molt_err err = { 0 };
+    char path[BUF];
+    struct stat before, after;
+    molt_artifact_info *none = molt_artifact_info_new();
+    assert_non_null(none);
+    none->name = strdup("release-3");
+    molt_rm_rf(f->artifact, NULL);
+    assert_true(molt_scripts_none(&f->opts, "ArtifactCommit", "Leave"));   /* no folder */
+    assert_int_equal(molt_scripts_extract(f->artifact, none, &err), 0);
+    assert_int_equal(stat(f->artifact, &before), 0);
+    assert_int_equal(molt_scripts_extract(f->artifact, none, &err), 0);
+    assert_int_equal(stat(f->artifact, &after), 0);
+    assert_true(before.st_ino == after.st_ino);   /* kept, not rebuilt */
+    assert_true(molt_scripts_none(&f->opts, "ArtifactCommit", "Leave"));
+
+    /* a stale script next to the version file: the folder is rebuilt without it */
+    script(f->artifact, "ArtifactCommit_Leave_50_stale", "exit 1", 0755);
+    assert_false(molt_scripts_none(&f->opts, "ArtifactCommit", "Leave"));
+    assert_true(molt_scripts_none(&f->opts, "ArtifactCommit", "Enter"));
+    assert_true(molt_scripts_none(&f->opts, "ArtifactInstall", "Leave"));
+    assert_int_equal(molt_scripts_extract(f->artifact, none, &err), 0);
+    snprintf(path, sizeof path, "%s/ArtifactCommit_Leave_50_stale", f->artifact);
+    assert_false(molt_path_exists(path));
+    assert_true(molt_scripts_none(&f->opts, "ArtifactCommit", "Leave"));
+
+    /* an unsupported version is not "nothing to do" (molt_scripts_run reports it), and a
+     * folder saying anything but 3 is rebuilt */
+    snprintf(path, sizeof path, "%s/version", f->artifact);
+    assert_int_equal(molt_write_file_atomic(path, "9", 1, 0600, NULL), 0);
+    assert_false(molt_scripts_none(&f->opts, "ArtifactCommit", "Leave"));
+    assert_int_equal(stat(f->artifact, &before), 0);
+    assert_int_equal(molt_scripts_extract(f->artifact, none, &err), 0);
+    assert_int_equal(stat(f->artifact, &after), 0);
+    assert_true(before.st_ino != after.st_ino);   /* rebuilt */
+    char *v = read_all(path);
+    assert_string_equal(v, "3");
+    free(v);
+    assert_false(molt_scripts_none(&f->opts, "NoSuchState", "Leave"));
+    molt_artifact_info_free(none);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -401,6 +448,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_missing_folder, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stderr_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_extract, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_extract_none_and_scripts_none, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,37 @@
+# Shared by the file-module benchmarks (sourced, after `top` is set): the build, the median and
+# a molt device (data dir, the file module alone in the native module dir).
+
+# Sets build, molt, molt_artifact and file_so: MOLT_BUILD_DIR, or a RelWithDebInfo build in
+# build/bench made here (targets molt, file, molt-artifact).
+bench_build_file() {
+    build=${MOLT_BUILD_DIR:-$top/build/bench}
+    if [ -z "${MOLT_BUILD_DIR:-}" ]; then
+        cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOLT_BUILD_TESTS=OFF \
+            -DMOLT_SANITIZE=OFF >/dev/null
+        cmake --build "$build" -j "$(nproc)" --target molt file molt-artifact >/dev/null
+    fi
+    molt_artifact="$build/sdk/artifact/molt-artifact"
+    molt="$build/core/molt"
+    file_so="$build/modules/native/file.so"
+    [ -x "$molt" ] && [ -f "$file_so" ] && [ -x "$molt_artifact" ] ||
+        { echo "no molt or file.so in $build" >&2; exit 1; }
+}
+
+# The median of the numbers on stdin, one a line.
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# A molt device in DIR: DIR/molt.yaml, data dir DIR/data (device type dev-a), file.so alone in
+# DIR/native, no exec modules. The data dir is kept if it exists (a registry cache, as on a
+# device between updates).
+bench_molt_device() {  # DIR
+    mkdir -p "$1/data" "$1/native" "$1/none"
+    cp "$file_so" "$1/native/"
+    printf 'device_type=dev-a\n' >"$1/data/device_type"
+    cat >"$1/molt.yaml" <<YAML
+data_dir: $1/data
+device_type_file: $1/data/device_type
+module_dirs:
+  - $1/none
+native_module_dir: $1/native
+YAML
+}

@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# Benchmark: the fixed cost of an update. `molt install` + `molt commit` of a 1 KiB single-file
+# artifact (mender-artifact's single-file layout, gzip) with molt's native file module, next to,
+# in the same run:
+#   - the limit: a minimal C program doing the power-safe replace of that file (write a
+#     temporary sibling, fsync it, rename it over the file, fsync the folder), run as a process
+#     like molt;
+#   - Mender's Go client (3.4, Debian's mender-client) with the community single-file module:
+#     `mender install` + `mender commit` of the same artifact, standalone (as bench/file_install.sh).
+# Each run replaces an existing file in a scratch folder and checks the installed content.
+# Prints the median wall time of each (milliseconds), molt's ratio to the limit and Mender's
+# ratio to molt, and the fsync-family calls of one molt install + commit
+# (strace -f -c -e trace=fsync,fdatasync,sync_file_range,syncfs). Not part of ctest.
+#
+# Usage: bench/small_update.sh      (RUNS=5; MOLT_BUILD_DIR to reuse a build; NO_MENDER=1;
+#                                   BASELINE_BUILD_DIR=another build of molt and file.so, e.g.
+#                                   of an older commit, measured in the same runs as "baseline")
+# Times are taken inside the private mount namespace with bash's $EPOCHREALTIME, around the
+# commands only (the namespace's setup is not counted, for any of the three).
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+out="$top/bench/out"
+runs=${RUNS:-5}
+mkdir -p "$out"
+echo '*' >"$out/.gitignore"
+
+"$top/tools/deps.sh"  # mender-artifact, mender-client, strace, compilers
+
+. "$top/bench/lib.sh"
+bench_build_file
+no_mender=${NO_MENDER:-}
+if [ -z "$no_mender" ] && ! command -v mender >/dev/null; then
+    echo "Mender's Go client (mender) is not installed: NO_MENDER=1 to skip it" >&2
+    exit 1
+fi
+
+# The limit: the power-safe replace and nothing else.
+cat >"$out/small_limit.c" <<'EOF'
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+static void die(const char *w) { perror(w); exit(1); }
+int main(int argc, char **argv)
+{
+    if (argc != 4) { fprintf(stderr, "usage: small_limit SRC DIR NAME\n"); return 2; }
+    static char buf[1 << 16];
+    int in = open(argv[1], O_RDONLY);
+    ssize_t n = in < 0 ? -1 : read(in, buf, sizeof buf);
+    if (n < 0) die(argv[1]);
+    char tmp[4096], dst[4096];
+    snprintf(tmp, sizeof tmp, "%s/.%s.new", argv[2], argv[3]);
+    snprintf(dst, sizeof dst, "%s/%s", argv[2], argv[3]);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || write(fd, buf, (size_t)n) != n || fsync(fd) != 0 || close(fd) != 0) die(tmp);
+    if (rename(tmp, dst) != 0) die("rename");
+    int dfd = open(argv[2], O_RDONLY | O_DIRECTORY);
+    if (dfd < 0 || fsync(dfd) != 0) die(argv[2]);
+    return 0;
+}
+EOF
+cc -O2 -o "$out/small_limit" "$out/small_limit.c"
+
+sb=$(mktemp -d "${TMPDIR:-/tmp}/molt-bench-small.XXXXXX")
+fixed=/tmp/molt-bench-small-target
+trap 'rm -rf "$sb"; rmdir "$fixed" 2>/dev/null || true' EXIT
+mkdir -p "$fixed"
+
+# --- the artifact: dest_dir, filename, permissions, then the 1 KiB file ----------------------
+payload="$out/small-1k.bin"
+[ -f "$payload" ] || head -c 1024 /dev/urandom >"$payload"
+art="$out/small-1k.mender"
+if [ ! -f "$art" ] || [ "$art" -ot "$0" ] || [ "$art" -ot "$payload" ]; then
+    mkdir -p "$out/small-src"
+    printf '%s/opt/app\n' "$fixed" >"$out/small-src/dest_dir"
+    printf 'app.conf\n' >"$out/small-src/filename"
+    printf '0644\n' >"$out/small-src/permissions"
+    cp "$payload" "$out/small-src/app.conf"
+    (cd "$out/small-src" && "$molt_artifact" write module-image -T single-file -n small-1 \
+        -t dev-a --compression gzip -o "$art" -f dest_dir -f filename -f permissions \
+        -f app.conf >/dev/null)
+    rm -rf "$out/small-src"
+fi
+dest="$sb/target/opt/app/app.conf"
+
+# Run "$@" in a private mount namespace with the scratch target over $fixed and a scratch
+# /etc/mender (the Go client reads /etc/mender/artifact_info); prints what the script prints.
+in_ns() {
+    SB="$sb" FIXED="$fixed" unshare -m bash -c '
+        mount --bind "$SB/target" "$FIXED" || exit 3
+        mount --bind "$SB/etc-mender" /etc/mender || exit 3
+        exec bash -c "$0" timed "$@"' "$@"
+}
+
+fresh_target() {
+    rm -rf "$sb/target" "$sb/etc-mender"
+    mkdir -p "$sb/target/opt/app" "$sb/etc-mender"
+    printf 'artifact_name=factory-1\n' >"$sb/etc-mender/artifact_info"
+    head -c 1024 /dev/zero >"$dest"
+    sync
+}
+
+# molt's device: the data dir and its registry cache are kept between runs, as on a device.
+bench_molt_device "$sb/dev"
+base=${BASELINE_BUILD_DIR:-}
+if [ -n "$base" ]; then   # a second device for the baseline build, with its own file.so
+    (file_so="$base/modules/native/file.so"; bench_molt_device "$sb/base")
+fi
+export MOLT_FILE_ALLOWED_ROOTS=$fixed
+
+timed='t0=$EPOCHREALTIME; "$@" >/dev/null 2>>"$ERR" || exit 1; t1=$EPOCHREALTIME
+       echo $(( (${t1/./} - ${t0/./}) ))'   # microseconds
+
+run_molt() {  # [MOLT DEVICE_DIR]
+    fresh_target
+    ERR="$sb/err" in_ns "$timed"' ' sh -c '"$0" --config "$1" install "$2" && "$0" --config "$1" commit' \
+        "${1:-$molt}" "${2:-$sb/dev}/molt.yaml" "$art" || { cat "$sb/err" >&2; echo "molt failed" >&2; exit 1; }
+    cmp -s "$payload" "$dest" || { echo "molt installed a different file" >&2; exit 1; }
+}
+
+run_limit() {
+    fresh_target
+    ERR="$sb/err" in_ns "$timed" "$out/small_limit" "$payload" "$fixed/opt/app" app.conf ||
+        { cat "$sb/err" >&2; exit 1; }
+    cmp -s "$payload" "$dest" || { echo "the limit program wrote a different file" >&2; exit 1; }
+}
+
+run_go() {
+    fresh_target
+    rm -rf "$sb/go"
+    mkdir -p "$sb/go/conf" "$sb/go/data" "$sb/go/store"
+    echo '{}' >"$sb/go/conf/mender.conf"
+    printf 'device_type=dev-a\n' >"$sb/go/store/device_type"
+    MENDER_CONF_DIR="$sb/go/conf" MENDER_DATA_DIR="$sb/go/data" MENDER_DATASTORE_DIR="$sb/go/store" \
+        ERR="$sb/err" in_ns "$timed" sh -c 'mender --no-syslog -c "$0" -d "$1" install "$2" &&
+            mender --no-syslog -c "$0" -d "$1" commit' "$sb/go/conf/mender.conf" "$sb/go/store" "$art" ||
+        { cat "$sb/err" >&2; echo "mender failed" >&2; exit 1; }
+    cmp -s "$payload" "$dest" || { echo "mender installed a different file" >&2; exit 1; }
+}
+
+run_molt >/dev/null   # the first install builds the registry cache (once per device)
+[ -z "$base" ] || run_molt "$base/core/molt" "$sb/base" >/dev/null
+: >"$sb/molt.us"; : >"$sb/limit.us"; : >"$sb/go.us"; : >"$sb/base.us"
+for ((i = 1; i <= runs; i++)); do
+    run_molt >>"$sb/molt.us"
+    [ -z "$base" ] || run_molt "$base/core/molt" "$sb/base" >>"$sb/base.us"
+    run_limit >>"$sb/limit.us"
+    [ -n "$no_mender" ] || run_go >>"$sb/go.us"
+done
+
+# The fsyncs of one install + commit (the registry cache is already there).
+fresh_target
+fsyncs=$(in_ns 'strace -f -c -e trace=fsync,fdatasync,sync_file_range,syncfs -o "$1.i" "$2" --config "$3" install "$4" >/dev/null 2>&1 &&
+               strace -f -c -e trace=fsync,fdatasync,sync_file_range,syncfs -o "$1.c" "$2" --config "$3" commit >/dev/null 2>&1 &&
+               echo $(( $(awk "/total/ { print \$4 }" "$1.i") + 0 )) $(( $(awk "/total/ { print \$4 }" "$1.c") + 0 ))' \
+               "$sb/strace" "$molt" "$sb/dev/molt.yaml" "$art")
+
+ms() { awk -v u="$1" 'BEGIN { printf "%.1f", u / 1000 }'; }
+m=$(median <"$sb/molt.us"); l=$(median <"$sb/limit.us")
+echo "install + commit of a 1 KiB single-file artifact, replacing a 1 KiB file;"
+echo "medians of $runs runs, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-44s %10s\n' "" "wall ms"
+printf '%-44s %10s\n' "limit (write, fsync, rename, fsync folder)" "$(ms "$l")"
+printf '%-44s %10s\n' "molt + file module (native)" "$(ms "$m")"
+[ -z "$base" ] || printf '%-44s %10s\n' "baseline: $base" "$(ms "$(median <"$sb/base.us")")"
+if [ -z "$no_mender" ]; then
+    g=$(median <"$sb/go.us")
+    printf '%-44s %10s\n' "mender 3.4.0 + single-file module" "$(ms "$g")"
+fi
+printf 'molt / limit: %.2fx\n' "$(awk -v m="$m" -v l="$l" 'BEGIN { print m / l }')"
+[ -n "$no_mender" ] || printf 'mender / molt: %.1fx\n' "$(awk -v m="$m" -v g="$g" 'BEGIN { print g / m }')"
+set -- $fsyncs
+echo "fsync-family calls: molt install $1, molt commit $2 (limit: 2)"

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,7 +192,79 @@ static int check_link(const char *path, const struct stat *st, int flag, struct 
     return 0;
 }
 
-int fm_extract_tar(fm *m, struct archive *in, const char *root, uint64_t avail,
+/* One deferred owner and mode (issue 12): what the tar asks for an entry, applied by
+ * fm_apply_fixups once the payload verified. Followed by len bytes of its relative name. */
+typedef struct fixup {
+    int64_t uid, gid;
+    uint32_t mode;   /* permission bits, setuid/setgid/sticky included */
+    uint32_t len;
+} fixup;
+
+int fm_fixup_add(int fd, const char *rel, int64_t uid, int64_t gid, mode_t mode,
+                     struct molt_sdk_error *err)
+{
+    fixup f = {.uid = uid, .gid = gid, .mode = (uint32_t)(mode & 07777),
+               .len = (uint32_t)strlen(rel)};
+    if (write(fd, &f, sizeof f) != (ssize_t)sizeof f ||
+        (f.len && write(fd, rel, f.len) != (ssize_t)f.len))
+        return fm_err(err, errno == ENOSPC ? MOLT_ESPACE : MOLT_EIO,
+                      "recording the owner and mode of tar entry '%s': %s", rel, strerror(errno));
+    return 0;
+}
+
+int fm_apply_fixups(int fix_fd, const char *root, struct molt_sdk_error *err)
+{
+    char rel[PATH_MAX];
+    fixup f;
+    int r = 0, root_fd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (root_fd < 0)
+        return fm_err(err, MOLT_EIO, "open %s: %s", root, strerror(errno));
+    if (lseek(fix_fd, 0, SEEK_SET) != 0) {
+        r = fm_err(err, MOLT_EIO, "owners and modes of %s: %s", root, strerror(errno));
+        goto out;
+    }
+    for (;;) {
+        ssize_t n = read(fix_fd, &f, sizeof f);
+        if (n == 0)
+            break;
+        if (n != (ssize_t)sizeof f || f.len >= sizeof rel ||
+            read(fix_fd, rel, f.len) != (ssize_t)f.len) {
+            r = fm_err(err, MOLT_EIO, "owners and modes of %s: short read", root);
+            goto out;
+        }
+        rel[f.len] = '\0';
+        const char *at = rel[0] ? rel : ".";
+        struct stat st;
+        if (fstatat(root_fd, at, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            r = fm_err(err, MOLT_EIO, "stat %s/%s: %s", root, rel, strerror(errno));
+            goto out;
+        }
+        mode_t mode = (mode_t)f.mode;
+        /* chown first: it clears setuid/setgid, which the chmod then sets. Not root (a test,
+         * or a module run as a user): the owner stays, and so do no setuid/setgid bits, as
+         * libarchive and GNU tar do. */
+        if (fchownat(root_fd, at, (uid_t)f.uid, (gid_t)f.gid, AT_SYMLINK_NOFOLLOW) != 0) {
+            if (errno != EPERM || geteuid() == 0) {
+                r = fm_err(err, MOLT_EIO, "chown %s/%s to %lld:%lld: %s", root, rel,
+                           (long long)f.uid, (long long)f.gid, strerror(errno));
+                goto out;
+            }
+            mode &= ~(mode_t)06000;
+        }
+        if (!S_ISLNK(st.st_mode) && fchmodat(root_fd, at, mode, 0) != 0) {
+            r = fm_err(err, MOLT_EIO, "chmod %s/%s to %04o: %s", root, rel, (unsigned)mode,
+                       strerror(errno));
+            goto out;
+        }
+    }
+    if (syncfs(root_fd) != 0)
+        r = fm_err(err, MOLT_EIO, "sync %s: %s", root, strerror(errno));
+out:
+    close(root_fd);
+    return r;
+}
+
+int fm_extract_tar(fm *m, struct archive *in, const char *root, uint64_t avail, int fix_fd,
                    struct molt_sdk_error *err)
 {
     struct archive *out = archive_write_disk_new();
@@ -201,8 +274,10 @@ int fm_extract_tar(fm *m, struct archive *in, const char *root, uint64_t avail,
     int r = 0, ar;
     if (!out)
         return fm_err(err, MOLT_ENOMEM, "out of memory");
-    archive_write_disk_set_options(out, ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER |
-                                            ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
+    /* No ARCHIVE_EXTRACT_OWNER and no setuid/setgid/sticky bit now: every entry is molt's own
+     * until the payload verified; what the tar asks for goes to fix_fd (fm_apply_fixups). */
+    archive_write_disk_set_options(out, ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
+                                            ARCHIVE_EXTRACT_SECURE_SYMLINKS |
                                             ARCHIVE_EXTRACT_SECURE_NODOTDOT);
     archive_write_disk_set_standard_lookup(out);
     while ((ar = archive_read_next_header(in, &ae)) != ARCHIVE_EOF) {
@@ -250,6 +325,20 @@ int fm_extract_tar(fm *m, struct archive *in, const char *root, uint64_t avail,
                        "%llu bytes (at entry '%s'), %llu bytes available", root,
                        (unsigned long long)total, name, (unsigned long long)avail);
             goto out;
+        }
+        if (!hl) {
+            /* The owner by name, then id, as GNU tar as root (libarchive's standard lookup). */
+            int64_t uid = archive_write_disk_uid(out, archive_entry_uname(ae),
+                                                 archive_entry_uid(ae));
+            int64_t gid = archive_write_disk_gid(out, archive_entry_gname(ae),
+                                                 archive_entry_gid(ae));
+            mode_t perm = archive_entry_perm(ae);
+            if ((r = fm_fixup_add(fix_fd, rel, uid, gid, perm, err)) < 0)
+                goto out;
+            /* The tree's top folder stays 0700 (nobody else reaches anything below it). */
+            archive_entry_set_perm(ae, rel[0] ? perm & 0777 : 0700);
+        } else {
+            archive_entry_set_perm(ae, archive_entry_perm(ae) & 0777);
         }
         snprintf(full, sizeof full, "%s%s%s", root, rel[0] ? "/" : "", rel);
         archive_entry_set_pathname(ae, full);

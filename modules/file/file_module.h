@@ -52,8 +52,9 @@ char *fm_sibling(const char *dest, const char *tag);
 /* The parent folder of an absolute path (malloc'd). */
 char *fm_dirname(const char *path);
 
-/* Remove path and everything below it (not following symlinks); a missing path is 0. */
-int fm_rm_rf(const char *path, struct molt_sdk_error *err);
+/* Remove path and everything below it (not following symlinks; *at() calls, any depth); a
+ * missing path is 0: libmolt-sdk's molt_sdk_rm_rf, under a short name. */
+#define fm_rm_rf molt_sdk_rm_rf
 
 /* Bytes available to us on the file system holding path (statvfs f_bavail * f_frsize). */
 int fm_free_bytes(const char *path, uint64_t *ret, struct molt_sdk_error *err);
@@ -61,10 +62,14 @@ int fm_free_bytes(const char *path, uint64_t *ret, struct molt_sdk_error *err);
 /* Check that need bytes fit on the file system of dir; MOLT_ESPACE with the numbers otherwise. */
 int fm_check_space(const char *dir, uint64_t need, const char *what, struct molt_sdk_error *err);
 
+/* The deepest entry of a tree, in folders below its top (the path length is bounded too: every
+ * entry's path, the destination's included, is shorter than PATH_MAX). */
+#define FM_TREE_DEPTH_MAX 256
+
 /* Extract the tar archive in (opened by the caller) into the existing empty folder root (which
  * the caller created 0700), checking every entry first: no absolute path, no "..", no device
  * node, fifo or socket, hard links and symlinks that stay inside the tree, sizes within avail
- * bytes. Times are applied as in the archive; every entry is owned by molt, with the archive's
+ * bytes, at most FM_TREE_DEPTH_MAX levels and paths shorter than PATH_MAX (MOLT_ELIMIT). Times are applied as in the archive; every entry is owned by molt, with the archive's
  * permission bits minus setuid, setgid and sticky, and root stays 0700: nothing is usable by
  * another user while the payload is unverified (issue 12). The archive's owners (by name, then
  * id) and full modes (the entry "." gives root its own) are appended to the file fix_fd, for

@@ -84,10 +84,11 @@ struct archive *fm_archive_from_file(const char *path)
 }
 
 /* A relative entry name made canonical in out (no "./" prefix, no trailing or double "/"): ""
- * for the tree's root. -1 for an absolute name or one with "..". */
+ * for the tree's root. -1 for an absolute name or one with "..", -2 when it has more than
+ * FM_TREE_DEPTH_MAX components, -3 when it does not fit in cap bytes. */
 static int clean_rel(const char *name, char *out, size_t cap)
 {
-    size_t used = 0;
+    size_t used = 0, depth = 0;
     if (name[0] == '/')
         return -1;
     char *copy = strdup(name);
@@ -99,8 +100,16 @@ static int clean_rel(const char *name, char *out, size_t cap)
         if (strcmp(c, ".") == 0)
             continue;
         size_t n = strlen(c);
-        if (strcmp(c, "..") == 0 || used + n + 2 > cap) {
+        if (strcmp(c, "..") == 0) {
             r = -1;
+            break;
+        }
+        if (++depth > FM_TREE_DEPTH_MAX) {
+            r = -2;
+            break;
+        }
+        if (used + n + 2 > cap) {
+            r = -3;
             break;
         }
         if (used)
@@ -110,6 +119,23 @@ static int clean_rel(const char *name, char *out, size_t cap)
     }
     free(copy);
     return r;
+}
+
+/* Refuse the entry name (clean_rel gave c) with the reason. */
+static int refuse_name(const char *name, const char *what, int c, size_t cap,
+                       struct molt_sdk_error *err)
+{
+    if (c == -2)
+        return fm_err(err, MOLT_ELIMIT, "tar entry '%.200s%s'%s: more than %d levels deep: "
+                      "refused (the limit of the file module)", name,
+                      strlen(name) > 200 ? "..." : "", what, FM_TREE_DEPTH_MAX);
+    if (c == -3)
+        return fm_err(err, MOLT_ELIMIT, "tar entry '%.200s%s'%s: its path in the tree would be "
+                      "%zu bytes or more, the limit is %zu (PATH_MAX %d, less the destination's "
+                      "own path): refused", name, strlen(name) > 200 ? "..." : "", what,
+                      strlen(name), cap - 1, PATH_MAX);
+    return fm_err(err, MOLT_EINVAL, "tar entry '%.200s'%s: absolute or with '..': refused", name,
+                  what);
 }
 
 /* Does the symlink at rel (canonical) with target stay inside the tree, read lexically? */
@@ -272,6 +298,8 @@ int fm_extract_tar(fm *m, struct archive *in, const char *root, uint64_t avail, 
     char rel[PATH_MAX], hard[PATH_MAX], full[PATH_MAX * 2 + 2];
     uint64_t total = 0, written = 0;
     int r = 0, ar;
+    /* Every entry's path, root included, fits in PATH_MAX: the tree stays usable by path. */
+    size_t room = strlen(root) + 2 < sizeof rel ? sizeof rel - strlen(root) - 1 : 1;
     if (!out)
         return fm_err(err, MOLT_ENOMEM, "out of memory");
     /* No ARCHIVE_EXTRACT_OWNER and no setuid/setgid/sticky bit now: every entry is molt's own
@@ -288,13 +316,17 @@ int fm_extract_tar(fm *m, struct archive *in, const char *root, uint64_t avail, 
         const char *name = archive_entry_pathname(ae);
         const char *hl = archive_entry_hardlink(ae);
         mode_t type = archive_entry_filetype(ae);
-        if (!name || clean_rel(name, rel, sizeof rel) < 0) {
-            r = fm_err(err, MOLT_EINVAL, "tar entry '%s': absolute or with '..': refused",
-                       name ? name : "(no name)");
+        int c = name ? clean_rel(name, rel, room) : -1;
+        if (c < 0) {
+            r = refuse_name(name ? name : "(no name)", "", c, room, err);
             goto out;
         }
         if (hl) {
-            if (clean_rel(hl, hard, sizeof hard) < 0 || !hard[0]) {
+            if ((c = clean_rel(hl, hard, room)) < -1) {
+                r = refuse_name(name, " (a hard link)", c, room, err);
+                goto out;
+            }
+            if (c < 0 || !hard[0]) {
                 r = fm_err(err, MOLT_EINVAL, "tar entry '%s': hard link to '%s' outside the tree: "
                            "refused", name, hl);
                 goto out;

@@ -4,10 +4,14 @@ none), keeping version, manifest, manifest.sig and header verbatim: the signatur
 verifies, and only the payload file's checksum gives the tampering away, at its last byte.
 
     tamper_payload.py IN OUT NAME NEWFILE [MARK_ENTRY MARK_INTO]
+    tamper_payload.py --declare SIZE IN OUT NAME NEWFILE
 
 Prints the artifact byte offset at which MARK_INTO bytes of the entry MARK_ENTRY of the new
 payload file (itself a tar) have been sent: the place where a test holds the stream
-(molt_test_server.py --hold-after)."""
+(molt_test_server.py --hold-after).
+
+With --declare, the payload file's tar header declares SIZE bytes but only NEWFILE follows, and
+the payload tar ends there (a stream that claims more than it carries)."""
 
 import io
 import sys
@@ -15,6 +19,10 @@ import tarfile
 
 
 def main():
+    declare = None
+    if sys.argv[1] == "--declare":
+        declare = int(sys.argv[2])
+        del sys.argv[1:3]
     src, out, name, newfile = sys.argv[1:5]
     mark_entry = sys.argv[5] if len(sys.argv) > 5 else None
     mark_into = int(sys.argv[6]) if len(sys.argv) > 6 else 0
@@ -28,6 +36,11 @@ def main():
                         tarfile.open(fileobj=inner_buf, mode="w:", format=tarfile.GNU_FORMAT) as inner:
                     for e in inner_in.getmembers():
                         body = inner_in.extractfile(e).read()
+                        if e.name == name and declare is not None:
+                            e.size = declare
+                            inner.fileobj.write(e.tobuf(tarfile.GNU_FORMAT) + new)
+                            inner.closed = True   # no padding, no end of archive
+                            break
                         if e.name == name:
                             body = new
                             e.size = len(new)

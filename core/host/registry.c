@@ -13,6 +13,7 @@
 #include "host/native_host.h"
 #include "host/registry_cache.h"
 #include "util/fs.h"
+#include "util/strict.h"
 #include "util/log.h"
 
 /* More module files than this in one folder is a mistake, not a device. */
@@ -139,7 +140,8 @@ static int scan_native_file(molt_registry *reg, const molt_config *cfg, molt_reg
     molt_native_decl d;
     molt_err e = {0};
     int r;
-    if (molt_native_probe(path, &d, &e) < 0) {
+    /* Not even probed (loaded in a child) when another user could have written it. */
+    if (molt_strict_check(path, "native module", &e) < 0 || molt_native_probe(path, &d, &e) < 0) {
         molt_registry_item item = {.kind = MOLT_MODULE_NATIVE, .path = (char *)path,
                                    .refused = e.msg};
         return add_item(reg, &item, err);
@@ -203,8 +205,11 @@ static int scan_exec(molt_registry *reg, const molt_config *cfg, molt_err *err)
             }
             if (!molt_registry_lookup(reg, names[j]) && stat(path, &st) == 0 &&
                 S_ISREG(st.st_mode) && access(path, X_OK) == 0) {
-                molt_registry_item item = {.kind = MOLT_MODULE_EXEC, .type = names[j],
-                                           .path = path};
+                molt_err e = {0};
+                bool refused = molt_strict_check(path, "update module", &e) < 0;
+                molt_registry_item item = {.kind = MOLT_MODULE_EXEC,
+                                           .type = names[j], .path = path,
+                                           .refused = refused ? e.msg : NULL};
                 r = add_item(reg, &item, err);
             }
             free(path);
@@ -299,6 +304,11 @@ bool molt_registry_is_native(const molt_config *cfg, const char *path)
 int molt_registry_module_new(const molt_config *cfg, molt_module **ret, const char *path,
                              const char *type, const char *tree_dir, molt_err *err)
 {
+    /* What runs as root: refused when another user could have written it (strict modes). */
+    int r = molt_strict_check(path, molt_registry_is_native(cfg, path) ? "native module"
+                                                                      : "update module", err);
+    if (r < 0)
+        return r;
     if (!molt_registry_is_native(cfg, path))
         return molt_exec_module_new(ret, path, type, tree_dir, cfg->module_timeout, err);
     molt_native_opts opts = {

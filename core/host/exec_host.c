@@ -701,7 +701,10 @@ static int download_to_files(download *d, molt_err *err)
         r = next_file(d, err);
         if (r < 0 || !d->have_file)
             break;
-        if (!files && (r = make_dir(d->m->tree, "files", &files, err)) < 0)
+        /* files/ stays 0700 until every payload file verified (their bytes are untrusted until
+         * then: docs/modules.md), then 0755 for the module. */
+        if (!files && ((r = make_dir(d->m->tree, "files", &files, err)) < 0 ||
+                       (r = molt_stage_private(files, true, err)) < 0))
             break;
         if ((r = molt_stage_reader_file(d->r, files, d->name, d->size, err)) < 0) {
             molt_err_prefix(err, "%s: ", d->call);
@@ -709,7 +712,7 @@ static int download_to_files(download *d, molt_err *err)
         }
         d->have_file = false;
     }
-    if (r == 0 && files)
+    if (r == 0 && files && (r = molt_stage_private(files, false, err)) == 0)
         r = molt_fsync_dir(files, err);
     if (r == 0)
         r = molt_fsync_dir(d->m->tree, err);

@@ -946,6 +946,8 @@ static int run_call(native_mod *nm, molt_call call, molt_answer *ret, molt_err *
 static int stage_files(native_mod *nm, molt_artifact_reader *r, molt_err *err)
 {
     int rc = molt_mkdir_p(nm->files_dir, 0755, err);
+    if (rc == 0)
+        rc = molt_stage_private(nm->files_dir, true, err);   /* until every file verified */
     while (rc == 0) {
         const char *name;
         int64_t size;
@@ -959,6 +961,8 @@ static int stage_files(native_mod *nm, molt_artifact_reader *r, molt_err *err)
         }
         rc = molt_stage_reader_file(r, nm->files_dir, name, size, err);
     }
+    if (rc == 0)
+        rc = molt_stage_private(nm->files_dir, false, err);
     return rc < 0 ? rc : molt_fsync_dir(nm->files_dir, err);
 }
 

@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 
 #include "util/fs.h"
@@ -57,6 +58,13 @@ int molt_stage_file(const char *dir, const char *name, int64_t size, molt_stage_
         unlink(path);
     free(path);
     return r;
+}
+
+int molt_stage_private(const char *dir, bool private_, molt_err *err)
+{
+    if (chmod(dir, private_ ? 0700 : 0755) != 0)
+        return molt_err_errno(err, MOLT_EIO, errno, "cannot chmod %s", dir);
+    return 0;
 }
 
 static ssize_t reader_block(void *ctx, const void **ret_buf, molt_err *err)

@@ -3,6 +3,7 @@
 #ifndef MOLT_HOST_STAGE_H
 #define MOLT_HOST_STAGE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -20,6 +21,10 @@ typedef ssize_t (*molt_stage_block_fn)(void *ctx, const void **ret_buf, molt_err
  * failure dir/name is removed. */
 int molt_stage_file(const char *dir, const char *name, int64_t size, molt_stage_block_fn next,
                     void *ctx, molt_err *err);
+
+/* The staging folder dir: private (0700) while the payload files arrive, their bytes being
+ * untrusted until each one's read returned 0 (docs/modules.md), then 0755 for the module. */
+int molt_stage_private(const char *dir, bool private_, molt_err *err);
 
 /* molt_stage_file from the current payload file of r (molt_artifact_reader_read_block). */
 int molt_stage_reader_file(molt_artifact_reader *r, const char *dir, const char *name,

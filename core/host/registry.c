@@ -132,16 +132,19 @@ static int add_native(molt_registry *reg, const molt_config *cfg, const char *pa
 static int scan_native_file(molt_registry *reg, const molt_config *cfg, molt_registry_cache *cache,
                             const char *path, const struct stat *st, molt_err *err)
 {
-    const molt_registry_cache_entry *ce = cache ? molt_registry_cache_lookup(cache, path, st)
-                                                : NULL;
+    molt_err e = {0};
+    /* Neither probed (loaded in a child) nor listed from the cache when another user could have
+     * written it. */
+    bool refused = molt_strict_check(path, "native module", &e) < 0;
+    const molt_registry_cache_entry *ce = cache && !refused
+                                              ? molt_registry_cache_lookup(cache, path, st)
+                                              : NULL;
     if (ce)
         return add_native(reg, cfg, path, ce->name, ce->version, ce->capabilities,
                           (const char *const *)ce->types, err);
     molt_native_decl d;
-    molt_err e = {0};
     int r;
-    /* Not even probed (loaded in a child) when another user could have written it. */
-    if (molt_strict_check(path, "native module", &e) < 0 || molt_native_probe(path, &d, &e) < 0) {
+    if (refused || molt_native_probe(path, &d, &e) < 0) {
         molt_registry_item item = {.kind = MOLT_MODULE_NATIVE, .path = (char *)path,
                                    .refused = e.msg};
         return add_item(reg, &item, err);

@@ -15,6 +15,7 @@
 #include <yaml.h>
 
 #include "util/fs.h"
+#include "util/strict.h"
 #include "util/log.h"
 
 /* A configuration file is a page of text; nothing legitimate comes near this. */
@@ -872,6 +873,8 @@ int molt_config_load(molt_config **ret, const char *path, molt_err *err)
         if (err)
             err->code = r;
         goto out;
+    } else if ((r = molt_strict_check(file, "configuration", err)) < 0) {
+        goto out;   /* it sets what molt runs as root: nobody else may write it */
     } else {
         cfg->path = strdup(file);
         if (!cfg->path) {

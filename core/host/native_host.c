@@ -2,6 +2,7 @@
 /* The native module host: dlopen, the ABI checks of <molt/module.h>, the host function table, and
  * the molt_module wrapper the state machine drives (in-process, or each call in a forked child). */
 #include "host/native_host.h"
+#include "host/stage.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -969,11 +970,13 @@ static int run_call(native_mod *nm, molt_call call, molt_answer *ret, molt_err *
 
 /* ---- the molt_module operations ---------------------------------------------------------------- */
 
-/* Files mode (no MOLT_CAP_STREAMING): every payload file to files_dir()/<name>, fsync'd. */
+/* Files mode (no MOLT_CAP_STREAMING): every payload file to files_dir()/<name>, fsync'd, each
+ * checked against the free space and its declared size (host/stage.c). */
 static int stage_files(native_mod *nm, molt_artifact_reader *r, molt_err *err)
 {
-    int rc = molt_mkdir_p(nm->files_dir, 0755, err), fd = -1;
-    char *path = NULL;
+    int rc = molt_mkdir_p(nm->files_dir, 0755, err);
+    if (rc == 0)
+        rc = molt_stage_private(nm->files_dir, true, err);   /* until every file verified */
     while (rc == 0) {
         const char *name;
         int64_t size;
@@ -985,33 +988,10 @@ static int stage_files(native_mod *nm, molt_artifact_reader *r, molt_err *err)
                               name);
             break;
         }
-        if (!(path = molt_path_join(nm->files_dir, name))) {
-            rc = molt_err_set(err, MOLT_ENOMEM, "out of memory");
-            break;
-        }
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-        if (fd < 0) {
-            rc = molt_err_errno(err, MOLT_EIO, errno, "cannot create %s", path);
-            break;
-        }
-        for (;;) {
-            const void *buf;
-            ssize_t n = molt_artifact_reader_read_block(r, &buf, err);
-            if (n <= 0) {
-                rc = (int)n;
-                break;
-            }
-            if ((rc = molt_write_all(fd, buf, (size_t)n, err, path)) < 0)
-                break;
-        }
-        if (rc == 0 && fsync(fd) < 0)
-            rc = molt_err_errno(err, MOLT_EIO, errno, "fsync %s", path);
-        close(fd);
-        fd = -1;
-        free(path);
-        path = NULL;
+        rc = molt_stage_reader_file(r, nm->files_dir, name, size, err);
     }
-    free(path);
+    if (rc == 0)
+        rc = molt_stage_private(nm->files_dir, false, err);
     return rc < 0 ? rc : molt_fsync_dir(nm->files_dir, err);
 }
 

@@ -14,6 +14,7 @@
 #include "host/native_host.h"
 #include "host/registry_cache.h"
 #include "util/fs.h"
+#include "util/strict.h"
 #include "util/log.h"
 
 /* More module files than this in one folder is a mistake, not a device. */
@@ -132,15 +133,19 @@ static int add_native(molt_registry *reg, const molt_config *cfg, const char *pa
 static int scan_native_file(molt_registry *reg, const molt_config *cfg, molt_registry_cache *cache,
                             const char *path, const struct stat *st, molt_err *err)
 {
-    const molt_registry_cache_entry *ce = cache ? molt_registry_cache_lookup(cache, path, st)
-                                                : NULL;
+    molt_err e = {0};
+    /* Neither probed (loaded in a child) nor listed from the cache when another user could have
+     * written it. */
+    bool refused = molt_strict_check(path, "native module", &e) < 0;
+    const molt_registry_cache_entry *ce = cache && !refused
+                                              ? molt_registry_cache_lookup(cache, path, st)
+                                              : NULL;
     if (ce)
         return add_native(reg, cfg, path, ce->name, ce->version, ce->capabilities,
                           (const char *const *)ce->types, err);
     molt_native_decl d;
-    molt_err e = {0};
     int r;
-    if (molt_native_probe(path, &d, &e) < 0) {
+    if (refused || molt_native_probe(path, &d, &e) < 0) {
         molt_registry_item item = {.kind = MOLT_MODULE_NATIVE, .path = (char *)path,
                                    .refused = e.msg};
         return add_item(reg, &item, err);
@@ -204,8 +209,11 @@ static int scan_exec(molt_registry *reg, const molt_config *cfg, molt_err *err)
             }
             if (!molt_registry_lookup(reg, names[j]) && stat(path, &st) == 0 &&
                 S_ISREG(st.st_mode) && access(path, X_OK) == 0) {
-                molt_registry_item item = {.kind = MOLT_MODULE_EXEC, .type = names[j],
-                                           .path = path};
+                molt_err e = {0};
+                bool refused = molt_strict_check(path, "update module", &e) < 0;
+                molt_registry_item item = {.kind = MOLT_MODULE_EXEC,
+                                           .type = names[j], .path = path,
+                                           .refused = refused ? e.msg : NULL};
                 r = add_item(reg, &item, err);
             }
             free(path);
@@ -312,6 +320,11 @@ int molt_registry_module_new(const molt_config *cfg, molt_module **ret, const ch
                              const char *type, const char *tree_dir, const json_t *artifact,
                              molt_err *err)
 {
+    /* What runs as root: refused when another user could have written it (strict modes). */
+    int r = molt_strict_check(path, molt_registry_is_native(cfg, path) ? "native module"
+                                                                      : "update module", err);
+    if (r < 0)
+        return r;
     if (!molt_registry_is_native(cfg, path))
         return molt_exec_module_new(ret, path, type, tree_dir, cfg->module_timeout, err);
     molt_native_opts opts = {

@@ -11,6 +11,7 @@
 
 #include "host/proc.h"
 #include "util/fs.h"
+#include "util/strict.h"
 #include "util/log.h"
 
 #define SCRIPT_TIMEOUT_MS (60 * 1000)
@@ -85,7 +86,10 @@ int molt_attr_run(json_t *attrs, const char *script, int timeout_ms, molt_err *e
     };
     molt_proc *p = NULL;
     int status = 0;
-    int r = molt_proc_spawn(&p, argv, &o, err);
+    /* It runs as root: never when another user could have written it (strict modes). */
+    int r = molt_strict_check(script, "script", err);
+    if (r == 0)
+        r = molt_proc_spawn(&p, argv, &o, err);
     if (r < 0)
         return r;
     if ((r = molt_proc_wait(p, &status, err)) < 0)

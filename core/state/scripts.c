@@ -17,6 +17,7 @@
 
 #include "host/proc.h"
 #include "util/fs.h"
+#include "util/strict.h"
 #include "util/log.h"
 
 #define RETRY_LATER_CODE 21
@@ -255,6 +256,14 @@ static int run_script(const molt_scripts_opts *opts, const char *dir, const char
     int64_t retry_deadline = 0;
     int64_t interval = (int64_t)(opts->retry_interval > 0 ? opts->retry_interval : 0) * 1000;
     int r;
+    /* It runs as root: never when another user could have written it (strict modes). */
+    if ((r = molt_strict_check(path, "state script", err)) < 0) {
+        molt_log_error("%s", err ? err->msg : "state script refused (strict modes)");
+        free(path);
+        if (err)
+            err->code = MOLT_EMODULE;
+        return MOLT_EMODULE;
+    }
     for (;;) {
         int timeout = seconds_ms(opts->timeout);
         if (retry_deadline) {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Filesystem helpers: durable atomic replace, recursive create and remove. */
 #include "util/fs.h"
+#include "util/rmtree.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -170,42 +171,13 @@ int molt_read_file(const char *path, size_t max, char **ret_data, size_t *ret_le
     return 0;
 }
 
-static int rm_at(int dirfd, const char *name, const char *shown, molt_err *err)
-{
-    struct stat st;
-    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-        return errno == ENOENT ? 0 : molt_err_errno(err, MOLT_EIO, errno, "cannot stat %s", shown);
-    if (S_ISDIR(st.st_mode)) {
-        int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-            return molt_err_errno(err, MOLT_EIO, errno, "cannot open %s", shown);
-        DIR *d = fdopendir(fd);
-        if (!d) {
-            close(fd);
-            return molt_err_errno(err, MOLT_EIO, errno, "cannot read %s", shown);
-        }
-        struct dirent *e;
-        int r = 0;
-        while (r == 0 && (e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            r = rm_at(fd, e->d_name, shown, err);
-        }
-        closedir(d);
-        if (r != 0)
-            return r;
-        if (unlinkat(dirfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
-            return molt_err_errno(err, MOLT_EIO, errno, "cannot remove %s", shown);
-        return 0;
-    }
-    if (unlinkat(dirfd, name, 0) != 0 && errno != ENOENT)
-        return molt_err_errno(err, MOLT_EIO, errno, "cannot remove %s", shown);
-    return 0;
-}
-
 int molt_rm_rf(const char *path, molt_err *err)
 {
-    return rm_at(AT_FDCWD, path, path, err);
+    molt_rmtree_err e;
+    if (molt_rmtree(path, &e) == 0)
+        return 0;
+    return molt_err_errno(err, e.errno_value == ENOMEM ? MOLT_ENOMEM : MOLT_EIO, e.errno_value,
+                          "cannot remove %s (%s %s)", path, e.op, e.path);
 }
 
 char *molt_path_join(const char *a, const char *b)

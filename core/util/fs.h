@@ -25,7 +25,8 @@ int molt_fsync_dir(const char *dir, molt_err *err);
 /* fsync the folder that contains path. */
 int molt_fsync_parent(const char *path, molt_err *err);
 
-/* rm -rf; a missing path is not an error. Does not follow symlinks. */
+/* rm -rf; a missing path is not an error. Does not follow symlinks; *at() calls relative to
+ * folder descriptors below path (util/rmtree.h), so any depth and path length goes. */
 int molt_rm_rf(const char *path, molt_err *err);
 
 /* malloc'd "a/b" (one slash between), or NULL when out of memory. */

@@ -7,7 +7,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,24 +19,11 @@
 #define DEB_KV_MAX 65536
 #define DEB_MSG_MAX 2048
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path) < 0 && errno != ENOENT ? -1 : 0;
-}
-
 /* rm -rf path (missing is fine). */
 static int remove_tree(deb_ctx *d, const char *path)
 {
-    if (access(path, F_OK) < 0 && errno == ENOENT)
-        return 0;
-    if (nftw(path, rm_entry, 32, FTW_DEPTH | FTW_PHYS) < 0) {
-        d->host->error(d->host, "cannot remove %s: %s", path, strerror(errno));
-        return MOLT_EIO;
-    }
-    return 0;
+    struct molt_sdk_error err = {0};
+    return molt_sdk_rm_rf(path, &err) < 0 ? molt_sdk_fail(d->host, &err) : 0;
 }
 
 static bool truthy(const char *v)

@@ -44,9 +44,10 @@ int dk_call_ok(dk_ctx *d, const char *what, const char *method, const char *path
                const char *json_body, long timeout, long ok1, long ok2, dk_resp *resp);
 /* The engine answers GET /_ping. */
 int dk_ping(dk_ctx *d);
-/* Stream the current payload file (Download) into POST /images/load; the names of the images it
- * loaded go to *ret_loaded (malloc'd, one a line). */
-int dk_load_images(dk_ctx *d, const char *file, int64_t size, char **ret_loaded);
+/* Send size bytes of the file fd (the payload file file, staged and verified: the engine loads
+ * and tags images before a streamed body ends, so it never sees unverified bytes) to POST
+ * /images/load; the names of the images it loaded go to *ret_loaded (malloc'd, one a line). */
+int dk_load_images(dk_ctx *d, const char *file, int fd, int64_t size, char **ret_loaded);
 /* The parsed JSON of GET path, or a negative code (404 -> MOLT_ENOTFOUND, no message). */
 int dk_get_json(dk_ctx *d, const char *what, const char *path, json_t **ret);
 /* URL-escape s into buf. */

@@ -3,6 +3,9 @@
  * and the streamed image load (payload bytes -> POST /images/load, no temporary copy). */
 #include "docker.h"
 
+#include <errno.h>
+#include <unistd.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,11 +54,10 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
     return n;
 }
 
-/* The payload stream as curl's request body: read_block, handing out what curl has room for. */
+/* A staged payload file as curl's request body. */
 typedef struct upload {
     const struct molt_host_api *host;
-    const unsigned char *block;
-    int64_t left;        /* bytes of block not handed out yet */
+    int fd;
     int64_t done, size;
     int error;           /* the host's read error */
 } upload;
@@ -64,25 +66,17 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *ctx)
 {
     upload *u = ctx;
     size_t cap = size * nitems;
-    if (u->left == 0) {
-        const void *block;
-        int64_t n = u->host->read_block(u->host, &block);
-        if (n < 0) {
-            u->error = (int)n;
-            return CURL_READFUNC_ABORT;
-        }
-        if (n == 0)
-            return 0;
-        u->block = block;
-        u->left = n;
+    ssize_t n;
+    do
+        n = read(u->fd, buf, cap);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        u->error = MOLT_EIO;
+        return CURL_READFUNC_ABORT;
     }
-    size_t take = (size_t)u->left < cap ? (size_t)u->left : cap;
-    memcpy(buf, u->block, take);
-    u->block += take;
-    u->left -= (int64_t)take;
-    u->done += (int64_t)take;
+    u->done += n;
     u->host->progress(u->host, (uint64_t)u->done, u->size > 0 ? (uint64_t)u->size : 0);
-    return take;
+    return (size_t)n;
 }
 
 /* One request; the body comes from json_body or from up (a streamed upload). */
@@ -129,7 +123,8 @@ static int request(dk_ctx *d, const char *method, const char *path, const char *
     curl_easy_cleanup(c);
     if (up && up->error) {
         dk_resp_free(&r);
-        return up->error;   /* the host's read error (checksum, truncated artifact) */
+        h->error(h, "reading the staged payload file for POST %s failed", path);
+        return up->error;
     }
     if (cc != CURLE_OK) {
         dk_resp_free(&r);
@@ -222,10 +217,10 @@ int dk_get_json(dk_ctx *d, const char *what, const char *path, json_t **ret)
     return 0;
 }
 
-int dk_load_images(dk_ctx *d, const char *file, int64_t size, char **ret_loaded)
+int dk_load_images(dk_ctx *d, const char *file, int fd, int64_t size, char **ret_loaded)
 {
     const struct molt_host_api *h = d->host;
-    upload up = {.host = h, .size = size};
+    upload up = {.host = h, .fd = fd, .size = size};
     dk_resp r = {0};
     char msg[600];
     int rc = request(d, "POST", "/images/load?quiet=1", NULL, &up, 0, &r);

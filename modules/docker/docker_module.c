@@ -7,6 +7,7 @@
 #include "docker.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,7 +149,40 @@ static int ensure_images(dk_ctx *d, const dk_app *a, bool may_pull)
     return 0;
 }
 
-/* Download: the payload's image tarballs straight into the engine, then the registry images. */
+/* Copy the current payload file to an unnamed 0600 file in tmp_dir() until its read returned 0
+ * (its checksum verified): the engine loads and tags the images of a tar before the request
+ * body ends, so it must never see bytes that may still turn out to be an attacker's. */
+static int stage_image(dk_ctx *d, int64_t size, int *ret_fd, int64_t *ret_len)
+{
+    const struct molt_host_api *h = d->host;
+    struct molt_sdk_error err = {0};
+    int fd = open(h->tmp_dir(h), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0) {   /* a file system without O_TMPFILE: a named file, unlinked at once */
+        char *path = NULL, *tmp = NULL;
+        if (molt_sdk_path_join(h->tmp_dir(h), "image.tar", &path, &err) < 0 ||
+            molt_sdk_atomic_open(path, 0600, &fd, &tmp, &err) < 0) {
+            free(path);
+            return molt_sdk_fail(h, &err);
+        }
+        unlink(tmp);
+        free(tmp);
+        free(path);
+    }
+    int64_t got = molt_sdk_copy_payload(h, fd, size, &err);
+    if (got >= 0 && lseek(fd, 0, SEEK_SET) != 0)
+        got = molt_sdk_err_set(&err, MOLT_EIO, "rewinding the staged image file: %s",
+                               strerror(errno));
+    if (got < 0) {
+        close(fd);
+        return err.code ? molt_sdk_fail(h, &err) : (int)got;
+    }
+    *ret_fd = fd;
+    *ret_len = got;
+    return 0;
+}
+
+/* Download: the payload's image tarballs into the engine once verified, then the registry
+ * images. */
 static int download(void *st)
 {
     dk_ctx *d = st;
@@ -161,7 +195,13 @@ static int download(void *st)
         r = dk_ping(d);
     while (r == 0 && (r = h->next_file(h, &name, &size)) == 1) {
         char *loaded = NULL;
-        if ((r = dk_load_images(d, name, size, &loaded)) == 0) {
+        int fd = -1;
+        int64_t len = 0;
+        if ((r = stage_image(d, size, &fd, &len)) < 0)
+            break;
+        r = dk_load_images(d, name, fd, len, &loaded);
+        close(fd);
+        if (r == 0) {
             for (char *save = NULL, *img = strtok_r(loaded, "\n", &save); img;
                  img = strtok_r(NULL, "\n", &save))
                 molt_sdk_log_info(h, "payload file %s: loaded image %s", name, img);

@@ -150,6 +150,9 @@ static int init(const struct molt_host_api *host, void **ret_state)
         m->kill_at = kill + 3;
     const char *noex = getenv("MOLT_FILE_TEST_NO_EXCHANGE");
     m->no_exchange = noex && strcmp(noex, "1") == 0;
+    /* The umask, for the default mode of a tree's top folder (read once, set back at once). */
+    m->umask = umask(022);
+    umask(m->umask);
     *ret_state = m;
     return 0;
 }
@@ -305,6 +308,30 @@ out:
     return r;
 }
 
+/* The file of a tree's deferred owners and modes (fm_extract_tar): an unnamed file in the
+ * deployment's tmp_dir(), starting with the default of the top folder (0755 under the umask,
+ * molt's owner), which a "." entry of the tar overrides. */
+static int fixup_file(fm *m, int *ret_fd, struct molt_sdk_error *err)
+{
+    int fd = open(m->h->tmp_dir(m->h), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        FILE *f = tmpfile();   /* a file system without O_TMPFILE */
+        fd = f ? fcntl(fileno(f), F_DUPFD_CLOEXEC, 0) : -1;
+        if (f)
+            fclose(f);
+    }
+    if (fd < 0)
+        return fm_err(err, MOLT_EIO, "a temporary file in %s: %s", m->h->tmp_dir(m->h),
+                      strerror(errno));
+    int r = fm_fixup_add(fd, "", geteuid(), getegid(), 0755 & ~(mode_t)m->umask, err);
+    if (r < 0) {
+        close(fd);
+        return r;
+    }
+    *ret_fd = fd;
+    return 0;
+}
+
 /* Stage entry e's tree: the tar from the payload stream (raw == NULL) or from raw, extracted
  * into the temporary sibling folder of its destination. */
 static int stage_tree(fm *m, plan *p, entry *e, int64_t size, const char *raw,
@@ -312,7 +339,7 @@ static int stage_tree(fm *m, plan *p, entry *e, int64_t size, const char *raw,
 {
     char *tmp = fm_sibling(e->dest, "new"), *dir = fm_dirname(e->dest);
     struct archive *a = NULL;
-    int status = 0, r;
+    int status = 0, r, fix = -1;
     uint64_t avail = 0;
     struct stat st;
     if (!tmp || !dir) {
@@ -324,7 +351,8 @@ static int stage_tree(fm *m, plan *p, entry *e, int64_t size, const char *raw,
         (r = fm_check_space(dir, (uint64_t)size, e->dest, err)) < 0 ||
         (r = plan_save(m, p, err)) < 0)
         goto out;
-    if (mkdir(tmp, 0755) != 0 || stat(tmp, &st) != 0) {
+    /* 0700 until the payload verified: no other user reaches what an attacker may have sent. */
+    if (mkdir(tmp, 0700) != 0 || stat(tmp, &st) != 0) {
         r = fm_err(err, MOLT_EIO, "create %s: %s", tmp, strerror(errno));
         goto out;
     }
@@ -332,24 +360,18 @@ static int stage_tree(fm *m, plan *p, entry *e, int64_t size, const char *raw,
      * reads it before ArtifactInstall (Cleanup removes the sibling by name). */
     e->dev = (unsigned long long)st.st_dev;
     e->ino = (unsigned long long)st.st_ino;
+    if ((r = fixup_file(m, &fix, err)) < 0)
+        goto out;
     a = raw ? fm_archive_from_file(raw) : fm_archive_from_payload(m, &status);
     if (!a) {
         r = fm_err(err, MOLT_EIO, "open the tar of %s", e->dest);
         goto out;
     }
-    r = fm_extract_tar(m, a, tmp, avail, err);
+    r = fm_extract_tar(m, a, tmp, avail, fix, err);
     if (status < 0)
         r = fm_err(err, status, "payload file %s: read failed", e->payload);
     if (r < 0)
         goto out;
-    if ((e->uid >= 0 || e->gid >= 0) && lchown(tmp, (uid_t)e->uid, (gid_t)e->gid) != 0) {
-        r = fm_err(err, MOLT_EIO, "chown %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    if (e->mode >= 0 && chmod(tmp, (mode_t)e->mode) != 0) {
-        r = fm_err(err, MOLT_EIO, "chmod %s: %s", tmp, strerror(errno));
-        goto out;
-    }
     if (!raw) {   /* the host needs the end of the payload file to check its checksum */
         const void *rest;
         int64_t n;
@@ -360,12 +382,25 @@ static int stage_tree(fm *m, plan *p, entry *e, int64_t size, const char *raw,
             goto out;
         }
     }
+    /* Verified (the read returned 0, or raw is a verified copy): the tar's owners and modes. */
+    if ((r = fm_apply_fixups(fix, tmp, err)) < 0)
+        goto out;
+    if ((e->uid >= 0 || e->gid >= 0) && lchown(tmp, (uid_t)e->uid, (gid_t)e->gid) != 0) {
+        r = fm_err(err, MOLT_EIO, "chown %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    if (e->mode >= 0 && chmod(tmp, (mode_t)e->mode) != 0) {
+        r = fm_err(err, MOLT_EIO, "chmod %s: %s", tmp, strerror(errno));
+        goto out;
+    }
     r = fsync_parent(tmp, err);
     if (r == 0)
         molt_sdk_log_info(m->h, "staged the tree %s as %s", e->dest, tmp);
 out:
     if (a)
         archive_read_free(a);
+    if (fix >= 0)
+        close(fix);
     if (r < 0 && tmp)
         fm_rm_rf(tmp, NULL);
     free(tmp);

@@ -7,6 +7,7 @@
 #include <molt/sdk.h>
 
 #include <stdint.h>
+#include <sys/types.h>
 #include <archive.h>
 
 /* The module's state for one molt process (host table, allowed roots, test knobs). */
@@ -19,6 +20,7 @@ typedef struct fm {
     int64_t bytes;          /* payload bytes consumed in this call */
     int no_exchange;        /* test knob MOLT_FILE_TEST_NO_EXCHANGE=1: act as if the file system
                                lacked renameat2(RENAME_EXCHANGE) */
+    unsigned int umask;     /* molt's umask (init) */
 } fm;
 
 /* Test-only: die of SIGKILL (a power cut) when MOLT_FILE_TEST_KILL=at=<point> names point. */
@@ -51,8 +53,9 @@ char *fm_sibling(const char *dest, const char *tag);
 /* The parent folder of an absolute path (malloc'd). */
 char *fm_dirname(const char *path);
 
-/* Remove path and everything below it (not following symlinks); a missing path is 0. */
-int fm_rm_rf(const char *path, struct molt_sdk_error *err);
+/* Remove path and everything below it (not following symlinks; *at() calls, any depth); a
+ * missing path is 0: libmolt-sdk's molt_sdk_rm_rf, under a short name. */
+#define fm_rm_rf molt_sdk_rm_rf
 
 /* Bytes available to us on the file system holding path (statvfs f_bavail * f_frsize). */
 int fm_free_bytes(const char *path, uint64_t *ret, struct molt_sdk_error *err);
@@ -60,13 +63,31 @@ int fm_free_bytes(const char *path, uint64_t *ret, struct molt_sdk_error *err);
 /* Check that need bytes fit on the file system of dir; MOLT_ESPACE with the numbers otherwise. */
 int fm_check_space(const char *dir, uint64_t need, const char *what, struct molt_sdk_error *err);
 
-/* Extract the tar archive in (opened by the caller) into the existing empty folder root, checking
- * every entry first: no absolute path, no "..", no device node, fifo or socket, hard links and
- * symlinks that stay inside the tree, sizes within avail bytes. Modes, owners and times are
- * applied as in the archive (the entry "." gives root its own). Every byte is synced (syncfs)
- * before it returns 0. On failure the caller removes root. */
-int fm_extract_tar(fm *m, struct archive *in, const char *root, uint64_t avail,
+/* The deepest entry of a tree, in folders below its top (the path length is bounded too: every
+ * entry's path, the destination's included, is shorter than PATH_MAX). */
+#define FM_TREE_DEPTH_MAX 256
+
+/* Extract the tar archive in (opened by the caller) into the existing empty folder root (which
+ * the caller created 0700), checking every entry first: no absolute path, no "..", no device
+ * node, fifo or socket, hard links and symlinks that stay inside the tree, sizes within avail
+ * bytes, at most FM_TREE_DEPTH_MAX levels and paths shorter than PATH_MAX (MOLT_ELIMIT). Times are applied as in the archive; every entry is owned by molt, with the archive's
+ * permission bits minus setuid, setgid and sticky, and root stays 0700: nothing is usable by
+ * another user while the payload is unverified (issue 12). The archive's owners (by name, then
+ * id) and full modes (the entry "." gives root its own) are appended to the file fix_fd, for
+ * fm_apply_fixups once the payload verified. Every byte is synced (syncfs) before it returns 0.
+ * On failure the caller removes root. */
+int fm_extract_tar(fm *m, struct archive *in, const char *root, uint64_t avail, int fix_fd,
                    struct molt_sdk_error *err);
+
+/* Append one deferred owner and mode (for the entry rel of a tree, "" for its top folder) to
+ * fix_fd; a later record for the same entry wins. */
+int fm_fixup_add(int fix_fd, const char *rel, int64_t uid, int64_t gid, mode_t mode,
+                 struct molt_sdk_error *err);
+
+/* Apply the owners and modes that fm_extract_tar recorded in fix_fd to the tree root, relative
+ * to a descriptor of root (*at() calls, never following a symlink), then sync. Call it only once
+ * the payload verified (the host's read returned 0). */
+int fm_apply_fixups(int fix_fd, const char *root, struct molt_sdk_error *err);
 
 /* An archive reader over the host's current payload file (read_block), for fm_extract_tar;
  * *ret_status receives the host's read error, if any. */

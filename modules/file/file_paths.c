@@ -7,7 +7,6 @@
 #include "file_module.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -247,28 +246,6 @@ char *fm_sibling(const char *dest, const char *tag)
     if (asprintf(&out, "%.*s/.%s.molt-%s", (int)(slash - dest), dest, slash + 1, tag) < 0)
         return NULL;
     return out;
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    int r = flag == FTW_DP ? rmdir(path) : unlink(path);
-    return r != 0 && errno != ENOENT ? -1 : 0;
-}
-
-int fm_rm_rf(const char *path, struct molt_sdk_error *err)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return errno == ENOENT ? 0 : fm_err(err, MOLT_EIO, "stat %s: %s", path, strerror(errno));
-    if (!S_ISDIR(st.st_mode))
-        return unlink(path) == 0 || errno == ENOENT
-                   ? 0
-                   : fm_err(err, MOLT_EIO, "remove %s: %s", path, strerror(errno));
-    if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
-        return fm_err(err, MOLT_EIO, "remove %s: %s", path, strerror(errno));
-    return 0;
 }
 
 int fm_free_bytes(const char *path, uint64_t *ret, struct molt_sdk_error *err)

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,10 +85,11 @@ struct archive *fm_archive_from_file(const char *path)
 }
 
 /* A relative entry name made canonical in out (no "./" prefix, no trailing or double "/"): ""
- * for the tree's root. -1 for an absolute name or one with "..". */
+ * for the tree's root. -1 for an absolute name or one with "..", -2 when it has more than
+ * FM_TREE_DEPTH_MAX components, -3 when it does not fit in cap bytes. */
 static int clean_rel(const char *name, char *out, size_t cap)
 {
-    size_t used = 0;
+    size_t used = 0, depth = 0;
     if (name[0] == '/')
         return -1;
     char *copy = strdup(name);
@@ -99,8 +101,16 @@ static int clean_rel(const char *name, char *out, size_t cap)
         if (strcmp(c, ".") == 0)
             continue;
         size_t n = strlen(c);
-        if (strcmp(c, "..") == 0 || used + n + 2 > cap) {
+        if (strcmp(c, "..") == 0) {
             r = -1;
+            break;
+        }
+        if (++depth > FM_TREE_DEPTH_MAX) {
+            r = -2;
+            break;
+        }
+        if (used + n + 2 > cap) {
+            r = -3;
             break;
         }
         if (used)
@@ -110,6 +120,23 @@ static int clean_rel(const char *name, char *out, size_t cap)
     }
     free(copy);
     return r;
+}
+
+/* Refuse the entry name (clean_rel gave c) with the reason. */
+static int refuse_name(const char *name, const char *what, int c, size_t cap,
+                       struct molt_sdk_error *err)
+{
+    if (c == -2)
+        return fm_err(err, MOLT_ELIMIT, "tar entry '%.200s%s'%s: more than %d levels deep: "
+                      "refused (the limit of the file module)", name,
+                      strlen(name) > 200 ? "..." : "", what, FM_TREE_DEPTH_MAX);
+    if (c == -3)
+        return fm_err(err, MOLT_ELIMIT, "tar entry '%.200s%s'%s: its path in the tree would be "
+                      "%zu bytes or more, the limit is %zu (PATH_MAX %d, less the destination's "
+                      "own path): refused", name, strlen(name) > 200 ? "..." : "", what,
+                      strlen(name), cap - 1, PATH_MAX);
+    return fm_err(err, MOLT_EINVAL, "tar entry '%.200s'%s: absolute or with '..': refused", name,
+                  what);
 }
 
 /* Does the symlink at rel (canonical) with target stay inside the tree, read lexically? */
@@ -192,7 +219,79 @@ static int check_link(const char *path, const struct stat *st, int flag, struct 
     return 0;
 }
 
-int fm_extract_tar(fm *m, struct archive *in, const char *root, uint64_t avail,
+/* One deferred owner and mode (issue 12): what the tar asks for an entry, applied by
+ * fm_apply_fixups once the payload verified. Followed by len bytes of its relative name. */
+typedef struct fixup {
+    int64_t uid, gid;
+    uint32_t mode;   /* permission bits, setuid/setgid/sticky included */
+    uint32_t len;
+} fixup;
+
+int fm_fixup_add(int fd, const char *rel, int64_t uid, int64_t gid, mode_t mode,
+                     struct molt_sdk_error *err)
+{
+    fixup f = {.uid = uid, .gid = gid, .mode = (uint32_t)(mode & 07777),
+               .len = (uint32_t)strlen(rel)};
+    if (write(fd, &f, sizeof f) != (ssize_t)sizeof f ||
+        (f.len && write(fd, rel, f.len) != (ssize_t)f.len))
+        return fm_err(err, errno == ENOSPC ? MOLT_ESPACE : MOLT_EIO,
+                      "recording the owner and mode of tar entry '%s': %s", rel, strerror(errno));
+    return 0;
+}
+
+int fm_apply_fixups(int fix_fd, const char *root, struct molt_sdk_error *err)
+{
+    char rel[PATH_MAX];
+    fixup f;
+    int r = 0, root_fd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (root_fd < 0)
+        return fm_err(err, MOLT_EIO, "open %s: %s", root, strerror(errno));
+    if (lseek(fix_fd, 0, SEEK_SET) != 0) {
+        r = fm_err(err, MOLT_EIO, "owners and modes of %s: %s", root, strerror(errno));
+        goto out;
+    }
+    for (;;) {
+        ssize_t n = read(fix_fd, &f, sizeof f);
+        if (n == 0)
+            break;
+        if (n != (ssize_t)sizeof f || f.len >= sizeof rel ||
+            read(fix_fd, rel, f.len) != (ssize_t)f.len) {
+            r = fm_err(err, MOLT_EIO, "owners and modes of %s: short read", root);
+            goto out;
+        }
+        rel[f.len] = '\0';
+        const char *at = rel[0] ? rel : ".";
+        struct stat st;
+        if (fstatat(root_fd, at, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            r = fm_err(err, MOLT_EIO, "stat %s/%s: %s", root, rel, strerror(errno));
+            goto out;
+        }
+        mode_t mode = (mode_t)f.mode;
+        /* chown first: it clears setuid/setgid, which the chmod then sets. Not root (a test,
+         * or a module run as a user): the owner stays, and so do no setuid/setgid bits, as
+         * libarchive and GNU tar do. */
+        if (fchownat(root_fd, at, (uid_t)f.uid, (gid_t)f.gid, AT_SYMLINK_NOFOLLOW) != 0) {
+            if (errno != EPERM || geteuid() == 0) {
+                r = fm_err(err, MOLT_EIO, "chown %s/%s to %lld:%lld: %s", root, rel,
+                           (long long)f.uid, (long long)f.gid, strerror(errno));
+                goto out;
+            }
+            mode &= ~(mode_t)06000;
+        }
+        if (!S_ISLNK(st.st_mode) && fchmodat(root_fd, at, mode, 0) != 0) {
+            r = fm_err(err, MOLT_EIO, "chmod %s/%s to %04o: %s", root, rel, (unsigned)mode,
+                       strerror(errno));
+            goto out;
+        }
+    }
+    if (syncfs(root_fd) != 0)
+        r = fm_err(err, MOLT_EIO, "sync %s: %s", root, strerror(errno));
+out:
+    close(root_fd);
+    return r;
+}
+
+int fm_extract_tar(fm *m, struct archive *in, const char *root, uint64_t avail, int fix_fd,
                    struct molt_sdk_error *err)
 {
     struct archive *out = archive_write_disk_new();
@@ -200,10 +299,14 @@ int fm_extract_tar(fm *m, struct archive *in, const char *root, uint64_t avail,
     char rel[PATH_MAX], hard[PATH_MAX], full[PATH_MAX * 2 + 2];
     uint64_t total = 0, written = 0;
     int r = 0, ar;
+    /* Every entry's path, root included, fits in PATH_MAX: the tree stays usable by path. */
+    size_t room = strlen(root) + 2 < sizeof rel ? sizeof rel - strlen(root) - 1 : 1;
     if (!out)
         return fm_err(err, MOLT_ENOMEM, "out of memory");
-    archive_write_disk_set_options(out, ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_OWNER |
-                                            ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
+    /* No ARCHIVE_EXTRACT_OWNER and no setuid/setgid/sticky bit now: every entry is molt's own
+     * until the payload verified; what the tar asks for goes to fix_fd (fm_apply_fixups). */
+    archive_write_disk_set_options(out, ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
+                                            ARCHIVE_EXTRACT_SECURE_SYMLINKS |
                                             ARCHIVE_EXTRACT_SECURE_NODOTDOT);
     archive_write_disk_set_standard_lookup(out);
     while ((ar = archive_read_next_header(in, &ae)) != ARCHIVE_EOF) {
@@ -214,13 +317,17 @@ int fm_extract_tar(fm *m, struct archive *in, const char *root, uint64_t avail,
         const char *name = archive_entry_pathname(ae);
         const char *hl = archive_entry_hardlink(ae);
         mode_t type = archive_entry_filetype(ae);
-        if (!name || clean_rel(name, rel, sizeof rel) < 0) {
-            r = fm_err(err, MOLT_EINVAL, "tar entry '%s': absolute or with '..': refused",
-                       name ? name : "(no name)");
+        int c = name ? clean_rel(name, rel, room) : -1;
+        if (c < 0) {
+            r = refuse_name(name ? name : "(no name)", "", c, room, err);
             goto out;
         }
         if (hl) {
-            if (clean_rel(hl, hard, sizeof hard) < 0 || !hard[0]) {
+            if ((c = clean_rel(hl, hard, room)) < -1) {
+                r = refuse_name(name, " (a hard link)", c, room, err);
+                goto out;
+            }
+            if (c < 0 || !hard[0]) {
                 r = fm_err(err, MOLT_EINVAL, "tar entry '%s': hard link to '%s' outside the tree: "
                            "refused", name, hl);
                 goto out;
@@ -251,6 +358,20 @@ int fm_extract_tar(fm *m, struct archive *in, const char *root, uint64_t avail,
                        "%llu bytes (at entry '%s'), %llu bytes available", root,
                        (unsigned long long)total, name, (unsigned long long)avail);
             goto out;
+        }
+        if (!hl) {
+            /* The owner by name, then id, as GNU tar as root (libarchive's standard lookup). */
+            int64_t uid = archive_write_disk_uid(out, archive_entry_uname(ae),
+                                                 archive_entry_uid(ae));
+            int64_t gid = archive_write_disk_gid(out, archive_entry_gname(ae),
+                                                 archive_entry_gid(ae));
+            mode_t perm = archive_entry_perm(ae);
+            if ((r = fm_fixup_add(fix_fd, rel, uid, gid, perm, err)) < 0)
+                goto out;
+            /* The tree's top folder stays 0700 (nobody else reaches anything below it). */
+            archive_entry_set_perm(ae, rel[0] ? perm & 0777 : 0700);
+        } else {
+            archive_entry_set_perm(ae, archive_entry_perm(ae) & 0777);
         }
         snprintf(full, sizeof full, "%s%s%s", root, rel[0] ? "/" : "", rel);
         archive_entry_set_pathname(ae, full);

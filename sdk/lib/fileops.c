@@ -2,6 +2,7 @@
 /* libmolt-sdk file operations: atomic durable replace, a root-confined path join, copies with
  * progress. */
 #include "sdk_internal.h"
+#include "util/rmtree.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -129,6 +130,19 @@ int molt_sdk_write_file_atomic(const char *path, const void *data, size_t len, u
         return r;
     }
     return molt_sdk_atomic_commit(fd, tmp, path, err);
+}
+
+int molt_sdk_rm_rf(const char *path, struct molt_sdk_error *err)
+{
+    molt_rmtree_err e;
+    if (!path || !*path)
+        return molt_sdk_err_set(err, MOLT_EINVAL, "remove: no path");
+    if (molt_rmtree(path, &e) == 0)
+        return 0;
+    if (e.errno_value == ENOMEM)
+        return molt_sdk_err_set(err, MOLT_ENOMEM, "cannot remove %s: out of memory", path);
+    return molt_sdk_err_errno(err, e.errno_value, "cannot remove %s (%s %s)", path, e.op,
+                              e.path);
 }
 
 /* q is root or below it (both canonical). */

@@ -10,6 +10,8 @@
 #    container runs again, v2's container is gone;
 #  - a v2 whose container exits -> "exited with code 3", rollback, v1 runs;
 #  - an image neither in the payload nor on the engine -> "image ... is missing", nothing changed;
+#  - a payload whose image tarball was replaced (checksum mismatch): refused, and the engine never
+#    loaded the image it carried (issue 12: the engine gets a payload file only once verified);
 #  - v2 in Mender's community form (containers: [ref], run_args) installs; commit removes the v1
 #    container and the v1 image (nothing else uses it);
 #  - the engine stopped in the middle of an update (while the commit gate waits): a clear
@@ -145,6 +147,20 @@ grep -q "image molt-test/app:nowhere of container web is missing" "$RUN_ERR" || 
 assert_eq "$V1_ID" "$(web_id)" "v1 after the missing image"
 assert_eq running "$($DOCKER inspect -f '{{.State.Status}}' web)" "v1 still running"
 pass "an image neither in the payload nor on the engine is refused in Download; v1 untouched"
+
+# ---- a tampered image tarball: the engine never sees it -----------------------------------------------
+spec v2t molt-test/app:v2 "true"
+make_artifact "$T/v2t-orig.mender" v2t docker --compression none -m "$T/v2t.json" -f "$T/app-v2.tar"
+python3 "$MOLT_SRC_DIR/tests/integration/tamper_payload.py" "$T/v2t-orig.mender" "$T/v2t.mender" \
+    app-v2.tar "$T/app-v3.tar" || fail "tamper_payload.py"
+molt_dev install "$T/v2t.mender"
+[ "$RUN_RC" != 0 ] || fail "an artifact with a replaced image tarball installed"
+grep -qi "checksum" "$RUN_ERR" || { cat "$RUN_ERR"; fail "no checksum message"; }
+if $DOCKER image inspect molt-test/app:v3 >/dev/null 2>&1; then
+    fail "the engine loaded molt-test/app:v3 from a payload file that failed its checksum"
+fi
+assert_eq "$V1_ID" "$(web_id)" "v1 after the tampered artifact"
+pass "a replaced image tarball: refused (checksum), and the engine never loaded its image"
 
 # ---- v2 (Mender's form) + commit removes v1 ----------------------------------------------------------
 molt_dev install "$T/v2.mender"

@@ -19,6 +19,9 @@ Faults (command line, or at run time with PUT /_control/faults {"drop_after": N,
   --status CODE     answer every file request with CODE
   --range-shift N   answer a Range request from N bytes after the asked start
   --client-ca FILE  require a client certificate signed by FILE (mutual TLS)
+  --hold-after N    after N body bytes (first download only), log {"event": "held", ...} and
+                    hold the connection open, sending nothing, until PUT /_control/release (a
+                    handshake: a test acts while the client has exactly N bytes, then releases)
 
 Every request is logged as one JSON line to --log (and to stderr with --verbose):
   {"method": "GET", "path": "/a.mender", "range": "bytes=1048576-8388607", "status": 206,
@@ -48,7 +51,7 @@ class Faults:
 
     FIELDS = {"drop_after": int, "drop_every": bool, "die_after": int, "no_range": bool,
               "no_validators": bool, "slow": int, "status": int, "range_shift": int,
-              "stall": bool}
+              "stall": bool, "hold_after": int}
 
     def __init__(self, args):
         self.lock = threading.Lock()
@@ -231,8 +234,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.close_connection = True
         raise DroppedConnection()
 
+    def hold(self, sent):
+        """The --hold-after handshake: say so in the log, wait for PUT /_control/release."""
+        self.server.faults.update({"hold_after": None})
+        self.server.log_event({"event": "held", "path": self.entry["path"], "sent": sent})
+        while not self.server.release_event.wait(0.1):
+            if self.server.stop_event.is_set():
+                raise DroppedConnection()
+        self.server.release_event.clear()
+
     def send_file_body(self, f, start, length, faults):
         drop_at = self.server.faults.drop_point()
+        hold_at = faults["hold_after"]
         slow = faults["slow"]
         f.seek(start)
         sent = 0
@@ -249,6 +262,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         self.entry["stalled"] = True
                         self.server.stop_event.wait(60)
                     self.drop_connection()
+            if hold_at is not None:
+                n = min(n, hold_at - sent)
+                if n <= 0:
+                    self.hold(sent)
+                    hold_at = None
+                    continue
             data = f.read(n)
             if not data:
                 break
@@ -334,6 +353,12 @@ def control_faults(request, match):
     return request.send_json(200, request.server.faults.get())
 
 
+def control_release(request, match):
+    """Let a connection held by --hold-after go on."""
+    request.server.release_event.set()
+    return request.send_json(200, {"released": True})
+
+
 def control_log(request, match):
     """The request log so far, as a JSON array."""
     with request.server.log_lock:
@@ -346,6 +371,7 @@ def make_router():
     router.add("GET", r"/_control/faults", control_faults)
     router.add("PUT", r"/_control/faults", control_faults)
     router.add("GET", r"/_control/log", control_log)
+    router.add("PUT", r"/_control/release", control_release)
     router.add("GET", r"/_redirect/(?P<name>.+)", redirect)
     router.add("GET", r"/(?P<name>[^?]+)", serve_file)
     return router
@@ -368,6 +394,7 @@ class Server(http.server.ThreadingHTTPServer):
         self.events = []
         self.log_file = open(args.log, "a", buffering=1) if args.log else None
         self.stop_event = threading.Event()
+        self.release_event = threading.Event()
         self.tls = bool(args.tls_cert)
         if args.tls_cert:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -417,6 +444,7 @@ def parse_args(argv):
     p.add_argument("--drop-every", action="store_true")
     p.add_argument("--die-after", type=int)
     p.add_argument("--stall", action="store_true")
+    p.add_argument("--hold-after", type=int)
     p.add_argument("--no-range", action="store_true")
     p.add_argument("--no-validators", action="store_true")
     p.add_argument("--slow", type=int, default=0)

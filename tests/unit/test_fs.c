@@ -1,19 +1,24 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* core/util/fs: molt_dir_names, the folder listing the module registry, the state scripts and
- * the inventory scripts share (sorted, filtered, bounded, with errors naming the folder). */
+ * the inventory scripts share (sorted, filtered, bounded, with errors naming the folder), and
+ * molt_rm_rf (util/rmtree.c) on trees deeper than PATH_MAX and than the descriptor limit. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "util/fs.h"
+#include "util/rmtree.h"
 
 static char dir[64];
 
@@ -98,11 +103,88 @@ static void test_errors(void **state)
     assert_null(names);
 }
 
+/* A chain of depth folders named "d123456789" below top (mkdirat, so its paths exceed
+ * PATH_MAX), with a file, a symlink and a sibling folder at every 100th level. */
+static void make_deep(const char *top, int depth)
+{
+    int fd = open(top, O_RDONLY | O_DIRECTORY);
+    assert_true(fd >= 0);
+    for (int i = 0; i < depth; i++) {
+        if (i % 100 == 0) {
+            int f = openat(fd, "f", O_WRONLY | O_CREAT, 0644);
+            assert_true(f >= 0);
+            close(f);
+            assert_int_equal(symlinkat("/", fd, "l"), 0);
+            assert_int_equal(mkdirat(fd, "side", 0755), 0);
+        }
+        assert_int_equal(mkdirat(fd, "d123456789", 0755), 0);
+        int next = openat(fd, "d123456789", O_RDONLY | O_DIRECTORY);
+        assert_true(next >= 0);
+        close(fd);
+        fd = next;
+    }
+    close(fd);
+}
+
+/* 1500 levels (16.5 KB of path, more folders than the 256 descriptors allowed): removed whole;
+ * the symlinks to / are unlinked, never followed. */
+static void test_rm_rf_deep(void **state)
+{
+    (void)state;
+    char top[128];
+    molt_err err = {0};
+    snprintf(top, sizeof top, "%s/deep", dir);
+    assert_int_equal(mkdir(top, 0755), 0);
+    make_deep(top, 1500);
+    /* a device's usual limit, well below the depth */
+    struct rlimit was, lim;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &was), 0);
+    lim = was;
+    lim.rlim_cur = 256;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+    int r = molt_rm_rf(top, &err);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &was), 0);
+    if (r != 0)
+        fail_msg("%s", err.msg);
+    assert_false(molt_path_exists(top));
+    assert_true(molt_path_exists("/"));
+    /* a missing path, a file, a symlink, a trailing slash */
+    assert_int_equal(molt_rm_rf(top, &err), 0);
+    char file[128];
+    snprintf(file, sizeof file, "%s/a", dir);
+    assert_int_equal(molt_rm_rf(file, &err), 0);
+    assert_false(molt_path_exists(file));
+    assert_int_equal(mkdir(top, 0755), 0);
+    char slash[140];
+    snprintf(slash, sizeof slash, "%s/", top);
+    assert_int_equal(molt_rm_rf(slash, &err), 0);
+    assert_false(molt_path_exists(top));
+}
+
+/* Refusals: "/" itself; a path below a file (its folder cannot be opened), named in the error
+ * with the reason. */
+static void test_rm_rf_errors(void **state)
+{
+    (void)state;
+    char below[160], want[400];
+    molt_err err = {0};
+    molt_rmtree_err e;
+    assert_int_equal(molt_rmtree("/", &e), -1);
+    assert_int_equal(e.errno_value, EINVAL);
+    snprintf(below, sizeof below, "%s/a/x", dir);
+    assert_int_equal(molt_rm_rf(below, &err), MOLT_EIO);
+    snprintf(want, sizeof want, "cannot remove %s (remove %s): Not a directory", below, below);
+    assert_string_equal(err.msg, want);
+    assert_true(molt_path_exists(below) == false);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sorted_and_filtered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rm_rf_deep, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rm_rf_errors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

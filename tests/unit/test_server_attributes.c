@@ -107,6 +107,9 @@ static void test_inventory(void **state)
     write_script(d2, "molt-inventory-x", "echo ip=2\necho hw=pi\n", path, sizeof path);
     write_script(d2, "molt-inventory-noexec", "echo hidden=1\n", path, sizeof path);
     chmod(path, 0644);
+    /* strict modes: a world-writable inventory script is not run */
+    write_script(d2, "molt-inventory-open", "echo hidden=2\n", path, sizeof path);
+    chmod(path, 0777);
     const char *dirs[] = {d1, "/nonexistent/inv", d2};
     json_t *attrs = NULL;
     assert_int_equal(molt_inventory_collect(dirs, 3, &attrs, &err), 0);

@@ -273,8 +273,13 @@ static int extract(fx *f, uint64_t avail, struct molt_sdk_error *err, char *tree
     int status = 0;
     struct archive *a = fm_archive_from_payload(&f->m, &status);
     assert_non_null(a);
-    int r = fm_extract_tar(&f->m, a, tree, avail, err);
+    FILE *fix = tmpfile();
+    assert_non_null(fix);
+    int r = fm_extract_tar(&f->m, a, tree, avail, fileno(fix), err);
     archive_read_free(a);
+    if (r == 0 && status == 0)
+        r = fm_apply_fixups(fileno(fix), tree, err);
+    fclose(fix);
     return status < 0 ? status : r;
 }
 

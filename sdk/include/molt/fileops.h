@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* libmolt-sdk file operations for modules: atomic durable replace, a path join that cannot escape
- * a root, copies with progress (from the payload stream or from a file). */
+ * a root, copies with progress (from the payload stream or from a file), recursive removal. */
 #ifndef MOLT_FILEOPS_H
 #define MOLT_FILEOPS_H
 
@@ -30,6 +30,12 @@ void molt_sdk_atomic_abort(int fd, char *tmp);
 
 /* fsync a folder (after creating, renaming or removing entries in it). */
 int molt_sdk_fsync_dir(const char *dir, struct molt_sdk_error *err);
+
+/* rm -rf path: a file or symlink is unlinked, a folder emptied and removed, depth first, with
+ * *at() calls relative to folder descriptors (never by full path: any depth and path length up
+ * to 65536 levels, symlinks never followed). A missing path is 0. Otherwise MOLT_EIO (or
+ * MOLT_ENOMEM) with a message naming path, the operation and the entry that failed. */
+int molt_sdk_rm_rf(const char *path, struct molt_sdk_error *err);
 
 /* root + "/" + rel, refusing anything that could leave root: an absolute rel, a ".." component,
  * an empty rel, or an existing component that is a symlink resolving outside root (or pointing

@@ -124,7 +124,13 @@ struct molt_module_desc {
      * checksum mismatch shows as a negative read result at the end of the file, and the module then
      * returns that code. Stage the update (write to an inactive partition, a temporary file) but
      * change nothing the device runs on: activation is artifact_install's. Files the module does not
-     * read are still read and verified by the host after download returns. */
+     * read are still read and verified by the host after download returns.
+     * The bytes of a payload file are UNTRUSTED until read/read_block returned 0 for it (an
+     * attacker controls an unverified stream and its pace): until then nothing made from them may
+     * be usable by anyone: no file another user can reach, no setuid/setgid bit or final owner,
+     * nothing handed to another program that acts on it (a package manager, a container engine).
+     * Stage in a place only molt can reach (a 0700 folder, a 0600 file, an inactive partition)
+     * and apply modes, owners and hand-overs after the read returned 0 (docs/modules.md). */
     int (*download)(void *state);
     /* ArtifactInstall: activate what download staged. On failure the host asks supports_rollback
      * and calls artifact_rollback if it is supported, then artifact_failure, then cleanup. */

@@ -2,7 +2,8 @@
 /* c-template: a native molt update module to start from. Payload type "c-template": every
  * payload file is installed into the folder named by the artifact's meta-data {"dest": "<dir>"},
  * with a backup so that the update can be rolled back.
- *   Download          stream each payload file into tmp_dir()/<name> (nothing visible changes)
+ *   Download          stream each payload file into tmp_dir()/<name>, 0600 (nothing visible
+ *                     changes; its bytes are untrusted until the host's read returned 0)
  *   ArtifactInstall   back up dest/<name> into work_dir()/backup/ (or note that it was absent),
  *                     then replace dest/<name> atomically with the staged file
  *   ArtifactRollback  put the backups back, remove files that were new, drop the backups
@@ -38,7 +39,7 @@ static int download(void *st)
         char *path = NULL, *tmp = NULL;
         int fd;
         if (molt_sdk_path_join(h->tmp_dir(h), name, &path, &err) < 0 ||
-            molt_sdk_atomic_open(path, 0644, &fd, &tmp, &err) < 0) {
+            molt_sdk_atomic_open(path, 0600, &fd, &tmp, &err) < 0) {
             free(path);
             return molt_sdk_fail(h, &err);
         }

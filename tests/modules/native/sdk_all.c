@@ -111,6 +111,7 @@ static int artifact_install(void *st)
         (r = molt_sdk_path_join(h->tmp_dir(h), "payload.bin", &src, &err)) < 0 ||
         (r = molt_sdk_path_join(dest, "payload.bin", &dst, &err)) < 0 ||
         (r = molt_sdk_copy_file(src, dst, 0644, NULL, NULL, &err)) < 0 ||
+        (r = molt_sdk_rm_rf(src, &err)) < 0 ||   /* the staged copy is not needed any more */
         (r = molt_sdk_path_join(dest, "sdk-all.txt", &out, &err)) < 0)
         goto done;
     if (h->kv_get(h, "sink", sink, sizeof sink - 1, &len) == 0)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Benchmark: the resident memory of an idle `molt daemon` polling a server. The test server of
 # the fleet tests (tests/server/mender_api.py, HTTPS on loopback with a throw-away CA) accepts the
 # device; the daemon polls for an update every POLL seconds (no deployment) and the script samples

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Shared by the file-module benchmarks (sourced, after `top` is set): the build, the median and
 # a molt device (data dir, the file module alone in the native module dir).
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Benchmark: the fixed cost of an update. `molt install` + `molt commit` of a 1 KiB single-file
 # artifact (mender-artifact's single-file layout, gzip) with molt's native file module, next to,
 # in the same run:

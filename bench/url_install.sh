@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Benchmark: `molt install URL` (HTTP on loopback) against `molt install FILE` of the same 512 MiB
 # gzip single-file artifact, same run, file module. The download, the decompression, the hashing
 # and the write overlap in the URL install (one streaming pass: nothing is staged), so it should

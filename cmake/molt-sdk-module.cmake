@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # molt_sdk_add_module(<name> <source>...): a native molt module <name>.so built against the SDK
 # (find_package(molt-sdk) includes this; molt's own tree uses it for its built-in modules):
 #  - a MODULE library linking molt::molt-sdk, named <name>.so (no "lib" prefix);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Payload files staged on disk for file-taking modules (see stage.h). */
 #include "host/stage.h"
 

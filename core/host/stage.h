@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Payload files staged on disk for modules that take files, not streams (the exec host's files/,
  * the native host's files_dir()): one writer for both, bounded by what the artifact declared. */
 #ifndef MOLT_HOST_STAGE_H

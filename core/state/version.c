@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Version comparison in three schemes (integer, semver 2.0.0, Debian), for the downgrade
  * policy. Strings are walked in place as (pointer, length) slices: nothing is allocated, no
  * number is converted, so a version of any length compares correctly and cannot overflow. */

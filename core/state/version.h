@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Version comparison for the downgrade policy (docs/configuration.md, `downgrade:`): integers,
  * Semantic Versioning 2.0.0 precedence and Debian versions (deb-version(7), as dpkg compares
  * them). Pure functions over strings: no allocation, no I/O, no locale. */

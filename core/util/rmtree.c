@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Recursive removal relative to folder descriptors (see rmtree.h): an explicit stack of levels on
  * the heap, one open folder at a time, so a tree of any depth within MOLT_RMTREE_DEPTH_MAX goes,
  * however long its paths are. */

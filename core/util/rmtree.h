@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Recursive removal with *at() calls relative to folder descriptors, never by full path: the one
  * implementation behind molt_rm_rf (core) and molt_sdk_rm_rf (libmolt-sdk, compiled in there
  * too). Depth costs heap, not descriptors or stack, and no path is ever longer than a name. */

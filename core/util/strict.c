@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Strict modes (see strict.h): sshd's StrictModes/secure_filename for molt's own files. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Strict modes, as sshd's StrictModes: the files that decide what molt runs as root (the
  * configuration, module files, state scripts) must not be writable by another user. */
 #ifndef MOLT_UTIL_STRICT_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Fuzz target for the version schemes of the downgrade policy (core/state/version.c), whose
  * input is an artifact's provide: untrusted when no verification key is configured. The input is
  * two versions separated by the first newline; for each scheme both are checked and, when both

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Scratch roots and test packages for the deb module's tests (source after lib.sh):
 #   new_root DIR   an empty root dpkg can install into, with busybox as its shell
 #   pkg NAME VERSION DEPENDS POSTINST_EXIT [CONTROL_LINE]   build $T/debs/NAME_VERSION-EXIT.deb

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Replace one payload file of an uncompressed Mender artifact (mender-artifact --compression
 none), keeping version, manifest, manifest.sig and header verbatim: the signature still
 verifies, and only the payload file's checksum gives the tampering away, at its last byte.

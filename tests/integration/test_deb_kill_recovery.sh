@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The deb module killed with molt (issue 12, part 3): molt gets SIGKILL alone while dpkg runs
 # libfoo's postinst (it sleeps after a handshake file in the scratch root), and `molt resume`
 # starts at once. dpkg dies with molt (PR_SET_PDEATHSIG); the postinst dpkg had started is ended

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # A refused tree is always cleaned up (issue 12, part 5b). `directory` artifacts whose update.tar
 # goes past the file module's limits (modules/file/README.md "Limits"):
 #  - a chain of folders whose paths grow past PATH_MAX (the entries before the limit are written

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Unverified bytes are never usable (issue 12, part 1): a correctly signed `directory` artifact
 # whose update.tar is replaced by an attacker's tar holding a setuid-root copy of a program,
 # served over loopback HTTP by tests/server/molt_test_server.py, which holds the stream in the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Payload files staged for file-taking modules are bounded by what the artifact declares (issue
 # 12, part 5a): a payload file whose tar header declares 77 GiB (followed by 1 MiB, then the
 # stream ends) is refused before anything is written, with a message naming the declared size

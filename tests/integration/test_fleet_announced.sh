@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # `molt daemon` installs what the server announced, and never an older release (issue 12,
 # part 2), with signed artifacts (ECDSA P-256, artifact_verify_keys set) and the downgrade policy
 # on (downgrade: policy refuse, key app.version, scheme semver):

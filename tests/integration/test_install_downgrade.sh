@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The downgrade policy and the unsigned-artifact warning of `molt install` (issue 12, part 2):
 #  - with no artifact_verify_keys, install warns once (one line on stderr) that unsigned
 #    artifacts are accepted; with a key configured it does not;

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # molt killed with SIGKILL alone (not its process group: kill -9, a crash, the OOM killer), then
 # `molt resume` at once: nothing the dead molt started may still run when the resume calls its
 # first module, and afterwards the device is on the state molt records (issue 12, part 3).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # A rollback that cannot run yet is retried, not forgotten (issue 12, part 4), with the exec
 # module tests/modules/logging-module: its ArtifactRollback exits 21 ("try again later", the
 # code Mender's state scripts use) while $CTL/fail_ArtifactRollback holds 21.

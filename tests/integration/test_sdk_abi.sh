@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The SDK's ABI is exactly its headers:
 #  - the functions declared in the installed headers (gcc -aux-info over <molt/sdk.h>; without
 #    molt_module_entry, which modules define) are exactly those libmolt-sdk exports (nm -D) and

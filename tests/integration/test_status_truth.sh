@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # What `molt status --json` and `molt resume` say is what happened (issue 12, part 7):
 #  - last_deployment.result is "success" after a commit, "rolled-back" after `molt rollback`
 #    and "failure" after a failed deployment, with rolled_back saying whether the device is on

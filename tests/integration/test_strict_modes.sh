@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Strict modes (issue 12, part 6; docs/configuration.md "Strict modes"): the files that decide
 # what molt runs as root are refused when another user could write them, as sshd's StrictModes:
 #  - a group-writable configuration (it sets reboot_command, module_dirs, native_module_dir);

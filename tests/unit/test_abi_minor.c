@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* abi_minor means the descriptor layout a module fills, not the host functions it calls: the
  * test module sdk_all (tests/modules/native/sdk_all.c) declares minor 0 and uses set_sink only
  * when MOLT_HOST_HAS says the host has it. It is loaded by molt's loader, then driven through

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of core/host/proc.c's protection against a molt killed by SIGKILL: the owner token
  * (molt_proc_end_owned finds exactly the processes whose environment holds MOLT_OWNER=<token>,
  * however long the environment before it, ends them and waits), and the parent-death signal

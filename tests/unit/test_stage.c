@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* core/host/stage: the payload files staged for file-taking modules (exec files/, native
  * files_dir()) are bounded by what the artifact declared: the free space is checked against the
  * declared size before writing, and more bytes than declared stop the write. The over-long case

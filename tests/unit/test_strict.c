@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* core/util/strict: sshd-like strict modes for the files that decide what molt runs as root. */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for core/state/version.c: the three version schemes of the downgrade policy, as
  * tables of (a, b, expected order) pairs, each also checked reversed and against itself, and
  * tables of strings each scheme must refuse. The Debian table's orders were checked with

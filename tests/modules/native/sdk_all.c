@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A native test module that calls every function libmolt-sdk exports (tests/integration/
  * test_sdk_abi.sh checks with nm that none is missing), loaded and run by molt: payload type
  * "sdk-all". Download stages each payload file in tmp_dir() (the first one read by the module

@@ -10,11 +10,14 @@
 #    partition differs from the base (the module's own check of the data it reads);
 #  - a delta whose rebuilt image does not have the provided checksum (made with the zstd CLI
 #    and a wrong rootfs-image.checksum) is refused with the environment untouched;
+#  - Mender's Go client refuses the delta artifact cleanly (no module for rootfs-delta), and
+#    molt-artifact refuses bad inputs (equal images, a base that is not a rootfs-image);
 #  - a power cut (SIGKILL by the test knob MOLT_ROOTFS_TEST_KILL_AFTER) inside the delta write,
 #    then the reboot and molt resume: the device stays on the old system, and the next delta
 #    installs.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/rootfs_lib.sh"
+. "$(dirname "$0")/device.sh"
 command -v mender-artifact >/dev/null || fail "mender-artifact is not installed"
 command -v zstd >/dev/null || fail "zstd (the CLI) is not installed"
 
@@ -82,7 +85,20 @@ run_molt_artifact write rootfs-delta --base "$T/v1.img" --target "$T/v1.img" -n 
 expect_rc 1 "a delta between equal images"
 grep -q "are the same image" "$RUN_ERR" || fail "equal images: $(cat "$RUN_ERR")"
 [ ! -e "$T/same.mender" ] || fail "equal images: an artifact was written"
+run_molt_artifact write rootfs-delta --target "$T/v2.img" -n x -t sim-ab -o "$T/x.mender"
+expect_rc 2 "no --base"
+run_molt_artifact write rootfs-delta --base "$T/d12.mender" --target "$T/v2.mender" -o "$T/x.mender"
+expect_rc 1 "a delta artifact as the base"
+grep -q "payload type is rootfs-delta, expected rootfs-image" "$RUN_ERR" || fail "delta as base: $(cat "$RUN_ERR")"
 pass "delta artifacts: signed, accepted by mender-artifact validate/read, base and target shown"
+
+# Mender's own client has no rootfs-delta module: it refuses before writing anything
+go_device_new mgo sim-ab v1
+go_mender install "$T/d12.mender"
+[ "$RUN_RC" != 0 ] || fail "Mender's client installed a rootfs-delta artifact"
+grep -q "Payload type 'rootfs-delta' is not supported" "$RUN_ERR" \
+    || fail "Mender's client: $(tail -n 5 "$RUN_ERR")"
+pass "Mender's client refuses the delta artifact cleanly (payload type not supported)"
 
 # ---- full v1, then delta v1->v2 and v2->v3, each committed ---------------------------------
 rf_device dev

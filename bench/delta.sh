@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Benchmark: delta updates of a full system image (docs/delta.md). Builds two ext4 rootfs images
 # (mkfs.ext4 -d, fixed UUID, hash seed and timestamps) of a Debian userland unpacked from real
-# .debs (apt-get download + dpkg-deb -x); the second one has the kernel and a set of packages at
-# newer versions (bookworm -> bookworm-security/updates) and some folders moved. Then prints, in
-# one run:
+# .debs (apt-get download + dpkg-deb -x), the pair chosen by BENCH_PAIR:
+#   kernel   (default) the issue's reference pair: the kernel package 6.1.192-2 -> 6.1.192-3
+#            (linux-image-6.1.0-56 -> -57-cloud-amd64: every module rebuilt, in a new folder);
+#   upgrade  that kernel upgrade, 18 packages at their bookworm-security/updates versions
+#            (libc6, openssl, systemd, curl, python3.11, perl-base, tzdata, ...) and two folders
+#            moved (/usr/share/doc, /usr/share/zoneinfo);
+#   jump     as upgrade, but from kernel 6.1.176-1 (linux-image-6.1.0-50): 16 stable releases.
+# Then prints, in one run:
 #   - sizes: the full zstd artifact of the new image; molt's delta artifact; the deltas of
 #     `zstd -19 --patch-from --long`, `xdelta3 -9` and (BENCH_BSDIFF=1) bsdiff on the same pair;
 #   - generation: wall time, peak RSS (VmHWM) and peak anonymous RSS of each;
@@ -16,17 +21,20 @@
 # Every apply starts with the partitions and inputs dropped from the page cache (fadvise).
 # Not part of ctest. Needs root (mkfs.ext4 -d keeps owners) and Debian's apt mirror.
 #
-# Usage: bench/delta.sh    (RUNS=3; BENCH_IMG_MIB=256; BENCH_CACHE=folder for the downloaded
-#                           .debs, default ~/.cache/molt-bench-delta; MOLT_BUILD_DIR to reuse a
-#                           build; BENCH_BSDIFF=1 adds bsdiff, minutes and GiBs)
+# Usage: bench/delta.sh    (BENCH_PAIR=kernel|upgrade|jump; RUNS=3; BENCH_IMG_MIB=256;
+#                           BENCH_CACHE=folder for the downloaded .debs, default
+#                           ~/.cache/molt-bench-delta; MOLT_BUILD_DIR to reuse a build;
+#                           BENCH_BSDIFF=1 adds bsdiff, minutes and GiBs)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-out="$top/bench/out/delta"
+pair=${BENCH_PAIR:-kernel}
+out="$top/bench/out/delta-$pair"
 runs=${RUNS:-3}
 mib=${BENCH_IMG_MIB:-256}
 cache=${BENCH_CACHE:-$HOME/.cache/molt-bench-delta}
 mkdir -p "$out" "$cache"
 echo '*' >"$top/bench/out/.gitignore"
+exec > >(tee "$out/report.txt")
 "$top/tools/deps.sh"
 
 build=${MOLT_BUILD_DIR:-$top/build/bench}
@@ -41,24 +49,33 @@ molt="$build/core/molt"
 molt_artifact="$build/sdk/artifact/molt-artifact"
 sim="$top/tests/sim-bootloader/sim-bootloader"
 
-# --- the packages: name=old-version (the old image) and the newest (the new image) ---------------
-# Unchanged in both: the rest of a small Debian userland.
+# --- the packages -----------------------------------------------------------------------------
+# In both images: a small Debian userland.
 same=(bash coreutils dash libacl1 libattr1 libaudit1 libblkid1 libbz2-1.0 libcap2 libcrypt1
       libgcc-s1 libgmp10 liblzma5 libmount1 libpcre2-8-0 libselinux1 libstdc++6 libtinfo6
       libzstd1 zlib1g busybox iproute2 vim-tiny libsqlite3-0 libffi8 libreadline8 dbus
       libdbus-1-3 libncursesw6 findutils grep sed tar gzip diffutils)
-# Upgraded in the new image: the kernel (another ABI: every module moves to a new folder) and
-# packages with a bookworm-security/updates version.
-old=(linux-image-6.1.0-50-cloud-amd64 libc6=2.36-9+deb12u7 libssl3=3.0.17-1~deb12u2
-     openssl=3.0.17-1~deb12u2 systemd=252.38-1~deb12u1 libsystemd0=252.38-1~deb12u1
-     libudev1=252.38-1~deb12u1 udev=252.38-1~deb12u1 curl=7.88.1-10+deb12u5
-     libcurl4=7.88.1-10+deb12u5 python3.11-minimal=3.11.2-6+deb12u8
-     libpython3.11-minimal=3.11.2-6+deb12u8 libpython3.11-stdlib=3.11.2-6+deb12u8
-     perl-base=5.36.0-7+deb12u3 libxml2=2.9.14+dfsg-1.3~deb12u4 tzdata=2025b-0+deb12u1
-     util-linux=2.38.1-5+deb12u1 libexpat1=2.5.0-1+deb12u2 libglib2.0-0=2.74.6-2+deb12u2)
-new=(linux-image-6.1.0-57-cloud-amd64 libc6 libssl3 openssl systemd libsystemd0 libudev1 udev
-     curl libcurl4 python3.11-minimal libpython3.11-minimal libpython3.11-stdlib perl-base
-     libxml2 tzdata util-linux libexpat1 libglib2.0-0)
+# Packages with a bookworm-security/updates version: the old one (bookworm) and the newest.
+pkgs_old=(libc6=2.36-9+deb12u7 libssl3=3.0.17-1~deb12u2 openssl=3.0.17-1~deb12u2
+     systemd=252.38-1~deb12u1 libsystemd0=252.38-1~deb12u1 libudev1=252.38-1~deb12u1
+     udev=252.38-1~deb12u1 curl=7.88.1-10+deb12u5 libcurl4=7.88.1-10+deb12u5
+     python3.11-minimal=3.11.2-6+deb12u8 libpython3.11-minimal=3.11.2-6+deb12u8
+     libpython3.11-stdlib=3.11.2-6+deb12u8 perl-base=5.36.0-7+deb12u3
+     libxml2=2.9.14+dfsg-1.3~deb12u4 tzdata=2025b-0+deb12u1 util-linux=2.38.1-5+deb12u1
+     libexpat1=2.5.0-1+deb12u2 libglib2.0-0=2.74.6-2+deb12u2)
+pkgs_new=(libc6 libssl3 openssl systemd libsystemd0 libudev1 udev curl libcurl4
+     python3.11-minimal libpython3.11-minimal libpython3.11-stdlib perl-base libxml2 tzdata
+     util-linux libexpat1 libglib2.0-0)
+kernel_new=linux-image-6.1.0-57-cloud-amd64   # 6.1.192-3
+case $pair in
+    kernel) same+=("${pkgs_new[@]}"); old=(linux-image-6.1.0-56-cloud-amd64); new=("$kernel_new")
+            move=no ;;
+    upgrade) old=(linux-image-6.1.0-56-cloud-amd64 "${pkgs_old[@]}"); new=("$kernel_new" "${pkgs_new[@]}")
+             move=yes ;;
+    jump) old=(linux-image-6.1.0-50-cloud-amd64 "${pkgs_old[@]}"); new=("$kernel_new" "${pkgs_new[@]}")
+          move=yes ;;
+    *) echo "BENCH_PAIR: kernel, upgrade or jump, not $pair" >&2; exit 2 ;;
+esac
 
 # download NAME[=VERSION]... into $cache (kept between runs); prints the .deb paths
 download() {
@@ -105,11 +122,12 @@ if [ ! -s "$out/v1.img" ] || [ ! -s "$out/v2.img" ] || [ "$(stat -c %s "$out/v1.
         mkdir -p "$out/tree$v"/{etc,var/lib,home,root,tmp,proc,sys,dev,run}
         echo "release $v" >"$out/tree$v/etc/release"
     done
-    # some files moved in the new release
-    mv "$out/tree2/usr/share/doc" "$out/tree2/usr/share/documentation"
-    mkdir -p "$out/tree2/opt"
-    mv "$out/tree2/usr/share/zoneinfo" "$out/tree2/opt/zoneinfo"
-    ln -s /opt/zoneinfo "$out/tree2/usr/share/zoneinfo"
+    if [ "$move" = yes ]; then   # some files moved in the new release
+        mv "$out/tree2/usr/share/doc" "$out/tree2/usr/share/documentation"
+        mkdir -p "$out/tree2/opt"
+        mv "$out/tree2/usr/share/zoneinfo" "$out/tree2/opt/zoneinfo"
+        ln -s /opt/zoneinfo "$out/tree2/usr/share/zoneinfo"
+    fi
     echo "tree sizes: $(du -sm "$out/tree1" | cut -f1) MiB, $(du -sm "$out/tree2" | cut -f1) MiB" >&2
     mkimage "$out/tree1" "$out/v1.img"
     mkimage "$out/tree2" "$out/v2.img"
@@ -160,7 +178,8 @@ mb() { awk -v b="$1" 'BEGIN {printf "%.2f MB", b / 1e6}'; }
 full=$(stat -c %s "$out/v2.mender")
 wlog=$(python3 -c "import math,sys; print(math.ceil(math.log2($(stat -c %s "$out/v1.img") + $img_bytes)))")
 
-printf '\n== generation (%d MiB images; %s) ==\n' "$mib" "$(nproc) CPUs"
+printf '\n== pair %s: generation (%d MiB images; %s CPUs, load %s) ==\n' "$pair" "$mib" "$(nproc)" \
+    "$(cut -d' ' -f1 /proc/loadavg)"
 printf '%-34s %12s %9s %10s %12s %12s\n' tool "size" "% full" "time s" "peak RSS" "peak anon"
 gen() {  # NAME OUTPUT CMD...
     local name=$1 o=$2

@@ -24,7 +24,8 @@
 # Usage: bench/delta.sh    (BENCH_PAIR=kernel|upgrade|jump; RUNS=3; BENCH_IMG_MIB=256;
 #                           BENCH_CACHE=folder for the downloaded .debs, default
 #                           ~/.cache/molt-bench-delta; MOLT_BUILD_DIR to reuse a build;
-#                           BENCH_BSDIFF=1 adds bsdiff, minutes and GiBs)
+#                           BENCH_BSDIFF=1 adds bsdiff, minutes and GiBs; BENCH_REUSE=1 keeps
+#                           the deltas of an earlier run and reprints its generation figures)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 pair=${BENCH_PAIR:-kernel}
@@ -184,9 +185,14 @@ printf '%-34s %12s %9s %10s %12s %12s\n' tool "size" "% full" "time s" "peak RSS
 gen() {  # NAME OUTPUT CMD...
     local name=$1 o=$2
     shift 2
-    rm -f "$o"
-    measure "$out/gen.res" "$@"
-    read -r wall hwm anon rc <"$out/gen.res"
+    if [ "${BENCH_REUSE:-0}" = 1 ] && [ -s "$o" ] && [ -s "$o.gen" ]; then
+        read -r wall hwm anon rc <"$o.gen"   # BENCH_REUSE=1: the figures of the run that made it
+    else
+        rm -f "$o"
+        measure "$out/gen.res" "$@"
+        read -r wall hwm anon rc <"$out/gen.res"
+        cp "$out/gen.res" "$o.gen"
+    fi
     [ "$rc" = 0 ] || { cat "$out/gen.res.err" >&2; echo "$name failed" >&2; exit 1; }
     local size
     size=$(stat -c %s "$o")

@@ -221,6 +221,7 @@ printf 'goal: delta <= 10%% of the full zstd artifact: %.2f%%; <= 1.1x the best 
 D="$out/dev"
 rm -rf "$D"
 "$sim" create "$D" --molt-build "$build" --part-size "$img_bytes" >/dev/null
+printf 'device_type=bench\n' >"$D/data/device_type"   # the artifacts' device type
 # The device runs v1 on A: an ext4 image does not "boot" in the simulator (it looks for its
 # SIM-ROOTFS line), so v1 is put on A and its provides recorded with a bootstrap artifact.
 dd if="$out/v1.img" of="$D/part-a.img" conv=notrunc status=none

@@ -13,6 +13,7 @@ packages=(
   time libzstd-dev
   docker.io busybox-static dpkg-repack dpkg-dev
   grub-common
+  xdelta3 bsdiff e2fsprogs
   softhsm2 libengine-pkcs11-openssl opensc
   debhelper lintian pandoc man-db file
 )

@@ -51,6 +51,14 @@ int rootfs_partition_size(const char *path, int64_t *ret, struct molt_sdk_error 
 int rootfs_write_partition(const struct molt_host_api *host, const rootfs_config *cfg,
                            const char *path, int64_t size, struct molt_sdk_error *err);
 
+/* Test-only: SIGKILL molt after this many bytes of the partition were written (a power cut
+ * inside the write, full image or delta). Never set on a device. */
+#define ROOTFS_KILL_KNOB "MOLT_ROOTFS_TEST_KILL_AFTER"
+
+/* Wait for the write-back of [off, off+len) of fd (path for messages) and drop it from the
+ * page cache (pages still mapped by the caller stay). */
+int rootfs_settle(int fd, const char *path, int64_t off, int64_t len, struct molt_sdk_error *err);
+
 /* Run the health checks (commands and units) until all pass or cfg->health_deadline seconds
  * passed; MOLT_ETIMEOUT/MOLT_EMODULE naming the check that did not pass. */
 int rootfs_health_check(const struct molt_host_api *host, const rootfs_config *cfg,

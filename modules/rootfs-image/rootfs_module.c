@@ -7,7 +7,7 @@
  *   old, new     partition letters ("A"/"B") of the running system and of the target
  *   downloaded   "1" once the image was written and fsync'd
  *   rollback     "1" once ArtifactRollback began (NeedsArtifactReboot then answers for it) */
-#include "rootfs.h"
+#include "delta.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,7 +152,12 @@ static int download(void *st)
     molt_sdk_log_info(h, "writing %s (%lld bytes) to partition %c (%s); running %c",
                       name, (long long)size, letter[target], s->cfg.part[target],
                       letter[active]);
-    if ((r = rootfs_write_partition(h, &s->cfg, s->cfg.part[target], size, &err)) < 0)
+    /* rootfs-delta (delta_apply.c): rebuilt from the running partition; the rest is shared */
+    if (strcmp(h->payload_type(h), ROOTFS_DELTA_TYPE) == 0)
+        r = rootfs_delta_write(h, &s->cfg, s->cfg.part[active], s->cfg.part[target], size, &err);
+    else
+        r = rootfs_write_partition(h, &s->cfg, s->cfg.part[target], size, &err);
+    if (r < 0)
         return fail(s, &err);
     r = h->next_file(h, &name, &size);
     if (r != 0) {
@@ -280,7 +285,7 @@ static int cleanup(void *st)
     return 0;
 }
 
-static const char *const payload_types[] = {"rootfs-image", NULL};
+static const char *const payload_types[] = {"rootfs-image", ROOTFS_DELTA_TYPE, NULL};
 
 static const struct molt_module_desc desc = {
     MOLT_MODULE_V1,

@@ -17,9 +17,6 @@
 #include <unistd.h>
 
 #define VERIFY_BUF (1u << 20)
-/* Test-only: SIGKILL molt after this many bytes of the partition were written (a power cut
- * inside the write). Never set on a device. */
-#define KILL_KNOB "MOLT_ROOTFS_TEST_KILL_AFTER"
 
 /* FNV-1a, 64 bits: a cheap check that what reads back is what was written (the payload itself
  * was verified by the host's SHA-256). */
@@ -48,8 +45,7 @@ static int write_all_fd(int fd, const char *path, const void *buf, size_t n,
     return 0;
 }
 
-/* Wait for the write-back of [off, off+len) and drop it from the page cache. */
-static int settle(int fd, const char *path, int64_t off, int64_t len, struct molt_sdk_error *err)
+int rootfs_settle(int fd, const char *path, int64_t off, int64_t len, struct molt_sdk_error *err)
 {
     if (len <= 0)
         return 0;
@@ -126,7 +122,7 @@ static int write_block(void *ctx, const void *buf, size_t n)
     if (w->done - w->started >= w->sync_interval) {
         /* start write-back of this window, wait for the one before */
         sync_file_range(w->fd, w->started, w->done - w->started, SYNC_FILE_RANGE_WRITE);
-        if ((r = settle(w->fd, w->path, w->settled, w->started - w->settled, &w->err)) < 0)
+        if ((r = rootfs_settle(w->fd, w->path, w->settled, w->started - w->settled, &w->err)) < 0)
             return r;
         w->settled = w->started;
         w->started = w->done;
@@ -187,7 +183,7 @@ int rootfs_write_partition(const struct molt_host_api *host, const rootfs_config
         return rootfs_err(err, MOLT_ESPACE, "the rootfs image (%lld bytes) is larger than "
                           "partition %s (%lld bytes): nothing written", (long long)size, path,
                           (long long)part_size);
-    const char *knob = getenv(KILL_KNOB);
+    const char *knob = getenv(ROOTFS_KILL_KNOB);
     struct writer w = { .path = path, .size = size, .sync_interval = cfg->sync_interval,
                         .kill_after = knob && *knob ? strtoll(knob, NULL, 10) : -1,
                         .verify = cfg->verify_write, .hash = FNV_INIT };

@@ -142,7 +142,8 @@ static void print_help(enum kind k)
 }
 
 static const char write_help[] =
-    "Usage: molt-artifact write module-image|rootfs-image|bootstrap-artifact [options]\n"
+    "Usage: molt-artifact write module-image|rootfs-image|rootfs-delta|bootstrap-artifact "
+    "[options]\n"
     "Run 'molt-artifact write KIND --help' for the options.\n";
 
 /* Split KEY:VALUE at the first colon into obj (the last one given wins, as in mender-artifact). */
@@ -234,6 +235,20 @@ static int add_defaults(enum kind k, const write_args *a, json_t *provides, json
     return 0;
 }
 
+int tool_write_spec(molt_artifact_spec *spec, const char *compression, const char *out,
+                    const char *cmd)
+{
+    molt_err err = {0};
+    if (molt_compression_parse(compression, &spec->compression) < 0)
+        return tool_usage(cmd, "unknown compression \"%s\" (expected none, gzip, xz, lzma or "
+                          "zstd)", compression);
+    if (molt_artifact_write(spec, out, &err) < 0) {
+        molt_err_prefix(&err, "writing %s: ", out);
+        return tool_fail(&err);
+    }
+    return TOOL_EXIT_OK;
+}
+
 static int run_write(enum kind k, write_args *a, const char *cmd)
 {
     molt_err err = {0};
@@ -280,17 +295,7 @@ static int run_write(enum kind k, write_args *a, const char *cmd)
     spec.scripts = a->scripts.v;
     spec.n_scripts = a->scripts.n;
     spec.signing_key = a->key;
-    if (molt_compression_parse(a->compression ? a->compression : "gzip", &spec.compression) < 0) {
-        rc = tool_usage(cmd, "unknown compression \"%s\" (expected none, gzip, xz, lzma or zstd)",
-                        a->compression);
-        goto out;
-    }
-    if (molt_artifact_write(&spec, a->out, &err) < 0) {
-        molt_err_prefix(&err, "writing %s: ", a->out);
-        rc = tool_fail(&err);
-        goto out;
-    }
-    rc = TOOL_EXIT_OK;
+    rc = tool_write_spec(&spec, a->compression ? a->compression : "gzip", a->out, cmd);
 out:
     json_decref(provides);
     json_decref(clears);
@@ -308,6 +313,8 @@ int tool_cmd_write(int argc, char **argv, const char *global_compression)
         fputs(write_help, stdout);
         return TOOL_EXIT_OK;
     }
+    if (strcmp(argv[1], "rootfs-delta") == 0)
+        return tool_cmd_write_delta(argc - 1, argv + 1, global_compression);
     enum kind k;
     const char *cmd;
     if (strcmp(argv[1], "module-image") == 0) {

@@ -153,6 +153,24 @@ static void print_map(FILE *out, const char *label, const json_t *obj)
     }
 }
 
+/* A rootfs-delta payload: the image it applies to and the one it rebuilds. */
+static void print_delta(FILE *out, json_t *d, json_t *meta)
+{
+    json_t *m = json_object_get(meta, "rootfs-delta");
+    json_t *provides = json_object_get(d, "provides");
+    const char *fmt = json_string_value(json_object_get(m, "format"));
+    const char *base = json_string_value(json_object_get(json_object_get(d, "depends"),
+                                                         "rootfs-image.checksum"));
+    const char *target = json_string_value(json_object_get(provides, "rootfs-image.checksum"));
+    const char *version = json_string_value(json_object_get(provides, "rootfs-image.version"));
+    fprintf(out, "    Delta: %s\n", fmt ? fmt : "(no format in the meta-data)");
+    fprintf(out, "      base:   %s (%lld bytes)\n", base ? base : "?",
+            (long long)json_integer_value(json_object_get(m, "base_size")));
+    fprintf(out, "      target: %s (%lld bytes), rootfs-image.version %s\n", target ? target : "?",
+            (long long)json_integer_value(json_object_get(m, "target_size")),
+            version ? version : "?");
+}
+
 void tool_print_human(const json_t *doc, FILE *out)
 {
     json_t *d = (json_t *)doc; /* jansson's getters take non-const */
@@ -209,6 +227,8 @@ void tool_print_human(const json_t *doc, FILE *out)
     } else {
         fprintf(out, "    Metadata: Nothing\n");
     }
+    if (type && strcmp(type, "rootfs-delta") == 0)
+        print_delta(out, d, meta);
     json_t *files = json_object_get(d, "files");
     if (!json_array_size(files)) {
         fprintf(out, "    Files: None\n");

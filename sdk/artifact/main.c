@@ -17,6 +17,7 @@ static const char usage_text[] =
     "Commands:\n"
     "  write module-image       an artifact for an update module (-T TYPE -f FILE...)\n"
     "  write rootfs-image       a full root filesystem image (-f IMAGE)\n"
+    "  write rootfs-delta       a binary delta between two images (--base OLD --target NEW)\n"
     "  write bootstrap-artifact an artifact with an empty payload (provides only)\n"
     "  read [--json] [-k PUBKEY]... FILE\n"
     "                           check the whole artifact and show everything in it\n"

@@ -31,9 +31,17 @@ typedef struct tool_strv {
 void tool_strv_add(tool_strv *l, const char *s);
 void tool_strv_free(tool_strv *l);
 
+/* Parse compression into spec and write the artifact to out: TOOL_EXIT_OK, TOOL_EXIT_USAGE
+ * (unknown compression, reported for cmd) or TOOL_EXIT_FAILED (reported). */
+struct molt_artifact_spec;
+int tool_write_spec(struct molt_artifact_spec *spec, const char *compression, const char *out,
+                    const char *cmd);
+
 /* The commands: argv[0] is the command word. global_compression is a --compression given
  * before the command (mender-artifact accepts it there), or NULL. */
 int tool_cmd_write(int argc, char **argv, const char *global_compression);
+/* write rootfs-delta (delta_write.c): argv[0] is "rootfs-delta". */
+int tool_cmd_write_delta(int argc, char **argv, const char *global_compression);
 int tool_cmd_read(int argc, char **argv);
 int tool_cmd_validate(int argc, char **argv);
 int tool_cmd_sign(int argc, char **argv);

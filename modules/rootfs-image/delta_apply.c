@@ -1,0 +1,257 @@
+/* Download of a rootfs-delta payload (docs/delta.md): rebuild the new image from the running
+ * partition and the delta, straight into the inactive partition.
+ *
+ *  1. The base check, before a byte is written: the SHA-256 of the first base_size bytes of the
+ *     active partition, the very bytes the decoder reads, must be the artifact's
+ *     artifact_depends rootfs-image.checksum.
+ *  2. The active partition is mapped read-only and handed to zstd as the prefix (page cache, not
+ *     anonymous memory); the inactive partition's first target_size bytes are mapped shared and
+ *     are the decoder's output buffer (ZSTD_d_stableOutBuffer: no window buffer of its own), so
+ *     the memory of the process does not grow with the image. The output is hashed as it is
+ *     produced and its write-back is started and waited for per sync_interval, as in the full
+ *     path; fsync at the end.
+ *  3. The SHA-256 of the rebuilt image must be the artifact_provides rootfs-image.checksum;
+ *     only then does download() record "downloaded", which ArtifactInstall needs to arm the
+ *     bootloader. */
+#include "delta.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <openssl/evp.h>
+/* ZSTD_d_stableOutBuffer and ZSTD_WINDOWLOG_MAX_64 are in the experimental section (libzstd
+ * >= 1.4.4 accepts the parameter through the stable ZSTD_DCtx_setParameter). */
+#define ZSTD_STATIC_LINKING_ONLY
+#include <zstd.h>
+
+#define HASH_STEP (4u << 20)   /* hash the base this much at a time (progress, madvise) */
+
+/* Map the first size bytes of path (prot PROT_READ, or with PROT_WRITE shared). */
+static int map_part(const char *path, int64_t size, bool writable, int *ret_fd, void **ret_map,
+                    struct molt_sdk_error *err)
+{
+    int fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    if (fd < 0)
+        return rootfs_err(err, MOLT_EIO, "partition %s: cannot open it%s: %s", path,
+                          writable ? " for writing" : "", strerror(errno));
+    void *m = mmap(NULL, (size_t)size, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd,
+                   0);
+    if (m == MAP_FAILED) {
+        int e = errno;
+        close(fd);
+        return rootfs_err(err, MOLT_EIO, "partition %s: cannot map %lld bytes: %s", path,
+                          (long long)size, strerror(e));
+    }
+    *ret_fd = fd;
+    *ret_map = m;
+    return 0;
+}
+
+static void hex(const unsigned char *md, char out[65])
+{
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/* SHA-256 of the mapped bytes, read ahead sequentially. */
+static int sha256_map(const unsigned char *p, int64_t size, char out[65],
+                      struct molt_sdk_error *err)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned char md[32];
+    if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(ctx);
+        return rootfs_err(err, MOLT_ENOMEM, "SHA-256: cannot set up a digest");
+    }
+    madvise((void *)p, (size_t)size, MADV_SEQUENTIAL);
+    for (int64_t off = 0; off < size; off += HASH_STEP) {
+        size_t n = size - off < HASH_STEP ? (size_t)(size - off) : HASH_STEP;
+        EVP_DigestUpdate(ctx, p + off, n);
+    }
+    EVP_DigestFinal_ex(ctx, md, NULL);
+    EVP_MD_CTX_free(ctx);
+    madvise((void *)p, (size_t)size, MADV_NORMAL);
+    hex(md, out);
+    return 0;
+}
+
+/* The decoding pass: the host's payload (the zstd frame) in, the mapped partition out. */
+struct decode {
+    const struct molt_host_api *host;
+    const rootfs_config *cfg;
+    const char *path;
+    int fd;
+    unsigned char *out;
+    int64_t size, kill_after;
+    const unsigned char *base;
+    int64_t base_size;
+};
+
+static int decode(struct decode *d, char out_sha[65], struct molt_sdk_error *err)
+{
+    const struct molt_host_api *h = d->host;
+    ZSTD_DCtx *dc = ZSTD_createDCtx();
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    ZSTD_outBuffer out = {d->out, (size_t)d->size, 0};
+    int64_t hashed = 0, started = 0, settled = 0, got = 0;
+    size_t zr = 1;
+    int r = 0;
+    if (!dc || !md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        r = rootfs_err(err, MOLT_ENOMEM, "out of memory for the zstd decoder");
+        goto out;
+    }
+    /* windowLogMax 31: the frame's window covers base + target (the tool chooses it); the
+     * decoder allocates no window since the output buffer is stable (the partition map). */
+    if (ZSTD_isError(ZSTD_DCtx_setParameter(dc, ZSTD_d_windowLogMax, ZSTD_WINDOWLOG_MAX_64)) ||
+        ZSTD_isError(ZSTD_DCtx_setParameter(dc, ZSTD_d_stableOutBuffer, 1)) ||
+        ZSTD_isError(ZSTD_DCtx_refPrefix(dc, d->base, (size_t)d->base_size))) {
+        r = rootfs_err(err, MOLT_EIO, "zstd: cannot set up the decoder");
+        goto out;
+    }
+    for (;;) {
+        const void *block = NULL;
+        int64_t n = h->read_block(h, &block);
+        if (n < 0) {
+            r = rootfs_err(err, (int)n, "reading the delta from the artifact failed after %lld "
+                           "bytes", (long long)got);
+            goto out;
+        }
+        if (n == 0)
+            break;
+        got += n;
+        ZSTD_inBuffer in = {block, (size_t)n, 0};
+        while (in.pos < in.size) {
+            if (zr == 0) {
+                r = rootfs_err(err, MOLT_EFORMAT, "the delta has bytes after its zstd frame");
+                goto out;
+            }
+            zr = ZSTD_decompressStream(dc, &out, &in);
+            if (ZSTD_isError(zr)) {
+                r = rootfs_err(err, MOLT_EFORMAT, "the delta does not decode against partition "
+                               "%s after %zu bytes of output: %s", d->path, out.pos,
+                               ZSTD_getErrorName(zr));
+                goto out;
+            }
+            EVP_DigestUpdate(md, d->out + hashed, out.pos - (size_t)hashed);
+            hashed = (int64_t)out.pos;
+            if (d->kill_after >= 0 && hashed >= d->kill_after) {
+                msync(d->out, (size_t)hashed, MS_SYNC);
+                raise(SIGKILL);
+            }
+            if (hashed - started >= d->cfg->sync_interval) {
+                sync_file_range(d->fd, started, hashed - started, SYNC_FILE_RANGE_WRITE);
+                if ((r = rootfs_settle(d->fd, d->path, settled, started - settled, err)) < 0)
+                    goto out;
+                settled = started;
+                started = hashed;
+                h->progress(h, (uint64_t)hashed, (uint64_t)d->size);
+            }
+        }
+    }
+    if (zr != 0 || hashed != d->size) {
+        r = rootfs_err(err, MOLT_EFORMAT, "the delta ended after %lld of the image's %lld bytes",
+                       (long long)hashed, (long long)d->size);
+        goto out;
+    }
+    unsigned char sum[32];
+    EVP_DigestFinal_ex(md, sum, NULL);
+    hex(sum, out_sha);
+out:
+    ZSTD_freeDCtx(dc);
+    EVP_MD_CTX_free(md);
+    return r;
+}
+
+int rootfs_delta_write(const struct molt_host_api *host, const rootfs_config *cfg,
+                       const char *base_path, const char *path, int64_t size,
+                       struct molt_sdk_error *err)
+{
+    rootfs_delta_info di;
+    int64_t base_part = 0, part = 0;
+    int r = rootfs_delta_parse(host->type_info(host), host->meta_data(host), &di, err);
+    if (r < 0 || (r = rootfs_partition_size(base_path, &base_part, err)) < 0 ||
+        (r = rootfs_partition_size(path, &part, err)) < 0)
+        return r;
+    if (size <= 0)
+        return rootfs_err(err, MOLT_EFORMAT, "the delta is empty");
+    if (di.base_size > base_part)
+        return rootfs_err(err, MOLT_EMODULE, "the delta's base image (%lld bytes) is larger "
+                          "than the running partition %s (%lld bytes): it is not the base; "
+                          "nothing written", (long long)di.base_size, base_path,
+                          (long long)base_part);
+    if (di.target_size > part)
+        return rootfs_err(err, MOLT_ESPACE, "the new image (%lld bytes) is larger than "
+                          "partition %s (%lld bytes): nothing written",
+                          (long long)di.target_size, path, (long long)part);
+    int bfd = -1, fd = -1;
+    void *bmap = NULL, *map = NULL;
+    char sha[65];
+    if ((r = map_part(base_path, di.base_size, false, &bfd, &bmap, err)) < 0)
+        goto out;
+    if ((r = sha256_map(bmap, di.base_size, sha, err)) < 0)
+        goto out;
+    if (strcmp(sha, di.base_sha) != 0) {
+        r = rootfs_err(err, MOLT_EMODULE, "the running partition %s is not the delta's base: the "
+                       "sha256 of its first %lld bytes is %s, the delta needs %s; partition %s "
+                       "not written", base_path, (long long)di.base_size, sha, di.base_sha,
+                       path);
+        goto out;
+    }
+    molt_sdk_log_info(host, "partition %s is the delta's base (sha256 %s, %lld bytes); "
+                      "rebuilding %lld bytes into %s", base_path, sha, (long long)di.base_size,
+                      (long long)di.target_size, path);
+    if ((r = map_part(path, di.target_size, true, &fd, &map, err)) < 0)
+        goto out;
+    const char *knob = getenv(ROOTFS_KILL_KNOB);
+    struct decode d = {.host = host, .cfg = cfg, .path = path, .fd = fd, .out = map,
+                       .size = di.target_size, .base = bmap, .base_size = di.base_size,
+                       .kill_after = knob && *knob ? strtoll(knob, NULL, 10) : -1};
+    if ((r = decode(&d, sha, err)) < 0)
+        goto out;
+    if (strcmp(sha, di.target_sha) != 0) {
+        r = rootfs_err(err, MOLT_ECHECKSUM, "the image rebuilt in partition %s has sha256 %s, "
+                       "the artifact provides %s: not installed (the bootloader is not "
+                       "pointed at it)", path, sha, di.target_sha);
+        goto out;
+    }
+    if (msync(map, (size_t)di.target_size, MS_SYNC) < 0 || fsync(fd) < 0) {
+        r = rootfs_err(err, MOLT_EIO, "partition %s: writing back failed: %s", path,
+                       strerror(errno));
+        goto out;
+    }
+    host->progress(host, (uint64_t)di.target_size, (uint64_t)di.target_size);
+    if (cfg->verify_write) {   /* read the medium back, not the mapping */
+        munmap(map, (size_t)di.target_size);
+        map = NULL;
+        posix_fadvise(fd, 0, di.target_size, POSIX_FADV_DONTNEED);
+        close(fd);
+        fd = -1;
+        if ((r = map_part(path, di.target_size, false, &fd, &map, err)) < 0 ||
+            (r = sha256_map(map, di.target_size, sha, err)) < 0)
+            goto out;
+        if (strcmp(sha, di.target_sha) != 0) {
+            r = rootfs_err(err, MOLT_ECHECKSUM, "partition %s: the image read back has sha256 "
+                           "%s, written was %s", path, sha, di.target_sha);
+            goto out;
+        }
+    }
+    molt_sdk_log_info(host, "partition %s holds the new image (sha256 %s, %lld bytes)", path,
+                      sha, (long long)di.target_size);
+out:
+    if (map)
+        munmap(map, (size_t)di.target_size);
+    if (bmap)
+        munmap(bmap, (size_t)di.base_size);
+    if (fd >= 0) {
+        posix_fadvise(fd, 0, di.target_size, POSIX_FADV_DONTNEED);
+        close(fd);
+    }
+    if (bfd >= 0)
+        close(bfd);
+    return r;
+}

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Benchmark: delta updates of a full system image (docs/delta.md). Builds two ext4 rootfs images
 # (mkfs.ext4 -d, fixed UUID, hash seed and timestamps) of a Debian userland unpacked from real
 # .debs (apt-get download + dpkg-deb -x), the pair chosen by BENCH_PAIR:

@@ -20,7 +20,7 @@
 #    need, and a dpkg database whose status is a copy of the host's (so dpkg checks the
 #    Depends for real against Debian 12's packages; the files of those packages are not in the
 #    root, only their libraries). `dpkg --root` installs into it and runs the maintainer
-#    scripts chrooted into it. systemd cannot run here: deb-systemd-helper, deb-systemd-invoke
+#    scripts chrooted into it; our own commands run chrooted with a /proc of their own. systemd cannot run here: deb-systemd-helper, deb-systemd-invoke
 #    and systemctl are stubs that log their arguments, and /run/systemd/system exists so the
 #    scripts behave as on a booted systemd. In it:
 #    - `molt version`, `molt-artifact --help`, `molt modules` (the four built-in modules load);
@@ -60,7 +60,7 @@ ok() {
     echo "package.sh: ok: $* [${SECONDS}s]"
 }
 
-for c in dpkg-buildpackage dpkg-checkbuilddeps lintian dpkg-deb busybox chroot objdump cmake cc; do
+for c in dpkg-buildpackage dpkg-checkbuilddeps lintian dpkg-deb busybox chroot unshare objdump cmake cc; do
     command -v "$c" >/dev/null || { echo "package.sh: $c not installed (tools/deps.sh)" >&2; exit 77; }
 done
 if ! missing=$(cd "$top" && dpkg-checkbuilddeps 2>&1); then
@@ -203,8 +203,12 @@ done
 printf '/lib/%s\n/usr/lib/%s\n' "$multiarch" "$multiarch" >"$R/etc/ld.so.conf"
 [ -e "$R/lib64" ] || ln -s lib "$R/lib64" 2>/dev/null || true
 
+# The root gets its own /proc, mounted in a private mount namespace that ends with the command:
+# molt reads /proc (a molt that died leaves processes to end; the kit kills molt), as on a device.
+mkdir -p "$R/proc"
 in_root() {  # COMMAND...: run in the scratch root
-    chroot "$R" /bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp TMPDIR=/tmp "$@"
+    unshare -m --propagation private sh -c 'mount -t proc proc "$0/proc" && exec chroot "$0" "$@"' \
+        "$R" /bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp TMPDIR=/tmp "$@"
 }
 rdpkg() {  # dpkg into the scratch root, never reading a terminal
     dpkg --root="$R" --admindir="$R/var/lib/dpkg" "$@" </dev/null

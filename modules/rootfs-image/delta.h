@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The rootfs-image module's delta path (payload type rootfs-delta, docs/delta.md). */
 #ifndef ROOTFS_DELTA_H
 #define ROOTFS_DELTA_H

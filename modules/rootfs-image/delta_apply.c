@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Download of a rootfs-delta payload (docs/delta.md): rebuild the new image from the running
  * partition and the delta, straight into the inactive partition.
  *

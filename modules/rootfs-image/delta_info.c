@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The rootfs-delta artifact's description of itself (docs/delta.md): the base and target image
  * checksums from type-info, the format and sizes from meta-data. Input from the artifact header:
  * every value is checked (tests/test_delta_parse.c, fuzz_rootfs_delta_parse.c). */

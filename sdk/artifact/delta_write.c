@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* molt-artifact write rootfs-delta: a binary delta from one rootfs image to the next (zstd
  * patch-from: the old image is the compressor's prefix, long-distance matching with a window
  * covering both images), written as an ordinary Artifact v3 of payload type rootfs-delta that

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # A delta deploys like a full artifact through `molt daemon` and the test server's Mender device
 # API (tests/server/mender_api.py): the simulated A/B device (tests/sim-bootloader) with the
 # native rootfs-image module gets the full v1, then the delta v1->v2 (payload type

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Fuzz target for rootfs_delta_parse (delta_info.c): the input is the type-info JSON, a NUL byte,
  * then the meta-data JSON, as an artifact header hands them to the module. A success must give
  * two 64-digit lowercase hex checksums and positive sizes; a failure a message. Runs under

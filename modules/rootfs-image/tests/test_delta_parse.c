@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests of rootfs_delta_parse (delta_info.c): what a rootfs-delta artifact's type-info and
  * meta-data must say, and the refusals naming what is wrong. */
 #include <setjmp.h>

@@ -12,6 +12,7 @@ packages=(
   time libzstd-dev
   docker.io busybox-static dpkg-repack dpkg-dev
   grub-common
+  qemu-system-x86 qemu-utils grub-pc-bin fdisk cpio
   softhsm2 libengine-pkcs11-openssl opensc
 )
 

@@ -177,6 +177,20 @@ out:
     return r;
 }
 
+/* Test-only switch (docs/rootfs-image.md, used by the VM tier to cut the power between the two
+ * writes): with MOLT_ROOTFS_TEST_PAUSE_ENV=1 the process says so on stderr and waits forever
+ * after the first copy is written. */
+static void test_pause_between_copies(const char *written)
+{
+    const char *pause_env = getenv("MOLT_ROOTFS_TEST_PAUSE_ENV");
+    if (!pause_env || strcmp(pause_env, "1") != 0)
+        return;
+    fprintf(stderr, "molt-test: paused after writing GRUB environment copy %s\n", written);
+    fflush(stderr);
+    for (;;)
+        pause();
+}
+
 static int grub_set(const char *config, const char *config2, size_t n, const char *const *names,
                     const char *const *values, struct molt_sdk_error *err)
 {
@@ -235,6 +249,7 @@ static int grub_set(const char *config, const char *config2, size_t n, const cha
     const char *paths[2] = {config, config2};
     if ((r = grub_write_in_place(paths[1 - cur], out, err)) < 0)
         return r;
+    test_pause_between_copies(paths[1 - cur]);
     return grub_write_in_place(paths[cur], out, err);
 full:
     return rootfs_err(err, MOLT_ESPACE, "GRUB environment %s: the variables do not fit in %d "

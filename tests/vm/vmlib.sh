@@ -7,11 +7,13 @@
 #   vm_images                  build (once per molt build, shared by the tests, under a lock) the
 #                              images in $VMI: disk.img (release v1), rootfs images and artifacts
 #                              ($VMI/*.mender, listed in vm_images below)
-#   vm_serve                   the loopback file server on $VMI's artifacts; $SRV = the guest's URL
+#   vm_serve [OPTIONS]         a loopback file server (molt_test_server.py OPTIONS) on $VMI's
+#                              artifacts; $SRV = the URL the guest uses (10.0.2.2 = the host)
 #   vm_start NAME              boot machine NAME (a copy-on-write overlay of disk.img, kept across
 #                              power cuts); the console goes to $T/NAME.console
 #   vm_boot [TIMEOUT]          wait for the next completed boot ("molt-vm: resume done"); sets
 #                              VM_RELEASE, VM_ROOT (/dev/vda2|/dev/vda3) and VM_RESUME_RC
+#   vm_boot_settled            vm_boot until molt resume asks for no more reboot (exit not 4)
 #   vm_wait REGEX COUNT [TIMEOUT]  wait until the console holds COUNT lines matching REGEX
 #   vm_sh CMD [TIMEOUT]        run CMD in the guest's control shell: $VM_OUT (file), $VM_RC
 #   vm_ok CMD [TIMEOUT]        vm_sh, failing the test unless it exits 0
@@ -21,11 +23,15 @@
 #   vm_state, vm_last_result   its "state" (idle, awaiting-commit...), last_deployment.result
 VM_DIR="$MOLT_SRC_DIR/tests/vm"
 VMI="$MOLT_BUILD_DIR/vm-images"
-VM_PID= VM_NAME= VM_BOOTS=0 SRV_PID=
+VM_PID= VM_NAME= VM_BOOTS=0 SRV_PIDS=()
 
 vm_cleanup() {
     [ -z "$VM_PID" ] || { kill -9 "$VM_PID" 2>/dev/null || true; wait "$VM_PID" 2>/dev/null || true; }
-    [ -z "$SRV_PID" ] || { kill "$SRV_PID" 2>/dev/null || true; wait "$SRV_PID" 2>/dev/null || true; }
+    local p
+    for p in ${SRV_PIDS[@]+"${SRV_PIDS[@]}"}; do
+        kill "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
     rm -rf "$T"
 }
 trap vm_cleanup EXIT
@@ -105,18 +111,19 @@ vm_mkartifact() {  # NAME ROOTFS [molt-artifact options]
         -o "$VMI/$n.mender" "$@" >/dev/null || fail "molt-artifact write rootfs-image $n"
 }
 
-vm_serve() {
-    rm -f "$T/srv.port"
-    python3 "$MOLT_SRC_DIR/tests/server/molt_test_server.py" --port-file "$T/srv.port" \
-        --files "$VMI" --log "$T/srv.log" 2>>"$T/srv.err" &
-    SRV_PID=$!
+vm_serve() {  # [SERVER OPTIONS]: sets SRV (the URL the guest uses)
+    local n=${#SRV_PIDS[@]}
+    rm -f "$T/srv$n.port"
+    python3 "$MOLT_SRC_DIR/tests/server/molt_test_server.py" --port-file "$T/srv$n.port" \
+        --files "$VMI" --log "$T/srv$n.log" "$@" 2>>"$T/srv$n.err" &
+    SRV_PIDS+=("$!")
     local i
     for ((i = 0; i < 200; i++)); do
-        [ -s "$T/srv.port" ] && break
+        [ -s "$T/srv$n.port" ] && break
         sleep 0.05
     done
-    [ -s "$T/srv.port" ] || fail "the file server did not start: $(cat "$T/srv.err")"
-    SRV="http://10.0.2.2:$(cat "$T/srv.port")"
+    [ -s "$T/srv$n.port" ] || fail "the file server did not start: $(cat "$T/srv$n.err")"
+    SRV="http://10.0.2.2:$(cat "$T/srv$n.port")"
 }
 
 vm_start() {  # NAME
@@ -171,7 +178,17 @@ vm_boot() {  # [TIMEOUT]
     VM_RELEASE=$(sed -n 's/.*release \([^ ]*\) on.*/\1/p' <<<"$up")
     VM_ROOT=$(sed -n 's/.* on \(.*\)$/\1/p' <<<"$up")
     VM_RESUME_RC=$(sed -n 's/.*rc=\([0-9]*\).*/\1/p' <<<"$done_line")
-    echo "vm: booted release $VM_RELEASE on $VM_ROOT, molt resume exited $VM_RESUME_RC" >&2
+    echo "vm: [${SECONDS}s] booted release $VM_RELEASE on $VM_ROOT, molt resume exited $VM_RESUME_RC" >&2
+}
+
+vm_boot_settled() {
+    vm_boot
+    local n=0
+    while [ "$VM_RESUME_RC" = 4 ]; do
+        n=$((n + 1))
+        [ $n -le 3 ] || fail "molt resume asked for a reboot after 4 boots in a row"
+        vm_boot
+    done
 }
 
 vm_sh() {  # CMD [TIMEOUT]
@@ -208,6 +225,7 @@ vm_last_result() { vm_status '(j.get("last_deployment") or {}).get("result")'; }
 vm_install_reboot() {  # NAME
     vm_sh "molt --reboot-exit-code install $SRV/$1.mender" 600
     [ "$VM_RC" = 4 ] || { cat "$VM_OUT" >&2; fail "install $1: expected exit 4 (reboot), got $VM_RC"; }
+    echo "vm: [${SECONDS}s] installed $1, rebooting" >&2
     vm_sh "sync; (sleep 0.2; reboot -f) >/dev/null 2>&1 &" 30
     vm_boot
 }

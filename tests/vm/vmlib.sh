@@ -2,6 +2,8 @@
 # real reboots, and SIGKILL of QEMU as the power cut. Source after tests/integration/lib.sh.
 # See docs/vm.md.
 #
+# A failed test leaves its serial consoles in $MOLT_BUILD_DIR/vm-logs.
+#
 #   vm_prereqs                 exit 77 (ctest: skipped) with the reason in the ASan build, or when
 #                              qemu-system-x86_64 cannot start
 #   vm_images                  build (once per molt build, shared by the tests, under a lock) the
@@ -22,10 +24,16 @@
 #   vm_status EXPR             a Python expression over the guest's `molt status --json` (j)
 #   vm_state, vm_last_result   its "state" (idle, awaiting-commit...), last_deployment.result
 VM_DIR="$MOLT_SRC_DIR/tests/vm"
-VMI="$MOLT_BUILD_DIR/vm-images"
+VMI=${MOLT_VM_IMAGES:-$MOLT_BUILD_DIR/vm-images}
 VM_PID= VM_NAME= VM_BOOTS=0 SRV_PIDS=()
 
 vm_cleanup() {
+    local rc=$?
+    if [ $rc != 0 ] && [ $rc != 77 ]; then   # keep the consoles of a failed test
+        mkdir -p "$MOLT_BUILD_DIR/vm-logs"
+        cp "$T"/*.console "$MOLT_BUILD_DIR/vm-logs/" 2>/dev/null || true
+        echo "vm: consoles kept in $MOLT_BUILD_DIR/vm-logs" >&2
+    fi
     [ -z "$VM_PID" ] || { kill -9 "$VM_PID" 2>/dev/null || true; wait "$VM_PID" 2>/dev/null || true; }
     local p
     for p in ${SRV_PIDS[@]+"${SRV_PIDS[@]}"}; do
@@ -53,8 +61,21 @@ vm_prereqs() {
     VM_ACCEL=${MOLT_VM_ACCEL:-}
     if [ -z "$VM_ACCEL" ]; then
         VM_ACCEL=tcg
-        [ -w /dev/kvm ] && VM_ACCEL=kvm
+        vm_kvm_works && VM_ACCEL=kvm
     fi
+    VM_CPU=qemu64
+    [ "$VM_ACCEL" = tcg ] || VM_CPU=host
+    echo "vm: QEMU with $VM_ACCEL" >&2
+}
+
+# KVM is used when /dev/kvm is writable AND a machine runs on it for 3 s (a nested /dev/kvm can
+# exist and still fail at the first vCPU reset).
+vm_kvm_works() {
+    [ -w /dev/kvm ] || return 1
+    local rc=0
+    timeout 3 qemu-system-x86_64 -machine pc,accel=kvm -cpu host -m 64 -nodefaults \
+        -display none -monitor none -serial none >/dev/null 2>&1 || rc=$?
+    [ $rc = 124 ]
 }
 
 # The images every VM test uses, built once per molt build (a stamp of the inputs) under a lock.
@@ -134,7 +155,7 @@ vm_start() {  # NAME
     touch "$T/$1.console"
     VM_BOOTS=$(vm_count 'molt-vm: resume done')
     VM_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    qemu-system-x86_64 -machine "pc,accel=$VM_ACCEL" -m 256 -smp 1 -nodefaults -no-user-config \
+    qemu-system-x86_64 -machine "pc,accel=$VM_ACCEL" -cpu "$VM_CPU" -m 256 -smp 1 -nodefaults -no-user-config \
         -display none -monitor none \
         -drive "file=$disk,if=virtio,format=qcow2,cache=writeback" \
         -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$VM_PORT-:7777" \

@@ -104,8 +104,10 @@ for src in "$T/byo" "$T/byo.tar.gz"; do
              /etc/molt/device_type /sbin/molt-init; do
         in_img "$T/own.ext4" "$f" || fail "$src: $f missing"
     done
-    # every library molt loads came along
-    for l in $(ldd "$MOLT" | grep -o '/[^ ]*' | sort -u); do
+    # every library molt and the rootfs module load came along (a build tree's own, such as
+    # libmolt-sdk, into /usr/lib/x86_64-linux-gnu, which the loader searches by default)
+    for l in $(for f in "$MOLT" "$MOLT_BUILD_DIR/modules/native/rootfs-image.so"; do ldd "$f"; done | grep -o '/[^ ]*' | sort -u); do
+        case $l in /lib/*|/lib64/*|/usr/lib/*|/usr/lib64/*) ;; *) l=/usr/lib/x86_64-linux-gnu/${l##*/} ;; esac
         in_img "$T/own.ext4" "$l" || fail "$src: $l missing"
     done
 done

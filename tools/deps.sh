@@ -14,6 +14,7 @@ packages=(
   docker.io busybox-static dpkg-repack dpkg-dev
   grub-common
   xdelta3 bsdiff e2fsprogs
+  qemu-system-x86 qemu-utils grub-pc-bin fdisk cpio
   softhsm2 libengine-pkcs11-openssl opensc
   debhelper lintian pandoc man-db file
 )

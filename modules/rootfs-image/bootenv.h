@@ -13,16 +13,18 @@
 typedef struct bootenv_backend {
     const char *name;   /* "uboot", "grub": the module's `bootloader` setting */
     /* Read n variables of the environment described by config (the backend's file: fw_env.config
-     * for U-Boot, the grubenv file for GRUB): values[i] is set to a malloc'd copy of names[i]'s
-     * value, or NULL when it is not set. On failure nothing is returned (every values[i] NULL)
-     * and err names the file and the reason. */
-    int (*get)(const char *config, size_t n, const char *const *names, char **values,
-               struct molt_sdk_error *err);
+     * for U-Boot, the grubenv file for GRUB) and config2 (GRUB: the redundant copy, or NULL;
+     * U-Boot: unused, fw_env.config names the copies): values[i] is set to a malloc'd copy of
+     * names[i]'s value, or NULL when it is not set. On failure nothing is returned (every
+     * values[i] NULL) and err names the file and the reason. */
+    int (*get)(const char *config, const char *config2, size_t n, const char *const *names,
+               char **values, struct molt_sdk_error *err);
     /* Set n variables in ONE durable, atomic update of the environment (after a power cut it
-     * holds all of the old values or all of the new ones); a NULL value removes the variable.
+     * holds all of the old values or all of the new ones, as the bootloader reads it: written
+     * where the bootloader reads, not only where Linux does); a NULL value removes the variable.
      * Other variables are kept. */
-    int (*set)(const char *config, size_t n, const char *const *names, const char *const *values,
-               struct molt_sdk_error *err);
+    int (*set)(const char *config, const char *config2, size_t n, const char *const *names,
+               const char *const *values, struct molt_sdk_error *err);
 } bootenv_backend;
 
 extern const bootenv_backend bootenv_uboot;

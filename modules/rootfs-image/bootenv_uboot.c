@@ -38,9 +38,10 @@ static void uboot_close(struct uboot_ctx *ctx)
     libuboot_exit(ctx);
 }
 
-static int uboot_get(const char *config, size_t n, const char *const *names, char **values,
+static int uboot_get(const char *config, const char *config2, size_t n, const char *const *names, char **values,
                      struct molt_sdk_error *err)
 {
+    (void)config2;   /* fw_env.config names both copies */
     struct uboot_ctx *ctx = NULL;
     int r = uboot_open(config, &ctx, err);
     if (r < 0)
@@ -51,9 +52,10 @@ static int uboot_get(const char *config, size_t n, const char *const *names, cha
     return 0;
 }
 
-static int uboot_set(const char *config, size_t n, const char *const *names,
+static int uboot_set(const char *config, const char *config2, size_t n, const char *const *names,
                      const char *const *values, struct molt_sdk_error *err)
 {
+    (void)config2;   /* fw_env.config names both copies */
     struct uboot_ctx *ctx = NULL;
     int r = uboot_open(config, &ctx, err);
     if (r < 0)

@@ -20,6 +20,7 @@ typedef struct rootfs_config {
     const char *root_id[2];     /* root_a, root_b: what root= says for each (default: the paths) */
     const bootenv_backend *env; /* bootloader: uboot (default) | grub */
     const char *env_config;     /* fw_env_config (/etc/fw_env.config) or grubenv (/boot/grub/grubenv) */
+    const char *env_config2;    /* grub: grubenv_redundant (the second copy), or NULL */
     const char *var_part, *var_part_hex, *var_upgrade, *var_bootcount;   /* variable names */
     const char *active_source;  /* active_source: "cmdline" (default) | "root-device" |
                                    "bootenv" (test harnesses that cannot reboot) */

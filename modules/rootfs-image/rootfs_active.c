@@ -83,7 +83,7 @@ static int from_bootenv(const rootfs_config *cfg, int *ret, struct molt_sdk_erro
 {
     const char *names[] = {cfg->var_part};
     char *value = NULL;
-    int r = cfg->env->get(cfg->env_config, 1, names, &value, err);
+    int r = cfg->env->get(cfg->env_config, cfg->env_config2, 1, names, &value, err);
     if (r < 0)
         return r;
     for (int i = PART_A; i <= PART_B && value; i++) {

@@ -110,6 +110,10 @@ int rootfs_config_load(const struct molt_host_api *host, rootfs_config *cfg,
     cfg->env_config = cfg->env == &bootenv_grub ? get_or(host, "grubenv", "/boot/grub/grubenv")
                                                 : get_or(host, "fw_env_config",
                                                          "/etc/fw_env.config");
+    cfg->env_config2 = cfg->env == &bootenv_grub ? get_or(host, "grubenv_redundant", NULL) : NULL;
+    if (cfg->env_config2 && strcmp(cfg->env_config2, cfg->env_config) == 0)
+        return rootfs_err(err, MOLT_ECONFIG, "modules.rootfs-image: grubenv and grubenv_redundant "
+                          "are the same file (%s)", cfg->env_config);
     cfg->var_part = get_or(host, "var_boot_part", "mender_boot_part");
     cfg->var_part_hex = get_or(host, "var_boot_part_hex", "mender_boot_part_hex");
     cfg->var_upgrade = get_or(host, "var_upgrade_available", "upgrade_available");

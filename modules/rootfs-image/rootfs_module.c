@@ -90,7 +90,7 @@ static int env_point(rootfs_state *s, int i, bool trial, struct molt_sdk_error *
     snprintf(hex, sizeof hex, "%lx", strtol(c->part_num[i], NULL, 10));
     const char *names[] = {c->var_part, c->var_part_hex, c->var_upgrade, c->var_bootcount};
     const char *values[] = {c->part_num[i], hex, trial ? "1" : "0", "0"};
-    int r = c->env->set(c->env_config, 4, names, values, err);
+    int r = c->env->set(c->env_config, c->env_config2, 4, names, values, err);
     if (r == 0)
         molt_sdk_log_info(s->host, "bootloader (%s): %s=%s %s=%s %s=%s %s=0", c->env->name,
                           names[0], values[0], names[1], values[1], names[2], values[2],
@@ -105,7 +105,7 @@ static int env_settled_on(rootfs_state *s, int i, bool *ret, struct molt_sdk_err
     const rootfs_config *c = &s->cfg;
     const char *names[] = {c->var_part, c->var_upgrade};
     char *values[2] = {NULL, NULL};
-    int r = c->env->get(c->env_config, 2, names, values, err);
+    int r = c->env->get(c->env_config, c->env_config2, 2, names, values, err);
     if (r < 0)
         return r;
     *ret = values[0] && strcmp(values[0], c->part_num[i]) == 0 &&

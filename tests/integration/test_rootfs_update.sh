@@ -10,7 +10,8 @@
 #  - an image that does not boot -> the bootloader falls back by itself (bootcount > bootlimit),
 #    verify sees the old partition, the deployment fails, the old system runs;
 #  - molt rollback while waiting for the commit -> rollback reboot into the old system;
-#  - the same A->B update with the GRUB environment block, read back with grub-editenv list.
+#  - A->B->A with two GRUB environment blocks (grubenv_redundant): rewritten in place (same
+#    inodes), identical after each write, molt_env_seq counted, a torn copy 1 read around and healed.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/rootfs_lib.sh"
 command -v fw_printenv >/dev/null || fail "fw_printenv (libubootenv-tool) is not installed"
@@ -123,23 +124,48 @@ expect_rc 0 "reboot after the rollback (a requested rollback ends with exit 0)"
 rf_settled rel-2 A "after molt rollback"
 pass "molt rollback from the trial system: rollback reboot into A"
 
-# ---- GRUB environment block -------------------------------------------------------------------
-rf_device grub --grub
+# ---- GRUB environment block, two copies -------------------------------------------------------
+rf_device grub --grub --redundant
 rf_settled - A "fresh GRUB device"
+ino1=$(stat -c %i "$D/grubenv") ino2=$(stat -c %i "$D/grubenv2")
+seq0=$(grub-editenv "$D/grubenv" list | sed -n 's/^molt_env_seq=//p')
 rf_image g-1
 rf_artifact mender "$T/g-1.mender" g-1 "$T/g-1.img" --compression lzma
 rf_molt install "$T/g-1.mender"
 expect_rc 4 "install g-1 (GRUB)"
-assert_eq 1024 "$(stat -c %s "$D/grubenv")" "grubenv size"
-head -c 25 "$D/grubenv" | grep -q '^# GRUB Environment Block$' || fail "grubenv header"
+for f in grubenv grubenv2; do
+    assert_eq 1024 "$(stat -c %s "$D/$f")" "$f size"
+    head -c 25 "$D/$f" | grep -q '^# GRUB Environment Block$' || fail "$f header"
+done
+# rewritten in place (GRUB does not replay the ext4 journal: a renamed file would be invisible)
+assert_eq "$ino1 $ino2" "$(stat -c %i "$D/grubenv") $(stat -c %i "$D/grubenv2")" "grubenv inodes"
+cmp "$D/grubenv" "$D/grubenv2" || fail "the two GRUB copies differ after install"
 grub-editenv "$D/grubenv" list >"$T/grub.txt" || fail "grub-editenv list"
-for kv in mender_boot_part=3 mender_boot_part_hex=3 upgrade_available=1 bootcount=0 bootlimit=1; do
+for kv in mender_boot_part=3 mender_boot_part_hex=3 upgrade_available=1 bootcount=0 bootlimit=1 \
+          "molt_env_seq=$((seq0 + 1))"; do
     grep -qx "$kv" "$T/grub.txt" || fail "grub-editenv list lacks $kv: $(cat "$T/grub.txt")"
 done
 rf_boot
 expect_rc 0 "GRUB: reboot into B"
+assert_eq B "$(rf_running)" "GRUB: running after the reboot"
 rf_molt commit
 expect_rc 0 "GRUB: commit"
 rf_settled g-1 B "GRUB after commit"
 grub-editenv "$D/grubenv" list | grep -qx upgrade_available=0 || fail "grub: upgrade_available"
-pass "A->B on the GRUB environment block (read back with grub-editenv list)"
+cmp "$D/grubenv" "$D/grubenv2" || fail "the two GRUB copies differ after commit"
+assert_eq "$ino1 $ino2" "$(stat -c %i "$D/grubenv") $(stat -c %i "$D/grubenv2")" "grubenv inodes"
+
+# A torn copy 1: the bootloader and molt both read copy 2; the next update rewrites both.
+printf 'torn' | dd of="$D/grubenv" conv=notrunc status=none
+rf_image g-2
+rf_artifact molt "$T/g-2.mender" g-2 "$T/g-2.img"
+rf_molt install "$T/g-2.mender"
+expect_rc 4 "install g-2 over a torn copy 1"
+cmp "$D/grubenv" "$D/grubenv2" || fail "copy 1 not healed by the install"
+rf_boot
+expect_rc 0 "GRUB: reboot into A"
+assert_eq A "$(rf_running)" "GRUB: g-2 runs on A"
+rf_molt commit
+expect_rc 0 "GRUB: commit g-2"
+rf_settled g-2 A "GRUB after commit g-2"
+pass "A->B->A on two GRUB environment copies, rewritten in place (read back with grub-editenv list), a torn copy healed"

@@ -96,6 +96,11 @@ mapfile -t o < <(options_of <<<"$h")
 [ "${#o[@]}" -ge 2 ] || fail "molt-module-index --help: parsed only ${#o[@]} options"
 check_in_page molt-module-test.1 "option of molt-module-index --help" "${o[@]}"
 
+h=$("$MOLT_SRC_DIR/sdk/image/molt-image" --help) || fail "molt-image --help"
+mapfile -t o < <(options_of <<<"$h")
+[ "${#o[@]}" -ge 20 ] || fail "molt-image --help: parsed only ${#o[@]} options"
+check_in_page molt-image.1 "option of molt-image --help" "${o[@]}"
+
 mapfile -t keys < <(sed -n 's/^ *\([a-z_][a-z_0-9]*\):.*/\1/p' "$MOLT_SRC_DIR/examples/molt.yaml" | sort -u)
 [ "${#keys[@]}" -ge 20 ] || fail "examples/molt.yaml: parsed only ${#keys[@]} keys"
 check_in_page molt.yaml.5 "key of examples/molt.yaml" "${keys[@]}"

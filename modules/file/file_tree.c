@@ -314,12 +314,16 @@ int fm_extract_tar(fm *m, struct archive *in, const char *root, uint64_t avail, 
             r = fm_err(err, MOLT_EFORMAT, "tar: %s", archive_error_string(in));
             goto out;
         }
-        const char *name = archive_entry_pathname(ae);
+        /* The entry's name as the tar gives it, copied: archive_entry_set_pathname below
+         * replaces the string archive_entry_pathname points to. */
+        const char *raw = archive_entry_pathname(ae);
+        char name[PATH_MAX];
+        snprintf(name, sizeof name, "%s", raw && raw[0] ? raw : "(empty name)");
         const char *hl = archive_entry_hardlink(ae);
         mode_t type = archive_entry_filetype(ae);
-        int c = name ? clean_rel(name, rel, room) : -1;
+        int c = raw ? clean_rel(raw, rel, room) : -1;
         if (c < 0) {
-            r = refuse_name(name ? name : "(no name)", "", c, room, err);
+            r = refuse_name(raw ? name : "(no name)", "", c, room, err);
             goto out;
         }
         if (hl) {

@@ -91,3 +91,9 @@ names=()
 for ((i = 0; i < 300; i++)); do p="${p}a/"; done
 deep_tar "$T/deep.tar" "v.txt" "${p}f"
 refused_and_clean "$T/deep.tar" "a tree deeper than 256 levels" "more than 256 levels deep: refused"
+
+# 3. An entry libarchive cannot write (a folder below a file: x, then x/y): the message names the
+#    entry as the tar gives it (the name was once read after libarchive's pathname was replaced
+#    by the staging path, and printed as '').
+deep_tar "$T/clash.tar" "x" "x/y"
+refused_and_clean "$T/clash.tar" "an entry below a file" "tar entry 'x/y': "

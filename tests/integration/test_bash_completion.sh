@@ -57,7 +57,7 @@ expect "--reboot-exit-code" molt install --reb
 pass "molt: commands, options, artifact files"
 
 expect "read sign validate write" molt-artifact ""
-expect "bootstrap-artifact module-image rootfs-image" molt-artifact write ""
+expect "bootstrap-artifact module-image rootfs-delta rootfs-image" molt-artifact write ""
 expect "gzip lzma none xz zstd" molt-artifact --compression ""
 expect "zstd" molt-artifact write module-image --compression z
 expect "a.mender b.txt release.key sub" molt-artifact write module-image -k ""
@@ -85,7 +85,7 @@ while IFS= read -r line; do
         n=$((n + 1))
     done
 done < <("$BIN/molt" --help | sed -n '/^Commands:/,/^$/s/^  \([a-z].*\)/\1/p')
-for args in "read" "validate" "sign" "write module-image" "write rootfs-image" "write bootstrap-artifact"; do
+for args in "read" "validate" "sign" "write module-image" "write rootfs-image" "write bootstrap-artifact" "write rootfs-delta"; do
     # shellcheck disable=SC2086
     for o in $("$BIN/molt-artifact" $args --help | sed -n '/^Options:/,$p' | options_of); do
         # shellcheck disable=SC2086

@@ -57,7 +57,7 @@ expect "--reboot-exit-code" molt install --reb
 pass "molt: commands, options, artifact files"
 
 expect "read sign validate write" molt-artifact ""
-expect "bootstrap-artifact module-image rootfs-image" molt-artifact write ""
+expect "bootstrap-artifact module-image rootfs-delta rootfs-image" molt-artifact write ""
 expect "gzip lzma none xz zstd" molt-artifact --compression ""
 expect "zstd" molt-artifact write module-image --compression z
 expect "a.mender b.txt release.key sub" molt-artifact write module-image -k ""

@@ -8,9 +8,9 @@
  *  2. The active partition is mapped read-only and handed to zstd as the prefix (page cache, not
  *     anonymous memory); the inactive partition's first target_size bytes are mapped shared and
  *     are the decoder's output buffer (ZSTD_d_stableOutBuffer: no window buffer of its own), so
- *     the memory of the process does not grow with the image. The output is hashed as it is
- *     produced and its write-back is started and waited for per sync_interval, as in the full
- *     path; fsync at the end.
+ *     the memory of the process does not grow with the image. A second thread follows the
+ *     decoder: it hashes the output as it is produced and starts and waits for its write-back
+ *     per sync_interval, as in the full path; fsync at the end.
  *  3. The SHA-256 of the rebuilt image must be the artifact_provides rootfs-image.checksum;
  *     only then does download() record "downloaded", which ArtifactInstall needs to arm the
  *     bootloader. */
@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +82,79 @@ static int sha256_map(const unsigned char *p, int64_t size, char out[65],
     return 0;
 }
 
+/* The result's follower, on a thread of its own behind the decoder: it hashes the output the
+ * decoder has produced, and per sync_interval starts its write-back and waits for the window
+ * before (the full path's bounded dirty pages), so the decoding thread neither hashes nor waits
+ * for the medium. The decoder publishes how far it got (produced); the follower stays behind it
+ * and never touches a byte the decoder has not finished. The decoder waits only when the
+ * follower is more than FOLLOW_LAG windows behind (dirty pages bounded). */
+#define FOLLOW_LAG 3
+#define FOLLOW_STEP (4 << 20)   /* hash this much at a time, to wake the decoder early */
+
+struct follow {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int64_t produced;            /* decoder: bytes of output final */
+    bool done;                   /* decoder: no more output (end or error) */
+    int64_t hashed, settled;     /* follower: hashed up to, written back up to */
+    bool failed;                 /* follower: a write-back failed (err) */
+    EVP_MD_CTX *md;
+    int fd;
+    const char *path;
+    const unsigned char *out;
+    int64_t sync_interval;
+    struct molt_sdk_error err;
+};
+
+static void *follow_run(void *arg)
+{
+    struct follow *f = arg;
+    int64_t hashed = 0, started = 0, settled = 0;
+    pthread_mutex_lock(&f->lock);
+    for (;;) {
+        while (f->produced == hashed && !f->done)
+            pthread_cond_wait(&f->cond, &f->lock);
+        int64_t upto = f->produced;
+        if (upto == hashed)
+            break;   /* done and all hashed */
+        pthread_mutex_unlock(&f->lock);
+        if (upto - hashed > FOLLOW_STEP)
+            upto = hashed + FOLLOW_STEP;
+        EVP_DigestUpdate(f->md, f->out + hashed, (size_t)(upto - hashed));
+        hashed = upto;
+        bool failed = false;
+        if (hashed - started >= f->sync_interval) {
+            sync_file_range(f->fd, started, hashed - started, SYNC_FILE_RANGE_WRITE);
+            failed = rootfs_settle(f->fd, f->path, settled, started - settled, &f->err) < 0;
+            settled = started;
+            started = hashed;
+        }
+        pthread_mutex_lock(&f->lock);
+        f->hashed = hashed;
+        f->settled = settled;
+        pthread_cond_broadcast(&f->cond);
+        if (failed) {
+            f->failed = true;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&f->lock);
+    return NULL;
+}
+
+/* Publish the decoder's progress; wait while the follower is too far behind. false: it failed. */
+static bool follow_post(struct follow *f, int64_t produced)
+{
+    pthread_mutex_lock(&f->lock);
+    f->produced = produced;
+    pthread_cond_broadcast(&f->cond);
+    while (!f->failed && produced - f->settled > FOLLOW_LAG * f->sync_interval)
+        pthread_cond_wait(&f->cond, &f->lock);
+    bool ok = !f->failed;
+    pthread_mutex_unlock(&f->lock);
+    return ok;
+}
+
 /* The decoding pass: the host's payload (the zstd frame) in, the mapped partition out. */
 struct decode {
     const struct molt_host_api *host;
@@ -93,16 +167,62 @@ struct decode {
     int64_t base_size;
 };
 
-static int decode(struct decode *d, char out_sha[65], struct molt_sdk_error *err)
+static int decode_loop(struct decode *d, ZSTD_DCtx *dc, struct follow *f,
+                       struct molt_sdk_error *err)
 {
     const struct molt_host_api *h = d->host;
-    ZSTD_DCtx *dc = ZSTD_createDCtx();
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
     ZSTD_outBuffer out = {d->out, (size_t)d->size, 0};
-    int64_t hashed = 0, started = 0, settled = 0, got = 0;
+    int64_t got = 0, reported = 0;
     size_t zr = 1;
+    for (;;) {
+        const void *block = NULL;
+        int64_t n = h->read_block(h, &block);
+        if (n < 0)
+            return rootfs_err(err, (int)n, "reading the delta from the artifact failed after "
+                              "%lld bytes", (long long)got);
+        if (n == 0)
+            break;
+        got += n;
+        ZSTD_inBuffer in = {block, (size_t)n, 0};
+        while (in.pos < in.size) {
+            if (zr == 0)
+                return rootfs_err(err, MOLT_EFORMAT, "the delta has bytes after its zstd "
+                                  "frame");
+            zr = ZSTD_decompressStream(dc, &out, &in);
+            if (ZSTD_isError(zr))
+                return rootfs_err(err, MOLT_EFORMAT, "the delta does not decode against "
+                                  "partition %s after %zu bytes of output: %s", d->path,
+                                  out.pos, ZSTD_getErrorName(zr));
+            if (d->kill_after >= 0 && (int64_t)out.pos >= d->kill_after) {
+                msync(d->out, out.pos, MS_SYNC);
+                raise(SIGKILL);
+            }
+            if (!follow_post(f, (int64_t)out.pos)) {
+                *err = f->err;
+                return err->code;
+            }
+            if ((int64_t)out.pos - reported >= d->cfg->sync_interval) {
+                reported = (int64_t)out.pos;
+                h->progress(h, (uint64_t)reported, (uint64_t)d->size);
+            }
+        }
+    }
+    if (zr != 0 || (int64_t)out.pos != d->size)
+        return rootfs_err(err, MOLT_EFORMAT, "the delta ended after %zu of the image's %lld "
+                          "bytes", out.pos, (long long)d->size);
+    return 0;
+}
+
+static int decode(struct decode *d, char out_sha[65], struct molt_sdk_error *err)
+{
+    ZSTD_DCtx *dc = ZSTD_createDCtx();
+    struct follow f = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
+                       .md = EVP_MD_CTX_new(), .fd = d->fd, .path = d->path, .out = d->out,
+                       .sync_interval = d->cfg->sync_interval};
+    pthread_t follower;
+    bool running = false;
     int r = 0;
-    if (!dc || !md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+    if (!dc || !f.md || EVP_DigestInit_ex(f.md, EVP_sha256(), NULL) != 1) {
         r = rootfs_err(err, MOLT_ENOMEM, "out of memory for the zstd decoder");
         goto out;
     }
@@ -114,57 +234,33 @@ static int decode(struct decode *d, char out_sha[65], struct molt_sdk_error *err
         r = rootfs_err(err, MOLT_EIO, "zstd: cannot set up the decoder");
         goto out;
     }
-    for (;;) {
-        const void *block = NULL;
-        int64_t n = h->read_block(h, &block);
-        if (n < 0) {
-            r = rootfs_err(err, (int)n, "reading the delta from the artifact failed after %lld "
-                           "bytes", (long long)got);
-            goto out;
-        }
-        if (n == 0)
-            break;
-        got += n;
-        ZSTD_inBuffer in = {block, (size_t)n, 0};
-        while (in.pos < in.size) {
-            if (zr == 0) {
-                r = rootfs_err(err, MOLT_EFORMAT, "the delta has bytes after its zstd frame");
-                goto out;
-            }
-            zr = ZSTD_decompressStream(dc, &out, &in);
-            if (ZSTD_isError(zr)) {
-                r = rootfs_err(err, MOLT_EFORMAT, "the delta does not decode against partition "
-                               "%s after %zu bytes of output: %s", d->path, out.pos,
-                               ZSTD_getErrorName(zr));
-                goto out;
-            }
-            EVP_DigestUpdate(md, d->out + hashed, out.pos - (size_t)hashed);
-            hashed = (int64_t)out.pos;
-            if (d->kill_after >= 0 && hashed >= d->kill_after) {
-                msync(d->out, (size_t)hashed, MS_SYNC);
-                raise(SIGKILL);
-            }
-            if (hashed - started >= d->cfg->sync_interval) {
-                sync_file_range(d->fd, started, hashed - started, SYNC_FILE_RANGE_WRITE);
-                if ((r = rootfs_settle(d->fd, d->path, settled, started - settled, err)) < 0)
-                    goto out;
-                settled = started;
-                started = hashed;
-                h->progress(h, (uint64_t)hashed, (uint64_t)d->size);
-            }
-        }
-    }
-    if (zr != 0 || hashed != d->size) {
-        r = rootfs_err(err, MOLT_EFORMAT, "the delta ended after %lld of the image's %lld bytes",
-                       (long long)hashed, (long long)d->size);
+    int e = pthread_create(&follower, NULL, follow_run, &f);
+    if (e != 0) {
+        r = rootfs_err(err, MOLT_ENOMEM, "cannot start the result's hashing thread: %s",
+                       strerror(e));
         goto out;
     }
-    unsigned char sum[32];
-    EVP_DigestFinal_ex(md, sum, NULL);
-    hex(sum, out_sha);
+    running = true;
+    r = decode_loop(d, dc, &f, err);
 out:
+    if (running) {
+        pthread_mutex_lock(&f.lock);
+        f.done = true;
+        pthread_cond_broadcast(&f.cond);
+        pthread_mutex_unlock(&f.lock);
+        pthread_join(follower, NULL);
+        if (r == 0 && f.failed) {
+            *err = f.err;
+            r = err->code;
+        }
+    }
+    if (r == 0) {
+        unsigned char sum[32];
+        EVP_DigestFinal_ex(f.md, sum, NULL);
+        hex(sum, out_sha);
+    }
     ZSTD_freeDCtx(dc);
-    EVP_MD_CTX_free(md);
+    EVP_MD_CTX_free(f.md);
     return r;
 }
 

@@ -38,17 +38,9 @@ mkdir -p "$out" "$cache"
 echo '*' >"$top/bench/out/.gitignore"
 exec > >(tee "$out/report.txt")
 "$top/tools/deps.sh"
+. "$top/bench/lib.sh"
 
-build=${MOLT_BUILD_DIR:-$top/build/bench}
-mkdir -p "$build"
-build=$(cd "$build" && pwd)
-if [ -z "${MOLT_BUILD_DIR:-}" ]; then
-    cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOLT_BUILD_TESTS=OFF \
-        -DMOLT_SANITIZE=OFF >/dev/null
-    cmake --build "$build" -j 2 --target molt molt-artifact rootfs-image >/dev/null
-fi
-molt="$build/core/molt"
-molt_artifact="$build/sdk/artifact/molt-artifact"
+bench_build rootfs-image
 sim="$top/tests/sim-bootloader/sim-bootloader"
 
 # --- the packages -----------------------------------------------------------------------------
@@ -169,7 +161,6 @@ import os, sys
 for p in sys.argv[1:]:
     fd = os.open(p, os.O_RDONLY); os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)' "$@"
 }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 mb() { awk -v b="$1" 'BEGIN {printf "%.2f MB", b / 1e6}'; }
 
 # --- artifacts and deltas ---------------------------------------------------------------------

@@ -1,18 +1,25 @@
 # SPDX-License-Identifier: Apache-2.0
-# Shared by the file-module benchmarks (sourced, after `top` is set): the build, the median and
-# a molt device (data dir, the file module alone in the native module dir).
+# Shared by the benchmarks (sourced, after `top` is set): the build, the median and a molt
+# device for the file-module benches (data dir, the file module alone in the native module dir).
 
-# Sets build, molt, molt_artifact and file_so: MOLT_BUILD_DIR, or a RelWithDebInfo build in
-# build/bench made here (targets molt, file, molt-artifact).
-bench_build_file() {
+# Sets build (absolute), molt and molt_artifact: MOLT_BUILD_DIR as it is, or a RelWithDebInfo
+# build in build/bench made here of the targets named (molt and molt-artifact always).
+bench_build() {  # TARGET...
     build=${MOLT_BUILD_DIR:-$top/build/bench}
+    mkdir -p "$build"
+    build=$(cd "$build" && pwd)
     if [ -z "${MOLT_BUILD_DIR:-}" ]; then
         cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOLT_BUILD_TESTS=OFF \
             -DMOLT_SANITIZE=OFF >/dev/null
-        cmake --build "$build" -j "$(nproc)" --target molt file molt-artifact >/dev/null
+        cmake --build "$build" -j "$(nproc)" --target molt molt-artifact "$@" >/dev/null
     fi
     molt_artifact="$build/sdk/artifact/molt-artifact"
     molt="$build/core/molt"
+}
+
+# bench_build for the file module; also sets file_so.
+bench_build_file() {
+    bench_build file
     file_so="$build/modules/native/file.so"
     [ -x "$molt" ] && [ -f "$file_so" ] && [ -x "$molt_artifact" ] ||
         { echo "no molt or file.so in $build" >&2; exit 1; }

@@ -37,20 +37,11 @@ mkdir -p "$out"
 echo '*' >"$out/.gitignore"
 
 "$top/tools/deps.sh"
+. "$top/bench/lib.sh"
 
 # --- programs ------------------------------------------------------------------------------
-build=${MOLT_BUILD_DIR:-$top/build/bench}
-mkdir -p "$build"
-build=$(cd "$build" && pwd)
-if [ -z "${MOLT_BUILD_DIR:-}" ]; then
-    cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOLT_BUILD_TESTS=OFF \
-        -DMOLT_SANITIZE=OFF >/dev/null
-    # every native module, as on a device with all of them installed (a first install probes each)
-    cmake --build "$build" -j "$(nproc)" --target molt molt-artifact rootfs-image file deb docker \
-        >/dev/null
-fi
-molt="$build/core/molt"
-molt_artifact="$build/sdk/artifact/molt-artifact"
+# every native module, as on a device with all of them installed (a first install probes each)
+bench_build rootfs-image file deb docker
 [ -f "$build/modules/native/rootfs-image.so" ] || { echo "no rootfs-image.so in $build" >&2; exit 1; }
 cc -O2 -o "$out/rootfs_limit" "$top/bench/rootfs_limit.c" -lz -lzstd -lcrypto -lpthread
 
@@ -122,7 +113,6 @@ molt_reset_env() {
 }
 
 # --- measure -------------------------------------------------------------------------------
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 declare -A mbs_of
 cat <<'TXT'
 

@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "host/proc.h"
+#include "util/proc.h"
 #include "host/stage.h"
 #include "util/fs.h"
 #include "util/log.h"

@@ -9,7 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "host/proc.h"
+#include "util/proc.h"
 #include "util/fs.h"
 #include "util/strict.h"
 #include "util/log.h"

@@ -24,7 +24,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
-#include "host/proc.h"
+#include "util/proc.h"
 #include "server/attributes.h"
 #include "server/client.h"
 #include "state/deplog.h"

@@ -56,7 +56,7 @@
 #include "artifact/reader.h"
 #include "host/exec_host.h"
 #include "host/module.h"
-#include "host/proc.h"
+#include "util/proc.h"
 #include "host/registry.h"
 #include "state/deplog.h"
 #include "state/provides.h"

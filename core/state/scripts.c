@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "host/proc.h"
+#include "util/proc.h"
 #include "util/fs.h"
 #include "util/strict.h"
 #include "util/log.h"

@@ -28,7 +28,7 @@
 
 #include "artifact/reader.h"
 #include "host/exec_host.h"
-#include "host/proc.h"
+#include "util/proc.h"
 #include "util/encoding.h"
 #include "util/fs.h"
 #include "util/log.h"

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit tests of core/host/proc.c's protection against a molt killed by SIGKILL: the owner token
+/* Unit tests of core/util/proc.c's protection against a molt killed by SIGKILL: the owner token
  * (molt_proc_end_owned finds exactly the processes whose environment holds MOLT_OWNER=<token>,
  * however long the environment before it, ends them and waits), and the parent-death signal
  * (molt_proc_die_with_parent). */
@@ -21,7 +21,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-#include "host/proc.h"
+#include "util/proc.h"
 
 /* Start `sleep 60` with env (NULL-terminated); returns once it has executed (the close-on-exec
  * pipe closes), so /proc/<pid>/environ already shows env. */

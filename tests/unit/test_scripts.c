@@ -17,7 +17,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
-#include "host/proc.h"
+#include "util/proc.h"
 #include "state/scripts.h"
 #include "util/fs.h"
 #include "util/log.h"

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Child processes for the exec module host and state scripts (private to core): spawn in a
+/* Child processes for the exec module host, state scripts and inventory scripts (private to
+ * core; in util/ because host, state and server all start them): spawn in a
  * process group of its own with stdin on /dev/null and no inherited descriptors, log or capture
  * its output line by line, bound its run time (TERM to the group, a grace period, then KILL). */
-#ifndef MOLT_HOST_PROC_H
-#define MOLT_HOST_PROC_H
+#ifndef MOLT_UTIL_PROC_H
+#define MOLT_UTIL_PROC_H
 
 #include <stdbool.h>
 #include <stddef.h>

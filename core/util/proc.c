@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Child processes for the exec module host and state scripts: fork/exec into a new process
  * group, output pumped into the log (or captured), a deadline enforced with TERM then KILL. */
-#include "host/proc.h"
+#include "util/proc.h"
 
 #include <errno.h>
 #include <fcntl.h>

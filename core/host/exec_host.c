@@ -144,68 +144,7 @@ int molt_exec_find(const char *const *dirs, size_t n_dirs, const char *type, cha
                         type, used ? list : "(no module folders)");
 }
 
-/* ---- the work tree ---- */
-
-/* Create dir/name with data, fsync'd. */
-static int write_new_file(const char *dir, const char *name, const char *data, size_t len,
-                          molt_err *err)
-{
-    char *path = molt_path_join(dir, name);
-    if (!path)
-        return molt_err_set(err, MOLT_ENOMEM, "out of memory writing %s", name);
-    int r = 0;
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        r = molt_err_errno(err, MOLT_EIO, errno, "cannot create %s", path);
-        goto out;
-    }
-    r = molt_write_all(fd, data, len, err, path);
-    if (r == 0 && fsync(fd) != 0)
-        r = molt_err_errno(err, MOLT_EIO, errno, "cannot fsync %s", path);
-    if (close(fd) != 0 && r == 0)
-        r = molt_err_errno(err, MOLT_EIO, errno, "cannot close %s", path);
-out:
-    free(path);
-    return r;
-}
-
-static int write_str(const char *dir, const char *name, const char *s, molt_err *err)
-{
-    s = s ? s : "";
-    return write_new_file(dir, name, s, strlen(s), err);
-}
-
-/* The C++ client's current_* files: the value and a newline, or an empty file if unknown. */
-static int write_line(const char *dir, const char *name, const char *s, molt_err *err)
-{
-    if (!s || !*s)
-        return write_new_file(dir, name, "", 0, err);
-    size_t n = strlen(s);
-    char *buf = malloc(n + 2);
-    if (!buf)
-        return molt_err_set(err, MOLT_ENOMEM, "out of memory writing %s", name);
-    memcpy(buf, s, n);
-    buf[n] = '\n';
-    int r = write_new_file(dir, name, buf, n + 1, err);
-    free(buf);
-    return r;
-}
-
-/* JSON as the C++ client writes it (nlohmann dump(2) of the parsed document: two-space indent,
- * keys in byte order, no trailing newline). A missing document is written as "null": the C++
- * client keeps an absent or empty meta-data as a null JSON value and dumps it, and the Go
- * client writes "null" too (reference §2.2). */
-static int write_json(const char *dir, const char *name, const json_t *j, molt_err *err)
-{
-    if (!j)
-        return write_new_file(dir, name, "null", 4, err);
-    char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-    if (!s)
-        return molt_err_set(err, MOLT_ENOMEM, "cannot serialize %s", name);
-    int r = write_new_file(dir, name, s, strlen(s), err);
-    free(s);
-    return r;
-}
+/* ---- files/ (payload files staged for the module) ---- */
 
 static int make_dir(const char *parent, const char *name, char **ret, molt_err *err)
 {
@@ -222,54 +161,6 @@ static int make_dir(const char *parent, const char *name, char **ret, molt_err *
     else
         free(path);
     return 0;
-}
-
-int molt_exec_tree_create(const char *tree_dir, const molt_artifact_info *info,
-                          const molt_exec_tree_info *cur, molt_err *err)
-{
-    if (!tree_dir || !*tree_dir || !info || !info->name || !cur)
-        return molt_err_set(err, MOLT_EINVAL, "creating a module work tree: missing argument");
-    char *header = NULL, *tmp = NULL;
-    int r = molt_rm_rf(tree_dir, err);
-    if (r == 0)
-        r = molt_mkdir_p(tree_dir, 0755, err);
-    if (r == 0)
-        r = make_dir(tree_dir, "header", &header, err);
-    if (r == 0)
-        r = make_dir(tree_dir, "tmp", &tmp, err);
-    if (r == 0)
-        r = write_new_file(tree_dir, "version", "3\n", 2, err);
-    if (r == 0)
-        r = write_line(tree_dir, "current_artifact_name", cur->current_artifact_name, err);
-    if (r == 0)
-        r = write_line(tree_dir, "current_artifact_group", cur->current_artifact_group, err);
-    if (r == 0)
-        r = write_line(tree_dir, "current_device_type", cur->current_device_type, err);
-    if (r == 0)
-        r = write_str(header, "artifact_name", info->name, err);
-    if (r == 0)
-        r = write_str(header, "artifact_group", info->group, err);
-    if (r == 0)
-        r = write_str(header, "payload_type", info->payload_type, err);
-    if (r == 0)
-        r = write_json(header, "header-info", info->header_info, err);
-    if (r == 0)
-        r = write_json(header, "type-info", info->type_info, err);
-    if (r == 0)
-        r = write_json(header, "meta-data", info->meta_data, err);
-    if (r == 0)
-        r = molt_fsync_dir(header, err);
-    if (r == 0)
-        r = molt_fsync_dir(tmp, err);
-    if (r == 0)
-        r = molt_fsync_dir(tree_dir, err);
-    if (r == 0)
-        r = molt_fsync_parent(tree_dir, err);
-    if (r != 0)
-        molt_err_prefix(err, "creating module work tree %s: ", tree_dir);
-    free(header);
-    free(tmp);
-    return r;
 }
 
 /* ---- running calls ---- */

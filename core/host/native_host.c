@@ -3,6 +3,7 @@
  * the molt_module wrapper the state machine drives (in-process, or each call in a forked child). */
 #include "host/native_host.h"
 #include "host/stage.h"
+#include "host/worktree.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -1102,47 +1103,19 @@ static int read_header(const char *tree_dir, const char *name, const char *fallb
     return r;
 }
 
-/* JSON text as molt_exec_tree_create writes header/<name> (two-space indent, sorted keys), "null"
- * for a missing value, so a module sees the same text either way. */
-static char *header_json(const json_t *j)
-{
-    return j ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY) : strdup("null");
-}
-
 /* The header values from the deployment record's "artifact" object. */
 static int record_header(const json_t *art, native_mod *nm, molt_err *err)
 {
     const char *name = json_string_value(json_object_get(art, "name"));
     const char *group = json_string_value(json_object_get(art, "group"));
-    nm->header_info = header_json(json_object_get(art, "header_info"));
-    nm->type_info = header_json(json_object_get(art, "type_info"));
-    nm->meta_data = header_json(json_object_get(art, "meta_data"));
+    nm->header_info = molt_worktree_header_json(json_object_get(art, "header_info"));
+    nm->type_info = molt_worktree_header_json(json_object_get(art, "type_info"));
+    nm->meta_data = molt_worktree_header_json(json_object_get(art, "meta_data"));
     nm->art_name = strdup(name ? name : "");
     nm->art_group = strdup(group ? group : "");
     if (!nm->header_info || !nm->type_info || !nm->meta_data || !nm->art_name || !nm->art_group)
         return molt_err_set(err, MOLT_ENOMEM, "out of memory");
     return 0;
-}
-
-int molt_native_tree_create(const char *tree_dir, molt_err *err)
-{
-    if (!tree_dir || !*tree_dir)
-        return molt_err_set(err, MOLT_EINVAL, "creating a module work tree: missing argument");
-    char *tmp = molt_path_join(tree_dir, "tmp");
-    if (!tmp)
-        return molt_err_set(err, MOLT_ENOMEM, "out of memory");
-    int r = molt_rm_rf(tree_dir, err);
-    if (r == 0)
-        r = molt_mkdir_p(tmp, 0755, err);
-    /* tmp/'s name, then the tree's: a module may keep what its rollback needs in tmp_dir() */
-    if (r == 0)
-        r = molt_fsync_dir(tree_dir, err);
-    if (r == 0)
-        r = molt_fsync_parent(tree_dir, err);
-    if (r != 0)
-        molt_err_prefix(err, "creating module work tree %s: ", tree_dir);
-    free(tmp);
-    return r;
 }
 
 /* Copy the settings of module name (if any) from cfg into nm->settings. */

@@ -50,23 +50,17 @@ void molt_native_decl_free(molt_native_decl *d);
 
 typedef struct molt_native_opts {
     const char *tree_dir;   /* the deployment's work tree (tmp/, files/), as created by
-                               molt_native_tree_create (or molt_exec_tree_create) */
+                               molt_worktree_create_native (or _exec) */
     const json_t *artifact; /* the deployment record's "artifact" object (name, group,
                                header_info, type_info, meta_data): the header the module reads;
-                               NULL = read them from <tree_dir>/header/ (molt_exec_tree_create) */
+                               NULL = read them from <tree_dir>/header/
+                               (molt_worktree_create_exec) */
     const char *data_dir;   /* molt's data dir: <data_dir>/native/<name>/{work,kv} */
     bool isolated;          /* run every call in a forked child */
     int timeout;            /* isolated only: seconds a call may take before the child is killed */
     const molt_config *cfg; /* config_get answers from `modules: <descriptor name>:` (copied);
                                NULL = no settings */
 } molt_native_opts;
-
-/* The work tree of a deployment run by a native module: <tree_dir> and <tree_dir>/tmp, made
- * empty, and their names made durable (two fsyncs: the state machine calls Cleanup after a power
- * cut when the tree exists, and a module may keep rollback data in tmp/). No header files: a native module reads the
- * header from the deployment record (molt_native_opts.artifact), which the store already keeps
- * durably; docs/performance.md ("fsyncs per install") has the argument. */
-int molt_native_tree_create(const char *tree_dir, molt_err *err);
 
 /* A module handle for a deployment: loads path (as molt_native_load) and checks that it claims
  * type. The module's init runs at the first call. *ret is freed with ret->ops->free. */

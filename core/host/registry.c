@@ -312,8 +312,8 @@ int molt_registry_tree_create(const molt_config *cfg, const char *path, const ch
                               molt_err *err)
 {
     if (path && molt_registry_is_native(cfg, path))
-        return molt_native_tree_create(tree_dir, err);
-    return molt_exec_tree_create(tree_dir, info, cur, err);
+        return molt_worktree_create_native(tree_dir, err);
+    return molt_worktree_create_exec(tree_dir, info, cur, err);
 }
 
 int molt_registry_module_new(const molt_config *cfg, molt_module **ret, const char *path,

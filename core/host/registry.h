@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "host/exec_host.h"
 #include "host/module.h"
+#include "host/worktree.h"
 #include "util/err.h"
 
 typedef enum molt_module_kind {
@@ -66,8 +67,8 @@ int molt_registry_module_new(const molt_config *cfg, molt_module **ret, const ch
                              molt_err *err);
 
 /* The deployment's work tree for the module at path: the Update Module v3 tree
- * (molt_exec_tree_create) for an exec module, only tree/ and tree/tmp/ for a native module
- * (molt_native_tree_create: it reads the header from the deployment record). */
+ * (molt_worktree_create_exec) for an exec module, only tree/ and tree/tmp/ for a native module
+ * (molt_worktree_create_native: it reads the header from the deployment record). */
 int molt_registry_tree_create(const molt_config *cfg, const char *path, const char *tree_dir,
                               const molt_artifact_info *info, const molt_exec_tree_info *cur,
                               molt_err *err);

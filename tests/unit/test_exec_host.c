@@ -28,6 +28,7 @@
 
 #include "artifact/reader.h"
 #include "host/exec_host.h"
+#include "host/worktree.h"
 #include "util/proc.h"
 #include "util/encoding.h"
 #include "util/fs.h"
@@ -180,7 +181,7 @@ static void make_tree(fixture *f)
     molt_artifact_info *info = sample_info(false);
     molt_exec_tree_info cur = { "release-1", "", "dev-a" };
     molt_err err = { 0 };
-    if (molt_exec_tree_create(f->tree, info, &cur, &err) != 0)
+    if (molt_worktree_create_exec(f->tree, info, &cur, &err) != 0)
         fail_msg("%s", err.msg);
     molt_artifact_info_free(info);
 }
@@ -273,7 +274,7 @@ static void test_tree_bytes(void **state)
     molt_artifact_info *info = sample_info(true);
     molt_exec_tree_info cur = { "release-1", "", "dev-a" };
     molt_err err = { 0 };
-    assert_int_equal(molt_exec_tree_create(f->tree, info, &cur, &err), 0);
+    assert_int_equal(molt_worktree_create_exec(f->tree, info, &cur, &err), 0);
     molt_artifact_info_free(info);
 
     assert_false(molt_path_exists(stale));   /* the old tree is gone */
@@ -329,7 +330,7 @@ static void test_tree_bytes(void **state)
     free(info->group);
     info->group = NULL;
     molt_exec_tree_info unknown = { "", "", "dev-a" };
-    assert_int_equal(molt_exec_tree_create(f->tree, info, &unknown, &err), 0);
+    assert_int_equal(molt_worktree_create_exec(f->tree, info, &unknown, &err), 0);
     molt_artifact_info_free(info);
     ASSERT_FILE(header, "meta-data", "null");
     ASSERT_FILE(header, "artifact_group", "");
@@ -615,7 +616,7 @@ static opened open_artifact(fixture *f, const char *name)
     if (molt_artifact_reader_open(&o.r, o.src, &opts, &err) != 0)
         fail_msg("%s", err.msg);
     molt_exec_tree_info cur = { "release-1", "", "dev-a" };
-    if (molt_exec_tree_create(f->tree, molt_artifact_reader_info(o.r), &cur, &err) != 0)
+    if (molt_worktree_create_exec(f->tree, molt_artifact_reader_info(o.r), &cur, &err) != 0)
         fail_msg("%s", err.msg);
     return o;
 }

@@ -27,6 +27,7 @@
 #include "host/exec_host.h"
 #include "host/native_host.h"
 #include "host/registry.h"
+#include "host/worktree.h"
 #include "util/fs.h"
 
 #define BUF 1024
@@ -310,7 +311,7 @@ static void open_artifact(fixture *f, molt_source **src, molt_artifact_reader **
     if (molt_artifact_reader_open(r, *src, &opts, &err) != 0)
         fail_msg("%s", err.msg);
     molt_exec_tree_info ti = {"old-1", "", "dev"};
-    if (molt_exec_tree_create(f->tree, molt_artifact_reader_info(*r), &ti, &err) != 0)
+    if (molt_worktree_create_exec(f->tree, molt_artifact_reader_info(*r), &ti, &err) != 0)
         fail_msg("%s", err.msg);
 }
 
@@ -368,7 +369,7 @@ static void call_ok(molt_module *m, molt_call call)
         fail_msg("%s: %s", molt_call_name(call), err.msg);
 }
 
-/* A native module's work tree holds no header (molt_native_tree_create: tree/ and tree/tmp/,
+/* A native module's work tree holds no header (molt_worktree_create_native: tree/ and tree/tmp/,
  * no fsync per header file): the module reads the header from the deployment record, here
  * built as the state machine builds it; the meta-data's "dest" steers the copy module. */
 static void test_header_from_record(void **state)
@@ -381,7 +382,7 @@ static void test_header_from_record(void **state)
     make_artifact(f, "native-copy", "");
     snprintf(path, sizeof path, "%s/header", f->tree);
     assert_int_equal(molt_mkdir_p(path, 0755, NULL), 0);   /* an older tree: removed */
-    if (molt_native_tree_create(f->tree, &err) != 0)
+    if (molt_worktree_create_native(f->tree, &err) != 0)
         fail_msg("%s", err.msg);
     snprintf(path, sizeof path, "%s/tmp", f->tree);
     assert_true(molt_path_exists(path));

@@ -9,12 +9,15 @@
 #include <string.h>
 #include <time.h>
 #include "transport/curl_lib.h"
+#include "transport/curl_policy.h"
 #include "trust/auth_sign.h"
 #include "util/log.h"
 
 /* Most bytes of a server answer kept (a JWT, a deployment, an error). */
 #define RESPONSE_MAX (1024 * 1024)
 #define TOKEN_MAX (64 * 1024)
+/* The default bound of one API request, seconds (molt_server_opts.request_timeout). */
+#define REQUEST_TIMEOUT 300
 
 struct molt_server {
     const molt_curl_lib *c;    /* libcurl, loaded on first use (transport/curl_lib.h) */
@@ -24,7 +27,7 @@ struct molt_server {
     char *identity_json;
     char *ca_file, *client_cert, *client_key, *proxy;
     const molt_device_key *key;
-    int connect_timeout, low_speed_time, request_timeout;
+    molt_curl_policy policy;   /* points at the copies above */
     char *token;               /* JWT, NULL when not authenticated */
     char *token_server;        /* the server that issued it */
     unsigned auth_count;       /* tokens obtained so far */
@@ -65,9 +68,15 @@ int molt_server_new(molt_server **ret, const molt_server_opts *o, molt_err *err)
     s->client_key = dup_or_null(o->client_key);
     s->proxy = dup_or_null(o->proxy);
     s->key = o->key;
-    s->connect_timeout = o->connect_timeout > 0 ? o->connect_timeout : 30;
-    s->low_speed_time = o->low_speed_time > 0 ? o->low_speed_time : 60;
-    s->request_timeout = o->request_timeout > 0 ? o->request_timeout : 300;
+    s->policy = (molt_curl_policy){
+        .ca_file = s->ca_file,
+        .client_cert = s->client_cert,
+        .client_key = s->client_key,
+        .proxy = s->proxy,
+        .connect_timeout = o->connect_timeout,
+        .low_speed_time = o->low_speed_time,
+        .request_timeout = o->request_timeout > 0 ? o->request_timeout : REQUEST_TIMEOUT,
+    };
     s->easy = s->c->easy_init();
     s->retry_after = -1;
     if (!s->url || !s->identity_json || !s->easy || (o->tenant_token && *o->tenant_token &&
@@ -218,30 +227,15 @@ static int perform(molt_server *s, const char *method, const char *url, const ch
         h = s->c->slist_append(h, line);
     }
     h = s->c->slist_append(h, "Expect:");
+    r = molt_curl_policy_apply(s->c, e, &s->policy, url, err);
+    if (r < 0)
+        goto out;
     CURLcode rc = CURLE_OK;
 #define SET(opt, val) \
     do { if (rc == CURLE_OK) rc = s->c->easy_setopt(e, opt, val); } while (0)
     SET(CURLOPT_URL, url);
-    SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_HTTPHEADER, h);
     SET(CURLOPT_CUSTOMREQUEST, method);
-    SET(CURLOPT_SSL_VERIFYPEER, 1L);
-    SET(CURLOPT_SSL_VERIFYHOST, 2L);
-    SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-    if (s->ca_file)
-        SET(CURLOPT_CAINFO, s->ca_file);
-    if (s->client_cert)
-        SET(CURLOPT_SSLCERT, s->client_cert);
-    if (s->client_key)
-        SET(CURLOPT_SSLKEY, s->client_key);
-    if (s->proxy)
-        SET(CURLOPT_PROXY, s->proxy);
-    SET(CURLOPT_CONNECTTIMEOUT, (long)s->connect_timeout);
-    SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
-    SET(CURLOPT_LOW_SPEED_TIME, (long)s->low_speed_time);
-    SET(CURLOPT_TIMEOUT, (long)s->request_timeout);
-    SET(CURLOPT_USERAGENT, "molt/" MOLT_VERSION);
     SET(CURLOPT_ERRORBUFFER, s->errbuf);
     SET(CURLOPT_WRITEFUNCTION, on_body);
     SET(CURLOPT_WRITEDATA, s);
@@ -257,8 +251,7 @@ static int perform(molt_server *s, const char *method, const char *url, const ch
     if (rc == CURLE_OK)
         rc = s->c->easy_perform(e);
     if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && s->body_over)) {
-        bool tls = rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CONNECT_ERROR ||
-                   rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_CERTPROBLEM;
+        bool tls = molt_curl_tls_refused(rc) || rc == CURLE_SSL_CONNECT_ERROR;
         r = molt_err_set(err, tls ? MOLT_ETLS : MOLT_ENET, "%s %s: %s", method, url,
                          s->errbuf[0] ? s->errbuf : s->c->easy_strerror(rc));
         goto out;

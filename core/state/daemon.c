@@ -702,12 +702,6 @@ static int setup(daemon_ctx *d, molt_err *err)
                                 cfg->n_identity_scripts, &d->identity, err)) < 0)
         return r;
     molt_log_info("device identity: %s", d->identity);
-    if (cfg->proxy) {
-        /* The presigned downloads go through libcurl in the state machine: the environment
-         * reaches them too. */
-        setenv("https_proxy", cfg->proxy, 1);
-        setenv("http_proxy", cfg->proxy, 1);
-    }
     molt_server_opts o = {
         .url = cfg->server_url,
         .tenant_token = cfg->tenant_token,

@@ -971,6 +971,7 @@ static int open_source(molt_machine *m, const char *source, molt_source **ret, m
     if (is_url(source)) {
         molt_http_opts o = {
             .ca_file = m->cfg->ca_file,
+            .proxy = m->cfg->proxy,
             .retry_count = m->cfg->retry_download_count,
             .retry_initial_interval = 1,
             .retry_max_interval = m->cfg->retry_max_interval,

@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <time.h>
 #include "transport/curl_lib.h"
+#include "transport/curl_policy.h"
 #include "util/log.h"
 
 /* Bytes buffered between the network and the reader. The write callback pauses the transfer
@@ -30,8 +31,6 @@ enum {
     DEFAULT_RETRY_COUNT = 10,
     DEFAULT_RETRY_INITIAL = 1,
     DEFAULT_RETRY_MAX = 300,
-    DEFAULT_CONNECT_TIMEOUT = 30,
-    DEFAULT_LOW_SPEED_TIME = 60,
 };
 
 /* What the end of one request means for the download. */
@@ -287,22 +286,6 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
-static bool is_tls_verification_error(CURLcode rc)
-{
-    switch (rc) {
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_ISSUER_ERROR:
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-    case CURLE_SSL_INVALIDCERTSTATUS:
-    case CURLE_SSL_CRL_BADFILE:
-        return true;
-    default:
-        return false;
-    }
-}
-
 /* curl's message for the last transfer, with the detail from the error buffer when there is one. */
 static const char *curl_message(http_source *s, CURLcode rc, char *out, size_t out_size)
 {
@@ -394,7 +377,7 @@ static int finish_request(http_source *s, molt_err *err)
     }
     if (s->result != CURLE_OK) {
         curl_message(s, s->result, detail, sizeof detail);
-        if (is_tls_verification_error(s->result))
+        if (molt_curl_tls_refused(s->result))
             return molt_err_set(err, MOLT_ETLS, "GET %s: TLS verification failed: %s",
                                 s->base.name, detail);
         if (!s->is_resume && s->result == CURLE_SSL_CONNECT_ERROR)
@@ -525,30 +508,27 @@ static int opt_or(int value, int fallback)
     return value > 0 ? value : fallback;
 }
 
-static int setup_easy(http_source *s, molt_err *err)
+static int setup_easy(http_source *s, const molt_http_opts *opts, molt_err *err)
 {
     CURL *e = s->easy;
+    const molt_curl_policy policy = {
+        .ca_file = opts->ca_file,
+        .proxy = opts->proxy,
+        .connect_timeout = opts->connect_timeout,
+        .low_speed_time = s->opts.low_speed_time,
+    };
+    int r = molt_curl_policy_apply(s->c, e, &policy, s->base.name, err);
+    if (r < 0)
+        return r;
     CURLcode rc = CURLE_OK;
 #define SET(opt, val) \
     do { if (rc == CURLE_OK) rc = s->c->easy_setopt(e, opt, val); } while (0)
     SET(CURLOPT_URL, s->url);
-    SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_FOLLOWLOCATION, 1L);
     SET(CURLOPT_MAXREDIRS, MAX_REDIRECTS);
     SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    SET(CURLOPT_SSL_VERIFYPEER, 1L);
-    SET(CURLOPT_SSL_VERIFYHOST, 2L);
-    SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-    if (s->opts.ca_file)
-        SET(CURLOPT_CAINFO, s->opts.ca_file);
-    SET(CURLOPT_CONNECTTIMEOUT, (long)s->opts.connect_timeout);
-    SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
-    SET(CURLOPT_LOW_SPEED_TIME, (long)s->opts.low_speed_time);
-    SET(CURLOPT_TCP_KEEPALIVE, 1L);
     SET(CURLOPT_BUFFERSIZE, (long)CURL_RECV_SIZE);
-    SET(CURLOPT_USERAGENT, "molt/" MOLT_VERSION);
     SET(CURLOPT_ERRORBUFFER, s->errbuf);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, s);
@@ -588,12 +568,10 @@ int molt_http_source_new(molt_source **ret, const char *url, const molt_http_opt
     s->base.free = http_free;
     s->base.offset = 0;
     s->base.total = -1;
-    s->opts.ca_file = opts->ca_file;
     s->opts.retry_count = opt_or(opts->retry_count, DEFAULT_RETRY_COUNT);
     s->opts.retry_initial_interval = opt_or(opts->retry_initial_interval, DEFAULT_RETRY_INITIAL);
     s->opts.retry_max_interval = opt_or(opts->retry_max_interval, DEFAULT_RETRY_MAX);
-    s->opts.connect_timeout = opt_or(opts->connect_timeout, DEFAULT_CONNECT_TIMEOUT);
-    s->opts.low_speed_time = opt_or(opts->low_speed_time, DEFAULT_LOW_SPEED_TIME);
+    s->opts.low_speed_time = opt_or(opts->low_speed_time, MOLT_CURL_LOW_SPEED_TIME);
     s->initial_interval_ms = opts->retry_initial_interval_ms > 0
                                  ? opts->retry_initial_interval_ms
                                  : (int64_t)s->opts.retry_initial_interval * 1000;
@@ -610,7 +588,7 @@ int molt_http_source_new(molt_source **ret, const char *url, const molt_http_opt
         rc = molt_err_set(err, MOLT_ENOMEM, "http source: out of memory");
         goto out;
     }
-    rc = setup_easy(s, err);   /* curl copies the strings it is given, the CA path too */
+    rc = setup_easy(s, opts, err);   /* curl copies the strings: the CA path, the proxy */
     if (rc < 0)
         goto out;
     rc = start_request(s, false, err);

@@ -11,6 +11,8 @@
 
 typedef struct molt_http_opts {
     const char *ca_file;          /* NULL = system store */
+    const char *proxy;            /* proxy URL (server.proxy); NULL = libcurl's environment
+                                   * variables (https_proxy, no_proxy ...) */
     int retry_count;              /* resume attempts after a broken connection (default 10) */
     int retry_initial_interval;   /* seconds before the first retry (default 1), doubles */
     int retry_max_interval;       /* cap of the backoff, seconds (default 300) */
@@ -22,9 +24,10 @@ typedef struct molt_http_opts {
 
 /* Start downloading url (http:// or https://). Fails early (before any payload) when the server
  * cannot be reached, TLS verification fails or the status is not 200. opts may be NULL, and
- * fields left at 0 take the defaults above. The URL is copied; ca_file is only used during
- * this call. *ret is freed with molt_source_free; its name is the URL with the query and user
- * information redacted. Errors: MOLT_EINVAL (not an http(s) URL), MOLT_ETLS, MOLT_ENET.
+ * fields left at 0 take the defaults above. The URL is copied; ca_file and proxy are only used
+ * during this call. curl's policy (TLS, proxy, timeouts) is transport/curl_policy.h's; no
+ * client certificate is presented (an artifact store does not ask for one). *ret is freed
+ * with molt_source_free; its name is the URL with the query and user information redacted. Errors: MOLT_EINVAL (not an http(s) URL), MOLT_ETLS, MOLT_ENET.
  * See docs/transport.md for the resume and retry rules. */
 int molt_http_source_new(molt_source **ret, const char *url, const molt_http_opts *opts,
                          molt_err *err);

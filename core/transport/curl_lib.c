@@ -5,12 +5,12 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stddef.h>
-#include <stdlib.h>
 #include <string.h>
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static molt_curl_lib lib;
 static molt_err load_err;   /* code 0 once loaded */
+static const char *load_soname = MOLT_CURL_SONAME;
 
 /* One row per function: its name in libcurl and where the pointer goes in the table. */
 #define FN(field, name) { name, offsetof(molt_curl_lib, field) }
@@ -52,9 +52,7 @@ static const struct {
 
 static void load(void)
 {
-    const char *soname = getenv("MOLT_LIBCURL");
-    if (!soname || !*soname)
-        soname = MOLT_CURL_SONAME;
+    const char *soname = load_soname;
     dlerror();
     void *dl = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
     if (!dl) {
@@ -98,4 +96,9 @@ int molt_curl_get(const molt_curl_lib **ret, molt_err *err)
     }
     *ret = &lib;
     return 0;
+}
+
+void molt_curl_set_soname(const char *soname)
+{
+    load_soname = soname ? soname : MOLT_CURL_SONAME;
 }

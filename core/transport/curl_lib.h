@@ -9,8 +9,8 @@
 #include <curl/curl.h>
 #include "util/err.h"
 
-/* The soname loaded; the environment variable MOLT_LIBCURL, when set and not empty, names
- * another file (a device with libcurl elsewhere; tests of the missing-library error). */
+/* The soname loaded, found by the dynamic loader's rules. No environment variable changes it:
+ * what a root daemon maps is not for its environment to pick. */
 #define MOLT_CURL_SONAME "libcurl.so.4"
 
 /* The libcurl functions molt calls, resolved from the loaded library. Same signatures as in
@@ -57,5 +57,10 @@ typedef struct molt_curl_lib {
  * lacks a function (the message names the library and says what dlopen/dlsym said, e.g. to
  * install libcurl4), MOLT_ENET when curl_global_init fails. The table lives until exit. */
 int molt_curl_get(const molt_curl_lib **ret, molt_err *err);
+
+/* For tests (the missing-library error): load soname instead of MOLT_CURL_SONAME (NULL: that
+ * again). Only the first molt_curl_get of the process reads it; call it before, from one
+ * thread. The programs never call it. */
+void molt_curl_set_soname(const char *soname);
 
 #endif

@@ -2,7 +2,8 @@
 /* libcurl loaded on demand (core/transport/curl_lib.h): a process that has not used HTTP has
  * no libcurl mapped; the first molt_curl_get maps it and the table works (version, escaping,
  * setopt with a long, a string and an off_t, getinfo, getdate); a missing library is one clear
- * MOLT_EUNSUPPORTED naming it, returned by molt_http_source_new and molt_server_new too. Each
+ * MOLT_EUNSUPPORTED naming it, returned by molt_http_source_new and molt_server_new too (the
+ * library named by molt_curl_set_soname, a test hook; no environment variable picks it). Each
  * case runs in a forked child so the load-once state starts empty. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -35,18 +36,15 @@ static bool libcurl_mapped(void)
     return found;
 }
 
-/* Run fn in a child with MOLT_LIBCURL set to soname (NULL: unset); the child's assertions
- * decide its exit status. */
+/* Run fn in a child that loads soname (NULL: the default, libcurl.so.4) on first use; the
+ * child's assertions decide its exit status. */
 static void in_child(void (*fn)(void), const char *soname)
 {
     fflush(NULL);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        if (soname)
-            setenv("MOLT_LIBCURL", soname, 1);
-        else
-            unsetenv("MOLT_LIBCURL");
+        molt_curl_set_soname(soname);
         fn();
         _exit(0);
     }
@@ -127,6 +125,23 @@ static void test_missing_library(void **state)
     in_child(child_missing, "libmolt-no-such-curl.so.9");
 }
 
+/* The environment does not pick the library (MOLT_LIBCURL did, before): libcurl.so.4 is
+ * loaded whatever it says. */
+static void child_env_ignored(void)
+{
+    setenv("MOLT_LIBCURL", "libmolt-no-such-curl.so.9", 1);
+    const molt_curl_lib *c = NULL;
+    molt_err e = {0};
+    if (molt_curl_get(&c, &e) != 0 || !c || !libcurl_mapped())
+        _exit(40);
+}
+
+static void test_environment_does_not_pick(void **state)
+{
+    (void)state;
+    in_child(child_env_ignored, NULL);
+}
+
 /* Not an http(s) URL: refused before libcurl is loaded. */
 static void child_not_http(void)
 {
@@ -149,6 +164,7 @@ int main(void)
         cmocka_unit_test(test_loaded_on_first_use),
         cmocka_unit_test(test_missing_library),
         cmocka_unit_test(test_not_http_does_not_load),
+        cmocka_unit_test(test_environment_does_not_pick),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

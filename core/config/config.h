@@ -57,7 +57,8 @@ typedef struct molt_config {
     int retry_max_interval;      /* http.retry_max_interval: 300 seconds (backoff cap) */
     int connect_timeout;         /* http.connect_timeout: 30 seconds */
     int low_speed_time;          /* http.low_speed_time: 60 seconds below 1 byte/s = dead */
-    /* server: the Mender server (docs/fleet.md); used by `molt daemon` only. */
+    /* server: the Mender server (docs/fleet.md); used by `molt daemon` only, but for server.proxy,
+       which the artifact downloads of `molt install URL` use too. */
     char *server_url;            /* server.url: null = no server (the daemon refuses to start) */
     char *tenant_token;          /* server.tenant_token: null = none (open-source server) */
     int update_poll_interval;    /* server.update_poll_interval: 1800 seconds */

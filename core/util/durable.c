@@ -31,6 +31,14 @@ int molt_write_all(int fd, const void *buf, size_t len, molt_err *err, const cha
     return 0;
 }
 
+int molt_fsync_close(int fd, const char *what, molt_err *err)
+{
+    int r = fsync(fd) == 0 ? 0 : molt_err_errno(err, MOLT_EIO, errno, "cannot fsync %s", what);
+    if (close(fd) != 0 && r == 0)
+        r = molt_err_errno(err, MOLT_EIO, errno, "cannot close %s", what);
+    return r;
+}
+
 /* Open the folder that holds path's last name (O_DIRECTORY); *ret_name points at that name in
  * path. The descriptor, or a negative code naming path (MOLT_ENOTFOUND: no such folder). */
 static int open_folder_of(const char *path, const char **ret_name, molt_err *err)
@@ -138,11 +146,7 @@ int molt_atomic_open(const char *path, mode_t mode, int *ret_fd, char **ret_tmp,
 
 int molt_atomic_commit(int fd, const char *tmp, const char *path, molt_err *err)
 {
-    int r = 0;
-    if (fsync(fd) != 0)
-        r = molt_err_errno(err, MOLT_EIO, errno, "cannot fsync %s", tmp);
-    if (close(fd) != 0 && r == 0)
-        r = molt_err_errno(err, MOLT_EIO, errno, "cannot close %s", tmp);
+    int r = molt_fsync_close(fd, tmp, err);
     const char *name, *tmp_name = strrchr(tmp, '/') ? strrchr(tmp, '/') + 1 : tmp;
     int dir_fd = open_folder_of(path, &name, r == 0 ? err : NULL);
     if (dir_fd < 0) {

@@ -13,6 +13,9 @@
  * <what>: <strerror>", MOLT_ESPACE for a full disk or quota (molt_errno_code), else MOLT_EIO. */
 int molt_write_all(int fd, const void *buf, size_t len, molt_err *err, const char *what);
 
+/* Finish a written file: fsync and close fd (closed whatever happens); a failure names what. */
+int molt_fsync_close(int fd, const char *what, molt_err *err);
+
 /* fsync a folder (after creating, renaming or removing entries in it). */
 int molt_fsync_dir(const char *dir, molt_err *err);
 /* fsync the folder that contains path. */

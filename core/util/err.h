@@ -11,9 +11,11 @@
 
 /* Filled by a failing function; the caller owns it (usually on the stack).
  * Functions accept a NULL molt_err when the caller does not want the message.
- * It is the SDK's struct molt_sdk_error (<molt/sdk.h>) with a longer message, the SDK's size
- * being frozen by its ABI: the same two fields, filled by the same code (molt_err_vformat), and
- * libmolt-sdk, whose helpers are these (util/durable.c), hands one over with molt_err_to_sdk. */
+ * It is the SDK's struct molt_sdk_error (<molt/sdk.h>) with room for a longer message (the
+ * SDK's 512 bytes are frozen by its ABI; the core prefixes context): the same two fields, filled
+ * by the same code (molt_err_vformat, molt_errno_code). libmolt-sdk runs the core's helpers
+ * (util/durable.c, util/rmtree.c) on a molt_err and hands it over cut to 512 bytes
+ * (molt_sdk_err_from, sdk/lib/sdk_internal.h). */
 typedef struct molt_err {
     int code;                    /* 0 or a MOLT_E* code */
     char msg[MOLT_ERR_MSG_MAX];  /* what failed, on which file or key, expected vs actual */

@@ -117,7 +117,7 @@ int molt_artifact_sign(const char *in_path, const char *out_path, const char *ke
                            "cannot open %s", in_path);
         goto out;
     }
-    if ((r = molt_tar_out_open(out_path, &c.out, &tmp, err)) < 0)
+    if ((r = molt_atomic_open(out_path, 0644, &c.out, &tmp, err)) < 0)
         goto out;
 
     unsigned n_members = 0;
@@ -246,11 +246,11 @@ int molt_artifact_sign(const char *in_path, const char *out_path, const char *ke
         r = molt_err_set(err, MOLT_EFORMAT, "%s is not a Mender artifact: no manifest", in_path);
         goto out;
     }
-    r = molt_tar_out_commit(c.out, tmp, out_path, err);
+    r = molt_atomic_commit(c.out, tmp, out_path, err);
     c.out = -1;
 out:
     if (c.out >= 0)
-        molt_tar_out_abort(c.out, tmp);
+        molt_atomic_abort(c.out, tmp);
     if (c.in >= 0)
         close(c.in);
     free(tmp);

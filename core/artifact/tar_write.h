@@ -50,17 +50,6 @@ typedef struct molt_tar_header {
 int molt_tar_header_parse(const unsigned char block[MOLT_TAR_BLOCK], molt_tar_header *ret,
                           molt_err *err);
 
-/* Create a new temporary sibling of out_path for writing (mode 0666 less the umask).
- * *ret_tmp is malloc'd and owned by the caller. */
-int molt_tar_out_open(const char *out_path, int *ret_fd, char **ret_tmp, molt_err *err);
-
-/* fsync and close fd, rename tmp over out_path, fsync the folder. fd is closed and tmp is
- * removed whatever happens. */
-int molt_tar_out_commit(int fd, const char *tmp, const char *out_path, molt_err *err);
-
-/* Close fd and remove tmp (after a failure). */
-void molt_tar_out_abort(int fd, const char *tmp);
-
 /* Padded length of size bytes of data (next multiple of 512). */
 static inline uint64_t molt_tar_padded(uint64_t size)
 {

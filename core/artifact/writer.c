@@ -912,7 +912,7 @@ int molt_artifact_write(const molt_artifact_spec *spec, const char *out_path, mo
         goto out;
     }
 
-    if ((r = molt_tar_out_open(out_path, &fd, &tmp, err)) < 0)
+    if ((r = molt_atomic_open(out_path, 0644, &fd, &tmp, err)) < 0)
         goto out;
     const molt_tar_meta mem_meta = {.mode = 0600};
     /* header and data as mender-artifact copies them from temporary files */
@@ -946,11 +946,11 @@ int molt_artifact_write(const molt_artifact_spec *spec, const char *out_path, mo
                            tmp);
         goto out;
     }
-    r = molt_tar_out_commit(fd, tmp, out_path, err);
+    r = molt_atomic_commit(fd, tmp, out_path, err);
     fd = -1;
 out:
     if (fd >= 0)
-        molt_tar_out_abort(fd, tmp);
+        molt_atomic_abort(fd, tmp);
     free(tmp);
     free(sig);
     free(man.data);

@@ -51,10 +51,10 @@ int molt_stage_file(const char *dir, const char *name, int64_t size, molt_stage_
             break;
         done += got;
     }
-    if (r == 0 && fsync(fd) != 0)
-        r = molt_err_errno(err, MOLT_EIO, errno, "cannot fsync %s", path);
-    if (close(fd) != 0 && r == 0)
-        r = molt_err_errno(err, MOLT_EIO, errno, "cannot close %s", path);
+    if (r == 0)
+        r = molt_fsync_close(fd, path, err);
+    else
+        close(fd);
     if (r < 0)
         unlink(path);
     free(path);

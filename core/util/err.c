@@ -2,6 +2,7 @@
 /* Error codes and messages. */
 #include "util/err.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,13 +36,37 @@ const char *molt_strerror(int code)
     }
 }
 
+int molt_errno_code(int errno_value)
+{
+    switch (errno_value) {
+    case ENOSPC:
+    case EDQUOT:
+        return MOLT_ESPACE;
+    case ENOMEM:
+        return MOLT_ENOMEM;
+    default:
+        return MOLT_EIO;
+    }
+}
+
+void molt_err_vformat(char *msg, size_t cap, int errno_value, const char *fmt, va_list ap)
+{
+    if (cap == 0)
+        return;
+    int n = vsnprintf(msg, cap, fmt, ap);
+    if (n < 0)
+        msg[0] = '\0';
+    else if (errno_value && (size_t)n < cap)
+        snprintf(msg + n, cap - (size_t)n, ": %s", strerror(errno_value));
+}
+
 int molt_err_set(molt_err *err, int code, const char *fmt, ...)
 {
     if (!err)
         return code;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    molt_err_vformat(err->msg, sizeof err->msg, 0, fmt, ap);
     va_end(ap);
     err->code = code;
     return code;
@@ -49,14 +74,14 @@ int molt_err_set(molt_err *err, int code, const char *fmt, ...)
 
 int molt_err_errno(molt_err *err, int code, int errno_value, const char *fmt, ...)
 {
+    if (code == MOLT_EIO)
+        code = molt_errno_code(errno_value);
     if (!err)
         return code;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    molt_err_vformat(err->msg, sizeof err->msg, errno_value, fmt, ap);
     va_end(ap);
-    if (n >= 0 && (size_t)n < sizeof err->msg)
-        snprintf(err->msg + n, sizeof err->msg - (size_t)n, ": %s", strerror(errno_value));
     err->code = code;
     return code;
 }

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Filesystem helpers: durable atomic replace, recursive create and remove. */
 #include "util/fs.h"
-#include "util/rmtree.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,75 +35,6 @@ int molt_mkdir_p(const char *path, mode_t mode, molt_err *err)
     if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
         return molt_err_set(err, MOLT_EIO, "%s exists and is not a folder", path);
     return 0;
-}
-
-int molt_write_all(int fd, const void *buf, size_t len, molt_err *err, const char *what)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return molt_err_errno(err, errno == ENOSPC ? MOLT_ESPACE : MOLT_EIO, errno,
-                                  "cannot write %s", what);
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-int molt_fsync_dir(const char *dir, molt_err *err)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return molt_err_errno(err, MOLT_EIO, errno, "cannot open folder %s", dir);
-    int r = fsync(fd);
-    int saved = errno;
-    close(fd);
-    if (r != 0)
-        return molt_err_errno(err, MOLT_EIO, saved, "cannot fsync folder %s", dir);
-    return 0;
-}
-
-int molt_fsync_parent(const char *path, molt_err *err)
-{
-    char buf[PATH_MAX];
-    if (strlen(path) >= sizeof buf)
-        return molt_err_set(err, MOLT_EINVAL, "path too long: %s", path);
-    strcpy(buf, path);
-    char *slash = strrchr(buf, '/');
-    if (!slash)
-        return molt_fsync_dir(".", err);
-    if (slash == buf)
-        slash[1] = '\0';
-    else
-        *slash = '\0';
-    return molt_fsync_dir(buf, err);
-}
-
-int molt_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
-                           molt_err *err)
-{
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
-        return molt_err_set(err, MOLT_EINVAL, "path too long: %s", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0)
-        return molt_err_errno(err, MOLT_EIO, errno, "cannot create %s", tmp);
-    int r = molt_write_all(fd, data, len, err, tmp);
-    if (r == 0 && fsync(fd) != 0)
-        r = molt_err_errno(err, MOLT_EIO, errno, "cannot fsync %s", tmp);
-    if (close(fd) != 0 && r == 0)
-        r = molt_err_errno(err, MOLT_EIO, errno, "cannot close %s", tmp);
-    if (r == 0 && rename(tmp, path) != 0)
-        r = molt_err_errno(err, MOLT_EIO, errno, "cannot rename %s to %s", tmp, path);
-    if (r != 0) {
-        unlink(tmp);
-        return r;
-    }
-    return molt_fsync_parent(path, err);
 }
 
 int molt_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len, molt_err *err)
@@ -169,15 +99,6 @@ int molt_read_file(const char *path, size_t max, char **ret_data, size_t *ret_le
     if (ret_len)
         *ret_len = len;
     return 0;
-}
-
-int molt_rm_rf(const char *path, molt_err *err)
-{
-    molt_rmtree_err e;
-    if (molt_rmtree(path, &e) == 0)
-        return 0;
-    return molt_err_errno(err, e.errno_value == ENOMEM ? MOLT_ENOMEM : MOLT_EIO, e.errno_value,
-                          "cannot remove %s (%s %s)", path, e.op, e.path);
 }
 
 char *molt_path_join(const char *a, const char *b)

@@ -1,33 +1,22 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Filesystem helpers with the durability rules the state machine relies on. */
+/* Filesystem helpers with the durability rules the state machine relies on (the durable writes
+ * themselves are util/durable.h). */
 #ifndef MOLT_UTIL_FS_H
 #define MOLT_UTIL_FS_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include "util/durable.h"
 #include "util/err.h"
+#include "util/rmtree.h"
 
 /* mkdir -p with the given mode for created folders. */
 int molt_mkdir_p(const char *path, mode_t mode, molt_err *err);
 
-/* Replace path atomically and durably: write a temporary sibling, fsync it, rename it over
- * path, fsync the folder. A reader sees the old or the new content, never a mix. */
-int molt_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
-                           molt_err *err);
-
 /* Read a whole file into a malloc'd, NUL-terminated buffer owned by the caller. Files larger
  * than max bytes are refused with MOLT_ELIMIT; a missing file gives MOLT_ENOTFOUND. */
 int molt_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len, molt_err *err);
-
-/* fsync a folder (after creating, renaming or removing entries in it). */
-int molt_fsync_dir(const char *dir, molt_err *err);
-/* fsync the folder that contains path. */
-int molt_fsync_parent(const char *path, molt_err *err);
-
-/* rm -rf; a missing path is not an error. Does not follow symlinks; *at() calls relative to
- * folder descriptors below path (util/rmtree.h), so any depth and path length goes. */
-int molt_rm_rf(const char *path, molt_err *err);
 
 /* malloc'd "a/b" (one slash between), or NULL when out of memory. */
 char *molt_path_join(const char *a, const char *b);
@@ -43,8 +32,5 @@ typedef bool (*molt_dir_keep_fn)(void *ctx, int dir_fd, const char *name);
 int molt_dir_names(const char *dir, const char *what, molt_dir_keep_fn keep, void *ctx,
                    size_t max, char ***ret_names, size_t *ret_n, molt_err *err);
 void molt_names_free(char **names, size_t n);
-
-/* Write all of buf to fd, retrying on EINTR and short writes. */
-int molt_write_all(int fd, const void *buf, size_t len, molt_err *err, const char *what);
 
 #endif

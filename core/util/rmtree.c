@@ -288,3 +288,12 @@ int molt_rmtree(const char *path, molt_rmtree_err *ret_err)
     free(copy);
     return r;
 }
+
+int molt_rm_rf(const char *path, molt_err *err)
+{
+    molt_rmtree_err e;
+    if (molt_rmtree(path, &e) == 0)
+        return 0;
+    return molt_err_errno(err, MOLT_EIO, e.errno_value,
+                          "cannot remove %s (%s %s)", path, e.op, e.path);
+}

@@ -6,6 +6,7 @@
 #define MOLT_UTIL_RMTREE_H
 
 #include <limits.h>
+#include "util/err.h"
 
 /* Levels below the removed folder at most (the heap it takes: the names of one level's
  * subfolders along the current branch); deeper is refused, nothing past it is touched. */
@@ -27,5 +28,9 @@ int molt_rmtree_at(int dirfd, const char *name, molt_rmtree_err *ret_err);
 
 /* The same for a path: its parent folder is opened, then molt_rmtree_at(parent, last name). */
 int molt_rmtree(const char *path, molt_rmtree_err *ret_err);
+
+/* molt_rmtree with the failure as a molt_err: "cannot remove <path> (<op> <entry>): <strerror>",
+ * MOLT_EIO (MOLT_ENOMEM when out of memory). A missing path is not an error. */
+int molt_rm_rf(const char *path, molt_err *err);
 
 #endif

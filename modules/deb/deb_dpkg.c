@@ -111,9 +111,10 @@ int deb_run(deb_ctx *d, const char *const argv[], const char *cwd, bool quiet_st
         return MOLT_ENOTFOUND;
     }
     if (pipe2(fds, O_CLOEXEC) < 0) {
+        struct molt_sdk_error e;
+        molt_sdk_err_errno(&e, errno, "pipe for %s", argv[0]);
         free(env);
-        h->error(h, "pipe for %s: %s", argv[0], strerror(errno));
-        return MOLT_EIO;
+        return molt_sdk_fail(h, &e);
     }
     char cmdline[1024];
     size_t used = 0;

@@ -70,8 +70,9 @@ static int debs_dir(deb_ctx *d, char *buf, size_t cap)
 {
     snprintf(buf, cap, "%s/debs", d->host->tmp_dir(d->host));
     if (mkdir(buf, 0700) < 0 && errno != EEXIST) {
-        d->host->error(d->host, "mkdir %s: %s", buf, strerror(errno));
-        return MOLT_EIO;
+        struct molt_sdk_error e;
+        molt_sdk_err_errno(&e, errno, "mkdir %s", buf);
+        return molt_sdk_fail(d->host, &e);
     }
     return 0;
 }
@@ -275,8 +276,9 @@ static int repack(deb_ctx *d, const char *dir, const char *name, char *ret, size
     char sub[4400], root[1100];
     snprintf(sub, sizeof sub, "%s/%s", dir, name);
     if (mkdir(sub, 0700) < 0 && errno != EEXIST) {
-        d->host->error(d->host, "mkdir %s: %s", sub, strerror(errno));
-        return MOLT_EIO;
+        struct molt_sdk_error e;
+        molt_sdk_err_errno(&e, errno, "mkdir %s", sub);
+        return molt_sdk_fail(d->host, &e);
     }
     snprintf(root, sizeof root, "--root=%s", d->root);
     const char *argv[] = {"dpkg-repack", root, name, NULL};
@@ -354,8 +356,9 @@ static int artifact_install(void *st)
     /* the previous versions: repacked into work_dir()/previous/<name>/ */
     previous_dir(d, prev, sizeof prev);
     if (r == 0 && (r = remove_tree(d, prev)) == 0 && mkdir(prev, 0700) < 0) {
-        h->error(h, "mkdir %s: %s", prev, strerror(errno));
-        r = MOLT_EIO;
+        struct molt_sdk_error e;
+        molt_sdk_err_errno(&e, errno, "mkdir %s", prev);
+        r = molt_sdk_fail(h, &e);
     }
     for (size_t i = 0; r == 0 && i < payload.n; i++) {
         const deb_pkg *old = deb_list_find(&db, payload.v[i].name);

@@ -170,8 +170,7 @@ static int stage_image(dk_ctx *d, int64_t size, int *ret_fd, int64_t *ret_len)
     }
     int64_t got = molt_sdk_copy_payload(h, fd, size, &err);
     if (got >= 0 && lseek(fd, 0, SEEK_SET) != 0)
-        got = molt_sdk_err_set(&err, MOLT_EIO, "rewinding the staged image file: %s",
-                               strerror(errno));
+        got = molt_sdk_err_errno(&err, errno, "rewinding the staged image file");
     if (got < 0) {
         close(fd);
         return err.code ? molt_sdk_fail(h, &err) : (int)got;

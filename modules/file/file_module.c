@@ -201,8 +201,7 @@ static int copy_in(fm *m, int src_fd, int fd, int64_t size, const char *what,
                                    errno == EOPNOTSUPP))
             break;   /* not here: read and write */
         if (n < 0)
-            return fm_err(err, errno == ENOSPC ? MOLT_ESPACE : MOLT_EIO, "copy to %s: %s", what,
-                          strerror(errno));
+            return molt_sdk_err_errno(err, errno, "copy to %s", what);
         done += n;
         m->h->progress(m->h, (uint64_t)done, size > 0 ? (uint64_t)size : 0);
     }
@@ -215,7 +214,7 @@ static int copy_in(fm *m, int src_fd, int fd, int64_t size, const char *what,
         if (n == 0)
             break;
         if (n < 0) {
-            r = src_fd >= 0 ? fm_err(err, MOLT_EIO, "read the staged %s: %s", what, strerror(errno))
+            r = src_fd >= 0 ? molt_sdk_err_errno(err, errno, "read the staged %s", what)
                             : fm_err(err, (int)n, "payload file %s: read failed", what);
             break;
         }
@@ -224,8 +223,7 @@ static int copy_in(fm *m, int src_fd, int fd, int64_t size, const char *what,
             if (w < 0 && errno == EINTR)
                 continue;
             if (w < 0) {
-                r = fm_err(err, errno == ENOSPC ? MOLT_ESPACE : MOLT_EIO, "write %s: %s", what,
-                           strerror(errno));
+                r = molt_sdk_err_errno(err, errno, "write %s", what);
                 goto out;
             }
             off += w;
@@ -262,7 +260,7 @@ static int stage_file(fm *m, plan *p, entry *e, int64_t size, const char *raw,
                raw_st.st_dev == dir_st.st_dev;
     if (move && rename(raw, tmp) != 0) {
         if (errno != EXDEV) {   /* EXDEV: two mounts of one file system (bind): copy */
-            r = fm_err(err, MOLT_EIO, "rename %s to %s: %s", raw, tmp, strerror(errno));
+            r = molt_sdk_err_errno(err, errno, "rename %s to %s", raw, tmp);
             goto out;
         }
         move = 0;
@@ -270,7 +268,7 @@ static int stage_file(fm *m, plan *p, entry *e, int64_t size, const char *raw,
     fd = move ? open(tmp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
               : open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0 || fstat(fd, &st) != 0) {
-        r = fm_err(err, MOLT_EIO, "create %s: %s", tmp, strerror(errno));
+        r = molt_sdk_err_errno(err, errno, "create %s", tmp);
         goto out;
     }
     /* The inode goes into the kv store with the plan saved at the end of Download: nothing
@@ -278,17 +276,17 @@ static int stage_file(fm *m, plan *p, entry *e, int64_t size, const char *raw,
     e->dev = (unsigned long long)st.st_dev;
     e->ino = (unsigned long long)st.st_ino;
     if (raw && !move && (src = open(raw, O_RDONLY | O_CLOEXEC)) < 0) {
-        r = fm_err(err, MOLT_EIO, "open %s: %s", raw, strerror(errno));
+        r = molt_sdk_err_errno(err, errno, "open %s", raw);
         goto out;
     }
     if (!move && (r = copy_in(m, raw ? src : -1, fd, size, e->dest, err)) < 0)
         goto out;
     if ((e->uid >= 0 || e->gid >= 0) && fchown(fd, (uid_t)e->uid, (gid_t)e->gid) != 0) {
-        r = fm_err(err, MOLT_EIO, "chown %s to %ld:%ld: %s", tmp, e->uid, e->gid, strerror(errno));
+        r = molt_sdk_err_errno(err, errno, "chown %s to %ld:%ld", tmp, e->uid, e->gid);
         goto out;
     }
     if (fchmod(fd, (mode_t)(e->mode >= 0 ? e->mode : 0644)) != 0 || fsync(fd) != 0) {
-        r = fm_err(err, MOLT_EIO, "chmod/fsync %s: %s", tmp, strerror(errno));
+        r = molt_sdk_err_errno(err, errno, "chmod/fsync %s", tmp);
         goto out;
     }
     /* The sibling's name needs no folder fsync here: ArtifactInstall fsyncs the folder (after
@@ -321,8 +319,7 @@ static int fixup_file(fm *m, int *ret_fd, struct molt_sdk_error *err)
             fclose(f);
     }
     if (fd < 0)
-        return fm_err(err, MOLT_EIO, "a temporary file in %s: %s", m->h->tmp_dir(m->h),
-                      strerror(errno));
+        return molt_sdk_err_errno(err, errno, "a temporary file in %s", m->h->tmp_dir(m->h));
     int r = fm_fixup_add(fd, "", geteuid(), getegid(), 0755 & ~(mode_t)m->umask, err);
     if (r < 0) {
         close(fd);
@@ -353,7 +350,7 @@ static int stage_tree(fm *m, plan *p, entry *e, int64_t size, const char *raw,
         goto out;
     /* 0700 until the payload verified: no other user reaches what an attacker may have sent. */
     if (mkdir(tmp, 0700) != 0 || stat(tmp, &st) != 0) {
-        r = fm_err(err, MOLT_EIO, "create %s: %s", tmp, strerror(errno));
+        r = molt_sdk_err_errno(err, errno, "create %s", tmp);
         goto out;
     }
     /* The inode goes into the kv store with the plan saved at the end of Download: nothing
@@ -386,11 +383,11 @@ static int stage_tree(fm *m, plan *p, entry *e, int64_t size, const char *raw,
     if ((r = fm_apply_fixups(fix, tmp, err)) < 0)
         goto out;
     if ((e->uid >= 0 || e->gid >= 0) && lchown(tmp, (uid_t)e->uid, (gid_t)e->gid) != 0) {
-        r = fm_err(err, MOLT_EIO, "chown %s: %s", tmp, strerror(errno));
+        r = molt_sdk_err_errno(err, errno, "chown %s", tmp);
         goto out;
     }
     if (e->mode >= 0 && chmod(tmp, (mode_t)e->mode) != 0) {
-        r = fm_err(err, MOLT_EIO, "chmod %s: %s", tmp, strerror(errno));
+        r = molt_sdk_err_errno(err, errno, "chmod %s", tmp);
         goto out;
     }
     r = fsync_parent(tmp, err);
@@ -477,7 +474,7 @@ static int apply_mode(entry *e, const char *perms, struct molt_sdk_error *err)
     if ((e->mode = parse_mode(perms)) < 0)
         r = fm_err(err, MOLT_EINVAL, "permissions '%s' is not an octal mode", perms);
     else if (fd < 0 || fchmod(fd, (mode_t)e->mode) != 0 || fsync(fd) != 0)
-        r = fm_err(err, MOLT_EIO, "chmod %s: %s", tmp ? tmp : e->dest, strerror(errno));
+        r = molt_sdk_err_errno(err, errno, "chmod %s", tmp ? tmp : e->dest);
     if (fd >= 0)
         close(fd);
     free(tmp);
@@ -789,7 +786,7 @@ static int holds_new(const entry *e, const char *path)
 static int do_rename(const char *from, const char *to, struct molt_sdk_error *err)
 {
     if (rename(from, to) != 0)
-        return fm_err(err, MOLT_EIO, "rename %s to %s: %s", from, to, strerror(errno));
+        return molt_sdk_err_errno(err, errno, "rename %s to %s", from, to);
     return fsync_parent(to, err);
 }
 
@@ -803,7 +800,7 @@ static int swap_trees(fm *m, const char *a, const char *b, const char *aside,
     else if (renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) == 0)
         return fsync_parent(b, err);
     if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
-        return fm_err(err, MOLT_EIO, "exchange %s and %s: %s", a, b, strerror(errno));
+        return molt_sdk_err_errno(err, errno, "exchange %s and %s", a, b);
     molt_sdk_log_warning(m->h, "the file system of %s has no renameat2(RENAME_EXCHANGE) (%s): "
                          "NOT ATOMIC: moving it aside and the new tree in with two renames; "
                          "%s is missing between them", b, strerror(errno), b);
@@ -834,7 +831,7 @@ static int install_entry(fm *m, const entry *e, struct molt_sdk_error *err)
         /* The backup is a second name of the current file: no copy, no space. */
         if (link(e->dest, old) != 0) {
             if (errno != EPERM && errno != EOPNOTSUPP && errno != EMLINK) {
-                r = fm_err(err, MOLT_EIO, "link %s to %s: %s", e->dest, old, strerror(errno));
+                r = molt_sdk_err_errno(err, errno, "link %s to %s", e->dest, old);
                 goto out;
             }
             struct stat st;

@@ -165,7 +165,7 @@ int fm_resolve_dest(fm *m, const char *raw, char **ret, char **ret_made,
             goto out;
         }
         if (mkdir(parent, 0755) != 0 && errno != EEXIST) {
-            r = fm_err(err, MOLT_EIO, "create folder %s: %s", parent, strerror(errno));
+            r = molt_sdk_err_errno(err, errno, "create folder %s", parent);
             goto out;
         }
         if (!made && !(made = strdup(parent)))
@@ -252,7 +252,7 @@ int fm_free_bytes(const char *path, uint64_t *ret, struct molt_sdk_error *err)
 {
     struct statvfs vfs;
     if (statvfs(path, &vfs) != 0)
-        return fm_err(err, MOLT_EIO, "statvfs %s: %s", path, strerror(errno));
+        return molt_sdk_err_errno(err, errno, "statvfs %s", path);
     *ret = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
     return 0;
 }

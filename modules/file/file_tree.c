@@ -234,8 +234,8 @@ int fm_fixup_add(int fd, const char *rel, int64_t uid, int64_t gid, mode_t mode,
                .len = (uint32_t)strlen(rel)};
     if (write(fd, &f, sizeof f) != (ssize_t)sizeof f ||
         (f.len && write(fd, rel, f.len) != (ssize_t)f.len))
-        return fm_err(err, errno == ENOSPC ? MOLT_ESPACE : MOLT_EIO,
-                      "recording the owner and mode of tar entry '%s': %s", rel, strerror(errno));
+        return molt_sdk_err_errno(err, errno,
+                                  "recording the owner and mode of tar entry '%s'", rel);
     return 0;
 }
 
@@ -245,9 +245,9 @@ int fm_apply_fixups(int fix_fd, const char *root, struct molt_sdk_error *err)
     fixup f;
     int r = 0, root_fd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (root_fd < 0)
-        return fm_err(err, MOLT_EIO, "open %s: %s", root, strerror(errno));
+        return molt_sdk_err_errno(err, errno, "open %s", root);
     if (lseek(fix_fd, 0, SEEK_SET) != 0) {
-        r = fm_err(err, MOLT_EIO, "owners and modes of %s: %s", root, strerror(errno));
+        r = molt_sdk_err_errno(err, errno, "owners and modes of %s", root);
         goto out;
     }
     for (;;) {
@@ -263,7 +263,7 @@ int fm_apply_fixups(int fix_fd, const char *root, struct molt_sdk_error *err)
         const char *at = rel[0] ? rel : ".";
         struct stat st;
         if (fstatat(root_fd, at, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-            r = fm_err(err, MOLT_EIO, "stat %s/%s: %s", root, rel, strerror(errno));
+            r = molt_sdk_err_errno(err, errno, "stat %s/%s", root, rel);
             goto out;
         }
         mode_t mode = (mode_t)f.mode;
@@ -272,20 +272,19 @@ int fm_apply_fixups(int fix_fd, const char *root, struct molt_sdk_error *err)
          * libarchive and GNU tar do. */
         if (fchownat(root_fd, at, (uid_t)f.uid, (gid_t)f.gid, AT_SYMLINK_NOFOLLOW) != 0) {
             if (errno != EPERM || geteuid() == 0) {
-                r = fm_err(err, MOLT_EIO, "chown %s/%s to %lld:%lld: %s", root, rel,
-                           (long long)f.uid, (long long)f.gid, strerror(errno));
+                r = molt_sdk_err_errno(err, errno, "chown %s/%s to %lld:%lld", root, rel,
+                                       (long long)f.uid, (long long)f.gid);
                 goto out;
             }
             mode &= ~(mode_t)06000;
         }
         if (!S_ISLNK(st.st_mode) && fchmodat(root_fd, at, mode, 0) != 0) {
-            r = fm_err(err, MOLT_EIO, "chmod %s/%s to %04o: %s", root, rel, (unsigned)mode,
-                       strerror(errno));
+            r = molt_sdk_err_errno(err, errno, "chmod %s/%s to %04o", root, rel, (unsigned)mode);
             goto out;
         }
     }
     if (syncfs(root_fd) != 0)
-        r = fm_err(err, MOLT_EIO, "sync %s: %s", root, strerror(errno));
+        r = molt_sdk_err_errno(err, errno, "sync %s", root);
 out:
     close(root_fd);
     return r;
@@ -418,7 +417,7 @@ int fm_extract_tar(fm *m, struct archive *in, const char *root, uint64_t avail, 
     }
     int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0 || syncfs(fd) != 0)
-        r = fm_err(err, MOLT_EIO, "sync %s: %s", root, strerror(errno));
+        r = molt_sdk_err_errno(err, errno, "sync %s", root);
     if (fd >= 0)
         close(fd);
 out:

@@ -37,7 +37,7 @@ static int grub_load(const char *path, char *buf, struct molt_sdk_error *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return rootfs_err(err, MOLT_EIO, "GRUB environment %s: cannot open it: %m", path);
+        return molt_sdk_err_errno(err, errno, "GRUB environment %s: cannot open it", path);
     size_t got = fread(buf, 1, GRUBENV_SIZE + 1, f);
     fclose(f);
     buf[GRUBENV_SIZE] = '\0';
@@ -151,8 +151,8 @@ static int grub_write_in_place(const char *path, const char *block, struct molt_
 {
     int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
-        return rootfs_err(err, MOLT_EIO, "GRUB environment %s: cannot open it for writing: %m",
-                          path);
+        return molt_sdk_err_errno(err, errno, "GRUB environment %s: cannot open it for writing",
+                                  path);
     struct stat st;
     int r = 0;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != GRUBENV_SIZE) {
@@ -166,13 +166,13 @@ static int grub_write_in_place(const char *path, const char *block, struct molt_
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
-            r = rootfs_err(err, MOLT_EIO, "GRUB environment %s: write failed: %m", path);
+            r = molt_sdk_err_errno(err, errno, "GRUB environment %s: write failed", path);
             goto out;
         }
         done += (size_t)w;
     }
     if (fdatasync(fd) != 0)
-        r = rootfs_err(err, MOLT_EIO, "GRUB environment %s: fdatasync failed: %m", path);
+        r = molt_sdk_err_errno(err, errno, "GRUB environment %s: fdatasync failed", path);
 out:
     close(fd);
     return r;

@@ -39,8 +39,8 @@ static int map_part(const char *path, int64_t size, bool writable, int *ret_fd, 
 {
     int fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
     if (fd < 0)
-        return rootfs_err(err, MOLT_EIO, "partition %s: cannot open it%s: %s", path,
-                          writable ? " for writing" : "", strerror(errno));
+        return molt_sdk_err_errno(err, errno, "partition %s: cannot open it%s", path,
+                                  writable ? " for writing" : "");
     void *m = mmap(NULL, (size_t)size, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd,
                    0);
     if (m == MAP_FAILED) {
@@ -317,8 +317,7 @@ int rootfs_delta_write(const struct molt_host_api *host, const rootfs_config *cf
         goto out;
     }
     if (msync(map, (size_t)di.target_size, MS_SYNC) < 0 || fsync(fd) < 0) {
-        r = rootfs_err(err, MOLT_EIO, "partition %s: writing back failed: %s", path,
-                       strerror(errno));
+        r = molt_sdk_err_errno(err, errno, "partition %s: writing back failed", path);
         goto out;
     }
     host->progress(host, (uint64_t)di.target_size, (uint64_t)di.target_size);

@@ -35,8 +35,8 @@ static int from_cmdline(const rootfs_config *cfg, int *ret, struct molt_sdk_erro
     char buf[CMDLINE_MAX + 1];
     FILE *f = fopen(cfg->cmdline_file, "r");
     if (!f)
-        return rootfs_err(err, MOLT_EIO, "cannot read the kernel command line %s: %s",
-                          cfg->cmdline_file, strerror(errno));
+        return molt_sdk_err_errno(err, errno, "cannot read the kernel command line %s",
+                                  cfg->cmdline_file);
     size_t n = fread(buf, 1, CMDLINE_MAX, f);
     fclose(f);
     buf[n] = '\0';
@@ -63,7 +63,7 @@ static int from_root_device(const rootfs_config *cfg, int *ret, struct molt_sdk_
 {
     struct stat root;
     if (stat(cfg->root_path, &root) < 0)
-        return rootfs_err(err, MOLT_EIO, "cannot stat %s: %s", cfg->root_path, strerror(errno));
+        return molt_sdk_err_errno(err, errno, "cannot stat %s", cfg->root_path);
     for (int i = PART_A; i <= PART_B; i++) {
         struct stat p;
         if (stat(cfg->part[i], &p) == 0 && S_ISBLK(p.st_mode) && p.st_rdev == root.st_dev) {
@@ -113,17 +113,15 @@ int rootfs_partition_size(const char *path, int64_t *ret, struct molt_sdk_error 
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return rootfs_err(err, MOLT_EIO, "partition %s: cannot open it: %s", path,
-                          strerror(errno));
+        return molt_sdk_err_errno(err, errno, "partition %s: cannot open it", path);
     struct stat st;
     int r = 0;
     if (fstat(fd, &st) < 0) {
-        r = rootfs_err(err, MOLT_EIO, "partition %s: cannot stat it: %s", path, strerror(errno));
+        r = molt_sdk_err_errno(err, errno, "partition %s: cannot stat it", path);
     } else if (S_ISBLK(st.st_mode)) {
         uint64_t bytes = 0;
         if (ioctl(fd, BLKGETSIZE64, &bytes) < 0)
-            r = rootfs_err(err, MOLT_EIO, "partition %s: cannot get its size: %s", path,
-                           strerror(errno));
+            r = molt_sdk_err_errno(err, errno, "partition %s: cannot get its size", path);
         else
             *ret = (int64_t)bytes;
     } else if (S_ISREG(st.st_mode)) {

@@ -28,31 +28,13 @@ static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n)
 }
 #define FNV_INIT 0xcbf29ce484222325ull
 
-static int write_all_fd(int fd, const char *path, const void *buf, size_t n,
-                        struct molt_sdk_error *err)
-{
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return rootfs_err(err, errno == ENOSPC ? MOLT_ESPACE : MOLT_EIO,
-                              "partition %s: write failed: %s", path, strerror(errno));
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int rootfs_settle(int fd, const char *path, int64_t off, int64_t len, struct molt_sdk_error *err)
 {
     if (len <= 0)
         return 0;
     if (sync_file_range(fd, off, len, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
                                           SYNC_FILE_RANGE_WAIT_AFTER) < 0)
-        return rootfs_err(err, MOLT_EIO, "partition %s: write-back failed: %s", path,
-                          strerror(errno));
+        return molt_sdk_err_errno(err, errno, "partition %s: write-back failed", path);
     posix_fadvise(fd, off, len, POSIX_FADV_DONTNEED);
     return 0;
 }
@@ -74,8 +56,10 @@ static int verify(int fd, const char *path, int64_t size, uint64_t want,
         if (got < 0 && errno == EINTR)
             continue;
         if (got <= 0) {
-            r = rootfs_err(err, MOLT_EIO, "partition %s: reading back at %lld: %s", path,
-                           (long long)off, got < 0 ? strerror(errno) : "unexpected end");
+            r = got < 0 ? molt_sdk_err_errno(err, errno, "partition %s: reading back at %lld",
+                                             path, (long long)off)
+                        : rootfs_err(err, MOLT_EIO, "partition %s: reading back at %lld: "
+                                     "unexpected end", path, (long long)off);
             goto out;
         }
         h = fnv1a(h, buf, (size_t)got);
@@ -112,10 +96,10 @@ static int write_block(void *ctx, const void *buf, size_t n)
     if (w->verify)
         w->hash = fnv1a(w->hash, p, n);
     if (w->kill_after >= 0 && w->done + (int64_t)n >= w->kill_after) {
-        write_all_fd(w->fd, w->path, p, (size_t)(w->kill_after - w->done), NULL);
+        molt_sdk_write_all(w->fd, p, (size_t)(w->kill_after - w->done), w->path, NULL);
         raise(SIGKILL);
     }
-    int r = write_all_fd(w->fd, w->path, p, n, &w->err);
+    int r = molt_sdk_write_all(w->fd, p, n, w->path, &w->err);
     if (r < 0)
         return r;
     w->done += (int64_t)n;
@@ -163,8 +147,7 @@ static int stream(const struct molt_host_api *host, const rootfs_config *cfg, st
         return rootfs_err(err, MOLT_EFORMAT, "the rootfs image ended after %lld of its %lld "
                           "bytes", (long long)w->done, (long long)w->size);
     if (fsync(w->fd) < 0)
-        return rootfs_err(err, MOLT_EIO, "partition %s: fsync failed: %s", w->path,
-                          strerror(errno));
+        return molt_sdk_err_errno(err, errno, "partition %s: fsync failed", w->path);
     posix_fadvise(w->fd, 0, w->done, POSIX_FADV_DONTNEED);
     return 0;
 }
@@ -189,8 +172,7 @@ int rootfs_write_partition(const struct molt_host_api *host, const rootfs_config
                         .verify = cfg->verify_write, .hash = FNV_INIT };
     w.fd = open(path, O_WRONLY | O_CLOEXEC);
     if (w.fd < 0)
-        return rootfs_err(err, MOLT_EIO, "partition %s: cannot open it for writing: %s", path,
-                          strerror(errno));
+        return molt_sdk_err_errno(err, errno, "partition %s: cannot open it for writing", path);
     r = stream(host, cfg, &w, err);
     close(w.fd);
     if (r < 0)
@@ -200,8 +182,7 @@ int rootfs_write_partition(const struct molt_host_api *host, const rootfs_config
         return 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return rootfs_err(err, MOLT_EIO, "partition %s: cannot open it to read back: %s", path,
-                          strerror(errno));
+        return molt_sdk_err_errno(err, errno, "partition %s: cannot open it to read back", path);
     r = verify(fd, path, size, w.hash, err);
     close(fd);
     if (r == 0)

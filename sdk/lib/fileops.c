@@ -2,6 +2,7 @@
 /* libmolt-sdk file operations: atomic durable replace, a root-confined path join, copies with
  * progress. */
 #include "sdk_internal.h"
+#include "util/durable.h"
 #include "util/rmtree.h"
 
 #include <errno.h>
@@ -16,133 +17,58 @@
 
 #define COPY_BUF_SIZE (128 * 1024)
 
-static int write_all(int fd, const void *buf, size_t len, const char *what,
-                     struct molt_sdk_error *err)
+/* The helpers are the core's (util/durable.c): molt and the modules write the same way. */
+int molt_sdk_write_all(int fd, const void *buf, size_t len, const char *what,
+                       struct molt_sdk_error *err)
 {
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return molt_sdk_err_errno(err, errno, "writing %s", what);
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* The folder part of path ("." when it has none), malloc'd. */
-static char *dir_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        return strdup(".");
-    if (slash == path)
-        return strdup("/");
-    return strndup(path, (size_t)(slash - path));
+    molt_err e;
+    return molt_write_all(fd, buf, len, &e, what) == 0 ? 0 : molt_sdk_err_from(err, &e);
 }
 
 int molt_sdk_fsync_dir(const char *dir, struct molt_sdk_error *err)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return molt_sdk_err_errno(err, errno, "cannot open folder %s", dir);
-    int r = 0;
-    if (fsync(fd) < 0)
-        r = molt_sdk_err_errno(err, errno, "fsync of folder %s", dir);
-    close(fd);
-    return r;
+    molt_err e;
+    return molt_fsync_dir(dir, &e) == 0 ? 0 : molt_sdk_err_from(err, &e);
 }
 
 int molt_sdk_atomic_open(const char *path, unsigned int mode, int *ret_fd, char **ret_tmp,
                          struct molt_sdk_error *err)
 {
-    if (!path || !*path || !ret_fd || !ret_tmp)
-        return molt_sdk_err_set(err, MOLT_EINVAL, "atomic open: no path");
-    char *dir = dir_of(path);
-    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-    char *tmp = NULL;
-    if (!dir || asprintf(&tmp, "%s/.%s.tmp-XXXXXX", dir, base) < 0) {
-        free(dir);
-        return molt_sdk_err_set(err, MOLT_ENOMEM, "out of memory");
-    }
-    free(dir);
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        int r = molt_sdk_err_errno(err, errno, "cannot create a temporary file for %s", path);
-        free(tmp);
-        return r;
-    }
-    if (fchmod(fd, (mode_t)mode) < 0) {
-        int r = molt_sdk_err_errno(err, errno, "chmod %s", tmp);
-        molt_sdk_atomic_abort(fd, tmp);
-        return r;
-    }
-    *ret_fd = fd;
-    *ret_tmp = tmp;
-    return 0;
+    molt_err e;
+    if (!ret_fd || !ret_tmp)
+        return molt_sdk_err_set(err, MOLT_EINVAL, "atomic open: no place for the result");
+    return molt_atomic_open(path, (mode_t)mode, ret_fd, ret_tmp, &e) == 0
+               ? 0 : molt_sdk_err_from(err, &e);
 }
 
 int molt_sdk_atomic_commit(int fd, char *tmp, const char *path, struct molt_sdk_error *err)
 {
-    int r = 0;
-    if (fsync(fd) < 0)
-        r = molt_sdk_err_errno(err, errno, "fsync %s", tmp);
-    if (close(fd) < 0 && r == 0)
-        r = molt_sdk_err_errno(err, errno, "close %s", tmp);
-    if (r == 0 && rename(tmp, path) < 0)
-        r = molt_sdk_err_errno(err, errno, "cannot rename %s to %s", tmp, path);
-    if (r < 0) {
-        unlink(tmp);
-        free(tmp);
-        return r;
-    }
+    molt_err e;
+    int r = molt_atomic_commit(fd, tmp, path, &e);
     free(tmp);
-    char *dir = dir_of(path);
-    if (!dir)
-        return molt_sdk_err_set(err, MOLT_ENOMEM, "out of memory");
-    r = molt_sdk_fsync_dir(dir, err);
-    free(dir);
-    return r;
+    return r == 0 ? 0 : molt_sdk_err_from(err, &e);
 }
 
 void molt_sdk_atomic_abort(int fd, char *tmp)
 {
-    if (fd >= 0)
-        close(fd);
-    if (tmp) {
-        unlink(tmp);
-        free(tmp);
-    }
+    molt_atomic_abort(fd, tmp);
+    free(tmp);
 }
 
 int molt_sdk_write_file_atomic(const char *path, const void *data, size_t len, unsigned int mode,
                                struct molt_sdk_error *err)
 {
-    int fd;
-    char *tmp;
-    int r = molt_sdk_atomic_open(path, mode, &fd, &tmp, err);
-    if (r < 0)
-        return r;
-    if ((r = write_all(fd, data, len, tmp, err)) < 0) {
-        molt_sdk_atomic_abort(fd, tmp);
-        return r;
-    }
-    return molt_sdk_atomic_commit(fd, tmp, path, err);
+    molt_err e;
+    return molt_write_file_atomic(path, data, len, (mode_t)mode, &e) == 0
+               ? 0 : molt_sdk_err_from(err, &e);
 }
 
 int molt_sdk_rm_rf(const char *path, struct molt_sdk_error *err)
 {
-    molt_rmtree_err e;
+    molt_err e;
     if (!path || !*path)
         return molt_sdk_err_set(err, MOLT_EINVAL, "remove: no path");
-    if (molt_rmtree(path, &e) == 0)
-        return 0;
-    if (e.errno_value == ENOMEM)
-        return molt_sdk_err_set(err, MOLT_ENOMEM, "cannot remove %s: out of memory", path);
-    return molt_sdk_err_errno(err, e.errno_value, "cannot remove %s (%s %s)", path, e.op,
-                              e.path);
+    return molt_rm_rf(path, &e) == 0 ? 0 : molt_sdk_err_from(err, &e);
 }
 
 /* q is root or below it (both canonical). */
@@ -235,7 +161,7 @@ struct payload_sink {
 static int payload_sink(void *ctx, const void *buf, size_t len)
 {
     struct payload_sink *s = ctx;
-    return write_all(s->fd, buf, len, "the payload copy", &s->err);
+    return molt_sdk_write_all(s->fd, buf, len, "the payload copy", &s->err);
 }
 
 int64_t molt_sdk_copy_payload(const struct molt_host_api *host, int fd, int64_t size,
@@ -293,7 +219,7 @@ int molt_sdk_copy_file(const char *src, const char *dst, unsigned int mode,
         }
         if (n == 0)
             break;
-        if ((r = write_all(out, buf, (size_t)n, dst, err)) < 0)
+        if ((r = molt_sdk_write_all(out, buf, (size_t)n, dst, err)) < 0)
             break;
         done += (uint64_t)n;
         if (progress)

@@ -9,10 +9,12 @@
 #include <molt/sdk.h>
 #pragma GCC visibility pop
 
+#include "util/err.h"
+
 #define MOLT_SDK_HIDDEN __attribute__((visibility("hidden")))
 
-/* The same, appending ": <strerror(errno_value)>"; ENOSPC/EDQUOT give MOLT_ESPACE. */
-MOLT_SDK_HIDDEN int molt_sdk_err_errno(struct molt_sdk_error *err, int errno_value,
-                                       const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The SDK's helpers are the core's (util/durable.c, util/rmtree.c, util/err.c, compiled in):
+ * they fill a molt_err, which this hands over (message cut to the SDK's size); returns its code. */
+MOLT_SDK_HIDDEN int molt_sdk_err_from(struct molt_sdk_error *err, const molt_err *e);
 
 #endif

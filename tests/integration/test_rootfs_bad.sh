@@ -64,7 +64,7 @@ printf '#!/bin/sh\ntrap "" XFSZ\nulimit -f 256\nexec "%s" "$@"\n' "$MOLT" >"$T/m
 chmod 755 "$T/molt-fsize"
 MOLT="$T/molt-fsize" rf_molt install "$T/good.mender"
 expect_rc 1 "a write error inside the image"
-grep -q "Download failed: partition $D/part-b.img: write failed: File too large" "$RUN_ERR" \
+grep -q "Download failed: cannot write $D/part-b.img: File too large" "$RUN_ERR" \
     || fail "write error message: $(cat "$RUN_ERR")"
 rf_settled good A "after a write error"
 pass "a write error inside the image: Download fails with it, boot partition unchanged"

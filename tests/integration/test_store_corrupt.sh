@@ -27,10 +27,11 @@ grep -q 'release-one' "$T/store.good" || fail "the store does not hold the artif
 
 # A write torn by a power cut leaves the old store plus a partial temporary file beside it:
 # the store is still the old one, trusted because it checks out.
-head -c 20 "$T/store.good" >"$DEV_STORE.tmp.99999"
+TORN="$(dirname "$DEV_STORE")/.$(basename "$DEV_STORE").tmp-0badcafe"   # util/durable.c's name
+head -c 20 "$T/store.good" >"$TORN"
 assert_eq "release-one" "$(dev_artifact)" "artifact name with a torn temporary store beside the store"
 assert_eq idle "$(dev_state)" "state with a torn temporary store beside the store"
-rm -f "$DEV_STORE.tmp.99999"
+rm -f "$TORN"
 pass "a torn temporary file beside an intact store is not mistaken for the store"
 
 printf 'release two\n' >"$T/src/motd"

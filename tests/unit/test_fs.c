@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* core/util/fs: molt_dir_names, the folder listing the module registry, the state scripts and
  * the inventory scripts share (sorted, filtered, bounded, with errors naming the folder), and
- * molt_rm_rf (util/rmtree.c) on trees deeper than PATH_MAX and than the descriptor limit. */
+ * molt_rm_rf (util/rmtree.c) on trees deeper than PATH_MAX and than the descriptor limit, the
+ * durable writes (util/durable.c) and the errno mapping (util/err.c) the core and the SDK share. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -178,6 +179,128 @@ static void test_rm_rf_errors(void **state)
     assert_true(molt_path_exists(below) == false);
 }
 
+/* The atomic write (util/durable.c) gives the file exactly the mode asked, whatever the umask
+ * (the old core write applied it: 0640 under umask 077 came out 0600); a replaced file takes
+ * the new mode; nothing but the file is left in the folder. */
+static void test_atomic_mode_ignores_umask(void **state)
+{
+    (void)state;
+    char *p = molt_path_join(dir, "moded");
+    struct stat st;
+    mode_t old = umask(077);
+    int r1 = molt_write_file_atomic(p, "one", 3, 0640, NULL);
+    umask(0);
+    int r2 = r1 ? r1 : stat(p, &st);
+    mode_t first = st.st_mode & 07777;
+    umask(022);
+    int r3 = molt_write_file_atomic(p, "second", 6, 0666, NULL);
+    umask(old);
+    assert_int_equal(r1, 0);
+    assert_int_equal(r2, 0);
+    assert_int_equal(first, 0640);
+    assert_int_equal(r3, 0);
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0666);
+    char *data = NULL;
+    size_t len = 0;
+    assert_int_equal(molt_read_file(p, 100, &data, &len, NULL), 0);
+    assert_string_equal(data, "second");
+    free(data);
+    char **names = NULL;
+    size_t n = 0;
+    assert_int_equal(molt_dir_names(dir, "test folder", NULL, NULL, 100, &names, &n, NULL), 0);
+    assert_int_equal(n, 6);   /* the five of setup and "moded": no temporary file */
+    molt_names_free(names, n);
+    free(p);
+}
+
+/* Streamed: the temporary is a new ".<name>.tmp-XXXXXXXX" beside the target, created
+ * exclusively (two at once get two files), invisible as the target until commit; abort removes
+ * it; a commit that cannot rename (the target is a non-empty folder) fails naming both and
+ * removes it. A relative path works; a path naming a folder and a missing folder are refused. */
+static void test_atomic_streamed(void **state)
+{
+    (void)state;
+    char *p = molt_path_join(dir, "streamed"), *tmp1 = NULL, *tmp2 = NULL;
+    int fd1, fd2;
+    molt_err err = {0};
+    assert_int_equal(molt_atomic_open(p, 0600, &fd1, &tmp1, &err), 0);
+    assert_int_equal(molt_atomic_open(p, 0600, &fd2, &tmp2, &err), 0);
+    assert_string_not_equal(tmp1, tmp2);
+    char want[256];
+    snprintf(want, sizeof want, "%s/.streamed.tmp-", dir);
+    assert_int_equal(strncmp(tmp1, want, strlen(want)), 0);
+    assert_int_equal(strlen(tmp1), strlen(want) + 8);
+    assert_int_equal(write(fd1, "abc", 3), 3);
+    assert_false(molt_path_exists(p));
+    molt_atomic_abort(fd2, tmp2);
+    assert_false(molt_path_exists(tmp2));
+    assert_int_equal(molt_atomic_commit(fd1, tmp1, p, &err), 0);
+    assert_false(molt_path_exists(tmp1));
+    free(tmp1);
+    free(tmp2);
+
+    char *sub = molt_path_join(dir, "c-sub-folder"), *inner = molt_path_join(sub, "x");
+    assert_int_equal(molt_mkdir_p(sub, 0755, NULL), 0);
+    assert_int_equal(molt_write_file_atomic(inner, "x", 1, 0644, NULL), 0);
+    assert_int_equal(molt_write_file_atomic(sub, "y", 1, 0644, &err), MOLT_EIO);
+    assert_non_null(strstr(err.msg, "cannot rename "));
+    assert_non_null(strstr(err.msg, sub));
+    char **names = NULL;
+    size_t n = 0;
+    assert_int_equal(molt_dir_names(dir, "test folder", NULL, NULL, 100, &names, &n, NULL), 0);
+    assert_int_equal(n, 7);   /* setup's five, "streamed", "c-sub-folder": no temporary */
+    molt_names_free(names, n);
+
+    char cwd[PATH_MAX];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(chdir(sub), 0);
+    int r = molt_write_file_atomic("relative", "r", 1, 0644, NULL);
+    assert_int_equal(chdir(cwd), 0);
+    assert_int_equal(r, 0);
+    free(inner);
+    inner = molt_path_join(sub, "relative");
+    assert_true(molt_path_exists(inner));
+
+    char slash[300];
+    snprintf(slash, sizeof slash, "%s/", sub);
+    assert_int_equal(molt_write_file_atomic(slash, "z", 1, 0644, &err), MOLT_EINVAL);
+    assert_non_null(strstr(err.msg, "names a folder"));
+    snprintf(slash, sizeof slash, "%s/none/f", dir);
+    assert_int_equal(molt_write_file_atomic(slash, "z", 1, 0644, &err), MOLT_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "cannot open the folder of "));
+    assert_non_null(strstr(err.msg, "/none/f: No such file or directory"));
+    free(inner);
+    free(sub);
+    free(p);
+}
+
+/* One errno mapping for the core and the SDK: a full disk and a full quota are MOLT_ESPACE
+ * (the core mapped ENOSPC only), ENOMEM is MOLT_ENOMEM, anything else MOLT_EIO; molt_err_errno
+ * refines MOLT_EIO with it and keeps any other code; molt_write_all says so for /dev/full. */
+static void test_errno_mapping(void **state)
+{
+    (void)state;
+    molt_err err = {0};
+    assert_int_equal(molt_errno_code(ENOSPC), MOLT_ESPACE);
+    assert_int_equal(molt_errno_code(EDQUOT), MOLT_ESPACE);
+    assert_int_equal(molt_errno_code(ENOMEM), MOLT_ENOMEM);
+    assert_int_equal(molt_errno_code(EACCES), MOLT_EIO);
+    assert_int_equal(molt_err_errno(&err, MOLT_EIO, EDQUOT, "writing %s", "x"), MOLT_ESPACE);
+    assert_int_equal(err.code, MOLT_ESPACE);
+    char want[128];
+    snprintf(want, sizeof want, "writing x: %s", strerror(EDQUOT));
+    assert_string_equal(err.msg, want);
+    assert_int_equal(molt_err_errno(&err, MOLT_ENOTFOUND, EDQUOT, "kept"), MOLT_ENOTFOUND);
+    assert_int_equal(molt_err_errno(NULL, MOLT_EIO, ENOSPC, "no message"), MOLT_ESPACE);
+
+    int fd = open("/dev/full", O_WRONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    assert_int_equal(molt_write_all(fd, "abc", 3, &err, "the test file"), MOLT_ESPACE);
+    close(fd);
+    assert_string_equal(err.msg, "cannot write the test file: No space left on device");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -185,6 +308,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rm_rf_deep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rm_rf_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_atomic_mode_ignores_umask, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_atomic_streamed, setup, teardown),
+        cmocka_unit_test(test_errno_mapping),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

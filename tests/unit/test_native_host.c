@@ -587,8 +587,8 @@ static void sink_write_fails(fixture *f, bool isolated)
     molt_module *m = new_module(f, "native_copy", "native-copy", isolated);
     assert_int_equal(m->ops->download(m, r, &err), MOLT_ESPACE);
     char want[2 * BUF];
-    snprintf(want, sizeof want, "module copy (%s/native_copy.so): Download failed: writing the "
-             "payload copy: No space left on device", f->mods);
+    snprintf(want, sizeof want, "module copy (%s/native_copy.so): Download failed: cannot write "
+             "the payload copy: No space left on device", f->mods);
     assert_string_equal(err.msg, want);
     molt_artifact_reader_free(r);
     molt_source_free(src);

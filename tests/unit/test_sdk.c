@@ -10,6 +10,8 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,9 +113,9 @@ static void test_write_atomic(void **state)
 
     /* a folder that does not exist: the error names the path, nothing is created */
     snprintf(path, sizeof path, "%s/no/such/f.txt", root);
-    assert_int_equal(molt_sdk_write_file_atomic(path, "x", 1, 0644, &err), MOLT_EIO);
-    assert_int_equal(err.code, MOLT_EIO);
-    assert_non_null(strstr(err.msg, "cannot create a temporary file for "));
+    assert_int_equal(molt_sdk_write_file_atomic(path, "x", 1, 0644, &err), MOLT_ENOTFOUND);
+    assert_int_equal(err.code, MOLT_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "cannot open the folder of "));
     assert_non_null(strstr(err.msg, "/no/such/f.txt: No such file or directory"));
 
     /* streamed, then aborted: the old content stays, no temporary remains */
@@ -271,6 +273,60 @@ static void test_json(void **state)
     free(s);
 }
 
+/* molt_sdk_err_errno: the message plus ": <strerror>", the code from molt's one errno mapping
+ * (EDQUOT and ENOSPC: MOLT_ESPACE, ENOMEM: MOLT_ENOMEM, others MOLT_EIO); NULL err still gives
+ * the code. molt_sdk_write_all into /dev/full: MOLT_ESPACE, "cannot write <what>: ...". */
+static void test_err_errno(void **state)
+{
+    (void)state;
+    struct molt_sdk_error err = {0};
+    char want[BUF];
+    assert_int_equal(molt_sdk_err_errno(&err, EDQUOT, "writing %s", "f"), MOLT_ESPACE);
+    assert_int_equal(err.code, MOLT_ESPACE);
+    snprintf(want, sizeof want, "writing f: %s", strerror(EDQUOT));
+    assert_string_equal(err.msg, want);
+    assert_int_equal(molt_sdk_err_errno(&err, ENOSPC, "x"), MOLT_ESPACE);
+    assert_int_equal(molt_sdk_err_errno(&err, ENOMEM, "x"), MOLT_ENOMEM);
+    assert_int_equal(molt_sdk_err_errno(&err, EACCES, "open %s", "/a"), MOLT_EIO);
+    assert_string_equal(err.msg, "open /a: Permission denied");
+    assert_int_equal(molt_sdk_err_errno(NULL, EDQUOT, "x"), MOLT_ESPACE);
+
+    int fd = open("/dev/full", O_WRONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    assert_int_equal(molt_sdk_write_all(fd, "abc", 3, "the copy", &err), MOLT_ESPACE);
+    close(fd);
+    assert_string_equal(err.msg, "cannot write the copy: No space left on device");
+}
+
+/* The SDK's helpers are the core's: the atomic write gives exactly the mode asked under any
+ * umask, and a core message longer than the SDK's 512 bytes arrives cut, terminated. */
+static void test_shared_helpers(void **state)
+{
+    (void)state;
+    struct molt_sdk_error err = {0};
+    char path[BUF];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/m.txt", root);
+    mode_t old = umask(0277);
+    int r = molt_sdk_write_file_atomic(path, "m", 1, 0664, &err);
+    umask(old);
+    assert_int_equal(r, 0);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0664);
+
+    char longer[3 * MOLT_SDK_ERROR_MSG_MAX];
+    int n = snprintf(longer, sizeof longer, "%s/", root);
+    memset(longer + n, 'd', sizeof longer - (size_t)n - 8);
+    for (size_t i = (size_t)n + 100; i < sizeof longer - 8; i += 100)
+        longer[i] = '/';   /* names of 99 bytes: the missing folder, not a too long name */
+    strcpy(longer + sizeof longer - 8, "/f.txt");
+    memset(&err, 'x', sizeof err);
+    assert_int_equal(molt_sdk_write_file_atomic(longer, "x", 1, 0644, &err), MOLT_ENOTFOUND);
+    assert_int_equal(err.code, MOLT_ENOTFOUND);
+    assert_int_equal(strlen(err.msg), MOLT_SDK_ERROR_MSG_MAX - 1);
+    assert_int_equal(strncmp(err.msg, "cannot open the folder of ", 26), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -279,6 +335,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_path_join, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copy_file, setup, teardown),
         cmocka_unit_test(test_json),
+        cmocka_unit_test(test_err_errno),
+        cmocka_unit_test_setup_teardown(test_shared_helpers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,9 +14,12 @@ extern "C" {
 
 struct molt_sdk_error;
 
-/* Replace path atomically and durably with len bytes of data: a temporary sibling is written,
- * fsync'd, given mode (e.g. 0644), renamed over path, and the folder is fsync'd. After a power
- * cut path has its old or its new content. 0 or a negative MOLT_E* code. */
+/* Replace path atomically and durably with len bytes of data: a new temporary sibling
+ * (".<name>.tmp-<8 hex digits>", created exclusively) is written, given exactly mode (e.g. 0644;
+ * the umask does not apply), fsync'd, renamed over path, and the folder is fsync'd. After a power
+ * cut path has its old or its new content (and at most a leftover temporary file beside it).
+ * 0 or a negative MOLT_E* code (MOLT_ESPACE for a full disk, MOLT_ENOTFOUND for a missing
+ * folder). molt replaces its own files the same way, with the same code. */
 int molt_sdk_write_file_atomic(const char *path, const void *data, size_t len, unsigned int mode,
                                struct molt_sdk_error *err);
 
@@ -27,6 +30,11 @@ int molt_sdk_atomic_open(const char *path, unsigned int mode, int *ret_fd, char 
                          struct molt_sdk_error *err);
 int molt_sdk_atomic_commit(int fd, char *tmp, const char *path, struct molt_sdk_error *err);
 void molt_sdk_atomic_abort(int fd, char *tmp);
+
+/* Write all len bytes of buf to fd, retrying on EINTR and short writes. A failure is
+ * "cannot write <what>: <strerror>", with the code of molt_sdk_err_errno. */
+int molt_sdk_write_all(int fd, const void *buf, size_t len, const char *what,
+                       struct molt_sdk_error *err);
 
 /* fsync a folder (after creating, renaming or removing entries in it). */
 int molt_sdk_fsync_dir(const char *dir, struct molt_sdk_error *err);

@@ -35,6 +35,16 @@ int molt_sdk_err_set(struct molt_sdk_error *err, int code, const char *fmt, ...)
 #endif
     ;
 
+/* The same for a failed operating-system call: the message is the printf-style one followed by
+ * ": <strerror(errno_value)>", and the code is the one molt gives errno_value: MOLT_ESPACE for
+ * ENOSPC and EDQUOT (a full disk or quota), MOLT_ENOMEM for ENOMEM, MOLT_EIO for any other.
+ * `return molt_sdk_err_errno(err, errno, "cannot open %s", path);` */
+int molt_sdk_err_errno(struct molt_sdk_error *err, int errno_value, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
 /* Hand an SDK failure to the host as the current call's error message (host->error) and return
  * its code, so that a state function can `return molt_sdk_fail(host, &err);`. */
 int molt_sdk_fail(const struct molt_host_api *host, const struct molt_sdk_error *err);

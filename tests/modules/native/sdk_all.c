@@ -9,6 +9,7 @@
  * none" in sdk-all.txt tells which, so that the same binary is shown to run on a 1.0 host
  * (tests/unit/test_abi_minor.c) and on this one. */
 #include <molt/sdk.h>
+#include <errno.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,8 +71,7 @@ static int download(void *st)
             char buf[65536];
             int64_t n;
             while ((n = h->read(h, buf, sizeof buf)) > 0 && got >= 0)
-                got = write(fd, buf, (size_t)n) == (ssize_t)n ? got + n
-                                                               : molt_sdk_err_set(&err, MOLT_EIO, "write %s", tmp);
+                got = molt_sdk_write_all(fd, buf, (size_t)n, tmp, &err) == 0 ? got + n : err.code;
             if (n < 0 && got >= 0)
                 got = molt_sdk_err_set(&err, (int)n, "reading %s failed", name);
         } else {
@@ -104,8 +104,13 @@ static int artifact_install(void *st)
     char sink[8] = "";
     const char *meta = h->meta_data(h);
     int r;
-    if ((r = molt_sdk_json_string(meta, "/dest", &dest, &err)) < 0 ||
-        (r = molt_sdk_json_int(meta, "/number", &n, &err)) < 0 ||
+    if ((r = molt_sdk_json_string(meta, "/dest", &dest, &err)) < 0)
+        goto done;
+    if (access(dest, W_OK) != 0) {   /* molt_sdk_err_errno: "destination <dest>: <strerror>" */
+        r = molt_sdk_err_errno(&err, errno, "destination %s", dest);
+        goto done;
+    }
+    if ((r = molt_sdk_json_int(meta, "/number", &n, &err)) < 0 ||
         (r = molt_sdk_json_bool(meta, "/flag", &flag, &err)) < 0 ||
         (r = molt_sdk_json_text(meta, "/list", &text, &err)) < 0 ||
         (r = molt_sdk_json_count(meta, "/list", &count, &err)) < 0 ||

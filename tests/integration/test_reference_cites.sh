@@ -38,16 +38,24 @@ check_numbers() {
     return $bad
 }
 
-# check_style ROOT DIR...: the same for "reference §N" without "docs/" before it (the old
-# reference outside the repository).
+# check_style ROOT DIR...: the same for a cite in code, tests and scripts that does not say which
+# reference it means: each line with a § (other than an RFC's or semver.org's) must have
+# "docs/reference" on it or on the line before (a comment continued), and none may say
+# "reference §" without "docs/" (the old reference outside the repository).
 check_style() {
-    local root=$1 bad=0
+    local root=$1 bad=0 f
     shift
-    while IFS= read -r hit; do
-        echo "${hit%:*}: cite the reference as \"docs/reference §N\""
-        bad=1
-    done < <(cd "$root" && grep -rnoIP --exclude-dir=build --exclude-dir=.git --exclude-dir=out --exclude="$SELF" \
-        '(?<!docs/)(?<![A-Za-z])[Rr]eference §' -- "$@" 2>/dev/null || true)
+    while IFS= read -r -d '' f; do
+        (cd "$root" && awk -v f="$f" '
+            { line = $0; gsub(/(RFC ?[0-9]+|semver\.org) §/, "", line) }
+            line ~ /§/ && $0 !~ /docs\/reference/ && prev !~ /docs\/reference/ {
+                print f ":" FNR ": say which reference: \"docs/reference §N\""; bad = 1 }
+            line ~ /(^|[^\/A-Za-z])[Rr]eference §/ {
+                print f ":" FNR ": cite the reference as \"docs/reference §N\""; bad = 1 }
+            { prev = $0 }
+            END { exit bad }' "$f") || bad=1
+    done < <(cd "$root" && grep -rlIZ --exclude-dir=build --exclude-dir=.git --exclude-dir=out \
+        --exclude="$SELF" '§' -- "$@" 2>/dev/null || true)
     return $bad
 }
 
@@ -59,6 +67,9 @@ cat >"$T/planted/core/a.c" <<'EOF'
 /* bad: docs/reference §9.99 */
 /* old: (reference §2.9) */
 /* other: RFC 9110 §10.2.3 and semver.org §11 */
+/* bare: (§3.1) */
+/* continued: on the path docs/reference
+ * §2.8 defines */
 EOF
 if out=$(check_numbers "$T/planted" core); then
     fail "the checker accepted a planted tree with a cite of a missing section"
@@ -68,15 +79,23 @@ assert_eq "core/a.c:2: §9.99 is not a section of docs/reference/ (no heading \"
 if out=$(check_style "$T/planted" core); then
     fail "the checker accepted a planted tree with an old-style cite"
 fi
-assert_eq "core/a.c:3: cite the reference as \"docs/reference §N\"" "$out" \
+assert_eq "core/a.c:3: cite the reference as \"docs/reference §N\"
+core/a.c:5: say which reference: \"docs/reference §N\"" "$out" \
     "the checker's report on the planted tree"
-pass "the checker reports a planted bad cite and an old-style cite by file and line"
+pass "the checker reports a planted bad cite, an old-style and a bare one by file and line"
 
 dirs=()
 for d in core modules sdk tests bench docs tools support examples README.md; do
     [ -e "$MOLT_SRC_DIR/$d" ] && dirs+=("$d")
 done
 out=$(check_numbers "$MOLT_SRC_DIR" "${dirs[@]}") || fail "citations of the reference that name no section:
+$out"
+# Comments and scripts say which reference they mean (the docs link it).
+code=()
+for d in core modules sdk tests bench tools; do
+    [ -e "$MOLT_SRC_DIR/$d" ] && code+=("$d")
+done
+out=$(check_style "$MOLT_SRC_DIR" "${code[@]}") || fail "citations that do not say which reference:
 $out"
 cites=$(cd "$MOLT_SRC_DIR" && grep -rohIP --exclude-dir=build --exclude-dir=.git --exclude-dir=out --exclude="$SELF" \
     '§\d+' -- core modules sdk | wc -l)

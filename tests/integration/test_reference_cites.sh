@@ -13,7 +13,7 @@ SELF=$(basename "$0")   # this file: its examples are not citations
 [ -d "$REF" ] || fail "no docs/reference/ folder"
 
 # The section numbers: the heading lines "# §1 ...", "## 1.1 ...", one per line.
-sections=$(sed -n -E 's/^#{1,6} +§?([0-9]+(\.[0-9]+)*)[. ].*/\1/p' "$REF"/*.md | sort)
+sections=$(sed -n -E 's/^#{1,6} +(§)?([0-9]+(\.[0-9]+)*)[. ].*/\2/p' "$REF"/*.md | sort)
 n=$(printf '%s\n' "$sections" | grep -c .)
 [ "$n" -ge 30 ] || fail "only $n numbered headings found in docs/reference/*.md"
 dups=$(printf '%s\n' "$sections" | uniq -d)

@@ -12,7 +12,7 @@
 #                                     ORDER=data-first puts the file before dest_dir & co.)
 # The payload and the artifact are kept in bench/out/ (ignored by git) and reused.
 #
-# The Go client runs as in reference §2.11 (MENDER_CONF_DIR/DATA_DIR/DATASTORE_DIR in a scratch
+# The Go client runs as in docs/reference §2.11 (MENDER_CONF_DIR/DATA_DIR/DATASTORE_DIR in a scratch
 # folder, `mender --no-syslog -c ... -d ... install`), in a private mount namespace where a scratch
 # folder is bind-mounted over /etc/mender (it reads the hard-coded /etc/mender/artifact_info);
 # the real /etc is never touched. The payload file comes after dest_dir, filename and

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Mender Artifact format v3: the parsed header of an artifact (reference §1). Shared by the
+/* Mender Artifact format v3: the parsed header of an artifact (docs/reference §1). Shared by the
  * streaming reader, the writer and every consumer (state machine, module hosts, molt-artifact). */
 #ifndef MOLT_ARTIFACT_ARTIFACT_H
 #define MOLT_ARTIFACT_ARTIFACT_H

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Parsing header.tar[.gz|.xz|.zst] (reference §1.5) from memory, after its checksum matched. */
+/* Parsing header.tar[.gz|.xz|.zst] (docs/reference §1.5) from memory, after its checksum matched. */
 #ifndef MOLT_ARTIFACT_HEADER_PARSE_H
 #define MOLT_ARTIFACT_HEADER_PARSE_H
 

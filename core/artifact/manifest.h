@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The artifact manifest (reference §1.3): "<sha256 hex>  <name>\n" lines, parsed strictly. */
+/* The artifact manifest (docs/reference §1.3): "<sha256 hex>  <name>\n" lines, parsed strictly. */
 #ifndef MOLT_ARTIFACT_MANIFEST_H
 #define MOLT_ARTIFACT_MANIFEST_H
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* molt_artifact_write: Mender Artifact v3 laid out like mender-artifact 3.9 (reference §1.1-§1.7):
+/* molt_artifact_write: Mender Artifact v3 laid out like mender-artifact 3.9 (docs/reference §1.1-§1.7):
  * header built in memory, payload streamed into data/0000.tar* whose outer size is patched. */
 #include "artifact/writer.h"
 

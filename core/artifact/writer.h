@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Writer for Mender Artifact v3, byte-compatible with mender-artifact's layout (reference §1):
+/* Writer for Mender Artifact v3, byte-compatible with mender-artifact's layout (docs/reference §1):
  * version, manifest, manifest.sig, header.tar*, data/0000.tar*. */
 #ifndef MOLT_ARTIFACT_WRITER_H
 #define MOLT_ARTIFACT_WRITER_H

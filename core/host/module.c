@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Names of the Update Module protocol calls (reference §2.3), shared by every module kind. */
+/* Names of the Update Module protocol calls (docs/reference §2.3), shared by every module kind. */
 #include "host/module.h"
 
 static const char *const call_names[MOLT_CALL_COUNT] = {

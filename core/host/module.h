@@ -9,7 +9,7 @@
 #include "artifact/reader.h"
 #include "util/err.h"
 
-/* The module calls of the protocol (reference §2.3), argv[1] of an exec module. */
+/* The module calls of the protocol (docs/reference §2.3), argv[1] of an exec module. */
 typedef enum molt_call {
     MOLT_CALL_PROVIDE_PAYLOAD_FILE_SIZES,
     MOLT_CALL_DOWNLOAD,

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Device identity and inventory attributes from scripts in Mender's format (reference §3.1,
+/* Device identity and inventory attributes from scripts in Mender's format (docs/reference §3.1,
  * §3.5): each prints `key=value` lines, split at the first '='; a key given more than once
  * becomes a list. */
 #ifndef MOLT_SERVER_ATTRIBUTES_H
@@ -24,7 +24,7 @@ int molt_attr_parse(json_t *attrs, const char *text, size_t len, const char *sou
  * fails (exit code != 0) is MOLT_EIO naming it, and one with a bad line adds nothing. */
 int molt_attr_run(json_t *attrs, const char *script, int timeout_ms, molt_err *err);
 
-/* The identity of reference §3.1: the first existing script of scripts run, its attributes
+/* The identity of docs/reference §3.1: the first existing script of scripts run, its attributes
  * encoded with sorted keys, one value -> a string, several -> an array, no spaces. *ret_json
  * malloc'd, caller-owned. MOLT_ENOTFOUND when none of the scripts exists; MOLT_EFORMAT when
  * the script printed no attribute. */
@@ -35,7 +35,7 @@ int molt_identity_json(const char *const *scripts, size_t n, char **ret_json, mo
  * logged and skipped. *ret is an object key -> array of strings (new reference). */
 int molt_inventory_collect(const char *const *dirs, size_t n, json_t **ret, molt_err *err);
 
-/* The PUT body of reference §3.5 from attrs (key -> array of strings): an array
+/* The PUT body of docs/reference §3.5 from attrs (key -> array of strings): an array
  * [{"name","value"}] sorted by name, value a string for one item and an array for more.
  * New reference owned by the caller. */
 json_t *molt_inventory_body(const json_t *attrs);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The Mender device API client: one libcurl handle (connections reused), JSON bodies with an
  * explicit Content-Length, the JWT bound to the server that issued it, re-authentication once
- * on a 401 (reference §3). */
+ * on a 401 (docs/reference §3). */
 #include "server/client.h"
 
 #include <stdio.h>
@@ -274,7 +274,7 @@ int molt_server_authenticate(molt_server *s, molt_err *err)
         return 0;
     if ((r = molt_device_key_public_pem(s->key, &pem, err)) < 0)
         goto out;
-    /* Keys in alphabetical order, no spaces: the bytes the C++ client sends (§3.1). */
+    /* Keys in alphabetical order, no spaces: the bytes the C++ client sends (docs/reference §3.1). */
     req = json_pack("{s:s, s:s}", "id_data", s->identity_json, "pubkey", pem);
     if (req && s->tenant_token)
         json_object_set_new(req, "tenant_token", json_string(s->tenant_token));
@@ -300,7 +300,7 @@ int molt_server_authenticate(molt_server *s, molt_err *err)
                          server_says(s, said, sizeof said));
         goto out;
     }
-    /* The JWT is opaque (§3.1), but it goes into a header: printable ASCII only. */
+    /* The JWT is opaque (docs/reference §3.1), but it goes into a header: printable ASCII only. */
     size_t n = s->body_len;
     while (n > 0 && (s->body[n - 1] == '\n' || s->body[n - 1] == '\r' || s->body[n - 1] == ' '))
         n--;
@@ -332,7 +332,7 @@ out:
 }
 
 /* A device API call with the token: authenticate if needed; on a 401 drop the token,
- * authenticate once more and replay (§3.1). 0 with s->status set on any answer. */
+ * authenticate once more and replay (docs/reference §3.1). 0 with s->status set on any answer. */
 static int call(molt_server *s, const char *method, const char *path, const char *body,
                 size_t len, molt_err *err)
 {
@@ -433,7 +433,7 @@ int molt_server_next(molt_server *s, const json_t *provides, molt_server_deploym
     if (r < 0)
         return r;
     if (s->status == 404) {
-        /* The open-source server has no v2 route (§3.2). */
+        /* The open-source server has no v2 route (docs/reference §3.2). */
         const char *an = json_string_value(json_object_get(provides, "artifact_name"));
         const char *dt = json_string_value(json_object_get(provides, "device_type"));
         name = s->c->easy_escape(s->easy, an ? an : "", 0);

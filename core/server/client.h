@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The Mender device API (reference §3): authentication, deployments next, status, logs and
+/* The Mender device API (docs/reference §3): authentication, deployments next, status, logs and
  * inventory, over HTTPS with libcurl. One client talks to one server; the token it gets is
  * only ever sent to the server that issued it. Not thread-safe. */
 #ifndef MOLT_SERVER_CLIENT_H
@@ -39,7 +39,7 @@ typedef struct molt_server_deployment {
 int molt_server_new(molt_server **ret, const molt_server_opts *opts, molt_err *err);
 void molt_server_free(molt_server *s);
 
-/* POST auth_requests (§3.1) unless a token is held. 0 once authenticated; MOLT_ESTATE while the
+/* POST auth_requests (docs/reference §3.1) unless a token is held. 0 once authenticated; MOLT_ESTATE while the
  * server answers 401 (device pending or rejected: retry later); MOLT_ENET / MOLT_ETLS for the
  * transport; MOLT_EPROTOCOL for another status. */
 int molt_server_authenticate(molt_server *s, molt_err *err);
@@ -50,21 +50,21 @@ unsigned molt_server_auth_count(const molt_server *s);
 /* Forget the token (the next call authenticates again). */
 void molt_server_drop_token(molt_server *s);
 
-/* deployments/next (§3.2): v2 POST with provides (an object of strings: device_type,
+/* deployments/next (docs/reference §3.2): v2 POST with provides (an object of strings: device_type,
  * artifact_name, ...), then v1 GET on 404. 0 with *ret_dep NULL on 204 (nothing to do), or a
  * new deployment (molt_server_deployment_free). */
 int molt_server_next(molt_server *s, const json_t *provides, molt_server_deployment **ret_dep,
                      molt_err *err);
 void molt_server_deployment_free(molt_server_deployment *d);
 
-/* PUT the deployment's status (§3.3). MOLT_ECANCELED on 409 (aborted on the server). */
+/* PUT the deployment's status (docs/reference §3.3). MOLT_ECANCELED on 409 (aborted on the server). */
 int molt_server_status(molt_server *s, const char *id, const char *status, molt_err *err);
 
-/* PUT the deployment log body (§3.4: molt_deplog_upload_body). MOLT_ELIMIT on 413. */
+/* PUT the deployment log body (docs/reference §3.4: molt_deplog_upload_body). MOLT_ELIMIT on 413. */
 int molt_server_log(molt_server *s, const char *id, const char *body, size_t len,
                     molt_err *err);
 
-/* PUT the inventory attributes (§3.5: molt_inventory_body's array). */
+/* PUT the inventory attributes (docs/reference §3.5: molt_inventory_body's array). */
 int molt_server_inventory(molt_server *s, const json_t *attributes, molt_err *err);
 
 /* Seconds the server asked to wait (Retry-After of the last answer), or -1 if it did not. */

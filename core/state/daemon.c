@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The daemon loop of `molt daemon` (reference §3, §3.6): one thread, poll() on a signal pipe
+/* The daemon loop of `molt daemon` (docs/reference §3, §3.6): one thread, poll() on a signal pipe
  * and the control socket between timed jobs (update poll, inventory, pending reports).
  *
  * A server deployment is recorded in <data_dir>/server-deployment.json ({"id", "final"})
@@ -96,7 +96,7 @@ static void notify(const char *state)
 
 /* ---- waiting ------------------------------------------------------------------------------ */
 
-/* Seconds to wait after the n-th consecutive failure (reference §3.6: from 60 s doubling up to
+/* Seconds to wait after the n-th consecutive failure (docs/reference §3.6: from 60 s doubling up to
  * retry_poll_interval; an interval under 60 s is used as it is). */
 static int backoff(const daemon_ctx *d, int n)
 {
@@ -322,7 +322,7 @@ static int report_hard(daemon_ctx *d, const char *id, const char *status, molt_e
     return r;
 }
 
-/* The state hook: the statuses around the states (reference §3.3). */
+/* The state hook: the statuses around the states (docs/reference §3.3). */
 static int hook(void *ctx, const char *state, molt_err *err)
 {
     daemon_ctx *d = ctx;
@@ -335,7 +335,7 @@ static int hook(void *ctx, const char *state, molt_err *err)
         notify("WATCHDOG=1");
     int r;
     if (strcmp(state, "ArtifactCommit") == 0) {
-        /* Credentials may have changed with the update (§3.1); this status is the last abort
+        /* Credentials may have changed with the update (docs/reference §3.1); this status is the last abort
          * check and must arrive before the commit. */
         molt_server_drop_token(d->srv);
         r = report_hard(d, d->dep_id, "installing", err);
@@ -525,7 +525,7 @@ static void conclude(daemon_ctx *d)
     if (report_final(d, id, final)) {
         if (unlink(d->record_path) != 0 && errno != ENOENT)
             molt_log_error("removing %s: %s", d->record_path, strerror(errno));
-        d->next_inventory = 0;   /* new provides: tell the server (§3.6) */
+        d->next_inventory = 0;   /* new provides: tell the server (docs/reference §3.6) */
     }
 out:
     json_decref(rec);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* `molt daemon`: the Mender-compatible client loop (reference §3): authenticate, poll for
+/* `molt daemon`: the Mender-compatible client loop (docs/reference §3): authenticate, poll for
  * deployments and install them through the state machine, report their status, send the
  * inventory; resume an unfinished deployment after a restart; answer `molt check-update` and
  * `molt send-inventory` on a root-only control socket. docs/fleet.md describes it. */

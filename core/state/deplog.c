@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Deployment logs: naming, numbering and pruning of <logs_dir>/deployment.<NNNN>.<id>.log, and
- * reading them back (for `molt status` and for the upload body of reference §3.4). */
+ * reading them back (for `molt status` and for the upload body of docs/reference §3.4). */
 #include "state/deplog.h"
 
 #include <dirent.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Deployment logs (reference §3.4): one JSON-lines file per deployment,
+/* Deployment logs (docs/reference §3.4): one JSON-lines file per deployment,
  * <logs_dir>/deployment.<NNNN>.<id>.log (NNNN increasing, the newest has the largest), the last
  * few kept; read back for `molt status` and for the upload to a Mender server. */
 #ifndef MOLT_STATE_DEPLOG_H

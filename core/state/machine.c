@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The persistent update state machine, standalone mode (reference §2.8, §2.9, §2.10): drives
+/* The persistent update state machine, standalone mode (docs/reference §2.8, §2.9, §2.10): drives
  * an update module through Download, ArtifactInstall, the reboot states, ArtifactCommit and every
  * failure path, recording each state in the store before its work begins.
  *
  * The store (<data_dir>/store, one JSON document, see state/store.h) holds:
  *   "artifact_name"      the installed artifact (absent on a fresh device: "unknown")
  *   "artifact_group"     its group (absent when none)
- *   "artifact_provides"  object: the type-info provides of the installed artifacts (§2.10)
+ *   "artifact_provides"  object: the type-info provides of the installed artifacts (docs/reference §2.10)
  *   "last_error"         the error of the last failed command or deployment (absent after success)
  *   "last_deployment"    {"id","artifact_name","result","rolled_back","finished"}: result
  *                        "success" (committed), "rolled-back" (`molt rollback` finished) or
@@ -39,7 +39,7 @@
  *     "user_rollback"    the rollback was asked for by `molt rollback`
  *     "error"            the first error of the deployment
  * A crash at any instant leaves "state" naming the state that was running; resume_step() maps
- * it to the path of reference §2.8. */
+ * it to the path of docs/reference §2.8. */
 #include "state/machine.h"
 
 #include <errno.h>
@@ -286,7 +286,7 @@ static int hook(molt_machine *m, const char *state, molt_err *err)
 
 /* ---- the states ------------------------------------------------------------------------- */
 
-/* A failure in ArtifactInstall, ArtifactReboot or ArtifactCommit (reference §2.8): record it,
+/* A failure in ArtifactInstall, ArtifactReboot or ArtifactCommit (docs/reference §2.8): record it,
  * run the state's Error scripts, then consider a rollback. */
 static step fail_stage(molt_machine *m, const char *state, const molt_err *e, molt_err *err)
 {
@@ -494,7 +494,7 @@ static step st_rollback(molt_machine *m, molt_err *err)
         rollback_trouble(m, &e, "ArtifactRollback_Leave");
     if (!ok)
         return S_FAILURE;
-    /* Reference §2.8: NeedsArtifactReboot is asked again to decide ArtifactRollbackReboot. */
+    /* docs/reference §2.8: NeedsArtifactReboot is asked again to decide ArtifactRollbackReboot. */
     if (module_query(m, MOLT_CALL_NEEDS_ARTIFACT_REBOOT, &reboot, &e) < 0) {
         rollback_trouble(m, &e, "NeedsArtifactReboot");
         return S_FAILURE;
@@ -566,7 +566,7 @@ static void art_provides(const molt_machine *m, molt_provides_new *out)
     out->clears = json_is_array(art_get(m, "clears")) ? art_get(m, "clears") : NULL;
 }
 
-/* End the deployment in the store: provides (§2.10), last_deployment, no "deployment".
+/* End the deployment in the store: provides (docs/reference §2.10), last_deployment, no "deployment".
  * keep_provides: the old software is back, nothing changes; inconsistent: only the name (with
  * _INCONSISTENT) and group are written; else the artifact's provides are committed. */
 static int finish_deployment(molt_machine *m, bool failed, bool keep_provides, bool inconsistent,
@@ -607,7 +607,7 @@ static step st_cleanup(molt_machine *m, molt_err *err)
     molt_err e = {0};
     if (enter_state(m, "Cleanup", err) < 0)
         return S_ABORT;
-    /* Cleanup runs when the module was instantiated, i.e. its tree exists (reference §2.8). */
+    /* Cleanup runs when the module was instantiated, i.e. its tree exists (docs/reference §2.8). */
     if (molt_path_exists(m->tree_dir) && module_call(m, MOLT_CALL_CLEANUP, &e) < 0) {
         note_error(m, &e, "Cleanup");
         dep_set_bool(m, "failed", true);
@@ -1079,7 +1079,7 @@ static step download(molt_machine *m, molt_artifact_reader *reader)
         goto fail;
     return S_INSTALL;
 fail:
-    /* Reference §2.8: Download_Error, no rollback, no ArtifactFailure, Cleanup. */
+    /* docs/reference §2.8: Download_Error, no rollback, no ArtifactFailure, Cleanup. */
     note_error(m, &e, "Download");
     dep_set_bool(m, "failed", true);
     dep_set_bool(m, "rolled_back", true);
@@ -1130,7 +1130,7 @@ int molt_machine_install(molt_machine *m, const char *source, molt_outcome *outc
     }
     const molt_artifact_info *info = molt_artifact_reader_info(reader);
 
-    /* Depends before any module or script runs (reference §2.10). */
+    /* Depends before any module or script runs (docs/reference §2.10). */
     molt_depends dep = {
         .device_types = info->depends_device_types,
         .names = info->depends_names,
@@ -1243,7 +1243,7 @@ static int start_existing(molt_machine *m, const char *what, molt_outcome *outco
     return 0;
 }
 
-/* Where an interrupted deployment continues (reference §2.8 "spontaneous reboot"). */
+/* Where an interrupted deployment continues (docs/reference §2.8 "spontaneous reboot"). */
 static step resume_step(molt_machine *m)
 {
     const char *state = dep_str(m, "state");

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The persistent update state machine (reference §2.8, standalone mode): install, commit,
+/* The persistent update state machine (docs/reference §2.8, standalone mode): install, commit,
  * rollback and resume of one deployment through an update module, with every state recorded in
  * the store before its work begins so that a power cut at any instant resumes into a defined
  * path. The store's schema is documented at the top of machine.c. */
@@ -34,10 +34,10 @@ void molt_machine_free(molt_machine *m);
 /* Called with the download progress during install (and resume, which never downloads). */
 void molt_machine_set_progress(molt_machine *m, molt_progress_fn fn, void *ctx);
 
-/* A hook the daemon sets to report to a server (reference §3.3): called with "ArtifactInstall"
+/* A hook the daemon sets to report to a server (docs/reference §3.3): called with "ArtifactInstall"
  * after the download, before ArtifactInstall; "ArtifactReboot" before the reboot; and
  * "ArtifactCommit" before the commit. A negative return (err filled; MOLT_ECANCELED for a
- * deployment aborted on the server) fails the deployment as reference §2.8 says: before
+ * deployment aborted on the server) fails the deployment as docs/reference §2.8 says: before
  * ArtifactInstall straight to Cleanup, later through the rollback path. */
 typedef int (*molt_state_hook_fn)(void *ctx, const char *state, molt_err *err);
 void molt_machine_set_state_hook(molt_machine *m, molt_state_hook_fn fn, void *ctx);
@@ -46,7 +46,7 @@ void molt_machine_set_state_hook(molt_machine *m, molt_state_hook_fn fn, void *c
  * random UUID. id is copied; MOLT_EINVAL when it is unusable (molt_deplog_check_id). */
 int molt_machine_set_deployment_id(molt_machine *m, const char *id, molt_err *err);
 
-/* What a server's deployment announced (reference §3.2): the artifact name and the device types
+/* What a server's deployment announced (docs/reference §3.2): the artifact name and the device types
  * ("device_types_compatible", an array; NULL when not announced). Both are copied. The next
  * install refuses, before any module or script runs, an artifact with another name or a device
  * whose type is not listed (MOLT_EDEPENDS, expected vs got). */
@@ -73,7 +73,7 @@ int molt_machine_commit(molt_machine *m, molt_outcome *outcome, molt_err *err);
  * REBOOT when the module asks for a reboot to finish it. */
 int molt_machine_rollback(molt_machine *m, molt_outcome *outcome, molt_err *err);
 
-/* Continue the deployment in progress after a reboot or a power cut, on the path reference
+/* Continue the deployment in progress after a reboot or a power cut, on the path docs/reference
  * §2.8 defines for the state it was in. A deployment awaiting commit is committed. */
 int molt_machine_resume(molt_machine *m, molt_outcome *outcome, molt_err *err);
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Provides and depends (reference §2.10): the depends check before an install and the provides
+/* Provides and depends (docs/reference §2.10): the depends check before an install and the provides
  * update with clears globs on commit, as Mender's context.cpp does them. */
 #include "state/provides.h"
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Provides and depends bookkeeping (reference §2.10): whether an artifact may be installed on
+/* Provides and depends bookkeeping (docs/reference §2.10): whether an artifact may be installed on
  * this device, and what the device provides once it is. Pure functions over JSON, no I/O. */
 #ifndef MOLT_STATE_PROVIDES_H
 #define MOLT_STATE_PROVIDES_H
@@ -54,7 +54,7 @@ typedef struct molt_provides_new {
  * when empty. On failure the store is unchanged. */
 int molt_provides_commit(json_t *store, const molt_provides_new *art, molt_err *err);
 
-/* After a failure that could not be rolled back (reference §2.10): only the name, with
+/* After a failure that could not be rolled back (docs/reference §2.10): only the name, with
  * MOLT_INCONSISTENT_SUFFIX appended once, and the group (removed when NULL or empty) are
  * written; the stored type-info provides stay as they were. */
 int molt_provides_inconsistent(json_t *store, const char *name, const char *group,

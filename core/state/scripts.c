@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* State scripts (reference §2.9): extraction from the artifact, selection by name, ordered runs
+/* State scripts (docs/reference §2.9): extraction from the artifact, selection by name, ordered runs
  * with the retry-later exit code 21, a timeout per script, stderr into the log. */
 #include "state/scripts.h"
 

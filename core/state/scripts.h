@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* State scripts (reference §2.9): <State>_<Enter|Leave|Error>_NN[_desc], run in lexical order,
+/* State scripts (docs/reference §2.9): <State>_<Enter|Leave|Error>_NN[_desc], run in lexical order,
  * no arguments; exit 21 = retry later (every retry_interval until retry_timeout); stderr logged. */
 #ifndef MOLT_STATE_SCRIPTS_H
 #define MOLT_STATE_SCRIPTS_H

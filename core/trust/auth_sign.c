@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Signatures for Mender authentication requests (reference §3.1), with OpenSSL's EVP API. */
+/* Signatures for Mender authentication requests (docs/reference §3.1), with OpenSSL's EVP API. */
 #include "trust/auth_sign.h"
 
 #include <stdlib.h>

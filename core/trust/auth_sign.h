@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The X-MEN-Signature of an authentication request (reference §3.1): a signature over the exact
+/* The X-MEN-Signature of an authentication request (docs/reference §3.1): a signature over the exact
  * body bytes, base64 (standard, padded). RSA: PKCS#1 v1.5 with SHA-256; ECDSA P-256: SHA-256
  * and an ASN.1 DER SEQUENCE{r,s}; Ed25519: pure Ed25519 over the raw body. */
 #ifndef MOLT_TRUST_AUTH_SIGN_H

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The device's own key pair for authenticating to a Mender server (reference §3.1): made on
+/* The device's own key pair for authenticating to a Mender server (docs/reference §3.1): made on
  * first start (Ed25519 by default, RSA-3072 or ECDSA P-256 on request) and kept as PEM with
  * mode 0600. */
 #ifndef MOLT_TRUST_DEVICE_KEY_H

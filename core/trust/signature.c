@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Artifact signatures (reference §1.4) on OpenSSL 3 EVP: RSA PKCS#1 v1.5 / ECDSA P-256 over
+/* Artifact signatures (docs/reference §1.4) on OpenSSL 3 EVP: RSA PKCS#1 v1.5 / ECDSA P-256 over
  * SHA-256, ECDSA written as raw r||s like mender-artifact, raw or DER accepted on verify. */
 #include "trust/signature.h"
 

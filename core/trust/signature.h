@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Artifact signatures (reference §1.4): SHA-256 digest, RSA PKCS#1 v1.5 or ECDSA P-256.
+/* Artifact signatures (docs/reference §1.4): SHA-256 digest, RSA PKCS#1 v1.5 or ECDSA P-256.
  * ECDSA signatures are written as raw r||s (64 bytes) like mender-artifact; raw and DER are
  * both accepted when verifying. Signatures travel base64-encoded (standard, padded). */
 #ifndef MOLT_TRUST_SIGNATURE_H

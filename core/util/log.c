@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Logging: "molt: <level>: message" on stderr, filtered by level, and JSON lines in the open
- * deployment log (reference §3.4). One mutex serialises both, since the exec host logs module
+ * deployment log (docs/reference §3.4). One mutex serialises both, since the exec host logs module
  * output from a thread. */
 #include "util/log.h"
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* molt-artifact write module-image|rootfs-image|bootstrap-artifact: the flags of
- * mender-artifact, its default provides and clears (reference §1.5), then molt_artifact_write. */
+ * mender-artifact, its default provides and clears (docs/reference §1.5), then molt_artifact_write. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
@@ -196,7 +196,7 @@ typedef struct write_args {
     json_t *provides, *depends;
 } write_args;
 
-/* mender-artifact's default provides and clears for the kind (reference §1.5). */
+/* mender-artifact's default provides and clears for the kind (docs/reference §1.5). */
 static int add_defaults(enum kind k, const write_args *a, json_t *provides, json_t *clears,
                         molt_err *err)
 {

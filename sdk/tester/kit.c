@@ -619,7 +619,7 @@ static void check_checksum_end(kit *k, const char *base)
                "after a checksum mismatch at the end of the payload", NULL);
 }
 
-/* An exec module must ignore a call it does not know: no output, exit 0 (reference §2.1). */
+/* An exec module must ignore a call it does not know: no output, exit 0 (docs/reference §2.1). */
 static void check_unknown_call(kit *k)
 {
     char tree[8400], out[8400];
@@ -669,7 +669,7 @@ static end_state end_of(const learnt *l, const char *call, bool kill)
     return l->rollback ? END_BEFORE : END_ANY;
 }
 
-/* A failure after call (the module succeeded, the state fails): the failure path of §2.8. */
+/* A failure after call (the module succeeded, the state fails): the failure path of docs/reference §2.8. */
 static void check_fail(kit *k, const learnt *l, const char *base, const char *inc,
                        const char *call)
 {
@@ -703,7 +703,7 @@ static void check_fail(kit *k, const learnt *l, const char *base, const char *in
     effect_end(k, check, before, end_of(l, call, false), what, &s);
 }
 
-/* kill -9 in call, then resume: the path of §2.8 "spontaneous reboot". */
+/* kill -9 in call, then resume: the path of docs/reference §2.8 "spontaneous reboot". */
 static void check_kill(kit *k, const learnt *l, const char *base, const char *inc,
                        const char *call)
 {

@@ -27,7 +27,7 @@
 #   make_artifact OUT NAME TYPE [mender-artifact args...]   mender-artifact write module-image
 #                          for the current device's type (-t $DEV_TYPE) with the given extra args
 #   go_device_new NAME [DEVICE_TYPE] [ORIGINAL_NAME]   a scratch device for Mender's Go client
-#                          (reference §2.11): GO_SB, GO_CONF, GO_STORE
+#                          (docs/reference §2.11): GO_SB, GO_CONF, GO_STORE
 #   go_mender ARGS...      run `mender --no-syslog -c GO_CONF -d GO_STORE ARGS` (RUN_RC...). Go 3.4
 #                          reads the first artifact name from the hard-coded /etc/mender/artifact_info,
 #                          so the call runs in a private mount namespace (unshare -m) where a scratch
@@ -376,7 +376,7 @@ seq_check() {  # NAME
     [ "$(awk '$2 != "script" { print $3 }' "$CALLS" | sort -u | wc -l)" -le 1 ] ||
         fail "case $name: module calls ran in different folders"
     assert_eq idle "$(dev_state)" "case $name: state at the end"
-    # Nothing half-done: the module's work tree is gone with the deployment (reference §2.8).
+    # Nothing half-done: the module's work tree is gone with the deployment (docs/reference §2.8).
     [ -z "$(find "$DEV_DATA" -type d -name tree)" ] ||
         fail "case $name: a module work tree is left: $(find "$DEV_DATA" -type d -name tree)"
 }

@@ -2,7 +2,7 @@
 # The exact sequence of update-module calls and state scripts molt runs, for the happy path and
 # for a failure in every state and script, with and without rollback support, with and without
 # reboot (NeedsArtifactReboot Yes/Automatic/No, driven with install then resume as a rebooted
-# device would), compared with the sequences of reference §2.3/§2.8/§2.9 kept in
+# device would), compared with the sequences of docs/reference §2.3/§2.8/§2.9 kept in
 # tests/integration/expected/<case>.txt (diff shows the difference). Each expected file also
 # ends with the provides afterwards: unchanged after a rollback, <name>_INCONSISTENT after a
 # failure without (successful) rollback. Then streaming: a module that reads stream-next gets
@@ -76,7 +76,7 @@ run_case fail-ArtifactVerifyRollbackReboot-once Yes Automatic "ArtifactVerifyReb
     install resume resume+ArtifactVerifyRollbackReboot resume
 run_case user-rollback-automatic Yes Automatic "" install rollback resume
 
-# The loop guard (reference §2.8): ArtifactVerifyRollbackReboot failing for ever, with the
+# The loop guard (docs/reference §2.8): ArtifactVerifyRollbackReboot failing for ever, with the
 # module rebooting by itself (Yes), would loop ArtifactRollbackReboot/ArtifactVerifyRollbackReboot
 # without end; the guard stops the deployment: failure, <name>_INCONSISTENT, Cleanup last, idle.
 # (How many rounds fit under max_state_loops is the implementation's business.)

@@ -15,7 +15,7 @@
 #  - a file arriving before dest_dir, with a destination on another file system (that tmpfs):
 #    staged in molt's data dir, then copied.
 # Allowed roots come from molt.yaml (`modules: file: allowed_roots:`), or from
-# MOLT_FILE_ALLOWED_ROOTS when that is not set (modules/file/README.md); both are used here.
+# MOLT_FILE_ALLOWED_ROOTS when that is not set (docs/file-module.md); both are used here.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/device.sh"
 

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 # A refused tree is always cleaned up (issue 12, part 5b). `directory` artifacts whose update.tar
-# goes past the file module's limits (modules/file/README.md "Limits"):
+# goes past the file module's limits (docs/file-module.md "Limits"):
 #  - a chain of folders whose paths grow past PATH_MAX (the entries before the limit are written
 #    first, so there is a staged tree deeper than PATH_MAX to remove);
 #  - an entry more than 256 levels deep (short names);

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 # Power loss with the file module (modules/file): molt dies of SIGKILL (the module's test-only knob
-# MOLT_FILE_TEST_KILL, see modules/file/README.md) after N payload bytes for several N, and at every
+# MOLT_FILE_TEST_KILL, see docs/file-module.md) after N payload bytes for several N, and at every
 # named point inside the activation, the swap, the rollback, the commit and the cleanup. Right
 # after the kill each destination must already be exactly its old or exactly its new content (a
 # reader never sees a mix; the documented non-atomic fallback for file systems without

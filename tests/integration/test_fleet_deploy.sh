@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # `molt daemon` against the test server's Mender device API (tests/server/mender_api.py), end to
 # end over HTTPS with a throw-away CA:
-#  - a new device: Ed25519 key made 0600, identity as reference §3.1 encodes it, the signature
+#  - a new device: Ed25519 key made 0600, identity as docs/reference §3.1 encodes it, the signature
 #    verified by openssl, pending (401) until accepted, then authenticated;
 #  - a deployment through Mender's community single-file module (exec): v2 next answered 404,
 #    v1 GET used; the artifact fetched without the token; the statuses downloading, installing,

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 # kill -9 of `molt daemon` in each state of a server deployment, then a restart: the deployment
-# finishes or fails on the path of reference §2.8 and the server receives a final status (and the
+# finishes or fails on the path of docs/reference §2.8 and the server receives a final status (and the
 # log of a failure). The module is tests/modules/logging-module (rollback Yes, reboot Yes: the
 # module "reboots" itself), sleeping in the target call until the power cut. Last, a cut while
 # the final status cannot reach the server: it is sent after the restart.

@@ -3,7 +3,7 @@
 # inside the state; once it is running, `kill -9` hits molt's process group and the module's (or
 # script's) process group, and anything else that molt run started. Then `molt status --json`
 # must parse and show the deployment, and `molt resume` (and the commands a user would run
-# next) must take the path of reference §2.8 "Spontaneous reboot": killed in the Download stage
+# next) must take the path of docs/reference §2.8 "Spontaneous reboot": killed in the Download stage
 # -> Cleanup, failure, provides unchanged; in ArtifactInstall or ArtifactCommit (or their
 # scripts, or ArtifactVerifyReboot) -> the rollback path; in ArtifactReboot -> ArtifactVerifyReboot;
 # in ArtifactRollback -> the rollback again; in a rollback-reboot state ->

@@ -4,7 +4,7 @@
 # dies of the signal, as a power cut would stop both; an isolated native module's child too.
 # Without this the module would go on changing the device while the next `molt resume`
 # recovers the same deployment. After the stop, `molt resume` takes the power-cut path of that
-# state (reference §2.8): in Download -> Cleanup, failure; in ArtifactInstall -> the rollback
+# state (docs/reference §2.8): in Download -> Cleanup, failure; in ArtifactInstall -> the rollback
 # path; the store ends idle with the old artifact.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/device.sh"

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""The Mender device API (reference §3) on molt's loopback test server, Python stdlib only.
+"""The Mender device API (docs/reference §3) on molt's loopback test server, Python stdlib only.
 
 Run it like molt_test_server.py (same options: --port-file, --tls-cert, --files, --log ...)
 plus:

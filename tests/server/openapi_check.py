@@ -193,7 +193,7 @@ class Checker:
         method, path = e["method"], e["path"]
         if path.startswith("/api/devices/v2/") or (
                 method == "POST" and path == "/api/devices/v1/deployments/device/deployments/next"):
-            return   # v2, and the v1 POST of the Go client: real, not in the documents (§3.2)
+            return   # v2, and the v1 POST of the Go client: real, not in the documents (docs/reference §3.2)
         match = [(t, op, doc) for m, rx, t, op, doc in self.ops if m == method and rx.match(path)]
         where = "%s %s" % (method, path)
         if not match:

@@ -76,7 +76,7 @@ static int setup(void **state)
     (void)state;
     if (!mkdtemp(dir))
         return -1;
-    /* the inputs of reference §1.9, with fixed mtimes so both tools store the same */
+    /* the inputs of docs/reference §1.9, with fixed mtimes so both tools store the same */
     return sh("head -c 100000 /dev/urandom > payload.bin && echo hello > file2.txt && "
               "printf '%%s' '{\"key1\":\"val1\",\"n\":5,\"lst\":[\"a\",\"b\"],\"f\":0.1,"
               "\"big\":1e30,\"html\":\"<&>\",\"neg\":-2.5e-7}' > meta.json && "
@@ -98,7 +98,7 @@ static int teardown(void **state)
     return molt_rm_rf(dir, NULL);
 }
 
-/* The spec of reference §1.9's module-image, as molt-artifact builds it. */
+/* The spec of docs/reference §1.9's module-image, as molt-artifact builds it. */
 typedef struct module_fixture {
     char paths[3][512];
     const char *files[2], *scripts[1], *devices[2], *dep_names[1], *dep_groups[1];

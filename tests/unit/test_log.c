@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Logging (stderr lines, JSON-lines deployment log, threads, a killed writer) and deployment
- * logs (naming, pruning, reading back, the capped upload body of reference §3.4). */
+ * logs (naming, pruning, reading back, the capped upload body of docs/reference §3.4). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Unit tests for core/state/provides.c: depends matching and the provides update with clears
- * globs (reference §2.10), and the glob matcher's edge cases. */
+ * globs (docs/reference §2.10), and the glob matcher's edge cases. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Identity and inventory attributes (reference §3.1, §3.5): key=value parsing, the identity's
+/* Identity and inventory attributes (docs/reference §3.1, §3.5): key=value parsing, the identity's
  * exact encoding, inventory scripts merged in name order, the PUT body. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -76,7 +76,7 @@ static void test_identity_encoding(void **state)
                  path, sizeof path);
     const char *scripts[] = {"/nonexistent/identity", path};
     assert_int_equal(molt_identity_json(scripts, 2, &id, &err), 0);
-    /* sorted keys, one value a string, several an array, no spaces (reference §3.1) */
+    /* sorted keys, one value a string, several an array, no spaces (docs/reference §3.1) */
     assert_string_equal(id, "{\"a_b\":\"x \\\"q\\\"\",\"mac\":[\"52:54:00:12:34:56\","
                             "\"52:54:00:ab:cd:ef\"],\"serial\":\"SN1\"}");
     free(id);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The device key and the X-MEN-Signature (reference §3.1): keys of the three types made 0600
+/* The device key and the X-MEN-Signature (docs/reference §3.1): keys of the three types made 0600
  * and loaded back, loose modes refused, signatures verified with OpenSSL over the exact bytes
  * (RSA PKCS#1 v1.5 SHA-256, ECDSA DER, Ed25519 pure), a flipped byte refused. */
 #include <stdarg.h>

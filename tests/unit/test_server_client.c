@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The device API client against a scripted loopback HTTP server (a thread here): the exact
- * auth body bytes and headers of reference §3.1, 401 while pending, the token in later calls,
+ * auth body bytes and headers of docs/reference §3.1, 401 while pending, the token in later calls,
  * re-authentication once on 401, the v2 -> v1 fallback with the query encoded, 204, Retry-After
  * in seconds and as an HTTP date, 409 -> MOLT_ECANCELED, 413 -> MOLT_ELIMIT, a token that is
  * not printable text refused. */

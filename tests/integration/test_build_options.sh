@@ -33,6 +33,21 @@ assert_eq ON "$(cached "$T/default" MOLT_HARDENING)" "MOLT_HARDENING by default"
 assert_eq static "$(cached "$T/default" MOLT_LIBARCHIVE)" "MOLT_LIBARCHIVE by default"
 pass "defaults: MOLT_WERROR=OFF, MOLT_HARDENING=ON, MOLT_LIBARCHIVE=static"
 
+# _FORTIFY_SOURCE: ours (3 with Debian 12's gcc and glibc) by default; a distribution's value in
+# CFLAGS (dpkg-buildflags) stands alone, without a second definition.
+flags() { cat "$1/core/CMakeFiles/molt-core.dir/flags.make"; }
+if [ -f "$T/default/CMakeCache.txt" ] && flags "$T/default" >/dev/null 2>&1; then
+    assert_eq 1 "$(flags "$T/default" | grep -o -- '-D_FORTIFY_SOURCE=[0-9]' | wc -l)" \
+        "_FORTIFY_SOURCE definitions by default"
+    CFLAGS="-O2 -D_FORTIFY_SOURCE=2" configure "$T/distro" -DMOLT_LIBARCHIVE=shared ||
+        { cat "$T/cmake.log" >&2; fail "configuring with CFLAGS=-D_FORTIFY_SOURCE=2"; }
+    assert_eq "-D_FORTIFY_SOURCE=2" "$(flags "$T/distro" | grep -o -- '-D_FORTIFY_SOURCE=[0-9]' | sort -u)" \
+        "_FORTIFY_SOURCE with the distribution's CFLAGS"
+    assert_eq 1 "$(flags "$T/distro" | grep -o -- '-D_FORTIFY_SOURCE=[0-9]' | wc -l)" \
+        "_FORTIFY_SOURCE definitions with the distribution's CFLAGS"
+    pass "_FORTIFY_SOURCE defined once: ours by default, the distribution's when CFLAGS has it"
+fi
+
 # A libarchive without its static library: its .pc, libdir moved to a folder of ours.
 mkdir -p "$T/pc" "$T/lib"
 ln -s "$so" "$T/lib/libarchive.so"

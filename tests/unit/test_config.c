@@ -306,7 +306,10 @@ static void test_docs_table(void **state)
         if (found == rows)
             fail_msg("docs/configuration.md: no row for %s in the keys table", name);
         char want[600];
-        snprintf(want, sizeof want, def ? "`%s`" : "", def);
+        if (def)
+            snprintf(want, sizeof want, "`%s`", def);
+        else
+            want[0] = '\0';
         if (strcmp(defaults[found], want) != 0)
             fail_msg("docs/configuration.md: %s: default %s, the key table says %s", name,
                      defaults[found], def ? want : "(a mapping: none)");

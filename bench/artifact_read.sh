@@ -25,7 +25,7 @@ echo '*' >"$out/.gitignore"
 build=${MOLT_BUILD_DIR:-$top/build/bench}
 if [ -z "${MOLT_BUILD_DIR:-}" ]; then
     cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOLT_BUILD_TESTS=OFF \
-        -DMOLT_SANITIZE=OFF >/dev/null
+        -DMOLT_SANITIZE=OFF -DMOLT_LIBARCHIVE=static >/dev/null
     cmake --build "$build" -j "$(nproc)" --target molt-artifact >/dev/null
 fi
 molt_artifact="$build/sdk/artifact/molt-artifact"

@@ -3,14 +3,15 @@
 # device for the file-module benches (data dir, the file module alone in the native module dir).
 
 # Sets build (absolute), molt and molt_artifact: MOLT_BUILD_DIR as it is, or a RelWithDebInfo
-# build in build/bench made here of the targets named (molt and molt-artifact always).
+# build in build/bench made here of the targets named (molt and molt-artifact always), with
+# libarchive linked statically (the device build docs/performance.md measures).
 bench_build() {  # TARGET...
     build=${MOLT_BUILD_DIR:-$top/build/bench}
     mkdir -p "$build"
     build=$(cd "$build" && pwd)
     if [ -z "${MOLT_BUILD_DIR:-}" ]; then
         cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOLT_BUILD_TESTS=OFF \
-            -DMOLT_SANITIZE=OFF >/dev/null
+            -DMOLT_SANITIZE=OFF -DMOLT_LIBARCHIVE=static >/dev/null
         cmake --build "$build" -j "$(nproc)" --target molt molt-artifact "$@" >/dev/null
     fi
     molt_artifact="$build/sdk/artifact/molt-artifact"

@@ -36,19 +36,20 @@ enum key_kind {
     KEY_PATH_LIST,  /* list of paths */
     KEY_INT,        /* integer in [min, max] */
     KEY_LOG_LEVEL,  /* error|warning|info|debug */
-    KEY_MAPPING,    /* the nested http: mapping */
-    KEY_STRING_NULL,/* a string kept as written, or null for "not set" */
+    KEY_SECTION,    /* a mapping of the keys named "<name>.<key>" (http, server, downgrade) */
+    KEY_STRING,     /* a string kept as written */
+    KEY_STRING_NULL,/* the same, or null for "not set" */
     KEY_PATH_OR_URI,/* a path, or a "pkcs11:" URI kept as written */
-    KEY_SERVER,     /* the nested server: mapping */
     KEY_MODULES,    /* modules: <name>: <key>: scalar or list (molt_module_config) */
-    KEY_DOWNGRADE,  /* the nested downgrade: mapping */
     KEY_POLICY,     /* refuse|allow, stored as an int 1|0 */
     KEY_SCHEME,     /* integer|semver|debian (molt_version_scheme) */
 };
 
 typedef struct key_spec {
-    const char *name;
+    const char *name;     /* the full name: "data_dir", "http", "http.ca_file" */
     enum key_kind kind;
+    const char *def;      /* the default, as molt.yaml writes it (YAML flow style); a path that
+                             follows data_dir is "<data_dir>/<file>"; NULL for a KEY_SECTION */
     size_t offset;        /* of the field in molt_config */
     size_t count_offset;  /* KEY_PATH_LIST: of the size_t count */
     long min, max;        /* KEY_INT */
@@ -56,43 +57,69 @@ typedef struct key_spec {
 
 #define FIELD(f) offsetof(molt_config, f)
 #define DAY 86400L
+/* A default derived from data_dir. */
+#define UNDER_DATA_DIR "<data_dir>/"
 
-static const key_spec http_keys[] = {
-    {"ca_file", KEY_PATH_NULL, FIELD(ca_file), 0, 0, 0},
-    {"retry_download_count", KEY_INT, FIELD(retry_download_count), 0, 0, 1000},
-    {"retry_max_interval", KEY_INT, FIELD(retry_max_interval), 0, 1, DAY},
-    {"connect_timeout", KEY_INT, FIELD(connect_timeout), 0, 1, 3600},
-    {"low_speed_time", KEY_INT, FIELD(low_speed_time), 0, 1, 3600},
-    {NULL, 0, 0, 0, 0, 0},
+/* Every key of molt.yaml and its default, stated here only: the loader starts from these
+ * defaults, docs/configuration.md's table and examples/molt.yaml are checked against them
+ * (tests/unit/test_config.c), and a section's keys follow the section. In the order of the
+ * documentation. */
+static const key_spec config_keys[] = {
+    {"data_dir", KEY_PATH, "/var/lib/molt", FIELD(data_dir), 0, 0, 0},
+    {"device_type_file", KEY_PATH, UNDER_DATA_DIR "device_type", FIELD(device_type_file), 0, 0, 0},
+    {"module_dirs", KEY_PATH_LIST, "[/usr/share/molt/modules/v3, /usr/share/mender/modules/v3]",
+     FIELD(module_dirs), FIELD(n_module_dirs), 0, 0},
+    {"native_module_dir", KEY_PATH, "/usr/lib/molt/modules", FIELD(native_module_dir), 0, 0, 0},
+    {"native_isolated_modules", KEY_PATH_LIST, "[]", FIELD(native_isolated_modules),
+     FIELD(n_native_isolated_modules), 0, 0},
+    {"artifact_verify_keys", KEY_PATH_LIST, "[]", FIELD(verify_keys), FIELD(n_verify_keys), 0, 0},
+    {"scripts_dir", KEY_PATH, "/etc/molt/scripts", FIELD(scripts_dir), 0, 0, 0},
+    {"module_timeout", KEY_INT, "14400", FIELD(module_timeout), 0, 1, 30 * DAY},
+    {"state_script_timeout", KEY_INT, "3600", FIELD(script_timeout), 0, 1, 30 * DAY},
+    {"state_script_retry_interval", KEY_INT, "60", FIELD(script_retry_interval), 0, 1, DAY},
+    {"state_script_retry_timeout", KEY_INT, "1800", FIELD(script_retry_timeout), 0, 0, 30 * DAY},
+    {"max_state_loops", KEY_INT, "28", FIELD(max_state_loops), 0, 1, 10000},
+    {"keep_deployment_logs", KEY_INT, "5", FIELD(keep_logs), 0, 1, 1000},
+    {"log_level", KEY_LOG_LEVEL, "info", FIELD(log_level), 0, 0, 0},
+    {"http", KEY_SECTION, NULL, 0, 0, 0, 0},
+    {"http.ca_file", KEY_PATH_NULL, "null", FIELD(ca_file), 0, 0, 0},
+    {"http.retry_download_count", KEY_INT, "10", FIELD(retry_download_count), 0, 0, 1000},
+    {"http.retry_max_interval", KEY_INT, "300", FIELD(retry_max_interval), 0, 1, DAY},
+    {"http.connect_timeout", KEY_INT, "30", FIELD(connect_timeout), 0, 1, 3600},
+    {"http.low_speed_time", KEY_INT, "60", FIELD(low_speed_time), 0, 1, 3600},
+    {"server", KEY_SECTION, NULL, 0, 0, 0, 0},
+    {"server.url", KEY_STRING_NULL, "null", FIELD(server_url), 0, 0, 0},
+    {"server.tenant_token", KEY_STRING_NULL, "null", FIELD(tenant_token), 0, 0, 0},
+    {"server.update_poll_interval", KEY_INT, "1800", FIELD(update_poll_interval), 0, 1, 30 * DAY},
+    {"server.inventory_poll_interval", KEY_INT, "28800", FIELD(inventory_poll_interval), 0, 1,
+     30 * DAY},
+    {"server.retry_poll_interval", KEY_INT, "300", FIELD(retry_poll_interval), 0, 1, DAY},
+    {"server.device_key", KEY_PATH_OR_URI, UNDER_DATA_DIR "device-key.pem", FIELD(device_key), 0,
+     0, 0},
+    {"server.device_key_type", KEY_STRING, "ed25519", FIELD(device_key_type), 0, 0, 0},
+    {"server.pkcs11_module", KEY_PATH_NULL, "null", FIELD(pkcs11_module), 0, 0, 0},
+    {"server.identity_scripts", KEY_PATH_LIST,
+     "[/usr/share/molt/identity/molt-device-identity, "
+     "/usr/share/mender/identity/mender-device-identity]",
+     FIELD(identity_scripts), FIELD(n_identity_scripts), 0, 0},
+    {"server.inventory_dirs", KEY_PATH_LIST,
+     "[/usr/share/mender/inventory, /usr/share/molt/inventory]", FIELD(inventory_dirs),
+     FIELD(n_inventory_dirs), 0, 0},
+    {"server.client_cert", KEY_PATH_NULL, "null", FIELD(client_cert), 0, 0, 0},
+    {"server.client_key", KEY_PATH_NULL, "null", FIELD(client_key), 0, 0, 0},
+    {"server.proxy", KEY_STRING_NULL, "null", FIELD(proxy), 0, 0, 0},
+    {"server.control_socket", KEY_PATH, "/run/molt/molt.sock", FIELD(control_socket), 0, 0, 0},
+    {"server.reboot_command", KEY_STRING_NULL, "reboot", FIELD(reboot_command), 0, 0, 0},
+    {"modules", KEY_MODULES, "{}", 0, 0, 0, 0},
+    {"downgrade", KEY_SECTION, NULL, 0, 0, 0, 0},
+    {"downgrade.policy", KEY_POLICY, "allow", FIELD(downgrade_refuse), 0, 0, 0},
+    {"downgrade.key", KEY_STRING_NULL, "rootfs-image.version", FIELD(downgrade_key), 0, 0, 0},
+    {"downgrade.scheme", KEY_SCHEME, "semver", FIELD(downgrade_scheme), 0, 0, 0},
 };
-
-static const key_spec server_keys[] = {
-    {"url", KEY_STRING_NULL, FIELD(server_url), 0, 0, 0},
-    {"tenant_token", KEY_STRING_NULL, FIELD(tenant_token), 0, 0, 0},
-    {"update_poll_interval", KEY_INT, FIELD(update_poll_interval), 0, 1, 30 * DAY},
-    {"inventory_poll_interval", KEY_INT, FIELD(inventory_poll_interval), 0, 1, 30 * DAY},
-    {"retry_poll_interval", KEY_INT, FIELD(retry_poll_interval), 0, 1, DAY},
-    {"device_key", KEY_PATH_OR_URI, FIELD(device_key), 0, 0, 0},
-    {"device_key_type", KEY_STRING_NULL, FIELD(device_key_type), 0, 0, 0},
-    {"pkcs11_module", KEY_PATH_NULL, FIELD(pkcs11_module), 0, 0, 0},
-    {"identity_scripts", KEY_PATH_LIST, FIELD(identity_scripts), FIELD(n_identity_scripts), 0, 0},
-    {"inventory_dirs", KEY_PATH_LIST, FIELD(inventory_dirs), FIELD(n_inventory_dirs), 0, 0},
-    {"client_cert", KEY_PATH_NULL, FIELD(client_cert), 0, 0, 0},
-    {"client_key", KEY_PATH_NULL, FIELD(client_key), 0, 0, 0},
-    {"proxy", KEY_STRING_NULL, FIELD(proxy), 0, 0, 0},
-    {"control_socket", KEY_PATH, FIELD(control_socket), 0, 0, 0},
-    {"reboot_command", KEY_STRING_NULL, FIELD(reboot_command), 0, 0, 0},
-    {NULL, 0, 0, 0, 0, 0},
-};
-
-static const key_spec downgrade_keys[] = {
-    {"policy", KEY_POLICY, FIELD(downgrade_refuse), 0, 0, 0},
-    {"key", KEY_STRING_NULL, FIELD(downgrade_key), 0, 0, 0},
-    {"scheme", KEY_SCHEME, FIELD(downgrade_scheme), 0, 0, 0},
-    {NULL, 0, 0, 0, 0, 0},
-};
+#define N_KEYS (sizeof config_keys / sizeof config_keys[0])
 
 static const char *const scheme_names[] = {"integer", "semver", "debian"};
+static const char *const policy_names[] = {"allow", "refuse"};
 
 const char *molt_config_scheme_name(molt_version_scheme scheme)
 {
@@ -100,28 +127,28 @@ const char *molt_config_scheme_name(molt_version_scheme scheme)
                                                                           : "?";
 }
 
-static const key_spec top_keys[] = {
-    {"data_dir", KEY_PATH, FIELD(data_dir), 0, 0, 0},
-    {"device_type_file", KEY_PATH, FIELD(device_type_file), 0, 0, 0},
-    {"module_dirs", KEY_PATH_LIST, FIELD(module_dirs), FIELD(n_module_dirs), 0, 0},
-    {"native_module_dir", KEY_PATH, FIELD(native_module_dir), 0, 0, 0},
-    {"native_isolated_modules", KEY_PATH_LIST, FIELD(native_isolated_modules),
-     FIELD(n_native_isolated_modules), 0, 0},
-    {"artifact_verify_keys", KEY_PATH_LIST, FIELD(verify_keys), FIELD(n_verify_keys), 0, 0},
-    {"scripts_dir", KEY_PATH, FIELD(scripts_dir), 0, 0, 0},
-    {"module_timeout", KEY_INT, FIELD(module_timeout), 0, 1, 30 * DAY},
-    {"state_script_timeout", KEY_INT, FIELD(script_timeout), 0, 1, 30 * DAY},
-    {"state_script_retry_interval", KEY_INT, FIELD(script_retry_interval), 0, 1, DAY},
-    {"state_script_retry_timeout", KEY_INT, FIELD(script_retry_timeout), 0, 0, 30 * DAY},
-    {"max_state_loops", KEY_INT, FIELD(max_state_loops), 0, 1, 10000},
-    {"keep_deployment_logs", KEY_INT, FIELD(keep_logs), 0, 1, 1000},
-    {"log_level", KEY_LOG_LEVEL, FIELD(log_level), 0, 0, 0},
-    {"http", KEY_MAPPING, 0, 0, 0, 0},
-    {"modules", KEY_MODULES, 0, 0, 0, 0},
-    {"server", KEY_SERVER, 0, 0, 0, 0},
-    {"downgrade", KEY_DOWNGRADE, 0, 0, 0, 0},
-    {NULL, 0, 0, 0, 0, 0},
-};
+bool molt_config_key(size_t i, const char **ret_name, const char **ret_def)
+{
+    if (i >= N_KEYS)
+        return false;
+    *ret_name = config_keys[i].name;
+    *ret_def = config_keys[i].def;
+    return true;
+}
+
+/* The part of a full name after its section ("ca_file" of "http.ca_file"). */
+static const char *leaf_of(const char *name)
+{
+    const char *dot = strchr(name, '.');
+    return dot ? dot + 1 : name;
+}
+
+/* Whether spec belongs to the mapping whose keys are named prefix<key> ("" = the top level). */
+static bool in_mapping(const key_spec *spec, const char *prefix)
+{
+    size_t pl = strlen(prefix);
+    return strncmp(spec->name, prefix, pl) == 0 && !strchr(spec->name + pl, '.');
+}
 
 /* What a parse needs to report errors and resolve paths. */
 typedef struct loader {
@@ -147,11 +174,6 @@ static int at(const loader *ld, const yaml_node_t *node, const char *fmt, ...)
                         node->start_mark.line + 1, what);
 }
 
-static char *xstrdup(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
-
 static void free_list(char **list, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -169,96 +191,78 @@ static void free_modules(molt_module_config *mods, size_t n)
     free(mods);
 }
 
+/* Whether a key of this kind is held in a char * field. */
+static bool is_text(enum key_kind kind)
+{
+    return kind == KEY_PATH || kind == KEY_PATH_NULL || kind == KEY_STRING ||
+           kind == KEY_STRING_NULL || kind == KEY_PATH_OR_URI || kind == KEY_LOG_LEVEL;
+}
+
 void molt_config_free(molt_config *cfg)
 {
     if (!cfg)
         return;
+    char *base = (char *)cfg;
+    for (size_t i = 0; i < N_KEYS; i++) {
+        if (is_text(config_keys[i].kind))
+            free(*(char **)(base + config_keys[i].offset));
+        else if (config_keys[i].kind == KEY_PATH_LIST)
+            free_list(*(char ***)(base + config_keys[i].offset),
+                      *(size_t *)(base + config_keys[i].count_offset));
+    }
     free_modules(cfg->modules, cfg->n_modules);
     free(cfg->path);
-    free(cfg->data_dir);
-    free(cfg->device_type_file);
-    free_list(cfg->module_dirs, cfg->n_module_dirs);
-    free(cfg->native_module_dir);
-    free_list(cfg->native_isolated_modules, cfg->n_native_isolated_modules);
-    free_list(cfg->verify_keys, cfg->n_verify_keys);
-    free(cfg->scripts_dir);
-    free(cfg->log_level);
-    free(cfg->ca_file);
-    free(cfg->server_url);
-    free(cfg->tenant_token);
-    free(cfg->device_key);
-    free(cfg->device_key_type);
-    free(cfg->pkcs11_module);
-    free_list(cfg->identity_scripts, cfg->n_identity_scripts);
-    free_list(cfg->inventory_dirs, cfg->n_inventory_dirs);
-    free(cfg->client_cert);
-    free(cfg->client_key);
-    free(cfg->proxy);
-    free(cfg->control_socket);
-    free(cfg->reboot_command);
-    free(cfg->downgrade_key);
     free(cfg);
 }
 
-/* The defaults of config.h, except device_type_file (derived from data_dir after loading). */
-static molt_config *config_defaults(void)
+static int parse_config(molt_config *cfg, const char *file, const char *dir, const char *buf,
+                        size_t len, molt_err *err);
+
+/* A new configuration holding the defaults of the key table, which the loader reads as the text
+ * of a molt.yaml (so a default is checked as strictly as a value in a file). Those under
+ * data_dir come later, from the final data_dir (derive_defaults). */
+static int config_defaults(molt_config **ret, molt_err *err)
 {
+    char text[4096];
+    size_t used = 0;
+    for (size_t i = 0; i < N_KEYS && used < sizeof text; i++) {
+        const key_spec *spec = &config_keys[i];
+        int n = 0;
+        if (spec->kind == KEY_SECTION)
+            n = snprintf(text + used, sizeof text - used, "%s:\n", spec->name);
+        else if (strncmp(spec->def, UNDER_DATA_DIR, strlen(UNDER_DATA_DIR)) != 0)
+            n = snprintf(text + used, sizeof text - used, "%s%s: %s\n",
+                         strchr(spec->name, '.') ? "  " : "", leaf_of(spec->name), spec->def);
+        used += n > 0 ? (size_t)n : 0;
+    }
+    if (used >= sizeof text)
+        return molt_err_set(err, MOLT_ELIMIT, "the built-in defaults exceed %zu bytes",
+                            sizeof text);
     molt_config *cfg = calloc(1, sizeof *cfg);
     if (!cfg)
-        return NULL;
-    cfg->data_dir = xstrdup("/var/lib/molt");
-    cfg->module_dirs = calloc(2, sizeof *cfg->module_dirs);
-    if (cfg->module_dirs) {
-        cfg->n_module_dirs = 2;
-        cfg->module_dirs[0] = xstrdup("/usr/share/molt/modules/v3");
-        cfg->module_dirs[1] = xstrdup("/usr/share/mender/modules/v3");
-    }
-    cfg->native_module_dir = xstrdup("/usr/lib/molt/modules");
-    cfg->scripts_dir = xstrdup("/etc/molt/scripts");
-    cfg->module_timeout = 14400;
-    cfg->script_timeout = 3600;
-    cfg->script_retry_interval = 60;
-    cfg->script_retry_timeout = 1800;
-    cfg->max_state_loops = 28;
-    cfg->keep_logs = 5;
-    cfg->log_level = xstrdup("info");
-    cfg->retry_download_count = 10;
-    cfg->retry_max_interval = 300;
-    cfg->connect_timeout = 30;
-    cfg->low_speed_time = 60;
-    cfg->update_poll_interval = 1800;
-    cfg->inventory_poll_interval = 28800;
-    cfg->retry_poll_interval = 300;
-    cfg->device_key_type = xstrdup("ed25519");
-    cfg->identity_scripts = calloc(2, sizeof *cfg->identity_scripts);
-    if (cfg->identity_scripts) {
-        cfg->n_identity_scripts = 2;
-        cfg->identity_scripts[0] = xstrdup("/usr/share/molt/identity/molt-device-identity");
-        cfg->identity_scripts[1] = xstrdup("/usr/share/mender/identity/mender-device-identity");
-    }
-    cfg->inventory_dirs = calloc(2, sizeof *cfg->inventory_dirs);
-    if (cfg->inventory_dirs) {
-        cfg->n_inventory_dirs = 2;
-        cfg->inventory_dirs[0] = xstrdup("/usr/share/mender/inventory");
-        cfg->inventory_dirs[1] = xstrdup("/usr/share/molt/inventory");
-    }
-    cfg->control_socket = xstrdup("/run/molt/molt.sock");
-    cfg->reboot_command = xstrdup("reboot");
-    cfg->downgrade_key = xstrdup("rootfs-image.version");
-    cfg->downgrade_scheme = MOLT_VERSION_SEMVER;
-    if (!cfg->device_key_type || !cfg->identity_scripts || !cfg->identity_scripts[0] ||
-        !cfg->identity_scripts[1] || !cfg->inventory_dirs || !cfg->inventory_dirs[0] ||
-        !cfg->inventory_dirs[1] || !cfg->control_socket || !cfg->reboot_command ||
-        !cfg->downgrade_key) {
+        return molt_err_set(err, MOLT_ENOMEM, "out of memory");
+    int r = parse_config(cfg, "the built-in defaults", "/", text, used, err);
+    if (r != 0) {
         molt_config_free(cfg);
-        return NULL;
+        return r;
     }
-    if (!cfg->data_dir || !cfg->module_dirs || !cfg->module_dirs[0] || !cfg->module_dirs[1] ||
-        !cfg->native_module_dir || !cfg->scripts_dir || !cfg->log_level) {
-        molt_config_free(cfg);
-        return NULL;
+    *ret = cfg;
+    return 0;
+}
+
+/* The defaults under data_dir ("<data_dir>/device_type") of the keys the file left unset. */
+static int derive_defaults(molt_config *cfg, molt_err *err)
+{
+    size_t pl = strlen(UNDER_DATA_DIR);
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const key_spec *spec = &config_keys[i];
+        if (!spec->def || strncmp(spec->def, UNDER_DATA_DIR, pl) != 0)
+            continue;
+        char **field = (char **)((char *)cfg + spec->offset);
+        if (!*field && !(*field = molt_path_join(cfg->data_dir, spec->def + pl)))
+            return molt_err_set(err, MOLT_ENOMEM, "out of memory");
     }
-    return cfg;
+    return 0;
 }
 
 static const char *scalar_text(const yaml_node_t *node)
@@ -352,7 +356,7 @@ static int get_path_list(loader *ld, const char *key, yaml_node_t *node, char **
     return 0;
 }
 
-static int load_mapping(loader *ld, yaml_node_t *map, const key_spec *specs, const char *prefix);
+static int load_mapping(loader *ld, yaml_node_t *map, const char *prefix);
 static int load_modules(loader *ld, yaml_node_t *map);
 
 /* Store one value of spec into the config (replacing the default). */
@@ -407,18 +411,20 @@ static int set_value(loader *ld, const key_spec *spec, const char *key, yaml_nod
         ld->cfg->log_level = word;
         return 0;
     }
-    case KEY_MAPPING:
+    case KEY_SECTION: {
         if (is_null(value))
             return 0;   /* "http:" with every key commented out */
-        return load_mapping(ld, value, http_keys, "http.");
-    case KEY_SERVER:
-        if (is_null(value))
-            return 0;
-        return load_mapping(ld, value, server_keys, "server.");
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, "%s.", spec->name);
+        return load_mapping(ld, value, prefix);
+    }
+    case KEY_STRING:
     case KEY_STRING_NULL: {
         char *text = NULL;
         if (value->type != YAML_SCALAR_NODE)
             return at(ld, value, "%s: expected a string, got %s", key, node_kind(value));
+        if (spec->kind == KEY_STRING && is_null(value))
+            return at(ld, value, "%s: expected a string, got nothing (null)", key);
         if (!is_null(value)) {
             if (strlen(scalar_text(value)) != value->data.scalar.length)
                 return at(ld, value, "%s: the string contains a NUL character", key);
@@ -433,14 +439,9 @@ static int set_value(loader *ld, const key_spec *spec, const char *key, yaml_nod
     }
     case KEY_MODULES:
         return load_modules(ld, value);
-    case KEY_DOWNGRADE:
-        if (is_null(value))
-            return 0;
-        return load_mapping(ld, value, downgrade_keys, "downgrade.");
     case KEY_POLICY:
     case KEY_SCHEME: {
-        static const char *const policies[] = {"allow", "refuse"};
-        const char *const *names = spec->kind == KEY_POLICY ? policies : scheme_names;
+        const char *const *names = spec->kind == KEY_POLICY ? policy_names : scheme_names;
         size_t n = spec->kind == KEY_POLICY ? 2 : sizeof scheme_names / sizeof scheme_names[0];
         const char *text = value->type == YAML_SCALAR_NODE ? scalar_text(value) : NULL;
         for (size_t i = 0; text && i < n; i++) {
@@ -487,28 +488,32 @@ static size_t edit_distance(const char *a, const char *b)
     return row[lb];
 }
 
-/* The known key a typo most likely meant (at most 2 edits away), or NULL. */
-static const char *nearest_key(const key_spec *specs, const char *name)
+/* The full name of the known key of the mapping prefix that a typo most likely meant (at most
+ * 2 edits away), or NULL. */
+static const char *nearest_key(const char *prefix, const char *name)
 {
     const char *best = NULL;
     size_t best_d = 3;
-    for (size_t i = 0; specs[i].name; i++) {
-        size_t d = edit_distance(specs[i].name, name);
+    for (size_t i = 0; i < N_KEYS; i++) {
+        if (!in_mapping(&config_keys[i], prefix))
+            continue;
+        size_t d = edit_distance(config_keys[i].name + strlen(prefix), name);
         if (d < best_d) {
             best_d = d;
-            best = specs[i].name;
+            best = config_keys[i].name;
         }
     }
     return best;
 }
 
-static int load_mapping(loader *ld, yaml_node_t *map, const key_spec *specs, const char *prefix)
+/* The keys of the mapping whose keys are named prefix<key> ("" = the top level). */
+static int load_mapping(loader *ld, yaml_node_t *map, const char *prefix)
 {
     if (map->type != YAML_MAPPING_NODE)
         return at(ld, map, "%.*s%sexpected a mapping of keys to values, got %s",
                   *prefix ? (int)strlen(prefix) - 1 : 0, prefix, *prefix ? ": " : "",
                   node_kind(map));
-    int seen_line[32] = {0};
+    int seen_line[N_KEYS] = {0};
     for (yaml_node_pair_t *pair = map->data.mapping.pairs.start;
          pair < map->data.mapping.pairs.top; pair++) {
         yaml_node_t *k = yaml_document_get_node(ld->doc, pair->key);
@@ -521,17 +526,18 @@ static int load_mapping(loader *ld, yaml_node_t *map, const key_spec *specs, con
         char full[160];
         snprintf(full, sizeof full, "%s%.100s", prefix, name);
         size_t i = 0;
-        while (specs[i].name && strcmp(specs[i].name, name) != 0)
+        while (i < N_KEYS &&
+               !(in_mapping(&config_keys[i], prefix) && strcmp(config_keys[i].name, full) == 0))
             i++;
-        if (!specs[i].name) {
-            const char *near = nearest_key(specs, name);
-            return at(ld, k, "unknown key \"%s\"%s%s%s%s", full, near ? " (did you mean \"" : "",
-                      near ? prefix : "", near ? near : "", near ? "\"?)" : "");
+        if (i == N_KEYS) {
+            const char *near = nearest_key(prefix, name);
+            return at(ld, k, "unknown key \"%s\"%s%s%s", full, near ? " (did you mean \"" : "",
+                      near ? near : "", near ? "\"?)" : "");
         }
         if (seen_line[i])
             return at(ld, k, "duplicate key \"%s\" (first set on line %d)", full, seen_line[i]);
         seen_line[i] = (int)k->start_mark.line + 1;
-        int r = set_value(ld, &specs[i], full, v);
+        int r = set_value(ld, &config_keys[i], full, v);
         if (r != 0)
             return r;
     }
@@ -756,6 +762,50 @@ const char *molt_config_module_get(const molt_config *cfg, const char *module, c
     return NULL;
 }
 
+int molt_config_value(const molt_config *cfg, const char *key, char **ret)
+{
+    const key_spec *spec = NULL;
+    for (size_t i = 0; i < N_KEYS && !spec; i++)
+        if (strcmp(config_keys[i].name, key) == 0)
+            spec = &config_keys[i];
+    if (!spec || spec->kind == KEY_SECTION)
+        return MOLT_ENOTFOUND;
+    const char *base = (const char *)cfg;
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    if (!f)
+        return MOLT_ENOMEM;
+    if (is_text(spec->kind)) {
+        const char *v = *(char *const *)(base + spec->offset);
+        fputs(v ? v : "null", f);
+    } else if (spec->kind == KEY_PATH_LIST) {
+        char *const *list = *(char **const *)(base + spec->offset);
+        size_t n = *(const size_t *)(base + spec->count_offset);
+        fputc('[', f);
+        for (size_t i = 0; i < n; i++)
+            fprintf(f, "%s%s", i ? ", " : "", list[i]);
+        fputc(']', f);
+    } else if (spec->kind == KEY_INT) {
+        fprintf(f, "%d", *(const int *)(base + spec->offset));
+    } else if (spec->kind == KEY_POLICY) {
+        fputs(policy_names[*(const int *)(base + spec->offset) != 0], f);
+    } else if (spec->kind == KEY_SCHEME) {
+        fputs(molt_config_scheme_name(*(const molt_version_scheme *)(base + spec->offset)), f);
+    } else {   /* KEY_MODULES */
+        fputc('{', f);
+        for (size_t i = 0; i < cfg->n_modules; i++)
+            fprintf(f, "%s%s: {...}", i ? ", " : "", cfg->modules[i].name);
+        fputc('}', f);
+    }
+    if (fclose(f) != 0 || !text) {
+        free(text);
+        return MOLT_ENOMEM;
+    }
+    *ret = text;
+    return 0;
+}
+
 /* The absolute folder of path (relative paths taken from the current directory). */
 static char *config_dir(const char *path)
 {
@@ -803,9 +853,10 @@ static int yaml_error(const yaml_parser_t *parser, const char *file, const char 
                         parser->context ? " " : "", parser->context ? parser->context : "");
 }
 
-/* Parse buf (the text of file) over the defaults already in cfg. */
-static int parse_config(molt_config *cfg, const char *file, const char *buf, size_t len,
-                        molt_err *err)
+/* Parse buf (the text of file) over the defaults already in cfg; relative paths are taken from
+ * dir (NULL: the folder of file). */
+static int parse_config(molt_config *cfg, const char *file, const char *dir, const char *buf,
+                        size_t len, molt_err *err)
 {
     yaml_parser_t parser;
     yaml_document_t doc, extra;
@@ -836,7 +887,7 @@ static int parse_config(molt_config *cfg, const char *file, const char *buf, siz
         goto out;
     if (is_null(root))
         goto out;
-    ld.dir = config_dir(file);
+    ld.dir = dir ? strdup(dir) : config_dir(file);
     if (!ld.dir) {
         r = molt_err_errno(err, MOLT_EIO, errno, "%s: cannot find its folder", file);
         goto out;
@@ -846,7 +897,7 @@ static int parse_config(molt_config *cfg, const char *file, const char *buf, siz
                node_kind(root));
         goto out;
     }
-    r = load_mapping(&ld, root, top_keys, "");
+    r = load_mapping(&ld, root, "");
 out:
     free(ld.dir);
     if (have_doc)
@@ -860,10 +911,10 @@ int molt_config_load(molt_config **ret, const char *path, molt_err *err)
     const char *file = path ? path : MOLT_DEFAULT_CONFIG;
     char *buf = NULL;
     size_t len = 0;
-    molt_config *cfg = config_defaults();
-    int r = 0;
-    if (!cfg)
-        return molt_err_set(err, MOLT_ENOMEM, "out of memory");
+    molt_config *cfg = NULL;
+    int r = config_defaults(&cfg, err);
+    if (r != 0)
+        return r;
     r = molt_read_file(file, CONFIG_FILE_MAX, &buf, &len, err);
     if (r == MOLT_ENOTFOUND && !path) {
         r = 0;   /* no /etc/molt/molt.yaml: a device running on the defaults */
@@ -881,7 +932,7 @@ int molt_config_load(molt_config **ret, const char *path, molt_err *err)
             r = molt_err_set(err, MOLT_ENOMEM, "out of memory");
             goto out;
         }
-        r = parse_config(cfg, file, buf, len, err);
+        r = parse_config(cfg, file, NULL, buf, len, err);
         if (r != 0)
             goto out;
         if (cfg->downgrade_refuse && (!cfg->downgrade_key || !*cfg->downgrade_key)) {
@@ -890,20 +941,7 @@ int molt_config_load(molt_config **ret, const char *path, molt_err *err)
             goto out;
         }
     }
-    if (!cfg->device_key) {
-        cfg->device_key = molt_path_join(cfg->data_dir, "device-key.pem");
-        if (!cfg->device_key) {
-            r = molt_err_set(err, MOLT_ENOMEM, "out of memory");
-            goto out;
-        }
-    }
-    if (!cfg->device_type_file) {
-        cfg->device_type_file = molt_path_join(cfg->data_dir, "device_type");
-        if (!cfg->device_type_file) {
-            r = molt_err_set(err, MOLT_ENOMEM, "out of memory");
-            goto out;
-        }
-    }
+    r = derive_defaults(cfg, err);
 out:
     free(buf);
     if (r != 0) {

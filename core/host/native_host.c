@@ -1144,6 +1144,8 @@ static int copy_settings(native_mod *nm, const molt_config *cfg, const char *nam
 int molt_native_module_new(molt_module **ret, const char *path, const char *type,
                            const molt_native_opts *opts, molt_err *err)
 {
+    if (opts->isolated && opts->timeout <= 0)   /* molt.yaml's module_timeout, never a default here */
+        return molt_err_set(err, MOLT_EINVAL, "module %s: isolated without a timeout", path);
     native_mod *nm = calloc(1, sizeof *nm);
     if (!nm)
         return molt_err_set(err, MOLT_ENOMEM, "out of memory");
@@ -1159,7 +1161,7 @@ int molt_native_module_new(molt_module **ret, const char *path, const char *type
     nm->base.ops = &native_ops;
     nm->api = host_api_template;
     nm->isolated = opts->isolated;
-    nm->timeout = opts->timeout > 0 ? opts->timeout : 14400;
+    nm->timeout = opts->timeout;
     nm->data_fd = -1;
     char *mods = molt_path_join(opts->data_dir, "native");
     char *own = mods ? molt_path_join(mods, nm->d->name) : NULL;

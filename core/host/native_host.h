@@ -57,7 +57,8 @@ typedef struct molt_native_opts {
                                (molt_worktree_create_exec) */
     const char *data_dir;   /* molt's data dir: <data_dir>/native/<name>/{work,kv} */
     bool isolated;          /* run every call in a forked child */
-    int timeout;            /* isolated only: seconds a call may take before the child is killed */
+    int timeout;            /* isolated only, and then at least 1: seconds a call may take before
+                               the child is killed (module_timeout) */
     const molt_config *cfg; /* config_get answers from `modules: <descriptor name>:` (copied);
                                NULL = no settings */
 } molt_native_opts;

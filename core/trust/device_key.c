@@ -42,7 +42,10 @@ static int ssl_fail(molt_err *err, int code, const char *what)
 
 int molt_key_type_parse(const char *word, molt_key_type *ret, molt_err *err)
 {
-    if (!word || strcmp(word, "ed25519") == 0)
+    if (!word)
+        return molt_err_set(err, MOLT_EINVAL, "device key type: none given (expected ed25519, "
+                            "rsa3072 or ecdsa-p256)");
+    if (strcmp(word, "ed25519") == 0)
         *ret = MOLT_KEY_ED25519;
     else if (strcmp(word, "rsa3072") == 0 || strcmp(word, "rsa") == 0)
         *ret = MOLT_KEY_RSA3072;

@@ -16,8 +16,8 @@ typedef enum molt_key_type {
 
 typedef struct molt_device_key molt_device_key;
 
-/* "ed25519", "rsa3072" (also "rsa") or "ecdsa-p256" (also "ecdsa"); NULL means ed25519.
- * MOLT_EINVAL naming the accepted words otherwise. */
+/* "ed25519", "rsa3072" (also "rsa") or "ecdsa-p256" (also "ecdsa"). MOLT_EINVAL naming the
+ * accepted words otherwise (NULL too: the default is molt.yaml's server.device_key_type). */
 int molt_key_type_parse(const char *word, molt_key_type *ret, molt_err *err);
 
 /* Load the private key at path (PEM, any of the three types); when the file does not exist,

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # What molt maps into its own process (docs/performance.md):
-#  - with libarchive linked statically (MOLT_STATIC_LIBARCHIVE and libarchive.a found: the
-#    build's CMakeCache says), molt, molt-artifact and the file module need neither
-#    libarchive.so nor libxml2 (and so no ICU, no libstdc++);
+#  - with libarchive linked statically (MOLT_LIBARCHIVE=static, or auto with libarchive.a found:
+#    the build's CMakeCache says which), molt, molt-artifact and the file module need neither
+#    libarchive.so nor libxml2 (and so no ICU, no libstdc++); linked shared, they need
+#    libarchive.so;
 #  - listing the native modules loads each in a child process: the docker module's libcurl is
 #    loaded by that child (LD_DEBUG shows it under the child's pid), never by molt itself.
 . "$(dirname "$0")/lib.sh"
@@ -14,8 +15,8 @@ needed() {  # FILE: its DT_NEEDED libraries, one a line
 
 cache="$MOLT_BUILD_DIR/CMakeCache.txt"
 native="$MOLT_BUILD_DIR/modules/native"
-if grep -q '^MOLT_STATIC_LIBARCHIVE:BOOL=ON' "$cache" &&
-    grep -q '^MOLT_LIBARCHIVE_A:FILEPATH=/' "$cache"; then
+linked=$(sed -n 's/^MOLT_LIBARCHIVE_LINKED:INTERNAL=//p' "$cache")
+if [ "$linked" = static ]; then
     for f in "$MOLT" "$MOLT_ARTIFACT" "$native/file.so"; do
         [ -f "$f" ] || continue
         libs=$(needed "$f")
@@ -26,7 +27,9 @@ if grep -q '^MOLT_STATIC_LIBARCHIVE:BOOL=ON' "$cache" &&
     done
     pass "static libarchive: molt, molt-artifact and the file module need no libarchive.so or libxml2"
 else
-    echo "skip: libarchive linked as a shared library in this build (no libarchive.a)"
+    assert_eq shared "$linked" "MOLT_LIBARCHIVE_LINKED in $cache"
+    needed "$MOLT" | grep -q '^libarchive\.so' || fail "$MOLT does not need libarchive.so"
+    pass "shared libarchive: molt needs libarchive.so (the static check applies to static builds)"
 fi
 
 if [ -f "$native/docker.so" ] && needed "$native/docker.so" | grep -q '^libcurl'; then

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,31 +46,58 @@ static void write_text(const char *path, const char *text)
     assert_int_equal(molt_write_file_atomic(path, text, strlen(text), 0644, NULL), 0);
 }
 
+#define UNDER_DATA_DIR "<data_dir>/"
+
+/* The key table's default of name as c would hold it: "<data_dir>/x" under c's data_dir. */
+static void default_of(const molt_config *c, const char *def, char *buf, size_t size)
+{
+    if (strncmp(def, UNDER_DATA_DIR, strlen(UNDER_DATA_DIR)) == 0)
+        snprintf(buf, size, "%s/%s", c->data_dir, def + strlen(UNDER_DATA_DIR));
+    else
+        snprintf(buf, size, "%s", def);
+}
+
+/* Every key of c holds its default from the key table (core/config/config.c), the one place
+ * where the defaults are written. */
 static void assert_defaults(const molt_config *c)
 {
-    assert_string_equal(c->data_dir, "/var/lib/molt");
-    assert_string_equal(c->device_type_file, "/var/lib/molt/device_type");
-    assert_int_equal(c->n_module_dirs, 2);
-    assert_string_equal(c->module_dirs[0], "/usr/share/molt/modules/v3");
-    assert_string_equal(c->module_dirs[1], "/usr/share/mender/modules/v3");
-    assert_string_equal(c->native_module_dir, "/usr/lib/molt/modules");
-    assert_int_equal(c->n_verify_keys, 0);
-    assert_string_equal(c->scripts_dir, "/etc/molt/scripts");
-    assert_int_equal(c->module_timeout, 14400);
-    assert_int_equal(c->script_timeout, 3600);
-    assert_int_equal(c->script_retry_interval, 60);
-    assert_int_equal(c->script_retry_timeout, 1800);
-    assert_int_equal(c->max_state_loops, 28);
-    assert_int_equal(c->keep_logs, 5);
-    assert_string_equal(c->log_level, "info");
+    const char *name, *def;
+    size_t n = 0;
+    for (size_t i = 0; molt_config_key(i, &name, &def); i++) {
+        if (!def)
+            continue;   /* a mapping of keys */
+        char *got = NULL, want[PATH_MAX];
+        assert_int_equal(molt_config_value(c, name, &got), 0);
+        default_of(c, def, want, sizeof want);
+        if (strcmp(got, want) != 0)
+            fail_msg("%s is %s, its default is %s", name, got, want);
+        free(got);
+        n++;
+    }
+    assert_true(n >= 30);   /* the table, not an empty loop */
+    assert_string_equal(c->data_dir, "/var/lib/molt");   /* what the derived ones follow */
+}
+
+/* The key table's defaults reach the typed fields (molt_config_value reads the fields back). */
+static void test_defaults_typed(void **state)
+{
+    fixture *f = *state;
+    write_text(f->path, "");
+    molt_config *c = NULL;
+    molt_err err = {0};
+    assert_int_equal(molt_config_load(&c, f->path, &err), 0);
+    assert_defaults(c);
     assert_null(c->ca_file);
-    assert_int_equal(c->retry_download_count, 10);
-    assert_int_equal(c->retry_max_interval, 300);
-    assert_int_equal(c->connect_timeout, 30);
-    assert_int_equal(c->low_speed_time, 60);
+    assert_null(c->server_url);
     assert_int_equal(c->downgrade_refuse, 0);
-    assert_string_equal(c->downgrade_key, "rootfs-image.version");
-    assert_int_equal(c->downgrade_scheme, MOLT_VERSION_SEMVER);
+    assert_int_equal(c->n_verify_keys, 0);
+    assert_int_equal(c->n_modules, 0);
+    assert_string_equal(c->device_type_file, "/var/lib/molt/device_type");
+    assert_string_equal(c->device_key, "/var/lib/molt/device-key.pem");
+    char *v = NULL;
+    assert_int_equal(molt_config_value(c, "http", &v), MOLT_ENOTFOUND);
+    assert_int_equal(molt_config_value(c, "no_such_key", &v), MOLT_ENOTFOUND);
+    molt_config_free(c);
 }
 
 static void test_empty_file_gives_defaults(void **state)
@@ -111,22 +139,184 @@ static void test_missing_named_file(void **state)
     assert_non_null(strstr(err.msg, f->path));
 }
 
+/* A source file's text, NUL-terminated; the caller frees it. */
+static char *read_source(const char *rel)
+{
+    const char *src = getenv("MOLT_SRC_DIR");
+    assert_non_null(src);
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", src, rel);
+    char *buf = NULL;
+    size_t len = 0;
+    molt_err err = {0};
+    if (molt_read_file(path, 1024 * 1024, &buf, &len, &err) != 0)
+        fail_msg("%s", err.msg);
+    char *text = realloc(buf, len + 1);
+    assert_non_null(text);
+    text[len] = '\0';
+    return text;
+}
+
+/* The full name a line of examples/molt.yaml sets ("  ca_file: null" under "http:" is
+ * "http.ca_file"), with *ret_commented when the line is "# key: value", or NULL for any other
+ * line. section is the last top-level key seen, updated here. */
+static const char *example_key(const char *line, char *section, size_t section_size,
+                               bool *ret_commented, const char **ret_value)
+{
+    static char full[256];
+    size_t indent = strspn(line, " ");
+    const char *p = line + indent;
+    bool commented = false;
+    if (p[0] == '#' && p[1] == ' ') {
+        commented = true;
+        p += 2;
+    }
+    size_t word = strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789_");
+    if (word == 0 || p[word] != ':' || (p[word + 1] != ' ' && p[word + 1] != '\0'))
+        return NULL;
+    if (indent == 0 && !commented) {
+        snprintf(section, section_size, "%.*s", (int)word, p);
+        snprintf(full, sizeof full, "%.*s", (int)word, p);
+    } else if (indent == 0) {
+        snprintf(full, sizeof full, "%.*s", (int)word, p);
+    } else {
+        snprintf(full, sizeof full, "%s.%.*s", section, (int)word, p);
+    }
+    *ret_commented = commented;
+    *ret_value = p[word + 1] ? p + word + 2 : "";
+    return full;
+}
+
+/* examples/molt.yaml states every key of the table: loaded, it holds every default (but
+ * downgrade.policy, which it turns on), and each key has its own line, "key: <default>", or for a
+ * default under data_dir the comment "# key: <the default under /var/lib/molt>". */
 static void test_example_is_the_defaults(void **state)
 {
-    (void)state;
+    fixture *f = *state;
     const char *src = getenv("MOLT_SRC_DIR");
     assert_non_null(src);
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/examples/molt.yaml", src);
-    molt_config *c = NULL;
+    molt_config *c = NULL, *d = NULL;
     molt_err err = {0};
     if (molt_config_load(&c, path, &err) != 0)
         fail_msg("examples/molt.yaml: %s", err.msg);
+    write_text(f->path, "");
+    assert_int_equal(molt_config_load(&d, f->path, &err), 0);
     /* The one setting the example turns on: the downgrade policy (key and scheme default). */
     assert_int_equal(c->downgrade_refuse, 1);
     c->downgrade_refuse = 0;
     assert_defaults(c);
+
+    char *text = read_source("examples/molt.yaml");
+    const char *name, *def;
+    for (size_t i = 0; molt_config_key(i, &name, &def); i++) {
+        char section[128] = "";
+        int active = 0, commented = 0;
+        char *save = NULL, *copy = strdup(text);
+        assert_non_null(copy);
+        for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+            bool is_comment;
+            const char *value;
+            const char *key = example_key(line, section, sizeof section, &is_comment, &value);
+            if (!key || strcmp(key, name) != 0)
+                continue;
+            if (!is_comment) {
+                active++;
+                continue;
+            }
+            char want[PATH_MAX];
+            default_of(d, def ? def : "", want, sizeof want);
+            if (strcmp(value, want) == 0)
+                commented++;
+        }
+        free(copy);
+        bool derived = def && strncmp(def, UNDER_DATA_DIR, strlen(UNDER_DATA_DIR)) == 0;
+        const char *leaf = strrchr(name, '.') ? strrchr(name, '.') + 1 : name;
+        if (derived && !(active == 0 && commented == 1))
+            fail_msg("examples/molt.yaml: %s follows data_dir: want one line \"# %s: <its "
+                     "default>\" and no setting, found %d and %d", name, leaf, commented, active);
+        if (!derived && active != 1)
+            fail_msg("examples/molt.yaml: %s is set on %d lines, want 1", name, active);
+    }
+    free(text);
     molt_config_free(c);
+    molt_config_free(d);
+}
+
+/* The keys table of docs/configuration.md: one row per key of the table, in one piece, each
+ * with its default ("`<default>`"; empty for a mapping of keys). */
+static void test_docs_table(void **state)
+{
+    (void)state;
+    char *text = read_source("docs/configuration.md");
+    const char *head = strstr(text, "\n## Keys\n");
+    assert_non_null(head);
+    head = strstr(head, "\n| key | type | default | meaning |\n| --- |");
+    assert_non_null(head);
+    head = strchr(head + 1, '\n') + 1;   /* the separator row */
+    head = strchr(head, '\n') + 1;
+    size_t rows = 0;
+    char names[64][128], defaults[64][512], section[128] = "";
+    /* The table ends at the first line that is not a row: a blank line cuts it. */
+    for (const char *line = head; *line == '|' && rows < 64; line = strchr(line, '\n') + 1) {
+        const char *end = strchr(line, '\n');
+        assert_non_null(end);
+        char row[1024];
+        snprintf(row, sizeof row, "%.*s", (int)(end - line), line);
+        /* | `name` | type | default | meaning | */
+        char *cell[4] = {0}, *save = NULL;
+        char *p = strtok_r(row, "|", &save);
+        for (int k = 0; k < 4 && p; k++, p = strtok_r(NULL, "|", &save))
+            cell[k] = p;
+        if (!cell[2])
+            fail_msg("docs/configuration.md: not a row of four cells: %.*s", (int)(end - line),
+                     line);
+        char *key = cell[0] + strspn(cell[0], " ");
+        if (key[0] != '`')
+            fail_msg("docs/configuration.md: a key cell without `name`: %s", cell[0]);
+        key++;
+        bool nested = strncmp(key, "  ", 2) == 0;
+        key += strspn(key, " ");
+        size_t len = strcspn(key, ":`");
+        if (nested)
+            snprintf(names[rows], sizeof names[rows], "%s.%.*s", section, (int)len, key);
+        else
+            snprintf(names[rows], sizeof names[rows], "%.*s", (int)len, key);
+        if (!nested && key[len] == ':')
+            snprintf(section, sizeof section, "%.*s", (int)len, key);
+        char *dflt = cell[2] + strspn(cell[2], " ");
+        size_t dl = strlen(dflt);
+        while (dl > 0 && dflt[dl - 1] == ' ')
+            dl--;
+        snprintf(defaults[rows], sizeof defaults[rows], "%.*s", (int)dl, dflt);
+        rows++;
+    }
+    const char *name, *def;
+    size_t n = 0;
+    for (size_t i = 0; molt_config_key(i, &name, &def); i++, n++) {
+        size_t found = rows;
+        for (size_t r = 0; r < rows; r++) {
+            if (strcmp(names[r], name) != 0)
+                continue;
+            if (found != rows)
+                fail_msg("docs/configuration.md: %s has two rows", name);
+            found = r;
+        }
+        if (found == rows)
+            fail_msg("docs/configuration.md: no row for %s in the keys table", name);
+        char want[600];
+        if (def)
+            snprintf(want, sizeof want, "`%s`", def);
+        else
+            want[0] = '\0';
+        if (strcmp(defaults[found], want) != 0)
+            fail_msg("docs/configuration.md: %s: default %s, the key table says %s", name,
+                     defaults[found], def ? want : "(a mapping: none)");
+    }
+    if (rows != n)
+        fail_msg("docs/configuration.md: %zu rows for %zu keys", rows, n);
+    free(text);
 }
 
 static void test_every_key(void **state)
@@ -315,6 +505,9 @@ static void test_mistakes(void **state)
         {"http:\n  conect_timeout: 3\n", 2, "unknown key \"http.conect_timeout\" (did you mean "
                                             "\"http.connect_timeout\"?)"},
         {"server_url: https://x\n", 1, "unknown key \"server_url\""},
+        {"http.ca_file: x\n", 1, "unknown key \"http.ca_file\""},
+        {"server:\n  device_key_type: ~\n", 2, "server.device_key_type: expected a string, got "
+                                               "nothing (null)"},
         {"module_timeout: 5\nmodule_timeout: 6\n", 2, "duplicate key \"module_timeout\" (first "
                                                        "set on line 1)"},
         {"http:\n  connect_timeout: 1\n  connect_timeout: 2\n", 3, "duplicate key"},
@@ -427,7 +620,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_empty_file_gives_defaults, setup, teardown),
         cmocka_unit_test(test_missing_default_file),
         cmocka_unit_test_setup_teardown(test_missing_named_file, setup, teardown),
-        cmocka_unit_test(test_example_is_the_defaults),
+        cmocka_unit_test_setup_teardown(test_defaults_typed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_example_is_the_defaults, setup, teardown),
+        cmocka_unit_test(test_docs_table),
         cmocka_unit_test_setup_teardown(test_every_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_downgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_device_type_file_follows_data_dir, setup, teardown),

@@ -33,7 +33,7 @@
 #define BUF 1024
 
 typedef struct fixture {
-    char dir[256];      /* scratch folder (realpath) */
+    char dir[PATH_MAX]; /* scratch folder (realpath: PATH_MAX bytes) */
     char mods[BUF];     /* built test modules: <build>/tests/modules/native */
     char data[BUF];     /* molt data dir */
     char tree[BUF];     /* the deployment's work tree */

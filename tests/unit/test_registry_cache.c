@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -32,7 +33,7 @@
 #define BUF 1024
 
 typedef struct fixture {
-    char dir[256];
+    char dir[PATH_MAX];  /* realpath: PATH_MAX bytes */
     char mods[BUF];      /* <build>/tests/modules/native */
     char native[BUF];    /* the native module dir under test (copies) */
     char data[BUF];

@@ -126,8 +126,9 @@ static void test_refusals(void **state)
     molt_key_type t;
     assert_int_equal(molt_key_type_parse("dsa", &t, &err), MOLT_EINVAL);
     assert_non_null(strstr(err.msg, "ed25519, rsa3072 or ecdsa-p256"));
-    assert_int_equal(molt_key_type_parse(NULL, &t, &err), 0);
-    assert_int_equal(t, MOLT_KEY_ED25519);
+    /* no default here: it is molt.yaml's (server.device_key_type) */
+    assert_int_equal(molt_key_type_parse(NULL, &t, &err), MOLT_EINVAL);
+    assert_non_null(strstr(err.msg, "none given"));
     assert_int_equal(molt_device_key_load(&k, f->key, MOLT_KEY_ED25519, &err), 0);
     molt_device_key_free(k);
     k = NULL;

@@ -41,7 +41,7 @@ int fsync(int fd)
 }
 
 typedef struct fixture {
-    char dir[128];          /* realpath of the scratch folder: readlink gives real paths */
+    char dir[PATH_MAX];         /* realpath of the scratch folder: readlink gives real paths */
     char tree[PATH_MAX];    /* dir/work/tree */
     char parent[PATH_MAX];  /* dir/work */
 } fixture;

@@ -41,7 +41,7 @@ int fsync(int fd)
 }
 
 typedef struct fixture {
-    char dir[PATH_MAX];         /* realpath of the scratch folder: readlink gives real paths */
+    char dir[PATH_MAX];     /* realpath of the scratch folder: readlink gives real paths */
     char tree[PATH_MAX];    /* dir/work/tree */
     char parent[PATH_MAX];  /* dir/work */
 } fixture;
@@ -52,8 +52,9 @@ static int setup(void **state)
     char tmpl[] = "/tmp/molt-worktree-XXXXXX";
     if (!f || !mkdtemp(tmpl) || !realpath(tmpl, f->dir))
         return -1;
-    snprintf(f->parent, sizeof f->parent, "%s/work", f->dir);
-    snprintf(f->tree, sizeof f->tree, "%s/work/tree", f->dir);
+    if (snprintf(f->parent, sizeof f->parent, "%s/work", f->dir) >= (int)sizeof f->parent ||
+        snprintf(f->tree, sizeof f->tree, "%s/work/tree", f->dir) >= (int)sizeof f->tree)
+        return -1;
     *state = f;
     return 0;
 }

@@ -1,11 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Configuration: defaults, every key, relative paths, every kind of mistake reported with
  * file and line, the documented example, and the device_type file. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "fixture.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -421,7 +417,7 @@ static void test_device_type(void **state)
     molt_config_free(c);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_empty_file_gives_defaults, setup, teardown),
@@ -436,5 +432,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mistakes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_device_type, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return fx_run_group_tests(argc, argv, tests, NULL, NULL);
 }

@@ -4,11 +4,7 @@
  * setopt with a long, a string and an off_t, getinfo, getdate); a missing library is one clear
  * MOLT_EUNSUPPORTED naming it, returned by molt_http_source_new and molt_server_new too. Each
  * case runs in a forked child so the load-once state starts empty. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "fixture.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -143,12 +139,12 @@ static void test_not_http_does_not_load(void **state)
     in_child(child_not_http, NULL);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loaded_on_first_use),
         cmocka_unit_test(test_missing_library),
         cmocka_unit_test(test_not_http_does_not_load),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return fx_run_group_tests(argc, argv, tests, NULL, NULL);
 }

@@ -3,11 +3,7 @@
  * community modules): lookup, the work tree byte for byte, calls, query answers, timeouts with
  * the whole process group gone, and Download by streams and by files/ on artifacts written by
  * the real mender-artifact. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "fixture.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -939,7 +935,7 @@ static void test_mender_directory_module(void **state)
     close_artifact(&o);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_find, setup, teardown),
@@ -966,5 +962,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mender_single_file_module, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mender_directory_module, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return fx_run_group_tests(argc, argv, tests, NULL, NULL);
 }

@@ -2,11 +2,7 @@
 /* core/util/fs: molt_dir_names, the folder listing the module registry, the state scripts and
  * the inventory scripts share (sorted, filtered, bounded, with errors naming the folder), and
  * molt_rm_rf (util/rmtree.c) on trees deeper than PATH_MAX and than the descriptor limit. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "fixture.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -178,7 +174,7 @@ static void test_rm_rf_errors(void **state)
     assert_true(molt_path_exists(below) == false);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sorted_and_filtered, setup, teardown),
@@ -186,5 +182,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rm_rf_deep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rm_rf_errors, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return fx_run_group_tests(argc, argv, tests, NULL, NULL);
 }

@@ -1,11 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Logging (stderr lines, JSON-lines deployment log, threads, a killed writer) and deployment
  * logs (naming, pruning, reading back, the capped upload body of reference §3.4). */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "fixture.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -637,7 +633,7 @@ static void test_big_file_tail(void **state)
     free(body);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_levels),
@@ -654,5 +650,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_upload_truncated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_big_file_tail, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return fx_run_group_tests(argc, argv, tests, NULL, NULL);
 }

@@ -2,11 +2,7 @@
 /* Unit tests for core/state/machine.c on a scratch device with a real shell update module:
  * recovery from a recorded state, the loop guard, refusals, and the status document. The
  * complete call sequences are checked end to end by tests/integration. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "fixture.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,7 +269,7 @@ static void test_loop_guard(void **state)
     json_decref(doc);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     molt_log_set_level(MOLT_LOG_ERROR);
     const struct CMUnitTest tests[] = {
@@ -285,5 +281,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_awaiting_commit_commits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_loop_guard, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return fx_run_group_tests(argc, argv, tests, NULL, NULL);
 }

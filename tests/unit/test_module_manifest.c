@@ -1,11 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The installed-module manifest reader (host/module_manifest.c) that `molt modules` uses: the
  * file beside the module, its capabilities, errors with file:line, a missing manifest. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "fixture.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,7 +119,7 @@ static void test_size_limit(void **state)
     assert_int_equal(molt_module_manifest_read(at("big.yaml"), &m, &err), MOLT_ELIMIT);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_native_beside),
@@ -132,5 +128,5 @@ int main(void)
         cmocka_unit_test(test_errors_name_file_and_line),
         cmocka_unit_test(test_size_limit),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return fx_run_group_tests(argc, argv, tests, setup, teardown);
 }

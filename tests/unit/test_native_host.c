@@ -4,11 +4,7 @@
  * exec, a payload type claimed twice), and a whole deployment driven through the molt_module
  * interface on an artifact written by the real mender-artifact, in-process and isolated (forked
  * child), streaming and files mode, including a module that dies of SIGSEGV. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "fixture.h"
 
 #include <limits.h>
 #include <signal.h>
@@ -676,7 +672,7 @@ static void test_wrong_type(void **state)
     assert_string_equal(err.msg, want);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_load_minor0, setup, teardown),
@@ -696,5 +692,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wrong_type, setup, teardown),
         cmocka_unit_test_setup_teardown(test_header_from_record, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return fx_run_group_tests(argc, argv, tests, NULL, NULL);
 }

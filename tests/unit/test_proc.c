@@ -3,11 +3,7 @@
  * (molt_proc_end_owned finds exactly the processes whose environment holds MOLT_OWNER=<token>,
  * however long the environment before it, ends them and waits), and the parent-death signal
  * (molt_proc_die_with_parent). */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "fixture.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -167,11 +163,11 @@ static void test_die_with_parent(void **state)
     prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_end_owned),
         cmocka_unit_test(test_die_with_parent),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return fx_run_group_tests(argc, argv, tests, NULL, NULL);
 }

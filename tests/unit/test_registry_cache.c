@@ -6,11 +6,7 @@
  * docker module's libcurl is never mapped); a file changed in place, replaced, or removed, a
  * cache of another molt, a malformed or unwritable cache: the files are loaded again. The
  * rows of a scan with the cache are always compared with those of a scan without it. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "fixture.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -306,7 +302,7 @@ static void test_docker_module_not_loaded(void **state)
     }
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_cached_rows_are_exact, setup, teardown),
@@ -315,5 +311,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_caches_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_docker_module_not_loaded, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return fx_run_group_tests(argc, argv, tests, NULL, NULL);
 }

@@ -2,11 +2,7 @@
 /* State scripts with real shell scripts: extraction, selection by name (the C++ client's regex),
  * lexical order, Enter/Leave stop at the first failure, Error runs all, retry-later (21) with its
  * interval and timeout, a timeout per script, the version file rule, stderr into the log. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "fixture.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -435,7 +431,7 @@ static void test_extract_none_and_scripts_none(void **state)
     molt_artifact_info_free(none);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_selection_and_order, setup, teardown),
@@ -450,5 +446,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_extract, setup, teardown),
         cmocka_unit_test_setup_teardown(test_extract_none_and_scripts_none, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return fx_run_group_tests(argc, argv, tests, NULL, NULL);
 }

@@ -3,11 +3,7 @@
  * atomic replace, the root-confined path join (.., absolute, symlinks out of the root), file
  * copies with progress, JSON Pointer accessors. molt_sdk_copy_payload runs against the real host
  * in test_native_host (the copy module stages every payload with it). */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "fixture.h"
 
 #include <dirent.h>
 #include <limits.h>
@@ -271,7 +267,7 @@ static void test_json(void **state)
     free(s);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_version),
@@ -280,5 +276,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_copy_file, setup, teardown),
         cmocka_unit_test(test_json),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return fx_run_group_tests(argc, argv, tests, NULL, NULL);
 }

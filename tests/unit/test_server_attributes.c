@@ -1,11 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Identity and inventory attributes (reference §3.1, §3.5): key=value parsing, the identity's
  * exact encoding, inventory scripts merged in name order, the PUT body. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "fixture.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,7 +134,7 @@ static void test_limits(void **state)
     json_decref(a);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse),
@@ -146,5 +142,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_inventory, setup, teardown),
         cmocka_unit_test(test_limits),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return fx_run_group_tests(argc, argv, tests, NULL, NULL);
 }

@@ -1,11 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The persistent store: round trip, every torn or altered file refused, and a writer killed at
  * random moments never leaves anything but the old or the new document. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "fixture.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -323,7 +319,7 @@ static void test_killed_writer(void **state)
      * for loading. */
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_missing_is_empty, setup, teardown),
@@ -334,5 +330,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_writer, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return fx_run_group_tests(argc, argv, tests, NULL, NULL);
 }

@@ -1,10 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* core/util/strict: sshd-like strict modes for the files that decide what molt runs as root. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "fixture.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,12 +101,12 @@ static void test_owner_and_test_setting(void **state)
     assert_non_null(strstr(err.msg, "group-writable"));
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_file_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_folders_and_links, setup, teardown),
         cmocka_unit_test_setup_teardown(test_owner_and_test_setting, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return fx_run_group_tests(argc, argv, tests, NULL, NULL);
 }

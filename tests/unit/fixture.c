@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 
 #include "util/fs.h"
+#include "util/log.h"
 
 /* ---- the runner ------------------------------------------------------------------------- */
 
@@ -134,6 +135,36 @@ void fx_cached(const char *key, const char *dir, void (*build)(const char *dir))
           b, b, key, mine, dir, tmp);
     if (rename(tmp, cache) != 0)
         fx_sh("rm -rf '%s'", tmp);
+}
+
+void *fx_fixture_alloc(void **state, size_t size, size_t dir_size, const char *name)
+{
+    char *f = fx_alloc(size);
+    fx_scratch(f, dir_size, name);
+    *state = f;
+    return f;
+}
+
+int fx_fixture_free(void **state)
+{
+    char *f = *state;
+    fx_scratch_remove(f);
+    free(f);
+    *state = NULL;
+    return 0;
+}
+
+void fx_deployment_log_open(char *out, size_t size, const char *dir)
+{
+    molt_err err = {0};
+    fx_path(out, size, "%s/deployment.log", dir);
+    if (molt_log_open_deployment(out, &err) != 0)
+        fail_msg("%s", err.msg);
+}
+
+void fx_deployment_log_close(void)
+{
+    molt_log_open_deployment(NULL, NULL);
 }
 
 void *fx_alloc(size_t size)

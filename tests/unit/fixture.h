@@ -48,6 +48,20 @@ void fx_scratch_remove(const char *dir);
  * MOLT_BUILD_DIR, build(dir) runs every time. */
 void fx_cached(const char *key, const char *dir, void (*build)(const char *dir));
 
+/* A fixture struct whose first member is char dir[N]: allocated zeroed, its scratch folder made
+ * (fx_scratch) into dir, and stored in *state. fx_fixture_free(state) removes the folder and
+ * frees the struct: a teardown's last call. */
+#define fx_fixture_new(state, type, name)                                                     \
+    ((type *)fx_fixture_alloc((state), sizeof(type), sizeof(((type *)0)->dir), (name)) +       \
+     0 * sizeof(char[offsetof(type, dir) == 0 ? 1 : -1]))
+void *fx_fixture_alloc(void **state, size_t size, size_t dir_size, const char *name);
+int fx_fixture_free(void **state);
+
+/* Open dir/deployment.log as the deployment log (molt_log_open_deployment), its path written
+ * into out[size]; fx_deployment_log_close() closes it. */
+void fx_deployment_log_open(char *out, size_t size, const char *dir);
+void fx_deployment_log_close(void);
+
 /* calloc that fails the test instead of returning NULL: the fixtures' structs. */
 void *fx_alloc(size_t size);
 

@@ -19,26 +19,19 @@ typedef struct fixture {
 
 static int setup(void **state)
 {
-    fixture *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    strcpy(f->dir, "/tmp/molt-config-test-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->path, sizeof f->path, "%s/molt.yaml", f->dir);
-    *state = f;
+    fixture *f = fx_fixture_new(state, fixture, "config-test");
+    fx_path(f->path, sizeof f->path, "%s/molt.yaml", f->dir);
     return 0;
 }
 
 static int teardown(void **state)
 {
-    fixture *f = *state;
-    assert_int_equal(molt_rm_rf(f->dir, NULL), 0);
-    free(f);
-    return 0;
+    return fx_fixture_free(state);
 }
 
 static void write_text(const char *path, const char *text)
 {
-    assert_int_equal(molt_write_file_atomic(path, text, strlen(text), 0644, NULL), 0);
+    fx_write_text(path, text, 0644);
 }
 
 static void assert_defaults(const molt_config *c)

@@ -59,32 +59,26 @@ static void assert_file_eq(const char *dir, const char *name, const char *expect
 
 static int setup(void **state)
 {
-    fixture *f = fx_alloc(sizeof *f);
-    fx_scratch(f->dir, 100, "exec-test");   /* under 100 bytes: joined paths fit P */
+    fixture *f = fx_fixture_new(state, fixture, "exec-test");
     fx_path(f->mods, sizeof f->mods, "%s/mods", f->dir);
     fx_path(f->module, sizeof f->module, "%s/my-type", f->mods);
     fx_path(f->ctl, sizeof f->ctl, "%s/ctl", f->dir);
     fx_path(f->tree, sizeof f->tree, "%s/data/tree", f->dir);
-    fx_path(f->log, sizeof f->log, "%s/deployment.log", f->dir);
     assert_int_equal(mkdir(f->mods, 0755), 0);
     assert_int_equal(mkdir(f->ctl, 0755), 0);
     fx_sh("cp '%s/tests/modules/logging-module' '%s' && chmod 755 '%s'", fx_src_dir(), f->module,
           f->module);
     setenv("LOGGING_MODULE_DIR", f->ctl, 1);
     molt_proc_set_kill_grace_ms(1000);
-    assert_int_equal(molt_log_open_deployment(f->log, NULL), 0);
-    *state = f;
+    fx_deployment_log_open(f->log, sizeof f->log, f->dir);
     return 0;
 }
 
 static int teardown(void **state)
 {
-    fixture *f = *state;
-    molt_log_open_deployment(NULL, NULL);
+    fx_deployment_log_close();
     unsetenv("LOGGING_MODULE_DIR");
-    fx_scratch_remove(f->dir);
-    free(f);
-    return 0;
+    return fx_fixture_free(state);
 }
 
 /* An artifact header as the reader would produce it, for the tree and plain calls. */

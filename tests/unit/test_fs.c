@@ -21,21 +21,18 @@ static char dir[64];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/molt-fs-test-XXXXXX");
-    assert_non_null(mkdtemp(dir));
+    fx_scratch(dir, sizeof dir, "fs-test");
     const char *files[] = {"b", "a", ".hidden", "c-sub", "a2"};
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        char *p = molt_path_join(dir, files[i]);
-        assert_int_equal(molt_write_file_atomic(p, "x", 1, 0644, NULL), 0);
-        free(p);
-    }
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+        fx_write_in(dir, files[i], "x", 0644);
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    return molt_rm_rf(dir, NULL);
+    fx_scratch_remove(dir);
+    return 0;
 }
 
 static bool not_hidden(void *ctx, int dir_fd, const char *name)

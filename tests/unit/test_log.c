@@ -26,22 +26,17 @@ typedef struct fixture {
 
 static int setup(void **state)
 {
-    fixture *f = fx_alloc(sizeof *f);
-    fx_scratch(f->dir, sizeof f->dir, "log-test");
+    fixture *f = fx_fixture_new(state, fixture, "log-test");
     fx_path(f->path, sizeof f->path, "%s/test.log", f->dir);
     fx_path(f->logs, sizeof f->logs, "%s/logs", f->dir);
-    *state = f;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    fixture *f = *state;
-    molt_log_open_deployment(NULL, NULL);
+    fx_deployment_log_close();
     molt_log_set_level(MOLT_LOG_INFO);
-    fx_scratch_remove(f->dir);
-    free(f);
-    return 0;
+    return fx_fixture_free(state);
 }
 
 

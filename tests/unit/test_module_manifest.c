@@ -16,21 +16,20 @@ static char g_dir[64];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(g_dir, sizeof g_dir, "/tmp/molt-manifest.XXXXXX");
-    return mkdtemp(g_dir) ? 0 : -1;
+    fx_scratch(g_dir, sizeof g_dir, "manifest-test");
+    return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    return molt_rm_rf(g_dir, NULL);
+    fx_scratch_remove(g_dir);
+    return 0;
 }
 
 static void put(const char *name, const char *text)
 {
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", g_dir, name);
-    assert_int_equal(molt_write_file_atomic(path, text, strlen(text), 0644, NULL), 0);
+    fx_write_in(g_dir, name, text, 0644);
 }
 
 static char *at(const char *name)

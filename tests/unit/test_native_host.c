@@ -59,8 +59,7 @@ static void assert_text(const char *path, const char *expect)
 
 static int setup(void **state)
 {
-    fixture *f = fx_alloc(sizeof *f);
-    fx_scratch(f->dir, sizeof f->dir, "native-test");
+    fixture *f = fx_fixture_new(state, fixture, "native-test");
     const char *build = fx_build_dir();
     snprintf(f->mods, sizeof f->mods, "%s/tests/modules/native", build);
     snprintf(f->data, sizeof f->data, "%s/data", f->dir);
@@ -71,16 +70,12 @@ static int setup(void **state)
     assert_int_equal(molt_mkdir_p(f->data, 0755, NULL), 0);
     assert_int_equal(molt_mkdir_p(f->dest, 0755, NULL), 0);
     f->timeout = 60;
-    *state = f;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    fixture *f = *state;
-    fx_scratch_remove(f->dir);
-    free(f);
-    return 0;
+    return fx_fixture_free(state);
 }
 
 static void mod_path(const fixture *f, const char *name, char *out, size_t size)

@@ -39,8 +39,7 @@ typedef struct fixture {
 
 static int setup(void **state)
 {
-    fixture *f = fx_alloc(sizeof *f);
-    fx_scratch(f->dir, sizeof f->dir, "regcache-test");
+    fixture *f = fx_fixture_new(state, fixture, "regcache-test");
     const char *build = fx_build_dir();
     snprintf(f->mods, sizeof f->mods, "%s/tests/modules/native", build);
     snprintf(f->native, sizeof f->native, "%s/native", f->dir);
@@ -55,16 +54,12 @@ static int setup(void **state)
     fx_sh("%s", cmd);
     f->cfg = (molt_config){.native_module_dir = f->native, .data_dir = f->data};
     f->nocache = (molt_config){.native_module_dir = f->native};
-    *state = f;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    fixture *f = *state;
-    fx_scratch_remove(f->dir);
-    free(f);
-    return 0;
+    return fx_fixture_free(state);
 }
 
 /* Every row of the registry of cfg as text. */

@@ -36,31 +36,25 @@ typedef struct fixture {
 
 static int setup(void **state)
 {
-    fixture *f = fx_alloc(sizeof *f);
-    fx_scratch(f->dir, 100, "scripts-test");   /* under 100 bytes: joined paths fit */
+    fixture *f = fx_fixture_new(state, fixture, "scripts-test");
     snprintf(f->rootfs, sizeof f->rootfs, "%s/etc-scripts", f->dir);
     snprintf(f->artifact, sizeof f->artifact, "%s/var-scripts", f->dir);
     snprintf(f->runlog, sizeof f->runlog, "%s/runs", f->dir);
-    snprintf(f->log, sizeof f->log, "%s/deployment.log", f->dir);
     assert_int_equal(mkdir(f->rootfs, 0755), 0);
     assert_int_equal(mkdir(f->artifact, 0755), 0);
     f->opts = (molt_scripts_opts){ .rootfs_dir = f->rootfs, .artifact_dir = f->artifact,
                                    .timeout = 10, .retry_interval = 1, .retry_timeout = 10 };
     setenv("RUNLOG", f->runlog, 1);
     molt_proc_set_kill_grace_ms(1000);
-    assert_int_equal(molt_log_open_deployment(f->log, NULL), 0);
-    *state = f;
+    fx_deployment_log_open(f->log, sizeof f->log, f->dir);
     return 0;
 }
 
 static int teardown(void **state)
 {
-    fixture *f = *state;
-    molt_log_open_deployment(NULL, NULL);
+    fx_deployment_log_close();
     unsetenv("RUNLOG");
-    fx_scratch_remove(f->dir);
-    free(f);
-    return 0;
+    return fx_fixture_free(state);
 }
 
 /* A script that logs itself, then runs body. */

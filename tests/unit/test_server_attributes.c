@@ -18,31 +18,22 @@ typedef struct fixture {
 
 static int setup(void **state)
 {
-    fixture *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    strcpy(f->dir, "/tmp/molt-attr-test-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    *state = f;
+    fx_fixture_new(state, fixture, "attr-test");
     return 0;
 }
 
 static int teardown(void **state)
 {
-    fixture *f = *state;
-    molt_rm_rf(f->dir, NULL);
-    free(f);
-    return 0;
+    return fx_fixture_free(state);
 }
 
 static void write_script(const char *dir, const char *name, const char *body, char *path,
                          size_t size)
 {
-    snprintf(path, size, "%s/%s", dir, name);
-    FILE *fp = fopen(path, "w");
-    assert_non_null(fp);
-    fprintf(fp, "#!/bin/sh\n%s", body);
-    fclose(fp);
-    assert_int_equal(chmod(path, 0755), 0);
+    char text[1024];
+    fx_path(path, size, "%s/%s", dir, name);
+    fx_path(text, sizeof text, "#!/bin/sh\n%s", body);
+    fx_write_text(path, text, 0755);
 }
 
 static void test_parse(void **state)

@@ -27,21 +27,14 @@ typedef struct fixture {
 
 static int setup(void **state)
 {
-    fixture *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    strcpy(f->dir, "/tmp/molt-auth-test-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->key, sizeof f->key, "%s/sub/key.pem", f->dir);
-    *state = f;
+    fixture *f = fx_fixture_new(state, fixture, "auth-test");
+    fx_path(f->key, sizeof f->key, "%s/sub/key.pem", f->dir);
     return 0;
 }
 
 static int teardown(void **state)
 {
-    fixture *f = *state;
-    molt_rm_rf(f->dir, NULL);
-    free(f);
-    return 0;
+    return fx_fixture_free(state);
 }
 
 /* Verify sig_b64 over data with the PEM public key, as a server would. */

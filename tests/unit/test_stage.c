@@ -22,15 +22,15 @@ static char dir[64];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/molt-stage-test-XXXXXX");
-    assert_non_null(mkdtemp(dir));
+    fx_scratch(dir, sizeof dir, "stage-test");
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    return molt_rm_rf(dir, NULL);
+    fx_scratch_remove(dir);
+    return 0;
 }
 
 /* n blocks of 10 bytes, then the end, or fail_code instead of the end when it is set. */

@@ -25,19 +25,14 @@ typedef struct fixture {
 
 static int setup(void **state)
 {
-    fixture *f = fx_alloc(sizeof *f);
-    fx_scratch(f->dir, sizeof f->dir, "store-test");
+    fixture *f = fx_fixture_new(state, fixture, "store-test");
     fx_path(f->path, sizeof f->path, "%s/store", f->dir);
-    *state = f;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    fixture *f = *state;
-    fx_scratch_remove(f->dir);
-    free(f);
-    return 0;
+    return fx_fixture_free(state);
 }
 
 static void write_raw(const char *path, const void *data, size_t len)

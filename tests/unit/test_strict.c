@@ -16,8 +16,7 @@ static char dir[64];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/molt-strict-test-XXXXXX");
-    assert_non_null(mkdtemp(dir));
+    fx_scratch(dir, sizeof dir, "strict-test");
     unsetenv(MOLT_STRICT_OWNER_ENV);
     return 0;
 }
@@ -26,14 +25,14 @@ static int teardown(void **state)
 {
     (void)state;
     unsetenv(MOLT_STRICT_OWNER_ENV);
-    return molt_rm_rf(dir, NULL);
+    fx_scratch_remove(dir);
+    return 0;
 }
 
 static void make(const char *rel, mode_t mode, char *out, size_t cap)
 {
-    snprintf(out, cap, "%s/%s", dir, rel);
-    assert_int_equal(molt_write_file_atomic(out, "x", 1, 0644, NULL), 0);
-    assert_int_equal(chmod(out, mode), 0);
+    fx_path(out, cap, "%s/%s", dir, rel);
+    fx_write_text(out, "x", mode);
 }
 
 static void test_file_modes(void **state)

@@ -152,7 +152,9 @@ static void server_start(server *srv, bool tls, const char *const *extra)
         execvp("python3", (char *const *)argv);
         _exit(127);
     }
-    for (int i = 0; i < 500; i++) {   /* up to 10 s */
+    /* Until it wrote its port or exited, without a deadline: a busy machine may take long to
+     * start python; a server that never starts is a hang ctest's TIMEOUT reports. */
+    for (;;) {
         FILE *f = fopen(port_file, "r");
         if (f) {
             int ok = fscanf(f, "%d", &srv->port);
@@ -166,8 +168,6 @@ static void server_start(server *srv, bool tls, const char *const *extra)
         struct timespec ts = { 0, 20 * 1000 * 1000 };
         nanosleep(&ts, NULL);
     }
-    kill(srv->pid, SIGKILL);
-    fail_msg("the test server did not start within 10 s");
 }
 
 /* Stop the server (if still running) and check it exited cleanly. */
@@ -596,12 +596,14 @@ static void test_refused_at_start(void **state)
     result r;
     char url[256];
     molt_http_opts opts = test_opts();
+    /* No retries before the first answer: a retry would wait 10 minutes, a hang that ctest's
+     * TIMEOUT reports (a bound on the time taken would fail on a busy machine). */
+    opts.retry_initial_interval_ms = 600000;
     server_start(&srv, true, NULL);
     server_stop(&srv);   /* nothing listens on that port now */
     make_url(url, sizeof url, true, &srv, "artifact.mender");
     download(&r, url, &opts);
     assert_int_equal(r.rc, MOLT_ENET);
-    assert_true(r.seconds < 1.0);   /* no retries before the first answer */
     free(r.buf);
 
     molt_source *src = NULL;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The persistent store: round trip, every torn or altered file refused, and a writer killed at
- * random moments never leaves anything but the old or the new document. */
+ * chosen points never leaves anything but the old or the new document. */
 #include "fixture.h"
 
 #include <dirent.h>

@@ -8,7 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
-#include <cmocka.h>
+#include "fixture.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,11 +219,11 @@ static void test_uses_the_sink_on_a_1_1_host(void **state)
     run_on(1, "sink: used\n");
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_runs_on_a_1_0_host_without_the_sink),
         cmocka_unit_test(test_uses_the_sink_on_a_1_1_host),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return fx_run_group_tests(argc, argv, tests, NULL, NULL);
 }

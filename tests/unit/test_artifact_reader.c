@@ -2,11 +2,7 @@
 /* The streaming artifact reader against artifacts written at run time by Debian's mender-artifact
  * (module-image, rootfs-image, bootstrap; none/gzip/lzma; RSA and ECDSA signed) and, for zstd and
  * targeted bad cases, by tar + gzip/xz/zstd with the manifest computed by sha256sum. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "fixture.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -40,8 +36,7 @@ static const char repack_sh[] =
     "tar --format=ustar -C hdr -cf - -T \"$PWD/hdr.order\" | $z > outer/header.tar$s\n"
     "tar --format=${TAR_FORMAT:-ustar} -C files -cf - -T \"$PWD/data.order\" | $z > outer/data/0000.tar$s\n"
     "cp version outer/version\n"
-    "( cd files; for f in $(cat ../data.order); do\n"
-    "    printf '%s  data/0000/%s\\n' \"$(sha256sum < \"$f\" | cut -d' ' -f1)\" \"$f\"; done\n"
+    "( cd files; xargs -r -d '\\n' sha256sum -- < ../data.order | sed 's|  |  data/0000/|'\n"
     "  cd ../outer; sha256sum header.tar$s version ) > outer/manifest\n"
     "if [ -n \"$MANIFEST_EDIT\" ]; then sed -i -e \"$MANIFEST_EDIT\" outer/manifest; fi\n"
     "cd outer; tar --format=ustar -cf \"$out\" version manifest header.tar$s data/0000.tar$s\n";
@@ -95,11 +90,10 @@ static void store(const char *name, const void *data, size_t len)
     assert_int_equal(molt_write_file_atomic(P(name), data, len, 0644, NULL), 0);
 }
 
-static int setup_group(void **state)
+/* The artifacts every test reads, made in g_dir (fx_cached: once per build of this program). */
+static void build_artifacts(const char *dir)
 {
-    strcpy(g_dir, "/tmp/molt-reader-test-XXXXXX");
-    if (!mkdtemp(g_dir))
-        return -1;
+    (void)dir;
     store("unpack.sh", unpack_sh, sizeof unpack_sh - 1);
     store("repack.sh", repack_sh, sizeof repack_sh - 1);
     must_run("head -c 100000 /dev/urandom > payload.bin && echo hello > file2.txt && "
@@ -135,6 +129,14 @@ static int setup_group(void **state)
     must_run("sh unpack.sh \"$PWD/mod.mender\" base && "
              "tar xOf mod.mender header.tar.gz > mod-header.tar.gz && "
              "tar xOf mod.mender version > mod-version");
+    /* The gzip'd hand-made one, which test_data_refused edits. */
+    must_run("bash repack.sh \"$PWD/base\" \"$PWD/hand-gz.mender\" gz");
+}
+
+static int setup_group(void **state)
+{
+    fx_scratch(g_dir, sizeof g_dir, "reader-test");
+    fx_cached("test_artifact_reader", g_dir, build_artifacts);
     *state = NULL;
     return 0;
 }
@@ -142,7 +144,8 @@ static int setup_group(void **state)
 static int teardown_group(void **state)
 {
     (void)state;
-    return molt_rm_rf(g_dir, NULL) == 0 ? 0 : -1;
+    fx_scratch_remove(g_dir);
+    return 0;
 }
 
 /* A source handing out at most chunk bytes per call, to cross every boundary. */
@@ -779,10 +782,8 @@ static void test_fork_between_files(void **state)
     fflush(NULL);
     pid_t pid = fork();
     assert_true(pid >= 0);
-    if (pid == 0) {
-        alarm(20);   /* a hang (waiting for a hasher thread the child lacks) fails the test */
+    if (pid == 0)   /* a hang (waiting for a hasher thread the child lacks): ctest's TIMEOUT */
         _exit(read_rest(r));
-    }
     int status;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status));
@@ -998,7 +999,7 @@ static void test_manifest_refused(void **state)
                "manifest line 4: unexpected name \"version x\"");
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_module_image),
@@ -1022,5 +1023,5 @@ int main(void)
         cmocka_unit_test(test_count_and_name_limits),
         cmocka_unit_test(test_manifest_refused),
     };
-    return cmocka_run_group_tests(tests, setup_group, teardown_group);
+    return fx_run_group_tests(argc, argv, tests, setup_group, teardown_group);
 }

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <cmocka.h>
+#include "fixture.h"
 #include <dirent.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -22,7 +22,7 @@
 #include "util/encoding.h"
 #include "util/fs.h"
 
-static char dir[] = "/tmp/molt-test-writer-XXXXXX";
+static char dir[64];
 
 /* Run a bash command in dir (output appended to dir/log); returns its exit status. */
 static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -71,31 +71,40 @@ static void assert_same_file(const char *a, const char *b)
     }
 }
 
+/* The inputs (fx_cached: made once per build of this program). */
+static void build_inputs(const char *where)
+{
+    (void)where;
+    /* the inputs of reference §1.9, with fixed mtimes so both tools store the same */
+    if (sh("head -c 100000 /dev/urandom > payload.bin && echo hello > file2.txt && "
+           "printf '%%s' '{\"key1\":\"val1\",\"n\":5,\"lst\":[\"a\",\"b\"],\"f\":0.1,"
+           "\"big\":1e30,\"html\":\"<&>\",\"neg\":-2.5e-7}' > meta.json && "
+           "printf '#!/bin/sh\\nexit 0\\n' > ArtifactInstall_Enter_00 && "
+           "head -c 70000 /dev/urandom > rootfs.ext4 && "
+           "touch -d @1700000000 payload.bin file2.txt ArtifactInstall_Enter_00 rootfs.ext4 && "
+           "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out rsa8.key && "
+           "openssl rsa -in rsa8.key -traditional -out rsa.key && "
+           "openssl pkey -in rsa.key -pubout -out rsa.pub && "
+           "openssl ecparam -name prime256v1 -genkey -noout -out ec.key && "
+           "openssl ec -in ec.key -pubout -out ec.pub && "
+           "openssl ecparam -name prime256v1 -genkey -noout -out ec2.key && "
+           "openssl ec -in ec2.key -pubout -out ec2.pub") != 0)
+        fail_msg("making the inputs failed: see %s/log", dir);
+}
+
 static int setup(void **state)
 {
     (void)state;
-    if (!mkdtemp(dir))
-        return -1;
-    /* the inputs of docs/reference §1.9, with fixed mtimes so both tools store the same */
-    return sh("head -c 100000 /dev/urandom > payload.bin && echo hello > file2.txt && "
-              "printf '%%s' '{\"key1\":\"val1\",\"n\":5,\"lst\":[\"a\",\"b\"],\"f\":0.1,"
-              "\"big\":1e30,\"html\":\"<&>\",\"neg\":-2.5e-7}' > meta.json && "
-              "printf '#!/bin/sh\\nexit 0\\n' > ArtifactInstall_Enter_00 && "
-              "head -c 70000 /dev/urandom > rootfs.ext4 && "
-              "touch -d @1700000000 payload.bin file2.txt ArtifactInstall_Enter_00 rootfs.ext4 && "
-              "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out rsa8.key && "
-              "openssl rsa -in rsa8.key -traditional -out rsa.key && "
-              "openssl pkey -in rsa.key -pubout -out rsa.pub && "
-              "openssl ecparam -name prime256v1 -genkey -noout -out ec.key && "
-              "openssl ec -in ec.key -pubout -out ec.pub && "
-              "openssl ecparam -name prime256v1 -genkey -noout -out ec2.key && "
-              "openssl ec -in ec2.key -pubout -out ec2.pub") == 0 ? 0 : -1;
+    fx_scratch(dir, sizeof dir, "writer-test");
+    fx_cached("test_artifact_writer", dir, build_inputs);
+    return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    return molt_rm_rf(dir, NULL);
+    fx_scratch_remove(dir);
+    return 0;
 }
 
 /* The spec of docs/reference §1.9's module-image, as molt-artifact builds it. */
@@ -583,7 +592,7 @@ static void test_round_trip_through_reader(void **state)
 
 #endif
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tar_header_sizes),
@@ -598,5 +607,5 @@ int main(void)
         cmocka_unit_test(test_round_trip_through_reader),
 #endif
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return fx_run_group_tests(argc, argv, tests, setup, teardown);
 }

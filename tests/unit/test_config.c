@@ -1,11 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Configuration: defaults, every key, relative paths, every kind of mistake reported with
  * file and line, the documented example, and the device_type file. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "fixture.h"
 
 #include <limits.h>
 #include <stdbool.h>
@@ -24,26 +20,19 @@ typedef struct fixture {
 
 static int setup(void **state)
 {
-    fixture *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    strcpy(f->dir, "/tmp/molt-config-test-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->path, sizeof f->path, "%s/molt.yaml", f->dir);
-    *state = f;
+    fixture *f = fx_fixture_new(state, fixture, "config-test");
+    fx_path(f->path, sizeof f->path, "%s/molt.yaml", f->dir);
     return 0;
 }
 
 static int teardown(void **state)
 {
-    fixture *f = *state;
-    assert_int_equal(molt_rm_rf(f->dir, NULL), 0);
-    free(f);
-    return 0;
+    return fx_fixture_free(state);
 }
 
 static void write_text(const char *path, const char *text)
 {
-    assert_int_equal(molt_write_file_atomic(path, text, strlen(text), 0644, NULL), 0);
+    fx_write_text(path, text, 0644);
 }
 
 #define UNDER_DATA_DIR "<data_dir>/"
@@ -614,7 +603,7 @@ static void test_device_type(void **state)
     molt_config_free(c);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_empty_file_gives_defaults, setup, teardown),
@@ -631,5 +620,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mistakes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_device_type, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return fx_run_group_tests(argc, argv, tests, NULL, NULL);
 }

@@ -5,11 +5,7 @@
  * MOLT_EUNSUPPORTED naming it, returned by molt_http_source_new and molt_server_new too (the
  * library named by molt_curl_set_soname, a test hook; no environment variable picks it). Each
  * case runs in a forked child so the load-once state starts empty. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "fixture.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -158,7 +154,7 @@ static void test_not_http_does_not_load(void **state)
     in_child(child_not_http, NULL);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loaded_on_first_use),
@@ -166,5 +162,5 @@ int main(void)
         cmocka_unit_test(test_not_http_does_not_load),
         cmocka_unit_test(test_environment_does_not_pick),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return fx_run_group_tests(argc, argv, tests, NULL, NULL);
 }

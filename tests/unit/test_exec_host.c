@@ -3,11 +3,7 @@
  * community modules): lookup, the work tree byte for byte, calls, query answers, timeouts with
  * the whole process group gone, and Download by streams and by files/ on artifacts written by
  * the real mender-artifact. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "fixture.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -49,51 +45,12 @@ typedef struct fixture {
     char log[P];      /* deployment log */
 } fixture;
 
-static const char *src_dir(void)
-{
-    static char buf[PATH_MAX];
-    const char *env = getenv("MOLT_SRC_DIR");
-    if (env)
-        return env;
-    snprintf(buf, sizeof buf, "%s", __FILE__);
-    char *p = strstr(buf, "/tests/unit/");
-    if (p)
-        *p = '\0';
-    return buf;
-}
-
-static void write_file(const char *path, const char *data, mode_t mode)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
-    assert_true(fd >= 0);
-    assert_int_equal(molt_write_all(fd, data, strlen(data), NULL, path), 0);
-    close(fd);
-    chmod(path, mode);
-}
-
-static void writef(const char *dir, const char *name, const char *data)
-{
-    char path[BUF];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    write_file(path, data, 0644);
-}
-
-static char *read_all(const char *path, size_t *len)
-{
-    char *data = NULL;
-    molt_err err = { 0 };
-    int r = molt_read_file(path, 64 << 20, &data, len, &err);
-    if (r != 0)
-        fail_msg("reading %s: %s", path, err.msg);
-    return data;
-}
-
 static void assert_file_eq(const char *dir, const char *name, const char *expect, size_t n)
 {
     char path[BUF];
     size_t len;
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    char *data = read_all(path, &len);
+    char *data = fx_read(path, &len);
     if (len != n || memcmp(data, expect, n) != 0)
         fail_msg("%s: expected %zu bytes '%.*s', got %zu bytes '%.*s'", name, n, (int)n, expect,
                  len, (int)len, data);
@@ -101,55 +58,28 @@ static void assert_file_eq(const char *dir, const char *name, const char *expect
 }
 #define ASSERT_FILE(dir, name, lit) assert_file_eq(dir, name, lit, sizeof(lit) - 1)
 
-static void run_sh(const char *cmd)
-{
-    int r = system(cmd);
-    if (r != 0)
-        fail_msg("command failed (%d): %s", r, cmd);
-}
-
 static int setup(void **state)
 {
-    fixture *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    char tmpl[] = "/tmp/molt-exec-test-XXXXXX", real[PATH_MAX];
-    assert_non_null(mkdtemp(tmpl));
-    assert_non_null(realpath(tmpl, real));
-    assert_true(strlen(real) < 100);
-    strcpy(f->dir, real);
-    snprintf(f->mods, sizeof f->mods, "%.100s/mods", f->dir);
-    snprintf(f->module, sizeof f->module, "%.100s/my-type", f->mods);
-    snprintf(f->ctl, sizeof f->ctl, "%.100s/ctl", f->dir);
-    snprintf(f->tree, sizeof f->tree, "%.100s/data/tree", f->dir);
-    snprintf(f->log, sizeof f->log, "%.100s/deployment.log", f->dir);
+    fixture *f = fx_fixture_new(state, fixture, "exec-test");
+    fx_path(f->mods, sizeof f->mods, "%s/mods", f->dir);
+    fx_path(f->module, sizeof f->module, "%s/my-type", f->mods);
+    fx_path(f->ctl, sizeof f->ctl, "%s/ctl", f->dir);
+    fx_path(f->tree, sizeof f->tree, "%s/data/tree", f->dir);
     assert_int_equal(mkdir(f->mods, 0755), 0);
     assert_int_equal(mkdir(f->ctl, 0755), 0);
-    char cmd[BUF];
-    snprintf(cmd, sizeof cmd, "cp '%s/tests/modules/logging-module' '%s' && chmod 755 '%s'",
-             src_dir(), f->module, f->module);
-    run_sh(cmd);
+    fx_sh("cp '%s/tests/modules/logging-module' '%s' && chmod 755 '%s'", fx_src_dir(), f->module,
+          f->module);
     setenv("LOGGING_MODULE_DIR", f->ctl, 1);
     molt_proc_set_kill_grace_ms(1000);
-    assert_int_equal(molt_log_open_deployment(f->log, NULL), 0);
-    *state = f;
+    fx_deployment_log_open(f->log, sizeof f->log, f->dir);
     return 0;
 }
 
 static int teardown(void **state)
 {
-    fixture *f = *state;
-    molt_log_open_deployment(NULL, NULL);
+    fx_deployment_log_close();
     unsetenv("LOGGING_MODULE_DIR");
-    assert_int_equal(molt_rm_rf(f->dir, NULL), 0);
-    free(f);
-    return 0;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return fx_fixture_free(state);
 }
 
 /* An artifact header as the reader would produce it, for the tree and plain calls. */
@@ -214,7 +144,7 @@ static void test_find(void **state)
 
     /* Only in the last folder: found there. */
     snprintf(path, sizeof path, "%s/late-type", other);
-    write_file(path, "#!/bin/sh\nexit 0\n", 0755);
+    fx_write_text(path, "#!/bin/sh\nexit 0\n", 0755);
     assert_int_equal(molt_exec_find(dirs, 3, "late-type", &found, &err), 0);
     assert_string_equal(found, path);
     free(found);
@@ -251,7 +181,7 @@ static void test_find(void **state)
 
     /* Not executable, not a regular file: refused, not skipped in favour of a later folder. */
     snprintf(path, sizeof path, "%s/plain", f->mods);
-    write_file(path, "#!/bin/sh\n", 0644);
+    fx_write_text(path, "#!/bin/sh\n", 0644);
     assert_int_equal(molt_exec_find(dirs, 3, "plain", &found, &err), MOLT_EINVAL);
     assert_non_null(strstr(err.msg, "not executable"));
     snprintf(path, sizeof path, "%s/folder", f->mods);
@@ -269,7 +199,7 @@ static void test_tree_bytes(void **state)
     assert_int_equal(molt_mkdir_p(f->tree, 0755, NULL), 0);
     snprintf(stale, sizeof stale, "%s/files", f->tree);
     assert_int_equal(mkdir(stale, 0755), 0);
-    writef(stale, "old-payload", "old");
+    fx_write_in(stale, "old-payload", "old", 0644);
 
     molt_artifact_info *info = sample_info(true);
     molt_exec_tree_info cur = { "release-1", "", "dev-a" };
@@ -356,13 +286,13 @@ static void test_call_argv_cwd_and_log(void **state)
 
     /* stdout and stderr of the module are in the deployment log. */
     size_t len;
-    char *log = read_all(f->log, &len);
+    char *log = fx_read(f->log, &len);
     assert_non_null(strstr(log, "Update Module output (stdout): logging-module stdout ArtifactInstall"));
     assert_non_null(strstr(log, "Update Module output (stderr): logging-module ArtifactCommit"));
     free(log);
 
     /* A failing call: MOLT_EMODULE with the exit code. */
-    writef(f->ctl, "fail_ArtifactCommit", "3");
+    fx_write_in(f->ctl, "fail_ArtifactCommit", "3", 0644);
     assert_int_equal(m->ops->call(m, MOLT_CALL_ARTIFACT_COMMIT, &err), MOLT_EMODULE);
     assert_non_null(strstr(err.msg, "ArtifactCommit"));
     assert_non_null(strstr(err.msg, "exited with code 3"));
@@ -374,29 +304,12 @@ static void test_call_argv_cwd_and_log(void **state)
     m->ops->free(m);
 }
 
-static bool pid_gone(pid_t pid)
-{
-    /* Gone, or a zombie waiting for a reaper that is not us. */
-    if (kill(pid, 0) != 0 && errno == ESRCH)
-        return true;
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *fp = fopen(path, "r");
-    if (!fp)
-        return true;
-    size_t n = fread(buf, 1, sizeof buf - 1, fp);
-    fclose(fp);
-    buf[n] = '\0';
-    char *rp = strrchr(buf, ')');
-    return rp && rp[1] == ' ' && rp[2] == 'Z';
-}
-
 static pid_t read_pid(const char *dir, const char *name)
 {
     char path[BUF];
     size_t len;
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    char *s = read_all(path, &len);
+    char *s = fx_read(path, &len);
     pid_t pid = (pid_t)atoi(s);
     free(s);
     assert_true(pid > 1);
@@ -411,9 +324,9 @@ static void test_child_descriptors(void **state)
     int leak = open("/dev/null", O_RDONLY);   /* deliberately without O_CLOEXEC */
     assert_true(leak >= 0);
     assert_int_equal(dup2(leak, 77), 77);
-    writef(f->ctl, "hook_ArtifactInstall",
-           "readlink /proc/$$/fd/0 > \"$CTL/stdin\"\n"
-           "if [ -e /proc/$$/fd/77 ]; then echo leaked > \"$CTL/fd77\"; fi\n");
+    fx_write_in(f->ctl, "hook_ArtifactInstall",
+                "readlink /proc/$$/fd/0 > \"$CTL/stdin\"\n"
+                "if [ -e /proc/$$/fd/77 ]; then echo leaked > \"$CTL/fd77\"; fi\n", 0644);
     molt_module *m = new_module(f, 30);
     molt_err err = { 0 };
     assert_int_equal(m->ops->call(m, MOLT_CALL_ARTIFACT_INSTALL, &err), 0);
@@ -432,12 +345,13 @@ static void test_background_child_does_not_block(void **state)
 {
     fixture *f = *state;
     make_tree(f);
-    writef(f->ctl, "hook_ArtifactCommit", "sleep 20 &\necho $! > \"$CTL/bg.pid\"\n");
-    molt_module *m = new_module(f, 30);
+    fx_write_in(f->ctl, "hook_ArtifactCommit", "sleep 1000 &\necho $! > \"$CTL/bg.pid\"\n",
+                0644);
+    molt_module *m = new_module(f, 300);
     molt_err err = { 0 };
-    int64_t t0 = now_ms();
     assert_int_equal(m->ops->call(m, MOLT_CALL_ARTIFACT_COMMIT, &err), 0);
-    assert_true(now_ms() - t0 < 4000);
+    /* Returned while the process holding stdout still runs: not at its end, nor at the
+     * timeout (which would be MOLT_ETIMEOUT). */
     pid_t bg = read_pid(f->ctl, "bg.pid");
     assert_int_equal(kill(bg, 0), 0);
     kill(bg, SIGKILL);
@@ -503,7 +417,7 @@ static void test_query_answers(void **state)
         const answer_case *c = &cases[i];
         char name[96];
         snprintf(name, sizeof name, "answer_%s", molt_call_name(c->call));
-        writef(f->ctl, name, c->printed);
+        fx_write_in(f->ctl, name, c->printed, 0644);
         molt_answer a = (molt_answer)99;
         molt_err err = { 0 };
         int rc = m->ops->query(m, c->call, &a, &err);
@@ -518,8 +432,8 @@ static void test_query_answers(void **state)
             assert_non_null(strstr(err.msg, "Too many lines"));
     }
     /* A failing query is an error, whatever it printed. */
-    writef(f->ctl, "answer_SupportsRollback", "Yes\n");
-    writef(f->ctl, "fail_SupportsRollback", "1");
+    fx_write_in(f->ctl, "answer_SupportsRollback", "Yes\n", 0644);
+    fx_write_in(f->ctl, "fail_SupportsRollback", "1", 0644);
     molt_answer a;
     molt_err err = { 0 };
     assert_int_equal(m->ops->query(m, MOLT_CALL_SUPPORTS_ROLLBACK, &a, &err), MOLT_EMODULE);
@@ -531,48 +445,68 @@ static void test_query_answers(void **state)
 
 /* ---- timeouts ---- */
 
+/* Make the call (a query when answer is set) with a timeout of t = 1 s, or 2, 4... s when the
+ * module had not written bg.pid by then: a busy machine may not run the shell that far within
+ * 1 s, and the test is about what the timeout does to a group that has its background child.
+ * Returns the call's code, the timeout used and the time it took. */
+static int call_until_timeout(fixture *f, molt_call call, molt_answer *answer, molt_err *err,
+                              int *ret_t, int64_t *ret_took)
+{
+    char pidfile[BUF];
+    fx_path(pidfile, sizeof pidfile, "%s/bg.pid", f->ctl);
+    for (int t = 1;; t *= 2) {
+        molt_module *m = new_module(f, t);
+        unlink(pidfile);
+        molt_err_clear(err);
+        int64_t t0 = fx_now_ms();
+        int rc = answer ? m->ops->query(m, call, answer, err) : m->ops->call(m, call, err);
+        *ret_took = fx_now_ms() - t0;
+        m->ops->free(m);
+        *ret_t = t;
+        if (molt_path_exists(pidfile) || t >= 64)
+            return rc;
+        print_message("the module had not started its background child within %d s; again "
+                      "with %d s\n", t, 2 * t);
+    }
+}
+
 static void test_timeout_kills_group(void **state)
 {
     fixture *f = *state;
     make_tree(f);
-    molt_module *m = new_module(f, 1);
     /* The module starts a background child in its group, then sleeps. */
-    writef(f->ctl, "hook_ArtifactInstall", "sleep 30 &\necho $! > \"$CTL/bg.pid\"\n");
-    writef(f->ctl, "sleep_ArtifactInstall", "30");
+    fx_write_in(f->ctl, "hook_ArtifactInstall", "sleep 1000 &\necho $! > \"$CTL/bg.pid\"\n",
+                0644);
+    fx_write_in(f->ctl, "sleep_ArtifactInstall", "1000", 0644);
     molt_err err = { 0 };
-    int64_t t0 = now_ms();
-    assert_int_equal(m->ops->call(m, MOLT_CALL_ARTIFACT_INSTALL, &err), MOLT_ETIMEOUT);
-    int64_t took = now_ms() - t0;
-    assert_true(took >= 900 && took < 5000);
+    int t;
+    int64_t took;
+    assert_int_equal(call_until_timeout(f, MOLT_CALL_ARTIFACT_INSTALL, NULL, &err, &t, &took),
+                     MOLT_ETIMEOUT);
+    assert_true(took >= t * 1000 - 100);
     assert_non_null(strstr(err.msg, f->module));
     assert_non_null(strstr(err.msg, "ArtifactInstall"));
-    pid_t bg = read_pid(f->ctl, "bg.pid");
-    for (int i = 0; i < 100 && !pid_gone(bg); i++)
-        usleep(10000);
-    assert_true(pid_gone(bg));
-    m->ops->free(m);
+    /* The background child goes too: waited for without a deadline (it would sleep 1000 s;
+     * ctest's TIMEOUT reports that hang). */
+    fx_wait_gone(read_pid(f->ctl, "bg.pid"));
 }
 
 static void test_timeout_term_ignored_then_kill(void **state)
 {
     fixture *f = *state;
     make_tree(f);
-    molt_module *m = new_module(f, 1);
     /* Everything in the group ignores SIGTERM: only the SIGKILL after the grace ends it. */
-    writef(f->ctl, "hook_NeedsArtifactReboot",
-           "trap '' TERM\nsleep 30 &\necho $! > \"$CTL/bg.pid\"\n");
-    writef(f->ctl, "sleep_NeedsArtifactReboot", "30");
+    fx_write_in(f->ctl, "hook_NeedsArtifactReboot",
+                "trap '' TERM\nsleep 1000 &\necho $! > \"$CTL/bg.pid\"\n", 0644);
+    fx_write_in(f->ctl, "sleep_NeedsArtifactReboot", "1000", 0644);
     molt_err err = { 0 };
     molt_answer a = MOLT_ANSWER_NO;
-    int64_t t0 = now_ms();
-    assert_int_equal(m->ops->query(m, MOLT_CALL_NEEDS_ARTIFACT_REBOOT, &a, &err), MOLT_ETIMEOUT);
-    int64_t took = now_ms() - t0;
-    assert_true(took >= 1900 && took < 6000);   /* 1 s timeout + 1 s grace */
-    pid_t bg = read_pid(f->ctl, "bg.pid");
-    for (int i = 0; i < 100 && !pid_gone(bg); i++)
-        usleep(10000);
-    assert_true(pid_gone(bg));
-    m->ops->free(m);
+    int t;
+    int64_t took;
+    assert_int_equal(call_until_timeout(f, MOLT_CALL_NEEDS_ARTIFACT_REBOOT, &a, &err, &t, &took),
+                     MOLT_ETIMEOUT);
+    assert_true(took >= t * 1000 + 1000 - 100);   /* the timeout, then the 1 s grace */
+    fx_wait_gone(read_pid(f->ctl, "bg.pid"));
 }
 
 /* ---- download ---- */
@@ -591,7 +525,7 @@ static void make_artifact_sized(fixture *f, const char *compression, long a_size
              "mender-artifact write module-image -T my-type -n release-2 -t dev-a "
              "--compression %s -f a.bin -f b.txt -o art.mender >/dev/null",
              f->dir, a_size, compression);
-    run_sh(cmd);
+    fx_sh("%s", cmd);
 }
 
 static void make_artifact(fixture *f, const char *compression)
@@ -633,7 +567,7 @@ static void assert_same_file(const char *a_dir, const char *a, const char *b_dir
     size_t la, lb;
     snprintf(pa, sizeof pa, "%s/%s", a_dir, a);
     snprintf(pb, sizeof pb, "%s/%s", b_dir, b);
-    char *da = read_all(pa, &la), *db = read_all(pb, &lb);
+    char *da = fx_read(pa, &la), *db = fx_read(pb, &lb);
     unsigned char ha[32], hb[32];
     molt_sha256(da, la, ha);
     molt_sha256(db, lb, hb);
@@ -648,9 +582,9 @@ static void download_streams(fixture *f, bool sizes)
     if (!have_mender_artifact())
         skip();
     make_artifact(f, "gzip");
-    writef(f->ctl, "stream", "");
+    fx_write_in(f->ctl, "stream", "", 0644);
     if (sizes)
-        writef(f->ctl, "answer_ProvidePayloadFileSizes", "Yes\n");
+        fx_write_in(f->ctl, "answer_ProvidePayloadFileSizes", "Yes\n", 0644);
     opened o = open_artifact(f, "art.mender");
     molt_module *m = new_module(f, 30);
     molt_err err = { 0 };
@@ -720,18 +654,17 @@ static void download_fails_sized(fixture *f, long a_size, const char *knob, cons
     if (!have_mender_artifact())
         skip();
     make_artifact_sized(f, "gzip", a_size);
-    writef(f->ctl, "stream", "");
-    writef(f->ctl, knob, value);
+    fx_write_in(f->ctl, "stream", "", 0644);
+    fx_write_in(f->ctl, knob, value, 0644);
     opened o = open_artifact(f, "art.mender");
-    molt_module *m = new_module(f, 3);
+    /* A short timeout only where the timeout is the case: elsewhere a busy machine must not
+     * turn the expected failure into a timeout; a hang is MOLT_ETIMEOUT, not expect_rc. */
+    molt_module *m = new_module(f, expect_rc == MOLT_ETIMEOUT ? 3 : 60);
     molt_err err = { 0 };
-    int64_t t0 = now_ms();
     int rc = m->ops->download(m, o.r, &err);
-    int64_t took = now_ms() - t0;
     if (rc != expect_rc || !strstr(err.msg, expect_msg))
         fail_msg("%s: rc %d (expected %d), message '%s' (expected '%s')", knob, rc, expect_rc,
                  err.msg, expect_msg);
-    assert_true(took < 10000);   /* a hang would last the 30 s the module sleeps */
     m->ops->free(m);
     close_artifact(&o);
 }
@@ -750,9 +683,10 @@ static void test_download_with_chatty_module(void **state)
     if (!have_mender_artifact())
         skip();
     make_artifact(f, "gzip");
-    writef(f->ctl, "stream", "");
-    writef(f->ctl, "hook_Download",
-           "yes 'noise on stderr' | head -n 30000 >&2\nyes 'noise on stdout' | head -n 30000\n");
+    fx_write_in(f->ctl, "stream", "", 0644);
+    fx_write_in(f->ctl, "hook_Download",
+                "yes 'noise on stderr' | head -n 30000 >&2\nyes 'noise on stdout' | head -n 30000\n",
+                0644);
     opened o = open_artifact(f, "art.mender");
     molt_module *m = new_module(f, 20);
     molt_err err = { 0 };
@@ -765,9 +699,11 @@ static void test_download_with_chatty_module(void **state)
     snprintf(streamed, sizeof streamed, "%s/streamed", f->ctl);
     assert_same_file(f->dir, "a.bin", streamed, "a.bin");
     size_t len;
-    char *log = read_all(f->log, &len);
+    char *log = fx_read(f->log, &len);
     size_t n = 0;
-    for (char *p = log; (p = strstr(p, "(stderr): noise on stderr")); p++)
+    /* memmem, not strstr: ASan's strstr measures the rest of the 3 MB log at every call. */
+    static const char needle[] = "(stderr): noise on stderr";
+    for (char *p = log; (p = memmem(p, len - (size_t)(p - log), needle, sizeof needle - 1)); p++)
         n++;
     assert_int_equal(n, 30000);
     free(log);
@@ -792,14 +728,14 @@ static void test_download_module_stops_reading_small(void **state)
 static void test_download_module_stops_and_fails(void **state)
 {
     fixture *f = *state;
-    writef(f->ctl, "stream_stop_exit", "4");
+    fx_write_in(f->ctl, "stream_stop_exit", "4", 0644);
     download_fails(f, "stream_stop", "1000", MOLT_EMODULE, "exited with code 4");
 }
 
 static void test_download_module_stalls(void **state)
 {
     fixture *f = *state;
-    writef(f->ctl, "stream_stop_sleep", "30");
+    fx_write_in(f->ctl, "stream_stop_sleep", "30", 0644);
     download_fails(f, "stream_stop", "1000", MOLT_ETIMEOUT, "timed out");
 }
 
@@ -838,10 +774,10 @@ static void test_download_checksum_mismatch(void **state)
              "d[i] ^= 0xff\n"
              "open('bad.mender','wb').write(d)\n"
              "EOF", f->dir);
-    run_sh(cmd);
+    fx_sh("%s", cmd);
     for (int mode = 0; mode < 2; mode++) {
         if (mode == 1)
-            writef(f->ctl, "stream", "");
+            fx_write_in(f->ctl, "stream", "", 0644);
         opened o = open_artifact(f, "bad.mender");
         molt_module *m = new_module(f, 10);
         molt_err err = { 0 };
@@ -887,7 +823,7 @@ static void test_mender_single_file_module(void **state)
              "mender-artifact write module-image -T single-file -n sf-2 -t dev-a "
              "-f app.conf -f dest_dir -f filename -f permissions -o sf.mender >/dev/null",
              f->dir, f->dir);
-    run_sh(cmd);
+    fx_sh("%s", cmd);
     opened o;
     molt_module *m = install_with_mender_module(f, "single-file", "sf.mender", &o);
     molt_err err = { 0 };
@@ -920,7 +856,7 @@ static void test_mender_directory_module(void **state)
              "mender-artifact write module-image -T directory -n dir-2 -t dev-a "
              "-f update.tar -f dest_dir -o dir.mender >/dev/null",
              f->dir, f->dir);
-    run_sh(cmd);
+    fx_sh("%s", cmd);
     opened o;
     molt_module *m = install_with_mender_module(f, "directory", "dir.mender", &o);
     molt_err err = { 0 };
@@ -940,7 +876,7 @@ static void test_mender_directory_module(void **state)
     close_artifact(&o);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_find, setup, teardown),
@@ -967,5 +903,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mender_single_file_module, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mender_directory_module, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return fx_run_group_tests(argc, argv, tests, NULL, NULL);
 }

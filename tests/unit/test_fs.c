@@ -3,11 +3,7 @@
  * the inventory scripts share (sorted, filtered, bounded, with errors naming the folder), and
  * molt_rm_rf (util/rmtree.c) on trees deeper than PATH_MAX and than the descriptor limit, the
  * durable writes (util/durable.c) and the errno mapping (util/err.c) the core and the SDK share. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "fixture.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,21 +22,18 @@ static char dir[64];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/molt-fs-test-XXXXXX");
-    assert_non_null(mkdtemp(dir));
+    fx_scratch(dir, sizeof dir, "fs-test");
     const char *files[] = {"b", "a", ".hidden", "c-sub", "a2"};
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        char *p = molt_path_join(dir, files[i]);
-        assert_int_equal(molt_write_file_atomic(p, "x", 1, 0644, NULL), 0);
-        free(p);
-    }
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+        fx_write_in(dir, files[i], "x", 0644);
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    return molt_rm_rf(dir, NULL);
+    fx_scratch_remove(dir);
+    return 0;
 }
 
 static bool not_hidden(void *ctx, int dir_fd, const char *name)
@@ -301,7 +294,7 @@ static void test_errno_mapping(void **state)
     assert_string_equal(err.msg, "cannot write the test file: No space left on device");
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sorted_and_filtered, setup, teardown),
@@ -312,5 +305,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_atomic_streamed, setup, teardown),
         cmocka_unit_test(test_errno_mapping),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return fx_run_group_tests(argc, argv, tests, NULL, NULL);
 }

@@ -1,11 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Logging (stderr lines, JSON-lines deployment log, threads, a killed writer) and deployment
  * logs (naming, pruning, reading back, the capped upload body of docs/reference §3.4). */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "fixture.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -30,33 +26,19 @@ typedef struct fixture {
 
 static int setup(void **state)
 {
-    fixture *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    strcpy(f->dir, "/tmp/molt-log-test-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->path, sizeof f->path, "%s/test.log", f->dir);
-    snprintf(f->logs, sizeof f->logs, "%s/logs", f->dir);
-    *state = f;
+    fixture *f = fx_fixture_new(state, fixture, "log-test");
+    fx_path(f->path, sizeof f->path, "%s/test.log", f->dir);
+    fx_path(f->logs, sizeof f->logs, "%s/logs", f->dir);
     return 0;
 }
 
 static int teardown(void **state)
 {
-    fixture *f = *state;
-    molt_log_open_deployment(NULL, NULL);
+    fx_deployment_log_close();
     molt_log_set_level(MOLT_LOG_INFO);
-    assert_int_equal(molt_rm_rf(f->dir, NULL), 0);
-    free(f);
-    return 0;
+    return fx_fixture_free(state);
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    char *data = NULL;
-    int r = molt_read_file(path, 64 << 20, &data, len, NULL);
-    assert_int_equal(r, 0);
-    return data;
-}
 
 /* "2026-11-25T19:00:00.123456789Z" */
 static void assert_timestamp(const char *ts)
@@ -77,7 +59,7 @@ static void assert_timestamp(const char *ts)
 static json_t *parse_lines(const char *path)
 {
     size_t len;
-    char *text = slurp(path, &len);
+    char *text = fx_read(path, &len);
     json_t *all = json_array();
     char *p = text;
     while (*p) {
@@ -146,7 +128,7 @@ static void test_stderr_filter(void **state)
     dup2(saved, 2);
     close(saved);
     size_t len;
-    char *text = slurp(f->path, &len);
+    char *text = fx_read(f->path, &len);
     assert_string_equal(text, "molt: error: disk /data is 99% full\n"
                               "molt: warning: retrying\n"
                               "molt: debug: now shown\n"
@@ -262,35 +244,47 @@ static void test_threads(void **state)
 
 /* A process killed while logging can cut its last line short (the kernel stops a write() at a
  * fatal signal), but never an earlier line, and the next writer starts on a fresh line. */
+typedef struct logger_arg {
+    const char *path;
+    int round;
+} logger_arg;
+
+/* Logs lines until killed, reporting (fx_report) once line round % 5 is written: the parent
+ * kills after that, so every round has whole lines, and the kill lands in a later line,
+ * wherever the scheduler left the child. */
+static int logger(void *arg, int report_fd)
+{
+    const logger_arg *a = arg;
+    molt_log_set_level(MOLT_LOG_ERROR);
+    if (molt_log_open_deployment(a->path, NULL) != 0)
+        return 3;
+    /* Lines of 200..5000 bytes: some cross a page boundary, where a write stops. */
+    char pad[5000];
+    memset(pad, 'z', sizeof pad - 1);
+    pad[sizeof pad - 1] = '\0';
+    for (long i = 0;; i++) {
+        molt_log_info("round %d line %ld %s", a->round, i, pad + (i * 797 % 4800));
+        if (i == a->round % 5)
+            fx_report(report_fd);
+    }
+}
+
 static void test_killed_logger(void **state)
 {
     fixture *f = *state;
     enum { ROUNDS = 30 };
-    srand((unsigned)time(NULL));
     for (int round = 0; round < ROUNDS; round++) {
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-            molt_log_set_level(MOLT_LOG_ERROR);
-            if (molt_log_open_deployment(f->path, NULL) != 0)
-                _exit(3);
-            /* Lines of 200..5000 bytes: some cross a page boundary, where a write stops. */
-            char pad[5000];
-            memset(pad, 'z', sizeof pad - 1);
-            pad[sizeof pad - 1] = '\0';
-            for (long i = 0;; i++)
-                molt_log_info("round %d line %ld %s", round, i, pad + (i * 797 % 4800));
-        }
-        usleep((useconds_t)(rand() % 5000));
-        kill(pid, SIGKILL);
-        int status;
-        assert_int_equal(waitpid(pid, &status, 0), pid);
+        logger_arg a = {f->path, round};
+        fx_child c;
+        fx_child_start(&c, logger, &a);
+        assert_int_equal(fx_child_wait_reports(&c, 1), 1);
+        int status = fx_child_end(&c, SIGKILL);
         assert_true(WIFSIGNALED(status));
     }
     /* Line by line: whole entries of round r numbered 0, 1, 2...; at most one torn line per
      * round, and only as that round's last. */
     size_t len;
-    char *text = slurp(f->path, &len);
+    char *text = fx_read(f->path, &len);
     int round = 0;
     long next = 0;
     int torn = 0, whole = 0;
@@ -637,7 +631,7 @@ static void test_big_file_tail(void **state)
     free(body);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_levels),
@@ -654,5 +648,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_upload_truncated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_big_file_tail, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return fx_run_group_tests(argc, argv, tests, NULL, NULL);
 }

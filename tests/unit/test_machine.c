@@ -2,11 +2,7 @@
 /* Unit tests for core/state/machine.c on a scratch device with a real shell update module:
  * recovery from a recorded state, the loop guard, refusals, and the status document. The
  * complete call sequences are checked end to end by tests/integration. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "fixture.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,17 +24,9 @@ typedef struct fixture {
     molt_config *cfg;
 } fixture;
 
-static void write_text(const char *path, const char *text, mode_t mode)
-{
-    assert_int_equal(molt_write_file_atomic(path, text, strlen(text), mode, NULL), 0);
-}
-
 static int setup(void **state)
 {
-    fixture *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    strcpy(f->dir, "/tmp/molt-machine-test-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
+    fixture *f = fx_fixture_new(state, fixture, "machine-test");
     snprintf(f->store, sizeof f->store, "%s/data/store", f->dir);
     snprintf(f->calls, sizeof f->calls, "%s/calls", f->dir);
     snprintf(f->tree, sizeof f->tree, "%s/data/modules/v3/payloads/0000/tree", f->dir);
@@ -51,21 +39,20 @@ static int setup(void **state)
     char script[512];
     snprintf(script, sizeof script, "#!/bin/sh\necho \"$1\" >> %s\nexit 0\n", f->calls);
     snprintf(f->path, sizeof f->path, "%s/modules/test-type", f->dir);
-    write_text(f->path, script, 0755);
+    fx_write_text(f->path, script, 0755);
 
     snprintf(f->path, sizeof f->path, "%s/data/device_type", f->dir);
-    write_text(f->path, "device_type=dev-a\n", 0644);
+    fx_write_text(f->path, "device_type=dev-a\n", 0644);
     char yaml[1024];
     snprintf(yaml, sizeof yaml,
              "data_dir: %s/data\ndevice_type_file: %s/data/device_type\nmodule_dirs:\n"
              "  - %s/modules\nscripts_dir: %s/scripts\nmodule_timeout: 20\n",
              f->dir, f->dir, f->dir, f->dir);
     snprintf(f->path, sizeof f->path, "%s/molt.yaml", f->dir);
-    write_text(f->path, yaml, 0644);
+    fx_write_text(f->path, yaml, 0644);
     molt_err err;
     if (molt_config_load(&f->cfg, f->path, &err) < 0)
         fail_msg("config: %s", err.msg);
-    *state = f;
     return 0;
 }
 
@@ -73,9 +60,7 @@ static int teardown(void **state)
 {
     fixture *f = *state;
     molt_config_free(f->cfg);
-    assert_int_equal(molt_rm_rf(f->dir, NULL), 0);
-    free(f);
-    return 0;
+    return fx_fixture_free(state);
 }
 
 /* A store with base-1 installed and a deployment of new-1 recorded in state (pending may be
@@ -273,7 +258,7 @@ static void test_loop_guard(void **state)
     json_decref(doc);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     molt_log_set_level(MOLT_LOG_ERROR);
     const struct CMUnitTest tests[] = {
@@ -285,5 +270,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_awaiting_commit_commits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_loop_guard, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return fx_run_group_tests(argc, argv, tests, NULL, NULL);
 }

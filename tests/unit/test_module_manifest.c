@@ -1,11 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The installed-module manifest reader (host/module_manifest.c) that `molt modules` uses: the
  * file beside the module, its capabilities, errors with file:line, a missing manifest. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "fixture.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,21 +16,20 @@ static char g_dir[64];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(g_dir, sizeof g_dir, "/tmp/molt-manifest.XXXXXX");
-    return mkdtemp(g_dir) ? 0 : -1;
+    fx_scratch(g_dir, sizeof g_dir, "manifest-test");
+    return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    return molt_rm_rf(g_dir, NULL);
+    fx_scratch_remove(g_dir);
+    return 0;
 }
 
 static void put(const char *name, const char *text)
 {
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", g_dir, name);
-    assert_int_equal(molt_write_file_atomic(path, text, strlen(text), 0644, NULL), 0);
+    fx_write_in(g_dir, name, text, 0644);
 }
 
 static char *at(const char *name)
@@ -123,7 +118,7 @@ static void test_size_limit(void **state)
     assert_int_equal(molt_module_manifest_read(at("big.yaml"), &m, &err), MOLT_ELIMIT);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_native_beside),
@@ -132,5 +127,5 @@ int main(void)
         cmocka_unit_test(test_errors_name_file_and_line),
         cmocka_unit_test(test_size_limit),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return fx_run_group_tests(argc, argv, tests, setup, teardown);
 }

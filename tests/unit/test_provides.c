@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-#include <cmocka.h>
+#include "fixture.h"
 
 #include "state/provides.h"
 
@@ -378,7 +378,7 @@ static void test_downgrade(void **state)
     assert_non_null(strstr(e.msg, "'8', older than the device's '9' (integer scheme)"));
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_glob),
@@ -394,5 +394,5 @@ int main(void)
         cmocka_unit_test(test_commit_errors),
         cmocka_unit_test(test_downgrade),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return fx_run_group_tests(argc, argv, tests, NULL, NULL);
 }

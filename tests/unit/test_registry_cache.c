@@ -6,11 +6,7 @@
  * docker module's libcurl is never mapped); a file changed in place, replaced, or removed, a
  * cache of another molt, a malformed or unwritable cache: the files are loaded again. The
  * rows of a scan with the cache are always compared with those of a scan without it. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "fixture.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -42,22 +38,10 @@ typedef struct fixture {
     molt_config nocache; /* the same without a data dir: never cached */
 } fixture;
 
-static void run_sh(const char *cmd)
-{
-    int r = system(cmd);
-    if (r != 0)
-        fail_msg("command failed (%d): %s", r, cmd);
-}
-
 static int setup(void **state)
 {
-    fixture *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    char tmpl[] = "/tmp/molt-regcache-test-XXXXXX";
-    assert_non_null(mkdtemp(tmpl));
-    assert_non_null(realpath(tmpl, f->dir));
-    const char *build = getenv("MOLT_BUILD_DIR");
-    assert_non_null(build);
+    fixture *f = fx_fixture_new(state, fixture, "regcache-test");
+    const char *build = fx_build_dir();
     snprintf(f->mods, sizeof f->mods, "%s/tests/modules/native", build);
     snprintf(f->native, sizeof f->native, "%s/native", f->dir);
     snprintf(f->data, sizeof f->data, "%s/data", f->dir);
@@ -68,19 +52,15 @@ static int setup(void **state)
     snprintf(cmd, sizeof cmd,
              "cd '%s' && cp native_copy.so probe_dup.so probe_major2.so probe_ok.so '%s/'",
              f->mods, f->native);
-    run_sh(cmd);
+    fx_sh("%s", cmd);
     f->cfg = (molt_config){.native_module_dir = f->native, .data_dir = f->data};
     f->nocache = (molt_config){.native_module_dir = f->native};
-    *state = f;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    fixture *f = *state;
-    molt_rm_rf(f->dir, NULL);
-    free(f);
-    return 0;
+    return fx_fixture_free(state);
 }
 
 /* Every row of the registry of cfg as text. */
@@ -187,7 +167,7 @@ static void test_changed_files_loaded_again(void **state)
     /* changed in place (same inode, same size: the mtime/ctime differ) */
     edit_cached_version(f, "probe_ok.so", "7.7.7-from-cache");
     snprintf(cmd, sizeof cmd, "touch -d '2001-01-01' '%s/probe_ok.so'", f->native);
-    run_sh(cmd);
+    fx_sh("%s", cmd);
     r = rows_agree(f);
     assert_null(strstr(r, "7.7.7-from-cache"));
     free(r);
@@ -195,7 +175,7 @@ static void test_changed_files_loaded_again(void **state)
     /* replaced by another module (probe_reboot: capabilities streaming|reboot) */
     snprintf(cmd, sizeof cmd, "cp '%s/probe_reboot.so' '%s/probe_ok.so.new' && "
              "mv '%s/probe_ok.so.new' '%s/probe_ok.so'", f->mods, f->native, f->native, f->native);
-    run_sh(cmd);
+    fx_sh("%s", cmd);
     r = rows_agree(f);
     assert_non_null(strstr(r, "|probe|"));
     assert_non_null(strstr(r, "|5|"));   /* MOLT_CAP_STREAMING | MOLT_CAP_REBOOT */
@@ -203,7 +183,7 @@ static void test_changed_files_loaded_again(void **state)
 
     /* removed: gone from the rows and from the cache */
     snprintf(cmd, sizeof cmd, "rm '%s/probe_ok.so'", f->native);
-    run_sh(cmd);
+    fx_sh("%s", cmd);
     r = rows_agree(f);
     assert_null(strstr(r, "|probe|"));
     free(r);
@@ -211,7 +191,7 @@ static void test_changed_files_loaded_again(void **state)
 
     /* the refusal of the second claimant goes when the first claimant goes */
     snprintf(cmd, sizeof cmd, "rm '%s/native_copy.so'", f->native);
-    run_sh(cmd);
+    fx_sh("%s", cmd);
     r = rows_agree(f);
     assert_non_null(strstr(r, "|native-copy|"));
     assert_non_null(strstr(r, "|dup|"));
@@ -249,7 +229,7 @@ static void test_bad_caches_ignored(void **state)
     /* the cache cannot be written (its folder is a file): same rows, no error */
     char cmd[4 * BUF];
     snprintf(cmd, sizeof cmd, "rm -rf '%s/native' && touch '%s/native'", f->data, f->data);
-    run_sh(cmd);
+    fx_sh("%s", cmd);
     r = rows(&f->cfg);
     assert_string_equal(r, want);
     free(r);
@@ -279,7 +259,7 @@ static void test_docker_module_not_loaded(void **state)
     char cmd[4 * BUF], so[2 * BUF];
     const char *build = getenv("MOLT_BUILD_DIR");
     snprintf(cmd, sizeof cmd, "cp '%s/modules/native/docker.so' '%s/'", build, f->native);
-    run_sh(cmd);
+    fx_sh("%s", cmd);
     snprintf(so, sizeof so, "%s/docker.so", f->native);
     for (int round = 0; round < 2; round++) {
         fflush(NULL);
@@ -307,7 +287,7 @@ static void test_docker_module_not_loaded(void **state)
     }
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_cached_rows_are_exact, setup, teardown),
@@ -316,5 +296,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_caches_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_docker_module_not_loaded, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return fx_run_group_tests(argc, argv, tests, NULL, NULL);
 }

@@ -3,11 +3,7 @@
  * atomic replace, the root-confined path join (.., absolute, symlinks out of the root), file
  * copies with progress, JSON Pointer accessors. molt_sdk_copy_payload runs against the real host
  * in test_native_host (the copy module stages every payload with it). */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "fixture.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -31,47 +27,16 @@ static char root[PATH_MAX];   /* scratch folder, realpath */
 
 static int setup(void **state)
 {
-    char tmpl[] = "/tmp/molt-sdk-test-XXXXXX";
-    assert_non_null(mkdtemp(tmpl));
-    assert_non_null(realpath(tmpl, root));
+    (void)state;
+    fx_scratch(root, sizeof root, "sdk-test");
     return 0;
 }
 
 static int teardown(void **state)
 {
-    char cmd[BUF];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    assert_int_equal(system(cmd), 0);
+    (void)state;
+    fx_scratch_remove(root);
     return 0;
-}
-
-static void sh(const char *fmt, const char *a, const char *b)
-    __attribute__((format(printf, 1, 0)));
-
-/* Run a shell command made of fmt with two string arguments. */
-static void sh(const char *fmt, const char *a, const char *b)
-{
-    char cmd[4 * BUF];
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-    snprintf(cmd, sizeof cmd, fmt, a, b);
-#pragma GCC diagnostic pop
-    if (system(cmd) != 0)
-        fail_msg("command failed: %s", cmd);
-}
-
-static char *slurp(const char *path, size_t *ret_len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    char *buf = malloc(1 << 20);
-    assert_non_null(buf);
-    size_t n = fread(buf, 1, (1 << 20) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    *ret_len = n;
-    return buf;
 }
 
 /* Entries of root (not . and ..): no temporary file may be left behind. */
@@ -102,7 +67,7 @@ static void test_write_atomic(void **state)
     snprintf(path, sizeof path, "%s/f.txt", root);
     assert_int_equal(molt_sdk_write_file_atomic(path, "one", 3, 0600, &err), 0);
     assert_int_equal(molt_sdk_write_file_atomic(path, "second", 6, 0640, &err), 0);
-    char *data = slurp(path, &len);
+    char *data = fx_read(path, &len);
     assert_int_equal(len, 6);
     assert_memory_equal(data, "second", 6);
     free(data);
@@ -125,7 +90,7 @@ static void test_write_atomic(void **state)
     assert_int_equal(molt_sdk_atomic_open(path, 0644, &fd, &tmp, &err), 0);
     assert_int_equal(write(fd, "partial", 7), 7);
     molt_sdk_atomic_abort(fd, tmp);
-    data = slurp(path, &len);
+    data = fx_read(path, &len);
     assert_string_equal(data, "second");
     free(data);
     assert_int_equal(count_entries(root), 1);
@@ -155,9 +120,9 @@ static void join_refused(const char *rel, const char *middle)
 
 static void test_path_join(void **state)
 {
-    sh("mkdir -p '%s/a/b' && ln -s b '%s/a/in'", root, root);
-    sh("ln -s /etc '%s/out' && ln -s ../../ '%s/a/up'", root, root);
-    sh("ln -s nowhere '%s/dangling' && ln -s ../../a '%s/a/b/loop'", root, root);
+    fx_sh("mkdir -p '%s/a/b' && ln -s b '%s/a/in'", root, root);
+    fx_sh("ln -s /etc '%s/out' && ln -s ../../ '%s/a/up'", root, root);
+    fx_sh("ln -s nowhere '%s/dangling' && ln -s ../../a '%s/a/b/loop'", root, root);
     join_ok("x", "x");
     join_ok("a/b/new.txt", "a/b/new.txt");
     join_ok("./a//b/./c", "a/b/c");
@@ -204,11 +169,11 @@ static void test_copy_file(void **state)
     struct molt_sdk_error err = {0};
     snprintf(src, sizeof src, "%s/src.bin", root);
     snprintf(dst, sizeof dst, "%s/dst.bin", root);
-    sh("head -c 300000 /dev/urandom >'%s' && printf old >'%s'", src, dst);
+    fx_sh("head -c 300000 /dev/urandom >'%s' && printf old >'%s'", src, dst);
     progress_log p = {0};
     assert_int_equal(molt_sdk_copy_file(src, dst, 0600, on_progress, &p, &err), 0);
     size_t la, lb;
-    char *a = slurp(src, &la), *b = slurp(dst, &lb);
+    char *a = fx_read(src, &la), *b = fx_read(dst, &lb);
     assert_int_equal(la, 300000);
     assert_int_equal(lb, la);
     assert_memory_equal(a, b, la);
@@ -327,7 +292,7 @@ static void test_shared_helpers(void **state)
     assert_int_equal(strncmp(err.msg, "cannot open the folder of ", 26), 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_version),
@@ -338,5 +303,5 @@ int main(void)
         cmocka_unit_test(test_err_errno),
         cmocka_unit_test_setup_teardown(test_shared_helpers, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return fx_run_group_tests(argc, argv, tests, NULL, NULL);
 }

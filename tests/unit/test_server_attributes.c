@@ -1,11 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Identity and inventory attributes (docs/reference §3.1, §3.5): key=value parsing, the identity's
  * exact encoding, inventory scripts merged in name order, the PUT body. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "fixture.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,31 +18,22 @@ typedef struct fixture {
 
 static int setup(void **state)
 {
-    fixture *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    strcpy(f->dir, "/tmp/molt-attr-test-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    *state = f;
+    fx_fixture_new(state, fixture, "attr-test");
     return 0;
 }
 
 static int teardown(void **state)
 {
-    fixture *f = *state;
-    molt_rm_rf(f->dir, NULL);
-    free(f);
-    return 0;
+    return fx_fixture_free(state);
 }
 
 static void write_script(const char *dir, const char *name, const char *body, char *path,
                          size_t size)
 {
-    snprintf(path, size, "%s/%s", dir, name);
-    FILE *fp = fopen(path, "w");
-    assert_non_null(fp);
-    fprintf(fp, "#!/bin/sh\n%s", body);
-    fclose(fp);
-    assert_int_equal(chmod(path, 0755), 0);
+    char text[1024];
+    fx_path(path, size, "%s/%s", dir, name);
+    fx_path(text, sizeof text, "#!/bin/sh\n%s", body);
+    fx_write_text(path, text, 0755);
 }
 
 static void test_parse(void **state)
@@ -138,7 +125,7 @@ static void test_limits(void **state)
     json_decref(a);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse),
@@ -146,5 +133,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_inventory, setup, teardown),
         cmocka_unit_test(test_limits),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return fx_run_group_tests(argc, argv, tests, NULL, NULL);
 }

@@ -2,11 +2,7 @@
 /* The device key and the X-MEN-Signature (docs/reference §3.1): keys of the three types made 0600
  * and loaded back, loose modes refused, signatures verified with OpenSSL over the exact bytes
  * (RSA PKCS#1 v1.5 SHA-256, ECDSA DER, Ed25519 pure), a flipped byte refused. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "fixture.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,21 +27,14 @@ typedef struct fixture {
 
 static int setup(void **state)
 {
-    fixture *f = calloc(1, sizeof *f);
-    assert_non_null(f);
-    strcpy(f->dir, "/tmp/molt-auth-test-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->key, sizeof f->key, "%s/sub/key.pem", f->dir);
-    *state = f;
+    fixture *f = fx_fixture_new(state, fixture, "auth-test");
+    fx_path(f->key, sizeof f->key, "%s/sub/key.pem", f->dir);
     return 0;
 }
 
 static int teardown(void **state)
 {
-    fixture *f = *state;
-    molt_rm_rf(f->dir, NULL);
-    free(f);
-    return 0;
+    return fx_fixture_free(state);
 }
 
 /* Verify sig_b64 over data with the PEM public key, as a server would. */
@@ -170,11 +159,11 @@ static void test_refusals(void **state)
         assert_non_null(strstr(got.msg, "pkcs11:token=no-such-token;object=o&module-name=y"));
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_types, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return fx_run_group_tests(argc, argv, tests, NULL, NULL);
 }

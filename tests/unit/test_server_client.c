@@ -4,11 +4,7 @@
  * re-authentication once on 401, the v2 -> v1 fallback with the query encoded, 204, Retry-After
  * in seconds and as an HTTP date, 409 -> MOLT_ECANCELED, 413 -> MOLT_ELIMIT, a token that is
  * not printable text refused. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "fixture.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -309,7 +305,7 @@ static void test_bad_token(void **state)
     stop(&sv);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_auth_body, setup, teardown),
@@ -318,5 +314,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_token, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return fx_run_group_tests(argc, argv, tests, NULL, NULL);
 }

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <cmocka.h>
+#include "fixture.h"
 #include <sys/wait.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
@@ -17,7 +17,7 @@
 #include "util/encoding.h"
 #include "util/fs.h"
 
-static char tmpdir[] = "/tmp/molt-test-signature-XXXXXX";
+static char tmpdir[64];
 
 static const char message[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
                               "  data/0000/payload.bin\n";
@@ -62,27 +62,31 @@ static char *read_file(const char *name, size_t *ret_len)
     return data;
 }
 
+/* The keys (fx_cached: generated once per build of this program). */
+static void build_keys(const char *dir)
+{
+    fx_sh("cd '%s' && ("
+          "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out rsa.key && "
+          "openssl rsa -in rsa.key -traditional -out rsa1.key && "
+          "openssl pkey -in rsa.key -pubout -out rsa.pub && "
+          "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out rsa-other.key && "
+          "openssl pkey -in rsa-other.key -pubout -out rsa-other.pub && "
+          "openssl ecparam -name prime256v1 -genkey -noout -out ec.key && "
+          "openssl pkcs8 -topk8 -nocrypt -in ec.key -out ec8.key && "
+          "openssl ec -in ec.key -pubout -out ec.pub && "
+          "openssl ecparam -name secp384r1 -genkey -noout -out ec384.key && "
+          "openssl ec -in ec384.key -pubout -out ec384.pub && "
+          "openssl genpkey -algorithm ED25519 -out ed.key && "
+          "openssl pkey -in ed.key -pubout -out ed.pub && "
+          "openssl pkey -in ec.key -aes256 -passout pass:secret -out ec-enc.key && "
+          "printf '%%s' 'not a key' > garbage.pem) >/dev/null 2>&1", dir);
+}
+
 static int setup_keys(void **state)
 {
     (void)state;
-    if (!mkdtemp(tmpdir))
-        return -1;
-    /* RSA: PKCS#8 as openssl genpkey writes it, plus the PKCS#1 ("traditional") form. */
-    if (sh("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out rsa.key && "
-           "openssl rsa -in rsa.key -traditional -out rsa1.key && "
-           "openssl pkey -in rsa.key -pubout -out rsa.pub && "
-           "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out rsa-other.key && "
-           "openssl pkey -in rsa-other.key -pubout -out rsa-other.pub && "
-           "openssl ecparam -name prime256v1 -genkey -noout -out ec.key && "
-           "openssl pkcs8 -topk8 -nocrypt -in ec.key -out ec8.key && "
-           "openssl ec -in ec.key -pubout -out ec.pub && "
-           "openssl ecparam -name secp384r1 -genkey -noout -out ec384.key && "
-           "openssl ec -in ec384.key -pubout -out ec384.pub && "
-           "openssl genpkey -algorithm ED25519 -out ed.key && "
-           "openssl pkey -in ed.key -pubout -out ed.pub && "
-           "openssl pkey -in ec.key -aes256 -passout pass:secret -out ec-enc.key && "
-           "printf '%%s' 'not a key' > garbage.pem") != 0)
-        return -1;
+    fx_scratch(tmpdir, sizeof tmpdir, "signature-test");
+    fx_cached("test_signature", tmpdir, build_keys);
     char *p = path("msg");
     int r = molt_write_file_atomic(p, message, strlen(message), 0600, NULL);
     free(p);
@@ -92,7 +96,8 @@ static int setup_keys(void **state)
 static int teardown_keys(void **state)
 {
     (void)state;
-    return molt_rm_rf(tmpdir, NULL);
+    fx_scratch_remove(tmpdir);
+    return 0;
 }
 
 /* Sign with our code, decode, and let openssl verify the binary signature in sig.bin. */
@@ -290,7 +295,7 @@ static void test_key_errors(void **state)
     assert_string_equal(b64, "x");
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rsa_sign_verified_by_openssl),
@@ -299,5 +304,5 @@ int main(void)
         cmocka_unit_test(test_malformed_signatures),
         cmocka_unit_test(test_key_errors),
     };
-    return cmocka_run_group_tests(tests, setup_keys, teardown_keys);
+    return fx_run_group_tests(argc, argv, tests, setup_keys, teardown_keys);
 }

@@ -4,11 +4,7 @@
  * declared size before writing, and more bytes than declared stop the write. The over-long case
  * cannot come through the artifact reader (it ends a file at its tar header's size), so a fake
  * block source plays the stream here. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "fixture.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -26,15 +22,15 @@ static char dir[64];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/molt-stage-test-XXXXXX");
-    assert_non_null(mkdtemp(dir));
+    fx_scratch(dir, sizeof dir, "stage-test");
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    return molt_rm_rf(dir, NULL);
+    fx_scratch_remove(dir);
+    return 0;
 }
 
 /* n blocks of 10 bytes, then the end, or fail_code instead of the end when it is set. */
@@ -118,7 +114,7 @@ static void test_read_error_removes_the_file(void **state)
     assert_int_equal(size_of("bad.bin"), -1);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_declared_size_written, setup, teardown),
@@ -127,5 +123,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_overlong_stream_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_error_removes_the_file, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return fx_run_group_tests(argc, argv, tests, NULL, NULL);
 }

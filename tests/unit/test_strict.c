@@ -1,10 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* core/util/strict: sshd-like strict modes for the files that decide what molt runs as root. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "fixture.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,8 +16,7 @@ static char dir[64];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/molt-strict-test-XXXXXX");
-    assert_non_null(mkdtemp(dir));
+    fx_scratch(dir, sizeof dir, "strict-test");
     unsetenv(MOLT_STRICT_OWNER_ENV);
     return 0;
 }
@@ -30,14 +25,14 @@ static int teardown(void **state)
 {
     (void)state;
     unsetenv(MOLT_STRICT_OWNER_ENV);
-    return molt_rm_rf(dir, NULL);
+    fx_scratch_remove(dir);
+    return 0;
 }
 
 static void make(const char *rel, mode_t mode, char *out, size_t cap)
 {
-    snprintf(out, cap, "%s/%s", dir, rel);
-    assert_int_equal(molt_write_file_atomic(out, "x", 1, 0644, NULL), 0);
-    assert_int_equal(chmod(out, mode), 0);
+    fx_path(out, cap, "%s/%s", dir, rel);
+    fx_write_text(out, "x", mode);
 }
 
 static void test_file_modes(void **state)
@@ -105,12 +100,12 @@ static void test_owner_and_test_setting(void **state)
     assert_non_null(strstr(err.msg, "group-writable"));
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_file_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_folders_and_links, setup, teardown),
         cmocka_unit_test_setup_teardown(test_owner_and_test_setting, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return fx_run_group_tests(argc, argv, tests, NULL, NULL);
 }

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <cmocka.h>
+#include "fixture.h"
 
 #include "state/version.h"
 
@@ -226,7 +226,7 @@ static void test_scheme_names(void **state)
     assert_int_equal(c, 42);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_integer),
@@ -235,5 +235,5 @@ int main(void)
         cmocka_unit_test(test_debian_matches_dpkg),
         cmocka_unit_test(test_scheme_names),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return fx_run_group_tests(argc, argv, tests, NULL, NULL);
 }

@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
@@ -73,6 +74,7 @@ typedef struct child_result {
 
 /* The jobs a child runs. */
 typedef enum daemon_job { JOB_SETUP, JOB_CONCLUDE, JOB_INVENTORY, JOB_UPDATE } daemon_job;
+static const char *const job_names[] = {"setup", "conclude", "inventory", "update"};
 
 typedef struct daemon_ctx {
     const molt_config *cfg;
@@ -801,9 +803,12 @@ static int run_child(daemon_ctx *d, daemon_job job, molt_err *err)
     }
     close(res_pipe[0]);
     int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    struct rusage ru = {0};
+    while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR)
         ;
     molt_proc_unwatch(pid);
+    /* bench/daemon_rss.sh reads this line (the children's peak). */
+    molt_log_debug("job %s: pid %d, peak RSS %ld KiB", job_names[job], (int)pid, ru.ru_maxrss);
     child_result res;
     if (buf && got >= sizeof res)
         memcpy(&res, buf, sizeof res);

@@ -43,6 +43,11 @@ for ((i = 0; i < samples; i++)); do
     sleep 0.5
 done
 libs=$(awk '$6 ~ /\.so/ { n = split($6, p, "/"); print p[n] }' "/proc/$MOLT_BG_PID/maps" | sort -u | tr '\n' ' ')
+# The parent's resident KiB per mapped file (and [heap], [stack], anonymous), largest first.
+by_map=$(awk '/^[0-9a-f]+-[0-9a-f]+ / { n = split($6, p, "/"); name = $6 == "" ? "anonymous" : p[n] }
+              /^Rss:/ { kib[name] += $2 }
+              END { for (k in kib) if (kib[k] > 0) printf "%s %d\n", k, kib[k] }' "/proc/$MOLT_BG_PID/smaps" |
+         sort -k2,2nr | awk '{ printf "%s %d KiB, ", $1, $2 }')
 daemon_stop
 
 col() { awk -v c="$1" '{ print $c }' "$T/rss" | sort -n; }
@@ -60,3 +65,4 @@ for j in update inventory setup; do
         "$(mib "$(peaks $j | median)")" "$(mib "$(peaks $j | sort -n | tail -1)")"
 done
 echo "libraries mapped by the parent: $libs"
+echo "the parent's RSS by mapping: ${by_map%, }"

@@ -808,7 +808,9 @@ static int run_child(daemon_ctx *d, daemon_job job, molt_err *err)
         ;
     molt_proc_unwatch(pid);
     /* bench/daemon_rss.sh reads this line (the children's peak). */
-    molt_log_debug("job %s: pid %d, peak RSS %ld KiB", job_names[job], (int)pid, ru.ru_maxrss);
+    molt_log_debug("job %s: pid %d, peak RSS %ld KiB, CPU %ld ms", job_names[job], (int)pid,
+                   ru.ru_maxrss, (long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+                                     (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000);
     child_result res;
     if (buf && got >= sizeof res)
         memcpy(&res, buf, sizeof res);

@@ -7,7 +7,11 @@
 #  - a child never outlives the daemon: SIGKILL of the daemon alone (not its group) while its
 #    child is inside a poll ends the child too (PR_SET_PDEATHSIG);
 #  - SIGTERM to the daemon alone while its child is inside a poll: passed on to the child, which
-#    finishes its request; then both exit, the daemon with 0.
+#    finishes its request; then both exit, the daemon with 0;
+#  - SIGTERM during a deployment's download (held by the server's --hold-after): the download
+#    finishes, the state hook stops the machine before ArtifactInstall without exiting the
+#    process (the daemon leaves through its loop: "molt daemon: stopping", exit 0), the store
+#    keeps the deployment in Download, and the next start fails it cleanly (Cleanup, "failure").
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/device.sh"
 . "$(dirname "$0")/fleet.sh"
@@ -105,3 +109,42 @@ assert_eq 0 "$rc" "SIGTERM: the daemon's exit code"
 alive "$child" && fail "SIGTERM: the child is still running"
 grep -q "molt daemon: stopping" "$T/daemon.out.err" || fail "SIGTERM: the daemon did not stop through its loop"
 pass "SIGTERM while the child polls: passed on, the request finished, both exited (0)"
+
+# ---- SIGTERM during a deployment's download: stopped before ArtifactInstall, recorded ---------
+fleet_artifact r1 300000
+fleet_server_stop
+fleet_server_start --hold-after 100000
+daemon_start
+mctl '{"deployment": {"id": "d1", "artifact_name": "r1", "file": "r1.mender", "device_types": ["dev-a"]}}'
+wait_for_line "$T/server.log" '"event": "held", "path": "/_artifacts/r1.mender' 60
+hold_child=$(pgrep -P "$MOLT_BG_PID" || true)
+[ -n "$hold_child" ] || fail "download: no child of the daemon inside the held download"
+kill -TERM "$MOLT_BG_PID"
+wait_for_line "$T/daemon.out.err" "stopping: waiting for the running job \\(pid $hold_child\\)" 30
+release
+for ((i = 0; i < 600; i++)); do
+    kill -0 "$MOLT_BG_PID" 2>/dev/null || break
+    sleep 0.05
+done
+kill -0 "$MOLT_BG_PID" 2>/dev/null && fail "download: the daemon did not stop"
+rc=0
+wait "$MOLT_BG_PID" || rc=$?
+MOLT_BG_PID=
+assert_eq 0 "$rc" "download: the daemon's exit code"
+grep -q "stopping before ArtifactInstall: the deployment stays recorded" "$T/daemon.out.err" ||
+    fail "download: the daemon did not stop before ArtifactInstall"
+grep -a -A1000 "stopping before ArtifactInstall" "$T/daemon.out.err" | grep -aq "molt daemon: stopping" ||
+    fail "download: the daemon did not leave through its loop after the hook stopped the machine"
+grep -aq "ended without an answer\|was killed by signal" "$T/daemon.out.err" &&
+    fail "download: the child did not return from the stopped machine and answer (it exited)"
+alive "$hold_child" && fail "download: the child is still running"
+assert_eq Download "$(dev_state)" "download: the store keeps the deployment in Download"
+assert_eq downloading "$(dd_statuses)" "download: statuses before the restart"
+[ ! -e "$DEV_DEST/blob.bin" ] || fail "download: the file was installed"
+daemon_start
+wait_mq 'dd()["finished"] is not None' 60
+daemon_stop
+assert_eq "downloading failure" "$(dd_statuses)" "download: statuses after the restart"
+assert_eq idle "$(dev_state)" "download: the store after the restart"
+[ ! -e "$DEV_DEST/blob.bin" ] || fail "download: the file was installed after the restart"
+pass "SIGTERM during a deployment's download: stopped before ArtifactInstall, recorded, failed cleanly at the next start"

@@ -13,9 +13,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <unistd.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <cmocka.h>
 
 #include "state/control.h"

@@ -74,7 +74,7 @@ pass "while its child is inside a request, the daemon still maps none of them (t
 kill -KILL "$MOLT_BG_PID"
 wait "$MOLT_BG_PID" 2>/dev/null || true
 MOLT_BG_PID=
-for ((i = 0; i < 200; i++)); do
+for ((i = 0; i < 600; i++)); do
     alive "$child" || break
     sleep 0.05
 done

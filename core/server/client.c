@@ -128,6 +128,23 @@ void molt_server_drop_token(molt_server *s)
     s->token_server = NULL;
 }
 
+const char *molt_server_token(const molt_server *s)
+{
+    return s->token;
+}
+
+int molt_server_set_token(molt_server *s, const char *token, molt_err *err)
+{
+    molt_server_drop_token(s);
+    s->token = strdup(token);
+    s->token_server = strdup(s->url);
+    if (!s->token || !s->token_server) {
+        molt_server_drop_token(s);
+        return molt_err_set(err, MOLT_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
 int molt_server_retry_after(const molt_server *s)
 {
     return s->retry_after;

@@ -50,7 +50,13 @@ unsigned molt_server_auth_count(const molt_server *s);
 /* Forget the token (the next call authenticates again). */
 void molt_server_drop_token(molt_server *s);
 
-/* deployments/next (docs/reference §3.2): v2 POST with provides (an object of strings: device_type,
+/* The token held (NULL when none), borrowed until the next call; and a token obtained earlier
+ * from this client's server (by another process of the daemon: state/daemon.c), copied and
+ * bound to the client's URL as if it had been obtained here. */
+const char *molt_server_token(const molt_server *s);
+int molt_server_set_token(molt_server *s, const char *token, molt_err *err);
+
+/* deployments/next (§3.2): v2 POST with provides (an object of strings: device_type,
  * artifact_name, ...), then v1 GET on 404. 0 with *ret_dep NULL on 204 (nothing to do), or a
  * new deployment (molt_server_deployment_free). */
 int molt_server_next(molt_server *s, const json_t *provides, molt_server_deployment **ret_dep,

@@ -1,6 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The daemon loop of `molt daemon` (docs/reference §3, §3.6): one thread, poll() on a signal pipe
- * and the control socket between timed jobs (update poll, inventory, pending reports).
+/* The daemon loop of `molt daemon` (reference §3, §3.6): one thread, poll() on a signal pipe
+ * and the control socket (state/control.c) between timed jobs (update poll, inventory, pending
+ * reports).
+ *
+ * Each job runs in a short-lived child (a "burst": its requests, the device key's signature,
+ * the download and install of a deployment), so the long-lived parent never maps libcurl,
+ * libssl or OpenSSL's providers: between polls it holds only the timers, the backoff, the
+ * inventory's hash and the server's token, which the child sends back over a pipe before it
+ * exits (docs/performance.md, "The idle daemon"). The child dies with the parent
+ * (PR_SET_PDEATHSIG); a SIGTERM to the parent is passed on to it, and the parent waits for it.
  *
  * A server deployment is recorded in <data_dir>/server-deployment.json ({"id", "final"})
  * before anything is reported, and removed once its final status was accepted; the state
@@ -14,19 +22,21 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
 #include "util/proc.h"
 #include "server/attributes.h"
 #include "server/client.h"
+#include "state/control.h"
 #include "state/deplog.h"
 #include "state/machine.h"
 #include "trust/device_key.h"
@@ -38,25 +48,51 @@
  * for now; the final one is retried again at the next poll (it stays recorded). */
 #define REPORT_ATTEMPTS 10
 #define RECORD_MAX 4096
-#define CONTROL_MAX 64
+/* Longest server token a child may hand back (the client keeps at most as much). */
+#define TOKEN_MAX (64 * 1024)
+#define RESULT_MAGIC 0x6d6f6c74u   /* "molt" */
 
-typedef struct daemon_ctx {
-    const molt_config *cfg;
-    molt_device_key *key;
-    char *identity;
-    molt_server *srv;
-    int ctl_fd;
-    char *record_path;
-    char *logs_dir;
+/* What the parent keeps between jobs; a child gets it by fork() and sends it back changed. */
+typedef struct daemon_state {
     time_t next_update, next_inventory;
     int failures;                 /* consecutive failed server calls: the backoff */
     bool inventory_sent_once;
     bool have_inv_hash;
     unsigned char inv_hash[32];
-    unsigned inv_auth;            /* the token generation the hash was sent with */
+    unsigned tokens;              /* tokens obtained so far, by every child */
+    unsigned inv_auth;            /* `tokens` when the inventory's hash was sent */
+} daemon_state;
+
+/* A child's answer: written once, before it exits, followed by token_len bytes of token. */
+typedef struct child_result {
+    uint32_t magic;
+    uint32_t token_len;           /* 0: no token (not authenticated, or dropped) */
+    daemon_state st;
+    bool halt;                    /* a reboot was started: wait to be stopped */
+    molt_err err;                 /* why the child could not start its job (key, libcurl) */
+} child_result;
+
+/* The jobs a child runs. */
+typedef enum daemon_job { JOB_SETUP, JOB_CONCLUDE, JOB_INVENTORY, JOB_UPDATE } daemon_job;
+static const char *const job_names[] = {"setup", "conclude", "inventory", "update"};
+
+typedef struct daemon_ctx {
+    const molt_config *cfg;
+    char *identity;
+    int ctl_fd;                   /* the parent's; -1 in a child */
+    char *record_path;
+    char *logs_dir;
+    long watchdog_ms;             /* 0 = no systemd watchdog (and in a child: the parent pings) */
+    daemon_state st;
+    char *token;                  /* the server's token, carried from child to child */
+    bool want_update, want_inventory;   /* control commands not applied yet */
+    bool halt;                    /* a reboot was started */
+    /* in a child only */
+    molt_device_key *key;
+    molt_server *srv;
+    bool hook_stopped;            /* the hook stopped the machine (a signal) */
     const char *dep_id;           /* the deployment the hook reports for */
     const molt_server_deployment *announced;   /* the deployment deploy() installs, or NULL */
-    long watchdog_ms;             /* 0 = no systemd watchdog */
 } daemon_ctx;
 
 static volatile sig_atomic_t g_stop;
@@ -96,11 +132,9 @@ static void notify(const char *state)
 
 /* ---- waiting ------------------------------------------------------------------------------ */
 
-/* Seconds to wait after the n-th consecutive failure (docs/reference §3.6: from 60 s doubling up to
- * retry_poll_interval; an interval under 60 s is used as it is). */
-static int backoff(const daemon_ctx *d, int n)
+int molt_daemon_backoff(int retry_poll_interval, int n)
 {
-    int cap = d->cfg->retry_poll_interval;
+    int cap = retry_poll_interval;
     if (cap < 60)
         return cap;
     long s = 60;
@@ -109,7 +143,39 @@ static int backoff(const daemon_ctx *d, int n)
     return s > cap ? cap : (int)s;
 }
 
-static void handle_control(daemon_ctx *d);
+static int backoff(const daemon_ctx *d, int n)
+{
+    return molt_daemon_backoff(d->cfg->retry_poll_interval, n);
+}
+
+/* A command from the control socket, kept until no child runs (a child's answer would
+ * overwrite the timers it moves). */
+static void handle_control(daemon_ctx *d)
+{
+    switch (molt_control_serve(d->ctl_fd)) {
+    case MOLT_CONTROL_CHECK_UPDATE: d->want_update = true; break;
+    case MOLT_CONTROL_SEND_INVENTORY: d->want_inventory = true; break;
+    default: break;
+    }
+}
+
+static void apply_control(daemon_ctx *d)
+{
+    if (d->want_update)
+        d->st.next_update = 0;
+    if (d->want_inventory) {
+        d->st.next_inventory = 0;
+        d->st.have_inv_hash = false;   /* asked for: send even if unchanged */
+    }
+    d->want_update = d->want_inventory = false;
+}
+
+static void drain_signal_pipe(void)
+{
+    char b[16];
+    while (read(g_pipe[0], b, sizeof b) > 0)
+        ;
+}
 
 /* Wait up to secs (or a control command, or a signal). false when the daemon must stop. */
 static bool wait_for(daemon_ctx *d, long secs)
@@ -129,143 +195,22 @@ static bool wait_for(daemon_ctx *d, long secs)
         int n = poll(p, d->ctl_fd >= 0 ? 2 : 1, (int)left_ms);
         if (d->watchdog_ms > 0)
             notify("WATCHDOG=1");
-        if (n > 0 && (p[1].revents & POLLIN)) {
+        if (n > 0 && (p[0].revents & POLLIN))
+            drain_signal_pipe();
+        if (n > 0 && d->ctl_fd >= 0 && (p[1].revents & POLLIN)) {
             handle_control(d);
+            apply_control(d);
             /* a command moved a job to now: let the loop run it */
-            if (d->next_update <= time(NULL) || d->next_inventory <= time(NULL))
+            if (d->st.next_update <= time(NULL) || d->st.next_inventory <= time(NULL))
                 return true;
         }
     }
     return false;
 }
 
-/* ---- the control socket ------------------------------------------------------------------- */
-
-static int control_listen(daemon_ctx *d, molt_err *err)
-{
-    const char *path = d->cfg->control_socket;
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof addr.sun_path)
-        return molt_err_set(err, MOLT_ECONFIG, "server.control_socket %s: longer than %zu "
-                            "characters", path, sizeof addr.sun_path - 1);
-    memcpy(addr.sun_path, path, strlen(path));
-    char *dir = strdup(path);
-    if (!dir)
-        return molt_err_set(err, MOLT_ENOMEM, "out of memory");
-    char *slash = strrchr(dir, '/');
-    int r = 0;
-    if (slash && slash != dir) {
-        *slash = '\0';
-        r = molt_mkdir_p(dir, 0755, err);
-    }
-    free(dir);
-    if (r < 0)
-        return r;
-    if (unlink(path) != 0 && errno != ENOENT)
-        return molt_err_errno(err, MOLT_EIO, errno, "removing the old control socket %s", path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return molt_err_errno(err, MOLT_EIO, errno, "control socket");
-    /* Created 0600 from the start: no instant where others could connect. */
-    mode_t old = umask(0177);
-    int b = bind(fd, (struct sockaddr *)&addr, sizeof addr);
-    umask(old);
-    if (b != 0 || listen(fd, 8) != 0) {
-        r = molt_err_errno(err, MOLT_EIO, errno, "control socket %s", path);
-        close(fd);
-        return r;
-    }
-    d->ctl_fd = fd;
-    return 0;
-}
-
-static void handle_control(daemon_ctx *d)
-{
-    int c = accept4(d->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
-    if (c < 0)
-        return;
-    struct ucred cred;
-    socklen_t clen = sizeof cred;
-    char buf[CONTROL_MAX + 1];
-    const char *answer = "error unknown command\n";
-    struct timeval tv = {.tv_sec = 2};
-    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    /* The line first (so a refused client is not cut off while it writes), then who sent it.
-     * One line; read until its newline (or EOF), bounded by the buffer and SO_RCVTIMEO. */
-    size_t got = 0;
-    while (got < CONTROL_MAX && !memchr(buf, '\n', got)) {
-        ssize_t n = read(c, buf + got, CONTROL_MAX - got);
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    buf[got] = '\0';
-    buf[strcspn(buf, "\r\n")] = '\0';
-    bool have_cred = getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0;
-    if (!have_cred || cred.uid != 0) {
-        molt_log_warning("control socket: refused \"%.32s\" from uid %ld (root only)", buf,
-                         have_cred ? (long)cred.uid : -1L);
-        answer = "error only root may control molt\n";
-    } else {
-        if (strcmp(buf, "check-update") == 0) {
-            d->next_update = 0;
-            answer = "ok\n";
-        } else if (strcmp(buf, "send-inventory") == 0) {
-            d->next_inventory = 0;
-            d->have_inv_hash = false;   /* asked for: send even if unchanged */
-            answer = "ok\n";
-        }
-        molt_log_info("control socket: %s: %s", buf, answer);
-    }
-    if (send(c, answer, strlen(answer), MSG_NOSIGNAL) < 0)
-        molt_log_debug("control socket: the client left before the answer");
-    close(c);
-}
-
 int molt_daemon_control(const molt_config *cfg, const char *command, molt_err *err)
 {
-    const char *path = cfg->control_socket;
-    struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof addr.sun_path)
-        return molt_err_set(err, MOLT_ECONFIG, "server.control_socket %s: too long", path);
-    memcpy(addr.sun_path, path, strlen(path));
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return molt_err_errno(err, MOLT_EIO, errno, "control socket");
-    int r = 0;
-    char buf[CONTROL_MAX + 1];
-    struct timeval tv = {.tv_sec = 10};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
-        int e = errno;
-        r = molt_err_errno(err, e == ENOENT || e == ECONNREFUSED ? MOLT_ENOTFOUND
-                                : e == EACCES || e == EPERM      ? MOLT_EINVAL
-                                                                 : MOLT_EIO,
-                           e, "cannot reach the molt daemon at %s%s", path,
-                           e == EACCES ? " (only root may control molt)" : "");
-        goto out;
-    }
-    int len = snprintf(buf, sizeof buf, "%s\n", command);
-    if (len < 0 || (size_t)len >= sizeof buf) {
-        r = molt_err_set(err, MOLT_EINVAL, "control command too long: %s", command);
-        goto out;
-    }
-    /* One send, without SIGPIPE: a daemon that answers and closes early must not kill us. */
-    if (send(fd, buf, (size_t)len, MSG_NOSIGNAL) != len) {
-        r = molt_err_errno(err, MOLT_EIO, errno, "sending %s to the molt daemon", command);
-        goto out;
-    }
-    shutdown(fd, SHUT_WR);
-    ssize_t n = read(fd, buf, CONTROL_MAX);
-    buf[n > 0 ? n : 0] = '\0';
-    buf[strcspn(buf, "\n")] = '\0';
-    if (strcmp(buf, "ok") != 0)
-        r = molt_err_set(err, MOLT_EINVAL, "the molt daemon refused %s: %s", command,
-                         n > 0 ? (strncmp(buf, "error ", 6) == 0 ? buf + 6 : buf)
-                               : "no answer");
-out:
-    close(fd);
-    return r;
+    return molt_control_request(cfg->control_socket, command, err);
 }
 
 /* ---- the record of the server deployment -------------------------------------------------- */
@@ -322,28 +267,27 @@ static int report_hard(daemon_ctx *d, const char *id, const char *status, molt_e
     return r;
 }
 
-/* The state hook: the statuses around the states (docs/reference §3.3). */
+/* Stop between steps: the store names the next step, resumed at the next start. */
+static int hook_stop(daemon_ctx *d, const char *state)
+{
+    molt_log_info("stopping before %s: the deployment stays recorded", state);
+    d->hook_stopped = true;
+    return MOLT_HOOK_STOP;
+}
+
+/* The state hook: the statuses around the states (reference §3.3). */
 static int hook(void *ctx, const char *state, molt_err *err)
 {
     daemon_ctx *d = ctx;
-    if (g_stop) {
-        /* Stop between steps: the store names the next step, resumed at the next start. */
-        molt_log_info("stopping before %s: the deployment stays recorded", state);
-        _exit(0);
-    }
-    if (d->watchdog_ms > 0)
-        notify("WATCHDOG=1");
+    if (g_stop)
+        return hook_stop(d, state);
     int r;
     if (strcmp(state, "ArtifactCommit") == 0) {
         /* Credentials may have changed with the update (docs/reference §3.1); this status is the last abort
          * check and must arrive before the commit. */
         molt_server_drop_token(d->srv);
         r = report_hard(d, d->dep_id, "installing", err);
-        if (g_stop) {
-            molt_log_info("stopping before ArtifactCommit: the deployment stays recorded");
-            _exit(0);
-        }
-        return r;
+        return g_stop ? hook_stop(d, state) : r;
     }
     const char *status = strcmp(state, "ArtifactReboot") == 0 ? "rebooting" : "installing";
     r = molt_server_status(d->srv, d->dep_id, status, err);
@@ -409,7 +353,7 @@ static int open_machine(daemon_ctx *d, molt_machine **ret, molt_err *err)
     return r;
 }
 
-/* Run a shell command for an automatic reboot, then wait to be stopped by it. */
+/* Run a shell command for an automatic reboot; the parent then waits to be stopped by it. */
 static void reboot_device(daemon_ctx *d)
 {
     const char *cmd = d->cfg->reboot_command;
@@ -430,8 +374,7 @@ static void reboot_device(daemon_ctx *d)
         molt_proc_free(p);
     }
     /* The device goes down now; the deployment resumes at the next start. */
-    while (wait_for(d, 3600))
-        ;
+    d->halt = true;
 }
 
 /* Install (uri) or resume (uri NULL) the recorded deployment id, commit it when it waits for
@@ -466,11 +409,15 @@ static bool drive(daemon_ctx *d, const char *id, const char *uri)
     }
     molt_machine_free(m);
     m = NULL;
-    if (o == MOLT_OUTCOME_AWAIT_COMMIT) {
+    if (o == MOLT_OUTCOME_AWAIT_COMMIT && !d->hook_stopped) {
         /* The daemon commits on its own once the server confirmed (the hook). */
         if (open_machine(d, &m, &e) == 0)
             molt_machine_commit(m, &o, &e);
         molt_machine_free(m);
+    }
+    if (d->hook_stopped) {
+        molt_log_open_deployment(NULL, NULL);
+        return false;
     }
     if (o == MOLT_OUTCOME_REBOOT) {
         reboot_device(d);
@@ -525,7 +472,7 @@ static void conclude(daemon_ctx *d)
     if (report_final(d, id, final)) {
         if (unlink(d->record_path) != 0 && errno != ENOENT)
             molt_log_error("removing %s: %s", d->record_path, strerror(errno));
-        d->next_inventory = 0;   /* new provides: tell the server (docs/reference §3.6) */
+        d->st.next_inventory = 0;   /* new provides: tell the server (§3.6) */
     }
 out:
     json_decref(rec);
@@ -565,10 +512,10 @@ static void deploy(daemon_ctx *d, const molt_server_deployment *dep)
 
 static void failed_call(daemon_ctx *d, const molt_err *e, time_t *next, const char *what)
 {
-    d->failures++;
-    int wait = molt_server_retry_after(d->srv);
+    d->st.failures++;
+    int wait = d->srv ? molt_server_retry_after(d->srv) : -1;
     if (wait < 0)
-        wait = backoff(d, d->failures);
+        wait = backoff(d, d->st.failures);
     if (e->code == MOLT_ESTATE)
         molt_log_info("%s: %s; trying again in %d s", what, e->msg, wait);
     else
@@ -599,21 +546,21 @@ static void poll_update(daemon_ctx *d)
     molt_server_deployment *dep = NULL;
     json_t *prov = device_provides(d, &e);
     if (!prov) {
-        failed_call(d, &e, &d->next_update, "checking for an update");
+        failed_call(d, &e, &d->st.next_update, "checking for an update");
         return;
     }
     int r = molt_server_next(d->srv, prov, &dep, &e);
     json_decref(prov);
     if (r < 0) {
-        failed_call(d, &e, &d->next_update, "checking for an update");
+        failed_call(d, &e, &d->st.next_update, "checking for an update");
         return;
     }
-    d->failures = 0;
-    d->next_update = time(NULL) + d->cfg->update_poll_interval;
+    d->st.failures = 0;
+    d->st.next_update = time(NULL) + d->cfg->update_poll_interval;
     if (!dep) {
         molt_log_debug("no update");
-        if (!d->inventory_sent_once)
-            d->next_inventory = 0;
+        if (!d->st.inventory_sent_once)
+            d->st.next_inventory = 0;
         return;
     }
     deploy(d, dep);
@@ -644,25 +591,25 @@ static void send_inventory(daemon_ctx *d)
     }
     unsigned char h[32];
     molt_sha256(text, strlen(text), h);
-    d->next_inventory = time(NULL) + d->cfg->inventory_poll_interval;
+    d->st.next_inventory = time(NULL) + d->cfg->inventory_poll_interval;
     /* Unchanged since the last accepted PUT with the same token: skip (a new token, e.g. after
      * the server forgot the device, resets this, as the C++ client does). */
-    if (d->have_inv_hash && d->inv_auth == molt_server_auth_count(d->srv) &&
-        memcmp(h, d->inv_hash, sizeof h) == 0) {
+    if (d->st.have_inv_hash && d->st.inv_auth == d->st.tokens + molt_server_auth_count(d->srv) &&
+        memcmp(h, d->st.inv_hash, sizeof h) == 0) {
         molt_log_debug("inventory unchanged: not sent");
         goto out;
     }
     if (molt_server_inventory(d->srv, body, &e) < 0)
         goto fail;
-    d->failures = 0;
-    memcpy(d->inv_hash, h, sizeof h);
-    d->have_inv_hash = true;
-    d->inv_auth = molt_server_auth_count(d->srv);
-    d->inventory_sent_once = true;
+    d->st.failures = 0;
+    memcpy(d->st.inv_hash, h, sizeof h);
+    d->st.have_inv_hash = true;
+    d->st.inv_auth = d->st.tokens + molt_server_auth_count(d->srv);
+    d->st.inventory_sent_once = true;
     molt_log_info("inventory sent (%zu attributes)", json_array_size(body));
     goto out;
 fail:
-    failed_call(d, &e, &d->next_inventory, "sending the inventory");
+    failed_call(d, &e, &d->st.next_inventory, "sending the inventory");
 out:
     free(text);
     json_decref(body);
@@ -683,10 +630,11 @@ int molt_daemon_check_config(const molt_config *cfg, molt_err *err)
     return 0;
 }
 
+/* What the parent needs before its loop: paths, the identity (scripts, no OpenSSL), the control
+ * socket. The key and the server client are a child's (child_open). */
 static int setup(daemon_ctx *d, molt_err *err)
 {
     const molt_config *cfg = d->cfg;
-    molt_key_type type;
     int r;
     if ((r = molt_daemon_check_config(cfg, err)) < 0)
         return r;
@@ -695,13 +643,31 @@ static int setup(daemon_ctx *d, molt_err *err)
     if (!d->record_path || !d->logs_dir)
         return molt_err_set(err, MOLT_ENOMEM, "out of memory");
     if ((r = molt_mkdir_p(cfg->data_dir, 0700, err)) < 0 ||
-        (r = molt_key_type_parse(cfg->device_key_type, &type, err)) < 0 ||
-        (r = molt_device_key_load_pkcs11(&d->key, cfg->device_key, type, cfg->pkcs11_module,
-                                         err)) < 0 ||
         (r = molt_identity_json((const char *const *)cfg->identity_scripts,
                                 cfg->n_identity_scripts, &d->identity, err)) < 0)
         return r;
     molt_log_info("device identity: %s", d->identity);
+    if ((r = molt_control_listen(cfg->control_socket, &d->ctl_fd, err)) < 0)
+        return r;
+    const char *wd = getenv("WATCHDOG_USEC");
+    if (wd && atol(wd) > 0)
+        d->watchdog_ms = atol(wd) / 1000;
+    return 0;
+}
+
+/* ---- the children ------------------------------------------------------------------------- */
+
+/* In a child: the device key (created at the first start) and the server client, with the
+ * token an earlier child obtained. */
+static int child_open(daemon_ctx *d, molt_err *err)
+{
+    const molt_config *cfg = d->cfg;
+    molt_key_type type;
+    int r;
+    if ((r = molt_key_type_parse(cfg->device_key_type, &type, err)) < 0 ||
+        (r = molt_device_key_load_pkcs11(&d->key, cfg->device_key, type, cfg->pkcs11_module,
+                                         err)) < 0)
+        return r;
     molt_server_opts o = {
         .url = cfg->server_url,
         .tenant_token = cfg->tenant_token,
@@ -714,12 +680,157 @@ static int setup(daemon_ctx *d, molt_err *err)
         .connect_timeout = cfg->connect_timeout,
         .low_speed_time = cfg->low_speed_time,
     };
-    if ((r = molt_server_new(&d->srv, &o, err)) < 0 || (r = control_listen(d, err)) < 0)
+    if ((r = molt_server_new(&d->srv, &o, err)) < 0)
         return r;
-    const char *wd = getenv("WATCHDOG_USEC");
-    if (wd && atol(wd) > 0)
-        d->watchdog_ms = atol(wd) / 1000;
-    return 0;
+    return d->token ? molt_server_set_token(d->srv, d->token, err) : 0;
+}
+
+/* The child's side of run_child: its own signal pipe (a signal to it must not wake the parent's
+ * loop), no control socket, no watchdog pings (the parent pings while it waits); the job; the
+ * answer; _exit (the parent's atexit handlers and stdio buffers are not the child's). */
+static void child_main(daemon_ctx *d, daemon_job job, int fd)
+{
+    int old[2] = {g_pipe[0], g_pipe[1]}, fresh[2];
+    g_pipe[1] = -1;   /* the handler must not write to a closed descriptor meanwhile */
+    close(old[0]);
+    close(old[1]);
+    if (pipe2(fresh, O_CLOEXEC | O_NONBLOCK) == 0) {
+        g_pipe[0] = fresh[0];
+        g_pipe[1] = fresh[1];
+    }
+    close(d->ctl_fd);
+    d->ctl_fd = -1;
+    d->watchdog_ms = 0;
+
+    child_result res = {.magic = RESULT_MAGIC};
+    molt_err e = {0};
+    if (child_open(d, &e) < 0) {
+        res.err = e;
+        if (job == JOB_INVENTORY)
+            failed_call(d, &e, &d->st.next_inventory, "sending the inventory");
+        else if (job == JOB_UPDATE)
+            failed_call(d, &e, &d->st.next_update, "checking for an update");
+        else if (job == JOB_CONCLUDE)
+            molt_log_error("%s", e.msg);
+    } else {
+        switch (job) {
+        case JOB_SETUP: break;
+        case JOB_CONCLUDE: conclude(d); break;
+        case JOB_INVENTORY: send_inventory(d); break;
+        case JOB_UPDATE: poll_update(d); break;
+        }
+    }
+    res.st = d->st;
+    res.halt = d->halt;
+    const char *token = d->srv ? molt_server_token(d->srv) : d->token;
+    if (d->srv)
+        res.st.tokens += molt_server_auth_count(d->srv);
+    size_t tlen = token ? strlen(token) : 0;
+    if (tlen > TOKEN_MAX)
+        tlen = 0;   /* cannot happen (the client refuses longer ones): authenticate again */
+    res.token_len = (uint32_t)tlen;
+    if (molt_write_all(fd, &res, sizeof res, NULL, "result") == 0 && tlen)
+        molt_write_all(fd, token, tlen, NULL, "result");
+    close(fd);
+    molt_server_free(d->srv);
+    molt_device_key_free(d->key);
+    _exit(0);
+}
+
+/* Run job in a child and wait for it: meanwhile ping the watchdog, take control commands (kept
+ * for after the job), and pass a SIGTERM or SIGINT on to it. Then take its state. 0, or the
+ * child's err (JOB_SETUP: the key or the server client failed), or MOLT_EIO when it could not
+ * start or ended without an answer (counted as a failed call). */
+static int run_child(daemon_ctx *d, daemon_job job, molt_err *err)
+{
+    int res_pipe[2], r = 0;
+    if (pipe2(res_pipe, O_CLOEXEC) != 0)
+        return molt_err_errno(err, MOLT_EIO, errno, "pipe");
+    fflush(NULL);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        r = molt_err_errno(err, MOLT_EIO, errno, "fork");
+        close(res_pipe[0]);
+        close(res_pipe[1]);
+        return r;
+    }
+    if (pid == 0) {
+        if (molt_proc_die_with_parent(parent) != 0)
+            _exit(1);
+        close(res_pipe[0]);
+        child_main(d, job, res_pipe[1]);
+    }
+    molt_proc_watch(pid);   /* killed with it should the parent die of SIGHUP or SIGQUIT */
+    close(res_pipe[1]);
+    size_t cap = sizeof(child_result) + TOKEN_MAX, got = 0;
+    char *buf = malloc(cap);
+    bool passed_on = false;
+    for (;;) {
+        if (g_stop && !passed_on) {
+            molt_log_info("stopping: waiting for the running job (pid %d) to stop", (int)pid);
+            kill(pid, SIGTERM);
+            passed_on = true;
+        }
+        struct pollfd p[3] = {{.fd = res_pipe[0], .events = POLLIN},
+                              {.fd = g_pipe[0], .events = POLLIN},
+                              {.fd = d->ctl_fd, .events = POLLIN}};
+        int n = poll(p, d->ctl_fd >= 0 ? 3 : 2, d->watchdog_ms > 0 ? (int)(d->watchdog_ms / 2) : -1);
+        if (d->watchdog_ms > 0)
+            notify("WATCHDOG=1");
+        if (n < 0 && errno != EINTR)
+            break;
+        if (n <= 0)
+            continue;
+        if (p[1].revents & POLLIN)
+            drain_signal_pipe();
+        if (d->ctl_fd >= 0 && (p[2].revents & POLLIN))
+            handle_control(d);
+        if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t k = buf && got < cap ? read(res_pipe[0], buf + got, cap - got) : 0;
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k <= 0)
+                break;
+            got += (size_t)k;
+        }
+    }
+    close(res_pipe[0]);
+    int status = 0;
+    struct rusage ru = {0};
+    while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR)
+        ;
+    molt_proc_unwatch(pid);
+    /* bench/daemon_rss.sh reads this line (the children's peak). */
+    molt_log_debug("job %s: pid %d, peak RSS %ld KiB, CPU %ld ms", job_names[job], (int)pid,
+                   ru.ru_maxrss, (long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+                                     (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000);
+    child_result res;
+    if (buf && got >= sizeof res)
+        memcpy(&res, buf, sizeof res);
+    if (!buf || got < sizeof res || res.magic != RESULT_MAGIC ||
+        got != sizeof res + res.token_len) {
+        if (WIFSIGNALED(status))
+            r = molt_err_set(err, MOLT_EIO, "the daemon's job (pid %d) was killed by signal %d "
+                             "(%s)", (int)pid, WTERMSIG(status), strsignal(WTERMSIG(status)));
+        else
+            r = molt_err_set(err, MOLT_EIO, "the daemon's job (pid %d) ended without an answer "
+                             "(exit status %d)", (int)pid,
+                             WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        molt_log_error("%s", err->msg);
+        d->st.failures++;
+        goto out;
+    }
+    d->st = res.st;
+    d->halt = res.halt;
+    free(d->token);
+    d->token = res.token_len ? strndup(buf + sizeof res, res.token_len) : NULL;
+    if (res.err.code)
+        r = molt_err_set(err, res.err.code, "%s", res.err.msg);
+out:
+    free(buf);
+    apply_control(d);
+    return r;
 }
 
 int molt_daemon_run(const molt_config *cfg, molt_err *err)
@@ -734,38 +845,51 @@ int molt_daemon_run(const molt_config *cfg, molt_err *err)
     sigaction(SIGTERM, &sa, &old_term);
     sigaction(SIGINT, &sa, &old_int);
     signal(SIGPIPE, SIG_IGN);
-    if ((r = setup(&d, err)) < 0)
+    /* The key (created at the first start) and the server client, checked once in a child:
+     * their failures stop the daemon before its loop, as they always did. */
+    if ((r = setup(&d, err)) < 0 || (r = run_child(&d, JOB_SETUP, err)) < 0)
         goto out;
     molt_log_info("molt daemon %s: server %s", MOLT_VERSION, cfg->server_url);
     notify("READY=1");
     /* An unfinished deployment first (a restart or a reboot in the middle of one). */
-    conclude(&d);
-    while (!g_stop) {
+    molt_err e = {0};
+    if (access(d.record_path, F_OK) == 0)
+        run_child(&d, JOB_CONCLUDE, &e);
+    while (!g_stop && !d.halt) {
         time_t now = time(NULL);
         if (access(d.record_path, F_OK) == 0) {
             /* A final status that did not arrive yet: before anything new. */
-            conclude(&d);
-            if (access(d.record_path, F_OK) == 0) {
+            run_child(&d, JOB_CONCLUDE, &e);
+            if (!g_stop && !d.halt && access(d.record_path, F_OK) == 0) {
                 /* Not concluded (a rollback pending until its cause passes, a status that did
                  * not arrive): try again after the backoff, not at once. */
-                d.failures++;
-                int wait = backoff(&d, d.failures);
+                d.st.failures++;
+                int wait = backoff(&d, d.st.failures);
                 molt_log_info("the deployment is not concluded yet: trying again in %d s", wait);
                 if (!wait_for(&d, wait))
                     break;
                 continue;
             }
-        } else if (d.next_inventory <= now) {
-            send_inventory(&d);
-        } else if (d.next_update <= now) {
-            poll_update(&d);
+        } else if (d.st.next_inventory <= now) {
+            if (run_child(&d, JOB_INVENTORY, &e) < 0)
+                d.st.next_inventory = time(NULL) + backoff(&d, d.st.failures);
+        } else if (d.st.next_update <= now) {
+            if (run_child(&d, JOB_UPDATE, &e) < 0)
+                d.st.next_update = time(NULL) + backoff(&d, d.st.failures);
         }
-        if (g_stop)
+        if (g_stop || d.halt)
             break;
         now = time(NULL);
-        time_t next = d.next_update < d.next_inventory ? d.next_update : d.next_inventory;
+        time_t next = d.st.next_update < d.st.next_inventory ? d.st.next_update
+                                                             : d.st.next_inventory;
         if (next > now && !wait_for(&d, (long)(next - now)))
             break;
+    }
+    if (d.halt && !g_stop) {
+        /* A reboot was started: the device goes down now; the deployment resumes at the next
+         * start. */
+        while (wait_for(&d, 3600))
+            ;
     }
     molt_log_info("molt daemon: stopping");
     notify("STOPPING=1");
@@ -779,8 +903,7 @@ out:
     close(g_pipe[0]);
     close(g_pipe[1]);
     g_pipe[0] = g_pipe[1] = -1;
-    molt_server_free(d.srv);
-    molt_device_key_free(d.key);
+    free(d.token);
     free(d.identity);
     free(d.record_path);
     free(d.logs_dir);

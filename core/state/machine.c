@@ -284,6 +284,16 @@ static int hook(molt_machine *m, const char *state, molt_err *err)
     return m->hook ? m->hook(m->hook_ctx, state, err) : 0;
 }
 
+/* The hook said MOLT_HOOK_STOP (the daemon is stopping): nothing more is recorded, the store
+ * names the step a resume takes, as after a power cut at this point. */
+static step hook_stop(molt_machine *m, const char *state)
+{
+    molt_err_set(&m->pending_err, MOLT_ECANCELED,
+                 "stopped before %s: the deployment stays recorded", state);
+    m->stop_outcome = MOLT_OUTCOME_FAILED;
+    return S_STOP;
+}
+
 /* ---- the states ------------------------------------------------------------------------- */
 
 /* A failure in ArtifactInstall, ArtifactReboot or ArtifactCommit (docs/reference §2.8): record it,
@@ -310,7 +320,10 @@ static step st_install(molt_machine *m, molt_err *err)
 {
     molt_err e = {0};
     molt_answer reboot, rollback;
-    if (hook(m, "ArtifactInstall", &e) < 0) {
+    int h = hook(m, "ArtifactInstall", &e);
+    if (h > 0)
+        return hook_stop(m, "ArtifactInstall");
+    if (h < 0) {
         /* Nothing is installed yet: like a download failure, straight to Cleanup. */
         note_error(m, &e, "ArtifactInstall");
         dep_set_bool(m, "failed", true);
@@ -345,7 +358,10 @@ static step stop(molt_machine *m, const char *pending, molt_outcome outcome, mol
 static step st_reboot(molt_machine *m, molt_err *err)
 {
     molt_err e = {0};
-    if (hook(m, "ArtifactReboot", &e) < 0)
+    int h = hook(m, "ArtifactReboot", &e);
+    if (h > 0)
+        return hook_stop(m, "ArtifactReboot");
+    if (h < 0)
         return fail_stage(m, "ArtifactReboot", &e, err);
     if (enter_state(m, "ArtifactReboot", err) < 0)
         return S_ABORT;
@@ -391,7 +407,10 @@ static step st_after_install(molt_machine *m, molt_err *err)
 static step st_commit(molt_machine *m, molt_err *err)
 {
     molt_err e = {0};
-    if (hook(m, "ArtifactCommit", &e) < 0)
+    int h = hook(m, "ArtifactCommit", &e);
+    if (h > 0)
+        return hook_stop(m, "ArtifactCommit");
+    if (h < 0)
         return fail_stage(m, "ArtifactCommit", &e, err);
     if (enter_state(m, "ArtifactCommit", err) < 0)
         return S_ABORT;

@@ -37,8 +37,12 @@ void molt_machine_set_progress(molt_machine *m, molt_progress_fn fn, void *ctx);
 /* A hook the daemon sets to report to a server (docs/reference §3.3): called with "ArtifactInstall"
  * after the download, before ArtifactInstall; "ArtifactReboot" before the reboot; and
  * "ArtifactCommit" before the commit. A negative return (err filled; MOLT_ECANCELED for a
- * deployment aborted on the server) fails the deployment as docs/reference §2.8 says: before
- * ArtifactInstall straight to Cleanup, later through the rollback path. */
+ * deployment aborted on the server) fails the deployment as reference §2.8 says: before
+ * ArtifactInstall straight to Cleanup, later through the rollback path. MOLT_HOOK_STOP stops
+ * before the state without recording anything more (the daemon is stopping): the command
+ * returns MOLT_ECANCELED with outcome FAILED, and the store names the step a resume takes, as
+ * after a power cut at that point. */
+#define MOLT_HOOK_STOP 1
 typedef int (*molt_state_hook_fn)(void *ctx, const char *state, molt_err *err);
 void molt_machine_set_state_hook(molt_machine *m, molt_state_hook_fn fn, void *ctx);
 

@@ -32,7 +32,9 @@ A fault rule: {"method": "PUT", "path": "<regex on the path>", "body_contains": 
   and what to do: "status": CODE (with "retry_after": "2"), "drop": true (close the
   connection without an answer, as a server going down), "abort": true (abort the
   deployment, then answer normally), "revoke": true (revoke every token, then answer
-  normally: a 401)}.
+  normally: a 401), "hold": true (log {"event": "held", "path": ...} and keep the request
+  waiting until PUT /_control/release, then answer normally: a handshake, so a test acts while
+  the device is inside that request)}.
 
 Every API request is logged with "api": true, the request and response bodies (parsed JSON
 where they are JSON), whether an Authorization header was sent, and "injected" when a rule
@@ -147,6 +149,7 @@ def error(request, status, message):
 def apply_rules(request, st):
     """Run the fault rules; True when a rule answered (or dropped) the request."""
     body = request.read_body() or b""
+    hold = False
     with st.lock:
         for rule in st.rules:
             if rule.get("method") and rule["method"] != request.command:
@@ -176,6 +179,9 @@ def apply_rules(request, st):
             if rule.get("revoke"):
                 st.data["tokens"] = {}
                 st.save()
+            if rule.get("hold"):
+                hold = True
+                break
             if rule.get("drop"):
                 request.entry["status"] = 0
                 request.drop_connection()
@@ -187,6 +193,9 @@ def apply_rules(request, st):
                        headers=headers)
                 return True
             return False
+    if hold:
+        # Outside the lock: the control route (and other devices) must go on meanwhile.
+        request.hold(0)
     return False
 
 

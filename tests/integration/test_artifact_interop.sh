@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ctest-labels: slow
 # SPDX-License-Identifier: Apache-2.0
 # Interop with Debian's mender-artifact 3.9, both ways:
 #  A. what mender-artifact writes (module-image with everything, rootfs-image, bootstrap; none,

@@ -20,16 +20,8 @@
 . "$(dirname "$0")/device.sh"
 
 FILE_SO="$MOLT_BUILD_DIR/modules/native/file.so"
-[ -f "$FILE_SO" ] || fail "file module not built: $FILE_SO"
 ROOT="$T/root"
 DEST="$ROOT/dest"
-mkdir -p "$ROOT" "$T/sf" "$T/sfd" "$T/dir" "$T/ft"
-head -c 200000 /dev/urandom >"$T/factory-app.bin"
-export MOLT_FILE_ALLOWED_ROOTS="$ROOT"
-device_new native dev-a
-mkdir -p "$DEV/native"
-cp "$FILE_SO" "$DEV/native/file.so"
-device_config "native_module_dir: $DEV/native"
 
 factory() {
     rm -rf "$DEST"
@@ -61,6 +53,14 @@ same_path() {  # A B
 
 # ---- artifacts -----------------------------------------------------------------------------------
 file_power_setup() {
+[ -f "$FILE_SO" ] || fail "file module not built: $FILE_SO"
+mkdir -p "$ROOT" "$T/sf" "$T/sfd" "$T/dir" "$T/ft"
+head -c 200000 /dev/urandom >"$T/factory-app.bin"
+export MOLT_FILE_ALLOWED_ROOTS="$ROOT"
+device_new native dev-a
+mkdir -p "$DEV/native"
+cp "$FILE_SO" "$DEV/native/file.so"
+device_config "native_module_dir: $DEV/native"
 head -c 300000 /dev/urandom >"$T/sf/app.bin"
 printf '%s\n' "$DEST" >"$T/sf/dest_dir"
 printf 'app.bin\n' >"$T/sf/filename"

@@ -178,8 +178,10 @@ vm_console_tail() {
 }
 
 vm_wait() {  # REGEX COUNT [TIMEOUT]
+    # A guard against a hang, never a window: a boot under TCG on a loaded machine took 492 s
+    # (load 30), so at least MOLT_VM_GUARD (default 3 x MOLT_TEST_GUARD) seconds.
     local deadline
-    deadline=$(guard_deadline "${3:-}")   # a guard against a hang (lib.sh), never a window
+    deadline=$(MOLT_TEST_GUARD=${MOLT_VM_GUARD:-$((MOLT_TEST_GUARD * 3))} guard_deadline "${3:-}")
     while [ "$(vm_count "$1")" -lt "$2" ]; do
         if ! kill -0 "$VM_PID" 2>/dev/null; then
             vm_console_tail
@@ -187,7 +189,7 @@ vm_wait() {  # REGEX COUNT [TIMEOUT]
         fi
         if [ $SECONDS -ge "$deadline" ]; then
             vm_console_tail
-            fail "no /$1/ x$2 on the console before the guard (MOLT_TEST_GUARD $MOLT_TEST_GUARD s)"
+            fail "no /$1/ x$2 on the console before the guard (MOLT_VM_GUARD)"
         fi
         sleep 0.2
     done

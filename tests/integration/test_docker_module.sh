@@ -78,7 +78,7 @@ spec() {
 {"app": "web", "health_timeout": 300,
  "containers": [{"name": "web", "image": "$2", "env": {"MODE": "$1"}, "restart": "unless-stopped",
                  "network": "none", "labels": {"test": "molt"},
-                 "healthcheck": {"test": "$3", "interval": "200ms", "timeout": 2, "retries": 2}${4:-}}]}
+                 "healthcheck": {"test": "$3", "interval": "200ms", "timeout": 60, "retries": 2}${4:-}}]}
 JSON
 }
 artifact() {  # NAME META [TAR...]

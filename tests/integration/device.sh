@@ -152,6 +152,7 @@ dev_status_json() {
 dev_state() {  # (one python3 for the parse check and the field: its start-up is most of the cost)
     molt_dev status --json
     expect_rc 0 "molt status --json"
+    cp "$RUN_OUT" "$T/.status.json"   # (tests read more fields from it)
     local s
     s=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d.get("state") or "") if isinstance(d, dict) else sys.exit(1)' \
         "$RUN_OUT" 2>/dev/null) || fail "molt status --json is not a JSON object: $(head -c 500 "$RUN_OUT")"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# ctest-labels: slow
 # SPDX-License-Identifier: Apache-2.0
+# ctest-labels: slow
 # The corpus of bad artifacts: generated at test time from good artifacts that mender-artifact
 # writes (make_bad_artifacts.py), each one refused by `molt-artifact validate` with exit 1 and
 # its own specific error, without a crash or sanitizer report, within 20 s and with bounded

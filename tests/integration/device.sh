@@ -22,7 +22,8 @@
 #   dev_status_json        print `molt status --json` after checking it parses as a JSON object
 #   dev_state              print the state of `molt status --json` ("idle" when nothing is going on)
 #   json_get FILE KEY...   print the value at a path of keys in a JSON file ("" when missing)
-#   wait_for_line FILE REGEX [SECONDS]   wait until a line of FILE matches REGEX (default 30 s)
+#   wait_for_line FILE REGEX [SECONDS]   wait until a line of FILE matches REGEX (a guard against
+#                          a hang: at least MOLT_TEST_GUARD s, see lib.sh)
 #   kill_group PID         kill -9 the process group PID leads (and PID itself)
 #   make_artifact OUT NAME TYPE [mender-artifact args...]   mender-artifact write module-image
 #                          for the current device's type (-t $DEV_TYPE) with the given extra args
@@ -60,7 +61,8 @@
 #                          expected/NAME.txt, check argv/cwd of the calls, that state is idle
 #                          and that no module work tree is left
 
-MOLT_TIMEOUT=${MOLT_TIMEOUT:-60}
+# A guard against a hung molt (lib.sh "Waiting"), not a time the run is expected to take.
+MOLT_TIMEOUT=${MOLT_TIMEOUT:-$MOLT_TEST_GUARD}
 [ "$MOLT_SANITIZE" = ON ] && MOLT_TIMEOUT=$((MOLT_TIMEOUT * 2))
 
 device_new() {  # NAME [DEVICE_TYPE]
@@ -81,7 +83,7 @@ module_dirs:
   - $DEV_MODULES
   - /usr/share/mender/modules/v3
 scripts_dir: $DEV_SCRIPTS
-module_timeout: 60
+module_timeout: 600
 YAML
 }
 
@@ -147,23 +149,27 @@ dev_status_json() {
     cat "$RUN_OUT"
 }
 
-dev_state() {
-    dev_status_json >"$T/.status.json"
+dev_state() {  # (one python3 for the parse check and the field: its start-up is most of the cost)
+    molt_dev status --json
+    expect_rc 0 "molt status --json"
+    cp "$RUN_OUT" "$T/.status.json"   # (tests read more fields from it)
     local s
-    s=$(json_get "$T/.status.json" state)
-    [ -n "$s" ] || fail "molt status --json has no \"state\": $(cat "$T/.status.json")"
+    s=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d.get("state") or "") if isinstance(d, dict) else sys.exit(1)' \
+        "$RUN_OUT" 2>/dev/null) || fail "molt status --json is not a JSON object: $(head -c 500 "$RUN_OUT")"
+    [ -n "$s" ] || fail "molt status --json has no \"state\": $(head -c 500 "$RUN_OUT")"
     echo "$s"
 }
 
 wait_for_line() {  # FILE REGEX [SECONDS]
-    local i n=$((${3:-30} * 20))
-    for ((i = 0; i < n; i++)); do
+    local end
+    end=$(guard_deadline "${3:-}")
+    while [ "$SECONDS" -lt "$end" ]; do
         if [ -f "$1" ] && grep -qE "$2" "$1"; then
             return 0
         fi
         sleep 0.05
     done
-    fail "timed out waiting for /$2/ in $1"
+    fail "timed out waiting for /$2/ in $1 (guard: $MOLT_TEST_GUARD s)"
 }
 
 kill_group() {  # PID
@@ -193,11 +199,11 @@ go_mender() {  # ARGS...
     command -v mender >/dev/null || fail "Mender's Go client (mender) is not installed"
     run_prog /usr/bin/env MENDER_CONF_DIR="$GO_SB/conf" MENDER_DATA_DIR="$GO_SB/data" \
         MENDER_DATASTORE_DIR="$GO_STORE" \
-        GO_TARGET="${GO_TARGET:-}" GO_SB="$GO_SB" timeout -k 5 60 unshare -m sh -c '
+        GO_TARGET="${GO_TARGET:-}" GO_SB="$GO_SB" timeout -k 5 "$MOLT_TIMEOUT" unshare -m sh -c '
             mount --bind "$GO_SB/etc-mender" /etc/mender || exit 3
             if [ -n "$GO_TARGET" ]; then mount --bind "$GO_SB/target" "$GO_TARGET" || exit 3; fi
             exec "$@"' go-mender mender --no-syslog -c "$GO_CONF" -d "$GO_STORE" "$@"
-    [ "$RUN_RC" != 124 ] || { cat "$RUN_ERR" >&2; fail "mender $*: still running after 60 s"; }
+    [ "$RUN_RC" != 124 ] || { cat "$RUN_ERR" >&2; fail "mender $*: still running after $MOLT_TIMEOUT s"; }
 }
 
 # ---- call sequences ---------------------------------------------------------------------------
@@ -298,8 +304,9 @@ seq_marked_pids() {  # MARK
 # Wait until FILE is not empty (a handshake of a module inside a state) while molt_bg's molt
 # (MOLT_BG_PID) runs; otherwise kill it, show its stderr (OUTFILE.err) and fail with WHAT.
 wait_handshake() {  # FILE OUTFILE WHAT
-    local i
-    for ((i = 0; i < 1200; i++)); do
+    local end
+    end=$(guard_deadline)
+    while [ "$SECONDS" -lt "$end" ]; do
         [ -s "$1" ] && return 0
         kill -0 "$MOLT_BG_PID" 2>/dev/null || break
         sleep 0.05
@@ -323,14 +330,17 @@ assert_none_marked() {  # MARK WHAT
 seq_killed() {  # COMMAND TARGET
     local cmd=$1 target=$2 n_before mark="$T/$RANDOM$RANDOM" pid i args
     n_before=$(wc -l <"$CALLS")
-    printf '30' >"$CTL/sleep_$target"
+    # Sleeps until the cut (long: the cut comes at the handshake, however late, never the end).
+    printf '3600' >"$CTL/sleep_$target"
     # The module records its pid when TARGET is a module call (scripts record theirs).
     printf 'echo $$ >"$CTL/pid"\n' >"$CTL/hook_$target"
     rm -f "$CTL/pid"
     echo "\$ $cmd" >>"$SEQ_ACTUAL"
     if [ "$cmd" = install ]; then args=(install "$T/new-1.mender"); else args=("$cmd"); fi
     MOLT_TEST_MARK=$mark molt_bg "$T/seq.bg.out" "${args[@]}" --reboot-exit-code
-    for ((i = 0; i < 600; i++)); do
+    local end
+    end=$(guard_deadline)
+    while [ "$SECONDS" -lt "$end" ]; do
         [ -s "$CTL/pid" ] && break
         kill -0 "$MOLT_BG_PID" 2>/dev/null || break
         sleep 0.05
@@ -346,7 +356,8 @@ seq_killed() {  # COMMAND TARGET
     kill -9 -- "-$pid" 2>/dev/null || true
     kill -9 "$pid" 2>/dev/null || true
     wait "$MOLT_BG_PID" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
+    end=$(guard_deadline)
+    while [ "$SECONDS" -lt "$end" ]; do
         local left
         left=$(seq_marked_pids "$mark")
         [ -z "$left" ] && break

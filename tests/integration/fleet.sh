@@ -15,7 +15,7 @@
 #   mstate FILE                 GET /_control/mender into FILE
 #   mq EXPR                     evaluate a Python expression over the state (`s`) and the server
 #                               log entries (`log`); prints the result
-#   wait_mq EXPR [SECONDS]      wait until mq EXPR prints True
+#   wait_mq EXPR [SECONDS]      wait until mq EXPR prints True (guard: lib.sh MOLT_TEST_GUARD)
 #   daemon_start / daemon_stop  `molt daemon` in the background (its output in $T/daemon.out.err)
 #   dd_statuses                 the statuses the server got for deployment d1 (space separated)
 
@@ -42,8 +42,9 @@ fleet_server_start() {  # [ARGS...]
         --files "$T/www" --state "$T/mstate.json" --log "$T/server.log" "$@" \
         2>>"$T/server.err" &
     SERVER_PID=$!
-    local i
-    for ((i = 0; i < 200; i++)); do
+    local end
+    end=$(guard_deadline)
+    while [ "$SECONDS" -lt "$end" ]; do
         [ -s "$T/port" ] && break
         kill -0 "$SERVER_PID" 2>/dev/null || { cat "$T/server.err" >&2; fail "the test server died"; }
         sleep 0.05
@@ -88,8 +89,9 @@ PY
 }
 
 wait_mq() {  # EXPR [SECONDS]
-    local i n=$((${2:-30} * 10))
-    for ((i = 0; i < n; i++)); do
+    local end
+    end=$(guard_deadline "${2:-}")
+    while [ "$SECONDS" -lt "$end" ]; do
         [ "$(mq "$1")" = True ] && return 0
         if [ -n "$MOLT_BG_PID" ] && ! kill -0 "$MOLT_BG_PID" 2>/dev/null; then
             cat "$T/daemon.out.err" >&2
@@ -99,7 +101,7 @@ wait_mq() {  # EXPR [SECONDS]
     done
     echo "--- daemon:" >&2; tail -n 40 "$T/daemon.out.err" >&2
     echo "--- server state:" >&2; head -c 3000 "$T/.mstate.json" >&2
-    fail "timed out waiting for: $1"
+    fail "timed out waiting for: $1 (guard: $MOLT_TEST_GUARD s)"
 }
 
 dd_statuses() {
@@ -139,8 +141,9 @@ daemon_start() {
 daemon_stop() {  # SIGTERM, wait (bounded), check the exit code and sanitizer output
     [ -n "$MOLT_BG_PID" ] || return 0
     kill -TERM "$MOLT_BG_PID" 2>/dev/null || true
-    local i rc=0
-    for ((i = 0; i < 200; i++)); do
+    local end rc=0
+    end=$(guard_deadline)
+    while [ "$SECONDS" -lt "$end" ]; do
         kill -0 "$MOLT_BG_PID" 2>/dev/null || break
         sleep 0.05
     done

@@ -13,14 +13,66 @@
 #   run_prog PROG ARGS...  run a program capturing $RUN_RC, $RUN_OUT, $RUN_ERR (file paths for the
 #                          output); fails the test on a crash (exit >= 128) or a sanitizer report,
 #                          whatever the exit code; never stops the script on a non-zero exit
-#                          RUN_TIMEOUT (seconds, default 300) bounds its time: a timeout fails the
+#                          RUN_TIMEOUT (seconds, default 2 x MOLT_TEST_GUARD) bounds its time (a
+#                          guard against a hang, see "Waiting" below): a timeout fails the
 #                          test; RUN_AS_LIMIT (e.g. 1G) caps its address space with prlimit, except
 #                          in sanitizer builds (ASan reserves terabytes of address space)
 #   run_molt_artifact ARGS...   run_prog "$MOLT_ARTIFACT" ARGS...
 #   expect_rc WANT MSG     fail unless $RUN_RC of the last run_prog is WANT (shows its stderr)
 #   peak_rss_kib           after run_prog: peak resident memory of that run in KiB (GNU time)
 #   pass MSG               print "ok: MSG" (progress for the ctest log)
+#
+# Scenarios: a script with a line "# ctest: scenarios" names its cases, and tests/CMakeLists.txt
+# registers one ctest entry per case (integration/test_x/NAME, listed at configure time with
+# `bash test_x.sh --list`). Run by hand, `bash test_x.sh NAME` runs the one case NAME, and
+# `bash test_x.sh` all of them, as before.
+#   scenario NAME          true when this run includes the case NAME (no argument: every case;
+#                          an argument: that case only); with --list it prints NAME (once) and is
+#                          false, so a script must do its setup lazily, after its first `scenario`
+#                          (once). Several calls may name one scenario: a group of cases sharing
+#                          a setup too costly to repeat for each
+#   once FUNC              run FUNC (a setup function) the first time only
+#   scenarios_end          last line of such a script: fails when the case asked for does not exist
+#
+# Waiting: never a sleep as synchronisation. A test waits for a condition (a handshake file, a
+# log line, the server's state) and the deadline of such a wait is only a guard against a hang:
+#   MOLT_TEST_GUARD        seconds (default 600) a wait_* helper waits at least, however short
+#                          the SECONDS its caller names (those were sized for a quiet machine)
 set -euo pipefail
+
+MOLT_TEST_GUARD=${MOLT_TEST_GUARD:-600}
+MOLT_SCENARIO=${1:-}
+MOLT_SCENARIO_SEEN=
+
+declare -A MOLT_SCENARIO_LISTED=()
+scenario() {  # NAME
+    if [ "$MOLT_SCENARIO" = --list ]; then
+        [ -n "${MOLT_SCENARIO_LISTED[$1]:-}" ] || printf '%s\n' "$1"
+        MOLT_SCENARIO_LISTED[$1]=1
+        return 1
+    fi
+    [ -z "$MOLT_SCENARIO" ] || [ "$MOLT_SCENARIO" = "$1" ] || return 1
+    MOLT_SCENARIO_SEEN=1
+}
+
+once() {  # FUNC
+    local v="MOLT_ONCE_$1"
+    [ -z "${!v:-}" ] || return 0
+    printf -v "$v" 1
+    "$1"
+}
+
+scenarios_end() {
+    [ "$MOLT_SCENARIO" = --list ] && exit 0
+    [ -z "$MOLT_SCENARIO" ] || [ -n "$MOLT_SCENARIO_SEEN" ] || fail "no scenario named '$MOLT_SCENARIO'"
+}
+
+# The deadline of a wait: at least MOLT_TEST_GUARD seconds, or the caller's SECONDS if longer.
+guard_deadline() {  # [SECONDS]
+    local s=${1:-0}
+    [ "$s" -ge "$MOLT_TEST_GUARD" ] || s=$MOLT_TEST_GUARD
+    echo $((SECONDS + s))
+}
 
 MOLT_SRC_DIR=${MOLT_SRC_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 MOLT_BUILD_DIR=${MOLT_BUILD_DIR:-$MOLT_SRC_DIR/build/gcc}
@@ -58,7 +110,7 @@ RUN_TIME="$T/.run.time"
 
 run_prog() {  # PROG ARGS...
     [ -x "$1" ] || fail "program not built: $1"
-    local wrap=(timeout -k 5 "${RUN_TIMEOUT:-300}")
+    local wrap=(timeout -k 5 "${RUN_TIMEOUT:-$((MOLT_TEST_GUARD * 2))}")
     if [ -n "${RUN_AS_LIMIT:-}" ] && [ "$MOLT_SANITIZE" != ON ]; then
         wrap+=(prlimit "--as=$(numfmt --from=iec "$RUN_AS_LIMIT")")
     fi
@@ -72,7 +124,7 @@ run_prog() {  # PROG ARGS...
     fi
     if [ "$RUN_RC" = 124 ]; then
         cat "$RUN_ERR" >&2
-        fail "$(basename "$1") ${*:2}: timed out (exit 124; RUN_TIMEOUT=${RUN_TIMEOUT:-300} s)"
+        fail "$(basename "$1") ${*:2}: timed out (exit 124; RUN_TIMEOUT=${RUN_TIMEOUT:-$((MOLT_TEST_GUARD * 2))} s)"
     fi
     # GNU time reports a death by signal as "Command terminated by signal N" and exits 128+N.
     if [ "$RUN_RC" -ge 128 ] || grep -q 'terminated by signal' "$RUN_TIME" 2>/dev/null; then

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
+# ctest-labels: slow
 # Interop with Debian's mender-artifact 3.9, both ways:
 #  A. what mender-artifact writes (module-image with everything, rootfs-image, bootstrap; none,
 #     gzip and lzma; unsigned, RSA-3072 and ECDSA P-256) is read by `molt-artifact read --json`

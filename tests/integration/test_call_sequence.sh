@@ -13,13 +13,17 @@
 # state scripts (<State>_<Action>_01) are in the artifact (Artifact*) and in the rootfs scripts
 # dir (Download, and Idle/Sync ones that standalone mode must never run). Module and scripts
 # append to one log, so their relative order is checked.
+# Each case is a scenario (lib.sh): `bash test_call_sequence.sh happy-rollback` runs that one;
+# ctest has one entry per case (integration/test_call_sequence/<case>).
+# ctest: scenarios
+# ctest-labels: slow
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/device.sh"
 
-seq_setup
-
 run_case() {  # NAME ROLLBACK REBOOT "FAILS" COMMAND...
     local name=$1 cmd
+    scenario "$name" || return 0
+    once seq_setup
     seq_start "$2" "$3" "$4"
     shift 4
     for cmd in "$@"; do seq_cmd "$cmd"; done
@@ -80,6 +84,8 @@ run_case user-rollback-automatic Yes Automatic "" install rollback resume
 # module rebooting by itself (Yes), would loop ArtifactRollbackReboot/ArtifactVerifyRollbackReboot
 # without end; the guard stops the deployment: failure, <name>_INCONSISTENT, Cleanup last, idle.
 # (How many rounds fit under max_state_loops is the implementation's business.)
+if scenario loop-guard; then
+once seq_setup
 seq_start Yes Yes "ArtifactVerifyReboot ArtifactVerifyRollbackReboot"
 molt_dev install "$T/new-1.mender"
 expect_rc 1 "install looping in the rollback reboot"
@@ -90,10 +96,13 @@ assert_eq Cleanup "$(tail -n 1 "$CALLS" | cut -d' ' -f1)" "loop guard: last call
 assert_eq "new-1_INCONSISTENT" "$(dev_artifact)" "loop guard: artifact name"
 assert_eq idle "$(dev_state)" "loop guard: state afterwards"
 pass "loop guard: $rounds rounds of ArtifactVerifyRollbackReboot, then inconsistent"
+fi
 
 # --- streaming -------------------------------------------------------------------------------
 sha() { sha256sum <"$1" | cut -d' ' -f1; }
 # A module that reads stream-next gets the exact bytes, in artifact order, through streams/.
+if scenario stream-exact-bytes; then
+once seq_setup
 seq_start Yes No ""
 : >"$CTL/stream"
 molt_dev install "$T/new-1.mender"
@@ -107,8 +116,11 @@ assert_eq "$(sha "$T/src/file2.txt")" "$(sha "$CTL/streamed/file2.txt")" "stream
 molt_dev commit
 expect_rc 0 "commit after streaming install"
 pass "streaming module: exact bytes through stream-next/streams"
+fi
 
 # With ProvidePayloadFileSizes = Yes: DownloadWithFileSizes, and the sizes on stream-next.
+if scenario stream-file-sizes; then
+once seq_setup
 seq_start Yes No ""
 : >"$CTL/stream"
 printf 'Yes\n' >"$CTL/answer_ProvidePayloadFileSizes"
@@ -121,8 +133,11 @@ assert_eq "ProvidePayloadFileSizes DownloadWithFileSizes" \
     "$(head -n 3 "$CALLS" | cut -d' ' -f1 | grep -v _01 | tr '\n' ' ' | sed 's/ $//')" "calls with file sizes"
 assert_eq "$(sha "$T/src/payload.bin")" "$(sha "$CTL/streamed/payload.bin")" "streamed payload.bin with sizes"
 pass "ProvidePayloadFileSizes Yes: DownloadWithFileSizes with sizes"
+fi
 
 # A module that does not read stream-next gets files/ (ArtifactInstall copies them out).
+if scenario files-dir; then
+once seq_setup
 seq_start Yes No ""
 molt_dev install "$T/new-1.mender"
 expect_rc 0 "files/ install"
@@ -131,13 +146,16 @@ assert_eq "$(sha "$T/src/file2.txt")" "$(sha "$CTL/files/file2.txt")" "files/fil
 molt_dev commit
 expect_rc 0 "commit after files/ install"
 pass "non-streaming module: files/ with exact bytes"
+fi
 
 # A module that stops reading midway: the deployment fails cleanly (exit 1, Cleanup, idle,
 # provides unchanged, no work tree left). Four ways: exits 0 after 1000 bytes, exits 3 after
 # 1000 bytes, keeps the stream open for a while then exits, and skips the end marker.
-stop_case() {  # WHAT KNOB=VALUE...
-    local what=$1 kv
-    shift
+stop_case() {  # NAME WHAT KNOB=VALUE...
+    scenario "$1" || return 0
+    once seq_setup
+    local what=$2 kv
+    shift 2
     seq_start Yes No ""
     dev_provides >"$T/provides.before"
     : >"$CALLS"
@@ -153,9 +171,11 @@ stop_case() {  # WHAT KNOB=VALUE...
     [ -z "$(find "$DEV_DATA" -type d -name tree)" ] || fail "$what: the module work tree is left"
     pass "module stopping midway ($what): clean failure"
 }
-stop_case "exit 0 after 1000 bytes" stream_stop=1000
-stop_case "exit 3 after 1000 bytes" stream_stop=1000 stream_stop_exit=3
-stop_case "stream held open, then exit" stream_stop=1000 stream_stop_sleep=1
+stop_case stop-exit0 "exit 0 after 1000 bytes" stream_stop=1000
+stop_case stop-exit3 "exit 3 after 1000 bytes" stream_stop=1000 stream_stop_exit=3
+stop_case stop-held-open "stream held open, then exit" stream_stop=1000 stream_stop_sleep=1
+if scenario stop-end-marker; then
+once seq_setup
 make_artifact "$T/one-file.mender" one-file test-logger -f "$T/src/payload.bin"
 seq_start Yes No ""
 : >"$CTL/stream"
@@ -165,3 +185,5 @@ expect_rc 1 "module never reading the end marker"
 assert_eq Cleanup "$(tail -n 1 "$CALLS" | cut -d' ' -f1)" "end marker never read: last call"
 assert_eq idle "$(dev_state)" "end marker never read: state afterwards"
 pass "module skipping the end marker: clean failure"
+fi
+scenarios_end

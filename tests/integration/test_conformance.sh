@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
+# ctest-labels: slow
 # The conformance kit (molt-module-test) on real modules:
 #  1. the kit catches broken modules: an exec module answering "yes" to SupportsRollback fails
 #     answer-SupportsRollback with the bad answer; one whose Cleanup fails when called again fails
@@ -23,7 +24,7 @@ KIT="$MOLT_BUILD_DIR/sdk/tester/molt-module-test"
 REPORTS="$MOLT_BUILD_DIR/conformance"
 COMMUNITY=/usr/share/mender/modules/v3
 mkdir -p "$REPORTS" "$T/src" "$T/dest"
-RUN_TIMEOUT=300
+RUN_TIMEOUT=$((MOLT_TEST_GUARD * 2))   # a guard against a hang
 
 # kit NAME MODULE ARTIFACT [KIT OPTIONS...]: run the kit, keep the report as $REPORTS/NAME.txt,
 # print it.

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
+# ctest-labels: root
 # The deb module killed with molt (issue 12, part 3): molt gets SIGKILL alone while dpkg runs
 # libfoo's postinst (it sleeps after a handshake file in the scratch root), and `molt resume`
 # starts at once. dpkg dies with molt (PR_SET_PDEATHSIG); the postinst dpkg had started is ended
@@ -26,7 +27,7 @@ done
 ROOT="$T/root"
 new_root "$ROOT"
 # libfoo's postinst (both versions): while /etc/hold exists, say so and sleep
-HOLD='if [ -f /etc/hold ]; then echo $$ >/etc/inside; sleep 120; fi
+HOLD='if [ -f /etc/hold ]; then echo $$ >/etc/inside; sleep 3600; fi
 '
 PKG_POSTINST_EXTRA=$HOLD pkg libfoo 1.0 ""
 pkg app 1.0 "libfoo (>= 1.0)"
@@ -97,10 +98,11 @@ python3 -c 'import fcntl, sys, time
 f = open(sys.argv[1], "w")
 fcntl.lockf(f, fcntl.LOCK_EX)
 open(sys.argv[2], "w").write("1")
-time.sleep(120)' "$ROOT/var/lib/dpkg/lock-frontend" "$T/locked" &
+time.sleep(3600)' "$ROOT/var/lib/dpkg/lock-frontend" "$T/locked" &
 LOCKER=$!
 trap 'kill "$LOCKER" 2>/dev/null || true; rm -rf "$T"' EXIT   # lib.sh's trap, and the lock holder
-for ((i = 0; i < 600; i++)); do [ -s "$T/locked" ] && break; sleep 0.05; done
+end=$(guard_deadline)
+while [ "$SECONDS" -lt "$end" ] && kill -0 "$LOCKER" 2>/dev/null; do [ -s "$T/locked" ] && break; sleep 0.05; done
 [ -s "$T/locked" ] || { kill "$LOCKER"; fail "the lock holder did not start"; }
 molt_dev rollback
 expect_rc 1 "rollback while another process holds dpkg's lock"

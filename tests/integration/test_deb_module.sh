@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
+# ctest-labels: root slow
 # The deb module (modules/deb, native) through the real `molt` program and real dpkg, into a
 # scratch root (never this machine's package database):
 #  - the scratch root: an admindir (status, available, info, updates, triggers) and a static

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
+# ctest-labels: docker root slow
 # The docker module (modules/docker, native) through the real `molt` program against a real
 # Docker engine: tests/integration/dockerd.sh starts Debian's dockerd with its own data-root,
 # exec-root, socket and pidfile (vfs, no iptables, no bridge) and stops it by its pid at the end.
@@ -69,15 +70,15 @@ device_new docker dev-a
 mkdir -p "$DEV/native"
 cp "$DOCKER_SO" "$DEV/native/docker.so"
 device_config "native_module_dir: $DEV/native" "modules:" "  docker:" "    socket: $DOCKERD_SOCK" \
-    "    stop_timeout: 5" "    engine_timeout: 60" "    pull: false"
+    "    stop_timeout: 5" "    engine_timeout: 600" "    pull: false"
 
 # spec NAME IMAGE HEALTH_TEST [EXTRA_JSON]: molt's form for the app "web"
 spec() {
     cat >"$T/$1.json" <<JSON
-{"app": "web", "health_timeout": 20,
+{"app": "web", "health_timeout": 300,
  "containers": [{"name": "web", "image": "$2", "env": {"MODE": "$1"}, "restart": "unless-stopped",
                  "network": "none", "labels": {"test": "molt"},
-                 "healthcheck": {"test": "$3", "interval": "200ms", "timeout": 2, "retries": 2}${4:-}}]}
+                 "healthcheck": {"test": "$3", "interval": "200ms", "timeout": 60, "retries": 2}${4:-}}]}
 JSON
 }
 artifact() {  # NAME META [TAR...]
@@ -101,7 +102,7 @@ cat >"$T/v2.json" <<'JSON'
 JSON
 artifact v2 "$T/v2.json" v2
 spec v3slow molt-test/app:v3 "test -f /tmp/never" ', "command": ["sh", "-c", "trap \"exit 0\" TERM; while :; do sleep 1 & wait $!; done"]'
-sed -i 's/"health_timeout": 20/"health_timeout": 120/' "$T/v3slow.json"
+sed -i 's/"health_timeout": 300/"health_timeout": 3600/' "$T/v3slow.json"
 artifact v3slow "$T/v3slow.json" v3
 
 # web_state: "<name> <image> <status> <health> <label>" of the app's containers, sorted
@@ -178,13 +179,12 @@ pass "v2 in Mender's form (containers + run_args) installs; commit removes the v
 
 # ---- the engine stopped in the middle of an update ---------------------------------------------------
 molt_bg "$T/slow.out" install "$T/v3slow.mender"
-wait_for_line "$T/slow.out.err" "waiting up to 120 s for 1 container" 60
+wait_for_line "$T/slow.out.err" "waiting up to 3600 s for 1 container"
 dockerd_stop
-wait_for_line "$T/slow.out.err" "Docker engine unreachable at unix socket $DOCKERD_SOCK" 30
-wait_for_line "$T/slow.out.err" "does not answer: waiting up to 60 s" 30
+wait_for_line "$T/slow.out.err" "Docker engine unreachable at unix socket $DOCKERD_SOCK"
+wait_for_line "$T/slow.out.err" "does not answer: waiting up to 600 s"
 dockerd_start "$DK" || fail "dockerd did not start again"
 rc=0
-for i in $(seq 1 600); do kill -0 "$MOLT_BG_PID" 2>/dev/null || break; sleep 0.1; done
 wait "$MOLT_BG_PID" || rc=$?
 [ "$rc" != 0 ] || fail "the install with the engine stopped in the middle succeeded"
 grep -q "rollback complete" "$T/slow.out.err" || { cat "$T/slow.out.err"; fail "no completed rollback after the engine came back"; }
@@ -197,7 +197,7 @@ pass "the engine stopped mid-update: a clear failure, rollback once it is back, 
 mark="$T/mark-gate"
 MOLT_TEST_MARK=$mark molt_bg "$T/gate.out" install "$T/v3slow.mender"
 disown "$MOLT_BG_PID"
-wait_for_line "$T/gate.out.err" "waiting up to 120 s for 1 container" 60
+wait_for_line "$T/gate.out.err" "waiting up to 3600 s for 1 container"
 kill -9 "$MOLT_BG_PID"
 molt_dev resume
 assert_none_marked "$mark" "processes of the molt killed in the health gate still run"
@@ -213,7 +213,7 @@ spec v3ok molt-test/app:v3 "test -f /tmp/ok"
 artifact v3ok "$T/v3ok.json" v3
 molt_dev install "$T/v3ok.mender"
 expect_rc 0 "install v3ok (awaiting commit)"
-sed -i 's/engine_timeout: 60/engine_timeout: 2/' "$DEV_CONF"
+sed -i 's/engine_timeout: 600/engine_timeout: 2/' "$DEV_CONF"
 KV_OLD="$DEV_DATA/native/docker/kv/old"
 [ -s "$KV_OLD" ] || fail "the docker module recorded no previous containers ($KV_OLD)"
 dockerd_stop
@@ -238,7 +238,7 @@ assert_eq v2 "$(dev_artifact)" "artifact after the pending rollback ran"
 assert_eq "web molt-test/app:v2 running web" "$(web_state)" "containers after the pending rollback ran"
 assert_eq "$V2_ID" "$(web_id)" "the v2 container runs again after the pending rollback ran"
 [ ! -e "$KV_OLD" ] || fail "the record of the previous containers is left after the rollback finished"
-sed -i 's/engine_timeout: 2/engine_timeout: 60/' "$DEV_CONF"
+sed -i 's/engine_timeout: 2/engine_timeout: 600/' "$DEV_CONF"
 pass "a rollback with the engine down stays pending (status, resume keeps it), runs once the engine is back: v2 runs again"
 
 # ---- no engine at the configured socket ---------------------------------------------------------------

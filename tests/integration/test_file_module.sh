@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
+# ctest-labels: root
 # The file module (modules/file, native) through the real `molt` program:
 #  - artifacts written by `mender-artifact write module-image -T single-file` (files dest_dir,
 #    filename, permissions; in both orders: data first, control files first) and `-T directory`

@@ -13,7 +13,7 @@ KIT="$MOLT_BUILD_DIR/sdk/tester/molt-module-test"
 FILE_SO="$MOLT_BUILD_DIR/modules/native/file.so"
 [ -x "$KIT" ] || fail "the kit is not built: $KIT"
 [ -f "$FILE_SO" ] || fail "file module not built: $FILE_SO"
-RUN_TIMEOUT=300
+RUN_TIMEOUT=$((MOLT_TEST_GUARD * 2))   # a guard against a hang
 D="$T/dest"
 mkdir -p "$D" "$T/sf" "$T/dir/tree/sub" "$T/ft"
 export MOLT_FILE_ALLOWED_ROOTS="$D"

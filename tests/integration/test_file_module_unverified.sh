@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
+# ctest-labels: root
 # Unverified bytes are never usable (issue 12, part 1): a correctly signed `directory` artifact
 # whose update.tar is replaced by an attacker's tar holding a setuid-root copy of a program,
 # served over loopback HTTP by tests/server/molt_test_server.py, which holds the stream in the
@@ -76,15 +77,16 @@ trap 'stop_all; rm -rf "$T"' EXIT
 python3 "$SERVER" --port-file "$T/port" --files "$T/www" --log "$T/server.log" \
     --hold-after "$hold" 2>"$T/server.err" &
 SERVER_PID=$!
-wait_for_line "$T/port" '^[0-9]+$' 30
+wait_for_line "$T/port" '^[0-9]+$'
 URL="http://127.0.0.1:$(cat "$T/port")"
 
 molt_bg "$T/molt.out" install "$URL/tampered.mender"
-wait_for_line "$T/server.log" '"event": "held"' 60
+wait_for_line "$T/server.log" '"event": "held"'
 # The server has sent the setuid copy whole: wait until molt has written it (a condition, with
 # a deadline; what it waits for is molt's own progress, not time).
 evil=
-for ((i = 0; i < 1200; i++)); do
+end=$(guard_deadline)
+while [ "$SECONDS" -lt "$end" ]; do
     evil=$(find "$ROOT" "$DEV_DATA" -type f -name evil -size "$(stat -c %s "$PROG")c" 2>/dev/null | head -n 1)
     [ -n "$evil" ] && cmp -s "$evil" "$PROG" && break
     evil=

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
+# ctest-labels: root slow
 # `molt daemon` against the test server's Mender device API (tests/server/mender_api.py), end to
 # end over HTTPS with a throw-away CA:
 #  - a new device: Ed25519 key made 0600, identity as docs/reference §3.1 encodes it, the signature
@@ -31,9 +32,8 @@ assert_eq '{"mac":["52:54:00:12:34:56","52:54:00:ab:cd:ef"],"serial":"SN-0001"}'
 assert_eq True "$(mq 'all(e.get("signature") == "ok" for e in api("auth_requests"))')" "signatures verified"
 assert_eq "$(openssl pkey -in "$DEV_DATA/device-key.pem" -pubout)" \
     "$(mq 'list(s["devices"].values())[0]["pubkey"].rstrip()')" "pubkey sent"
-sleep 2
-assert_eq True "$(mq 'len(api("auth_requests")) >= 2 and all(e["status"] == 401 for e in api("auth_requests"))')" \
-    "pending: 401, retried"
+wait_mq 'len(api("auth_requests")) >= 2'
+assert_eq True "$(mq 'all(e["status"] == 401 for e in api("auth_requests"))')" "pending: 401, retried"
 pass "pending device retries authentication"
 
 mctl '{"accept": true}'
@@ -80,9 +80,17 @@ pass "control socket"
 puts=$(mq 'sum(s["inventory_puts"].values())')
 daemon_stop
 sed -i 's/inventory_poll_interval: .*/inventory_poll_interval: 1/' "$DEV_CONF"
+# The daemon says (at debug level) when it skips an unchanged inventory: wait for two of those.
+echo "log_level: debug" >>"$DEV_CONF"
 daemon_start
-sleep 3
+end=$(guard_deadline)
+while [ "$(grep -c 'inventory unchanged: not sent' "$T/daemon.out.err")" -lt 2 ]; do
+    [ "$SECONDS" -lt "$end" ] && kill -0 "$MOLT_BG_PID" 2>/dev/null ||
+        fail "no unchanged inventory skipped: $(tail -n 20 "$T/daemon.out.err")"
+    sleep 0.05
+done
 daemon_stop
+sed -i '/^log_level: debug$/d' "$DEV_CONF"
 assert_eq "$((puts + 1))" "$(mq 'sum(s["inventory_puts"].values())')" "inventory PUTs: one at start, none when unchanged"
 pass "unchanged inventory skipped"
 

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
+# ctest-labels: root
 # The test server's device API against Mender's own Go client (mender 3.4, `mender daemon`), so
 # that what molt is tested against behaves as a Mender server does for a real client: the Go
 # client authenticates (pending until accepted; its RSA signature verified by openssl), takes the

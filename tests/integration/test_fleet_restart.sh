@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
+# ctest-labels: slow
 # kill -9 of `molt daemon` in each state of a server deployment, then a restart: the deployment
 # finishes or fails on the path of docs/reference §2.8 and the server receives a final status (and the
 # log of a failure). The module is tests/modules/logging-module (rollback Yes, reboot Yes: the
@@ -25,10 +26,12 @@ cut_in() {  # N TARGET WANT_STATUSES WANT_ARTIFACT
     local n=$1 target=$2 pid i
     rm -f "$CTL/pid"
     printf 'echo $$ >"$CTL/pid"\n' >"$CTL/hook_$target"
-    printf '30' >"$CTL/sleep_$target"
+    printf '3600' >"$CTL/sleep_$target"   # until the cut, however late it comes
     mctl "{\"deployment\": {\"id\": \"d$n\", \"artifact_name\": \"n$n\", \"file\": \"n$n.mender\", \"device_types\": [\"dev-a\"]}}"
     daemon_start
-    for ((i = 0; i < 400; i++)); do
+    local end
+    end=$(guard_deadline)
+    while [ "$SECONDS" -lt "$end" ]; do
         [ -s "$CTL/pid" ] && break
         kill -0 "$MOLT_BG_PID" 2>/dev/null || break
         sleep 0.05
@@ -80,16 +83,18 @@ pass "kill -9 before the final status arrived: reported after the restart"
 for n in 7; do
     make_artifact "$T/www/n$n.mender" "n$n" test-logger -f "$T/src/payload.bin"
 done
-rm -f "$CTL/pid"
-printf 'echo $$ >"$CTL/pid"\n' >"$CTL/hook_ArtifactInstall"
-printf '2' >"$CTL/sleep_ArtifactInstall"
+rm -f "$CTL/pid" "$CTL/go"
+# ArtifactInstall says it is inside, then waits for the test's go (after the SIGTERM): a handshake
+# both ways, so the signal always lands inside the step, however slow the machine.
+printf 'echo $$ >"$CTL/pid"; while [ ! -e "$CTL/go" ]; do sleep 0.05; done\n' >"$CTL/hook_ArtifactInstall"
 : >"$CTL/log"
 mctl '{"deployment": {"id": "d7", "artifact_name": "n7", "file": "n7.mender", "device_types": ["dev-a"]}}'
 daemon_start
-for ((i = 0; i < 400; i++)); do [ -s "$CTL/pid" ] && break; sleep 0.05; done
-[ -s "$CTL/pid" ] || fail "SIGTERM: ArtifactInstall never reached"
+wait_handshake "$CTL/pid" "$T/daemon.out" "SIGTERM: ArtifactInstall never reached"
 kill -TERM "$MOLT_BG_PID"
-for ((i = 0; i < 200; i++)); do kill -0 "$MOLT_BG_PID" 2>/dev/null || break; sleep 0.05; done
+: >"$CTL/go"
+end=$(guard_deadline)
+while [ "$SECONDS" -lt "$end" ]; do kill -0 "$MOLT_BG_PID" 2>/dev/null || break; sleep 0.05; done
 kill -0 "$MOLT_BG_PID" 2>/dev/null && fail "SIGTERM: the daemon did not stop"
 rc=0; wait "$MOLT_BG_PID" || rc=$?
 MOLT_BG_PID=
@@ -97,7 +102,7 @@ assert_eq 0 "$rc" "SIGTERM: exit code"
 grep -q "stopping before ArtifactReboot" "$T/daemon.out.err" || fail "SIGTERM: did not stop between the steps"
 grep -q "^ArtifactReboot " "$CTL/log" && fail "SIGTERM: ArtifactReboot ran"
 assert_eq "downloading installing" "$(mq "' '.join(dd('d7')['statuses'])")" "SIGTERM: statuses before the restart"
-rm -f "$CTL/hook_ArtifactInstall" "$CTL/sleep_ArtifactInstall"
+rm -f "$CTL/hook_ArtifactInstall" "$CTL/go"
 daemon_start
 wait_mq "dd('d7')['finished'] is not None" 60
 daemon_stop
@@ -134,8 +139,9 @@ sed -i "s|reboot_command: .*|reboot_command: touch $T/rebooted|" "$DEV_CONF"
 : >"$CTL/log"
 mctl '{"deployment": {"id": "d9", "artifact_name": "n9", "file": "n9.mender", "device_types": ["dev-a"]}}'
 daemon_start
-wait_for_line "$T/daemon.out.err" "rebooting the device: touch" 60
-for ((i = 0; i < 100; i++)); do [ -e "$T/rebooted" ] && break; sleep 0.05; done
+wait_for_line "$T/daemon.out.err" "rebooting the device: touch"
+end=$(guard_deadline)
+while [ "$SECONDS" -lt "$end" ]; do [ -e "$T/rebooted" ] && break; sleep 0.05; done
 [ -e "$T/rebooted" ] || fail "automatic reboot: the reboot command did not run"
 sleep 0.5
 kill -0 "$MOLT_BG_PID" 2>/dev/null || fail "automatic reboot: the daemon did not wait for the reboot"

@@ -60,7 +60,9 @@ deploy() {
     local id=$1 name=$2 file=$3 part=$4 img=$5 i
     rm -f "$D/reboot-asked"
     mctl "{\"deployment\": {\"id\": \"$id\", \"artifact_name\": \"$name\", \"file\": \"$file\", \"device_types\": [\"sim-ab\"]}}"
-    for ((i = 0; i < 1200; i++)); do
+    local end
+    end=$(guard_deadline)
+    while [ "$SECONDS" -lt "$end" ]; do
         [ -e "$D/reboot-asked" ] && break
         kill -0 "$MOLT_BG_PID" 2>/dev/null || { cat "$T/daemon.out.err" >&2; fail "$id: the daemon exited"; }
         sleep 0.05

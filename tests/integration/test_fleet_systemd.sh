@@ -58,7 +58,7 @@ import socket, sys, time
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(sys.argv[1])
 open(sys.argv[1] + ".ready", "w").close()
-s.settimeout(30)
+s.settimeout(int(sys.argv[3]))   # a guard: the test ends it at STOPPING=1
 with open(sys.argv[2], "a", buffering=1) as out:
     while True:
         try:
@@ -68,14 +68,25 @@ with open(sys.argv[2], "a", buffering=1) as out:
         out.write(msg + "\n")
         if msg == "STOPPING=1":
             break
-' "$T/notify.sock" "$T/notify.log" &
+' "$T/notify.sock" "$T/notify.log" "$MOLT_TEST_GUARD" &
 LISTENER=$!
-for _ in $(seq 100); do [ -f "$T/notify.sock.ready" ] && break; sleep 0.05; done
+trap 'kill "$LISTENER" 2>/dev/null || true; fleet_cleanup' EXIT
+end=$(guard_deadline)
+until [ -f "$T/notify.sock.ready" ]; do
+    [ "$SECONDS" -lt "$end" ] && kill -0 "$LISTENER" 2>/dev/null || fail "the notify listener did not start"
+    sleep 0.05
+done
 export NOTIFY_SOCKET="$T/notify.sock" WATCHDOG_USEC=1000000
 daemon_start
 unset NOTIFY_SOCKET WATCHDOG_USEC
-wait_for_line "$T/notify.log" '^READY=1$' 20
-sleep 2.5
+wait_for_line "$T/notify.log" '^READY=1$'
+# Three pings (one every WATCHDOG_USEC/2), however long a busy machine takes to send them: the
+# test waits for them (bounded by the guard only) instead of counting what 2.5 s brought.
+end=$(guard_deadline)
+while [ "$(grep -c '^WATCHDOG=1$' "$T/notify.log")" -lt 3 ] && [ "$SECONDS" -lt "$end" ]; do
+    kill -0 "$MOLT_BG_PID" 2>/dev/null || fail "the daemon exited: $(tail -n 20 "$T/daemon.out.err")"
+    sleep 0.05
+done
 [ "$(grep -c '^WATCHDOG=1$' "$T/notify.log")" -ge 3 ] || fail "watchdog pings: $(cat "$T/notify.log")"
 daemon_stop
 wait "$LISTENER" || true

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
+# ctest-labels: root
 # Mender's community update modules, as Debian's mender-client ships them in
 # /usr/share/mender/modules/v3 (single-file, directory, script, deb), install artifacts made with
 # mender-artifact through molt into a simulated device; Mender's own Go client (3.4.0, same

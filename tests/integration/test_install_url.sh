@@ -50,7 +50,8 @@ trap 'stop_server; rm -rf "$T"' EXIT
 python3 "$SERVER" --port-file "$T/port" --tls-cert "$T/ca/server.crt" --tls-key "$T/ca/server.key" \
     --files "$T/www" --log "$T/server.log" 2>"$T/server.err" &
 SERVER_PID=$!
-for _ in $(seq 100); do
+end=$(guard_deadline)
+while [ "$SECONDS" -lt "$end" ]; do
     [ -s "$T/port" ] && break
     kill -0 "$SERVER_PID" 2>/dev/null || { cat "$T/server.err" >&2; fail "the test server died"; }
     sleep 0.05

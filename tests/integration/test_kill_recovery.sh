@@ -44,7 +44,7 @@ sleep_hook() {  # TARGET
         ArtifactInstall) effect='echo new-1 >"$CTL/device"' ;;
         ArtifactRollback) effect='echo base-1 >"$CTL/device"' ;;
     esac
-    printf '%s\n' 'exec 9>>"$CTL/busy"' 'flock 9' 'echo $$ >"$CTL/inside"' 'sleep 120' \
+    printf '%s\n' 'exec 9>>"$CTL/busy"' 'flock 9' 'echo $$ >"$CTL/inside"' 'sleep 3600' \
         "$effect" >"$CTL/hook_$1"
 }
 
@@ -61,7 +61,7 @@ run_case() {
         [ "$RUN_RC" = 0 ] || { cat "$RUN_ERR" >&2; fail "$name: molt $c before the kill"; }
     done
     if [[ $target == *_* ]]; then
-        printf '120' >"$CTL/sleep_$target"            # a state script (seq_write_script)
+        printf '3600' >"$CTL/sleep_$target"           # a state script (seq_write_script)
     else
         sleep_hook "$target"
     fi

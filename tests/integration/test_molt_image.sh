@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
+# ctest-labels: root
 # molt-image (sdk/image/molt-image) without booting anything (the VM tier boots its disks):
 #  - a whole disk built as an unprivileged user (nobody): no loop devices, mounts or root;
 #    the MBR holds GRUB's boot.img and a partition table of four partitions with the sizes

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
+# ctest-labels: slow
 # Native modules through the real `molt` program, on artifacts written by mender-artifact:
 #  - `molt modules` lists native modules (name, version) before exec modules, and a refused one
 #    with its exact message;

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
+# ctest-labels: slow
 # The Debian packages: tools/package.sh builds them from this tree with dpkg-buildpackage and
 # checks them (lintian clean, every runtime dependency in Depends including the dlopen'd
 # libcurl, install into a scratch root with dpkg --root, molt/molt-artifact/molt-module-test run

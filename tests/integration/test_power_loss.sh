@@ -11,14 +11,17 @@
 # again; in ArtifactFailure -> it again; in Cleanup -> Cleanup again. The whole sequence,
 # killed run included, and the provides afterwards are compared with
 # tests/integration/expected/power-<case>.txt; the store must end idle.
+# Each case is a scenario (lib.sh): `bash test_power_loss.sh ArtifactCommit` runs that one.
+# ctest: scenarios
+# ctest-labels: slow
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/device.sh"
-
-seq_setup
 
 # run_power NAME ROLLBACK REBOOT "FAILS" STEP...   (STEP: COMMAND, or COMMAND@TARGET = killed)
 run_power() {
     local name=$1 step
+    scenario "$name" || return 0
+    once seq_setup
     seq_start "$2" "$3" "$4"
     shift 4
     for step in "$@"; do
@@ -76,3 +79,4 @@ run_power ArtifactFailure_Leave No No "ArtifactInstall" install@ArtifactFailure_
 # Cleanup.
 run_power Cleanup-success No No "" install@Cleanup resume
 run_power Cleanup-failure Yes No "ArtifactInstall" install@Cleanup resume
+scenarios_end

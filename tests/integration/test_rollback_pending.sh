@@ -81,7 +81,8 @@ make_artifact "$T/www/r1.mender" r1 test-logger -f "$T/payload.bin"
 fleet_server_start --auto-accept
 mctl '{"deployment": {"id": "d1", "artifact_name": "r1", "file": "r1.mender", "device_types": ["dev-a"]}}'
 daemon_start
-for ((i = 0; i < 600; i++)); do
+end=$(guard_deadline)
+while [ "$SECONDS" -lt "$end" ]; do
     [ "$(grep -c '^ArtifactRollback ' "$CTL/log" 2>/dev/null)" -ge 3 ] && break
     kill -0 "$MOLT_BG_PID" 2>/dev/null || break
     sleep 0.1

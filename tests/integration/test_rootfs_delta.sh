@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
+# ctest-labels: root
 # Delta updates (payload type rootfs-delta, docs/delta.md) on the simulated A/B device
 # (tests/sim-bootloader), through the real molt, molt-artifact and mender-artifact:
 #  - full v1 -> delta v1->v2 (made from two artifacts) -> delta v2->v3 (made from two images),

@@ -8,9 +8,13 @@
 # asked, commit when waiting). Every case must end with the device booting a good system that
 # the store agrees with (artifact name <-> running partition <-> environment), and the expected
 # one: the new system only where the cut came after the verified reboot.
+# Each case is a scenario (lib.sh): `bash test_rootfs_power.sh write-300000` runs that one.
+# ctest: scenarios
+# ctest-labels: slow
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/rootfs_lib.sh"
 
+rootfs_power_setup() {
 mkdir -p "$T/cutscripts"
 cut_script() {  # NAME
     cat >"$T/cutscripts/$1" <<'SH'
@@ -36,18 +40,19 @@ cut_script Download_Leave_00_cut
 rf_image new
 mender-artifact write rootfs-image -f "$T/new.img" -n new -t sim-ab -o "$T/new.mender" \
     "${script_args[@]}" >/dev/null 2>&1 || fail "mender-artifact write with scripts"
+}
 
 # A molt command as the device runs it: killed runs are expected, so no crash check here.
 dev_cmd() {
     local rc=0
-    ROOTFS_CUT_AT=$CUT ROOTFS_CUT_MARK="$D/cut.mark" timeout -k 5 120 \
+    ROOTFS_CUT_AT=$CUT ROOTFS_CUT_MARK="$D/cut.mark" timeout -k 5 "$MOLT_TEST_GUARD" \
         "$MOLT" --config "$D/molt.yaml" "$@" --reboot-exit-code >>"$D/run.out" 2>&1 || rc=$?
     echo "molt $1 exited $rc" >>"$D/boot.log"
     echo "$rc"
 }
 dev_boot() {
     local rc=0
-    ROOTFS_CUT_AT=$CUT ROOTFS_CUT_MARK="$D/cut.mark" timeout -k 5 120 \
+    ROOTFS_CUT_AT=$CUT ROOTFS_CUT_MARK="$D/cut.mark" timeout -k 5 "$MOLT_TEST_GUARD" \
         "$SIM" boot "$D" >>"$D/run.out" 2>&1 || rc=$?
     [ "$rc" != 70 ] || { cat "$D/boot.log" >&2; fail "$CUT: the device is bricked"; }
 }
@@ -57,6 +62,8 @@ run_case() {
     CUT=$1
     local health=$2 want=$3 kill_after=${4:-} name=$1 rc state i
     [ -n "$kill_after" ] && name="write@$kill_after"
+    scenario "${name/@/-}" || return 0
+    once rootfs_power_setup
     rf_device "p-$name"
     mkdir -p "$D/scripts"
     cp "$T/cutscripts/Download_Enter_00_cut" "$T/cutscripts/Download_Leave_00_cut" "$D/scripts/"
@@ -109,3 +116,4 @@ run_case ArtifactRollbackReboot_Enter yes old
 run_case ArtifactRollbackReboot_Leave yes old
 run_case ArtifactFailure_Enter yes old
 run_case ArtifactFailure_Leave yes old
+scenarios_end

@@ -27,7 +27,9 @@ start_marked() {  # MARK ARGS...
     local mark=$1 i
     rm -f "$CTL/pid"
     molt_marked "$@"
-    for ((i = 0; i < 600; i++)); do
+    local end
+    end=$(guard_deadline)
+    while [ "$SECONDS" -lt "$end" ]; do
         [ -s "$CTL/pid" ] && return 0
         kill -0 "$MOLT_BG_PID" 2>/dev/null || break
         sleep 0.05
@@ -43,7 +45,9 @@ stop_and_check() {  # SIG MARK WHAT
     kill -s "$sig" "$MOLT_BG_PID"
     wait "$MOLT_BG_PID" || rc=$?
     assert_eq "$((128 + $(kill -l "$sig")))" "$rc" "$what: molt's exit status (died of SIG$sig)"
-    for ((i = 0; i < 40; i++)); do
+    local end
+    end=$(guard_deadline 5)   # (their deaths were sent before molt died: a moment, not a window)
+    while [ "$SECONDS" -lt "$end" ]; do
         [ -z "$(seq_marked_pids "$mark")" ] && break
         sleep 0.05
     done
@@ -62,8 +66,8 @@ for c in TERM:Download INT:ArtifactInstall HUP:ArtifactInstall; do
     target=${c#*:}
     mark="$T/mark-$sig-$target"
     seq_start Yes No ""
-    printf '30' >"$CTL/sleep_$target"
-    printf 'sleep 30 & echo $$ >"$CTL/pid"\n' >"$CTL/hook_$target"
+    printf '3600' >"$CTL/sleep_$target"
+    printf 'sleep 3600 & echo $$ >"$CTL/pid"\n' >"$CTL/hook_$target"
     start_marked "$mark" install "$T/new-1.mender" --reboot-exit-code
     stop_and_check "$sig" "$mark" "SIG$sig in $target"
     rm -f "$CTL/sleep_$target" "$CTL/hook_$target"
@@ -93,8 +97,10 @@ make_artifact "$T/iso.mender" iso-1 native-copy -f "$T/iso-payload.bin" -m "$T/i
 mark="$T/mark-iso"
 molt_marked "$mark" install "$T/iso.mender"
 calls="$DEV_DATA/native/copy/work/calls"
-for ((i = 0; i < 600; i++)); do
+end=$(guard_deadline)
+while [ "$SECONDS" -lt "$end" ]; do
     grep -q ArtifactInstall "$calls" 2>/dev/null && break
+    kill -0 "$MOLT_BG_PID" 2>/dev/null || break
     sleep 0.05
 done
 grep -q ArtifactInstall "$calls" || { kill_group "$MOLT_BG_PID"; fail "the isolated call never started"; }

@@ -75,7 +75,8 @@ pass "resume commits a deployment waiting for its commit and says so"
 # Interrupted in ArtifactInstall: SIGKILL to molt while the module waits.
 touch "$CTL/hang"
 molt_bg "$T/bg" install "$T/a3.mender"
-for ((i = 0; i < 300; i++)); do
+end=$(guard_deadline)
+while [ "$SECONDS" -lt "$end" ]; do
     [ -s "$CTL/module.pid" ] && break
     kill -0 "$MOLT_BG_PID" 2>/dev/null || { cat "$T/bg.err" >&2; fail "molt install a3 exited early"; }
     sleep 0.1

@@ -29,7 +29,8 @@ Control (JSON, no authentication: loopback tests only):
                                  {"rules": [...]} fault rules (replacing the old ones)
 A fault rule: {"method": "PUT", "path": "<regex on the path>", "body_contains": "...",
   "after": N (skip the first N matches), "count": N (then stop; default 1, -1 = always),
-  and what to do: "status": CODE (with "retry_after": "2"), "drop": true (close the
+  and what to do: "status": CODE (with "retry_after": "2", or "retry_after_in": SECONDS for an
+  HTTP date that many seconds after the answer), "drop": true (close the
   connection without an answer, as a server going down), "abort": true (abort the
   deployment, then answer normally), "revoke": true (revoke every token, then answer
   normally: a 401), "hold": true (log {"event": "held", "path": ...} and keep the request
@@ -43,6 +44,7 @@ answered, so a test can check both sides against the OpenAPI documents (openapi_
 
 import argparse
 import base64
+import email.utils
 import hashlib
 import json
 import os
@@ -189,6 +191,11 @@ def apply_rules(request, st):
                 headers = []
                 if rule.get("retry_after") is not None:
                     headers.append(("Retry-After", str(rule["retry_after"])))
+                elif rule.get("retry_after_in") is not None:
+                    # An HTTP date this many seconds after the answer, computed as it is sent:
+                    # a date fixed by the test beforehand would pass on a slow machine.
+                    headers.append(("Retry-After", email.utils.formatdate(
+                        time.time() + float(rule["retry_after_in"]), usegmt=True)))
                 answer(request, rule["status"], {"error": "injected by a test rule"},
                        headers=headers)
                 return True

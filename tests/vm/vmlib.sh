@@ -139,8 +139,9 @@ vm_serve() {  # [SERVER OPTIONS]: sets SRV (the URL the guest uses)
     python3 "$MOLT_SRC_DIR/tests/server/molt_test_server.py" --port-file "$T/srv$n.port" \
         --files "$VMI" --log "$T/srv$n.log" "$@" 2>>"$T/srv$n.err" &
     SRV_PIDS+=("$!")
-    local i
-    for ((i = 0; i < 200; i++)); do
+    local end
+    end=$(guard_deadline)
+    while [ "$SECONDS" -lt "$end" ]; do
         [ -s "$T/srv$n.port" ] && break
         sleep 0.05
     done
@@ -177,7 +178,10 @@ vm_console_tail() {
 }
 
 vm_wait() {  # REGEX COUNT [TIMEOUT]
-    local deadline=$((SECONDS + ${3:-300}))
+    # A guard against a hang, never a window: a boot under TCG on a loaded machine took 492 s
+    # (load 30), so at least MOLT_VM_GUARD (default 3 x MOLT_TEST_GUARD) seconds.
+    local deadline
+    deadline=$(MOLT_TEST_GUARD=${MOLT_VM_GUARD:-$((MOLT_TEST_GUARD * 3))} guard_deadline "${3:-}")
     while [ "$(vm_count "$1")" -lt "$2" ]; do
         if ! kill -0 "$VM_PID" 2>/dev/null; then
             vm_console_tail
@@ -185,7 +189,7 @@ vm_wait() {  # REGEX COUNT [TIMEOUT]
         fi
         if [ $SECONDS -ge "$deadline" ]; then
             vm_console_tail
-            fail "no /$1/ x$2 on the console within ${3:-300} s"
+            fail "no /$1/ x$2 on the console before the guard (MOLT_VM_GUARD)"
         fi
         sleep 0.2
     done

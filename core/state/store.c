@@ -625,25 +625,34 @@ static int parse_record(rparse *p, const json_t *doc, molt_kind_of_fn kind_of, v
     return p->r;
 }
 
-int molt_record_load(const char *path, molt_kind_of_fn kind_of, void *kind_ctx, molt_record **ret,
-                     molt_err *err)
+int molt_record_from_json(const char *path, const json_t *doc, molt_kind_of_fn kind_of,
+                          void *kind_ctx, molt_record **ret, molt_err *err)
 {
-    json_t *doc = NULL;
     molt_record *rec = NULL;
-    int r = molt_store_load(path, &doc, err);
-    if (r == 0)
-        r = molt_record_new(&rec, err);
+    int r = molt_record_new(&rec, err);
+    if (r == 0 && !json_is_object(doc))
+        r = molt_err_set(err, MOLT_ECORRUPT, "store %s: data is not a JSON object", path);
     if (r == 0) {
         rparse p = {.path = path, .err = err};
         r = parse_record(&p, doc, kind_of, kind_ctx, rec);
     }
-    json_decref(doc);
     if (r < 0) {
         molt_record_free(rec);
         return r;
     }
     *ret = rec;
     return 0;
+}
+
+int molt_record_load(const char *path, molt_kind_of_fn kind_of, void *kind_ctx, molt_record **ret,
+                     molt_err *err)
+{
+    json_t *doc = NULL;
+    int r = molt_store_load(path, &doc, err);
+    if (r == 0)
+        r = molt_record_from_json(path, doc, kind_of, kind_ctx, ret, err);
+    json_decref(doc);
+    return r;
 }
 
 /* ---- saving ---------------------------------------------------------------------------------- */
@@ -752,7 +761,7 @@ static json_t *last_json(const molt_last_deployment *l)
     return o;
 }
 
-int molt_record_save(const char *path, const molt_record *rec, molt_err *err)
+json_t *molt_record_to_json(const molt_record *rec)
 {
     json_t *doc = json_deep_copy(rec->device);
     bool ok = doc != NULL;
@@ -762,8 +771,18 @@ int molt_record_save(const char *path, const molt_record *rec, molt_err *err)
         put(doc, "last_deployment", last_json(rec->last), &ok);
     if (ok && rec->dep)
         put(doc, "deployment", deployment_json(rec->dep), &ok);
-    int r = ok ? molt_store_save(path, doc, err)
-               : molt_err_set(err, MOLT_ENOMEM, "store %s: cannot build the document", path);
+    if (!ok) {
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+int molt_record_save(const char *path, const molt_record *rec, molt_err *err)
+{
+    json_t *doc = molt_record_to_json(rec);
+    int r = doc ? molt_store_save(path, doc, err)
+                : molt_err_set(err, MOLT_ENOMEM, "store %s: cannot build the document", path);
     json_decref(doc);
     return r;
 }

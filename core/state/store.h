@@ -161,6 +161,13 @@ int molt_record_load(const char *path, molt_kind_of_fn kind_of, void *kind_ctx, 
  * key the molt of 9f1b70b requires is written, so that release still reads the store. */
 int molt_record_save(const char *path, const molt_record *rec, molt_err *err);
 
+/* The two halves of load and save, without the file: the record of a store document (path only
+ * names it in messages), and the document of a record (new reference; NULL when out of memory).
+ * For the fuzz target: whatever loads must save into a document that loads back the same. */
+int molt_record_from_json(const char *path, const json_t *doc, molt_kind_of_fn kind_of,
+                          void *kind_ctx, molt_record **ret, molt_err *err);
+json_t *molt_record_to_json(const molt_record *rec);
+
 /* An empty record (a fresh device). *ret owned by the caller. */
 int molt_record_new(molt_record **ret, molt_err *err);
 void molt_record_free(molt_record *rec);

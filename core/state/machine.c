@@ -532,11 +532,6 @@ molt_cleanup_decision molt_cleanup_decide(bool failed, bool rolled_back, bool ro
     return d;
 }
 
-static char *dup_or_null(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
-
 /* End the deployment in the store as decided (molt_cleanup_decide): provides (§2.10),
  * last_deployment, last_error, no deployment. */
 static int finish_deployment(molt_machine *m, const molt_cleanup_decision *d, molt_err *err)
@@ -555,28 +550,18 @@ static int finish_deployment(molt_machine *m, const molt_cleanup_decision *d, mo
     }
     molt_last_deployment *last = calloc(1, sizeof *last);
     if (last) {
-        last->id = dup_or_null(m->dep->id);
-        last->artifact_name = dup_or_null(a->name);
+        last->id = strdup(m->dep->id);
+        last->artifact_name = strdup(a->name);
         last->finished = strdup(now);
         last->result = d->result;
         last->rolled_back = d->rolled_back;
     }
     if (!last || !last->id || !last->artifact_name || !last->finished) {
-        if (last) {
-            free(last->id);
-            free(last->artifact_name);
-            free(last->finished);
-            free(last);
-        }
+        molt_last_deployment_free(last);
         /* Ending the deployment without its summary is worse than not ending it yet. */
         return molt_err_set(err, MOLT_ENOMEM, "out of memory ending the deployment");
     }
-    if (m->rec->last) {
-        free(m->rec->last->id);
-        free(m->rec->last->artifact_name);
-        free(m->rec->last->finished);
-        free(m->rec->last);
-    }
+    molt_last_deployment_free(m->rec->last);
     m->rec->last = last;
     set_str(&m->rec->last_error, d->failed && m->first.code ? m->first.msg : NULL);
     molt_deployment_free(m->dep);

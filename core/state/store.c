@@ -445,7 +445,7 @@ void molt_deployment_free(molt_deployment *d)
     free(d);
 }
 
-static void last_free(molt_last_deployment *l)
+void molt_last_deployment_free(molt_last_deployment *l)
 {
     if (!l)
         return;
@@ -461,7 +461,7 @@ void molt_record_free(molt_record *rec)
         return;
     json_decref(rec->device);
     free(rec->last_error);
-    last_free(rec->last);
+    molt_last_deployment_free(rec->last);
     molt_deployment_free(rec->dep);
     free(rec);
 }
@@ -585,7 +585,7 @@ static molt_last_deployment *parse_last(rparse *p, const json_t *o)
     l->rolled_back = rp_bool(p, o, w, "rolled_back", true);
     l->finished = rp_str(p, o, w, "finished", true, false);
     if (p->r < 0) {
-        last_free(l);
+        molt_last_deployment_free(l);
         return NULL;
     }
     return l;

@@ -172,6 +172,7 @@ json_t *molt_record_to_json(const molt_record *rec);
 int molt_record_new(molt_record **ret, molt_err *err);
 void molt_record_free(molt_record *rec);
 void molt_deployment_free(molt_deployment *dep);
+void molt_last_deployment_free(molt_last_deployment *last);
 
 /* The artifact as one JSON object (the keys of the store's "deployment.artifact"), for the
  * native host, which reads the header from it. New reference; NULL when out of memory. */

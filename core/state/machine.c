@@ -1044,8 +1044,8 @@ static int refuse(molt_machine *m, molt_outcome *outcome, const molt_err *e, mol
 static step download(molt_machine *m, molt_artifact_reader *reader)
 {
     molt_err e = {0}, te = {0};
-    const char *cur_name = json_string_value(json_object_get(m->rec->device, "artifact_name"));
-    const char *cur_group = json_string_value(json_object_get(m->rec->device, "artifact_group"));
+    const char *cur_name = molt_record_artifact_name(m->rec);
+    const char *cur_group = molt_record_artifact_group(m->rec);
     char *device_type = NULL;
     molt_config_device_type(m->cfg, &device_type, &te);
     molt_exec_tree_info ti = {
@@ -1348,7 +1348,7 @@ const molt_last_deployment *molt_machine_last(const molt_machine *m)
 
 const char *molt_machine_artifact_name(const molt_machine *m)
 {
-    const char *name = json_string_value(json_object_get(m->rec->device, "artifact_name"));
+    const char *name = molt_record_artifact_name(m->rec);
     return name ? name : MOLT_UNKNOWN_ARTIFACT;
 }
 
@@ -1406,8 +1406,7 @@ int molt_machine_status(molt_machine *m, json_t **ret, molt_err *err)
     if (!st)
         return molt_err_set(err, MOLT_ENOMEM, "out of memory");
     json_object_set_new(st, "artifact_name", json_string(molt_machine_artifact_name(m)));
-    const char *group = json_string_value(json_object_get(m->rec->device, "artifact_group"));
-    json_object_set_new(st, "artifact_group", nullable(group));
+    json_object_set_new(st, "artifact_group", nullable(molt_record_artifact_group(m->rec)));
     const char *last_error = m->rec->last_error;
     char *log_path = NULL;
     molt_err e = {0};

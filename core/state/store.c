@@ -466,6 +466,16 @@ void molt_record_free(molt_record *rec)
     free(rec);
 }
 
+const char *molt_record_artifact_name(const molt_record *rec)
+{
+    return json_string_value(json_object_get(rec->device, "artifact_name"));
+}
+
+const char *molt_record_artifact_group(const molt_record *rec)
+{
+    return json_string_value(json_object_get(rec->device, "artifact_group"));
+}
+
 int molt_record_new(molt_record **ret, molt_err *err)
 {
     molt_record *rec = calloc(1, sizeof *rec);

@@ -145,6 +145,10 @@ typedef struct molt_record {
     molt_deployment *dep;           /* NULL: no deployment in progress */
 } molt_record;
 
+/* The installed artifact's name and group from rec->device; NULL when none (a fresh device). */
+const char *molt_record_artifact_name(const molt_record *rec);
+const char *molt_record_artifact_group(const molt_record *rec);
+
 /* The kind of the module at path, for a version 1 deployment record that did not record it. */
 typedef molt_module_kind (*molt_kind_of_fn)(void *ctx, const char *module_path);
 

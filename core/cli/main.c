@@ -193,21 +193,14 @@ static int exit_for(const cli *c, molt_outcome o, int r, const molt_err *err, co
  * gets no line here: the error on stderr says it. */
 static void resume_summary(molt_machine *m, molt_outcome o, const char *id)
 {
-    json_t *st = NULL;
-    if (!id || (o != MOLT_OUTCOME_DONE && o != MOLT_OUTCOME_FAILED) ||
-        molt_machine_status(m, &st, NULL) < 0)
+    const molt_last_deployment *last = molt_machine_last(m);
+    if (!id || (o != MOLT_OUTCOME_DONE && o != MOLT_OUTCOME_FAILED) || molt_machine_deployment(m) ||
+        !last || strcmp(last->id, id) != 0)
         return;
-    const json_t *last = json_object_get(st, "last_deployment");
-    const char *result = json_string_value(json_object_get(last, "result"));
-    const char *last_id = json_string_value(json_object_get(last, "id"));
-    if (json_is_null(json_object_get(st, "deployment")) && result && last_id &&
-        strcmp(last_id, id) == 0) {
-        if (strcmp(result, "success") == 0)
-            printf("Committed %s.\n", json_string_value(json_object_get(last, "artifact_name")));
-        else if (json_is_true(json_object_get(last, "rolled_back")))
-            printf("Rolled back to %s.\n", json_string_value(json_object_get(st, "artifact_name")));
-    }
-    json_decref(st);
+    if (last->result == MOLT_RESULT_SUCCESS)
+        printf("Committed %s.\n", last->artifact_name);
+    else if (last->rolled_back)
+        printf("Rolled back to %s.\n", molt_machine_artifact_name(m));
 }
 
 static int cmd_deployment(const cli *c, molt_machine *m)
@@ -242,14 +235,8 @@ static int cmd_deployment(const cli *c, molt_machine *m)
             printf("Rolled back.\n");
     } else {
         /* The deployment this resume is about, to say what became of it. */
-        json_t *before = NULL;
-        char *id = NULL;
-        if (molt_machine_status(m, &before, NULL) == 0) {
-            const json_t *d = json_object_get(before, "deployment");
-            const char *s = json_string_value(json_object_get(d, "id"));
-            id = s ? strdup(s) : NULL;
-        }
-        json_decref(before);
+        const molt_deployment *before = molt_machine_deployment(m);
+        char *id = before ? strdup(before->id) : NULL;
         r = molt_machine_resume(m, &o, &err);
         if (o == MOLT_OUTCOME_NOTHING) {
             free(id);

@@ -38,6 +38,13 @@ typedef enum molt_answer {
     MOLT_ANSWER_AUTOMATIC,     /* "Automatic" (NeedsArtifactReboot only) */
 } molt_answer;
 
+/* How a module runs: loaded in-process (a native module, dlopen) or as a program (an exec
+ * module, Update Module protocol v3). A deployment records it when it starts. */
+typedef enum molt_module_kind {
+    MOLT_MODULE_NATIVE,
+    MOLT_MODULE_EXEC,
+} molt_module_kind;
+
 typedef struct molt_module molt_module;
 
 typedef struct molt_module_ops {

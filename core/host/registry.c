@@ -263,7 +263,8 @@ void molt_registry_free(molt_registry *reg)
     free(reg);
 }
 
-int molt_registry_find(const molt_config *cfg, const char *type, char **ret_path, molt_err *err)
+int molt_registry_find(const molt_config *cfg, const char *type, char **ret_path,
+                       molt_module_kind *ret_kind, molt_err *err)
 {
     molt_registry *reg = NULL;
     int r = molt_registry_load(&reg, cfg, err);
@@ -279,12 +280,15 @@ int molt_registry_find(const molt_config *cfg, const char *type, char **ret_path
         if (!path)
             return molt_err_set(err, MOLT_ENOMEM, "out of memory");
         *ret_path = path;
+        *ret_kind = MOLT_MODULE_NATIVE;
         return 0;
     }
     molt_registry_free(reg);
     /* The exec lookup keeps its own rules (a type with '/' or escaping its folder is refused). */
     r = molt_exec_find((const char *const *)cfg->module_dirs, cfg->n_module_dirs, type, ret_path,
                        err);
+    if (r == 0)
+        *ret_kind = MOLT_MODULE_EXEC;
     if (r == MOLT_ENOTFOUND && cfg->native_module_dir && err) {
         size_t len = strlen(err->msg);
         snprintf(err->msg + len, sizeof err->msg - len, " (and no native module in %s claims it)",
@@ -307,25 +311,25 @@ bool molt_registry_is_native(const molt_config *cfg, const char *path)
     return native;
 }
 
-int molt_registry_tree_create(const molt_config *cfg, const char *path, const char *tree_dir,
+int molt_registry_tree_create(molt_module_kind kind, const char *tree_dir,
                               const molt_artifact_info *info, const molt_exec_tree_info *cur,
                               molt_err *err)
 {
-    if (path && molt_registry_is_native(cfg, path))
+    if (kind == MOLT_MODULE_NATIVE)
         return molt_worktree_create_native(tree_dir, err);
     return molt_worktree_create_exec(tree_dir, info, cur, err);
 }
 
-int molt_registry_module_new(const molt_config *cfg, molt_module **ret, const char *path,
-                             const char *type, const char *tree_dir, const json_t *artifact,
-                             molt_err *err)
+int molt_registry_module_new(const molt_config *cfg, molt_module **ret, molt_module_kind kind,
+                             const char *path, const char *type, const char *tree_dir,
+                             const json_t *artifact, molt_err *err)
 {
+    bool native = kind == MOLT_MODULE_NATIVE;
     /* What runs as root: refused when another user could have written it (strict modes). */
-    int r = molt_strict_check(path, molt_registry_is_native(cfg, path) ? "native module"
-                                                                      : "update module", err);
+    int r = molt_strict_check(path, native ? "native module" : "update module", err);
     if (r < 0)
         return r;
-    if (!molt_registry_is_native(cfg, path))
+    if (!native)
         return molt_exec_module_new(ret, path, type, tree_dir, cfg->module_timeout, err);
     molt_native_opts opts = {
         .tree_dir = tree_dir,

@@ -15,11 +15,6 @@
 #include "host/worktree.h"
 #include "util/err.h"
 
-typedef enum molt_module_kind {
-    MOLT_MODULE_NATIVE,
-    MOLT_MODULE_EXEC,
-} molt_module_kind;
-
 /* One row: a payload type and the module handling it, or a refused native module file (type and
  * name NULL, refused set to the exact refusal message). */
 typedef struct molt_registry_item {
@@ -52,24 +47,27 @@ void molt_registry_free(molt_registry *reg);
 
 /* Find the module for a payload type: a native module claiming it, else the exec module of that
  * name (molt_exec_find rules). Refused native modules are logged as warnings. *ret_path
- * malloc'd. MOLT_ENOTFOUND (message naming the folders) if none. */
-int molt_registry_find(const molt_config *cfg, const char *type, char **ret_path, molt_err *err);
+ * malloc'd, *ret_kind its kind (a deployment records both). MOLT_ENOTFOUND (message naming the
+ * folders) if none. */
+int molt_registry_find(const molt_config *cfg, const char *type, char **ret_path,
+                       molt_module_kind *ret_kind, molt_err *err);
 
-/* True if path names a native module: a *.so file in the config's native_module_dir. */
+/* True if path names a native module: a *.so file in the config's native_module_dir. Only for a
+ * deployment recorded before the kind was (store version 1): the kind comes from the record. */
 bool molt_registry_is_native(const molt_config *cfg, const char *path);
 
-/* A module handle for a deployment's module (path as found by molt_registry_find): native or
- * exec by molt_registry_is_native. tree_dir is the deployment's work tree; artifact the
- * deployment record's "artifact" object, where a native module reads the header from (NULL:
- * from tree_dir/header/). */
-int molt_registry_module_new(const molt_config *cfg, molt_module **ret, const char *path,
-                             const char *type, const char *tree_dir, const json_t *artifact,
-                             molt_err *err);
+/* A module handle for a deployment's module of kind kind (as recorded from molt_registry_find)
+ * at path. tree_dir is the deployment's work tree; artifact the deployment record's artifact
+ * (molt_dep_artifact_json), where a native module reads the header from (NULL: from
+ * tree_dir/header/). */
+int molt_registry_module_new(const molt_config *cfg, molt_module **ret, molt_module_kind kind,
+                             const char *path, const char *type, const char *tree_dir,
+                             const json_t *artifact, molt_err *err);
 
-/* The deployment's work tree for the module at path: the Update Module v3 tree
+/* The deployment's work tree for a module of kind kind: the Update Module v3 tree
  * (molt_worktree_create_exec) for an exec module, only tree/ and tree/tmp/ for a native module
  * (molt_worktree_create_native: it reads the header from the deployment record). */
-int molt_registry_tree_create(const molt_config *cfg, const char *path, const char *tree_dir,
+int molt_registry_tree_create(molt_module_kind kind, const char *tree_dir,
                               const molt_artifact_info *info, const molt_exec_tree_info *cur,
                               molt_err *err);
 

@@ -434,19 +434,10 @@ static bool drive(daemon_ctx *d, const char *id, const char *uri)
 static const char *final_of(daemon_ctx *d, const char *id)
 {
     molt_machine *m = NULL;
-    json_t *st = NULL;
     molt_err e = {0};
     const char *final = "failure";
-    if (molt_machine_open(&m, d->cfg, &e) == 0 && molt_machine_status(m, &st, &e) == 0) {
-        if (json_is_object(json_object_get(st, "deployment")))
-            final = NULL;   /* still in progress (waiting for a reboot) */
-        const json_t *last = json_object_get(st, "last_deployment");
-        const char *lid = json_string_value(json_object_get(last, "id"));
-        const char *res = json_string_value(json_object_get(last, "result"));
-        if (final && lid && strcmp(lid, id) == 0 && res && strcmp(res, "success") == 0)
-            final = "success";
-    }
-    json_decref(st);
+    if (molt_machine_open(&m, d->cfg, &e) == 0)
+        final = molt_machine_final(m, id);
     molt_machine_free(m);
     return final;
 }

@@ -3,41 +3,9 @@
  * an update module through Download, ArtifactInstall, the reboot states, ArtifactCommit and every
  * failure path, recording each state in the store before its work begins.
  *
- * The store (<data_dir>/store, one JSON document, see state/store.h) holds:
- *   "artifact_name"      the installed artifact (absent on a fresh device: "unknown")
- *   "artifact_group"     its group (absent when none)
- *   "artifact_provides"  object: the type-info provides of the installed artifacts (docs/reference §2.10)
- *   "last_error"         the error of the last failed command or deployment (absent after success)
- *   "last_deployment"    {"id","artifact_name","result","rolled_back","finished"}: result
- *                        "success" (committed), "rolled-back" (`molt rollback` finished) or
- *                        "failure"; rolled_back: the device is on the software it had before
- *   "deployment"         only while a deployment is in progress:
- *     "id"               UUID-like id (also the deployment log's id)
- *     "started"          RFC 3339 UTC time
- *     "source"           the file or URL it was installed from
- *     "state"            the state whose work started last: Download, ArtifactInstall,
- *                        ArtifactReboot, ArtifactVerifyReboot, ArtifactCommit,
- *                        ArtifactCommit_Leave, ArtifactRollback, ArtifactRollbackReboot,
- *                        ArtifactVerifyRollbackReboot, ArtifactFailure, Cleanup
- *     "pending"          null while molt works; "commit" (installed, waiting for commit or
- *                        rollback), "reboot" or "rollback-reboot" (waiting for a reboot and
- *                        `molt resume`) when molt stopped on purpose; "rollback" (state
- *                        ArtifactRollback) when the rollback failed with MOLT_ETEMP and waits
- *                        to be retried by `molt resume`, `molt rollback` or the daemon
- *     "rollback_retries" how often the rollback could not run yet; "rollback_error" the last why
- *     "state_count"      how many states were entered (the loop guard, max_state_loops)
- *     "artifact"         {"name","group","payload_type","provides","clears","depends",
- *                        "type_info","header_info","meta_data"}: the header data needed to
- *                        finish the deployment after a restart
- *     "module"           {"type","path","tree"}
- *     "reboot"           NeedsArtifactReboot answer: "no"|"yes"|"automatic" (absent until asked)
- *     "rollback"         SupportsRollback answer: "yes"|"no" (absent until asked)
- *     "rollback_reboot"  NeedsArtifactReboot answer on the rollback path
- *     "failed"           the deployment failed (a failure outcome)
- *     "rolled_back"      the old software is back (or was never replaced): provides untouched
- *     "rollback_failed"  something on the rollback/failure path failed: name gets _INCONSISTENT
- *     "user_rollback"    the rollback was asked for by `molt rollback`
- *     "error"            the first error of the deployment
+ * The store (<data_dir>/store) is the typed record of state/store.h (molt_record): the
+ * installed software, the last deployment and the deployment in progress; its keys are
+ * documented in docs/configuration.md ("The store").
  * A crash at any instant leaves "state" naming the state that was running; resume_step() maps
  * it to the path of docs/reference §2.8. */
 #include "state/machine.h"
@@ -96,8 +64,8 @@ struct molt_machine {
     char *lock_path;
     char *running_path;        /* <data_dir>/running: the owner token while the lock is held */
     bool running_written;      /* this run wrote it (and removes it at a normal end) */
-    json_t *store;             /* the whole document */
-    json_t *dep;               /* borrowed from store: "deployment", or NULL */
+    molt_record *rec;          /* the whole store */
+    molt_deployment *dep;      /* rec->dep: the deployment in progress, or NULL */
     molt_module *mod;
     molt_scripts_opts sopts;
     molt_progress_fn progress;
@@ -119,29 +87,28 @@ struct molt_machine {
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
-static const char *dep_str(const molt_machine *m, const char *key)
+/* Replace the string in *slot by a copy of value (NULL: none). Out of memory keeps the old one
+ * and logs: a missing message must not stop a deployment. */
+static void set_str(char **slot, const char *value)
 {
-    return json_string_value(json_object_get(m->dep, key));
+    char *copy = value ? strdup(value) : NULL;
+    if (value && !copy) {
+        molt_log_error("out of memory recording \"%.80s\"", value);
+        return;
+    }
+    free(*slot);
+    *slot = copy;
 }
 
-static bool dep_bool(const molt_machine *m, const char *key)
+static const char *state_name(const molt_machine *m)
 {
-    return json_is_true(json_object_get(m->dep, key));
+    return molt_dep_state_name(m->dep->state);
 }
 
-static void dep_set_bool(molt_machine *m, const char *key, bool value)
+static molt_rec_answer rec_answer(molt_answer a)
 {
-    json_object_set_new(m->dep, key, json_boolean(value));
-}
-
-static void dep_set_str(molt_machine *m, const char *key, const char *value)
-{
-    json_object_set_new(m->dep, key, value ? json_string(value) : json_null());
-}
-
-static const json_t *art_get(const molt_machine *m, const char *key)
-{
-    return json_object_get(json_object_get(m->dep, "artifact"), key);
+    return a == MOLT_ANSWER_YES ? MOLT_REC_YES : a == MOLT_ANSWER_AUTOMATIC ? MOLT_REC_AUTOMATIC
+                                                                            : MOLT_REC_NO;
 }
 
 static void now_rfc3339(char *buf, size_t size)
@@ -194,8 +161,8 @@ static void note_error(molt_machine *m, const molt_err *e, const char *what)
     molt_log_error("%s%s", prefix, msg);
     if (m->first.code == 0) {
         molt_err_set(&m->first, e && e->code ? e->code : MOLT_EMODULE, "%s%s", prefix, msg);
-        if (m->dep && !dep_str(m, "error"))
-            dep_set_str(m, "error", m->first.msg);
+        if (m->dep && !m->dep->error)
+            set_str(&m->dep->error, m->first.msg);
     }
 }
 
@@ -203,23 +170,24 @@ static void note_error(molt_machine *m, const molt_err *e, const char *what)
 
 static int save_store(molt_machine *m, molt_err *err)
 {
-    return molt_store_save(m->store_path, m->store, err);
+    return molt_record_save(m->store_path, m->rec, err);
 }
 
 /* Record that state's work begins (pending cleared). Past max_state_loops the loop guard trips:
  * MOLT_ELIMIT. */
-static int enter_state(molt_machine *m, const char *state, molt_err *err)
+static int enter_state(molt_machine *m, molt_dep_state state, molt_err *err)
 {
-    json_int_t count = json_integer_value(json_object_get(m->dep, "state_count")) + 1;
+    int count = m->dep->state_count + 1;
     int max = m->cfg->max_state_loops > 0 ? m->cfg->max_state_loops : 28;
     if (count > max)
         return molt_err_set(err, MOLT_ELIMIT,
-                            "state loop detected: entering %s would be state %lld of this "
-                            "deployment (max_state_loops %d)", state, (long long)count, max);
-    json_object_set_new(m->dep, "state_count", json_integer(count));
-    dep_set_str(m, "state", state);
-    json_object_set_new(m->dep, "pending", json_null());
-    molt_log_info("entering state %s", state);
+                            "state loop detected: entering %s would be state %d of this "
+                            "deployment (max_state_loops %d)", molt_dep_state_name(state), count,
+                            max);
+    m->dep->state_count = count;
+    m->dep->state = state;
+    m->dep->pending = MOLT_PENDING_NONE;
+    molt_log_info("entering state %s", molt_dep_state_name(state));
     return save_store(m, err);
 }
 
@@ -229,13 +197,13 @@ static int get_module(molt_machine *m, molt_err *err)
 {
     if (m->mod)
         return 0;
-    const json_t *mod = json_object_get(m->dep, "module");
-    const char *path = json_string_value(json_object_get(mod, "path"));
-    const char *type = json_string_value(json_object_get(mod, "type"));
-    if (!path || !type)
-        return molt_err_set(err, MOLT_ECORRUPT, "store: deployment has no module path/type");
-    return molt_registry_module_new(m->cfg, &m->mod, path, type, m->tree_dir,
-                                    json_object_get(m->dep, "artifact"), err);
+    json_t *art = molt_dep_artifact_json(&m->dep->artifact);
+    if (!art)
+        return molt_err_set(err, MOLT_ENOMEM, "out of memory");
+    int r = molt_registry_module_new(m->cfg, &m->mod, m->dep->module_kind, m->dep->module_path,
+                                     m->dep->module_type, m->tree_dir, art, err);
+    json_decref(art);
+    return r;
 }
 
 static int module_call(molt_machine *m, molt_call call, molt_err *err)
@@ -273,11 +241,6 @@ static void error_scripts(molt_machine *m, const char *state)
         molt_log_warning("%s_Error scripts: %s (ignored)", state, e.msg);
 }
 
-static const char *answer_word(molt_answer a)
-{
-    return a == MOLT_ANSWER_YES ? "yes" : a == MOLT_ANSWER_AUTOMATIC ? "automatic" : "no";
-}
-
 /* The daemon's hook before state (molt_machine_set_state_hook); 0 without one. */
 static int hook(molt_machine *m, const char *state, molt_err *err)
 {
@@ -301,7 +264,7 @@ static step hook_stop(molt_machine *m, const char *state)
 static step fail_stage(molt_machine *m, const char *state, const molt_err *e, molt_err *err)
 {
     note_error(m, e, state);
-    dep_set_bool(m, "failed", true);
+    m->dep->failed = true;
     if (save_store(m, err) < 0)
         return S_ABORT;
     error_scripts(m, state);
@@ -312,8 +275,8 @@ static step fail_stage(molt_machine *m, const char *state, const molt_err *e, mo
 static void rollback_trouble(molt_machine *m, const molt_err *e, const char *what)
 {
     note_error(m, e, what);
-    dep_set_bool(m, "failed", true);
-    dep_set_bool(m, "rollback_failed", true);
+    m->dep->failed = true;
+    m->dep->rollback_failed = true;
 }
 
 static step st_install(molt_machine *m, molt_err *err)
@@ -326,11 +289,11 @@ static step st_install(molt_machine *m, molt_err *err)
     if (h < 0) {
         /* Nothing is installed yet: like a download failure, straight to Cleanup. */
         note_error(m, &e, "ArtifactInstall");
-        dep_set_bool(m, "failed", true);
-        dep_set_bool(m, "rolled_back", true);
+        m->dep->failed = true;
+        m->dep->rolled_back = true;
         return save_store(m, err) < 0 ? S_ABORT : S_CLEANUP;
     }
-    if (enter_state(m, "ArtifactInstall", err) < 0)
+    if (enter_state(m, MOLT_DS_ARTIFACT_INSTALL, err) < 0)
         return S_ABORT;
     if (scripts(m, "ArtifactInstall", "Enter", &e) < 0 ||
         module_call(m, MOLT_CALL_ARTIFACT_INSTALL, &e) < 0 ||
@@ -338,17 +301,17 @@ static step st_install(molt_machine *m, molt_err *err)
         module_query(m, MOLT_CALL_NEEDS_ARTIFACT_REBOOT, &reboot, &e) < 0 ||
         module_query(m, MOLT_CALL_SUPPORTS_ROLLBACK, &rollback, &e) < 0)
         return fail_stage(m, "ArtifactInstall", &e, err);
-    dep_set_str(m, "reboot", answer_word(reboot));
-    dep_set_str(m, "rollback", answer_word(rollback));
+    m->dep->reboot = rec_answer(reboot);
+    m->dep->rollback = rec_answer(rollback);
     /* Not saved here: the next step saves them before any work (stop "commit", or entering
      * ArtifactCommit or ArtifactReboot), and resuming state ArtifactInstall takes the rollback
      * path with or without them: one write for the transition (docs/performance.md). */
     return reboot == MOLT_ANSWER_NO ? S_AFTER_INSTALL : S_REBOOT;
 }
 
-static step stop(molt_machine *m, const char *pending, molt_outcome outcome, molt_err *err)
+static step stop(molt_machine *m, molt_pending pending, molt_outcome outcome, molt_err *err)
 {
-    dep_set_str(m, "pending", pending);
+    m->dep->pending = pending;
     if (save_store(m, err) < 0)
         return S_ABORT;
     m->stop_outcome = outcome;
@@ -363,12 +326,11 @@ static step st_reboot(molt_machine *m, molt_err *err)
         return hook_stop(m, "ArtifactReboot");
     if (h < 0)
         return fail_stage(m, "ArtifactReboot", &e, err);
-    if (enter_state(m, "ArtifactReboot", err) < 0)
+    if (enter_state(m, MOLT_DS_ARTIFACT_REBOOT, err) < 0)
         return S_ABORT;
     if (scripts(m, "ArtifactReboot", "Enter", &e) < 0)
         return fail_stage(m, "ArtifactReboot", &e, err);
-    const char *answer = dep_str(m, "reboot");
-    if (answer && strcmp(answer, "yes") == 0) {
+    if (m->dep->reboot == MOLT_REC_YES) {
         /* "Yes": the module reboots what it updated itself (a peripheral, or the host: then
          * `molt resume` finds state ArtifactReboot and verifies). */
         if (module_call(m, MOLT_CALL_ARTIFACT_REBOOT, &e) < 0)
@@ -378,13 +340,13 @@ static step st_reboot(molt_machine *m, molt_err *err)
     /* "Automatic": the host must reboot; molt does not reboot a device on its own in
      * standalone mode, the user does, then runs `molt resume`. */
     molt_log_info("reboot required: reboot the device, then run `molt resume`");
-    return stop(m, "reboot", MOLT_OUTCOME_REBOOT, err);
+    return stop(m, MOLT_PENDING_REBOOT, MOLT_OUTCOME_REBOOT, err);
 }
 
 static step st_verify_reboot(molt_machine *m, molt_err *err)
 {
     molt_err e = {0};
-    if (enter_state(m, "ArtifactVerifyReboot", err) < 0)
+    if (enter_state(m, MOLT_DS_ARTIFACT_VERIFY_REBOOT, err) < 0)
         return S_ABORT;
     if (module_call(m, MOLT_CALL_ARTIFACT_VERIFY_REBOOT, &e) < 0 ||
         scripts(m, "ArtifactReboot", "Leave", &e) < 0)
@@ -394,11 +356,10 @@ static step st_verify_reboot(molt_machine *m, molt_err *err)
 
 static step st_after_install(molt_machine *m, molt_err *err)
 {
-    const char *rollback = dep_str(m, "rollback");
-    if (rollback && strcmp(rollback, "yes") == 0) {
+    if (m->dep->rollback == MOLT_REC_YES) {
         /* Recorded as ArtifactCommit with pending "commit": the commit has not started. */
-        dep_set_str(m, "state", "ArtifactCommit");
-        return stop(m, "commit", MOLT_OUTCOME_AWAIT_COMMIT, err);
+        m->dep->state = MOLT_DS_ARTIFACT_COMMIT;
+        return stop(m, MOLT_PENDING_COMMIT, MOLT_OUTCOME_AWAIT_COMMIT, err);
     }
     molt_log_info("the module does not support rollback: committing now");
     return S_COMMIT;
@@ -412,7 +373,7 @@ static step st_commit(molt_machine *m, molt_err *err)
         return hook_stop(m, "ArtifactCommit");
     if (h < 0)
         return fail_stage(m, "ArtifactCommit", &e, err);
-    if (enter_state(m, "ArtifactCommit", err) < 0)
+    if (enter_state(m, MOLT_DS_ARTIFACT_COMMIT, err) < 0)
         return S_ABORT;
     if (scripts(m, "ArtifactCommit", "Enter", &e) < 0 ||
         module_call(m, MOLT_CALL_ARTIFACT_COMMIT, &e) < 0)
@@ -427,12 +388,12 @@ static step st_commit_leave(molt_machine *m, molt_err *err)
      * (one store write for the transition; docs/performance.md, "fsyncs per install"). */
     if (molt_scripts_none(&m->sopts, "ArtifactCommit", "Leave"))
         return S_CLEANUP;
-    if (enter_state(m, "ArtifactCommit_Leave", err) < 0)
+    if (enter_state(m, MOLT_DS_ARTIFACT_COMMIT_LEAVE, err) < 0)
         return S_ABORT;
     if (scripts(m, "ArtifactCommit", "Leave", &e) < 0) {
         /* After the commit there is no way back: the name gets _INCONSISTENT. */
         note_error(m, &e, "ArtifactCommit_Leave");
-        dep_set_bool(m, "failed", true);
+        m->dep->failed = true;
         if (save_store(m, err) < 0)
             return S_ABORT;
         error_scripts(m, "ArtifactCommit");
@@ -448,16 +409,14 @@ static step st_rollback_query(molt_machine *m, molt_err *err)
         rollback_trouble(m, &e, "SupportsRollback");
         return S_FAILURE;
     }
-    dep_set_str(m, "rollback", answer_word(a));
+    m->dep->rollback = rec_answer(a);
     if (a == MOLT_ANSWER_YES)
         return S_ROLLBACK;
-    if (dep_bool(m, "user_rollback") && !dep_bool(m, "failed")) {
+    if (m->dep->user_rollback && !m->dep->failed) {
         /* Asked for by the user, but impossible: leave the deployment as it was. */
-        json_object_del(m->dep, "user_rollback");
+        m->dep->user_rollback = false;
         molt_err_set(&m->first, MOLT_EUNSUPPORTED,
-                     "the update module %s does not support rollback",
-                     json_string_value(json_object_get(json_object_get(m->dep, "module"),
-                                                       "type")));
+                     "the update module %s does not support rollback", m->dep->module_type);
         m->stop_outcome = MOLT_OUTCOME_FAILED;
         return S_STOP;
     }
@@ -470,18 +429,16 @@ static step st_rollback_query(molt_machine *m, molt_err *err)
  * rollback` or the daemon retries it. */
 static step rollback_pending(molt_machine *m, const molt_err *e, molt_err *err)
 {
-    json_int_t tries = json_integer_value(json_object_get(m->dep, "rollback_retries")) + 1;
-    json_object_set_new(m->dep, "rollback_retries", json_integer(tries));
-    dep_set_str(m, "rollback_error", e->msg);
-    molt_log_warning("ArtifactRollback cannot run yet (attempt %lld): %s", (long long)tries,
-                     e->msg);
+    long long tries = ++m->dep->rollback_retries;
+    set_str(&m->dep->rollback_error, e->msg);
+    molt_log_warning("ArtifactRollback cannot run yet (attempt %lld): %s", tries, e->msg);
     molt_log_warning("the rollback stays pending: run `molt resume` once the cause has passed "
                      "(the daemon retries on its own)");
-    step s = stop(m, "rollback", MOLT_OUTCOME_FAILED, err);
+    step s = stop(m, MOLT_PENDING_ROLLBACK, MOLT_OUTCOME_FAILED, err);
     if (s == S_STOP)
         molt_err_set(&m->pending_err, MOLT_ETEMP,
                      "rollback pending (attempt %lld): %s; the deployment stays recorded: run "
-                     "`molt resume` once the cause has passed", (long long)tries, e->msg);
+                     "`molt resume` once the cause has passed", tries, e->msg);
     return s;
 }
 
@@ -489,15 +446,14 @@ static step st_rollback(molt_machine *m, molt_err *err)
 {
     molt_err e = {0};
     molt_answer reboot = MOLT_ANSWER_NO;
-    const char *pending = dep_str(m, "pending");
-    if (pending && strcmp(pending, "rollback") == 0) {
+    if (m->dep->pending == MOLT_PENDING_ROLLBACK) {
         /* A retry of a pending rollback is not a loop: it does not count for the guard. */
-        json_int_t count = json_integer_value(json_object_get(m->dep, "state_count"));
-        json_object_set_new(m->dep, "state_count", json_integer(count > 0 ? count - 1 : 0));
+        if (m->dep->state_count > 0)
+            m->dep->state_count--;
         molt_log_info("retrying the pending rollback (it failed before with: %s)",
-                      dep_str(m, "rollback_error") ? dep_str(m, "rollback_error") : "?");
+                      m->dep->rollback_error ? m->dep->rollback_error : "?");
     }
-    if (enter_state(m, "ArtifactRollback", err) < 0)
+    if (enter_state(m, MOLT_DS_ARTIFACT_ROLLBACK, err) < 0)
         return S_ABORT;
     if (scripts(m, "ArtifactRollback", "Enter", &e) < 0)
         rollback_trouble(m, &e, "ArtifactRollback_Enter");
@@ -506,7 +462,7 @@ static step st_rollback(molt_machine *m, molt_err *err)
         return rollback_pending(m, &e, err);
     bool ok = rc == 0;
     if (ok)
-        dep_set_bool(m, "rolled_back", true);
+        m->dep->rolled_back = true;
     else
         rollback_trouble(m, &e, "ArtifactRollback");
     if (scripts(m, "ArtifactRollback", "Leave", &e) < 0)
@@ -518,14 +474,14 @@ static step st_rollback(molt_machine *m, molt_err *err)
         rollback_trouble(m, &e, "NeedsArtifactReboot");
         return S_FAILURE;
     }
-    dep_set_str(m, "rollback_reboot", answer_word(reboot));
+    m->dep->rollback_reboot = rec_answer(reboot);
     return reboot == MOLT_ANSWER_NO ? S_FAILURE : S_ROLLBACK_REBOOT;
 }
 
 static step st_rollback_reboot(molt_machine *m, molt_err *err)
 {
     molt_err e = {0};
-    if (enter_state(m, "ArtifactRollbackReboot", err) < 0)
+    if (enter_state(m, MOLT_DS_ARTIFACT_ROLLBACK_REBOOT, err) < 0)
         return S_ABORT;
     /* After a failed verify the reboot is redone, its Enter scripts are not. */
     if (!m->reboot_again && scripts(m, "ArtifactRollbackReboot", "Enter", &e) < 0) {
@@ -533,21 +489,20 @@ static step st_rollback_reboot(molt_machine *m, molt_err *err)
         error_scripts(m, "ArtifactRollbackReboot");
     }
     m->reboot_again = false;
-    const char *answer = dep_str(m, "rollback_reboot");
-    if (answer && strcmp(answer, "yes") == 0) {
+    if (m->dep->rollback_reboot == MOLT_REC_YES) {
         /* Errors of the rollback reboot itself are ignored: the verify state decides. */
         if (module_call(m, MOLT_CALL_ARTIFACT_ROLLBACK_REBOOT, &e) < 0)
             molt_log_warning("ArtifactRollbackReboot: %s (ignored)", e.msg);
         return S_VERIFY_ROLLBACK_REBOOT;
     }
     molt_log_info("reboot required to finish the rollback: reboot, then run `molt resume`");
-    return stop(m, "rollback-reboot", MOLT_OUTCOME_REBOOT, err);
+    return stop(m, MOLT_PENDING_ROLLBACK_REBOOT, MOLT_OUTCOME_REBOOT, err);
 }
 
 static step st_verify_rollback_reboot(molt_machine *m, molt_err *err)
 {
     molt_err e = {0};
-    if (enter_state(m, "ArtifactVerifyRollbackReboot", err) < 0)
+    if (enter_state(m, MOLT_DS_ARTIFACT_VERIFY_ROLLBACK_REBOOT, err) < 0)
         return S_ABORT;
     if (module_call(m, MOLT_CALL_ARTIFACT_VERIFY_ROLLBACK_REBOOT, &e) < 0) {
         /* Back to the rollback reboot; the loop guard bounds this. */
@@ -565,7 +520,7 @@ static step st_verify_rollback_reboot(molt_machine *m, molt_err *err)
 static step st_failure(molt_machine *m, molt_err *err)
 {
     molt_err e = {0};
-    if (enter_state(m, "ArtifactFailure", err) < 0)
+    if (enter_state(m, MOLT_DS_ARTIFACT_FAILURE, err) < 0)
         return S_ABORT;
     if (scripts(m, "ArtifactFailure", "Enter", &e) < 0)
         rollback_trouble(m, &e, "ArtifactFailure_Enter");
@@ -576,47 +531,60 @@ static step st_failure(molt_machine *m, molt_err *err)
     return S_CLEANUP;
 }
 
-/* The provides of the deployment's artifact, for molt_provides_commit. */
-static void art_provides(const molt_machine *m, molt_provides_new *out)
+molt_cleanup_decision molt_cleanup_decide(bool failed, bool rolled_back, bool rollback_failed,
+                                          bool user_rollback)
 {
-    out->name = json_string_value(art_get(m, "name"));
-    out->group = json_string_value(art_get(m, "group"));
-    out->provides = json_is_object(art_get(m, "provides")) ? art_get(m, "provides") : NULL;
-    out->clears = json_is_array(art_get(m, "clears")) ? art_get(m, "clears") : NULL;
+    /* A failed rollback makes the whole deployment a failure, and the old software is not
+     * back, whatever the rollback got to. */
+    bool fail = failed || rollback_failed;
+    bool keep = rolled_back && !rollback_failed;
+    molt_cleanup_decision d = {
+        .failed = fail,
+        .result = fail ? MOLT_RESULT_FAILURE
+                  : user_rollback ? MOLT_RESULT_ROLLED_BACK
+                                  : MOLT_RESULT_SUCCESS,
+        .rolled_back = keep,
+        .provides = keep ? MOLT_PROVIDES_KEEP
+                    : fail ? MOLT_PROVIDES_INCONSISTENT
+                           : MOLT_PROVIDES_COMMIT,
+    };
+    return d;
 }
 
-/* End the deployment in the store: provides (docs/reference §2.10), last_deployment, no "deployment".
- * keep_provides: the old software is back, nothing changes; inconsistent: only the name (with
- * _INCONSISTENT) and group are written; else the artifact's provides are committed. */
-static int finish_deployment(molt_machine *m, bool failed, bool keep_provides, bool inconsistent,
-                             molt_err *err)
+/* End the deployment in the store as decided (molt_cleanup_decide): provides (§2.10),
+ * last_deployment, last_error, no deployment. */
+static int finish_deployment(molt_machine *m, const molt_cleanup_decision *d, molt_err *err)
 {
     char now[32];
     molt_err e = {0};
     now_rfc3339(now, sizeof now);
-    molt_provides_new art;
-    art_provides(m, &art);
-    if (keep_provides) {
-        /* nothing */
-    } else if (inconsistent) {
-        if (molt_provides_inconsistent(m->store, art.name, art.group, &e) < 0)
+    const molt_dep_artifact *a = &m->dep->artifact;
+    molt_provides_new art = {a->name, a->group, a->provides, a->clears};
+    if (d->provides == MOLT_PROVIDES_INCONSISTENT) {
+        if (molt_provides_inconsistent(m->rec->device, art.name, art.group, &e) < 0)
             note_error(m, &e, "saving provides");
-    } else if (molt_provides_commit(m->store, &art, &e) < 0) {
+    } else if (d->provides == MOLT_PROVIDES_COMMIT &&
+               molt_provides_commit(m->rec->device, &art, &e) < 0) {
         note_error(m, &e, "saving provides");
     }
-    const char *result = failed                           ? "failure"
-                         : dep_bool(m, "user_rollback") ? "rolled-back"
-                                                        : "success";
-    json_t *last = json_pack("{s:s?, s:s?, s:s, s:b, s:s}", "id", dep_str(m, "id"),
-                             "artifact_name", art.name, "result", result, "rolled_back",
-                             keep_provides, "finished", now);
-    if (last)
-        json_object_set_new(m->store, "last_deployment", last);
-    if (failed && m->first.code)
-        json_object_set_new(m->store, "last_error", json_string(m->first.msg));
-    else
-        json_object_del(m->store, "last_error");
-    json_object_del(m->store, "deployment");
+    molt_last_deployment *last = calloc(1, sizeof *last);
+    if (last) {
+        last->id = strdup(m->dep->id);
+        last->artifact_name = strdup(a->name);
+        last->finished = strdup(now);
+        last->result = d->result;
+        last->rolled_back = d->rolled_back;
+    }
+    if (!last || !last->id || !last->artifact_name || !last->finished) {
+        molt_last_deployment_free(last);
+        /* Ending the deployment without its summary is worse than not ending it yet. */
+        return molt_err_set(err, MOLT_ENOMEM, "out of memory ending the deployment");
+    }
+    molt_last_deployment_free(m->rec->last);
+    m->rec->last = last;
+    set_str(&m->rec->last_error, d->failed && m->first.code ? m->first.msg : NULL);
+    molt_deployment_free(m->dep);
+    m->rec->dep = NULL;
     m->dep = NULL;
     return save_store(m, err);
 }
@@ -624,23 +592,24 @@ static int finish_deployment(molt_machine *m, bool failed, bool keep_provides, b
 static step st_cleanup(molt_machine *m, molt_err *err)
 {
     molt_err e = {0};
-    if (enter_state(m, "Cleanup", err) < 0)
+    if (enter_state(m, MOLT_DS_CLEANUP, err) < 0)
         return S_ABORT;
     /* Cleanup runs when the module was instantiated, i.e. its tree exists (docs/reference §2.8). */
     if (molt_path_exists(m->tree_dir) && module_call(m, MOLT_CALL_CLEANUP, &e) < 0) {
         note_error(m, &e, "Cleanup");
-        dep_set_bool(m, "failed", true);
+        m->dep->failed = true;
     }
-    bool failed = dep_bool(m, "failed") || dep_bool(m, "rollback_failed");
-    bool keep = dep_bool(m, "rolled_back") && !dep_bool(m, "rollback_failed");
-    bool user_rollback = dep_bool(m, "user_rollback") && !failed;
-    if (finish_deployment(m, failed, keep, failed, err) < 0)
+    molt_cleanup_decision d = molt_cleanup_decide(m->dep->failed, m->dep->rolled_back,
+                                                  m->dep->rollback_failed, m->dep->user_rollback);
+    if (finish_deployment(m, &d, err) < 0)
         return S_ABORT;
     if (molt_rm_rf(m->tree_dir, &e) < 0)
         molt_log_warning("removing the module tree: %s", e.msg);
     molt_log_info("deployment finished: %s",
-                  failed ? "failure" : user_rollback ? "rolled back" : "success");
-    m->stop_outcome = failed ? MOLT_OUTCOME_FAILED : MOLT_OUTCOME_DONE;
+                  d.result == MOLT_RESULT_FAILURE       ? "failure"
+                  : d.result == MOLT_RESULT_ROLLED_BACK ? "rolled back"
+                                                        : "success");
+    m->stop_outcome = d.failed ? MOLT_OUTCOME_FAILED : MOLT_OUTCOME_DONE;
     return S_END;
 }
 
@@ -650,10 +619,15 @@ static void loop_guard(molt_machine *m, const molt_err *e)
 {
     molt_err e2 = {0};
     note_error(m, e, "loop guard");
-    dep_set_bool(m, "failed", true);
-    /* The module handle needs the record, which finish_deployment removes. */
+    m->dep->failed = true;
     int have_module = get_module(m, &e2);
-    if (finish_deployment(m, true, false, true, &e2) < 0) {
+    const molt_cleanup_decision d = {
+        .failed = true,
+        .result = MOLT_RESULT_FAILURE,
+        .rolled_back = false,
+        .provides = MOLT_PROVIDES_INCONSISTENT,
+    };
+    if (finish_deployment(m, &d, &e2) < 0) {
         molt_log_error("saving the store: %s", e2.msg);
         return;
     }
@@ -710,6 +684,14 @@ static int run(molt_machine *m, step s, molt_outcome *outcome, molt_err *err)
 
 /* ---- opening ---------------------------------------------------------------------------- */
 
+/* A deployment recorded by molt up to 9f1b70b has no module kind: it is inferred from today's
+ * native_module_dir, once, and recorded by the next save. */
+static molt_module_kind legacy_kind_of(void *ctx, const char *module_path)
+{
+    const molt_config *cfg = ctx;
+    return molt_registry_is_native(cfg, module_path) ? MOLT_MODULE_NATIVE : MOLT_MODULE_EXEC;
+}
+
 int molt_machine_open(molt_machine **ret, const molt_config *cfg, molt_err *err)
 {
     molt_machine *m = calloc(1, sizeof *m);
@@ -735,19 +717,10 @@ int molt_machine_open(molt_machine **ret, const molt_config *cfg, molt_err *err)
     m->sopts.timeout = cfg->script_timeout;
     m->sopts.retry_interval = cfg->script_retry_interval;
     m->sopts.retry_timeout = cfg->script_retry_timeout;
-    r = molt_store_load(m->store_path, &m->store, err);
+    r = molt_record_load(m->store_path, legacy_kind_of, (void *)cfg, &m->rec, err);
     if (r < 0)
         goto fail;
-    if (!json_is_object(m->store)) {
-        r = molt_err_set(err, MOLT_ECORRUPT, "store %s: not a JSON object", m->store_path);
-        goto fail;
-    }
-    m->dep = json_object_get(m->store, "deployment");
-    if (m->dep && !json_is_object(m->dep)) {
-        r = molt_err_set(err, MOLT_ECORRUPT, "store %s: \"deployment\" is not an object",
-                         m->store_path);
-        goto fail;
-    }
+    m->dep = m->rec->dep;
     *ret = m;
     return 0;
 fail:
@@ -769,7 +742,7 @@ void molt_machine_free(molt_machine *m)
             molt_log_warning("cannot remove %s: %s", m->running_path, strerror(errno));
         close(m->lock_fd);
     }
-    json_decref(m->store);
+    molt_record_free(m->rec);
     free(m->store_path);
     free(m->tree_dir);
     free(m->scripts_dir);
@@ -916,7 +889,7 @@ static int take_lock(molt_machine *m, molt_err *err)
 static void open_log(molt_machine *m)
 {
     molt_err e = {0};
-    const char *id = dep_str(m, "id");
+    const char *id = m->dep ? m->dep->id : NULL;
     if (!id)
         return;
     if (molt_deplog_open(m->logs_dir, id, m->cfg->keep_logs > 0 ? m->cfg->keep_logs : 5, NULL,
@@ -947,7 +920,7 @@ static void write_progress(molt_machine *m, int64_t bytes, int64_t total, bool f
     /* Not durable on purpose: progress is a hint for `molt status`, not state. */
     char buf[160];
     int n = snprintf(buf, sizeof buf, "{\"id\":\"%s\",\"bytes\":%lld,\"total\":%lld}\n",
-                     m->dep && dep_str(m, "id") ? dep_str(m, "id") : "", (long long)bytes,
+                     m->dep ? m->dep->id : "", (long long)bytes,
                      (long long)total);
     int fd = open(m->progress_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd >= 0) {
@@ -1019,9 +992,15 @@ static int open_source(molt_machine *m, const char *source, molt_source **ret, m
     return 0;
 }
 
-/* The deployment record for a new deployment of info, installed by module_path. */
+static json_t *incref_or_null(json_t *v)
+{
+    return v ? json_incref(v) : NULL;
+}
+
+/* The deployment record for a new deployment of info, installed by the module at module_path
+ * of kind kind, in state Download. */
 static int new_deployment(molt_machine *m, const char *source, const molt_artifact_info *info,
-                          const char *module_path, molt_err *err)
+                          const char *module_path, molt_module_kind kind, molt_err *err)
 {
     char id[MOLT_DEPLOG_ID_MAX + 1], now[32];
     int r = 0;
@@ -1032,27 +1011,39 @@ static int new_deployment(molt_machine *m, const char *source, const molt_artifa
     if (r < 0)
         return r;
     now_rfc3339(now, sizeof now);
-    json_t *depends = json_pack("{s:O, s:O?, s:O?, s:O}", "device_type",
-                                info->depends_device_types, "artifact_name", info->depends_names,
-                                "artifact_group", info->depends_groups, "type_info",
-                                info->type_depends);
-    json_t *art = json_pack("{s:s, s:s?, s:s, s:O, s:O?, s:o?, s:O?, s:O?, s:O?}", "name",
-                            info->name, "group", info->group, "payload_type", info->payload_type,
-                            "provides", info->type_provides, "clears", info->clears, "depends",
-                            depends, "type_info", info->type_info, "header_info",
-                            info->header_info, "meta_data", info->meta_data);
-    json_t *dep = art ? json_pack("{s:s, s:s, s:s, s:s, s:n, s:i, s:o, s:{s:s, s:s, s:s}, "
-                                  "s:b, s:b, s:b, s:b}",
-                                  "id", id, "started", now, "source", source, "state", "Download",
-                                  "pending", "state_count", 1, "artifact", art, "module", "type",
-                                  info->payload_type, "path", module_path, "tree", m->tree_dir,
-                                  "failed", 0, "rolled_back", 0, "rollback_failed", 0,
-                                  "user_rollback", 0)
-                      : NULL;
-    if (!dep)
+    molt_deployment *d = calloc(1, sizeof *d);
+    if (!d)
         return molt_err_set(err, MOLT_ENOMEM, "cannot build the deployment record");
-    json_object_set_new(m->store, "deployment", dep);
-    m->dep = dep;
+    d->id = strdup(id);
+    d->started = strdup(now);
+    d->source = strdup(source);
+    d->state = MOLT_DS_DOWNLOAD;
+    d->pending = MOLT_PENDING_NONE;
+    d->state_count = 1;
+    d->module_kind = kind;
+    d->module_type = strdup(info->payload_type);
+    d->module_path = strdup(module_path);
+    d->module_tree = strdup(m->tree_dir);
+    molt_dep_artifact *a = &d->artifact;
+    a->name = strdup(info->name);
+    a->group = info->group ? strdup(info->group) : NULL;
+    a->payload_type = strdup(info->payload_type);
+    a->provides = incref_or_null(info->type_provides);
+    a->clears = incref_or_null(info->clears);
+    a->depends = json_pack("{s:O, s:O?, s:O?, s:O}", "device_type", info->depends_device_types,
+                           "artifact_name", info->depends_names, "artifact_group",
+                           info->depends_groups, "type_info", info->type_depends);
+    a->type_info = incref_or_null(info->type_info);
+    a->header_info = incref_or_null(info->header_info);
+    a->meta_data = incref_or_null(info->meta_data);
+    if (!d->id || !d->started || !d->source || !d->module_type || !d->module_path ||
+        !d->module_tree || !a->name || (info->group && !a->group) || !a->payload_type ||
+        !a->provides || !a->depends) {
+        molt_deployment_free(d);
+        return molt_err_set(err, MOLT_ENOMEM, "cannot build the deployment record");
+    }
+    m->rec->dep = d;
+    m->dep = d;
     return 0;
 }
 
@@ -1062,7 +1053,7 @@ static int refuse(molt_machine *m, molt_outcome *outcome, const molt_err *e, mol
     molt_err se = {0};
     /* The caller reports e (the CLI prints it once); the store keeps it for `molt status`. */
     molt_log_debug("refused: %s", e->msg);
-    json_object_set_new(m->store, "last_error", json_string(e->msg));
+    set_str(&m->rec->last_error, e->msg);
     if (save_store(m, &se) < 0)
         molt_log_warning("cannot record the error in the store: %s", se.msg);
     *outcome = MOLT_OUTCOME_FAILED;
@@ -1073,8 +1064,8 @@ static int refuse(molt_machine *m, molt_outcome *outcome, const molt_err *e, mol
 static step download(molt_machine *m, molt_artifact_reader *reader)
 {
     molt_err e = {0}, te = {0};
-    const char *cur_name = json_string_value(json_object_get(m->store, "artifact_name"));
-    const char *cur_group = json_string_value(json_object_get(m->store, "artifact_group"));
+    const char *cur_name = molt_record_artifact_name(m->rec);
+    const char *cur_group = molt_record_artifact_group(m->rec);
     char *device_type = NULL;
     molt_config_device_type(m->cfg, &device_type, &te);
     molt_exec_tree_info ti = {
@@ -1082,9 +1073,7 @@ static step download(molt_machine *m, molt_artifact_reader *reader)
         .current_artifact_group = cur_group ? cur_group : "",
         .current_device_type = device_type ? device_type : "",
     };
-    const char *module_path = json_string_value(json_object_get(json_object_get(m->dep, "module"),
-                                                                "path"));
-    int r = molt_registry_tree_create(m->cfg, module_path, m->tree_dir,
+    int r = molt_registry_tree_create(m->dep->module_kind, m->tree_dir,
                                       molt_artifact_reader_info(reader), &ti, &e);
     free(device_type);
     if (r < 0 ||
@@ -1100,8 +1089,8 @@ static step download(molt_machine *m, molt_artifact_reader *reader)
 fail:
     /* docs/reference §2.8: Download_Error, no rollback, no ArtifactFailure, Cleanup. */
     note_error(m, &e, "Download");
-    dep_set_bool(m, "failed", true);
-    dep_set_bool(m, "rolled_back", true);
+    m->dep->failed = true;
+    m->dep->rolled_back = true;
     if (save_store(m, &e) < 0)
         return S_ABORT;
     error_scripts(m, "Download");
@@ -1116,19 +1105,20 @@ int molt_machine_install(molt_machine *m, const char *source, molt_outcome *outc
     molt_artifact_reader *reader = NULL;
     json_t *provides = NULL;
     char *device_type = NULL, *module_path = NULL;
+    molt_module_kind kind = MOLT_MODULE_EXEC;
     int r;
 
     *outcome = MOLT_OUTCOME_FAILED;
     if ((r = take_lock(m, err)) < 0)
         return r;
     if (m->dep) {
-        const char *pending = dep_str(m, "pending");
+        const char *pending = molt_pending_name(m->dep->pending);
         return molt_err_set(err, MOLT_ESTATE,
                             "a deployment of %s is in progress (state %s%s%s): %s first",
-                            json_string_value(art_get(m, "name")), dep_str(m, "state"),
+                            m->dep->artifact.name, state_name(m),
                             pending ? ", waiting for " : "", pending ? pending : "",
-                            pending && strcmp(pending, "commit") == 0 ? "commit or roll it back"
-                                                                      : "run `molt resume`");
+                            m->dep->pending == MOLT_PENDING_COMMIT ? "commit or roll it back"
+                                                                   : "run `molt resume`");
     }
     const molt_artifact_opts aopts = {
         .verify_keys = (const char *const *)m->cfg->verify_keys,
@@ -1158,7 +1148,7 @@ int molt_machine_install(molt_machine *m, const char *source, molt_outcome *outc
     };
     if ((r = molt_config_device_type(m->cfg, &device_type, &e)) < 0 ||
         (r = check_expected(m, info, device_type, &e)) < 0 ||
-        (r = molt_provides_current(m->store, &provides, &e)) < 0 ||
+        (r = molt_provides_current(m->rec->device, &provides, &e)) < 0 ||
         (r = molt_depends_check(&dep, device_type, provides, &e)) < 0) {
         r = refuse(m, outcome, &e, err);
         goto out;
@@ -1185,31 +1175,32 @@ int molt_machine_install(molt_machine *m, const char *source, molt_outcome *outc
         molt_log_info("artifact %s has an empty payload: committing immediately", info->name);
         molt_provides_new art = {info->name, info->group, info->type_provides, info->clears};
         if ((r = molt_artifact_reader_finish(reader, &e)) < 0 ||
-            (r = molt_provides_commit(m->store, &art, &e)) < 0) {
+            (r = molt_provides_commit(m->rec->device, &art, &e)) < 0) {
             r = refuse(m, outcome, &e, err);
             goto out;
         }
-        json_object_del(m->store, "last_error");
+        set_str(&m->rec->last_error, NULL);
         if ((r = save_store(m, err)) < 0)
             goto out;
         *outcome = MOLT_OUTCOME_DONE;
         goto out;
     }
-    if ((r = molt_registry_find(m->cfg, info->payload_type, &module_path, &e)) < 0 ||
+    if ((r = molt_registry_find(m->cfg, info->payload_type, &module_path, &kind, &e)) < 0 ||
         (r = molt_scripts_extract(m->scripts_dir, info, &e)) < 0) {
         r = refuse(m, outcome, &e, err);
         goto out;
     }
 
     /* From here on the deployment exists: every state is recorded before its work. */
-    if ((r = new_deployment(m, src->name, info, module_path, err)) < 0)
+    if ((r = new_deployment(m, src->name, info, module_path, kind, err)) < 0)
         goto out;
     open_log(m);
-    molt_log_info("deployment %s: installing %s (payload type %s) with %s", dep_str(m, "id"),
+    molt_log_info("deployment %s: installing %s (payload type %s) with %s", m->dep->id,
                   info->name, info->payload_type, module_path);
     molt_log_info("entering state Download");
     if ((r = save_store(m, err)) < 0) {
-        json_object_del(m->store, "deployment");
+        molt_deployment_free(m->dep);
+        m->rec->dep = NULL;
         m->dep = NULL;
         goto out;
     }
@@ -1232,15 +1223,9 @@ out:
 
 /* ---- commit, rollback, resume ----------------------------------------------------------- */
 
-static const char *pending_of(const molt_machine *m)
+static bool pending_is(const molt_machine *m, molt_pending what)
 {
-    return m->dep ? dep_str(m, "pending") : NULL;
-}
-
-static bool pending_is(const molt_machine *m, const char *what)
-{
-    const char *p = pending_of(m);
-    return p && strcmp(p, what) == 0;
+    return m->dep && m->dep->pending == what;
 }
 
 /* Common start of commit/rollback/resume: the lock and a deployment in progress. */
@@ -1256,58 +1241,57 @@ static int start_existing(molt_machine *m, const char *what, molt_outcome *outco
         return molt_err_set(err, MOLT_ESTATE, "nothing to %s: no update in progress", what);
     }
     /* A deployment that failed before a restart keeps its first error. */
-    if (dep_str(m, "error"))
-        molt_err_set(&m->first, MOLT_EMODULE, "%s", dep_str(m, "error"));
+    if (m->dep->error)
+        molt_err_set(&m->first, MOLT_EMODULE, "%s", m->dep->error);
     open_log(m);
     return 0;
 }
 
-/* Where an interrupted deployment continues (docs/reference §2.8 "spontaneous reboot"). */
+/* An interrupted deployment fails with why: the first error, recorded. */
+static void interrupted(molt_machine *m)
+{
+    molt_err e;
+    molt_err_set(&e, MOLT_ECANCELED, "interrupted in state %s", state_name(m));
+    note_error(m, &e, state_name(m));
+    m->dep->failed = true;
+}
+
+/* Where an interrupted deployment continues (reference §2.8 "spontaneous reboot"). */
 static step resume_step(molt_machine *m)
 {
-    const char *state = dep_str(m, "state");
-    const char *pending = dep_str(m, "pending");
-    bool failed = dep_bool(m, "failed");
-    if (!state)
-        return S_CLEANUP;
-    if (pending && strcmp(pending, "commit") == 0)
-        return S_COMMIT;
-    if (pending && strcmp(pending, "reboot") == 0)
-        return S_VERIFY_REBOOT;
-    if (pending && strcmp(pending, "rollback-reboot") == 0)
-        return S_VERIFY_ROLLBACK_REBOOT;
-    if (pending && strcmp(pending, "rollback") == 0)
-        return S_ROLLBACK;
-    if (strcmp(state, "Download") == 0) {
-        molt_err e;
-        molt_err_set(&e, MOLT_ECANCELED, "interrupted in state Download");
-        note_error(m, &e, "Download");
-        dep_set_bool(m, "failed", true);
-        dep_set_bool(m, "rolled_back", true);
-        return S_CLEANUP;
+    molt_deployment *d = m->dep;
+    switch (d->pending) {
+    case MOLT_PENDING_COMMIT: return S_COMMIT;
+    case MOLT_PENDING_REBOOT: return S_VERIFY_REBOOT;
+    case MOLT_PENDING_ROLLBACK_REBOOT: return S_VERIFY_ROLLBACK_REBOOT;
+    case MOLT_PENDING_ROLLBACK: return S_ROLLBACK;
+    case MOLT_PENDING_NONE:
+    case MOLT_PENDING_COUNT: break;
     }
+    switch (d->state) {
+    case MOLT_DS_DOWNLOAD:
+        interrupted(m);
+        d->rolled_back = true;
+        return S_CLEANUP;
     /* A cut during the reboot states is the reboot: verify it. A cut during the verify itself
      * (or ArtifactReboot_Leave) is like any other: the rollback path below. */
-    if (strcmp(state, "ArtifactReboot") == 0)
-        return failed ? S_ROLLBACK_QUERY : S_VERIFY_REBOOT;
-    if (strcmp(state, "ArtifactCommit_Leave") == 0)
-        return S_COMMIT_LEAVE;
-    if (strcmp(state, "ArtifactRollback") == 0)
-        return S_ROLLBACK;
-    if (strcmp(state, "ArtifactRollbackReboot") == 0 ||
-        strcmp(state, "ArtifactVerifyRollbackReboot") == 0)
-        return S_VERIFY_ROLLBACK_REBOOT;
-    if (strcmp(state, "ArtifactFailure") == 0)
-        return S_FAILURE;
-    if (strcmp(state, "Cleanup") == 0)
-        return S_CLEANUP;
-    /* ArtifactInstall, ArtifactCommit and anything unknown: the rollback path. */
-    if (!failed) {
-        molt_err e;
-        molt_err_set(&e, MOLT_ECANCELED, "interrupted in state %s", state);
-        note_error(m, &e, state);
-        dep_set_bool(m, "failed", true);
+    case MOLT_DS_ARTIFACT_REBOOT:
+        return d->failed ? S_ROLLBACK_QUERY : S_VERIFY_REBOOT;
+    case MOLT_DS_ARTIFACT_COMMIT_LEAVE: return S_COMMIT_LEAVE;
+    case MOLT_DS_ARTIFACT_ROLLBACK: return S_ROLLBACK;
+    case MOLT_DS_ARTIFACT_ROLLBACK_REBOOT:
+    case MOLT_DS_ARTIFACT_VERIFY_ROLLBACK_REBOOT: return S_VERIFY_ROLLBACK_REBOOT;
+    case MOLT_DS_ARTIFACT_FAILURE: return S_FAILURE;
+    case MOLT_DS_CLEANUP: return S_CLEANUP;
+    case MOLT_DS_ARTIFACT_INSTALL:
+    case MOLT_DS_ARTIFACT_VERIFY_REBOOT:
+    case MOLT_DS_ARTIFACT_COMMIT:
+    case MOLT_DS_COUNT:
+        break;
     }
+    /* ArtifactInstall, ArtifactVerifyReboot, ArtifactCommit: the rollback path. */
+    if (!d->failed)
+        interrupted(m);
     return S_ROLLBACK_QUERY;
 }
 
@@ -1316,9 +1300,9 @@ int molt_machine_resume(molt_machine *m, molt_outcome *outcome, molt_err *err)
     int r = start_existing(m, "resume", outcome, err);
     if (r < 0)
         return r;
-    molt_log_info("resuming deployment %s in state %s%s%s", dep_str(m, "id"),
-                  dep_str(m, "state"), pending_of(m) ? ", pending " : "",
-                  pending_of(m) ? pending_of(m) : "");
+    const char *pending = molt_pending_name(m->dep->pending);
+    molt_log_info("resuming deployment %s in state %s%s%s", m->dep->id, state_name(m),
+                  pending ? ", pending " : "", pending ? pending : "");
     return run(m, resume_step(m), outcome, err);
 }
 
@@ -1327,8 +1311,8 @@ static int refuse_interrupted(molt_machine *m, const char *what, molt_err *err)
 {
     return molt_err_set(err, MOLT_ESTATE,
                         "cannot %s: the deployment of %s was interrupted in state %s; "
-                        "run `molt resume` to finish it", what,
-                        json_string_value(art_get(m, "name")), dep_str(m, "state"));
+                        "run `molt resume` to finish it", what, m->dep->artifact.name,
+                        state_name(m));
 }
 
 int molt_machine_commit(molt_machine *m, molt_outcome *outcome, molt_err *err)
@@ -1336,9 +1320,9 @@ int molt_machine_commit(molt_machine *m, molt_outcome *outcome, molt_err *err)
     int r = start_existing(m, "commit", outcome, err);
     if (r < 0)
         return r;
-    if (pending_is(m, "commit"))
+    if (pending_is(m, MOLT_PENDING_COMMIT))
         return run(m, S_COMMIT, outcome, err);
-    if (pending_is(m, "reboot")) {
+    if (pending_is(m, MOLT_PENDING_REBOOT)) {
         /* Like Mender's `install; reboot; commit`: verify the reboot, then commit. */
         r = run(m, S_VERIFY_REBOOT, outcome, err);
         if (r == 0 && *outcome == MOLT_OUTCOME_AWAIT_COMMIT)
@@ -1353,14 +1337,14 @@ int molt_machine_rollback(molt_machine *m, molt_outcome *outcome, molt_err *err)
     int r = start_existing(m, "roll back", outcome, err);
     if (r < 0)
         return r;
-    if (pending_is(m, "commit") || pending_is(m, "reboot")) {
-        dep_set_bool(m, "user_rollback", true);
+    if (pending_is(m, MOLT_PENDING_COMMIT) || pending_is(m, MOLT_PENDING_REBOOT)) {
+        m->dep->user_rollback = true;
         return run(m, S_ROLLBACK_QUERY, outcome, err);
     }
-    if (pending_is(m, "rollback-reboot"))
+    if (pending_is(m, MOLT_PENDING_ROLLBACK_REBOOT))
         return molt_err_set(err, MOLT_ESTATE,
                             "the rollback is waiting for a reboot: reboot, then run `molt resume`");
-    if (pending_is(m, "rollback"))
+    if (pending_is(m, MOLT_PENDING_ROLLBACK))
         return run(m, S_ROLLBACK, outcome, err);
     return refuse_interrupted(m, "roll back", err);
 }
@@ -1369,7 +1353,33 @@ int molt_machine_rollback(molt_machine *m, molt_outcome *outcome, molt_err *err)
 
 int molt_machine_provides(molt_machine *m, json_t **ret, molt_err *err)
 {
-    return molt_provides_current(m->store, ret, err);
+    return molt_provides_current(m->rec->device, ret, err);
+}
+
+const molt_deployment *molt_machine_deployment(const molt_machine *m)
+{
+    return m->dep;
+}
+
+const molt_last_deployment *molt_machine_last(const molt_machine *m)
+{
+    return m->rec->last;
+}
+
+const char *molt_machine_artifact_name(const molt_machine *m)
+{
+    const char *name = molt_record_artifact_name(m->rec);
+    return name ? name : MOLT_UNKNOWN_ARTIFACT;
+}
+
+const char *molt_machine_final(const molt_machine *m, const char *id)
+{
+    if (m->dep)
+        return NULL;
+    const molt_last_deployment *last = m->rec->last;
+    if (!last || !id || strcmp(last->id, id) != 0)
+        return "failure";
+    return molt_result_server_status(last->result);
 }
 
 /* Whether a molt process holds the lock right now. */
@@ -1385,62 +1395,73 @@ static bool someone_running(const molt_machine *m)
     return busy;
 }
 
+/* The download's progress: {"bytes","total"} from <data_dir>/progress.json when it is about
+ * deployment id, else {0, -1}. */
+static json_t *progress_json(const molt_machine *m, const char *id)
+{
+    json_t *progress = json_pack("{s:I, s:I}", "bytes", (json_int_t)0, "total", (json_int_t)-1);
+    char *text = NULL;
+    size_t len;
+    if (progress && molt_read_file(m->progress_path, 4096, &text, &len, NULL) == 0) {
+        json_t *p = json_loads(text, 0, NULL);
+        const char *pid = json_string_value(json_object_get(p, "id"));
+        if (pid && strcmp(pid, id) == 0) {
+            json_object_set(progress, "bytes", json_object_get(p, "bytes"));
+            json_object_set(progress, "total", json_object_get(p, "total"));
+        }
+        json_decref(p);
+        free(text);
+    }
+    return progress;
+}
+
+static json_t *nullable(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
 int molt_machine_status(molt_machine *m, json_t **ret, molt_err *err)
 {
     json_t *st = json_object();
     if (!st)
         return molt_err_set(err, MOLT_ENOMEM, "out of memory");
-    const char *name = json_string_value(json_object_get(m->store, "artifact_name"));
-    json_object_set_new(st, "artifact_name", json_string(name ? name : MOLT_UNKNOWN_ARTIFACT));
-    const char *group = json_string_value(json_object_get(m->store, "artifact_group"));
-    json_object_set_new(st, "artifact_group", group ? json_string(group) : json_null());
-    json_t *last_error = json_object_get(m->store, "last_error");
+    json_object_set_new(st, "artifact_name", json_string(molt_machine_artifact_name(m)));
+    json_object_set_new(st, "artifact_group", nullable(molt_record_artifact_group(m->rec)));
+    const char *last_error = m->rec->last_error;
     char *log_path = NULL;
     molt_err e = {0};
-    if (m->dep) {
-        const char *pending = dep_str(m, "pending");
-        const char *state = dep_str(m, "state");
-        const char *shown = !pending ? state
-                            : strcmp(pending, "commit") == 0 ? "awaiting-commit"
-                            : strcmp(pending, "rollback") == 0 ? "rollback-pending"
-                                                             : "awaiting-reboot";
-        json_object_set_new(st, "state", json_string(shown ? shown : "unknown"));
-        json_t *progress = json_pack("{s:I, s:I}", "bytes", (json_int_t)0, "total",
-                                     (json_int_t)-1);
-        char *text = NULL;
-        size_t len;
-        if (progress && molt_read_file(m->progress_path, 4096, &text, &len, NULL) == 0) {
-            json_t *p = json_loads(text, 0, NULL);
-            const char *pid = json_string_value(json_object_get(p, "id"));
-            if (pid && dep_str(m, "id") && strcmp(pid, dep_str(m, "id")) == 0) {
-                json_object_set(progress, "bytes", json_object_get(p, "bytes"));
-                json_object_set(progress, "total", json_object_get(p, "total"));
-            }
-            json_decref(p);
-            free(text);
-        }
-        json_t *d = json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:b, s:O?, s:o?}", "id",
-                              dep_str(m, "id"), "artifact_name",
-                              json_string_value(art_get(m, "name")), "payload_type",
-                              json_string_value(art_get(m, "payload_type")), "started",
-                              dep_str(m, "started"), "source", dep_str(m, "source"), "state",
-                              state, "pending", pending, "running", someone_running(m), "error",
-                              json_object_get(m->dep, "error"), "progress", progress);
-        if (d && pending && strcmp(pending, "rollback") == 0)
-            json_object_set(d, "rollback_error", json_object_get(m->dep, "rollback_error"));
+    const molt_deployment *dep = m->dep;
+    if (dep) {
+        const char *shown = dep->pending == MOLT_PENDING_NONE       ? state_name(m)
+                            : dep->pending == MOLT_PENDING_COMMIT   ? "awaiting-commit"
+                            : dep->pending == MOLT_PENDING_ROLLBACK ? "rollback-pending"
+                                                                    : "awaiting-reboot";
+        json_object_set_new(st, "state", json_string(shown));
+        json_t *d = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:o, s:o?}",
+                              "id", dep->id, "artifact_name", dep->artifact.name,
+                              "payload_type", dep->artifact.payload_type, "started", dep->started,
+                              "source", dep->source, "state", state_name(m),
+                              "pending", nullable(molt_pending_name(dep->pending)),
+                              "running", someone_running(m), "error", nullable(dep->error),
+                              "progress", progress_json(m, dep->id));
+        if (d && dep->pending == MOLT_PENDING_ROLLBACK && dep->rollback_error)
+            json_object_set_new(d, "rollback_error", json_string(dep->rollback_error));
         json_object_set_new(st, "deployment", d ? d : json_null());
-        if (!json_is_string(last_error))
-            last_error = json_object_get(m->dep, "error");
-        if (dep_str(m, "id"))
-            molt_deplog_find(m->logs_dir, dep_str(m, "id"), &log_path, &e);
+        if (!last_error)
+            last_error = dep->error;
+        molt_deplog_find(m->logs_dir, dep->id, &log_path, &e);
     } else {
         json_object_set_new(st, "state", json_string("idle"));
         json_object_set_new(st, "deployment", json_null());
         molt_deplog_latest(m->logs_dir, &log_path, NULL, &e);
     }
-    json_object_set(st, "last_error", json_is_string(last_error) ? last_error : json_null());
-    json_t *last = json_object_get(m->store, "last_deployment");
-    json_object_set(st, "last_deployment", last ? last : json_null());
+    json_object_set_new(st, "last_error", nullable(last_error));
+    const molt_last_deployment *last = m->rec->last;
+    json_t *lj = last ? json_pack("{s:s, s:s, s:s, s:b, s:s}", "id", last->id, "artifact_name",
+                                  last->artifact_name, "result", molt_result_name(last->result),
+                                  "rolled_back", last->rolled_back, "finished", last->finished)
+                      : NULL;
+    json_object_set_new(st, "last_deployment", lj ? lj : json_null());
     json_t *log = NULL;
     if (log_path && molt_deplog_read(log_path, 10, &log, &e) < 0)
         log = NULL;

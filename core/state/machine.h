@@ -2,7 +2,7 @@
 /* The persistent update state machine (docs/reference §2.8, standalone mode): install, commit,
  * rollback and resume of one deployment through an update module, with every state recorded in
  * the store before its work begins so that a power cut at any instant resumes into a defined
- * path. The store's schema is documented at the top of machine.c. */
+ * path. The store is the typed record of state/store.h (molt_record). */
 #ifndef MOLT_STATE_MACHINE_H
 #define MOLT_STATE_MACHINE_H
 
@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <jansson.h>
 #include "config/config.h"
+#include "state/store.h"
 #include "util/err.h"
 
 /* How a command ended, for the caller to turn into words and an exit code. */
@@ -93,5 +94,36 @@ int molt_machine_status(molt_machine *m, json_t **ret, molt_err *err);
 /* The device's provides (artifact_name, artifact_group, type-info provides) as an object;
  * new reference owned by the caller. */
 int molt_machine_provides(molt_machine *m, json_t **ret, molt_err *err);
+
+/* The typed record, borrowed from m (valid until the next call that changes it): the deployment
+ * in progress (NULL when none), the last deployment that ended (NULL when none), the installed
+ * artifact's name (MOLT_UNKNOWN_ARTIFACT on a fresh device). */
+const molt_deployment *molt_machine_deployment(const molt_machine *m);
+const molt_last_deployment *molt_machine_last(const molt_machine *m);
+const char *molt_machine_artifact_name(const molt_machine *m);
+
+/* The final status for a server of deployment id: NULL while a deployment is in progress
+ * (waiting for a reboot), molt_result_server_status of the last deployment when it is id, and
+ * "failure" otherwise (it never started: refused before its record existed). Static string. */
+const char *molt_machine_final(const molt_machine *m, const char *id);
+
+/* What Cleanup does to the store when a deployment ends (reference §2.10). */
+typedef enum molt_provides_action {
+    MOLT_PROVIDES_COMMIT,        /* the artifact's provides replace the device's */
+    MOLT_PROVIDES_KEEP,          /* the old software is back: provides untouched */
+    MOLT_PROVIDES_INCONSISTENT,  /* only the name, with _INCONSISTENT, and the group */
+} molt_provides_action;
+
+typedef struct molt_cleanup_decision {
+    bool failed;                   /* outcome FAILED; the first error becomes last_error */
+    molt_result result;            /* last_deployment.result */
+    bool rolled_back;              /* last_deployment.rolled_back */
+    molt_provides_action provides;
+} molt_cleanup_decision;
+
+/* The decision from the deployment record's four flags (molt_deployment: failed, rolled_back,
+ * rollback_failed, user_rollback). Pure. */
+molt_cleanup_decision molt_cleanup_decide(bool failed, bool rolled_back, bool rollback_failed,
+                                          bool user_rollback);
 
 #endif

@@ -13,6 +13,7 @@
 #include "state/store.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,5 +180,619 @@ int molt_store_save(const char *path, const json_t *doc, molt_err *err)
 out:
     free(file);
     free(json);
+    return r;
+}
+
+/* ---- the typed record ------------------------------------------------------------------------ */
+
+static const char *const state_names[MOLT_DS_COUNT] = {
+    [MOLT_DS_DOWNLOAD] = "Download",
+    [MOLT_DS_ARTIFACT_INSTALL] = "ArtifactInstall",
+    [MOLT_DS_ARTIFACT_REBOOT] = "ArtifactReboot",
+    [MOLT_DS_ARTIFACT_VERIFY_REBOOT] = "ArtifactVerifyReboot",
+    [MOLT_DS_ARTIFACT_COMMIT] = "ArtifactCommit",
+    [MOLT_DS_ARTIFACT_COMMIT_LEAVE] = "ArtifactCommit_Leave",
+    [MOLT_DS_ARTIFACT_ROLLBACK] = "ArtifactRollback",
+    [MOLT_DS_ARTIFACT_ROLLBACK_REBOOT] = "ArtifactRollbackReboot",
+    [MOLT_DS_ARTIFACT_VERIFY_ROLLBACK_REBOOT] = "ArtifactVerifyRollbackReboot",
+    [MOLT_DS_ARTIFACT_FAILURE] = "ArtifactFailure",
+    [MOLT_DS_CLEANUP] = "Cleanup",
+};
+
+static const char *const pending_names[MOLT_PENDING_COUNT] = {
+    [MOLT_PENDING_NONE] = NULL,
+    [MOLT_PENDING_COMMIT] = "commit",
+    [MOLT_PENDING_REBOOT] = "reboot",
+    [MOLT_PENDING_ROLLBACK_REBOOT] = "rollback-reboot",
+    [MOLT_PENDING_ROLLBACK] = "rollback",
+};
+
+static const char *const answer_names[MOLT_REC_COUNT] = {
+    [MOLT_REC_UNSET] = NULL,
+    [MOLT_REC_NO] = "no",
+    [MOLT_REC_YES] = "yes",
+    [MOLT_REC_AUTOMATIC] = "automatic",
+};
+
+static const char *const result_names[MOLT_RESULT_COUNT] = {
+    [MOLT_RESULT_SUCCESS] = "success",
+    [MOLT_RESULT_FAILURE] = "failure",
+    [MOLT_RESULT_ROLLED_BACK] = "rolled-back",
+};
+
+static const char *const kind_names[] = {
+    [MOLT_MODULE_NATIVE] = "native",
+    [MOLT_MODULE_EXEC] = "exec",
+};
+#define KIND_COUNT ((int)(sizeof kind_names / sizeof kind_names[0]))
+
+const char *molt_dep_state_name(molt_dep_state s)
+{
+    return (int)s >= 0 && s < MOLT_DS_COUNT ? state_names[s] : NULL;
+}
+
+const char *molt_pending_name(molt_pending p)
+{
+    return (int)p >= 0 && p < MOLT_PENDING_COUNT ? pending_names[p] : NULL;
+}
+
+const char *molt_rec_answer_name(molt_rec_answer a)
+{
+    return (int)a >= 0 && a < MOLT_REC_COUNT ? answer_names[a] : NULL;
+}
+
+const char *molt_result_name(molt_result r)
+{
+    return (int)r >= 0 && r < MOLT_RESULT_COUNT ? result_names[r] : NULL;
+}
+
+const char *molt_module_kind_name(molt_module_kind k)
+{
+    return (int)k >= 0 && (int)k < KIND_COUNT ? kind_names[k] : NULL;
+}
+
+const char *molt_result_server_status(molt_result r)
+{
+    return r == MOLT_RESULT_SUCCESS ? "success" : "failure";
+}
+
+/* Where the parser is: the store's path for the messages, and the first error. */
+typedef struct rparse {
+    const char *path;
+    molt_err *err;
+    int r;
+} rparse;
+
+/* Record the first error; later calls are no-ops, so a parse reads as a list of gets. */
+__attribute__((format(printf, 4, 5)))
+static void rp_fail(rparse *p, const char *where, const char *key, const char *fmt, ...)
+{
+    if (p->r < 0)
+        return;
+    char what[MOLT_ERR_MSG_MAX / 2];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    p->r = molt_err_set(p->err, MOLT_ECORRUPT, "store %s: %s%s%.100s %s", p->path, where,
+                        *where && key ? "." : "", key ? key : "", what);
+}
+
+static const char *type_word(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER: return "an integer";
+    case JSON_REAL: return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "a boolean";
+    default: return "null";
+    }
+}
+
+/* Every key of obj must be one of allowed (NULL-terminated). */
+static void rp_keys(rparse *p, const json_t *obj, const char *where, const char *const *allowed)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v) {
+        size_t i = 0;
+        while (allowed[i] && strcmp(allowed[i], key) != 0)
+            i++;
+        if (!allowed[i])
+            rp_fail(p, where, key, "is not a key molt knows (a newer molt's store, or damaged)");
+    }
+}
+
+/* The value at key: absent (NULL) is an error when required; JSON null is "absent" when
+ * nullable, an error otherwise. */
+static const json_t *rp_get(rparse *p, const json_t *obj, const char *where, const char *key,
+                            bool required, bool nullable)
+{
+    const json_t *v = json_object_get(obj, key);
+    if (!v) {
+        if (required)
+            rp_fail(p, where, key, "is missing");
+        return NULL;
+    }
+    if (json_is_null(v)) {
+        if (!nullable)
+            rp_fail(p, where, key, "is null");
+        return NULL;
+    }
+    return v;
+}
+
+static char *rp_str(rparse *p, const json_t *obj, const char *where, const char *key,
+                    bool required, bool nullable)
+{
+    const json_t *v = rp_get(p, obj, where, key, required, nullable);
+    if (!v || p->r < 0)
+        return NULL;
+    if (!json_is_string(v)) {
+        rp_fail(p, where, key, "is %s, expected a string", type_word(v));
+        return NULL;
+    }
+    char *s = strdup(json_string_value(v));
+    if (!s)
+        p->r = molt_err_set(p->err, MOLT_ENOMEM, "out of memory loading the store");
+    return s;
+}
+
+static bool rp_bool(rparse *p, const json_t *obj, const char *where, const char *key,
+                    bool required)
+{
+    const json_t *v = rp_get(p, obj, where, key, required, false);
+    if (v && !json_is_boolean(v))
+        rp_fail(p, where, key, "is %s, expected true or false", type_word(v));
+    return v && json_is_true(v);
+}
+
+static int rp_int(rparse *p, const json_t *obj, const char *where, const char *key,
+                  bool required, int max)
+{
+    const json_t *v = rp_get(p, obj, where, key, required, false);
+    if (!v)
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > max) {
+        rp_fail(p, where, key, "is %s, expected an integer from 0 to %d",
+                json_is_integer(v) ? "out of range" : type_word(v), max);
+        return 0;
+    }
+    return (int)json_integer_value(v);
+}
+
+/* A name from names[0..n) (NULL entries: the value absent or null, allowed when nullable). */
+static int rp_enum(rparse *p, const json_t *obj, const char *where, const char *key,
+                   bool required, const char *const *names, int n, int absent)
+{
+    bool nullable = false;
+    for (int i = 0; i < n; i++)
+        nullable = nullable || !names[i];
+    const json_t *v = rp_get(p, obj, where, key, required, nullable);
+    if (!v)
+        return absent;
+    if (json_is_string(v))
+        for (int i = 0; i < n; i++)
+            if (names[i] && strcmp(names[i], json_string_value(v)) == 0)
+                return i;
+    char list[256] = "";
+    for (int i = 0; i < n; i++)
+        if (names[i])
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s\"%s\"",
+                     *list ? ", " : "", names[i]);
+    if (json_is_string(v))
+        rp_fail(p, where, key, "is \"%.100s\", expected one of %s", json_string_value(v), list);
+    else
+        rp_fail(p, where, key, "is %s, expected one of %s", type_word(v), list);
+    return absent;
+}
+
+/* An object or array kept as JSON (a new reference). */
+static json_t *rp_json(rparse *p, const json_t *obj, const char *where, const char *key,
+                       bool required, bool nullable, json_type type)
+{
+    const json_t *v = rp_get(p, obj, where, key, required, nullable);
+    if (!v || p->r < 0)
+        return NULL;
+    if (json_typeof(v) != type) {
+        rp_fail(p, where, key, "is %s, expected %s", type_word(v),
+                type == JSON_OBJECT ? "an object" : "an array");
+        return NULL;
+    }
+    return json_incref((json_t *)v);
+}
+
+static const json_t *rp_object(rparse *p, const json_t *obj, const char *where, const char *key,
+                               bool required)
+{
+    const json_t *v = rp_get(p, obj, where, key, required, false);
+    if (v && !json_is_object(v)) {
+        rp_fail(p, where, key, "is %s, expected an object", type_word(v));
+        return NULL;
+    }
+    return v;
+}
+
+static void artifact_clear(molt_dep_artifact *a)
+{
+    free(a->name);
+    free(a->group);
+    free(a->payload_type);
+    json_decref(a->provides);
+    json_decref(a->clears);
+    json_decref(a->depends);
+    json_decref(a->type_info);
+    json_decref(a->header_info);
+    json_decref(a->meta_data);
+}
+
+void molt_deployment_free(molt_deployment *d)
+{
+    if (!d)
+        return;
+    free(d->id);
+    free(d->started);
+    free(d->source);
+    free(d->rollback_error);
+    artifact_clear(&d->artifact);
+    free(d->module_type);
+    free(d->module_path);
+    free(d->module_tree);
+    free(d->error);
+    free(d);
+}
+
+void molt_last_deployment_free(molt_last_deployment *l)
+{
+    if (!l)
+        return;
+    free(l->id);
+    free(l->artifact_name);
+    free(l->finished);
+    free(l);
+}
+
+void molt_record_free(molt_record *rec)
+{
+    if (!rec)
+        return;
+    json_decref(rec->device);
+    free(rec->last_error);
+    molt_last_deployment_free(rec->last);
+    molt_deployment_free(rec->dep);
+    free(rec);
+}
+
+const char *molt_record_artifact_name(const molt_record *rec)
+{
+    return json_string_value(json_object_get(rec->device, "artifact_name"));
+}
+
+const char *molt_record_artifact_group(const molt_record *rec)
+{
+    return json_string_value(json_object_get(rec->device, "artifact_group"));
+}
+
+int molt_record_new(molt_record **ret, molt_err *err)
+{
+    molt_record *rec = calloc(1, sizeof *rec);
+    if (rec)
+        rec->device = json_object();
+    if (!rec || !rec->device) {
+        molt_record_free(rec);
+        return molt_err_set(err, MOLT_ENOMEM, "out of memory");
+    }
+    *ret = rec;
+    return 0;
+}
+
+static void parse_artifact(rparse *p, const json_t *o, molt_dep_artifact *a)
+{
+    static const char *const keys[] = {"name", "group", "payload_type", "provides", "clears",
+                                       "depends", "type_info", "header_info", "meta_data", NULL};
+    const char *w = "deployment.artifact";
+    rp_keys(p, o, w, keys);
+    a->name = rp_str(p, o, w, "name", true, false);
+    a->group = rp_str(p, o, w, "group", false, true);
+    a->payload_type = rp_str(p, o, w, "payload_type", true, false);
+    a->provides = rp_json(p, o, w, "provides", true, false, JSON_OBJECT);
+    a->clears = rp_json(p, o, w, "clears", false, true, JSON_ARRAY);
+    a->depends = rp_json(p, o, w, "depends", true, false, JSON_OBJECT);
+    a->type_info = rp_json(p, o, w, "type_info", false, true, JSON_OBJECT);
+    a->header_info = rp_json(p, o, w, "header_info", false, true, JSON_OBJECT);
+    a->meta_data = rp_json(p, o, w, "meta_data", false, true, JSON_OBJECT);
+}
+
+static molt_deployment *parse_deployment(rparse *p, const json_t *o, molt_kind_of_fn kind_of,
+                                         void *kind_ctx)
+{
+    static const char *const keys[] = {
+        "version", "id", "started", "source", "state", "pending", "state_count",
+        "rollback_retries", "rollback_error", "artifact", "module", "reboot", "rollback",
+        "rollback_reboot", "failed", "rolled_back", "rollback_failed", "user_rollback", "error",
+        NULL};
+    static const char *const module_keys[] = {"kind", "type", "path", "tree", NULL};
+    const char *w = "deployment";
+    molt_deployment *d = calloc(1, sizeof *d);
+    if (!d) {
+        p->r = molt_err_set(p->err, MOLT_ENOMEM, "out of memory loading the store");
+        return NULL;
+    }
+    /* The version first: a newer record is refused as such, not for its new keys. */
+    int version = json_object_get(o, "version") ? rp_int(p, o, w, "version", true, 1000000) : 1;
+    if (p->r == 0 && (version < 1 || version > MOLT_DEPLOYMENT_VERSION))
+        rp_fail(p, w, "version", "is %d: this molt reads deployment records of version 1 to %d "
+                "(a newer molt wrote it)", version, MOLT_DEPLOYMENT_VERSION);
+    rp_keys(p, o, w, keys);
+    d->id = rp_str(p, o, w, "id", true, false);
+    d->started = rp_str(p, o, w, "started", true, false);
+    d->source = rp_str(p, o, w, "source", true, false);
+    d->state = rp_enum(p, o, w, "state", true, state_names, MOLT_DS_COUNT, 0);
+    d->pending = rp_enum(p, o, w, "pending", true, pending_names, MOLT_PENDING_COUNT,
+                         MOLT_PENDING_NONE);
+    d->state_count = rp_int(p, o, w, "state_count", true, 1000000);
+    d->rollback_retries = rp_int(p, o, w, "rollback_retries", false, 1000000000);
+    d->rollback_error = rp_str(p, o, w, "rollback_error", false, true);
+    d->reboot = rp_enum(p, o, w, "reboot", false, answer_names, MOLT_REC_COUNT, MOLT_REC_UNSET);
+    d->rollback = rp_enum(p, o, w, "rollback", false, answer_names, MOLT_REC_COUNT,
+                          MOLT_REC_UNSET);
+    d->rollback_reboot = rp_enum(p, o, w, "rollback_reboot", false, answer_names,
+                                 MOLT_REC_COUNT, MOLT_REC_UNSET);
+    d->failed = rp_bool(p, o, w, "failed", true);
+    d->rolled_back = rp_bool(p, o, w, "rolled_back", true);
+    d->rollback_failed = rp_bool(p, o, w, "rollback_failed", true);
+    /* Optional: the release of 9f1b70b removed it when a user rollback proved impossible. */
+    d->user_rollback = rp_bool(p, o, w, "user_rollback", false);
+    d->error = rp_str(p, o, w, "error", false, true);
+    const json_t *art = rp_object(p, o, w, "artifact", true);
+    if (art)
+        parse_artifact(p, art, &d->artifact);
+    const json_t *mod = rp_object(p, o, w, "module", true);
+    const char *mw = "deployment.module";
+    if (mod) {
+        rp_keys(p, mod, mw, module_keys);
+        d->module_type = rp_str(p, mod, mw, "type", true, false);
+        d->module_path = rp_str(p, mod, mw, "path", true, false);
+        d->module_tree = rp_str(p, mod, mw, "tree", true, false);
+        if (version >= 2)
+            d->module_kind = rp_enum(p, mod, mw, "kind", true, kind_names, KIND_COUNT, 0);
+        else if (p->r == 0 && json_object_get(mod, "kind"))
+            rp_fail(p, mw, "kind", "is set in a version 1 record (which has none)");
+    }
+    if (p->r == 0 && version < 2) {
+        /* Written before the kind was recorded: inferred once, from today's configuration, and
+         * recorded by the next save. */
+        if (!kind_of)
+            p->r = molt_err_set(p->err, MOLT_EINVAL, "store %s: a version 1 deployment record "
+                                "needs the module kind inferred", p->path);
+        else
+            d->module_kind = kind_of(kind_ctx, d->module_path);
+    }
+    if (p->r < 0) {
+        molt_deployment_free(d);
+        return NULL;
+    }
+    return d;
+}
+
+static molt_last_deployment *parse_last(rparse *p, const json_t *o)
+{
+    static const char *const keys[] = {"id", "artifact_name", "result", "rolled_back",
+                                       "finished", NULL};
+    const char *w = "last_deployment";
+    molt_last_deployment *l = calloc(1, sizeof *l);
+    if (!l) {
+        p->r = molt_err_set(p->err, MOLT_ENOMEM, "out of memory loading the store");
+        return NULL;
+    }
+    rp_keys(p, o, w, keys);
+    l->id = rp_str(p, o, w, "id", true, false);
+    l->artifact_name = rp_str(p, o, w, "artifact_name", true, false);
+    l->result = rp_enum(p, o, w, "result", true, result_names, MOLT_RESULT_COUNT, 0);
+    l->rolled_back = rp_bool(p, o, w, "rolled_back", true);
+    l->finished = rp_str(p, o, w, "finished", true, false);
+    if (p->r < 0) {
+        molt_last_deployment_free(l);
+        return NULL;
+    }
+    return l;
+}
+
+static int parse_record(rparse *p, const json_t *doc, molt_kind_of_fn kind_of, void *kind_ctx,
+                        molt_record *rec)
+{
+    static const char *const keys[] = {"artifact_name", "artifact_group", "artifact_provides",
+                                       "last_error", "last_deployment", "deployment", NULL};
+    rp_keys(p, doc, "", keys);
+    static const char *const device_keys[] = {"artifact_name", "artifact_group", NULL};
+    for (int i = 0; device_keys[i]; i++) {
+        const json_t *v = rp_get(p, doc, "", device_keys[i], false, false);
+        if (v && !json_is_string(v))
+            rp_fail(p, "", device_keys[i], "is %s, expected a string", type_word(v));
+        else if (v && p->r == 0)
+            json_object_set(rec->device, device_keys[i], (json_t *)v);
+    }
+    const json_t *provides = rp_object(p, doc, "", "artifact_provides", false);
+    const char *key;
+    json_t *v;
+    if (provides) {
+        json_object_foreach((json_t *)provides, key, v)
+            if (!json_is_string(v))
+                rp_fail(p, "artifact_provides", key, "is %s, expected a string", type_word(v));
+        if (p->r == 0)
+            json_object_set(rec->device, "artifact_provides", (json_t *)provides);
+    }
+    rec->last_error = rp_str(p, doc, "", "last_error", false, false);
+    const json_t *last = rp_object(p, doc, "", "last_deployment", false);
+    if (last && p->r == 0)
+        rec->last = parse_last(p, last);
+    const json_t *dep = rp_object(p, doc, "", "deployment", false);
+    if (dep && p->r == 0)
+        rec->dep = parse_deployment(p, dep, kind_of, kind_ctx);
+    return p->r;
+}
+
+int molt_record_from_json(const char *path, const json_t *doc, molt_kind_of_fn kind_of,
+                          void *kind_ctx, molt_record **ret, molt_err *err)
+{
+    molt_record *rec = NULL;
+    int r = molt_record_new(&rec, err);
+    if (r == 0 && !json_is_object(doc))
+        r = molt_err_set(err, MOLT_ECORRUPT, "store %s: data is not a JSON object", path);
+    if (r == 0) {
+        rparse p = {.path = path, .err = err};
+        r = parse_record(&p, doc, kind_of, kind_ctx, rec);
+    }
+    if (r < 0) {
+        molt_record_free(rec);
+        return r;
+    }
+    *ret = rec;
+    return 0;
+}
+
+int molt_record_load(const char *path, molt_kind_of_fn kind_of, void *kind_ctx, molt_record **ret,
+                     molt_err *err)
+{
+    json_t *doc = NULL;
+    int r = molt_store_load(path, &doc, err);
+    if (r == 0)
+        r = molt_record_from_json(path, doc, kind_of, kind_ctx, ret, err);
+    json_decref(doc);
+    return r;
+}
+
+/* ---- saving ---------------------------------------------------------------------------------- */
+
+/* Set key to a new value; a NULL value (out of memory) marks the build failed. */
+static void put(json_t *o, const char *key, json_t *v, bool *ok)
+{
+    if (!v || json_object_set_new(o, key, v) != 0)
+        *ok = false;
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *json_or_null(json_t *v)
+{
+    return v ? json_incref(v) : json_null();
+}
+
+json_t *molt_dep_artifact_json(const molt_dep_artifact *a)
+{
+    json_t *o = json_object();
+    bool ok = o != NULL;
+    if (!ok)
+        return NULL;
+    /* As the release of 9f1b70b wrote it: absent values as null. */
+    put(o, "name", str_or_null(a->name), &ok);
+    put(o, "group", str_or_null(a->group), &ok);
+    put(o, "payload_type", str_or_null(a->payload_type), &ok);
+    put(o, "provides", json_or_null(a->provides), &ok);
+    put(o, "clears", json_or_null(a->clears), &ok);
+    put(o, "depends", json_or_null(a->depends), &ok);
+    put(o, "type_info", json_or_null(a->type_info), &ok);
+    put(o, "header_info", json_or_null(a->header_info), &ok);
+    put(o, "meta_data", json_or_null(a->meta_data), &ok);
+    if (!ok) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_t *deployment_json(const molt_deployment *d)
+{
+    json_t *o = json_object(), *mod = json_object();
+    bool ok = o && mod;
+    if (!ok) {
+        json_decref(o);
+        json_decref(mod);
+        return NULL;
+    }
+    put(mod, "kind", json_string(molt_module_kind_name(d->module_kind)), &ok);
+    put(mod, "type", str_or_null(d->module_type), &ok);
+    put(mod, "path", str_or_null(d->module_path), &ok);
+    put(mod, "tree", str_or_null(d->module_tree), &ok);
+    put(o, "module", mod, &ok);
+    put(o, "version", json_integer(MOLT_DEPLOYMENT_VERSION), &ok);
+    put(o, "id", str_or_null(d->id), &ok);
+    put(o, "started", str_or_null(d->started), &ok);
+    put(o, "source", str_or_null(d->source), &ok);
+    put(o, "state", json_string(molt_dep_state_name(d->state)), &ok);
+    put(o, "pending", str_or_null(molt_pending_name(d->pending)), &ok);
+    put(o, "state_count", json_integer(d->state_count), &ok);
+    put(o, "artifact", molt_dep_artifact_json(&d->artifact), &ok);
+    put(o, "failed", json_boolean(d->failed), &ok);
+    put(o, "rolled_back", json_boolean(d->rolled_back), &ok);
+    put(o, "rollback_failed", json_boolean(d->rollback_failed), &ok);
+    put(o, "user_rollback", json_boolean(d->user_rollback), &ok);
+    /* Optional keys only when set, as the release of 9f1b70b wrote them. */
+    if (d->rollback_retries > 0)
+        put(o, "rollback_retries", json_integer(d->rollback_retries), &ok);
+    if (d->rollback_error)
+        put(o, "rollback_error", json_string(d->rollback_error), &ok);
+    if (d->reboot != MOLT_REC_UNSET)
+        put(o, "reboot", json_string(molt_rec_answer_name(d->reboot)), &ok);
+    if (d->rollback != MOLT_REC_UNSET)
+        put(o, "rollback", json_string(molt_rec_answer_name(d->rollback)), &ok);
+    if (d->rollback_reboot != MOLT_REC_UNSET)
+        put(o, "rollback_reboot", json_string(molt_rec_answer_name(d->rollback_reboot)), &ok);
+    if (d->error)
+        put(o, "error", json_string(d->error), &ok);
+    if (!ok) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_t *last_json(const molt_last_deployment *l)
+{
+    json_t *o = json_object();
+    bool ok = o != NULL;
+    if (!ok)
+        return NULL;
+    put(o, "id", str_or_null(l->id), &ok);
+    put(o, "artifact_name", str_or_null(l->artifact_name), &ok);
+    put(o, "result", json_string(molt_result_name(l->result)), &ok);
+    put(o, "rolled_back", json_boolean(l->rolled_back), &ok);
+    put(o, "finished", str_or_null(l->finished), &ok);
+    if (!ok) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+json_t *molt_record_to_json(const molt_record *rec)
+{
+    json_t *doc = json_deep_copy(rec->device);
+    bool ok = doc != NULL;
+    if (ok && rec->last_error)
+        put(doc, "last_error", json_string(rec->last_error), &ok);
+    if (ok && rec->last)
+        put(doc, "last_deployment", last_json(rec->last), &ok);
+    if (ok && rec->dep)
+        put(doc, "deployment", deployment_json(rec->dep), &ok);
+    if (!ok) {
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+int molt_record_save(const char *path, const molt_record *rec, molt_err *err)
+{
+    json_t *doc = molt_record_to_json(rec);
+    int r = doc ? molt_store_save(path, doc, err)
+                : molt_err_set(err, MOLT_ENOMEM, "store %s: cannot build the document", path);
+    json_decref(doc);
     return r;
 }

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The persistent store: one JSON document in <data_dir>/store, replaced atomically (temporary
  * file, fsync, rename, fsync of the folder) and wrapped with a format version and a SHA-256, so a
- * torn or corrupt store is detected and reported, never silently trusted. */
+ * torn or corrupt store is detected and reported, never silently trusted. What the document
+ * holds is the typed record below (molt_record): one strict, versioned load/save pair owns it. */
 #ifndef MOLT_STATE_STORE_H
 #define MOLT_STATE_STORE_H
 
+#include <stdbool.h>
 #include <jansson.h>
+#include "host/module.h"
 #include "util/err.h"
 
 #define MOLT_STORE_FORMAT 1
@@ -17,5 +20,166 @@ int molt_store_load(const char *path, json_t **ret, molt_err *err);
 
 /* Save the document (object) durably. */
 int molt_store_save(const char *path, const json_t *doc, molt_err *err);
+
+/* ---- the typed record ------------------------------------------------------------------------
+ * The document's schema, key by key, is in docs/configuration.md ("The store"). The deployment
+ * object carries "version" (MOLT_DEPLOYMENT_VERSION); a record without it is version 1, written
+ * by molt up to 9f1b70b, which did not record the module's kind. */
+
+#define MOLT_DEPLOYMENT_VERSION 2
+
+/* The state whose work started last (written before the work begins). */
+typedef enum molt_dep_state {
+    MOLT_DS_DOWNLOAD,
+    MOLT_DS_ARTIFACT_INSTALL,
+    MOLT_DS_ARTIFACT_REBOOT,
+    MOLT_DS_ARTIFACT_VERIFY_REBOOT,
+    MOLT_DS_ARTIFACT_COMMIT,
+    MOLT_DS_ARTIFACT_COMMIT_LEAVE,
+    MOLT_DS_ARTIFACT_ROLLBACK,
+    MOLT_DS_ARTIFACT_ROLLBACK_REBOOT,
+    MOLT_DS_ARTIFACT_VERIFY_ROLLBACK_REBOOT,
+    MOLT_DS_ARTIFACT_FAILURE,
+    MOLT_DS_CLEANUP,
+    MOLT_DS_COUNT
+} molt_dep_state;
+
+/* Why molt stopped on purpose: nothing (it works, or it was interrupted), waiting for commit or
+ * rollback, for a reboot and `molt resume`, for a reboot that finishes the rollback, or a
+ * rollback that could not run yet (MOLT_ETEMP) and waits to be retried. */
+typedef enum molt_pending {
+    MOLT_PENDING_NONE,
+    MOLT_PENDING_COMMIT,
+    MOLT_PENDING_REBOOT,
+    MOLT_PENDING_ROLLBACK_REBOOT,
+    MOLT_PENDING_ROLLBACK,
+    MOLT_PENDING_COUNT
+} molt_pending;
+
+/* A module's answer to a query, as recorded: UNSET until the query was asked. */
+typedef enum molt_rec_answer {
+    MOLT_REC_UNSET,
+    MOLT_REC_NO,
+    MOLT_REC_YES,
+    MOLT_REC_AUTOMATIC,
+    MOLT_REC_COUNT
+} molt_rec_answer;
+
+/* How a deployment ended. */
+typedef enum molt_result {
+    MOLT_RESULT_SUCCESS,       /* installed and committed */
+    MOLT_RESULT_FAILURE,       /* failed (rolled back, or marked _INCONSISTENT) */
+    MOLT_RESULT_ROLLED_BACK,   /* `molt rollback` finished: the previous software is back */
+    MOLT_RESULT_COUNT
+} molt_result;
+
+/* The names in the store: "ArtifactInstall"; "commit" (NULL for MOLT_PENDING_NONE);
+ * "yes"/"no"/"automatic" (NULL for MOLT_REC_UNSET); "success"/"failure"/"rolled-back";
+ * "native"/"exec". NULL for an out-of-range value. */
+const char *molt_dep_state_name(molt_dep_state s);
+const char *molt_pending_name(molt_pending p);
+const char *molt_rec_answer_name(molt_rec_answer a);
+const char *molt_result_name(molt_result r);
+const char *molt_module_kind_name(molt_module_kind k);
+
+/* The status a server gets for a deployment that ended with r (Mender's device API: "success"
+ * or "failure"; a rollback asked for on the device is a failure of the deployment). */
+const char *molt_result_server_status(molt_result r);
+
+/* The artifact's header data a deployment needs after a restart. The JSON values are the
+ * artifact's own (opaque here), owned by the record. */
+typedef struct molt_dep_artifact {
+    char *name;
+    char *group;            /* NULL: none */
+    char *payload_type;
+    json_t *provides;       /* object: type-info artifact_provides */
+    json_t *clears;         /* array, or NULL when the artifact has none */
+    json_t *depends;        /* object: device_type, artifact_name, artifact_group, type_info */
+    json_t *type_info;      /* object or NULL */
+    json_t *header_info;    /* object or NULL */
+    json_t *meta_data;      /* object or NULL */
+} molt_dep_artifact;
+
+/* The deployment in progress. Strings and JSON are owned by the record. */
+typedef struct molt_deployment {
+    char *id;               /* also the deployment log's id */
+    char *started;          /* RFC 3339 UTC */
+    char *source;           /* file or URL (credentials redacted) */
+    molt_dep_state state;
+    molt_pending pending;
+    int state_count;        /* states entered: the loop guard (max_state_loops) */
+    int rollback_retries;   /* how often the rollback could not run yet */
+    char *rollback_error;   /* why, the last time; NULL: never */
+    molt_dep_artifact artifact;
+    molt_module_kind module_kind;
+    char *module_type;      /* the payload type it handles */
+    char *module_path;
+    char *module_tree;
+    molt_rec_answer reboot;           /* NeedsArtifactReboot after ArtifactInstall */
+    molt_rec_answer rollback;         /* SupportsRollback */
+    molt_rec_answer rollback_reboot;  /* NeedsArtifactReboot on the rollback path */
+    bool failed;            /* the deployment failed */
+    bool rolled_back;       /* the old software is back (or was never replaced) */
+    bool rollback_failed;   /* the rollback or failure path failed: the device is inconsistent */
+    bool user_rollback;     /* `molt rollback` asked for the rollback */
+    char *error;            /* the first error of the deployment; NULL: none */
+} molt_deployment;
+
+/* The last deployment that ended. */
+typedef struct molt_last_deployment {
+    char *id;
+    char *artifact_name;
+    molt_result result;
+    bool rolled_back;       /* the device is on the software it had before the deployment */
+    char *finished;         /* RFC 3339 UTC */
+} molt_last_deployment;
+
+/* The whole store. */
+typedef struct molt_record {
+    /* The installed software, the one part kept as JSON because state/provides.c works on it:
+     * "artifact_name", "artifact_group" (strings) and "artifact_provides" (object of strings),
+     * each absent on a fresh device. Never NULL. */
+    json_t *device;
+    char *last_error;               /* the last failed command or deployment; NULL: none */
+    molt_last_deployment *last;     /* NULL: no deployment ended yet */
+    molt_deployment *dep;           /* NULL: no deployment in progress */
+} molt_record;
+
+/* The installed artifact's name and group from rec->device; NULL when none (a fresh device). */
+const char *molt_record_artifact_name(const molt_record *rec);
+const char *molt_record_artifact_group(const molt_record *rec);
+
+/* The kind of the module at path, for a version 1 deployment record that did not record it. */
+typedef molt_module_kind (*molt_kind_of_fn)(void *ctx, const char *module_path);
+
+/* Load and check the store at path (molt_store_load, then the schema): a missing store is an
+ * empty record. Every key is checked: an unknown key, a value of the wrong type, a missing
+ * required key, a name that is not one of the enum's, or a deployment record newer than
+ * MOLT_DEPLOYMENT_VERSION is MOLT_ECORRUPT with a message naming the store, the key and what
+ * was expected. kind_of infers the module kind of a version 1 deployment (MOLT_EINVAL when
+ * needed and NULL). *ret owned by the caller (molt_record_free); untouched on failure. */
+int molt_record_load(const char *path, molt_kind_of_fn kind_of, void *kind_ctx, molt_record **ret,
+                     molt_err *err);
+
+/* Save rec durably (molt_store_save), the deployment as version MOLT_DEPLOYMENT_VERSION. Every
+ * key the molt of 9f1b70b requires is written, so that release still reads the store. */
+int molt_record_save(const char *path, const molt_record *rec, molt_err *err);
+
+/* The two halves of load and save, without the file: the record of a store document (path only
+ * names it in messages), and the document of a record (new reference; NULL when out of memory).
+ * For the fuzz target: whatever loads must save into a document that loads back the same. */
+int molt_record_from_json(const char *path, const json_t *doc, molt_kind_of_fn kind_of,
+                          void *kind_ctx, molt_record **ret, molt_err *err);
+json_t *molt_record_to_json(const molt_record *rec);
+
+/* An empty record (a fresh device). *ret owned by the caller. */
+int molt_record_new(molt_record **ret, molt_err *err);
+void molt_record_free(molt_record *rec);
+void molt_deployment_free(molt_deployment *dep);
+void molt_last_deployment_free(molt_last_deployment *last);
+
+/* The artifact as one JSON object (the keys of the store's "deployment.artifact"), for the
+ * native host, which reads the header from it. New reference; NULL when out of memory. */
+json_t *molt_dep_artifact_json(const molt_dep_artifact *a);
 
 #endif

@@ -68,15 +68,16 @@ static int teardown(void **state)
 static void put_deployment(fixture *f, const char *state, const char *pending, int count)
 {
     json_t *doc = json_pack(
-        "{s:s, s:{s:s}, s:{s:s, s:s, s:s, s:s?, s:i, s:b, s:b, s:b, s:b, "
-        "s:{s:s, s:s, s:{s:s}, s:[s]}, s:{s:s, s:s, s:s}}}",
+        "{s:s, s:{s:s}, s:{s:s, s:s, s:s, s:s, s:s?, s:i, s:b, s:b, s:b, s:b, "
+        "s:{s:s, s:s, s:{s:s}, s:[s], s:{s:[s]}}, s:{s:s, s:s, s:s}}}",
         "artifact_name", "base-1", "artifact_provides", "rootfs-image.test-type.version",
         "base-1", "deployment", "id", "0a6f9d2e-1111-4222-8333-444455556666", "started",
-        "2026-01-01T00:00:00Z", "state", state, "pending", pending, "state_count", count,
-        "failed", 0, "rolled_back", 0, "rollback_failed", 0, "user_rollback", 0, "artifact",
-        "name", "new-1", "payload_type", "test-type", "provides",
-        "rootfs-image.test-type.version", "new-1", "clears", "rootfs-image.test-type.*",
-        "module", "type", "test-type", "path", "", "tree", f->tree);
+        "2026-01-01T00:00:00Z", "source", "new-1.mender", "state", state, "pending", pending,
+        "state_count", count, "failed", 0, "rolled_back", 0, "rollback_failed", 0,
+        "user_rollback", 0, "artifact", "name", "new-1", "payload_type", "test-type",
+        "provides", "rootfs-image.test-type.version", "new-1", "clears",
+        "rootfs-image.test-type.*", "depends", "device_type", "dev-a", "module", "type",
+        "test-type", "path", "", "tree", f->tree);
     assert_non_null(doc);
     snprintf(f->path, sizeof f->path, "%s/modules/test-type", f->dir);
     json_object_set_new(json_object_get(json_object_get(doc, "deployment"), "module"), "path",

@@ -229,17 +229,20 @@ static void test_registry(void **state)
     molt_registry_free(reg);
 
     char *path = NULL;
-    assert_int_equal(molt_registry_find(&cfg, "native-copy", &path, &err), 0);
+    molt_module_kind kind = MOLT_MODULE_EXEC;
+    assert_int_equal(molt_registry_find(&cfg, "native-copy", &path, &kind, &err), 0);
     snprintf(want, sizeof want, "%s/native_copy.so", native);
     assert_string_equal(path, want);
+    assert_int_equal(kind, MOLT_MODULE_NATIVE);
     assert_true(molt_registry_is_native(&cfg, path));
     free(path);
-    assert_int_equal(molt_registry_find(&cfg, "other", &path, &err), 0);
+    assert_int_equal(molt_registry_find(&cfg, "other", &path, &kind, &err), 0);
     snprintf(want, sizeof want, "%s/other", exec1);
     assert_string_equal(path, want);
+    assert_int_equal(kind, MOLT_MODULE_EXEC);
     assert_false(molt_registry_is_native(&cfg, path));
     free(path);
-    assert_int_equal(molt_registry_find(&cfg, "nothing", &path, &err), MOLT_ENOTFOUND);
+    assert_int_equal(molt_registry_find(&cfg, "nothing", &path, &kind, &err), MOLT_ENOTFOUND);
     const char *head = "Update Module not found for payload type 'nothing' in ";
     assert_true(strncmp(err.msg, head, strlen(head)) == 0);
     snprintf(want, sizeof want, " (and no native module in %s claims it)", native);

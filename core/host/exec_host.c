@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The exec module host: runs Update Module protocol v3 executables the way Mender's client does
- * (reference §2.1-§2.7): lookup, the work tree, the stream-next/streams FIFO download with its
+ * (docs/reference §2.1-§2.7): lookup, the work tree, the stream-next/streams FIFO download with its
  * fallback to files/, query answers, a timeout per call, module output into the log. */
 #include "host/exec_host.h"
 
@@ -301,7 +301,7 @@ static const char *printable(const char *s, size_t len, char *buf, size_t size)
     return buf;
 }
 
-/* Reference §2.4: the first line counts, its newline stripped, nothing trimmed; another
+/* docs/reference §2.4: the first line counts, its newline stripped, nothing trimmed; another
  * non-empty line is a protocol error. */
 static int parse_answer(const exec_module *m, molt_call call, const char *out, size_t len,
                         bool truncated, molt_answer *ret, molt_err *err)
@@ -623,7 +623,7 @@ static int download_to_files(download *d, molt_err *err)
 }
 
 /* The Download call with the module running: streams, or files/ when it exits 0 without ever
- * opening stream-next (reference §2.5). */
+ * opening stream-next (docs/reference §2.5). */
 static int run_download(download *d, molt_err *err)
 {
     int r;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The exec module host: Update Module protocol v3, byte-compatible with Mender's client
- * (reference §2.1-§2.7): module lookup, calls in the work tree (host/worktree.h makes it),
+ * (docs/reference §2.1-§2.7): module lookup, calls in the work tree (host/worktree.h makes it),
  * stream-next/streams FIFOs with the fallback to files/, query answers, a timeout per call
  * (TERM to the process group, then KILL), stdout/stderr into the deployment log. */
 #ifndef MOLT_HOST_EXEC_HOST_H

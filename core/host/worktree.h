@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* A deployment's module work tree (Update Module v3 layout, reference §2.1): made afresh once per
+/* A deployment's module work tree (Update Module v3 layout, docs/reference §2.1): made afresh once per
  * deployment, before the first module call, by whichever host runs the module. An exec module
  * gets the full layout (version, current_*, header/, tmp/); a native module only tree/ and
  * tmp/, since it reads the header from the deployment record. Both end the same way: the new
@@ -36,7 +36,7 @@ int molt_worktree_create_native(const char *tree_dir, molt_err *err);
 /* The text of a header JSON document as header/<name> holds it and a native module's
  * header_info()/type_info()/meta_data() return it: as the C++ client writes it (nlohmann
  * dump(2) of the parsed document: two-space indent, keys in byte order, no trailing newline);
- * a missing document is "null" (the C++ and Go clients both write that, reference §2.2).
+ * a missing document is "null" (the C++ and Go clients both write that, docs/reference §2.2).
  * malloc'd; NULL when out of memory. */
 char *molt_worktree_header_json(const json_t *j);
 

@@ -56,7 +56,7 @@ void molt_server_drop_token(molt_server *s);
 const char *molt_server_token(const molt_server *s);
 int molt_server_set_token(molt_server *s, const char *token, molt_err *err);
 
-/* deployments/next (§3.2): v2 POST with provides (an object of strings: device_type,
+/* deployments/next (docs/reference §3.2): v2 POST with provides (an object of strings: device_type,
  * artifact_name, ...), then v1 GET on 404. 0 with *ret_dep NULL on 204 (nothing to do), or a
  * new deployment (molt_server_deployment_free). */
 int molt_server_next(molt_server *s, const json_t *provides, molt_server_deployment **ret_dep,

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The daemon loop of `molt daemon` (reference §3, §3.6): one thread, poll() on a signal pipe
+/* The daemon loop of `molt daemon` (docs/reference §3, §3.6): one thread, poll() on a signal pipe
  * and the control socket (state/control.c) between timed jobs (update poll, inventory, pending
  * reports).
  *
@@ -275,7 +275,7 @@ static int hook_stop(daemon_ctx *d, const char *state)
     return MOLT_HOOK_STOP;
 }
 
-/* The state hook: the statuses around the states (reference §3.3). */
+/* The state hook: the statuses around the states (docs/reference §3.3). */
 static int hook(void *ctx, const char *state, molt_err *err)
 {
     daemon_ctx *d = ctx;
@@ -463,7 +463,7 @@ static void conclude(daemon_ctx *d)
     if (report_final(d, id, final)) {
         if (unlink(d->record_path) != 0 && errno != ENOENT)
             molt_log_error("removing %s: %s", d->record_path, strerror(errno));
-        d->st.next_inventory = 0;   /* new provides: tell the server (§3.6) */
+        d->st.next_inventory = 0;   /* new provides: tell the server (docs/reference §3.6) */
     }
 out:
     json_decref(rec);

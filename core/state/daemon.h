@@ -26,7 +26,7 @@ int molt_daemon_check_config(const molt_config *cfg, molt_err *err);
  * MOLT_EINVAL when the daemon refused (not root, unknown command). */
 int molt_daemon_control(const molt_config *cfg, const char *command, molt_err *err);
 
-/* Seconds to wait after the n-th consecutive failed server call (reference §3.6): from 60 s
+/* Seconds to wait after the n-th consecutive failed server call (docs/reference §3.6): from 60 s
  * doubling up to retry_poll_interval; an interval under 60 s is used as it is. Pure. */
 int molt_daemon_backoff(int retry_poll_interval, int n);
 

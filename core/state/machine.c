@@ -551,7 +551,7 @@ molt_cleanup_decision molt_cleanup_decide(bool failed, bool rolled_back, bool ro
     return d;
 }
 
-/* End the deployment in the store as decided (molt_cleanup_decide): provides (§2.10),
+/* End the deployment in the store as decided (molt_cleanup_decide): provides (docs/reference §2.10),
  * last_deployment, last_error, no deployment. */
 static int finish_deployment(molt_machine *m, const molt_cleanup_decision *d, molt_err *err)
 {
@@ -1256,7 +1256,7 @@ static void interrupted(molt_machine *m)
     m->dep->failed = true;
 }
 
-/* Where an interrupted deployment continues (reference §2.8 "spontaneous reboot"). */
+/* Where an interrupted deployment continues (docs/reference §2.8 "spontaneous reboot"). */
 static step resume_step(molt_machine *m)
 {
     molt_deployment *d = m->dep;

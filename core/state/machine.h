@@ -38,7 +38,7 @@ void molt_machine_set_progress(molt_machine *m, molt_progress_fn fn, void *ctx);
 /* A hook the daemon sets to report to a server (docs/reference §3.3): called with "ArtifactInstall"
  * after the download, before ArtifactInstall; "ArtifactReboot" before the reboot; and
  * "ArtifactCommit" before the commit. A negative return (err filled; MOLT_ECANCELED for a
- * deployment aborted on the server) fails the deployment as reference §2.8 says: before
+ * deployment aborted on the server) fails the deployment as docs/reference §2.8 says: before
  * ArtifactInstall straight to Cleanup, later through the rollback path. MOLT_HOOK_STOP stops
  * before the state without recording anything more (the daemon is stopping): the command
  * returns MOLT_ECANCELED with outcome FAILED, and the store names the step a resume takes, as
@@ -107,7 +107,7 @@ const char *molt_machine_artifact_name(const molt_machine *m);
  * "failure" otherwise (it never started: refused before its record existed). Static string. */
 const char *molt_machine_final(const molt_machine *m, const char *id);
 
-/* What Cleanup does to the store when a deployment ends (reference §2.10). */
+/* What Cleanup does to the store when a deployment ends (docs/reference §2.10). */
 typedef enum molt_provides_action {
     MOLT_PROVIDES_COMMIT,        /* the artifact's provides replace the device's */
     MOLT_PROVIDES_KEEP,          /* the old software is back: provides untouched */

@@ -75,7 +75,7 @@ static void assert_same_file(const char *a, const char *b)
 static void build_inputs(const char *where)
 {
     (void)where;
-    /* the inputs of reference §1.9, with fixed mtimes so both tools store the same */
+    /* the inputs of docs/reference §1.9, with fixed mtimes so both tools store the same */
     if (sh("head -c 100000 /dev/urandom > payload.bin && echo hello > file2.txt && "
            "printf '%%s' '{\"key1\":\"val1\",\"n\":5,\"lst\":[\"a\",\"b\"],\"f\":0.1,"
            "\"big\":1e30,\"html\":\"<&>\",\"neg\":-2.5e-7}' > meta.json && "

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "artifact/tar_in.h"
+#include "util/json.h"
 
 /* Position in the mandatory entry order. */
 enum stage {
@@ -79,18 +80,12 @@ static int load_object(const unsigned char *buf, size_t len, const char *member,
 static int check_keys(json_t *obj, const char *const *allowed, const char *member,
                       const char *what, molt_err *err)
 {
-    const char *key;
-    json_t *v;
-    json_object_foreach(obj, key, v) {
-        const char *const *p = allowed;
-        while (*p && strcmp(*p, key) != 0)
-            p++;
-        if (!*p) {
-            char shown[64];
-            molt_tar_in_printable(key, shown, sizeof shown);
-            return molt_err_set(err, MOLT_EFORMAT, "%s: %s: unknown key \"%s\"", member, what,
-                                shown);
-        }
+    const char *key = molt_json_unknown_key(obj, allowed);
+    if (key) {
+        char shown[64];
+        molt_tar_in_printable(key, shown, sizeof shown);
+        return molt_err_set(err, MOLT_EFORMAT, "%s: %s: unknown key \"%s\"", member, what,
+                            shown);
     }
     return 0;
 }

@@ -21,6 +21,7 @@
 
 #include "util/encoding.h"
 #include "util/fs.h"
+#include "util/json.h"
 
 /* The store holds states, provides and a few names: a few KiB. The cap keeps a damaged file
  * from deciding how much we allocate. */
@@ -295,15 +296,9 @@ static const char *type_word(const json_t *v)
 /* Every key of obj must be one of allowed (NULL-terminated). */
 static void rp_keys(rparse *p, const json_t *obj, const char *where, const char *const *allowed)
 {
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)obj, key, v) {
-        size_t i = 0;
-        while (allowed[i] && strcmp(allowed[i], key) != 0)
-            i++;
-        if (!allowed[i])
-            rp_fail(p, where, key, "is not a key molt knows (a newer molt's store, or damaged)");
-    }
+    const char *key = molt_json_unknown_key(obj, allowed);
+    if (key)
+        rp_fail(p, where, key, "is not a key molt knows (a newer molt's store, or damaged)");
 }
 
 /* The value at key: absent (NULL) is an error when required; JSON null is "absent" when

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "util/json.h"
+
+#include <string.h>
+
+const char *molt_json_unknown_key(const json_t *obj, const char *const *allowed)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v) {
+        const char *const *p = allowed;
+        while (*p && strcmp(*p, key) != 0)
+            p++;
+        if (!*p)
+            return key;
+    }
+    return NULL;
+}

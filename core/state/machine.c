@@ -829,7 +829,9 @@ void molt_machine_set_progress(molt_machine *m, molt_progress_fn fn, void *ctx)
  * their environment (MOLT_OWNER); a normal end removes the file. Finding it with the lock taken
  * means the molt that wrote it died while working (kill -9, a crash, the OOM killer): every
  * process still carrying its token is ended before any module or script runs. Then this run
- * writes its own token. */
+ * writes its own token, without fsync (molt_write_file_replace): a crash of molt leaves the
+ * file in the page cache, and after a power cut no process carries any token, so the file's
+ * content, or an empty file, means nothing then (docs/performance.md). */
 static int end_leftovers(molt_machine *m, molt_err *err)
 {
     char *text = NULL, token[37];
@@ -838,7 +840,9 @@ static int end_leftovers(molt_machine *m, molt_err *err)
     int r = molt_read_file(m->running_path, 256, &text, &len, &e);
     if (r == 0) {
         text[strcspn(text, "\n")] = '\0';
-        if (*text && strspn(text, "0123456789abcdef-") == strlen(text)) {
+        if (!*text) {
+            /* empty: written just before a power cut (no fsync), nothing to end */
+        } else if (strspn(text, "0123456789abcdef-") == strlen(text)) {
             r = molt_proc_end_owned(text, err);
             if (r > 0)
                 molt_log_warning("ended %d process(es) left running by the molt that died "
@@ -856,7 +860,7 @@ static int end_leftovers(molt_machine *m, molt_err *err)
         return r;
     char line[40];
     int n = snprintf(line, sizeof line, "%s\n", token);
-    if ((r = molt_write_file_atomic(m->running_path, line, (size_t)n, 0600, err)) < 0)
+    if ((r = molt_write_file_replace(m->running_path, line, (size_t)n, 0600, err)) < 0)
         return r;
     m->running_written = true;
     return molt_proc_set_owner(token, err);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,9 +145,14 @@ int molt_atomic_open(const char *path, mode_t mode, int *ret_fd, char **ret_tmp,
     return 0;
 }
 
-int molt_atomic_commit(int fd, const char *tmp, const char *path, molt_err *err)
+/* Rename tmp over path; durable: fsync the file first and the folder after. */
+static int commit(int fd, const char *tmp, const char *path, bool durable, molt_err *err)
 {
-    int r = molt_fsync_close(fd, tmp, err);
+    int r;
+    if (durable)
+        r = molt_fsync_close(fd, tmp, err);
+    else if ((r = close(fd)) != 0)
+        r = molt_err_errno(err, MOLT_EIO, errno, "cannot close %s", tmp);
     const char *name, *tmp_name = strrchr(tmp, '/') ? strrchr(tmp, '/') + 1 : tmp;
     int dir_fd = open_folder_of(path, &name, r == 0 ? err : NULL);
     if (dir_fd < 0) {
@@ -160,7 +166,16 @@ int molt_atomic_commit(int fd, const char *tmp, const char *path, molt_err *err)
         close(dir_fd);
         return r;
     }
+    if (!durable) {
+        close(dir_fd);
+        return 0;
+    }
     return fsync_folder(dir_fd, "the folder of ", path, err);
+}
+
+int molt_atomic_commit(int fd, const char *tmp, const char *path, molt_err *err)
+{
+    return commit(fd, tmp, path, true, err);
 }
 
 void molt_atomic_abort(int fd, const char *tmp)
@@ -177,8 +192,8 @@ void molt_atomic_abort(int fd, const char *tmp)
     }
 }
 
-int molt_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
-                           molt_err *err)
+static int write_file(const char *path, const void *data, size_t len, mode_t mode, bool durable,
+                      molt_err *err)
 {
     int fd;
     char *tmp;
@@ -188,7 +203,19 @@ int molt_write_file_atomic(const char *path, const void *data, size_t len, mode_
     if ((r = molt_write_all(fd, data, len, err, tmp)) < 0)
         molt_atomic_abort(fd, tmp);
     else
-        r = molt_atomic_commit(fd, tmp, path, err);
+        r = commit(fd, tmp, path, durable, err);
     free(tmp);
     return r;
+}
+
+int molt_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+                           molt_err *err)
+{
+    return write_file(path, data, len, mode, true, err);
+}
+
+int molt_write_file_replace(const char *path, const void *data, size_t len, mode_t mode,
+                            molt_err *err)
+{
+    return write_file(path, data, len, mode, false, err);
 }

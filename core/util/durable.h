@@ -40,4 +40,12 @@ void molt_atomic_abort(int fd, const char *tmp);
 int molt_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
                            molt_err *err);
 
+/* The same replacement without the fsyncs: atomic for every reader, and across a crash of this
+ * process (the page cache keeps it), but not durable across a power cut, after which path may
+ * hold its old content, the new one, or nothing. Only for files whose content means nothing
+ * after a reboot: the `running` token (state/machine.c), which names processes a power cut
+ * ended anyway. */
+int molt_write_file_replace(const char *path, const void *data, size_t len, mode_t mode,
+                            molt_err *err);
+
 #endif

@@ -71,6 +71,12 @@ run_case() {
     disown "$MOLT_BG_PID"
     if [[ $target == *_* ]]; then hs="$CTL/pid"; else hs="$CTL/inside"; fi
     wait_handshake "$hs" "$T/$name.out" "$name: molt never reached $target"
+    # The hook or script writes its pid, then starts sleep: the leftover the resume must name.
+    local end; end=$(guard_deadline)
+    until pgrep -x -P "$(cat "$hs")" sleep >/dev/null; do
+        [ $SECONDS -lt "$end" ] || fail "$name: $target never started its sleep"
+        sleep 0.05
+    done
     # SIGKILL to molt alone, then at once the resume (the hooks back to checks first).
     kill -9 "$MOLT_BG_PID"
     rm -f "$CTL/sleep_$target"

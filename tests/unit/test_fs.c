@@ -13,9 +13,19 @@
 #include <unistd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include "util/fs.h"
 #include "util/rmtree.h"
+
+/* Every fsync of the program (molt-core is linked in statically), counted: the durable writes
+ * must make theirs, molt_write_file_replace none. */
+static unsigned long n_fsync;
+int fsync(int fd)
+{
+    n_fsync++;
+    return (int)syscall(SYS_fsync, fd);
+}
 
 static char dir[64];
 
@@ -294,6 +304,38 @@ static void test_errno_mapping(void **state)
     assert_string_equal(err.msg, "cannot write the test file: No space left on device");
 }
 
+/* molt_write_file_replace: the same atomic replacement (exact mode, no temporary left, the new
+ * content in place of the old) without a single fsync; molt_write_file_atomic makes two (the
+ * file, then its folder). */
+static void test_replace_without_fsync(void **state)
+{
+    (void)state;
+    char *p = molt_path_join(dir, "token");
+    unsigned long before = n_fsync;
+    assert_int_equal(molt_write_file_atomic(p, "old\n", 4, 0600, NULL), 0);
+    assert_int_equal(n_fsync - before, 2);
+    before = n_fsync;
+    mode_t old = umask(077);
+    int r = molt_write_file_replace(p, "new-token\n", 10, 0640, NULL);
+    umask(old);
+    assert_int_equal(r, 0);
+    assert_int_equal(n_fsync - before, 0);
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0640);
+    char *data = NULL;
+    size_t len = 0;
+    assert_int_equal(molt_read_file(p, 100, &data, &len, NULL), 0);
+    assert_string_equal(data, "new-token\n");
+    free(data);
+    char **names = NULL;
+    size_t n = 0;
+    assert_int_equal(molt_dir_names(dir, "test folder", NULL, NULL, 100, &names, &n, NULL), 0);
+    assert_int_equal(n, 6);   /* the five of setup and "token": no temporary file */
+    molt_names_free(names, n);
+    free(p);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -304,6 +346,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_atomic_mode_ignores_umask, setup, teardown),
         cmocka_unit_test_setup_teardown(test_atomic_streamed, setup, teardown),
         cmocka_unit_test(test_errno_mapping),
+        cmocka_unit_test_setup_teardown(test_replace_without_fsync, setup, teardown),
     };
     return fx_run_group_tests(argc, argv, tests, NULL, NULL);
 }

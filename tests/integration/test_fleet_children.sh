@@ -25,6 +25,16 @@ alive() {  # PID
     [ -n "$st" ] && [ "$st" != Z ]
 }
 
+# Wait until PID is gone; the deadline is a hang guard only (guard_deadline). 1 if it still runs.
+wait_gone() {  # PID
+    local end
+    end=$(guard_deadline)
+    while alive "$1"; do
+        [ "$SECONDS" -lt "$end" ] || return 1
+        sleep 0.05
+    done
+}
+
 
 release() {
     curl -sS --fail --cacert "$T/ca/ca.crt" -X PUT "$URL/_control/release" -o /dev/null ||
@@ -33,13 +43,15 @@ release() {
 
 # Hold the next poll; wait until the server holds it; set CHILD to the daemon's child inside it.
 hold_poll() {
-    local n i
+    local n
     n=$(grep -c '"event": "held"' "$T/server.log" 2>/dev/null || true)
     mctl '{"rules": [{"path": "/deployments/next", "hold": true}]}'
     molt_dev check-update
     expect_rc 0 "check-update"
-    for ((i = 0; i < 600; i++)); do
-        [ "$(grep -c '"event": "held"' "$T/server.log" 2>/dev/null || true)" -gt "${n:-0}" ] && break
+    local end
+    end=$(guard_deadline)
+    while [ "$(grep -c '"event": "held"' "$T/server.log" 2>/dev/null || true)" -le "${n:-0}" ] &&
+        [ "$SECONDS" -lt "$end" ]; do
         sleep 0.05
     done
     [ "$(grep -c '"event": "held"' "$T/server.log")" -gt "${n:-0}" ] || fail "the poll was never held"
@@ -74,11 +86,7 @@ pass "while its child is inside a request, the daemon still maps none of them (t
 kill -KILL "$MOLT_BG_PID"
 wait "$MOLT_BG_PID" 2>/dev/null || true
 MOLT_BG_PID=
-for ((i = 0; i < 600; i++)); do
-    alive "$child" || break
-    sleep 0.05
-done
-if alive "$child"; then
+if ! wait_gone "$child"; then
     ps -o pid,ppid,args -p "$child" >&2 || true
     kill -9 "$child" 2>/dev/null || true
     release
@@ -97,11 +105,7 @@ kill -TERM "$MOLT_BG_PID"
 wait_for_line "$T/daemon.out.err" "stopping: waiting for the running job \\(pid $child\\)" 30
 alive "$MOLT_BG_PID" || fail "SIGTERM: the daemon exited while its child still worked"
 release
-for ((i = 0; i < 400; i++)); do
-    kill -0 "$MOLT_BG_PID" 2>/dev/null || break
-    sleep 0.05
-done
-kill -0 "$MOLT_BG_PID" 2>/dev/null && fail "SIGTERM: the daemon did not stop after its child's request"
+wait_gone "$MOLT_BG_PID" || fail "SIGTERM: the daemon did not stop after its child's request"
 rc=0
 wait "$MOLT_BG_PID" || rc=$?
 MOLT_BG_PID=
@@ -122,11 +126,7 @@ hold_child=$(pgrep -P "$MOLT_BG_PID" || true)
 kill -TERM "$MOLT_BG_PID"
 wait_for_line "$T/daemon.out.err" "stopping: waiting for the running job \\(pid $hold_child\\)" 30
 release
-for ((i = 0; i < 600; i++)); do
-    kill -0 "$MOLT_BG_PID" 2>/dev/null || break
-    sleep 0.05
-done
-kill -0 "$MOLT_BG_PID" 2>/dev/null && fail "download: the daemon did not stop"
+wait_gone "$MOLT_BG_PID" || fail "download: the daemon did not stop"
 rc=0
 wait "$MOLT_BG_PID" || rc=$?
 MOLT_BG_PID=

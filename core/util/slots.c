@@ -213,6 +213,11 @@ int molt_slots_read(const char *path, size_t max, char **ret, size_t *ret_len,
     return 0;
 }
 
+static bool slot_lazy(const unsigned char *slot)
+{
+    return slot[SYNC_AT] == 'l';
+}
+
 static void put_header(unsigned char *slot, unsigned long long seq, const void *data, size_t len,
                        bool durable)
 {
@@ -277,10 +282,13 @@ int molt_slots_write(const char *path, const void *data, size_t len, bool durabl
     /* The slot that does not hold the newest record: its bytes are the record before, or a
      * write a cut interrupted, and no reader needs them once this one is whole. */
     size_t target = (size_t)(1 - f.slot);
-    /* Unless the newest record was written without an fdatasync: it may not be on the disk,
-     * and the slot about to be overwritten may be the only durable record. Flush it first. */
-    if (buf[(size_t)f.slot * half + SYNC_AT] == 'l' && fdatasync(fd) != 0)
-        r = molt_err_errno(err, MOLT_EIO, errno, "cannot fdatasync %s", path);
+    /* Unless the newest record was written without an fdatasync (lazy): it may not be on the
+     * disk, so the other slot may hold the only durable record, which must stay. The lazy one
+     * is overwritten instead: a cut during this write leaves that slot torn or holding a record
+     * older than the other's, and the reader takes the other slot's, as it would have after a
+     * cut that lost the lazy record. */
+    if (slot_lazy(buf + (size_t)f.slot * half))
+        target = (size_t)f.slot;
     unsigned char *slot = buf + target * half;
     put_header(slot, seq, data, len, durable);
     size_t n = MOLT_SLOTS_HEADER + len, done = 0;

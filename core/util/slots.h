@@ -34,7 +34,8 @@ int molt_slots_read(const char *path, size_t max, char **ret, size_t *ret_len,
                     molt_slots_read_info *info, molt_err *err);
 
 /* Write data as the next record of path: into the slot that does not hold the newest valid
- * record, then fdatasync when durable. A missing file, one too small for the record or one
+ * record (or into the newest one's when that was written without durable: the other slot then
+ * holds the last durable record, which stays), then fdatasync when durable. A missing file, one too small for the record or one
  * that is not a slots file is replaced atomically (util/durable.h) by a new one of mode 0600
  * whose slots fit the record (at least 8 KiB each, a power of two), the record in slot 0 with
  * a sequence number one above the old file's (1 for a new file). Without durable the record is

@@ -218,6 +218,11 @@ static int get_module(molt_machine *m, molt_err *err)
     return r;
 }
 
+static bool module_native(const molt_machine *m)
+{
+    return m->dep && m->dep->module_kind == MOLT_MODULE_NATIVE;
+}
+
 static int module_call(molt_machine *m, molt_call call, molt_err *err)
 {
     int r = get_module(m, err);
@@ -611,8 +616,11 @@ static step st_cleanup(molt_machine *m, molt_err *err)
     molt_err e = {0};
     if (enter_state(m, MOLT_DS_CLEANUP, err) < 0)
         return S_ABORT;
-    /* Cleanup runs when the module was instantiated, i.e. its tree exists (docs/reference §2.8). */
-    if (molt_path_exists(m->tree_dir) && module_call(m, MOLT_CALL_CLEANUP, &e) < 0) {
+    /* Cleanup runs when the module was instantiated, i.e. its tree exists (docs/reference §2.8);
+     * a native module's tree is made without fsyncs, so its Cleanup runs whatever the tree (its
+     * contract: idempotent, and called also when download never ran). */
+    if ((module_native(m) || molt_path_exists(m->tree_dir)) &&
+        module_call(m, MOLT_CALL_CLEANUP, &e) < 0) {
         note_error(m, &e, "Cleanup");
         m->dep->failed = true;
     }
@@ -638,6 +646,7 @@ static void loop_guard(molt_machine *m, const molt_err *e)
     note_error(m, e, "loop guard");
     m->dep->failed = true;
     int have_module = get_module(m, &e2);
+    bool native = module_native(m);
     const molt_cleanup_decision d = {
         .failed = true,
         .result = MOLT_RESULT_FAILURE,
@@ -648,7 +657,7 @@ static void loop_guard(molt_machine *m, const molt_err *e)
         molt_log_error("saving the store: %s", e2.msg);
         return;
     }
-    if (molt_path_exists(m->tree_dir) &&
+    if ((native || molt_path_exists(m->tree_dir)) &&
         (have_module < 0 || m->mod->ops->call(m->mod, MOLT_CALL_CLEANUP, &e2) < 0))
         molt_log_warning("Cleanup: %s", e2.msg);
     molt_rm_rf(m->tree_dir, NULL);

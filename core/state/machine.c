@@ -765,8 +765,8 @@ void molt_machine_free(molt_machine *m)
         return;
     if (m->mod && m->mod->ops->free)
         m->mod->ops->free(m->mod);
-    if (m->log_open)
-        molt_log_open_deployment(NULL, NULL);
+    if (m->log_open) /* durable when the deployment ended or failed in this run */
+        molt_log_close_deployment(!m->dep || m->dep->failed);
     if (m->lock_fd >= 0) {
         /* A normal end: what this run's modules left running on purpose stays (see take_lock). */
         if (m->running_written && unlink(m->running_path) != 0 && errno != ENOENT)

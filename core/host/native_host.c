@@ -244,6 +244,7 @@ typedef struct native_mod {
     int timeout;
     void *state;
     bool inited;
+    bool tmp_durable;          /* tmp/ and the tree fsync'd (host_tmp_dir) */
     call_result *cur;          /* the call running now (host->error writes here) */
     time_t last_progress_log;
     /* download, in-process: */
@@ -545,9 +546,19 @@ static const char *host_work_dir(const struct molt_host_api *api)
     return from_api(api)->work_dir;
 }
 
+/* The tree is made without fsyncs (host/worktree.h): tmp/'s name, and the tree's, are made
+ * durable when the module first asks for the folder, for a module that keeps what its rollback
+ * needs there. A failure is logged: the folder itself is there. */
 static const char *host_tmp_dir(const struct molt_host_api *api)
 {
-    return from_api(api)->tmp_dir;
+    native_mod *nm = from_api(api);
+    if (!nm->tmp_durable) {
+        molt_err e = {0};
+        if (molt_fsync_dir(nm->tree_dir, &e) < 0 || molt_fsync_parent(nm->tree_dir, &e) < 0)
+            molt_log_warning("module %s: %s", nm->d->name, e.msg);
+        nm->tmp_durable = true;
+    }
+    return nm->tmp_dir;
 }
 
 static const char *host_files_dir(const struct molt_host_api *api)

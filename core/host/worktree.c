@@ -155,8 +155,6 @@ int molt_worktree_create_native(const char *tree_dir, molt_err *err)
     int r = tree_begin(tree_dir, &tmp, err);
     if (r < 0)
         return r;
-    /* tmp/'s name is in the tree: the tree's fsync covers it */
-    r = tree_end(r, tree_dir, NULL, 0, err);
     free(tmp);
     return r;
 }

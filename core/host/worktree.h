@@ -26,11 +26,13 @@ typedef struct molt_exec_tree_info {
 int molt_worktree_create_exec(const char *tree_dir, const molt_artifact_info *info,
                               const molt_exec_tree_info *cur, molt_err *err);
 
-/* A native module's tree: <tree_dir> and <tree_dir>/tmp made empty and their names made durable
- * (two fsyncs: the tree, its parent; the state machine calls Cleanup after a power cut when the
- * tree exists, and a module may keep rollback data in tmp/). No header files: a native module
- * reads the header from the deployment record (molt_native_opts.artifact), which the store
- * already keeps durably; docs/performance.md ("fsyncs per install") has the argument. */
+/* A native module's tree: <tree_dir> and <tree_dir>/tmp made empty, without fsyncs. The state
+ * machine calls a native module's Cleanup after a power cut whatever the tree (it is recreated
+ * for it: molt_native_module_new), so the tree's name need not be durable to find Cleanup; and
+ * the host makes tmp/'s name durable when the module first asks for tmp_dir(), for a module
+ * that keeps rollback data there. No header files: a native module reads the header from the
+ * deployment record (molt_native_opts.artifact), which the store already keeps durably;
+ * docs/performance.md ("fsyncs per install") has the argument. */
 int molt_worktree_create_native(const char *tree_dir, molt_err *err);
 
 /* The text of a header JSON document as header/<name> holds it and a native module's

@@ -168,9 +168,21 @@ static void note_error(molt_machine *m, const molt_err *e, const char *what)
 
 /* ---- the store -------------------------------------------------------------------------- */
 
+/* Save the record; flags as molt_store_save's. Before a reboot the legacy file is written too
+ * (MOLT_STORE_HANDOVER): the system booted next may be an A/B rollback to a release whose molt
+ * reads only that file. */
+static int save_store_flags(molt_machine *m, unsigned flags, molt_err *err)
+{
+    const molt_deployment *d = m->dep;
+    if (d && (d->pending == MOLT_PENDING_REBOOT || d->pending == MOLT_PENDING_ROLLBACK_REBOOT ||
+              d->state == MOLT_DS_ARTIFACT_REBOOT || d->state == MOLT_DS_ARTIFACT_ROLLBACK_REBOOT))
+        flags |= MOLT_STORE_HANDOVER;
+    return molt_record_save(m->store_path, m->rec, flags, err);
+}
+
 static int save_store(molt_machine *m, molt_err *err)
 {
-    return molt_record_save(m->store_path, m->rec, err);
+    return save_store_flags(m, 0, err);
 }
 
 /* Record that state's work begins (pending cleared). Past max_state_loops the loop guard trips:
@@ -204,6 +216,11 @@ static int get_module(molt_machine *m, molt_err *err)
                                      m->dep->module_type, m->tree_dir, art, err);
     json_decref(art);
     return r;
+}
+
+static bool module_native(const molt_machine *m)
+{
+    return m->dep && m->dep->module_kind == MOLT_MODULE_NATIVE;
 }
 
 static int module_call(molt_machine *m, molt_call call, molt_err *err)
@@ -553,7 +570,12 @@ molt_cleanup_decision molt_cleanup_decide(bool failed, bool rolled_back, bool ro
 
 /* End the deployment in the store as decided (molt_cleanup_decide): provides (docs/reference §2.10),
  * last_deployment, last_error, no deployment. */
-static int finish_deployment(molt_machine *m, const molt_cleanup_decision *d, molt_err *err)
+/* End the deployment in the record. lazy: the state Cleanup is durably recorded and Cleanup has
+ * run, so the save needs no fdatasync: if a power cut loses it, the next start finds state
+ * Cleanup and does Cleanup's work again (the module's Cleanup while the tree exists, then this
+ * save), which ends the same. */
+static int finish_deployment(molt_machine *m, const molt_cleanup_decision *d, bool lazy,
+                             molt_err *err)
 {
     char now[32];
     molt_err e = {0};
@@ -586,7 +608,7 @@ static int finish_deployment(molt_machine *m, const molt_cleanup_decision *d, mo
     molt_deployment_free(m->dep);
     m->rec->dep = NULL;
     m->dep = NULL;
-    return save_store(m, err);
+    return save_store_flags(m, lazy ? MOLT_STORE_LAZY : 0, err);
 }
 
 static step st_cleanup(molt_machine *m, molt_err *err)
@@ -594,14 +616,17 @@ static step st_cleanup(molt_machine *m, molt_err *err)
     molt_err e = {0};
     if (enter_state(m, MOLT_DS_CLEANUP, err) < 0)
         return S_ABORT;
-    /* Cleanup runs when the module was instantiated, i.e. its tree exists (docs/reference §2.8). */
-    if (molt_path_exists(m->tree_dir) && module_call(m, MOLT_CALL_CLEANUP, &e) < 0) {
+    /* Cleanup runs when the module was instantiated, i.e. its tree exists (docs/reference §2.8);
+     * a native module's tree is made without fsyncs, so its Cleanup runs whatever the tree (its
+     * contract: idempotent, and called also when download never ran). */
+    if ((module_native(m) || molt_path_exists(m->tree_dir)) &&
+        module_call(m, MOLT_CALL_CLEANUP, &e) < 0) {
         note_error(m, &e, "Cleanup");
         m->dep->failed = true;
     }
     molt_cleanup_decision d = molt_cleanup_decide(m->dep->failed, m->dep->rolled_back,
                                                   m->dep->rollback_failed, m->dep->user_rollback);
-    if (finish_deployment(m, &d, err) < 0)
+    if (finish_deployment(m, &d, true, err) < 0)
         return S_ABORT;
     if (molt_rm_rf(m->tree_dir, &e) < 0)
         molt_log_warning("removing the module tree: %s", e.msg);
@@ -621,17 +646,18 @@ static void loop_guard(molt_machine *m, const molt_err *e)
     note_error(m, e, "loop guard");
     m->dep->failed = true;
     int have_module = get_module(m, &e2);
+    bool native = module_native(m);
     const molt_cleanup_decision d = {
         .failed = true,
         .result = MOLT_RESULT_FAILURE,
         .rolled_back = false,
         .provides = MOLT_PROVIDES_INCONSISTENT,
     };
-    if (finish_deployment(m, &d, &e2) < 0) {
+    if (finish_deployment(m, &d, false, &e2) < 0) {
         molt_log_error("saving the store: %s", e2.msg);
         return;
     }
-    if (molt_path_exists(m->tree_dir) &&
+    if ((native || molt_path_exists(m->tree_dir)) &&
         (have_module < 0 || m->mod->ops->call(m->mod, MOLT_CALL_CLEANUP, &e2) < 0))
         molt_log_warning("Cleanup: %s", e2.msg);
     molt_rm_rf(m->tree_dir, NULL);
@@ -717,9 +743,14 @@ int molt_machine_open(molt_machine **ret, const molt_config *cfg, molt_err *err)
     m->sopts.timeout = cfg->script_timeout;
     m->sopts.retry_interval = cfg->script_retry_interval;
     m->sopts.retry_timeout = cfg->script_retry_timeout;
-    r = molt_record_load(m->store_path, legacy_kind_of, (void *)cfg, &m->rec, err);
+    molt_store_info info;
+    r = molt_record_load(m->store_path, legacy_kind_of, (void *)cfg, &m->rec, &info, err);
     if (r < 0)
         goto fail;
+    if (info.damaged >= 0)
+        molt_log_warning("store %s.slots: slot %d fails its check (%s): the record before it is "
+                         "read (a save cut by a power loss, or one in progress)",
+                         m->store_path, info.damaged, info.why);
     m->dep = m->rec->dep;
     *ret = m;
     return 0;
@@ -734,8 +765,8 @@ void molt_machine_free(molt_machine *m)
         return;
     if (m->mod && m->mod->ops->free)
         m->mod->ops->free(m->mod);
-    if (m->log_open)
-        molt_log_open_deployment(NULL, NULL);
+    if (m->log_open) /* durable when the deployment ended or failed in this run */
+        molt_log_close_deployment(!m->dep || m->dep->failed);
     if (m->lock_fd >= 0) {
         /* A normal end: what this run's modules left running on purpose stays (see take_lock). */
         if (m->running_written && unlink(m->running_path) != 0 && errno != ENOENT)

@@ -18,8 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "util/encoding.h"
+#include "util/slots.h"
 #include "util/fs.h"
 #include "util/json.h"
 
@@ -28,6 +30,8 @@
 #define STORE_DATA_MAX (16u * 1024 * 1024)
 #define STORE_MAGIC "molt-store "
 #define STORE_HEADER_MAX 128
+#define STORE_SLOTS_SUFFIX ".slots"
+#define STORE2_MAGIC "molt-store 2 legacy="
 
 /* Parse a decimal number of 1..digits_max digits without sign or leading zeros (except "0"),
  * ending at *end_char. Returns the position after the terminator, NULL if malformed. */
@@ -48,7 +52,24 @@ static const char *parse_decimal(const char *p, const char *end, char end_char,
     return p + 1;
 }
 
-/* Check the header and the data; fills *ret with the parsed object. */
+/* The store's data (either format): a JSON object, no duplicate keys. */
+static int parse_object(const char *path, const char *data, size_t len, json_t **ret,
+                        molt_err *err)
+{
+    json_error_t jerr;
+    json_t *doc = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!doc)
+        return molt_err_set(err, MOLT_ECORRUPT, "store %s: data is not JSON (line %d: %s)",
+                            path, jerr.line, jerr.text);
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        return molt_err_set(err, MOLT_ECORRUPT, "store %s: data is not a JSON object", path);
+    }
+    *ret = doc;
+    return 0;
+}
+
+/* Check the legacy header and the data; fills *ret with the parsed object. */
 static int parse_store(const char *path, const char *buf, size_t len, json_t **ret, molt_err *err)
 {
     const char *end = buf + len;
@@ -103,36 +124,21 @@ static int parse_store(const char *path, const char *buf, size_t len, json_t **r
                             "store %s is corrupt: SHA-256 of the data is %s, header says %s",
                             path, got_hex, want_hex);
     }
-    json_error_t jerr;
-    json_t *doc = json_loadb(p, have, JSON_REJECT_DUPLICATES, &jerr);
-    if (!doc)
-        return molt_err_set(err, MOLT_ECORRUPT, "store %s: data is not JSON (line %d: %s)",
-                            path, jerr.line, jerr.text);
-    if (!json_is_object(doc)) {
-        json_decref(doc);
-        return molt_err_set(err, MOLT_ECORRUPT, "store %s: data is not a JSON object", path);
-    }
-    *ret = doc;
-    return 0;
+    return parse_object(path, p, have, ret, err);
 }
 
-int molt_store_load(const char *path, json_t **ret, molt_err *err)
+/* The legacy file (format 1, path itself): parsed as it was written up to this release. */
+static int load_legacy(const char *path, json_t **ret, molt_err *err)
 {
     char *buf = NULL;
     size_t len = 0;
     int r = molt_read_file(path, STORE_DATA_MAX + STORE_HEADER_MAX, &buf, &len, err);
-    if (r == MOLT_ENOTFOUND) {
-        json_t *empty = json_object();
-        if (!empty)
-            return molt_err_set(err, MOLT_ENOMEM, "out of memory");
-        *ret = empty;
-        return 0;
-    }
     if (r == MOLT_ELIMIT)
         return molt_err_set(err, MOLT_ECORRUPT, "store %s is larger than %u bytes: corrupt",
                             path, STORE_DATA_MAX + STORE_HEADER_MAX);
     if (r != 0) {
-        molt_err_prefix(err, "loading the store: ");
+        if (r != MOLT_ENOTFOUND)
+            molt_err_prefix(err, "loading the store: ");
         return r;
     }
     r = parse_store(path, buf, len, ret, err);
@@ -140,28 +146,108 @@ int molt_store_load(const char *path, json_t **ret, molt_err *err)
     return r;
 }
 
-int molt_store_save(const char *path, const json_t *doc, molt_err *err)
+/* The identity of the legacy file at path as text: device, inode, size and modification time,
+ * "-" when there is none. A molt of an earlier release replaces the file (a new inode) at every
+ * write, so a legacy file whose identity is not the one the slots file recorded was written
+ * after the slots file's record: by an earlier molt that ran in between (an A/B rollback to it,
+ * or a downgrade). */
+static int legacy_identity(const char *path, char *buf, size_t cap, molt_err *err)
 {
-    if (!json_is_object(doc))
-        return molt_err_set(err, MOLT_EINVAL, "store %s: the document to save is not an object",
-                            path);
-    char *json = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!json)
-        return molt_err_set(err, MOLT_ENOMEM, "store %s: cannot serialise the document", path);
-    size_t json_len = strlen(json);
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (errno != ENOENT)
+            return molt_err_errno(err, MOLT_EIO, errno, "cannot stat %s", path);
+        snprintf(buf, cap, "-");
+        return 0;
+    }
+    snprintf(buf, cap, "%llx:%llx:%llx:%lld.%09ld", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino, (unsigned long long)st.st_size,
+             (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+    return 0;
+}
+
+static char *slots_path(const char *path)
+{
+    size_t n = strlen(path);
+    char *s = malloc(n + sizeof STORE_SLOTS_SUFFIX);
+    if (s) {
+        memcpy(s, path, n);
+        memcpy(s + n, STORE_SLOTS_SUFFIX, sizeof STORE_SLOTS_SUFFIX);
+    }
+    return s;
+}
+
+/* A record of the slots file: "molt-store 2 legacy=<identity>\n" and the JSON object. */
+static int parse_slot_record(const char *spath, const char *buf, size_t len, char *legacy,
+                             size_t legacy_cap, json_t **ret, molt_err *err)
+{
+    const char *nl = memchr(buf, '\n', len);
+    size_t magic = strlen(STORE2_MAGIC);
+    if (!nl || (size_t)(nl - buf) < magic || memcmp(buf, STORE2_MAGIC, magic) != 0 ||
+        (size_t)(nl - buf) - magic >= legacy_cap)
+        return molt_err_set(err, MOLT_ECORRUPT, "store %s: the record does not start with "
+                            "\"%s\"", spath, STORE2_MAGIC);
+    memcpy(legacy, buf + magic, (size_t)(nl - buf) - magic);
+    legacy[(size_t)(nl - buf) - magic] = '\0';
+    const char *data = nl + 1;
+    size_t have = len - (size_t)(data - buf);
+    return parse_object(spath, data, have, ret, err);
+}
+
+int molt_store_load_info(const char *path, json_t **ret, molt_store_info *info, molt_err *err)
+{
+    molt_store_info none;
+    if (!info)
+        info = &none;
+    memset(info, 0, sizeof *info);
+    info->damaged = -1;
+    char *spath = slots_path(path), *buf = NULL;
+    if (!spath)
+        return molt_err_set(err, MOLT_ENOMEM, "out of memory");
+    size_t len = 0;
+    molt_slots_read_info si;
+    char recorded[128], now[128];
+    json_t *doc = NULL;
+    int r = molt_slots_read(spath, STORE_DATA_MAX, &buf, &len, &si, err);
+    if (r == 0)
+        r = parse_slot_record(spath, buf, len, recorded, sizeof recorded, &doc, err);
+    if (r == 0)
+        r = legacy_identity(path, now, sizeof now, err);
+    if (r == 0 && strcmp(recorded, now) == 0) {
+        info->damaged = si.damaged;
+        snprintf(info->why, sizeof info->why, "%s", si.why);
+        *ret = doc;
+        doc = NULL;
+    } else if (r == 0 || r == MOLT_ENOTFOUND) {
+        /* No slots file yet (a fresh device, or a data dir of an earlier release), or a legacy
+         * file written after the slots file's last record: the legacy file is the newest. */
+        info->legacy = true;
+        r = load_legacy(path, ret, err);
+        if (r == MOLT_ENOTFOUND) {
+            *ret = json_object();
+            r = *ret ? 0 : molt_err_set(err, MOLT_ENOMEM, "out of memory");
+        }
+    } else if (r != MOLT_ENOMEM) {
+        molt_err_prefix(err, "loading the store: ");
+    }
+    json_decref(doc);
+    free(buf);
+    free(spath);
+    return r;
+}
+
+int molt_store_load(const char *path, json_t **ret, molt_err *err)
+{
+    return molt_store_load_info(path, ret, NULL, err);
+}
+
+/* The legacy file's content for doc (format 1: header with SHA-256 and length, then data). */
+static int save_legacy(const char *path, const char *json, size_t json_len, molt_err *err)
+{
     size_t data_len = json_len + 1;
-    char *file = NULL;
-    int r = 0;
-    if (data_len > STORE_DATA_MAX) {
-        r = molt_err_set(err, MOLT_ELIMIT, "store %s: document is %zu bytes, more than %u",
-                         path, data_len, STORE_DATA_MAX);
-        goto out;
-    }
-    file = malloc(STORE_HEADER_MAX + data_len);
-    if (!file) {
-        r = molt_err_set(err, MOLT_ENOMEM, "out of memory saving store %s", path);
-        goto out;
-    }
+    char *file = malloc(STORE_HEADER_MAX + data_len);
+    if (!file)
+        return molt_err_set(err, MOLT_ENOMEM, "out of memory saving store %s", path);
     char *data = file + STORE_HEADER_MAX;
     memcpy(data, json, json_len);
     data[json_len] = '\n';
@@ -175,11 +261,54 @@ int molt_store_save(const char *path, const json_t *doc, molt_err *err)
     /* Put the header right before the data so one buffer is written. */
     char *start = data - hlen;
     memcpy(start, header, (size_t)hlen);
-    r = molt_write_file_atomic(path, start, (size_t)hlen + data_len, 0600, err);
-    if (r != 0)
-        molt_err_prefix(err, "saving the store: ");
-out:
+    int r = molt_write_file_atomic(path, start, (size_t)hlen + data_len, 0600, err);
     free(file);
+    return r;
+}
+
+int molt_store_save(const char *path, const json_t *doc, unsigned flags, molt_err *err)
+{
+    if (!json_is_object(doc))
+        return molt_err_set(err, MOLT_EINVAL, "store %s: the document to save is not an object",
+                            path);
+    char *json = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!json)
+        return molt_err_set(err, MOLT_ENOMEM, "store %s: cannot serialise the document", path);
+    size_t json_len = strlen(json);
+    char *spath = slots_path(path), *rec = NULL;
+    char legacy[128];
+    int r = 0;
+    if (!spath) {
+        r = molt_err_set(err, MOLT_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (json_len + 1 > STORE_DATA_MAX) {
+        r = molt_err_set(err, MOLT_ELIMIT, "store %s: document is %zu bytes, more than %u",
+                         path, json_len + 1, STORE_DATA_MAX);
+        goto out;
+    }
+    if ((flags & MOLT_STORE_HANDOVER) && (r = save_legacy(path, json, json_len, err)) < 0)
+        goto out;
+    if ((r = legacy_identity(path, legacy, sizeof legacy, err)) < 0)
+        goto out;
+    size_t magic = strlen(STORE2_MAGIC), llen = strlen(legacy);
+    size_t n = magic + llen + 1 + json_len + 1;
+    rec = malloc(n);
+    if (!rec) {
+        r = molt_err_set(err, MOLT_ENOMEM, "out of memory saving store %s", path);
+        goto out;
+    }
+    memcpy(rec, STORE2_MAGIC, magic);
+    memcpy(rec + magic, legacy, llen);
+    rec[magic + llen] = '\n';
+    memcpy(rec + magic + llen + 1, json, json_len);
+    rec[n - 1] = '\n';
+    r = molt_slots_write(spath, rec, n, !(flags & MOLT_STORE_LAZY), err);
+out:
+    if (r < 0 && r != MOLT_ENOMEM)
+        molt_err_prefix(err, "saving the store: ");
+    free(rec);
+    free(spath);
     free(json);
     return r;
 }
@@ -650,12 +779,19 @@ int molt_record_from_json(const char *path, const json_t *doc, molt_kind_of_fn k
 }
 
 int molt_record_load(const char *path, molt_kind_of_fn kind_of, void *kind_ctx, molt_record **ret,
-                     molt_err *err)
+                     molt_store_info *info, molt_err *err)
 {
     json_t *doc = NULL;
-    int r = molt_store_load(path, &doc, err);
-    if (r == 0)
-        r = molt_record_from_json(path, doc, kind_of, kind_ctx, ret, err);
+    molt_store_info none;
+    if (!info)
+        info = &none;
+    int r = molt_store_load_info(path, &doc, info, err);
+    char *spath = r == 0 && !info->legacy ? slots_path(path) : NULL;
+    if (r == 0 && !info->legacy && !spath)
+        r = molt_err_set(err, MOLT_ENOMEM, "out of memory");
+    if (r == 0) /* the messages name the file the record came from */
+        r = molt_record_from_json(spath ? spath : path, doc, kind_of, kind_ctx, ret, err);
+    free(spath);
     json_decref(doc);
     return r;
 }
@@ -783,10 +919,10 @@ json_t *molt_record_to_json(const molt_record *rec)
     return doc;
 }
 
-int molt_record_save(const char *path, const molt_record *rec, molt_err *err)
+int molt_record_save(const char *path, const molt_record *rec, unsigned flags, molt_err *err)
 {
     json_t *doc = molt_record_to_json(rec);
-    int r = doc ? molt_store_save(path, doc, err)
+    int r = doc ? molt_store_save(path, doc, flags, err)
                 : molt_err_set(err, MOLT_ENOMEM, "store %s: cannot build the document", path);
     json_decref(doc);
     return r;

@@ -1,8 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The persistent store: one JSON document in <data_dir>/store, replaced atomically (temporary
- * file, fsync, rename, fsync of the folder) and wrapped with a format version and a SHA-256, so a
- * torn or corrupt store is detected and reported, never silently trusted. What the document
- * holds is the typed record below (molt_record): one strict, versioned load/save pair owns it. */
+/* The persistent store: one JSON document, the typed record below (molt_record), which one
+ * strict, versioned load/save pair owns.
+ * It lives in <data_dir>/store.slots, a two-slot record file (util/slots.h): each save writes
+ * the next record in place into the slot not holding the newest, with one fdatasync. A slot cut
+ * by a power loss fails its CRC and the other slot's record (the save before) is read; a file
+ * whose slots both fail is refused, never silently trusted.
+ * <data_dir>/store is the legacy file (format 1: one record replaced atomically, with a SHA-256),
+ * which molt up to this release reads and writes. It is read when there is no slots file yet,
+ * and when it was written after the slots file's newest record (each record names the legacy
+ * file's identity as it was then): by an earlier release after an A/B rollback to it. Before a
+ * reboot (MOLT_STORE_HANDOVER) it is written too, so that an earlier release booted by a
+ * rollback finds the deployment where it is. docs/configuration.md ("The store"). */
 #ifndef MOLT_STATE_STORE_H
 #define MOLT_STATE_STORE_H
 
@@ -13,13 +21,29 @@
 
 #define MOLT_STORE_FORMAT 1
 
-/* Load the document. A missing store gives an empty object (fresh device). A store that fails
- * its checksum, has another format or is not JSON gives MOLT_ECORRUPT with the reason.
- * *ret is a new reference owned by the caller. */
-int molt_store_load(const char *path, json_t **ret, molt_err *err);
+/* What a load found beside the document. */
+typedef struct molt_store_info {
+    bool legacy;  /* read from the legacy file (path itself) */
+    int damaged;  /* -1, or the slot of the slots file that failed its check while the other
+                   * held the record: a save cut by a power loss (or a save seen while it ran,
+                   * by a reader without the lock), else damage: worth a warning */
+    char why[160];
+} molt_store_info;
 
-/* Save the document (object) durably. */
-int molt_store_save(const char *path, const json_t *doc, molt_err *err);
+/* Load the document of the store at path (the legacy file's path; the slots file is path with
+ * ".slots"). Missing files give an empty object (fresh device). A store that fails its checks,
+ * has another format or is not JSON gives MOLT_ECORRUPT with the reason. *ret is a new
+ * reference owned by the caller; info may be NULL. */
+int molt_store_load(const char *path, json_t **ret, molt_err *err);
+int molt_store_load_info(const char *path, json_t **ret, molt_store_info *info, molt_err *err);
+
+/* Flags of a save. */
+#define MOLT_STORE_LAZY 1u     /* no fdatasync: a power cut may lose this save (the save before
+                                * is read); only for a record whose loss redoes idempotent work */
+#define MOLT_STORE_HANDOVER 2u /* also replace the legacy file (durably), before the slots */
+
+/* Save the document (object) as the next record of the slots file, durably unless lazy. */
+int molt_store_save(const char *path, const json_t *doc, unsigned flags, molt_err *err);
 
 /* ---- the typed record ------------------------------------------------------------------------
  * The document's schema, key by key, is in docs/configuration.md ("The store"). The deployment
@@ -159,11 +183,12 @@ typedef molt_module_kind (*molt_kind_of_fn)(void *ctx, const char *module_path);
  * was expected. kind_of infers the module kind of a version 1 deployment (MOLT_EINVAL when
  * needed and NULL). *ret owned by the caller (molt_record_free); untouched on failure. */
 int molt_record_load(const char *path, molt_kind_of_fn kind_of, void *kind_ctx, molt_record **ret,
-                     molt_err *err);
+                     molt_store_info *info, molt_err *err);
 
-/* Save rec durably (molt_store_save), the deployment as version MOLT_DEPLOYMENT_VERSION. Every
- * key the molt of 9f1b70b requires is written, so that release still reads the store. */
-int molt_record_save(const char *path, const molt_record *rec, molt_err *err);
+/* Save rec (molt_store_save with flags), the deployment as version MOLT_DEPLOYMENT_VERSION.
+ * Every key the molt of 9f1b70b requires is written, so that release still reads a legacy file
+ * written with MOLT_STORE_HANDOVER. */
+int molt_record_save(const char *path, const molt_record *rec, unsigned flags, molt_err *err);
 
 /* The two halves of load and save, without the file: the record of a store document (path only
  * names it in messages), and the document of a record (new reference; NULL when out of memory).

@@ -98,6 +98,19 @@ static void write_line(int fd, const char *buf, size_t len)
     }
 }
 
+void molt_log_close_deployment(bool durable)
+{
+    pthread_mutex_lock(&log_lock);
+    int old = deployment_fd;
+    deployment_fd = -1;
+    pthread_mutex_unlock(&log_lock);
+    if (old >= 0) {
+        if (durable)
+            fdatasync(old);
+        close(old);
+    }
+}
+
 int molt_log_open_deployment(const char *path, molt_err *err)
 {
     int fd = -1;

@@ -6,6 +6,7 @@
 #define MOLT_UTIL_LOG_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include "util/err.h"
 
 typedef enum molt_log_level {
@@ -20,8 +21,13 @@ int molt_log_level_parse(const char *word, molt_log_level *ret);
 /* The level printed to stderr (the deployment log takes everything from info up). */
 void molt_log_set_level(molt_log_level level);
 
-/* Open (append) the deployment log file; closes a previous one. NULL closes. */
+/* Open (append) the deployment log file; closes a previous one, made durable (fdatasync). NULL
+ * closes. */
 int molt_log_open_deployment(const char *path, molt_err *err);
+/* Close the deployment log, made durable (fdatasync) or not: the log is what a person (or the
+ * server) reads after a deployment ended or failed; a command that leaves the deployment
+ * waiting (for a commit, a reboot) does not wait for the disk for it. */
+void molt_log_close_deployment(bool durable);
 
 /* "error", "warning", "info" or "debug": the word used on stderr and in deployment logs. */
 const char *molt_log_level_name(molt_log_level level);

@@ -73,7 +73,7 @@ device_new() {  # NAME [DEVICE_TYPE]
     DEV_MODULES="$DEV/modules"
     DEV_SCRIPTS="$DEV/scripts"
     DEV_DEST="$DEV/dest"
-    DEV_STORE="$DEV_DATA/store"
+    DEV_STORE="$DEV_DATA/store.slots"   # the store (core/state/store.h); "store" is the legacy file
     mkdir -p "$DEV_DATA" "$DEV_MODULES" "$DEV_SCRIPTS" "$DEV_DEST"
     printf 'device_type=%s\n' "$DEV_TYPE" >"$DEV_DATA/device_type"
     cat >"$DEV_CONF" <<YAML
@@ -123,6 +123,28 @@ dev_provides() {
     molt_dev show-provides
     expect_rc 0 "molt show-provides"
     cat "$RUN_OUT"
+}
+
+# The store's JSON document as molt reads it: the newest slot of $DEV_STORE whose CRC-32
+# checks (core/util/slots.h), after its "molt-store 2 legacy=..." line. A second reader of the
+# format, on purpose: the tests check the file, not only what molt says of it.
+dev_store_json() {
+    python3 - "$DEV_STORE" <<'PY'
+import sys, zlib
+b = open(sys.argv[1], "rb").read()
+half, best = len(b) // 2, None
+for off in (0, half):
+    h = b[off:off + 64]
+    if not h.startswith(b"molt-slots 1 "):
+        continue
+    seq, n, crc = int(h[13:29], 16), int(h[30:38], 16), int(h[41:49], 16)
+    data = b[off + 64:off + 64 + n]
+    if zlib.crc32(h[:40] + data) == crc and (best is None or seq > best[0]):
+        best = (seq, data)
+if best is None:
+    sys.exit("no valid slot in " + sys.argv[1])
+sys.stdout.write(best[1].split(b"\n", 1)[1].decode())
+PY
 }
 
 dev_artifact() {

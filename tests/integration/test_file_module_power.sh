@@ -8,7 +8,8 @@
 # RENAME_EXCHANGE is the one exception, checked as such; the file type activates its entries one
 # after the other, so right after a cut some may be new and others old); then `molt resume` must
 # leave all of them exactly old (a cut before the commit: rollback) or exactly new (a cut after),
-# nothing of the module's siblings (.NAME.molt-*) behind, and molt idle.
+# nothing of the module's siblings (.NAME.molt-*) behind, and molt idle; also when the cut lost
+# the module tree's name (LOSE_TREE=1: a native module's tree is made without fsyncs).
 # Artifacts: single-file (control files first: streamed next to the destination; data first:
 # staged, then moved), directory (tar streamed into a sibling tree, swapped with RENAME_EXCHANGE),
 # and the file type with a file and a tree.
@@ -145,6 +146,9 @@ power() {
         fi
     done
     if [ "$cut" = 1 ]; then
+        # LOSE_TREE=1: the cut also lost the module tree's name, which a native module's tree
+        # does not make durable (core/host/worktree.h): Cleanup must run all the same.
+        [ "${LOSE_TREE:-0}" = 1 ] && rm -rf "$DEV_DATA/modules/v3/payloads/0000/tree"
         molt_dev resume
         [ "$RUN_RC" = 0 ] || [ "$RUN_RC" = 1 ] || { cat "$RUN_ERR" >&2; fail "power $name: resume exit $RUN_RC"; }
     fi
@@ -171,6 +175,9 @@ for n in 1 10240 200000; do
     power "dir bytes=$n" dir old install@bytes=$n
     power "file type bytes=$n" ft old install@bytes=$n
 done
+# The same with the module tree's name lost by the cut.
+LOSE_TREE=1 power "sf bytes=65536, tree lost" sf old install@bytes=65536
+LOSE_TREE=1 power "dir bytes=10240, tree lost" dir old install@bytes=10240
 power "sf staged" sf old install@at=staged
 power "sf data-first staged" sfd old install@at=staged
 # Cuts inside the activation and the swap.

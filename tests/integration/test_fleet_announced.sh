@@ -49,10 +49,10 @@ log_of() {  # ID: the messages of the deployment log the server got, one a line
 }
 snapshot() {  # FILE: what must not change: the store minus the last result, provides, file
     {
-        python3 -c 'import json, sys
-d = json.loads(open(sys.argv[1]).read().split("\n", 1)[1])   # after the store header line
+        dev_store_json | python3 -c 'import json, sys
+d = json.load(sys.stdin)
 for k in ("last_error", "last_deployment"): d.pop(k, None)
-print(json.dumps(d, sort_keys=True))' "$DEV_STORE"
+print(json.dumps(d, sort_keys=True))'
         dev_provides
         sha256sum <"$DEV_DEST/blob.bin"
     } >"$1"

@@ -82,7 +82,7 @@ static void put_deployment(fixture *f, const char *state, const char *pending, i
     snprintf(f->path, sizeof f->path, "%s/modules/test-type", f->dir);
     json_object_set_new(json_object_get(json_object_get(doc, "deployment"), "module"), "path",
                         json_string(f->path));
-    assert_int_equal(molt_store_save(f->store, doc, NULL), 0);
+    assert_int_equal(molt_store_save(f->store, doc, 0, NULL), 0);
     json_decref(doc);
     assert_int_equal(molt_mkdir_p(f->tree, 0700, NULL), 0);
 }
@@ -137,7 +137,7 @@ static void test_corrupt_deployment_record(void **state)
 {
     fixture *f = *state;
     json_t *doc = json_pack("{s:s, s:i}", "artifact_name", "x", "deployment", 5);
-    assert_int_equal(molt_store_save(f->store, doc, NULL), 0);
+    assert_int_equal(molt_store_save(f->store, doc, 0, NULL), 0);
     json_decref(doc);
     molt_machine *m = NULL;
     molt_err err;

@@ -67,7 +67,7 @@ static molt_record *load_fixture(fixture *f, const char *name)
     fixture_path(f, name, path, sizeof path);
     molt_record *rec = NULL;
     molt_err err = {0};
-    if (molt_record_load(path, kind_of, f, &rec, &err) != 0)
+    if (molt_record_load(path, kind_of, f, &rec, NULL, &err) != 0)
         fail_msg("%s: %s", name, err.msg);
     return rec;
 }
@@ -213,7 +213,7 @@ static void test_release_stores_save_back(void **state)
     for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) {
         molt_record *rec = load_fixture(f, fixtures[i].name);
         molt_err err = {0};
-        assert_int_equal(molt_record_save(f->path, rec, &err), 0);
+        assert_int_equal(molt_record_save(f->path, rec, 0, &err), 0);
         molt_record_free(rec);
 
         char old_path[640];
@@ -238,7 +238,7 @@ static void test_release_stores_save_back(void **state)
 
         f->kind_calls = 0;
         rec = NULL;
-        assert_int_equal(molt_record_load(f->path, NULL, NULL, &rec, &err), 0);
+        assert_int_equal(molt_record_load(f->path, NULL, NULL, &rec, NULL, &err), 0);
         check_expect(&fixtures[i], rec);
         molt_record_free(rec);
     }
@@ -250,7 +250,7 @@ static void test_missing_store_is_empty(void **state)
     fixture *f = *state;
     molt_record *rec = NULL;
     molt_err err = {0};
-    assert_int_equal(molt_record_load(f->path, NULL, NULL, &rec, &err), 0);
+    assert_int_equal(molt_record_load(f->path, NULL, NULL, &rec, NULL, &err), 0);
     assert_int_equal(json_object_size(rec->device), 0);
     assert_null(rec->dep);
     assert_null(rec->last);
@@ -342,11 +342,11 @@ static void test_damaged_records_refused(void **state)
         fixture_path(f, x->fixture, src, sizeof src);
         json_t *doc = doc_of(src);
         apply(doc, x->path, x->value);
-        assert_int_equal(molt_store_save(f->path, doc, NULL), 0);
+        assert_int_equal(molt_store_save(f->path, doc, 0, NULL), 0);
         json_decref(doc);
         molt_record *rec = NULL;
         molt_err err = {0};
-        int r = molt_record_load(f->path, kind_of, f, &rec, &err);
+        int r = molt_record_load(f->path, kind_of, f, &rec, NULL, &err);
         if (r != MOLT_ECORRUPT || !strstr(err.msg, x->words) || !strstr(err.msg, f->path))
             fail_msg("%s %s=%s: got %d \"%s\", want MOLT_ECORRUPT naming %s and \"%s\"",
                      x->fixture, x->path, x->value ? x->value : "(deleted)", r, err.msg,
@@ -363,7 +363,7 @@ static void test_legacy_kind_needed(void **state)
     fixture_path(f, "install", src, sizeof src);
     molt_record *rec = NULL;
     molt_err err = {0};
-    assert_int_equal(molt_record_load(src, NULL, NULL, &rec, &err), MOLT_EINVAL);
+    assert_int_equal(molt_record_load(src, NULL, NULL, &rec, NULL, &err), MOLT_EINVAL);
     assert_non_null(strstr(err.msg, "version 1"));
     assert_null(rec);
 }
@@ -491,7 +491,7 @@ static void test_machine_final(void **state)
         char src[640];
         fixture_path(f, cases[i].fixture, src, sizeof src);
         json_t *doc = doc_of(src);
-        assert_int_equal(molt_store_save(store, doc, NULL), 0);
+        assert_int_equal(molt_store_save(store, doc, 0, NULL), 0);
         json_decref(doc);
         molt_machine *m = NULL;
         if (molt_machine_open(&m, cfg, &err) < 0)

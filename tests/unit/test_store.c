@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The persistent store: round trip, every torn or altered file refused, and a writer killed at
- * chosen points never leaves anything but the old or the new document. */
+/* The persistent store: round trip, the slots file's layout and syncs, every torn or altered
+ * file refused or (one damaged slot beside a valid one) read as the record before, the legacy
+ * file of earlier releases, and a writer killed at chosen points never leaves anything but the
+ * old or the new document. */
 #include "fixture.h"
 
 #include <dirent.h>
@@ -12,21 +14,25 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "state/store.h"
 #include "util/encoding.h"
 #include "util/fs.h"
+#include "util/slots.h"
 
 typedef struct fixture {
     char dir[64];
-    char path[96];
+    char path[96];  /* the store's (legacy) path */
+    char slots[104]; /* its slots file */
 } fixture;
 
 static int setup(void **state)
 {
     fixture *f = fx_fixture_new(state, fixture, "store-test");
     fx_path(f->path, sizeof f->path, "%s/store", f->dir);
+    fx_path(f->slots, sizeof f->slots, "%s/store.slots", f->dir);
     return 0;
 }
 
@@ -55,13 +61,13 @@ static json_t *sample_doc(void)
     return doc;
 }
 
-/* Save the sample document and return the file's bytes. */
-static char *saved_sample(const char *path, size_t *len)
+/* Save the sample document and return the slots file's bytes. */
+static char *saved_sample(fixture *f, size_t *len)
 {
     json_t *doc = sample_doc();
-    assert_int_equal(molt_store_save(path, doc, NULL), 0);
+    assert_int_equal(molt_store_save(f->path, doc, 0, NULL), 0);
     json_decref(doc);
-    return read_raw(path, len);
+    return read_raw(f->slots, len);
 }
 
 static void test_missing_is_empty(void **state)
@@ -75,43 +81,112 @@ static void test_missing_is_empty(void **state)
     json_decref(doc);
 }
 
+/* Every fsync and fdatasync of the program (molt-core is linked in statically), counted. */
+static unsigned long n_fsync, n_fdatasync;
+int fsync(int fd)
+{
+    n_fsync++;
+    return (int)syscall(SYS_fsync, fd);
+}
+int fdatasync(int fd)
+{
+    n_fdatasync++;
+    return (int)syscall(SYS_fdatasync, fd);
+}
+
 static void test_round_trip(void **state)
 {
     fixture *f = *state;
     molt_err err = {0};
     json_t *doc = sample_doc();
-    assert_int_equal(molt_store_save(f->path, doc, &err), 0);
+    assert_int_equal(molt_store_save(f->path, doc, 0, &err), 0);
     json_t *back = NULL;
-    assert_int_equal(molt_store_load(f->path, &back, &err), 0);
+    molt_store_info info;
+    assert_int_equal(molt_store_load_info(f->path, &back, &info, &err), 0);
     assert_true(json_equal(doc, back));
+    assert_false(info.legacy);
+    assert_int_equal(info.damaged, -1);
     json_decref(back);
+    /* The legacy file is not written by an ordinary save. */
+    assert_false(molt_path_exists(f->path));
 
-    /* The header is what store.c documents: magic, version, sha256 of the rest, its length. */
+    /* The slots file is what util/slots.h documents: two 8 KiB slots, the record in slot 0 with
+     * sequence 1, its data the store's own line naming the legacy file ("-": none), then the
+     * compact JSON; slot 1 never written (zeros). */
     size_t len;
-    char *raw = read_raw(f->path, &len);
-    assert_memory_equal(raw, "molt-store 1 ", 13);
-    size_t hlen = strcspn(raw, "\n");
-    assert_true(hlen < len);
-    size_t data_len = len - hlen - 1;
-    unsigned char sum[32];
-    char hex[65];
-    molt_sha256(raw + hlen + 1, data_len, sum);
-    molt_hex_encode(sum, 32, hex);
-    char header[128];
-    snprintf(header, sizeof header, "molt-store 1 %s %zu", hex, data_len);
-    assert_memory_equal(raw, header, strlen(header));
-    assert_int_equal(raw[len - 1], '\n');
+    char *raw = read_raw(f->slots, &len);
+    assert_int_equal(len, 2 * 8192);
+    assert_memory_equal(raw, "molt-slots 1 0000000000000001 ", 30);
+    assert_int_equal(raw[63], '\n');
+    assert_memory_equal(raw + 64, "molt-store 2 legacy=-\n{", 23);
+    for (size_t i = 8192; i < len; i++)
+        assert_int_equal(raw[i], 0);
     free(raw);
 
-    /* Saving again replaces; permissions are private. */
+    /* The next save goes into slot 1 with sequence 2, slot 0 untouched; the one after into
+     * slot 0 again. Permissions are private. */
     json_object_set_new(doc, "state", json_string("ArtifactCommit"));
-    assert_int_equal(molt_store_save(f->path, doc, &err), 0);
+    assert_int_equal(molt_store_save(f->path, doc, 0, &err), 0);
+    raw = read_raw(f->slots, &len);
+    assert_memory_equal(raw, "molt-slots 1 0000000000000001 ", 30);
+    assert_memory_equal(raw + 8192, "molt-slots 1 0000000000000002 ", 30);
+    free(raw);
     assert_int_equal(molt_store_load(f->path, &back, &err), 0);
     assert_string_equal(json_string_value(json_object_get(back, "state")), "ArtifactCommit");
     json_decref(back);
+    json_object_set_new(doc, "state", json_string("Cleanup"));
+    assert_int_equal(molt_store_save(f->path, doc, 0, &err), 0);
+    raw = read_raw(f->slots, &len);
+    assert_memory_equal(raw, "molt-slots 1 0000000000000003 ", 30);
+    free(raw);
+    assert_int_equal(molt_store_load(f->path, &back, &err), 0);
+    assert_string_equal(json_string_value(json_object_get(back, "state")), "Cleanup");
+    json_decref(back);
     struct stat st;
-    assert_int_equal(stat(f->path, &st), 0);
+    assert_int_equal(stat(f->slots, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
+    json_decref(doc);
+}
+
+/* One fdatasync per save once the file exists, none for a lazy save; the save after a lazy one
+ * overwrites the lazy record's slot, never the other (which may hold the only durable record). */
+static void test_syncs(void **state)
+{
+    fixture *f = *state;
+    json_t *doc = sample_doc();
+    assert_int_equal(molt_store_save(f->path, doc, 0, NULL), 0); /* creates: atomic write */
+    n_fsync = n_fdatasync = 0;
+    assert_int_equal(molt_store_save(f->path, doc, 0, NULL), 0);
+    assert_int_equal(n_fsync, 0);
+    assert_int_equal(n_fdatasync, 1);
+    n_fdatasync = 0;
+    assert_int_equal(molt_store_save(f->path, doc, MOLT_STORE_LAZY, NULL), 0);
+    assert_int_equal(n_fsync + n_fdatasync, 0);
+    size_t len;
+    char *raw = read_raw(f->slots, &len);
+    assert_memory_equal(raw, "molt-slots 1 0000000000000003 ", 30); /* lazy, in slot 0 */
+    assert_memory_equal(raw + 8192, "molt-slots 1 0000000000000002 ", 30);
+    free(raw);
+    assert_int_equal(molt_store_save(f->path, doc, 0, NULL), 0);
+    assert_int_equal(n_fsync, 0);
+    assert_int_equal(n_fdatasync, 1);
+    raw = read_raw(f->slots, &len);
+    assert_memory_equal(raw, "molt-slots 1 0000000000000004 ", 30); /* over the lazy one */
+    assert_memory_equal(raw + 8192, "molt-slots 1 0000000000000002 ", 30); /* kept */
+    free(raw);
+    /* A record larger than a slot: a new file with larger slots, replaced atomically. */
+    char big[20000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    json_object_set_new(doc, "big", json_string(big));
+    assert_int_equal(molt_store_save(f->path, doc, 0, NULL), 0);
+    struct stat st;
+    assert_int_equal(stat(f->slots, &st), 0);
+    assert_int_equal(st.st_size, 2 * 32768);
+    json_t *back = NULL;
+    assert_int_equal(molt_store_load(f->path, &back, NULL), 0);
+    assert_true(json_equal(doc, back));
+    json_decref(back);
     json_decref(doc);
 }
 
@@ -120,12 +195,13 @@ static void test_save_refuses_non_object(void **state)
     fixture *f = *state;
     molt_err err = {0};
     json_t *arr = json_array();
-    assert_int_equal(molt_store_save(f->path, arr, &err), MOLT_EINVAL);
+    assert_int_equal(molt_store_save(f->path, arr, 0, &err), MOLT_EINVAL);
     assert_false(molt_path_exists(f->path));
     json_decref(arr);
 }
 
-static void expect_corrupt(const char *path, const char *what)
+/* The store at path refused, the message naming named (the file at fault). */
+static void expect_corrupt(const char *path, const char *named, const char *what)
 {
     json_t *doc = NULL;
     molt_err err = {0};
@@ -133,45 +209,158 @@ static void expect_corrupt(const char *path, const char *what)
     if (r != MOLT_ECORRUPT)
         fail_msg("%s: expected MOLT_ECORRUPT, got %d (%s)", what, r, err.msg);
     assert_null(doc);
-    assert_non_null(strstr(err.msg, path));
+    assert_non_null(strstr(err.msg, named));
 }
 
 static void test_truncated_at_every_offset(void **state)
 {
     fixture *f = *state;
     size_t len;
-    char *raw = saved_sample(f->path, &len);
-    for (size_t cut = 0; cut < len; cut++) {
-        write_raw(f->path, raw, cut);
+    char *raw = saved_sample(f, &len);
+    /* A slots file never changes size: any other size is refused, whatever the slots hold. */
+    for (size_t cut = 0; cut < len; cut += (cut < 200 || cut > len - 200) ? 1 : 61) {
+        write_raw(f->slots, raw, cut);
         char what[64];
         snprintf(what, sizeof what, "truncated to %zu of %zu bytes", cut, len);
-        expect_corrupt(f->path, what);
+        expect_corrupt(f->path, f->slots, what);
     }
-    /* Trailing garbage after the document is refused too. */
-    char *longer = malloc(len + 2);
+    char *longer = calloc(1, len + 2);
     memcpy(longer, raw, len);
-    memcpy(longer + len, "{}", 2);
-    write_raw(f->path, longer, len + 2);
-    expect_corrupt(f->path, "trailing data");
+    write_raw(f->slots, longer, len + 2);
+    expect_corrupt(f->path, f->slots, "extended by 2 bytes");
     free(longer);
     free(raw);
 }
 
+/* One save: slot 0 holds the only record. A flipped bit in its header or record is refused (no
+ * valid record: the store is not trusted); in slot 1's header it is a damaged slot beside a
+ * valid one (loaded, the damage reported); in the unused bytes after either, nothing. */
 static void test_flipped_bytes(void **state)
 {
     fixture *f = *state;
     size_t len;
-    char *raw = saved_sample(f->path, &len);
-    /* Every byte position, one bit each: header fields and data alike. */
-    for (size_t i = 0; i < len; i++) {
+    char *raw = saved_sample(f, &len);
+    size_t rec_end = 64 + strtoull(raw + 30, NULL, 16);
+    json_t *want = sample_doc();
+    for (size_t i = 0; i < len; i += (i < rec_end + 64 || (i >= 8192 && i < 8192 + 64)) ? 1 : 97) {
         raw[i] ^= (char)(1u << (i % 8));
-        write_raw(f->path, raw, len);
+        write_raw(f->slots, raw, len);
         char what[64];
         snprintf(what, sizeof what, "bit %zu of byte %zu flipped", i % 8, i);
-        expect_corrupt(f->path, what);
+        if (i < rec_end) {
+            expect_corrupt(f->path, f->slots, what);
+        } else {
+            json_t *doc = NULL;
+            molt_store_info info;
+            molt_err err = {0};
+            if (molt_store_load_info(f->path, &doc, &info, &err) != 0)
+                fail_msg("%s: %s", what, err.msg);
+            assert_true(json_equal(doc, want));
+            assert_int_equal(info.damaged, i >= 8192 && i < 8192 + 64 ? 1 : -1);
+            json_decref(doc);
+        }
         raw[i] ^= (char)(1u << (i % 8));
     }
+    json_decref(want);
     free(raw);
+}
+
+/* Two saves: a damaged newest slot (what a save cut by a power loss leaves) gives the record
+ * before it, and says which slot failed. */
+static void test_newest_slot_damaged(void **state)
+{
+    fixture *f = *state;
+    json_t *one = sample_doc(), *two = sample_doc();
+    json_object_set_new(two, "state", json_string("Cleanup"));
+    assert_int_equal(molt_store_save(f->path, one, 0, NULL), 0);
+    assert_int_equal(molt_store_save(f->path, two, 0, NULL), 0);
+    size_t len;
+    char *raw = read_raw(f->slots, &len);
+    raw[8192 + 100] ^= 4;
+    write_raw(f->slots, raw, len);
+    json_t *doc = NULL;
+    molt_store_info info;
+    molt_err err = {0};
+    assert_int_equal(molt_store_load_info(f->path, &doc, &info, &err), 0);
+    assert_true(json_equal(doc, one));
+    assert_int_equal(info.damaged, 1);
+    assert_non_null(strstr(info.why, "CRC-32"));
+    json_decref(doc);
+    /* The next save overwrites the damaged slot, not the good one. */
+    assert_int_equal(molt_store_save(f->path, two, 0, NULL), 0);
+    assert_int_equal(molt_store_load_info(f->path, &doc, &info, &err), 0);
+    assert_true(json_equal(doc, two));
+    assert_int_equal(info.damaged, -1);
+    json_decref(doc);
+    /* Both slots damaged: refused, naming both. */
+    free(raw);
+    raw = read_raw(f->slots, &len);
+    raw[100] ^= 4;
+    raw[8192 + 100] ^= 4;
+    write_raw(f->slots, raw, len);
+    expect_corrupt(f->path, f->slots, "both slots damaged");
+    assert_int_equal(molt_store_load(f->path, &doc, &err), MOLT_ECORRUPT);
+    assert_non_null(strstr(err.msg, "slot 0: CRC-32"));
+    assert_non_null(strstr(err.msg, "slot 1: CRC-32"));
+    free(raw);
+    json_decref(one);
+    json_decref(two);
+}
+
+/* The legacy file (format 1) of an earlier release: read while there is no slots file, and
+ * again when it was replaced after the slots file's newest record (an earlier molt ran after an
+ * A/B rollback to it); written beside the slots with MOLT_STORE_HANDOVER. */
+static void test_legacy(void **state)
+{
+    fixture *f = *state;
+    json_t *one = sample_doc(), *two = sample_doc(), *doc = NULL;
+    json_object_set_new(two, "state", json_string("Cleanup"));
+    molt_store_info info;
+    molt_err err = {0};
+    /* A data dir of an earlier release: its store. */
+    const char *legacy_data = "{\"artifact_name\":\"old\"}\n";
+    unsigned char sum[32];
+    char hex[65], file[256];
+    molt_sha256(legacy_data, strlen(legacy_data), sum);
+    molt_hex_encode(sum, 32, hex);
+    snprintf(file, sizeof file, "molt-store 1 %s %zu\n%s", hex, strlen(legacy_data), legacy_data);
+    assert_int_equal(molt_write_file_atomic(f->path, file, strlen(file), 0600, &err), 0);
+    assert_int_equal(molt_store_load_info(f->path, &doc, &info, &err), 0);
+    assert_true(info.legacy);
+    assert_string_equal(json_string_value(json_object_get(doc, "artifact_name")), "old");
+    json_decref(doc);
+    /* The first save makes the slots file, which then wins; the legacy file stays as it was. */
+    assert_int_equal(molt_store_save(f->path, one, 0, &err), 0);
+    assert_int_equal(molt_store_load_info(f->path, &doc, &info, &err), 0);
+    assert_false(info.legacy);
+    assert_true(json_equal(doc, one));
+    json_decref(doc);
+    size_t len;
+    char *raw = read_raw(f->path, &len);
+    assert_int_equal(len, strlen(file));
+    assert_memory_equal(raw, file, len);
+    free(raw);
+    /* An earlier release replaces the legacy file: it is newer than the slots' record. */
+    assert_int_equal(molt_write_file_atomic(f->path, file, strlen(file), 0600, &err), 0);
+    assert_int_equal(molt_store_load_info(f->path, &doc, &info, &err), 0);
+    assert_true(info.legacy);
+    assert_string_equal(json_string_value(json_object_get(doc, "artifact_name")), "old");
+    json_decref(doc);
+    /* A handover save writes both; the legacy file holds the same document and the slots win. */
+    assert_int_equal(molt_store_save(f->path, two, MOLT_STORE_HANDOVER, &err), 0);
+    assert_int_equal(molt_store_load_info(f->path, &doc, &info, &err), 0);
+    assert_false(info.legacy);
+    assert_true(json_equal(doc, two));
+    json_decref(doc);
+    raw = read_raw(f->path, &len);
+    assert_memory_equal(raw, "molt-store 1 ", 13);
+    json_t *legacy_doc = json_loadb(strchr(raw, '\n') + 1, len - (size_t)(strchr(raw, '\n') + 1 - raw),
+                                    0, NULL);
+    assert_true(json_equal(legacy_doc, two));
+    json_decref(legacy_doc);
+    free(raw);
+    json_decref(one);
+    json_decref(two);
 }
 
 static void test_messages(void **state)
@@ -218,6 +407,17 @@ static void test_messages(void **state)
     assert_int_equal(molt_store_load(f->path, &doc, &err), MOLT_ECORRUPT);
     assert_non_null(strstr(err.msg, "molt-store"));
 
+    /* A slots file that is not one, or whose record is not the store's, is refused by name. */
+    char slots[128];
+    snprintf(slots, sizeof slots, "%s.slots", f->path);
+    write_raw(slots, "{}\n", 3);
+    assert_int_equal(molt_store_load(f->path, &doc, &err), MOLT_ECORRUPT);
+    assert_non_null(strstr(err.msg, "not a two-slot record file"));
+    assert_int_equal(molt_slots_write(slots, "{}\n", 3, true, &err), 0);
+    assert_int_equal(molt_store_load(f->path, &doc, &err), MOLT_ECORRUPT);
+    assert_non_null(strstr(err.msg, "does not start with \"molt-store 2 legacy=\""));
+    unlink(slots);
+
     /* A huge file is refused without reading it all. */
     assert_int_equal(truncate(f->path, 64 * 1024 * 1024), 0);
     assert_int_equal(molt_store_load(f->path, &doc, &err), MOLT_ECORRUPT);
@@ -243,7 +443,7 @@ static int writer(void *arg, int report_fd)
         pad[sizeof pad - 1] = '\0';
         json_t *doc = json_pack("{s:i, s:i, s:s}", "n", (json_int_t)n, "check",
                                 (json_int_t)(n * 7919 % 104729), "pad", pad);
-        if (!doc || molt_store_save(w->path, doc, NULL) != 0)
+        if (!doc || molt_store_save(w->path, doc, 0, NULL) != 0)
             return 3;
         json_decref(doc);
         fx_report(report_fd);
@@ -305,6 +505,9 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_save_refuses_non_object, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated_at_every_offset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flipped_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_newest_slot_damaged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_legacy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_syncs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_writer, setup, teardown),
     };

@@ -172,7 +172,8 @@ struct molt_module_desc {
     int (*artifact_failure)(void *state);
     /* Cleanup: the deployment is over (success or failure); remove what download and install left
      * in tmp_dir() or elsewhere. Idempotent: it may run again after a crash during it, and it runs
-     * after a failed download, when artifact_install never ran. */
+     * after a failed download, when artifact_install never ran, and after a power cut at any point
+     * of the deployment, even one before download ran. */
     int (*cleanup)(void *state);
 
     /* Zero in ABI 1.0 (a static const object leaves them so). A later minor may give one a

@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Two-slot record files (util/slots.h). */
+#include "util/slots.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include "util/durable.h"
+
+/* Header: "molt-slots 1 " <seq: 16 hex> ' ' <len: 8 hex> ' ' <sync: 'd' or 'l'> ' '
+ * <crc: 8 hex>, spaces, '\n' at byte 63. The CRC covers the header up to the sync mark and the
+ * data. The mark says whether the write was followed by an fdatasync ('d') or not ('l'). */
+#define MAGIC "molt-slots 1 "
+#define MAGIC_LEN 13u
+#define SEQ_AT MAGIC_LEN
+#define LEN_AT (SEQ_AT + 17u)
+#define SYNC_AT (LEN_AT + 9u)
+#define CRC_AT (SYNC_AT + 2u)
+#define COVERED (SYNC_AT + 1u)
+#define SLOT_MIN (8u * 1024)
+
+static unsigned long record_crc(const unsigned char *header, const unsigned char *data, size_t len)
+{
+    uLong crc = crc32(0L, Z_NULL, 0);
+    crc = crc32(crc, header, COVERED);
+    /* zlib takes uInt lengths; records are far below 4 GiB, but feed it in pieces anyway. */
+    while (len > 0) {
+        uInt n = len > (1u << 30) ? (1u << 30) : (uInt)len;
+        crc = crc32(crc, data, n);
+        data += n;
+        len -= n;
+    }
+    return crc;
+}
+
+static bool hex_field(const unsigned char *p, size_t n, unsigned long long *ret)
+{
+    unsigned long long v = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = p[i];
+        unsigned d;
+        if (c >= '0' && c <= '9')
+            d = c - '0';
+        else if (c >= 'a' && c <= 'f')
+            d = (unsigned)(c - 'a' + 10);
+        else
+            return false;
+        v = v << 4 | d;
+    }
+    *ret = v;
+    return true;
+}
+
+int molt_slots_check(const unsigned char *slot, size_t len, unsigned long long *seq,
+                     const unsigned char **data, size_t *data_len, char *why, size_t why_cap)
+{
+    if (len < MOLT_SLOTS_HEADER) {
+        snprintf(why, why_cap, "%zu bytes, less than a header", len);
+        return -1;
+    }
+    bool zero = true;
+    for (size_t i = 0; i < MOLT_SLOTS_HEADER && zero; i++)
+        zero = slot[i] == 0;
+    if (zero)
+        return 0;
+    unsigned long long s, l, c;
+    if (memcmp(slot, MAGIC, MAGIC_LEN) != 0 || !hex_field(slot + SEQ_AT, 16, &s) ||
+        slot[SEQ_AT + 16] != ' ' || !hex_field(slot + LEN_AT, 8, &l) || slot[LEN_AT + 8] != ' ' ||
+        (slot[SYNC_AT] != 'd' && slot[SYNC_AT] != 'l') || slot[SYNC_AT + 1] != ' ' ||
+        !hex_field(slot + CRC_AT, 8, &c) || slot[MOLT_SLOTS_HEADER - 1] != '\n' ||
+        strspn((const char *)slot + CRC_AT + 8, " ") != MOLT_SLOTS_HEADER - 1 - CRC_AT - 8) {
+        snprintf(why, why_cap, "the header is malformed");
+        return -1;
+    }
+    if (l > len - MOLT_SLOTS_HEADER) {
+        snprintf(why, why_cap, "the header says %llu bytes of data, the slot holds %zu", l,
+                 len - MOLT_SLOTS_HEADER);
+        return -1;
+    }
+    unsigned long got = record_crc(slot, slot + MOLT_SLOTS_HEADER, (size_t)l);
+    if (got != c) {
+        snprintf(why, why_cap, "CRC-32 of the record is %08lx, the header says %08llx", got, c);
+        return -1;
+    }
+    *seq = s;
+    *data = slot + MOLT_SLOTS_HEADER;
+    *data_len = (size_t)l;
+    return 1;
+}
+
+/* The newest valid slot of a file's bytes (size 2 * slot size): its index, or -1. */
+typedef struct found {
+    int slot;
+    unsigned long long seq;
+    const unsigned char *data;
+    size_t len;
+    int state[2]; /* molt_slots_check's answer per slot */
+    char why[2][120];
+} found;
+
+static void find_newest(const unsigned char *buf, size_t size, found *f)
+{
+    size_t half = size / 2;
+    f->slot = -1;
+    for (int i = 0; i < 2; i++) {
+        unsigned long long seq = 0;
+        const unsigned char *data = NULL;
+        size_t len = 0;
+        f->state[i] = molt_slots_check(buf + (size_t)i * half, half, &seq, &data, &len,
+                                       f->why[i], sizeof f->why[i]);
+        if (f->state[i] == 1 && (f->slot < 0 || seq > f->seq)) {
+            f->slot = i;
+            f->seq = seq;
+            f->data = data;
+            f->len = len;
+        }
+    }
+}
+
+/* A slots file never changes size once written: two slots of a power of two, at least
+ * SLOT_MIN each. Any other size is damage (a truncated or extended file), never a cut write. */
+static bool shape_ok(off_t size)
+{
+    if (size < (off_t)(2 * SLOT_MIN) || size % 2 != 0)
+        return false;
+    unsigned long long half = (unsigned long long)size / 2;
+    return (half & (half - 1)) == 0;
+}
+
+/* Read all of fd's size bytes into a new buffer. */
+static int read_whole(int fd, const char *path, size_t size, unsigned char **ret, molt_err *err)
+{
+    unsigned char *buf = malloc(size ? size : 1);
+    if (!buf)
+        return molt_err_set(err, MOLT_ENOMEM, "out of memory reading %s", path);
+    size_t have = 0;
+    while (have < size) {
+        ssize_t n = pread(fd, buf + have, size - have, (off_t)have);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            free(buf);
+            return n < 0 ? molt_err_errno(err, MOLT_EIO, errno, "cannot read %s", path)
+                         : molt_err_set(err, MOLT_ECORRUPT, "%s shrank while being read", path);
+        }
+        have += (size_t)n;
+    }
+    *ret = buf;
+    return 0;
+}
+
+int molt_slots_read(const char *path, size_t max, char **ret, size_t *ret_len,
+                    molt_slots_read_info *info, molt_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? molt_err_set(err, MOLT_ENOTFOUND, "%s does not exist", path)
+                               : molt_err_errno(err, MOLT_EIO, errno, "cannot open %s", path);
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int r = molt_err_errno(err, MOLT_EIO, errno, "cannot stat %s", path);
+        close(fd);
+        return r;
+    }
+    /* Slots are at most a power of two above header + max: a larger file is not ours. */
+    if (!shape_ok(st.st_size) || (unsigned long long)st.st_size / 2 > 2ull * (max + MOLT_SLOTS_HEADER) + SLOT_MIN) {
+        close(fd);
+        return molt_err_set(err, MOLT_ECORRUPT, "%s is not a two-slot record file (%lld bytes)",
+                            path, (long long)st.st_size);
+    }
+    unsigned char *buf = NULL;
+    int r = read_whole(fd, path, (size_t)st.st_size, &buf, err);
+    close(fd);
+    if (r < 0)
+        return r;
+    found f;
+    find_newest(buf, (size_t)st.st_size, &f);
+    if (f.slot < 0) {
+        r = molt_err_set(err, MOLT_ECORRUPT, "%s holds no valid record: slot 0: %s; slot 1: %s",
+                         path, f.state[0] == 0 ? "never written" : f.why[0],
+                         f.state[1] == 0 ? "never written" : f.why[1]);
+    } else if (f.len > max) {
+        r = molt_err_set(err, MOLT_ECORRUPT, "%s: the record is %zu bytes, more than %zu", path,
+                         f.len, max);
+    }
+    if (r < 0) {
+        free(buf);
+        return r;
+    }
+    char *out = malloc(f.len + 1);
+    if (!out) {
+        free(buf);
+        return molt_err_set(err, MOLT_ENOMEM, "out of memory reading %s", path);
+    }
+    memcpy(out, f.data, f.len);
+    out[f.len] = '\0';
+    if (info) {
+        int other = 1 - f.slot;
+        info->seq = f.seq;
+        info->slot = f.slot;
+        info->damaged = f.state[other] < 0 ? other : -1;
+        snprintf(info->why, sizeof info->why, "%s", f.state[other] < 0 ? f.why[other] : "");
+    }
+    free(buf);
+    *ret = out;
+    *ret_len = f.len;
+    return 0;
+}
+
+static bool slot_lazy(const unsigned char *slot)
+{
+    return slot[SYNC_AT] == 'l';
+}
+
+static void put_header(unsigned char *slot, unsigned long long seq, const void *data, size_t len,
+                       bool durable)
+{
+    char h[MOLT_SLOTS_HEADER + 1];
+    snprintf(h, sizeof h, MAGIC "%016llx %08zx %c ", seq, len, durable ? 'd' : 'l');
+    memset(h + CRC_AT, ' ', MOLT_SLOTS_HEADER - CRC_AT);
+    memcpy(slot, h, MOLT_SLOTS_HEADER);
+    snprintf(h, 9, "%08lx", record_crc(slot, data, len));
+    memcpy(slot + CRC_AT, h, 8);
+    slot[MOLT_SLOTS_HEADER - 1] = '\n';
+    memcpy(slot + MOLT_SLOTS_HEADER, data, len);
+}
+
+/* A new file: slot 0 holds the record, slot 1 never written. */
+static int write_new(const char *path, unsigned long long seq, const void *data, size_t len,
+                     bool durable, molt_err *err)
+{
+    size_t half = SLOT_MIN;
+    while (half < MOLT_SLOTS_HEADER + len) {
+        if (half > ((size_t)-1) / 4)
+            return molt_err_set(err, MOLT_ELIMIT, "%s: a record of %zu bytes is too large", path,
+                                len);
+        half *= 2;
+    }
+    unsigned char *buf = calloc(2, half);
+    if (!buf)
+        return molt_err_set(err, MOLT_ENOMEM, "out of memory writing %s", path);
+    put_header(buf, seq, data, len, durable);
+    int r = durable ? molt_write_file_atomic(path, buf, 2 * half, 0600, err)
+                    : molt_write_file_replace(path, buf, 2 * half, 0600, err);
+    free(buf);
+    return r;
+}
+
+int molt_slots_write(const char *path, const void *data, size_t len, bool durable, molt_err *err)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno != ENOENT)
+            return molt_err_errno(err, MOLT_EIO, errno, "cannot open %s", path);
+        return write_new(path, 1, data, len, durable, err);
+    }
+    struct stat st;
+    unsigned char *buf = NULL;
+    int r = fstat(fd, &st) == 0 ? 0 : molt_err_errno(err, MOLT_EIO, errno, "cannot stat %s", path);
+    if (r == 0 && shape_ok(st.st_size))
+        r = read_whole(fd, path, (size_t)st.st_size, &buf, err);
+    if (r < 0) {
+        close(fd);
+        return r;
+    }
+    found f = {.slot = -1};
+    if (buf)
+        find_newest(buf, (size_t)st.st_size, &f);
+    size_t half = (size_t)st.st_size / 2;
+    unsigned long long seq = f.slot >= 0 ? f.seq + 1 : 1;
+    if (f.slot < 0 || MOLT_SLOTS_HEADER + len > half) {
+        close(fd);
+        free(buf);
+        return write_new(path, seq, data, len, durable, err);
+    }
+    /* The slot that does not hold the newest record: its bytes are the record before, or a
+     * write a cut interrupted, and no reader needs them once this one is whole. */
+    size_t target = (size_t)(1 - f.slot);
+    /* Unless the newest record was written without an fdatasync (lazy): it may not be on the
+     * disk, so the other slot may hold the only durable record, which must stay. The lazy one
+     * is overwritten instead: a cut during this write leaves that slot torn or holding a record
+     * older than the other's, and the reader takes the other slot's, as it would have after a
+     * cut that lost the lazy record. */
+    if (slot_lazy(buf + (size_t)f.slot * half))
+        target = (size_t)f.slot;
+    unsigned char *slot = buf + target * half;
+    put_header(slot, seq, data, len, durable);
+    size_t n = MOLT_SLOTS_HEADER + len, done = 0;
+    while (r == 0 && done < n) {
+        ssize_t w = pwrite(fd, slot + done, n - done, (off_t)(target * half + done));
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            r = molt_err_errno(err, MOLT_EIO, errno, "cannot write %s", path);
+        else
+            done += (size_t)w;
+    }
+    if (r == 0 && durable && fdatasync(fd) != 0)
+        r = molt_err_errno(err, MOLT_EIO, errno, "cannot fdatasync %s", path);
+    if (close(fd) != 0 && r == 0)
+        r = molt_err_errno(err, MOLT_EIO, errno, "cannot close %s", path);
+    free(buf);
+    return r;
+}

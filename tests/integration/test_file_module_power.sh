@@ -201,6 +201,10 @@ power "dir cleanup-begin" dir new install commit@at=cleanup-begin
 power "dir cleanup-trashed" dir new install commit@at=cleanup-trashed
 power "ft cleanup-begin" ft new install commit@at=cleanup-begin
 power "ft cleanup" ft new install commit@at=cleanup
+# The next update cut in its Download, while the kv store still holds the committed plan.
+power "sf next update cut, bytes=65536" sf new install commit install@bytes=65536
+power "ft next update cut, bytes=10240" ft new install commit install@bytes=10240
+power "dir next update cut, staged" dir new install commit install@at=staged
 # Without RENAME_EXCHANGE and O_TMPFILE: the staged file named before it is written, the backup
 # of a file a hard link, a tree moved aside (cut between its two renames).
 NO_EXCHANGE=1 power "sf fallback bytes=65536" sf old install@bytes=65536
@@ -211,6 +215,7 @@ NO_EXCHANGE=1 power "sf fallback rollback" sf old install rollback
 NO_EXCHANGE=1 power "sf fallback committed" sf old install commit@at=committed
 NO_EXCHANGE=1 power "sf fallback cleanup-begin" sf new install commit@at=cleanup-begin
 NO_EXCHANGE=1 power "sf fallback commit" sf new install commit
+NO_EXCHANGE=1 power "sf fallback next update cut" sf new install commit install@bytes=65536
 NO_EXCHANGE=1 power "dir fallback cut" dir old install@at=fallback-aside
 NO_EXCHANGE=1 power "dir fallback rollback cut" dir old install rollback@at=fallback-aside
 NO_EXCHANGE=1 power "dir fallback commit" dir new install commit

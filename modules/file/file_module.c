@@ -523,8 +523,8 @@ static int raw_path(fm *m, const char *name, char **ret, struct molt_sdk_error *
  * known. */
 static int stage_raw(fm *m, const char *name, int64_t size, struct molt_sdk_error *err)
 {
-    char *path = NULL, *tmp = NULL, *dir = in_tmp(m, RAW_DIR);
-    int fd, r = dir ? 0 : fm_err(err, MOLT_ENOMEM, "out of memory");
+    char *path = NULL, *dir = in_tmp(m, RAW_DIR);
+    int fd = -1, r = dir ? 0 : fm_err(err, MOLT_ENOMEM, "out of memory");
     if (r == 0 && mkdir(dir, 0700) != 0 && errno != EEXIST)
         r = molt_sdk_err_errno(err, errno, "create %s", dir);
     free(dir);
@@ -532,14 +532,18 @@ static int stage_raw(fm *m, const char *name, int64_t size, struct molt_sdk_erro
         r = raw_path(m, name, &path, err);
     if (r == 0)
         r = fm_check_space(m->h->tmp_dir(m->h), (uint64_t)size, name, err);
-    if (r == 0)
-        r = molt_sdk_atomic_open(path, 0600, &fd, &tmp, err);
+    /* Not fsync'd: it is read by this process only, and fsync'd where it ends up (stage_file
+     * after moving it, the copy, or the tree extracted from it); a cut during Download leads to
+     * Cleanup, and the host removes tmp_dir(). */
+    if (r == 0 && (fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+                             0600)) < 0)
+        r = molt_sdk_err_errno(err, errno, "create %s", path);
     if (r == 0) {
         r = copy_in(m, -1, fd, size, name, err);
-        if (r == 0)
-            r = molt_sdk_atomic_commit(fd, tmp, path, err);
-        else
-            molt_sdk_atomic_abort(fd, tmp);
+        if (close(fd) != 0 && r == 0)
+            r = molt_sdk_err_errno(err, errno, "close %s", path);
+        if (r < 0)
+            unlink(path);
     }
     if (r == 0)
         molt_sdk_log_info(m->h, "payload file %s arrived before its destination was known: "

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The file module: payload types single-file, directory (the files of Mender's community modules)
  * and file (entries listed in meta-data), streamed into temporary siblings of their destinations,
- * activated by rename / renameat2(RENAME_EXCHANGE), rolled back from a backup kept until commit.
- * See README.md for the contract, the on-disk names and the recovery rules. */
+ * activated by renameat2(RENAME_EXCHANGE) (the sibling then holds the previous version: the
+ * backup) or rename, rolled back from that backup, which Cleanup deletes after a commit.
+ * See docs/file-module.md for the contract, the on-disk names and the recovery rules. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -22,7 +23,9 @@
 #define CTL_MAX 4096           /* dest_dir, filename, permissions: read into memory */
 #define PLAN_MAX 65536         /* the kv store's value limit */
 #define KEY_PLAN "plan"
-#define KEY_COMMITTED "committed"
+#define KEY_COMMITTED "committed"   /* written by the module before 2026-12: still honoured */
+#define COMMIT_MARK "committed"     /* in tmp_dir(): ArtifactCommit ran (artifact_commit) */
+#define RAW_DIR "payload"           /* in tmp_dir(): payload files staged before their dest */
 
 #ifndef RENAME_EXCHANGE
 #define RENAME_EXCHANGE (1 << 1)
@@ -43,6 +46,7 @@ typedef struct entry {
 typedef struct plan {
     entry e[ENTRIES_MAX];
     size_t n;
+    int dirty;                 /* changed since the kv store last got it (plan_save) */
 } plan;
 
 /* ---- the plan in the kv store ---------------------------------------------------------------- */
@@ -57,7 +61,7 @@ static void plan_free(plan *p)
     p->n = 0;
 }
 
-static int plan_save(fm *m, const plan *p, struct molt_sdk_error *err)
+static int plan_save(fm *m, plan *p, struct molt_sdk_error *err)
 {
     char *buf = malloc(PLAN_MAX);
     size_t used = 0;
@@ -76,6 +80,8 @@ static int plan_save(fm *m, const plan *p, struct molt_sdk_error *err)
     }
     int r = m->h->kv_set(m->h, KEY_PLAN, buf, used);
     free(buf);
+    if (r == 0)
+        p->dirty = 0;
     return r < 0 ? fm_err(err, r, "kv store: saving the destinations failed") : 0;
 }
 
@@ -85,6 +91,7 @@ static int plan_load(fm *m, plan *p, struct molt_sdk_error *err)
     size_t len = 0;
     int r = buf ? m->h->kv_get(m->h, KEY_PLAN, buf, PLAN_MAX, &len) : MOLT_ENOMEM;
     p->n = 0;
+    p->dirty = 0;
     if (r == MOLT_ENOTFOUND) {
         free(buf);
         return 0;
@@ -127,11 +134,32 @@ static int plan_load(fm *m, plan *p, struct molt_sdk_error *err)
     return 0;
 }
 
+/* tmp_dir()/name (malloc'd), or NULL when out of memory. */
+static char *in_tmp(fm *m, const char *name)
+{
+    char *out = NULL;
+    return asprintf(&out, "%s/%s", m->h->tmp_dir(m->h), name) < 0 ? NULL : out;
+}
+
+/* Did ArtifactCommit run for this deployment (and no rollback since)? Its mark in tmp_dir(), or
+ * the kv key `committed` of a deployment that an older file module began. */
 static int is_committed(fm *m)
 {
-    char v[4];
+    char v[4], *mark = in_tmp(m, COMMIT_MARK);
     size_t len;
-    return m->h->kv_get(m->h, KEY_COMMITTED, v, sizeof v, &len) == 0;
+    struct stat st;
+    int yes = mark && lstat(mark, &st) == 0;
+    free(mark);
+    return yes || m->h->kv_get(m->h, KEY_COMMITTED, v, sizeof v, &len) == 0;
+}
+
+/* Record e's staged content (device and inode): changes the plan when they differ. */
+static void set_staged(plan *p, entry *e, const struct stat *st)
+{
+    if (e->dev != (unsigned long long)st->st_dev || e->ino != (unsigned long long)st->st_ino)
+        p->dirty = 1;
+    e->dev = (unsigned long long)st->st_dev;
+    e->ino = (unsigned long long)st->st_ino;
 }
 
 /* ---- init ------------------------------------------------------------------------------------ */
@@ -150,6 +178,9 @@ static int init(const struct molt_host_api *host, void **ret_state)
         m->kill_at = kill + 3;
     const char *noex = getenv("MOLT_FILE_TEST_NO_EXCHANGE");
     m->no_exchange = noex && strcmp(noex, "1") == 0;
+    /* An unnamed staged file is given its name with linkat: through /proc/self/fd, or as root
+     * with AT_EMPTY_PATH (CAP_DAC_READ_SEARCH). */
+    m->tmpfile = !m->no_exchange && (access("/proc/self/fd", X_OK) == 0 || geteuid() == 0);
     /* The umask, for the default mode of a tree's top folder (read once, set back at once). */
     m->umask = umask(022);
     umask(m->umask);
@@ -238,13 +269,28 @@ out:
     return r;
 }
 
+/* Give the unnamed file fd (O_TMPFILE) the name path. */
+static int link_unnamed(int fd, const char *path, struct molt_sdk_error *err)
+{
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0 ||
+        (errno == ENOENT && linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH) == 0))
+        return 0;
+    return molt_sdk_err_errno(err, errno, "link the staged file as %s", path);
+}
+
 /* Stage entry e's file: from the payload stream (raw == NULL) or the staged copy raw, into the
- * temporary sibling of its destination, with mode and owner, fsync'd. */
+ * temporary sibling of its destination, with mode and owner, fsync'd. The plan names the
+ * sibling, with its inode, in the kv store before the sibling's name exists: the file is written
+ * unnamed (O_TMPFILE) and linked once the plan is saved (one kv write; a cut before the link
+ * leaves nothing behind). Without O_TMPFILE the plan is saved before the named sibling is
+ * created, and again at the end of Download with its inode. */
 static int stage_file(fm *m, plan *p, entry *e, int64_t size, const char *raw,
                       struct molt_sdk_error *err)
 {
     char *tmp = fm_sibling(e->dest, "new"), *dir = fm_dirname(e->dest);
-    int fd = -1, src = -1, r;
+    int fd = -1, src = -1, r, moved = 0, unnamed = 0;
     struct stat st;
     if (!tmp || !dir) {
         r = fm_err(err, MOLT_ENOMEM, "out of memory");
@@ -252,34 +298,45 @@ static int stage_file(fm *m, plan *p, entry *e, int64_t size, const char *raw,
     }
     if ((r = fm_rm_rf(tmp, err)) < 0 || (r = fm_check_space(dir, (uint64_t)size, e->dest, err)) < 0)
         goto out;
-    if ((r = plan_save(m, p, err)) < 0)   /* Cleanup knows the sibling before it exists */
-        goto out;
     /* A staged copy on the destination's file system is moved, not copied. */
     struct stat raw_st, dir_st;
-    int move = raw && stat(raw, &raw_st) == 0 && stat(dir, &dir_st) == 0 &&
-               raw_st.st_dev == dir_st.st_dev;
-    if (move && rename(raw, tmp) != 0) {
-        if (errno != EXDEV) {   /* EXDEV: two mounts of one file system (bind): copy */
+    if (raw && stat(raw, &raw_st) == 0 && stat(dir, &dir_st) == 0 &&
+        raw_st.st_dev == dir_st.st_dev) {
+        set_staged(p, e, &raw_st);
+        if ((r = plan_save(m, p, err)) < 0)   /* Cleanup knows the sibling before it exists */
+            goto out;
+        moved = rename(raw, tmp) == 0;
+        if (!moved && errno != EXDEV) {   /* EXDEV: two mounts of one file system (bind): copy */
             r = molt_sdk_err_errno(err, errno, "rename %s to %s", raw, tmp);
             goto out;
         }
-        move = 0;
     }
-    fd = move ? open(tmp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-              : open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (moved) {
+        fd = open(tmp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    } else {
+        fd = m->tmpfile ? open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600) : -1;
+        unnamed = fd >= 0;
+        if (fd < 0 && m->tmpfile && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
+            r = molt_sdk_err_errno(err, errno, "create a file in %s", dir);
+            goto out;
+        }
+        if (!unnamed && p->dirty && (r = plan_save(m, p, err)) < 0)   /* as above */
+            goto out;
+        if (!unnamed)
+            fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    }
     if (fd < 0 || fstat(fd, &st) != 0) {
         r = molt_sdk_err_errno(err, errno, "create %s", tmp);
         goto out;
     }
-    /* The inode goes into the kv store with the plan saved at the end of Download: nothing
-     * reads it before ArtifactInstall (Cleanup removes the sibling by name). */
-    e->dev = (unsigned long long)st.st_dev;
-    e->ino = (unsigned long long)st.st_ino;
-    if (raw && !move && (src = open(raw, O_RDONLY | O_CLOEXEC)) < 0) {
+    /* A named sibling's inode goes into the kv store with the plan saved at the end of Download:
+     * nothing reads it before ArtifactInstall (Cleanup removes the sibling by name). */
+    set_staged(p, e, &st);
+    if (raw && !moved && (src = open(raw, O_RDONLY | O_CLOEXEC)) < 0) {
         r = molt_sdk_err_errno(err, errno, "open %s", raw);
         goto out;
     }
-    if (!move && (r = copy_in(m, raw ? src : -1, fd, size, e->dest, err)) < 0)
+    if (!moved && (r = copy_in(m, raw ? src : -1, fd, size, e->dest, err)) < 0)
         goto out;
     if ((e->uid >= 0 || e->gid >= 0) && fchown(fd, (uid_t)e->uid, (gid_t)e->gid) != 0) {
         r = molt_sdk_err_errno(err, errno, "chown %s to %ld:%ld", tmp, e->uid, e->gid);
@@ -289,9 +346,16 @@ static int stage_file(fm *m, plan *p, entry *e, int64_t size, const char *raw,
         r = molt_sdk_err_errno(err, errno, "chmod/fsync %s", tmp);
         goto out;
     }
+    if (unnamed) {
+        if ((r = plan_save(m, p, err)) < 0)
+            goto out;
+        fm_kill_point(m, "planned-unnamed");
+        if ((r = link_unnamed(fd, tmp, err)) < 0)
+            goto out;
+    }
     /* The sibling's name needs no folder fsync here: ArtifactInstall fsyncs the folder (after
-     * the backup link, or the rename) before anything depends on the name, and a sibling lost
-     * by a power cut before that is an install that did not happen (docs/performance.md). */
+     * the exchange, or the rename) before anything depends on the name, and a sibling lost by
+     * a power cut before that is an install that did not happen (docs/performance.md). */
     r = close(fd) == 0 ? 0 : fm_err(err, MOLT_EIO, "close %s", tmp);
     fd = -1;
     if (r == 0)
@@ -346,7 +410,7 @@ static int stage_tree(fm *m, plan *p, entry *e, int64_t size, const char *raw,
     /* The tar's size bounds what it holds: refuse early when even that is too much. */
     if ((r = fm_rm_rf(tmp, err)) < 0 || (r = fm_free_bytes(dir, &avail, err)) < 0 ||
         (r = fm_check_space(dir, (uint64_t)size, e->dest, err)) < 0 ||
-        (r = plan_save(m, p, err)) < 0)
+        (p->dirty && (r = plan_save(m, p, err)) < 0))   /* the sibling known before it exists */
         goto out;
     /* 0700 until the payload verified: no other user reaches what an attacker may have sent. */
     if (mkdir(tmp, 0700) != 0 || stat(tmp, &st) != 0) {
@@ -355,8 +419,7 @@ static int stage_tree(fm *m, plan *p, entry *e, int64_t size, const char *raw,
     }
     /* The inode goes into the kv store with the plan saved at the end of Download: nothing
      * reads it before ArtifactInstall (Cleanup removes the sibling by name). */
-    e->dev = (unsigned long long)st.st_dev;
-    e->ino = (unsigned long long)st.st_ino;
+    set_staged(p, e, &st);
     if ((r = fixup_file(m, &fix, err)) < 0)
         goto out;
     a = raw ? fm_archive_from_file(raw) : fm_archive_from_payload(m, &status);
@@ -390,7 +453,11 @@ static int stage_tree(fm *m, plan *p, entry *e, int64_t size, const char *raw,
         r = molt_sdk_err_errno(err, errno, "chmod %s", tmp);
         goto out;
     }
-    r = fsync_parent(tmp, err);
+    /* Everything below the top folder was synced by fm_apply_fixups (syncfs); the top folder's
+     * own mode and owner, set after it, need its fsync. Its name needs none here, as a staged
+     * file's (stage_file). */
+    if (e->uid >= 0 || e->gid >= 0 || e->mode >= 0)
+        r = molt_sdk_fsync_dir(tmp, err);
     if (r == 0)
         molt_sdk_log_info(m->h, "staged the tree %s as %s", e->dest, tmp);
 out:
@@ -442,21 +509,41 @@ static int read_ctl(fm *m, const char *name, int64_t size, char **ret, struct mo
     return 0;
 }
 
-/* Stage the current payload file into tmp_dir()/<name>, for a destination not yet known. */
+/* Where payload file name is staged when it comes before its destination: tmp_dir()/payload/
+ * (a folder of its own: no payload name meets the commit mark). */
+static int raw_path(fm *m, const char *name, char **ret, struct molt_sdk_error *err)
+{
+    char *dir = in_tmp(m, RAW_DIR);
+    int r = dir ? molt_sdk_path_join(dir, name, ret, err) : fm_err(err, MOLT_ENOMEM, "out of memory");
+    free(dir);
+    return r;
+}
+
+/* Stage the current payload file into tmp_dir()/payload/<name>, for a destination not yet
+ * known. */
 static int stage_raw(fm *m, const char *name, int64_t size, struct molt_sdk_error *err)
 {
-    char *path = NULL, *tmp = NULL;
-    int fd, r = molt_sdk_path_join(m->h->tmp_dir(m->h), name, &path, err);
+    char *path = NULL, *dir = in_tmp(m, RAW_DIR);
+    int fd = -1, r = dir ? 0 : fm_err(err, MOLT_ENOMEM, "out of memory");
+    if (r == 0 && mkdir(dir, 0700) != 0 && errno != EEXIST)
+        r = molt_sdk_err_errno(err, errno, "create %s", dir);
+    free(dir);
+    if (r == 0)
+        r = raw_path(m, name, &path, err);
     if (r == 0)
         r = fm_check_space(m->h->tmp_dir(m->h), (uint64_t)size, name, err);
-    if (r == 0)
-        r = molt_sdk_atomic_open(path, 0600, &fd, &tmp, err);
+    /* Not fsync'd: it is read by this process only, and fsync'd where it ends up (stage_file
+     * after moving it, the copy, or the tree extracted from it); a cut during Download leads to
+     * Cleanup, and the host removes tmp_dir(). */
+    if (r == 0 && (fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+                             0600)) < 0)
+        r = molt_sdk_err_errno(err, errno, "create %s", path);
     if (r == 0) {
         r = copy_in(m, -1, fd, size, name, err);
-        if (r == 0)
-            r = molt_sdk_atomic_commit(fd, tmp, path, err);
-        else
-            molt_sdk_atomic_abort(fd, tmp);
+        if (close(fd) != 0 && r == 0)
+            r = molt_sdk_err_errno(err, errno, "close %s", path);
+        if (r < 0)
+            unlink(path);
     }
     if (r == 0)
         molt_sdk_log_info(m->h, "payload file %s arrived before its destination was known: "
@@ -495,6 +582,7 @@ static int add_entry(fm *m, plan *p, char kind, const char *dest, const char *pa
     if (r < 0)
         return r;
     p->n++;   /* from here on, Cleanup knows it (and the folders made for it) */
+    p->dirty = 1;
     for (size_t i = 0; i + 1 < p->n; i++)
         if (strcmp(p->e[i].dest, e->dest) == 0)
             return fm_err(err, MOLT_EINVAL, "destination %s is named twice", dest);
@@ -618,10 +706,8 @@ static int stage_from_raw(fm *m, plan *p, entry *e, struct molt_sdk_error *err)
 {
     char *raw = NULL;
     struct stat st;
-    int r = molt_sdk_path_join(m->h->tmp_dir(m->h), e->payload, &raw, err);
-    if (r < 0)
-        return r;
-    if (stat(raw, &st) != 0) {
+    int r = raw_path(m, e->payload, &raw, NULL);
+    if (r < 0 || stat(raw, &st) != 0) {
         r = fm_err(err, MOLT_ENOTFOUND, "the payload has no file %s", e->payload);
     } else if (e->kind == 't') {
         r = stage_tree(m, p, e, st.st_size, raw, err);
@@ -731,11 +817,15 @@ static int download(void *st)
                        p.e[i].payload, p.e[i].dest);
             goto out;
         }
-    r = plan_save(m, &p, &err);
+    /* The inodes of named siblings (a tree, a file without O_TMPFILE): before ArtifactInstall. */
+    if (p.dirty)
+        r = plan_save(m, &p, &err);
     fm_kill_point(m, "staged");
 out:
-    if (r < 0 && p.n > 0)   /* Cleanup removes what was staged and the folders made */
+    if (r < 0 && p.dirty && p.n > 0)   /* Cleanup removes what was staged and the folders made */
         plan_save(m, &p, NULL);
+    else if (r < 0 && p.n == 0)   /* nor may it act on the plan of an earlier deployment */
+        h->kv_delete(h, KEY_PLAN);
     plan_free(&p);
     free(dest_dir);
     free(filename);
@@ -746,7 +836,8 @@ out:
 
 /* ---- ArtifactInstall ------------------------------------------------------------------------- */
 
-/* The siblings of a destination: staged content, backup, what is being deleted. */
+/* The siblings of a destination: staged content (after the exchange: the previous version, the
+ * backup), the backup of the fallback, what is being deleted. */
 typedef struct sibs {
     char *tmp, *old, *trash;
 } sibs;
@@ -783,6 +874,14 @@ static int holds_new(const entry *e, const char *path)
            (unsigned long long)st.st_ino == e->ino;
 }
 
+/* The previous version of e while the destination holds the new one: the fallback's backup
+ * (.molt-old), else the sibling the exchange left it in (.molt-new); NULL when the destination
+ * did not exist before. */
+static const char *backup_of(const sibs *s)
+{
+    return exists(s->old) ? s->old : exists(s->tmp) ? s->tmp : NULL;
+}
+
 static int do_rename(const char *from, const char *to, struct molt_sdk_error *err)
 {
     if (rename(from, to) != 0)
@@ -790,23 +889,60 @@ static int do_rename(const char *from, const char *to, struct molt_sdk_error *er
     return fsync_parent(to, err);
 }
 
+/* Exchange a and b in one step (renameat2 RENAME_EXCHANGE), then fsync their folder: 0; 1 when
+ * the file system lacks the exchange (EINVAL, ENOSYS, EOPNOTSUPP; or the test knob), with errno
+ * set; negative on any other failure. */
+static int exchange(fm *m, const char *a, const char *b, struct molt_sdk_error *err)
+{
+    if (m->no_exchange) {
+        errno = EINVAL;
+        return 1;
+    }
+    if (renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) == 0)
+        return fsync_parent(b, err);
+    if (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)
+        return 1;
+    return molt_sdk_err_errno(err, errno, "exchange %s and %s", a, b);
+}
+
 /* Swap the folders a and b in one step; where the file system lacks RENAME_EXCHANGE, the
  * fallback moves b aside to aside and a to b (a window where b is missing), said in the log. */
 static int swap_trees(fm *m, const char *a, const char *b, const char *aside,
                       struct molt_sdk_error *err)
 {
-    if (m->no_exchange)
-        errno = EINVAL;
-    else if (renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) == 0)
-        return fsync_parent(b, err);
-    if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
-        return molt_sdk_err_errno(err, errno, "exchange %s and %s", a, b);
+    int r = exchange(m, a, b, err);
+    if (r <= 0)
+        return r;
     molt_sdk_log_warning(m->h, "the file system of %s has no renameat2(RENAME_EXCHANGE) (%s): "
                          "NOT ATOMIC: moving it aside and the new tree in with two renames; "
                          "%s is missing between them", b, strerror(errno), b);
-    int r = do_rename(b, aside, err);
+    r = do_rename(b, aside, err);
     fm_kill_point(m, "fallback-aside");
     return r < 0 ? r : do_rename(a, b, err);
+}
+
+/* A file without RENAME_EXCHANGE: the backup is a second name of the current file (no copy, no
+ * space; a copy where hard links are refused), made durable, then the rename over it. */
+static int replace_file(fm *m, const entry *e, const sibs *sb, struct molt_sdk_error *err)
+{
+    int r = 0;
+    if (link(e->dest, sb->old) != 0) {
+        if (errno != EPERM && errno != EOPNOTSUPP && errno != EMLINK)
+            return molt_sdk_err_errno(err, errno, "link %s to %s", e->dest, sb->old);
+        struct stat st;
+        char *dir = fm_dirname(e->dest);
+        if (stat(e->dest, &st) != 0 || !dir ||
+            (r = fm_check_space(dir, (uint64_t)st.st_size, "the backup copy", err)) < 0 ||
+            (r = molt_sdk_copy_file(e->dest, sb->old, st.st_mode & 07777, NULL, NULL, err)) < 0) {
+            free(dir);
+            return r < 0 ? r : fm_err(err, MOLT_EIO, "back up %s", e->dest);
+        }
+        free(dir);
+    } else if ((r = fsync_parent(sb->old, err)) < 0) {
+        return r;
+    }
+    fm_kill_point(m, "linked");
+    return do_rename(sb->tmp, e->dest, err);
 }
 
 static int install_entry(fm *m, const entry *e, struct molt_sdk_error *err)
@@ -815,47 +951,27 @@ static int install_entry(fm *m, const entry *e, struct molt_sdk_error *err)
     int r = sibs_get(e, &sb, err);
     if (r < 0)
         return r;
-    const char *tmp = sb.tmp, *old = sb.old;
-    if (!holds_new(e, tmp)) {
-        r = fm_err(err, MOLT_ESTATE, "the staged %s is missing (%s)", e->dest, tmp);
+    if (!holds_new(e, sb.tmp)) {
+        r = fm_err(err, MOLT_ESTATE, "the staged %s is missing (%s)", e->dest, sb.tmp);
         goto out;
     }
-    if (exists(old)) {
-        molt_sdk_log_warning(m->h, "removing %s, left by an earlier deployment", old);
-        if ((r = fm_rm_rf(old, err)) < 0)
+    if (exists(sb.old)) {
+        molt_sdk_log_warning(m->h, "removing %s, left by an earlier deployment", sb.old);
+        if ((r = fm_rm_rf(sb.old, err)) < 0)
             goto out;
     }
     if (!exists(e->dest)) {
-        r = do_rename(tmp, e->dest, err);
-    } else if (e->kind == 'f') {
-        /* The backup is a second name of the current file: no copy, no space. */
-        if (link(e->dest, old) != 0) {
-            if (errno != EPERM && errno != EOPNOTSUPP && errno != EMLINK) {
-                r = molt_sdk_err_errno(err, errno, "link %s to %s", e->dest, old);
-                goto out;
-            }
-            struct stat st;
-            char *dir = fm_dirname(e->dest);
-            if (stat(e->dest, &st) != 0 || !dir ||
-                (r = fm_check_space(dir, (uint64_t)st.st_size, "the backup copy", err)) < 0 ||
-                (r = molt_sdk_copy_file(e->dest, old, st.st_mode & 07777, NULL, NULL, err)) < 0) {
-                free(dir);
-                r = r < 0 ? r : fm_err(err, MOLT_EIO, "back up %s", e->dest);
-                goto out;
-            }
-            free(dir);
-        } else if ((r = fsync_parent(old, err)) < 0) {
-            goto out;
-        }
-        fm_kill_point(m, "linked");
-        r = do_rename(tmp, e->dest, err);
-    } else {
-        /* The staged tree and the current one trade places; the old one then gets its name. */
-        if ((r = swap_trees(m, tmp, e->dest, old, err)) < 0)
-            goto out;
+        r = do_rename(sb.tmp, e->dest, err);
+    } else if (e->kind == 't') {
+        /* The staged tree and the current one trade places: the old one is the backup. */
+        if ((r = swap_trees(m, sb.tmp, e->dest, sb.old, err)) == 0)
+            fm_kill_point(m, "exchanged");
+    } else if ((r = exchange(m, sb.tmp, e->dest, err)) == 0) {
+        /* One step installs the new file and keeps the old one (now at .molt-new) as the
+         * backup, one folder fsync makes both durable. */
         fm_kill_point(m, "exchanged");
-        if (exists(tmp))
-            r = do_rename(tmp, old, err);
+    } else if (r > 0) {
+        r = replace_file(m, e, &sb, err);
     }
     if (r == 0)
         molt_sdk_log_info(m->h, "installed %s", e->dest);
@@ -882,7 +998,8 @@ static int artifact_install(void *st)
 
 /* ---- ArtifactRollback, ArtifactCommit, Cleanup ------------------------------------------- */
 
-/* Bring back e's previous content; safe to repeat at any point (see README.md "Recovery"). */
+/* Bring back e's previous content; safe to repeat at any point (docs/file-module.md,
+ * "Recovery"). */
 static int rollback_entry(fm *m, const entry *e, struct molt_sdk_error *err)
 {
     sibs sb;
@@ -891,8 +1008,7 @@ static int rollback_entry(fm *m, const entry *e, struct molt_sdk_error *err)
         return r;
     const char *tmp = sb.tmp, *old = sb.old, *trash = sb.trash;
     if (holds_new(e, e->dest)) {
-        /* After an exchange whose follow-up rename did not happen, the old tree is at tmp. */
-        const char *prev = exists(old) ? old : (e->kind == 't' && exists(tmp)) ? tmp : NULL;
+        const char *prev = backup_of(&sb);
         if (prev && e->kind == 't') {
             if ((r = swap_trees(m, prev, e->dest, trash, err)) < 0)
                 goto out;
@@ -901,7 +1017,7 @@ static int rollback_entry(fm *m, const entry *e, struct molt_sdk_error *err)
             if (r == 0 && exists(trash))
                 r = fm_rm_rf(trash, err);
         } else if (prev) {
-            r = do_rename(prev, e->dest, err);
+            r = do_rename(prev, e->dest, err);   /* the new file goes with its last name */
         } else {   /* the destination did not exist before */
             if ((r = do_rename(e->dest, trash, err)) == 0)
                 r = fm_rm_rf(trash, err);
@@ -924,17 +1040,31 @@ out:
     return r;
 }
 
+/* The commit mark goes before anything is restored: an entry whose restore fails keeps its
+ * backup through the Cleanup that follows. Made durable only when there was one (a rollback
+ * after a cut during ArtifactCommit). */
+static int uncommit(fm *m, struct molt_sdk_error *err)
+{
+    char *mark = in_tmp(m, COMMIT_MARK);
+    int r = mark ? 0 : fm_err(err, MOLT_ENOMEM, "out of memory");
+    if (r == 0 && unlink(mark) == 0)
+        r = molt_sdk_fsync_dir(m->h->tmp_dir(m->h), err);
+    else if (r == 0 && errno != ENOENT)
+        r = molt_sdk_err_errno(err, errno, "remove %s", mark);
+    free(mark);
+    int k = r < 0 ? 0 : m->h->kv_delete(m->h, KEY_COMMITTED);
+    return k < 0 ? fm_err(err, k, "kv store: deleting the commit mark failed") : r;
+}
+
 static int artifact_rollback(void *st)
 {
     fm *m = st;
     struct molt_sdk_error err = {0};
-    plan p;
+    plan p = {.n = 0};
     /* A power cut during ArtifactCommit leads here: the backups are still there (Cleanup
-     * deletes them), so the rollback is complete and the commit mark goes. */
-    int r = m->h->kv_delete(m->h, KEY_COMMITTED), first = 0;
-    if (r < 0)
-        r = fm_err(&err, r, "kv store: deleting the commit mark failed");
-    else
+     * deletes them), so the rollback is complete. */
+    int r = uncommit(m, &err), first = 0;
+    if (r == 0)
         r = plan_load(m, &p, &err);
     for (size_t i = p.n; r == 0 && i-- > 0;) {
         int one = rollback_entry(m, &p.e[i], &err);
@@ -946,18 +1076,46 @@ static int artifact_rollback(void *st)
     return r < 0 || first < 0 ? molt_sdk_fail(m->h, &err) : 0;
 }
 
-/* ArtifactCommit only records the commit (durably, in the kv store): the backups are deleted by
- * Cleanup, which follows. A power cut during ArtifactCommit takes molt down the rollback path,
- * which must still find every backup whole. */
+/* ArtifactCommit changes nothing a rollback needs: it leaves a mark in tmp_dir() for Cleanup,
+ * which deletes the backups. The mark is not fsync'd: the host records state Cleanup (fsync'd)
+ * right after this returns, and a mark lost by a power cut only keeps the backups (Cleanup says
+ * so; the next install to the destination removes them). A cut during ArtifactCommit takes molt
+ * down the rollback path, which removes the mark and finds every backup whole. */
 static int artifact_commit(void *st)
 {
     fm *m = st;
-    int r = m->h->kv_set(m->h, KEY_COMMITTED, "1", 1);
-    if (r < 0)
-        m->h->error(m->h, "kv store: recording the commit failed");
+    struct molt_sdk_error err = {0};
+    char *mark = in_tmp(m, COMMIT_MARK);
+    int fd = mark ? open(mark, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600) : -1, r = 0;
+    if (fd < 0)
+        r = mark ? molt_sdk_err_errno(&err, errno, "create the commit mark %s", mark)
+                 : fm_err(&err, MOLT_ENOMEM, "out of memory");
     else
-        fm_kill_point(m, "committed");
-    return r;
+        close(fd);
+    free(mark);
+    if (r < 0)
+        return molt_sdk_fail(m->h, &err);
+    fm_kill_point(m, "committed");
+    return 0;
+}
+
+/* Delete the backup of a committed e: a file is one unlink, not fsync'd (state Cleanup is
+ * recorded; a cut before the unlink reaches the disk runs Cleanup again, which unlinks again);
+ * a tree is renamed to .molt-trash first and that made durable, so that a backup is whole or
+ * gone, never half deleted under its own name. */
+static int drop_backup(fm *m, const entry *e, const sibs *sb, const char *prev,
+                       struct molt_sdk_error *err)
+{
+    int r;
+    if (e->kind != 't') {
+        if ((r = fm_rm_rf(sb->old, err)) == 0)
+            r = fm_rm_rf(sb->tmp, err);
+        return r;
+    }
+    if ((r = do_rename(prev, sb->trash, err)) < 0)
+        return r;
+    fm_kill_point(m, "cleanup-trashed");
+    return fm_rm_rf(sb->trash, err);
 }
 
 static int cleanup(void *st)
@@ -966,32 +1124,28 @@ static int cleanup(void *st)
     struct molt_sdk_error err = {0};
     plan p;
     int r = plan_load(m, &p, &err), committed = is_committed(m);
+    fm_kill_point(m, "cleanup-begin");
     for (size_t i = 0; r == 0 && i < p.n; i++) {
         const entry *e = &p.e[i];
         sibs sb;
         if ((r = sibs_get(e, &sb, &err)) < 0)
             break;
-        const char *tmp = sb.tmp, *old = sb.old, *trash = sb.trash;
         int is_new = holds_new(e, e->dest);
         /* The fallback's window (destination moved aside, not replaced): put it back. */
-        if (r == 0 && !exists(e->dest) && exists(old))
-            r = do_rename(old, e->dest, &err);
+        if (!exists(e->dest) && exists(sb.old))
+            r = do_rename(sb.old, e->dest, &err);
         /* A half-deleted trash goes first. Then, when the destination does not hold the new
          * content, the staged copy and any stale backup; when it does and the update was
-         * committed, the backup (one rename to the trash first: whole or gone). The backup of
-         * an update neither committed nor rolled back is kept. */
+         * committed, the backup. The backup of an update neither committed nor rolled back (a
+         * failed rollback, the loop guard, a commit mark lost by a power cut) is kept. */
         if (r == 0)
-            r = fm_rm_rf(trash, &err);
-        const char *prev = r < 0 ? NULL : exists(old) ? old
-                         : (e->kind == 't' && is_new && exists(tmp)) ? tmp : NULL;
+            r = fm_rm_rf(sb.trash, &err);
+        const char *prev = r == 0 && is_new ? backup_of(&sb) : NULL;
         if (r == 0 && !is_new) {
-            if ((r = fm_rm_rf(tmp, &err)) == 0)
-                r = fm_rm_rf(old, &err);
+            if ((r = fm_rm_rf(sb.tmp, &err)) == 0)
+                r = fm_rm_rf(sb.old, &err);
         } else if (prev && committed) {
-            if ((r = do_rename(prev, trash, &err)) == 0) {
-                fm_kill_point(m, "cleanup-trashed");
-                r = fm_rm_rf(trash, &err);
-            }
+            r = drop_backup(m, e, &sb, prev, &err);
         } else if (prev) {
             molt_sdk_log_warning(m->h, "the backup %s of %s is kept: the update was neither "
                                  "committed nor rolled back", prev, e->dest);
@@ -1005,8 +1159,15 @@ static int cleanup(void *st)
         if (!holds_new(&p.e[i], p.e[i].dest) && !exists(p.e[i].dest))
             fm_unmake_dirs(p.e[i].dest, p.e[i].made);
     fm_kill_point(m, "cleanup");
-    if (r == 0 && (r = m->h->kv_delete(m->h, KEY_PLAN)) == 0)
-        r = m->h->kv_delete(m->h, KEY_COMMITTED);
+    /* After a commit the plan stays in the kv store as the record of the installed update
+     * (deleting it would cost a durable write): the next deployment's Download replaces it
+     * before it names anything, and until then it names no sibling that exists
+     * (docs/file-module.md). After a failure or a rollback it goes. The commit mark goes with
+     * tmp_dir(); an older module's kv mark is deleted (free when absent). */
+    if (r == 0 && !committed && (r = m->h->kv_delete(m->h, KEY_PLAN)) < 0)
+        r = fm_err(&err, r, "kv store: deleting the destinations failed");
+    if (r == 0 && (r = m->h->kv_delete(m->h, KEY_COMMITTED)) < 0)
+        r = fm_err(&err, r, "kv store: deleting the commit mark failed");
     plan_free(&p);
     return r < 0 ? molt_sdk_fail(m->h, &err) : 0;
 }

@@ -19,7 +19,8 @@ typedef struct fm {
     const char *kill_at;    /* test knob MOLT_FILE_TEST_KILL=at=POINT (NULL = off) */
     int64_t bytes;          /* payload bytes consumed in this call */
     int no_exchange;        /* test knob MOLT_FILE_TEST_NO_EXCHANGE=1: act as if the file system
-                               lacked renameat2(RENAME_EXCHANGE) */
+                               lacked renameat2(RENAME_EXCHANGE) and O_TMPFILE */
+    int tmpfile;            /* stage a file unnamed (O_TMPFILE), then link it (init) */
     unsigned int umask;     /* molt's umask (init) */
 } fm;
 

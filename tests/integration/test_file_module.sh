@@ -318,7 +318,7 @@ if unshare -m true 2>/dev/null; then
         pass "refused, nothing written: a payload larger than the free space (numbers in the message)"
         cmp "$T/ssrc2/app.conf" "$T/space.installed/app.conf" || fail "data-first file copied across file systems differs"
         assert_eq "app.conf" "$(ls -A "$T/space.installed")" "only the file in the tmpfs destination"
-        grep -q "staged in .*tmp/app.conf" "$T/space.small.err" || fail "the data-first file was not staged first"
+        grep -q "staged in .*tmp/payload/app.conf" "$T/space.small.err" || fail "the data-first file was not staged first"
         pass "a file that arrives before its destination is staged, then copied to another file system"
     fi
 fi

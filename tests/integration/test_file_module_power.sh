@@ -10,12 +10,14 @@
 # leave all of them exactly old (a cut before the commit: rollback) or exactly new (a cut after),
 # nothing of the module's siblings (.NAME.molt-*) behind, and molt idle; also when the cut lost
 # the module tree's name (LOSE_TREE=1: a native module's tree is made without fsyncs).
-# Artifacts: single-file (control files first: streamed next to the destination; data first:
-# staged, then moved), directory (tar streamed into a sibling tree, swapped with RENAME_EXCHANGE),
-# and the file type with a file and a tree.
+# Artifacts: single-file (control files first: streamed into an unnamed file next to the
+# destination, linked as its sibling, exchanged with it by RENAME_EXCHANGE; data first: staged,
+# then moved), directory (tar streamed into a sibling tree, swapped with RENAME_EXCHANGE), and the
+# file type with a file and a tree.
 # The cases of one artifact are a scenario (lib.sh; each builds its reference content first):
-# `bash test_file_module_power.sh dir` runs the cuts of the directory artifact; "fallback" the
-# rename fallback's (NO_EXCHANGE=1).
+# `bash test_file_module_power.sh dir` runs the cuts of the directory artifact; "fallback" those of
+# a file system without RENAME_EXCHANGE and O_TMPFILE (NO_EXCHANGE=1: link and rename for a file,
+# two renames for a tree, a named staged file).
 # ctest: scenarios
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/device.sh"
@@ -180,8 +182,12 @@ LOSE_TREE=1 power "sf bytes=65536, tree lost" sf old install@bytes=65536
 LOSE_TREE=1 power "dir bytes=10240, tree lost" dir old install@bytes=10240
 power "sf staged" sf old install@at=staged
 power "sf data-first staged" sfd old install@at=staged
+# The plan saved with the unnamed file's inode, the file not linked yet: nothing to remove.
+power "sf planned-unnamed" sf old install@at=planned-unnamed
+power "file type planned-unnamed" ft old install@at=planned-unnamed
 # Cuts inside the activation and the swap.
-power "sf linked" sf old install@at=linked
+power "sf exchanged" sf old install@at=exchanged
+power "sf data-first exchanged" sfd old install@at=exchanged
 power "sf installed" sf old install@at=installed-one
 power "dir exchanged" dir old install@at=exchanged
 power "dir installed" dir old install@at=installed-one
@@ -191,16 +197,37 @@ power "file type tree exchanged" ft old install@at=exchanged
 power "dir rollback exchanged" dir old install rollback@at=rollback-exchanged
 power "ft rollback exchanged" ft old install rollback@at=rollback-exchanged
 power "sf rollback then cleanup cut" sf old install rollback@at=cleanup
-# Commit: recorded, then the backup deleted by Cleanup.
+power "sf rollback then cleanup-begin cut" sf old install rollback@at=cleanup-begin
+# Commit: marked, then the backup deleted by Cleanup.
 power "sf committed" sf old install commit@at=committed
 power "dir committed" dir old install commit@at=committed
-power "sf cleanup-trashed" sf new install commit@at=cleanup-trashed
+power "ft committed" ft old install commit@at=committed
+power "sf cleanup-begin" sf new install commit@at=cleanup-begin
+power "sf cleanup" sf new install commit@at=cleanup
+power "dir cleanup-begin" dir new install commit@at=cleanup-begin
 power "dir cleanup-trashed" dir new install commit@at=cleanup-trashed
+power "ft cleanup-begin" ft new install commit@at=cleanup-begin
 power "ft cleanup" ft new install commit@at=cleanup
-# The rename fallback (no RENAME_EXCHANGE): cut between its two renames.
+# The next update cut in its Download, while the kv store still holds the committed plan.
+power "sf next update cut, bytes=65536" sf new install commit install@bytes=65536
+power "ft next update cut, bytes=10240" ft new install commit install@bytes=10240
+power "dir next update cut, staged" dir new install commit install@at=staged
+# Without RENAME_EXCHANGE and O_TMPFILE: the staged file named before it is written, the backup
+# of a file a hard link, a tree moved aside (cut between its two renames).
+NO_EXCHANGE=1 power "sf fallback bytes=65536" sf old install@bytes=65536
+NO_EXCHANGE=1 power "sf fallback staged" sf old install@at=staged
+NO_EXCHANGE=1 power "sf fallback linked" sf old install@at=linked
+NO_EXCHANGE=1 power "sf fallback installed" sf old install@at=installed-one
+NO_EXCHANGE=1 power "sf fallback rollback" sf old install rollback
+NO_EXCHANGE=1 power "sf fallback committed" sf old install commit@at=committed
+NO_EXCHANGE=1 power "sf fallback cleanup-begin" sf new install commit@at=cleanup-begin
+NO_EXCHANGE=1 power "sf fallback commit" sf new install commit
+NO_EXCHANGE=1 power "sf fallback next update cut" sf new install commit install@bytes=65536
 NO_EXCHANGE=1 power "dir fallback cut" dir old install@at=fallback-aside
 NO_EXCHANGE=1 power "dir fallback rollback cut" dir old install rollback@at=fallback-aside
 NO_EXCHANGE=1 power "dir fallback commit" dir new install commit
+NO_EXCHANGE=1 power "ft fallback staged" ft old install@at=staged
+NO_EXCHANGE=1 power "ft fallback cleanup-begin" ft new install commit@at=cleanup-begin
 # The fallback says so in the log.
 if scenario fallback; then
 once file_power_setup
@@ -214,5 +241,32 @@ molt_dev commit
 expect_rc 0 "commit dir after the rename fallback"
 is_same "$T/new-dir" "$DEST" || fail "the rename fallback did not install the new tree"
 pass "the rename fallback warns in the log (NOT ATOMIC) and installs"
+fi
+# The commit mark (tmp_dir()/committed, not fsync'd) lost by a power cut before Cleanup: the
+# backup is kept and said so, the new file stays; the next update of the file removes it.
+if scenario sf; then
+once file_power_setup
+reference sf
+factory
+molt_dev install "$T/sf.mender"
+expect_rc 0 "install sf (commit mark lost)"
+MOLT_FILE_TEST_KILL=at=cleanup-begin sh -c '"$@"; exit $?' sh timeout -k 5 "$MOLT_TIMEOUT" \
+    "$MOLT" --config "$DEV_CONF" commit >"$T/cut.out" 2>"$T/cut.err" || true
+mark="$DEV_DATA/modules/v3/payloads/0000/tree/tmp/committed"
+[ -e "$mark" ] || fail "commit mark lost: no $mark after the cut in Cleanup"
+rm -f "$mark"
+molt_dev resume
+expect_rc 0 "resume (commit mark lost)"
+grep -q "backup .*app.bin.molt-new of .* is kept" "$RUN_ERR" || { cat "$RUN_ERR" >&2; fail "the kept backup is not said"; }
+cmp -s "$DEST/app.bin" "$T/new-sf/app.bin" || fail "commit mark lost: the new file is not in place"
+[ -e "$DEST/.app.bin.molt-new" ] || fail "commit mark lost: the backup was not kept"
+assert_eq idle "$(dev_state)" "commit mark lost: state after resume"
+molt_dev install "$T/sf.mender"
+expect_rc 0 "install sf again (commit mark lost)"
+molt_dev commit
+expect_rc 0 "commit sf again (commit mark lost)"
+left=$(find "$ROOT" -name '.*.molt-*')
+[ -z "$left" ] || fail "commit mark lost: left behind after the next update: $left"
+pass "a commit mark lost by a power cut keeps the backup (logged), the next update removes it"
 fi
 scenarios_end

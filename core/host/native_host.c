@@ -245,6 +245,7 @@ typedef struct native_mod {
     void *state;
     bool inited;
     bool tmp_durable;          /* tmp/ and the tree fsync'd (host_tmp_dir) */
+    molt_call cur_call;        /* the call running now, or the last one */
     call_result *cur;          /* the call running now (host->error writes here) */
     time_t last_progress_log;
     /* download, in-process: */
@@ -547,12 +548,15 @@ static const char *host_work_dir(const struct molt_host_api *api)
 }
 
 /* The tree is made without fsyncs (host/worktree.h): tmp/'s name, and the tree's, are made
- * durable when the module first asks for the folder, for a module that keeps what its rollback
- * needs there. A failure is logged: the folder itself is there. */
+ * durable when the module first asks for the folder in Download or ArtifactInstall (the states
+ * that stage, where a module keeps what its rollback needs), not in later states, where what a
+ * module puts there need not survive a cut (the file module's commit mark). A failure is
+ * logged: the folder itself is there. */
 static const char *host_tmp_dir(const struct molt_host_api *api)
 {
     native_mod *nm = from_api(api);
-    if (!nm->tmp_durable) {
+    if (!nm->tmp_durable &&
+        (nm->cur_call == MOLT_CALL_DOWNLOAD || nm->cur_call == MOLT_CALL_ARTIFACT_INSTALL)) {
         molt_err e = {0};
         if (molt_fsync_dir(nm->tree_dir, &e) < 0 || molt_fsync_parent(nm->tree_dir, &e) < 0)
             molt_log_warning("module %s: %s", nm->d->name, e.msg);
@@ -732,6 +736,7 @@ static void do_call(native_mod *nm, molt_call call, call_result *res)
 {
     memset(res, 0, sizeof *res);
     nm->cur = res;
+    nm->cur_call = call;
     if (!nm->inited) {
         molt_err e = {0};
         void *state = NULL;

@@ -29,8 +29,8 @@ int molt_worktree_create_exec(const char *tree_dir, const molt_artifact_info *in
 /* A native module's tree: <tree_dir> and <tree_dir>/tmp made empty, without fsyncs. The state
  * machine calls a native module's Cleanup after a power cut whatever the tree (it is recreated
  * for it: molt_native_module_new), so the tree's name need not be durable to find Cleanup; and
- * the host makes tmp/'s name durable when the module first asks for tmp_dir(), for a module
- * that keeps rollback data there. No header files: a native module reads the header from the
+ * the host makes tmp/'s name durable when the module first asks for tmp_dir() in Download or
+ * ArtifactInstall, for a module that keeps rollback data there. No header files: a native module reads the header from the
  * deployment record (molt_native_opts.artifact), which the store already keeps durably;
  * docs/performance.md ("fsyncs per install") has the argument. */
 int molt_worktree_create_native(const char *tree_dir, molt_err *err);

@@ -2,7 +2,7 @@
 /* Tests of the HTTP(S) artifact source against the loopback test server (tests/server): plain
  * downloads, resume with Range after a dropped connection, servers without Range support, TLS
  * verification, HTTP errors, a server that dies for good (also while the reader holds a chunk)
- * and a reader that stops in the middle. */
+ * a reader that stops in the middle and a forked child that tries to read. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -694,6 +694,54 @@ static void test_free_mid_download(void **state)
     (void)state;
 }
 
+/* The download thread stays in the process that made the source: a forked child's read fails
+ * at once with a message (it neither hangs nor touches curl), and the parent reads on. */
+static void test_read_in_forked_child(void **state)
+{
+    server srv;
+    char url[256];
+    molt_http_opts opts = test_opts();
+    molt_source *src = NULL;
+    molt_err err;
+    const void *p;
+    unsigned char *buf = malloc(FILE_SIZE);
+    size_t len = 0;
+    assert_non_null(buf);
+    server_start(&srv, true, NULL);
+    make_url(url, sizeof url, true, &srv, "artifact.mender");
+    assert_int_equal(molt_http_source_new(&src, url, &opts, &err), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        molt_err cerr;
+        ssize_t n = molt_source_read(src, &p, &cerr);
+        bool ok = n == MOLT_EINVAL && strstr(cerr.msg, "read in a forked child") &&
+                  molt_source_read(src, &p, &cerr) == MOLT_EINVAL;
+        molt_source_free(src);   /* leaves the parent's thread and curl alone */
+        _exit(ok ? 0 : 1);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    for (;;) {
+        ssize_t n = molt_source_read(src, &p, &err);
+        if (n < 0)
+            fail_msg("read failed after %zu bytes: %s", len, err.msg);
+        if (n == 0)
+            break;
+        assert_true(len + (size_t)n <= FILE_SIZE);
+        memcpy(buf + len, p, (size_t)n);
+        len += (size_t)n;
+    }
+    molt_source_free(src);
+    assert_int_equal(len, FILE_SIZE);
+    assert_memory_equal(buf, F.data, FILE_SIZE);
+    server_stop(&srv);
+    free(buf);
+    (void)state;
+}
+
 static void test_refused_at_start(void **state)
 {
     server srv;
@@ -791,6 +839,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_server_dies),
         cmocka_unit_test(test_drop_while_reader_holds_a_chunk),
         cmocka_unit_test(test_free_mid_download),
+        cmocka_unit_test(test_read_in_forked_child),
         cmocka_unit_test(test_refused_at_start),
         cmocka_unit_test(test_reader_over_https),
     };

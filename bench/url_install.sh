@@ -6,7 +6,10 @@
 # run at the file install's speed. Prints the median wall time and MiB/s (payload MiB / wall) of
 # each and the URL install's ratio to the file install. Not part of ctest.
 #
-# Usage: bench/url_install.sh     (RUNS=5; SIZE_MIB=512; MOLT_BUILD_DIR to reuse a build)
+# Usage: bench/url_install.sh     (RUNS=5; SIZE_MIB=512; MOLT_BUILD_DIR to reuse a build;
+#        BASELINE_BUILD_DIR: a second build whose URL install runs in the same loop, for a
+#        before/after comparison in one run)
+# Peak RSS (/usr/bin/time's maximum resident set size) is printed next to each median.
 # The server is a small Python http.server that sends the file with sendfile(2) (no copy through
 # Python), bound to 127.0.0.1 on a free port, started and stopped by this script (by its pid).
 # Both installs replace an existing file of the same size in a scratch folder; the installed file
@@ -84,33 +87,53 @@ url="http://127.0.0.1:$port/a.mender"
 bench_molt_device "$sb/dev"
 export MOLT_FILE_ALLOWED_ROOTS=$target
 
-run_one() {  # SOURCE: prints the wall time in seconds
+base_molt=
+if [ -n "${BASELINE_BUILD_DIR:-}" ]; then
+    base_molt=$(cd "$BASELINE_BUILD_DIR" && pwd)/core/molt
+    [ -x "$base_molt" ] || { echo "no molt in $BASELINE_BUILD_DIR" >&2; exit 1; }
+fi
+
+run_one() {  # SOURCE [MOLT]: prints the wall time in seconds and the peak RSS in KiB
+    local prog=${2:-$molt}
     rm -rf "$target"
     mkdir -p "$target"
     cp "$old" "$target/app.bin"
     sync
     local t0=$EPOCHREALTIME
-    "$molt" --config "$sb/dev/molt.yaml" install "$1" >/dev/null 2>"$sb/err" ||
-        { cat "$sb/err" >&2; echo "molt install $1 failed" >&2; exit 1; }
+    /usr/bin/time -f '%M' -o "$sb/rss" "$prog" --config "$sb/dev/molt.yaml" install "$1" \
+        >/dev/null 2>"$sb/err" || { cat "$sb/err" >&2; echo "molt install $1 failed" >&2; exit 1; }
     local t1=$EPOCHREALTIME
     "$molt" --config "$sb/dev/molt.yaml" commit >/dev/null 2>>"$sb/err" ||
         { cat "$sb/err" >&2; echo "molt commit failed" >&2; exit 1; }
     cmp -s "$payload" "$target/app.bin" || { echo "molt installed a different file" >&2; exit 1; }
-    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }'
+    awk -v a="$t0" -v b="$t1" -v r="$(tail -n 1 "$sb/rss")" 'BEGIN { printf "%.3f %d\n", b - a, r }'
 }
 
 run_one "$art" >/dev/null   # the registry cache, as on a device after its first install
-: >"$sb/file.s"; : >"$sb/url.s"
+: >"$sb/file.s"; : >"$sb/url.s"; : >"$sb/base.s"
 for ((i = 1; i <= runs; i++)); do
     run_one "$art" >>"$sb/file.s"
     run_one "$url" >>"$sb/url.s"
+    [ -z "$base_molt" ] || run_one "$url" "$base_molt" >>"$sb/base.s"
 done
 
 art_mib=$(du -m "$art" | cut -f1)
 echo "install of one ${size_mib} MiB file (artifact: ${art_mib} MiB, gzip) from a file and from"
 echo "HTTP on loopback; medians of $runs runs, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-30s %10s %12s\n' source "wall s" "MiB/s"
-f=$(median <"$sb/file.s"); u=$(median <"$sb/url.s")
-printf '%-30s %10s %12.1f\n' "file" "$f" "$(awk -v s="$size_mib" -v w="$f" 'BEGIN { print s / w }')"
-printf '%-30s %10s %12.1f\n' "http://127.0.0.1 (sendfile)" "$u" "$(awk -v s="$size_mib" -v w="$u" 'BEGIN { print s / w }')"
-printf 'URL install speed / file install speed: %.0f%%\n' "$(awk -v f="$f" -v u="$u" 'BEGIN { print 100 * f / u }')"
+printf '%-34s %10s %10s %12s\n' source "wall s" "MiB/s" "peak RSS"
+row() {  # LABEL FILE: prints the row, sets med to the median wall time
+    med=$(cut -d' ' -f1 <"$2" | median)
+    local rss
+    rss=$(cut -d' ' -f2 <"$2" | median)
+    printf '%-34s %10s %10.1f %8.1f MiB\n' "$1" "$med" \
+        "$(awk -v s="$size_mib" -v w="$med" 'BEGIN { print s / w }')" \
+        "$(awk -v r="$rss" 'BEGIN { print r / 1024 }')"
+}
+row "file" "$sb/file.s"; f=$med
+row "http://127.0.0.1 (sendfile)" "$sb/url.s"; u=$med
+pct() { awk -v f="$1" -v u="$2" 'BEGIN { printf "%.0f", 100 * f / u }'; }
+if [ -n "$base_molt" ]; then
+    row "http://127.0.0.1, baseline build" "$sb/base.s"; b=$med
+    printf 'baseline URL install speed / file install speed: %s%%\n' "$(pct "$f" "$b")"
+fi
+printf 'URL install speed / file install speed: %s%%\n' "$(pct "$f" "$u")"

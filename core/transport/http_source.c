@@ -1,26 +1,31 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The HTTP(S) artifact source: libcurl's multi interface driven from read(), so the artifact
- * reader pulls bytes straight from the network; broken connections resume with Range. */
+/* The HTTP(S) artifact source: libcurl's multi interface runs on a download thread that fills a
+ * bounded ring, and read() hands the reader the ring's bytes in place, so the socket reads run
+ * beside decompression and hashing; broken connections resume with Range. */
 #include "transport/http_source.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 #include "transport/curl_lib.h"
 #include "transport/curl_policy.h"
 #include "util/log.h"
 
-/* Bytes buffered between the network and the reader. The write callback pauses the transfer
- * when a chunk does not fit, so this is the most we hold whatever the server sends. */
-#define BUF_SIZE (1024 * 1024)
-/* libcurl hands at most CURLOPT_BUFFERSIZE bytes per write call; should a bigger chunk arrive
- * into an empty buffer we grow once, but never past this. */
-#define BUF_MAX (16 * 1024 * 1024)
+/* The ring between the download thread and the reader: the most we hold whatever the server
+ * sends. When it is full the write callback waits for the reader to release a chunk, so a
+ * slow consumer is backpressure on the TCP connection. */
+#define RING_SIZE (1024 * 1024)
+/* The most read() hands out at once: the reader releases the ring in steps of this, so the
+ * download thread refills while the reader decompresses. */
+#define READ_MAX (256 * 1024)
 #define CURL_RECV_SIZE (128 * 1024)
 #define MAX_REDIRECTS 5L
 #define VALIDATOR_MAX 256
@@ -41,26 +46,39 @@ typedef struct http_source {
     const molt_curl_lib *c;      /* libcurl, loaded on first use */
     CURLM *multi;
     CURL *easy;
+    bool attached;               /* the easy handle is in the multi handle */
     char *url;                   /* full URL, never printed: the query may hold credentials */
     molt_http_opts opts;
 
-    unsigned char *buf;          /* bytes received and not yet handed out */
-    size_t cap, len;
-    bool paused;                 /* the easy handle is paused (by us or by the write callback) */
-    bool handed_out;             /* buf was returned by read(): the caller is done with it at
-                                  * the next call */
-    bool attached;               /* the easy handle is in the multi handle */
+    /* Shared by the download thread and the reader, under lock. After the thread has started
+     * only the thread touches curl, and the fields below "The download as a whole". */
+    pthread_t thread;
+    bool thread_running;         /* started and not joined */
+    pid_t pid;                   /* the process that owns the thread */
+    pthread_mutex_t lock;
+    pthread_cond_t data_cv;      /* the reader waits: bytes, the end, or the first verdict */
+    pthread_cond_t space_cv;     /* the thread waits: space in the ring, or quit */
+    bool reader_waiting, thread_waiting;
+    unsigned char *ring;         /* RING_SIZE bytes */
+    uint64_t head, tail;         /* bytes written into / released from the ring so far */
+    size_t handed;               /* the chunk read() returned last; released at the next call */
+    bool quit;                   /* the reader is gone: the thread stops */
+    bool answered;               /* the first response's verdict is in (start_err) */
+    bool answer_sent;            /* the thread's copy of answered: no lock needed */
+    molt_err start_err;
+    bool ended;                  /* the thread is done: end_err, or code 0 for the end */
+    molt_err end_err;
+    molt_err fatal;              /* the reader's sticky error */
 
-    /* The download as a whole. */
+    /* The download as a whole (the thread's). */
     int64_t received;            /* resource offset of the next byte the network delivers */
     char etag[VALIDATOR_MAX];    /* validators of the first response ("" = absent) */
     char last_modified[VALIDATOR_MAX];
     int attempts;                /* retries since the last byte arrived */
-    int64_t last_data_ms;        /* when the last body byte came, or read() was called again */
+    int64_t last_data_ms;        /* when the last body byte came, or the reader made room */
     int64_t interval_ms;         /* wait before the next retry */
     int64_t initial_interval_ms;
-    bool eof;
-    molt_err fatal;              /* sticky: once set, every read returns it */
+    uint64_t body_calls;         /* write callbacks so far: drive() polls only when idle */
 
     /* The current request. */
     bool is_resume;              /* sent with a Range header */
@@ -241,47 +259,74 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata)
     return len;
 }
 
+static void answer(http_source *s, const molt_err *err);
+
+/* Publish n bytes written at the ring's head, then wait until the ring has room or the reader
+ * quits: the free space, or 0 on quit. The only place the download thread blocks on the reader;
+ * the wait is not a stall of the connection, so it restarts the clock of the low-speed check. */
+static size_t ring_commit(http_source *s, size_t n)
+{
+    pthread_mutex_lock(&s->lock);
+    s->head += n;
+    if (n > 0 && s->reader_waiting)
+        pthread_cond_signal(&s->data_cv);
+    bool waited = false;
+    while (!s->quit && s->head - s->tail == RING_SIZE) {
+        s->thread_waiting = true;
+        waited = true;
+        pthread_cond_wait(&s->space_cv, &s->lock);
+    }
+    s->thread_waiting = false;
+    size_t space = s->quit ? 0 : RING_SIZE - (size_t)(s->head - s->tail);
+    pthread_mutex_unlock(&s->lock);
+    if (waited)
+        s->last_data_ms = now_ms();
+    return space;
+}
+
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
 {
     http_source *s = userdata;
     size_t n = size * nmemb;
+    s->body_calls++;
     if (!s->checked && check_response(s) < 0)
         return 0;
     if (s->req_err.code)
         return 0;
     size_t drop = s->skip > 0 ? (s->skip < (int64_t)n ? (size_t)s->skip : n) : 0;
     size_t keep = n - drop;
-    if (keep > s->cap - s->len) {
-        if (s->len > 0) {
-            /* curl keeps the whole chunk and delivers it again after unpausing, so nothing of
-             * it (not even the skipped part) counts as consumed. */
-            s->paused = true;
-            return CURL_WRITEFUNC_PAUSE;
-        }
-        unsigned char *bigger = keep <= BUF_MAX ? realloc(s->buf, keep) : NULL;
-        if (!bigger) {
-            molt_err_set(&s->req_err, MOLT_ENOMEM, "GET %s: cannot buffer a chunk of %zu bytes",
-                         s->base.name, keep);
-            s->req_err_retryable = false;
-            return 0;
-        }
-        s->buf = bigger;
-        s->cap = keep;
-    }
     if (s->base.total >= 0 && s->received + (int64_t)keep > s->base.total) {
         refuse(s, false, "GET %s: the server sent more than the %" PRId64 " bytes it announced",
                s->base.name, s->base.total);
         return 0;
     }
     s->skip -= (int64_t)drop;
-    memcpy(s->buf + s->len, data + drop, keep);
-    s->len += keep;
-    s->received += (int64_t)keep;
+    /* A body byte means the first response was good: molt_http_source_new may return (before
+     * the ring fills, which would wait for a reader that does not exist yet). */
+    static const molt_err ok = { 0 };
+    answer(s, &ok);
     if (n > 0)
         s->last_data_ms = now_ms();
     if (keep > 0) {
         s->attempts = 0;
         s->interval_ms = s->initial_interval_ms;
+    }
+    /* Copy into the ring, in pieces when it wraps or is nearly full. The head moves only here
+     * and the reader never goes past it, so the space seen stays free until we fill it. */
+    const char *p = data + drop;
+    size_t space = ring_commit(s, 0);
+    while (keep > 0) {
+        if (space == 0)
+            return 0;   /* the reader is gone: abort the transfer */
+        size_t at = (size_t)(s->head % RING_SIZE);
+        size_t piece = keep < space ? keep : space;
+        if (piece > RING_SIZE - at)
+            piece = RING_SIZE - at;
+        memcpy(s->ring + at, p, piece);
+        p += piece;
+        keep -= piece;
+        s->received += (int64_t)piece;
+        space = ring_commit(s, piece);
     }
     return n;
 }
@@ -308,7 +353,6 @@ static int start_request(http_source *s, bool resume, molt_err *err)
     s->done = false;
     s->result = CURLE_OK;
     s->skip = 0;
-    s->paused = false;
     molt_err_clear(&s->req_err);
     s->req_err_retryable = false;
     s->errbuf[0] = '\0';
@@ -324,11 +368,12 @@ static int start_request(http_source *s, bool resume, molt_err *err)
     return 0;
 }
 
-/* Run curl once, and wait for socket activity when that produced nothing for the caller:
- * no data, no end of transfer and, with want_headers, no checked response. */
+/* Run curl once, and wait for socket activity when that produced nothing: no body bytes, no
+ * end of transfer and, with want_headers, no checked response. */
 static int drive(http_source *s, bool want_headers, molt_err *err)
 {
     int running = 0;
+    uint64_t calls = s->body_calls;
     CURLMcode mc = s->c->multi_perform(s->multi, &running);
     if (mc != CURLM_OK)
         return molt_err_set(err, MOLT_ENET, "GET %s: %s", s->base.name, s->c->multi_strerror(mc));
@@ -340,13 +385,13 @@ static int drive(http_source *s, bool want_headers, molt_err *err)
             s->result = msg->data.result;
         }
     }
-    if (s->done || s->len > 0 || (want_headers && s->checked))
+    if (s->done || s->body_calls != calls || (want_headers && s->checked))
         return 0;
     int timeout = POLL_MS;
     if (s->checked && !s->req_err.code) {
         /* curl's low-speed check averages over several seconds; a body that stops for
-         * low_speed_time seconds is dead now. Time with the caller holding a chunk (and the
-         * transfer paused) does not count: read() restarts the clock. */
+         * low_speed_time seconds is dead now. Time spent waiting for the reader to make room
+         * in the ring does not count (ring_commit restarts the clock). */
         int64_t left = s->last_data_ms + (int64_t)s->opts.low_speed_time * 1000 - now_ms();
         if (left <= 0) {
             snprintf(s->errbuf, sizeof s->errbuf, "no data for %d s", s->opts.low_speed_time);
@@ -357,6 +402,7 @@ static int drive(http_source *s, bool want_headers, molt_err *err)
         if (left < timeout)
             timeout = (int)left;
     }
+    /* The reader's quit wakes this with curl_multi_wakeup. */
     mc = s->c->multi_poll(s->multi, NULL, 0, timeout, NULL);
     if (mc != CURLM_OK)
         return molt_err_set(err, MOLT_ENET, "GET %s: %s", s->base.name, s->c->multi_strerror(mc));
@@ -397,14 +443,27 @@ static int finish_request(http_source *s, molt_err *err)
     return OUTCOME_EOF;
 }
 
-static void sleep_ms(int64_t ms)
+/* Wait ms milliseconds, or less when the reader quits: false on quit. */
+static bool wait_unless_quit(http_source *s, int64_t ms)
 {
-    struct timespec ts = { .tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000 };
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += (time_t)(ms / 1000);
+    deadline.tv_nsec += (long)(ms % 1000) * 1000000;
+    if (deadline.tv_nsec >= 1000000000) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&s->lock);
+    while (!s->quit && pthread_cond_timedwait(&s->space_cv, &s->lock, &deadline) != ETIMEDOUT)
         ;
+    bool quit = s->quit;
+    pthread_mutex_unlock(&s->lock);
+    return !quit;
 }
 
-/* After a broken connection: wait with backoff and ask for the rest. */
+/* After a broken connection: wait with backoff and ask for the rest. 1 when the reader quit
+ * during the wait. */
 static int resume(http_source *s, molt_err *err)
 {
     if (s->base.total < 0)
@@ -422,68 +481,148 @@ static int resume(http_source *s, molt_err *err)
                      "(retry %d of %d)", s->base.name, s->received, s->base.total,
                      s->req_err.msg, (double)s->interval_ms / 1000, s->attempts,
                      s->opts.retry_count);
-    sleep_ms(s->interval_ms);
+    if (!wait_unless_quit(s, s->interval_ms))
+        return 1;
     s->interval_ms *= 2;
     if (s->interval_ms > (int64_t)s->opts.retry_max_interval * 1000)
         s->interval_ms = (int64_t)s->opts.retry_max_interval * 1000;
     return start_request(s, true, err);
 }
 
+static bool quitting(http_source *s)
+{
+    pthread_mutex_lock(&s->lock);
+    bool quit = s->quit;
+    pthread_mutex_unlock(&s->lock);
+    return quit;
+}
+
+/* The first response's verdict, for molt_http_source_new: err code 0 means go on. */
+static void answer(http_source *s, const molt_err *err)
+{
+    if (s->answer_sent)
+        return;
+    s->answer_sent = true;
+    pthread_mutex_lock(&s->lock);
+    s->answered = true;
+    s->start_err = *err;
+    pthread_cond_signal(&s->data_cv);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* The end of the download: err code 0 for all bytes delivered, else why it failed. */
+static void end(http_source *s, const molt_err *err)
+{
+    pthread_mutex_lock(&s->lock);
+    s->ended = true;
+    s->end_err = *err;
+    pthread_cond_signal(&s->data_cv);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* The download thread: the first response (answered to molt_http_source_new), then the body
+ * into the ring, with resumes, until the end, an error or the reader's quit. Only this thread
+ * calls curl while it runs. */
+static void *download(void *arg)
+{
+    http_source *s = arg;
+    molt_err err = { 0 };
+    int rc;
+
+    /* Wait for the answer's headers, so a bad URL, status or certificate fails at the start. */
+    while (!s->checked && !s->done) {
+        if (quitting(s))
+            goto out;
+        if ((rc = drive(s, true, &err)) < 0)
+            break;
+    }
+    /* A refused answer or a failed connection ends here; a transfer that ended or broke after
+     * a good answer is for the loop below to deliver or resume. */
+    if (!err.code && (s->req_err.code || s->done)) {
+        rc = finish_request(s, &err);
+        if (rc >= 0)
+            molt_err_clear(&err);
+    }
+    answer(s, &err);   /* unless a body byte answered already: then err is for the reader */
+    if (err.code)
+        goto fail;
+
+    for (;;) {
+        if (quitting(s))
+            goto out;
+        if (s->done) {
+            rc = finish_request(s, &err);
+            if (rc == OUTCOME_EOF)
+                break;
+            if (rc == OUTCOME_RETRY)
+                rc = resume(s, &err);
+            if (rc < 0)
+                break;
+            continue;   /* the next request, or the quit seen during the wait */
+        }
+        if ((rc = drive(s, false, &err)) < 0)
+            break;
+    }
+fail:
+    end(s, &err);
+out:
+    return NULL;
+}
+
 static ssize_t http_read(molt_source *src, const void **ret_buf, molt_err *err)
 {
     http_source *s = (http_source *)src;
-    int rc = 0;
+    if (!s->fatal.code && getpid() != s->pid)
+        molt_err_set(&s->fatal, MOLT_EINVAL, "GET %s: read in a forked child; the download "
+                     "runs in process %ld", s->base.name, (long)s->pid);
     if (s->fatal.code) {
         if (err)
             *err = s->fatal;
         return s->fatal.code;
     }
-    if (s->handed_out) {
-        s->len = 0;   /* the caller is done with the previous chunk */
-        s->handed_out = false;
+    pthread_mutex_lock(&s->lock);
+    s->tail += s->handed;   /* the caller is done with the previous chunk */
+    s->handed = 0;
+    if (s->thread_waiting)
+        pthread_cond_signal(&s->space_cv);
+    while (s->head == s->tail && !s->ended) {
+        s->reader_waiting = true;
+        pthread_cond_wait(&s->data_cv, &s->lock);
     }
-    s->last_data_ms = now_ms();
-    for (;;) {
-        if (s->paused && !s->done) {
-            s->paused = false;
-            s->c->easy_pause(s->easy, CURLPAUSE_CONT);   /* may deliver held data at once */
-        }
-        if (s->len > 0)
-            break;
-        if (s->eof)
-            return 0;
-        if (s->done) {
-            rc = finish_request(s, &s->fatal);
-            if (rc == OUTCOME_EOF) {
-                s->eof = true;
-                return 0;
-            }
-            if (rc == OUTCOME_RETRY)
-                rc = resume(s, &s->fatal);
-            if (rc < 0)
-                goto fail;
-            continue;
-        }
-        rc = drive(s, false, &s->fatal);
-        if (rc < 0)
-            goto fail;
+    s->reader_waiting = false;
+    size_t n = (size_t)(s->head - s->tail);
+    if (n == 0) {
+        /* Every byte before the end or the error is delivered first. */
+        s->fatal = s->end_err;
+        pthread_mutex_unlock(&s->lock);
+        if (s->fatal.code && err)
+            *err = s->fatal;
+        return s->fatal.code;
     }
-    /* Hold the transfer while the caller works, so a slow consumer is backpressure, not a
-     * stalled download that trips the low-speed limit. */
-    if (!s->done && !s->paused) {
-        s->c->easy_pause(s->easy, CURLPAUSE_RECV);
-        s->paused = true;
-    }
-    *ret_buf = s->buf;
-    s->handed_out = true;
-    s->base.offset += (int64_t)s->len;
-    return (ssize_t)s->len;
+    size_t at = (size_t)(s->tail % RING_SIZE);
+    if (n > RING_SIZE - at)
+        n = RING_SIZE - at;
+    if (n > READ_MAX)
+        n = READ_MAX;
+    s->handed = n;
+    pthread_mutex_unlock(&s->lock);
+    *ret_buf = s->ring + at;
+    s->base.offset += (int64_t)n;
+    return (ssize_t)n;
+}
 
-fail:
-    s->fatal.code = rc;
-    if (err)
-        *err = s->fatal;
-    return rc;
+/* Stop the download thread and wait for it. */
+static void stop(http_source *s)
+{
+    if (!s->thread_running)
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->quit = true;
+    pthread_cond_broadcast(&s->space_cv);
+    pthread_mutex_unlock(&s->lock);
+    s->c->multi_wakeup(s->multi);   /* out of curl_multi_poll */
+    pthread_join(s->thread, NULL);
+    s->thread_running = false;
 }
 
 static void http_free(molt_source *src)
@@ -491,13 +630,21 @@ static void http_free(molt_source *src)
     http_source *s = (http_source *)src;
     if (!s)
         return;
+    /* A forked child has no download thread and may hold curl in any state: it leaves all
+     * to the process that owns them. */
+    if (getpid() != s->pid)
+        return;
+    stop(s);
     if (s->attached)
         s->c->multi_remove_handle(s->multi, s->easy);
     if (s->easy)
         s->c->easy_cleanup(s->easy);
     if (s->multi)
         s->c->multi_cleanup(s->multi);
-    free(s->buf);
+    pthread_cond_destroy(&s->data_cv);
+    pthread_cond_destroy(&s->space_cv);
+    pthread_mutex_destroy(&s->lock);
+    free(s->ring);
     free(s->url);
     free((char *)s->base.name);
     free(s);
@@ -564,6 +711,14 @@ int molt_http_source_new(molt_source **ret, const char *url, const molt_http_opt
     if (!s)
         return molt_err_set(err, MOLT_ENOMEM, "http source: out of memory");
     s->c = c;
+    s->pid = getpid();
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->data_cv, NULL);
+    pthread_condattr_t attr;   /* the retry wait times out on the monotonic clock */
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->space_cv, &attr);
+    pthread_condattr_destroy(&attr);
     s->base.read = http_read;
     s->base.free = http_free;
     s->base.offset = 0;
@@ -580,11 +735,10 @@ int molt_http_source_new(molt_source **ret, const char *url, const molt_http_opt
     s->interval_ms = s->initial_interval_ms;
     s->url = strdup(url);
     s->base.name = molt_http_redact_url(url);
-    s->cap = BUF_SIZE;
-    s->buf = malloc(s->cap);
+    s->ring = malloc(RING_SIZE);
     s->multi = s->c->multi_init();
     s->easy = s->c->easy_init();
-    if (!s->url || !s->base.name || !s->buf || !s->multi || !s->easy) {
+    if (!s->url || !s->base.name || !s->ring || !s->multi || !s->easy) {
         rc = molt_err_set(err, MOLT_ENOMEM, "http source: out of memory");
         goto out;
     }
@@ -595,23 +749,30 @@ int molt_http_source_new(molt_source **ret, const char *url, const molt_http_opt
     if (rc < 0)
         goto out;
 
-    /* Wait for the answer's headers, so a bad URL, status or certificate fails here. */
-    while (!s->checked && !s->done) {
-        rc = drive(s, true, err);
-        if (rc < 0)
-            goto out;
+    /* The download thread takes curl from here. Signals stay with the caller's thread: the
+     * thread starts with all of them blocked. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int prc = pthread_create(&s->thread, NULL, download, s);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (prc != 0) {
+        rc = molt_err_errno(err, MOLT_ENOMEM, prc, "GET %s: cannot start the download thread",
+                            s->base.name);
+        goto out;
     }
-    if (s->req_err.code || s->done) {
-        /* A refused answer or a failed connection ends here; a transfer that ended or broke
-         * after a good answer is for read() to deliver or resume. */
-        rc = finish_request(s, err);
-        if (rc < 0)
-            goto out;
-        rc = 0;
-    }
-    if (!s->done && !s->paused) {
-        s->c->easy_pause(s->easy, CURLPAUSE_RECV);
-        s->paused = true;
+    s->thread_running = true;
+
+    /* Wait for the first response's verdict: a bad URL, status or certificate fails here. */
+    pthread_mutex_lock(&s->lock);
+    while (!s->answered)
+        pthread_cond_wait(&s->data_cv, &s->lock);
+    pthread_mutex_unlock(&s->lock);
+    if (s->start_err.code) {
+        if (err)
+            *err = s->start_err;
+        rc = s->start_err.code;
+        goto out;
     }
     *ret = &s->base;
     s = NULL;

@@ -22,8 +22,11 @@ typedef struct molt_http_opts {
                                     * retry_initial_interval (fast tests) */
 } molt_http_opts;
 
-/* Start downloading url (http:// or https://). Fails early (before any payload) when the server
- * cannot be reached, TLS verification fails or the status is not 200. opts may be NULL, and
+/* Start downloading url (http:// or https://) on a thread of the source's own, which fills a
+ * 1 MiB ring that read() hands out in place (docs/transport.md); read and free the source in
+ * the process that made it (in a forked child read() fails with MOLT_EINVAL). Fails early
+ * (before any payload) when the server cannot be reached, TLS verification fails or the
+ * status is not 200. opts may be NULL, and
  * fields left at 0 take the defaults above. The URL is copied; ca_file and proxy are only used
  * during this call. curl's policy (TLS, proxy, timeouts) is transport/curl_policy.h's; no
  * client certificate is presented (an artifact store does not ask for one). *ret is freed

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Tests of the HTTP(S) artifact source against the loopback test server (tests/server): plain
  * downloads, resume with Range after a dropped connection, servers without Range support, TLS
- * verification, HTTP errors and a server that dies for good. */
+ * verification, HTTP errors, a server that dies for good (also while the reader holds a chunk)
+ * a reader that stops in the middle and a forked child that tries to read. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -590,6 +591,157 @@ static void test_server_dies(void **state)
     (void)state;
 }
 
+/* The connection breaks for good while the reader is not reading (it holds its first chunk and
+ * the download thread runs on: the drop, the failed retry): once it reads again it gets every
+ * byte the server sent, exactly, then the error; nothing more. */
+static void test_drop_while_reader_holds_a_chunk(void **state)
+{
+    server srv;
+    char url[256];
+    molt_http_opts opts = test_opts();
+    opts.retry_count = 1;
+    const char *args[] = { "--die-after", "524288", NULL };   /* less than the ring holds */
+    molt_source *src = NULL;
+    molt_err err;
+    unsigned char *buf = malloc(FILE_SIZE);
+    size_t len = 0;
+    ssize_t n;
+    assert_non_null(buf);
+    server_start(&srv, true, args);
+    make_url(url, sizeof url, true, &srv, "artifact.mender");
+    assert_int_equal(molt_http_source_new(&src, url, &opts, &err), 0);
+    for (int i = 0;; i++) {
+        const void *p;
+        n = molt_source_read(src, &p, &err);
+        if (n <= 0)
+            break;
+        assert_true(len + (size_t)n <= FILE_SIZE);
+        memcpy(buf + len, p, (size_t)n);
+        len += (size_t)n;
+        if (i == 0) {
+            /* Hold the first chunk until the server has gone. */
+            int status;
+            assert_int_equal(waitpid(srv.pid, &status, 0), srv.pid);
+        }
+    }
+    assert_int_equal(n, MOLT_ENET);
+    assert_non_null(strstr(err.msg, "download failed after 1 retries at byte 524288 of "
+                                    "8388608"));
+    assert_int_equal(len, MIB / 2);
+    assert_memory_equal(buf, F.data, MIB / 2);
+    const void *p;
+    assert_int_equal(molt_source_read(src, &p, &err), MOLT_ENET);   /* sticky */
+    molt_source_free(src);
+    free(buf);
+    (void)state;
+}
+
+/* The reader stops in the middle (an install refused after the first chunk): freeing the source
+ * stops the download thread wherever it waits: for room in the ring, or before a retry. A
+ * hang here is what ctest's TIMEOUT reports. */
+static void test_free_mid_download(void **state)
+{
+    server srv;
+    char url[256];
+    molt_http_opts opts = test_opts();
+    molt_source *src = NULL;
+    molt_err err;
+    const void *p;
+
+    /* The ring is full and the thread waits for room. */
+    server_start(&srv, true, NULL);
+    make_url(url, sizeof url, true, &srv, "artifact.mender");
+    assert_int_equal(molt_http_source_new(&src, url, &opts, &err), 0);
+    assert_true(molt_source_read(src, &p, &err) > 0);
+    molt_source_free(src);
+    server_stop(&srv);
+
+    /* The connection broke and the thread waits 10 minutes before its retry. */
+    opts.retry_initial_interval_ms = 600000;
+    opts.retry_max_interval = 600;
+    const char *args[] = { "--die-after", "1048576", NULL };
+    char log_path[PATH_MAX + 32];   /* the retry's warning shows where the thread is */
+    fx_path(log_path, sizeof log_path, "%s/free-mid-download.log", F.dir);
+    assert_int_equal(molt_log_open_deployment(log_path, &err), 0);
+    server_start(&srv, true, args);
+    make_url(url, sizeof url, true, &srv, "artifact.mender");
+    assert_int_equal(molt_http_source_new(&src, url, &opts, &err), 0);
+    size_t len = 0;
+    while (len < MIB) {
+        ssize_t n = molt_source_read(src, &p, &err);
+        if (n <= 0)
+            fail_msg("read %zd after %zu bytes: %s", n, len, err.msg);
+        len += (size_t)n;
+    }
+    assert_int_equal(len, MIB);
+    /* Until the thread has logged its retry (it waits right after), without a deadline. */
+    for (;;) {
+        char *text = NULL;
+        size_t text_len;
+        if (molt_read_file(log_path, 1 << 20, &text, &text_len, &err) == 0 &&
+            strstr(text, "resuming in 600.0 s")) {
+            free(text);
+            break;
+        }
+        free(text);
+        struct timespec ts = { 0, 20 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+    molt_source_free(src);
+    assert_int_equal(molt_log_open_deployment(NULL, &err), 0);
+    int status;
+    assert_int_equal(waitpid(srv.pid, &status, 0), srv.pid);
+    (void)state;
+}
+
+/* The download thread stays in the process that made the source: a forked child's read fails
+ * at once with a message (it neither hangs nor touches curl), and the parent reads on. */
+static void test_read_in_forked_child(void **state)
+{
+    server srv;
+    char url[256];
+    molt_http_opts opts = test_opts();
+    molt_source *src = NULL;
+    molt_err err;
+    const void *p;
+    unsigned char *buf = malloc(FILE_SIZE);
+    size_t len = 0;
+    assert_non_null(buf);
+    server_start(&srv, true, NULL);
+    make_url(url, sizeof url, true, &srv, "artifact.mender");
+    assert_int_equal(molt_http_source_new(&src, url, &opts, &err), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        molt_err cerr;
+        ssize_t n = molt_source_read(src, &p, &cerr);
+        bool ok = n == MOLT_EINVAL && strstr(cerr.msg, "read in a forked child") &&
+                  molt_source_read(src, &p, &cerr) == MOLT_EINVAL;
+        molt_source_free(src);   /* leaves the parent's thread and curl alone */
+        _exit(ok ? 0 : 1);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    for (;;) {
+        ssize_t n = molt_source_read(src, &p, &err);
+        if (n < 0)
+            fail_msg("read failed after %zu bytes: %s", len, err.msg);
+        if (n == 0)
+            break;
+        assert_true(len + (size_t)n <= FILE_SIZE);
+        memcpy(buf + len, p, (size_t)n);
+        len += (size_t)n;
+    }
+    molt_source_free(src);
+    assert_int_equal(len, FILE_SIZE);
+    assert_memory_equal(buf, F.data, FILE_SIZE);
+    server_stop(&srv);
+    free(buf);
+    (void)state;
+}
+
 static void test_refused_at_start(void **state)
 {
     server srv;
@@ -685,6 +837,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_http_404),
         cmocka_unit_test(test_query_redacted),
         cmocka_unit_test(test_server_dies),
+        cmocka_unit_test(test_drop_while_reader_holds_a_chunk),
+        cmocka_unit_test(test_free_mid_download),
+        cmocka_unit_test(test_read_in_forked_child),
         cmocka_unit_test(test_refused_at_start),
         cmocka_unit_test(test_reader_over_https),
     };

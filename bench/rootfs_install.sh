@@ -3,7 +3,8 @@
 # Benchmark: install a 512 MiB rootfs image (gzip and zstd artifacts) into a file-backed
 # partition with molt's rootfs-image module, next to, in the same run:
 #   - the limit: bench/rootfs_limit.c doing the same work with nothing else (decompress +
-#     SHA-256 + write + one fsync, decompression overlapped with hashing/writing in two threads);
+#     SHA-256 + write + one fsync, decompression overlapped with hashing/writing in two threads,
+#     the write-back started every 2 MiB as molt's module does);
 #   - the Mender Go client (3.4, Debian's mender-client) installing the same gzip artifact (it
 #     cannot read zstd) with its built-in dual-rootfs installer.
 # Prints per run kind the median wall time in milliseconds (bash's $EPOCHREALTIME around the run,
@@ -27,8 +28,9 @@
 # Before every run (the limit's and molt's alike) partition B's pages are dropped from the page
 # cache, as on a device, where nothing reads the inactive partition between updates: writing into
 # pages already cached is cheaper than into new ones (64 MiB zstd: the limit 67 ms into cached
-# pages, 75 ms into new ones), and molt drops what it wrote while the limit program keeps it, so
-# without the drop each of the limit's runs but the first started warm and each of molt's cold.
+# pages, 75 ms into new ones), and molt drops most of what it writes while the limit program
+# keeps it all, so without the drop each of the limit's runs but the first started warm and
+# molt's runs (mostly) cold.
 # WARM_TARGET=1 leaves the cache alone (the figures before 2026-12-02 afternoon).
 #
 # How the Mender client is pointed at files, never at a disk: it finds the running partition by

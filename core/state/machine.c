@@ -78,6 +78,7 @@ struct molt_machine {
     molt_err pending_err;      /* why the run stopped with the rollback pending */
     molt_outcome stop_outcome; /* for S_STOP */
     struct timespec last_progress;
+    int64_t progress_written; /* the bytes in progress.json for this deployment, or -1 */
     bool log_open;
     bool reboot_again;         /* redo the rollback reboot after a failed verify */
     bool allow_downgrade;      /* molt_machine_set_allow_downgrade */
@@ -912,8 +913,14 @@ typedef struct progress_source {
     molt_machine *m;
 } progress_source;
 
+/* <data_dir>/progress.json, for `molt status` run beside a download: every 250 ms from the
+ * start of Download, and once at its end (force). Before the deployment exists (the artifact's
+ * header) it would name no deployment status can show, and a download shorter than 250 ms
+ * (a small artifact) writes it once. */
 static void write_progress(molt_machine *m, int64_t bytes, int64_t total, bool force)
 {
+    if (!m->dep || (force && bytes == m->progress_written))
+        return;
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     long ms = (now.tv_sec - m->last_progress.tv_sec) * 1000 +
@@ -921,6 +928,7 @@ static void write_progress(molt_machine *m, int64_t bytes, int64_t total, bool f
     if (!force && ms < 250)
         return;
     m->last_progress = now;
+    m->progress_written = bytes;
     /* Not durable on purpose: progress is a hint for `molt status`, not state. */
     char buf[160];
     int n = snprintf(buf, sizeof buf, "{\"id\":\"%s\",\"bytes\":%lld,\"total\":%lld}\n",
@@ -1208,7 +1216,8 @@ int molt_machine_install(molt_machine *m, const char *source, molt_outcome *outc
         m->dep = NULL;
         goto out;
     }
-    write_progress(m, src->offset, src->total, true);
+    clock_gettime(CLOCK_MONOTONIC, &m->last_progress);
+    m->progress_written = -1;
     step s = download(m, reader);
     write_progress(m, src->offset, src->total, true);
     molt_artifact_reader_free(reader);

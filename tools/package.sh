@@ -14,8 +14,9 @@
 #    dpkg-gensymbols strict: any difference from debian/libmolt-sdk1.symbols fails.
 # 2. lintian on the .changes: no error and no warning (overrides carry their reason).
 # 3. dpkg-shlibdeps found every runtime dependency: each library an ELF file of a package needs
-#    (DT_NEEDED) belongs to a package its Depends names, and molt depends on libcurl4 at the
-#    version libcurl's symbols file gives for the functions molt loads with dlopen.
+#    (DT_NEEDED) belongs to a package its Depends names, molt depends on libcurl4 at the
+#    version libcurl's symbols file gives for the functions molt loads with dlopen, and on the
+#    package of libcrypto.so.3, which it loads with dlopen too.
 # 4. A scratch root: a static busybox as /bin/sh, the host's shared libraries that the packages
 #    need, and a dpkg database whose status is a copy of the host's (so dpkg checks the
 #    Depends for real against Debian 12's packages; the files of those packages are not in the
@@ -172,7 +173,13 @@ need=$(sed -n 's/^ *FN([a-z_]*, "\(curl_[a-z_]*\)"),$/\1/p' "$top/core/transport
 molt_depends=$(dpkg-deb -f "${DEB[molt]}" Depends)
 [[ ", $molt_depends," == *", libcurl4 (>= $need),"* ]] ||
     fail "molt must depend on libcurl4 (>= $need) (the newest function it loads), Depends: $molt_depends"
-ok "every library the packages' programs and modules need is in their Depends; molt: libcurl4 (>= $need)"
+# libcrypto: loaded with dlopen too (core/util/crypto_lib.c), so no NEEDED names it in molt; the
+# rootfs-image module of the molt package links it, and molt's Depends must name its package.
+crypto=${OWNER[libcrypto.so.3]:-}
+[ -n "$crypto" ] || fail "no ELF file of the packages needs libcrypto.so.3, which molt loads with dlopen: its package must be in molt's Depends (docs/packaging.md)"
+[[ ", $molt_depends," == *", $crypto "* || ", $molt_depends," == *", $crypto,"* ]] ||
+    fail "molt loads libcrypto.so.3 ($crypto) with dlopen, but its Depends do not name $crypto: $molt_depends"
+ok "every library the packages' programs and modules need is in their Depends; molt: libcurl4 (>= $need), $crypto"
 
 # ---- 4. the scratch root -----------------------------------------------------------------------
 R="$OUT/root"

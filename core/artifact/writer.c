@@ -17,10 +17,10 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <openssl/evp.h>
 
 #include "artifact/tar_write.h"
 #include "trust/signature.h"
+#include "util/crypto_lib.h"
 #include "util/encoding.h"
 #include "util/fs.h"
 
@@ -731,11 +731,12 @@ out:
 static int stream_file(int fd, const char *path, ztar *z, uint64_t limit, unsigned char sha[32],
                        uint64_t *ret_len, molt_err *err)
 {
+    const molt_crypto_lib *crypto = molt_crypto();
     unsigned char *chunk = malloc(COPY_BUF_SIZE);
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    EVP_MD_CTX *md = crypto->EVP_MD_CTX_new();
     uint64_t total = 0;
     int r = 0;
-    if (!chunk || !md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+    if (!chunk || !md || crypto->EVP_DigestInit_ex(md, crypto->EVP_sha256(), NULL) != 1) {
         r = molt_err_set(err, MOLT_ENOMEM, "out of memory hashing %s", path);
         goto out;
     }
@@ -754,14 +755,14 @@ static int stream_file(int fd, const char *path, ztar *z, uint64_t limit, unsign
             goto out;
         }
         total += (uint64_t)n;
-        EVP_DigestUpdate(md, chunk, (size_t)n);
+        crypto->EVP_DigestUpdate(md, chunk, (size_t)n);
         if (z && (r = ztar_write(z, chunk, (size_t)n, path, err)) < 0)
             goto out;
     }
-    EVP_DigestFinal_ex(md, sha, NULL);
+    crypto->EVP_DigestFinal_ex(md, sha, NULL);
     *ret_len = total;
 out:
-    EVP_MD_CTX_free(md);
+    crypto->EVP_MD_CTX_free(md);
     free(chunk);
     return r;
 }

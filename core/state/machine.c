@@ -54,6 +54,11 @@ typedef enum step {
     S_ABORT,                  /* the store cannot be written: stop where we are */
 } step;
 
+/* <data_dir>/running: a token and a newline, or as many blanks (end_leftovers). */
+#define RUNNING_LEN 37   /* a token (36) and a newline */
+#define RUNNING_BLANK "                                    \n"
+_Static_assert(sizeof RUNNING_BLANK - 1 == RUNNING_LEN, "RUNNING_BLANK is a token's length");
+
 struct molt_machine {
     const molt_config *cfg;
     char *store_path;
@@ -63,7 +68,7 @@ struct molt_machine {
     char *progress_path;
     char *lock_path;
     char *running_path;        /* <data_dir>/running: the owner token while the lock is held */
-    bool running_written;      /* this run wrote it (and removes it at a normal end) */
+    int running_fd;            /* open on it once this run wrote its token (blanked at the end) */
     molt_record *rec;          /* the whole store */
     molt_deployment *dep;      /* rec->dep: the deployment in progress, or NULL */
     molt_module *mod;
@@ -78,6 +83,7 @@ struct molt_machine {
     molt_err pending_err;      /* why the run stopped with the rollback pending */
     molt_outcome stop_outcome; /* for S_STOP */
     struct timespec last_progress;
+    int64_t progress_written; /* the bytes in progress.json for this deployment, or -1 */
     bool log_open;
     bool reboot_again;         /* redo the rollback reboot after a failed verify */
     bool allow_downgrade;      /* molt_machine_set_allow_downgrade */
@@ -726,6 +732,7 @@ int molt_machine_open(molt_machine **ret, const molt_config *cfg, molt_err *err)
     int r = MOLT_ENOMEM;
     m->cfg = cfg;
     m->lock_fd = -1;
+    m->running_fd = -1;
     m->store_path = molt_path_join(cfg->data_dir, "store");
     m->tree_dir = molt_path_join(cfg->data_dir, "modules/v3/payloads/0000/tree");
     m->scripts_dir = molt_path_join(cfg->data_dir, "scripts");
@@ -769,8 +776,11 @@ void molt_machine_free(molt_machine *m)
         molt_log_close_deployment(!m->dep || m->dep->failed);
     if (m->lock_fd >= 0) {
         /* A normal end: what this run's modules left running on purpose stays (see take_lock). */
-        if (m->running_written && unlink(m->running_path) != 0 && errno != ENOENT)
-            molt_log_warning("cannot remove %s: %s", m->running_path, strerror(errno));
+        if (m->running_fd >= 0) {
+            if (pwrite(m->running_fd, RUNNING_BLANK, RUNNING_LEN, 0) != RUNNING_LEN)
+                molt_log_warning("cannot clear %s: %s", m->running_path, strerror(errno));
+            close(m->running_fd);
+        }
         close(m->lock_fd);
     }
     molt_record_free(m->rec);
@@ -857,43 +867,57 @@ void molt_machine_set_progress(molt_machine *m, molt_progress_fn fn, void *ctx)
 
 /* Nothing a dead molt started may run beside this one (docs/cli.md "When molt is killed").
  * While a molt holds the lock, <data_dir>/running holds a token that its children inherit in
- * their environment (MOLT_OWNER); a normal end removes the file. Finding it with the lock taken
+ * their environment (MOLT_OWNER); a normal end blanks it. Finding a token with the lock taken
  * means the molt that wrote it died while working (kill -9, a crash, the OOM killer): every
- * process still carrying its token is ended before any module or script runs. Then this run
- * writes its own token, without fsync (molt_write_file_replace): a crash of molt leaves the
- * file in the page cache, and after a power cut no process carries any token, so the file's
- * content, or an empty file, means nothing then (docs/performance.md). */
+ * process still carrying it is ended before any module or script runs. Then this run writes
+ * its own token in place, without fsync: a crash of molt leaves the file in the page cache,
+ * and after a power cut no process carries any token, so whatever the file then holds (the old
+ * token, the new one, blanks, zeros) ends nothing that runs (docs/performance.md). The file is
+ * kept and overwritten at the same length, never created, renamed, removed or truncated again:
+ * each of those costs a command more than the write (ext4 allocates and frees an inode, or
+ * starts writing back at close a file truncated to zero: auto_da_alloc). */
 static int end_leftovers(molt_machine *m, molt_err *err)
 {
-    char *text = NULL, token[37];
-    size_t len = 0;
-    molt_err e = {0};
-    int r = molt_read_file(m->running_path, 256, &text, &len, &e);
-    if (r == 0) {
-        text[strcspn(text, "\n")] = '\0';
-        if (!*text) {
-            /* empty: written just before a power cut (no fsync), nothing to end */
-        } else if (strspn(text, "0123456789abcdef-") == strlen(text)) {
-            r = molt_proc_end_owned(text, err);
-            if (r > 0)
-                molt_log_warning("ended %d process(es) left running by the molt that died "
-                                 "while it worked on this device", r);
-        } else {
-            molt_log_warning("%s: not a token (ignored)", m->running_path);
-        }
-        free(text);
-        if (r < 0)
-            return r;
-    } else if (r != MOLT_ENOTFOUND) {
-        molt_log_warning("%s: %s (ignored)", m->running_path, e.msg);
+    char text[257], token[37];
+    int fd = open(m->running_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return molt_err_errno(err, MOLT_EIO, errno, "cannot open %s", m->running_path);
+    struct stat st;
+    ssize_t n = fstat(fd, &st) != 0 ? -1 : !S_ISREG(st.st_mode) ? -2 : read(fd, text, 256);
+    if (n < 0) {
+        int e = errno;
+        close(fd);
+        if (n == -2)
+            return molt_err_set(err, MOLT_EIO, "%s is not a regular file", m->running_path);
+        return molt_err_errno(err, MOLT_EIO, e, "cannot read %s", m->running_path);
     }
-    if ((r = make_uuid(token, err)) < 0)
+    text[n] = '\0';
+    text[strcspn(text, "\n")] = '\0';
+    int r = 0;
+    if (!text[strspn(text, " ")]) {
+        /* blank or empty: a normal end, or written just before a power cut: nothing to end */
+    } else if (strspn(text, "0123456789abcdef-") == strlen(text)) {
+        r = molt_proc_end_owned(text, err);
+        if (r > 0)
+            molt_log_warning("ended %d process(es) left running by the molt that died "
+                             "while it worked on this device", r);
+    } else {
+        molt_log_warning("%s: not a token (ignored)", m->running_path);
+    }
+    char line[RUNNING_LEN + 1];
+    if (r >= 0)
+        r = make_uuid(token, err);
+    if (r >= 0) {
+        snprintf(line, sizeof line, "%s\n", token);
+        if (pwrite(fd, line, RUNNING_LEN, 0) != RUNNING_LEN ||
+            (st.st_size > RUNNING_LEN && ftruncate(fd, RUNNING_LEN) != 0))
+            r = molt_err_errno(err, MOLT_EIO, errno, "cannot write %s", m->running_path);
+    }
+    if (r < 0) {
+        close(fd);
         return r;
-    char line[40];
-    int n = snprintf(line, sizeof line, "%s\n", token);
-    if ((r = molt_write_file_replace(m->running_path, line, (size_t)n, 0600, err)) < 0)
-        return r;
-    m->running_written = true;
+    }
+    m->running_fd = fd;
     return molt_proc_set_owner(token, err);
 }
 
@@ -943,8 +967,16 @@ typedef struct progress_source {
     molt_machine *m;
 } progress_source;
 
+/* <data_dir>/progress.json, for `molt status` run beside a download: every 250 ms from the
+ * start of Download, and once at its end (force). Before the deployment exists (the artifact's
+ * header) it would name no deployment status can show, and a download shorter than 250 ms
+ * (a small artifact) writes it once. */
+#define PROGRESS_LEN 128   /* the length of every record of progress.json */
+
 static void write_progress(molt_machine *m, int64_t bytes, int64_t total, bool force)
 {
+    if (!m->dep || (force && bytes == m->progress_written))
+        return;
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     long ms = (now.tv_sec - m->last_progress.tv_sec) * 1000 +
@@ -952,17 +984,25 @@ static void write_progress(molt_machine *m, int64_t bytes, int64_t total, bool f
     if (!force && ms < 250)
         return;
     m->last_progress = now;
-    /* Not durable on purpose: progress is a hint for `molt status`, not state. */
-    char buf[160];
-    int n = snprintf(buf, sizeof buf, "{\"id\":\"%s\",\"bytes\":%lld,\"total\":%lld}\n",
-                     m->dep ? m->dep->id : "", (long long)bytes,
-                     (long long)total);
-    int fd = open(m->progress_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd >= 0) {
-        if (n > 0)
-            molt_write_all(fd, buf, (size_t)n, NULL, "progress");
-        close(fd);
-    }
+    m->progress_written = bytes;
+    /* Not durable on purpose: progress is a hint for `molt status`, not state. Every record has
+     * the same length (JSON, then blanks), written in place: no O_TRUNC, after which ext4
+     * starts writing the file back at close (auto_da_alloc), which costs more than the write. */
+    char buf[PROGRESS_LEN + 1];
+    int n = snprintf(buf, sizeof buf, "{\"id\":\"%s\",\"bytes\":%lld,\"total\":%lld}",
+                     m->dep->id, (long long)bytes, (long long)total);
+    if (n < 0 || n >= PROGRESS_LEN)
+        return;
+    memset(buf + n, ' ', (size_t)(PROGRESS_LEN - 1 - n));
+    buf[PROGRESS_LEN - 1] = '\n';
+    int fd = open(m->progress_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;
+    struct stat st;
+    if (pwrite(fd, buf, PROGRESS_LEN, 0) == PROGRESS_LEN && fstat(fd, &st) == 0 &&
+        st.st_size > PROGRESS_LEN && ftruncate(fd, PROGRESS_LEN) != 0)
+        molt_log_debug("progress: cannot truncate %s", m->progress_path);
+    close(fd);
 }
 
 static ssize_t progress_read(molt_source *src, const void **ret_buf, molt_err *err)
@@ -1239,7 +1279,8 @@ int molt_machine_install(molt_machine *m, const char *source, molt_outcome *outc
         m->dep = NULL;
         goto out;
     }
-    write_progress(m, src->offset, src->total, true);
+    clock_gettime(CLOCK_MONOTONIC, &m->last_progress);
+    m->progress_written = -1;
     step s = download(m, reader);
     write_progress(m, src->offset, src->total, true);
     molt_artifact_reader_free(reader);

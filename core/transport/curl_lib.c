@@ -2,10 +2,10 @@
 /* libcurl loaded on demand (curl_lib.h): dlopen once, resolve the table, curl_global_init. */
 #include "transport/curl_lib.h"
 
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stddef.h>
-#include <string.h>
+
+#include "util/dl_lib.h"
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static molt_curl_lib lib;
@@ -14,10 +14,7 @@ static const char *load_soname = MOLT_CURL_SONAME;
 
 /* One row per function: its name in libcurl and where the pointer goes in the table. */
 #define FN(field, name) { name, offsetof(molt_curl_lib, field) }
-static const struct {
-    const char *name;
-    size_t offset;
-} functions[] = {
+static const molt_dl_fn functions[] = {
     FN(global_init, "curl_global_init"),
     FN(global_cleanup, "curl_global_cleanup"),
     FN(version_info, "curl_version_info"),
@@ -53,30 +50,16 @@ static const struct {
 static void load(void)
 {
     const char *soname = load_soname;
-    dlerror();
-    void *dl = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
-    if (!dl) {
-        const char *why = dlerror();
-        molt_err_set(&load_err, MOLT_EUNSUPPORTED,
-                     "HTTP needs libcurl, which cannot be loaded (%s): %s; install libcurl "
-                     "(Debian: libcurl4)", soname, why ? why : "?");
-        return;
-    }
+    static const molt_dl_text text = {
+        .need = "HTTP needs libcurl",
+        .install = "libcurl (Debian: libcurl4)",
+        .version = "libcurl 7.83 or newer is needed",
+    };
     molt_curl_lib t;
-    for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
-        dlerror();
-        void *sym = dlsym(dl, functions[i].name);
-        if (!sym) {
-            molt_err_set(&load_err, MOLT_EUNSUPPORTED,
-                         "HTTP needs libcurl: %s has no function %s (libcurl 7.83 or newer "
-                         "is needed)", soname, functions[i].name);
-            dlclose(dl);
-            return;
-        }
-        /* POSIX: a function pointer round-trips through void *; copied by bytes so the
-         * compiler does not warn about the conversion. */
-        memcpy((char *)&t + functions[i].offset, &sym, sizeof sym);
-    }
+    void *dl = NULL;
+    if (molt_dl_lib_load(soname, functions, sizeof functions / sizeof functions[0], &t, &text,
+                         &dl, &load_err) < 0)
+        return;
     CURLcode rc = t.global_init(CURL_GLOBAL_DEFAULT);
     if (rc != CURLE_OK) {
         molt_err_set(&load_err, MOLT_ENET, "curl_global_init (%s): %s", soname,

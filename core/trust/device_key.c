@@ -2,8 +2,7 @@
 /* The device key: load it, or make it on first start and keep it private (mode 0600); or use a
  * key in a PKCS#11 token through OpenSSL's "pkcs11" engine (libp11). */
 /* Debian 12 has no PKCS#11 provider for OpenSSL 3, only libp11's engine: the ENGINE API is
- * deprecated in OpenSSL 3 but present; its deprecation attributes are turned off here only. */
-#define OPENSSL_SUPPRESS_DEPRECATED
+ * deprecated in OpenSSL 3 but present; util/crypto_lib.h turns its deprecation attributes off. */
 #include "trust/device_key.h"
 
 #include <errno.h>
@@ -12,12 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <openssl/bio.h>
-#include <openssl/engine.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 
+#include "util/crypto_lib.h"
 #include "util/fs.h"
 #include "util/log.h"
 
@@ -32,11 +27,12 @@ struct molt_device_key {
 
 static int ssl_fail(molt_err *err, int code, const char *what)
 {
-    unsigned long e = ERR_get_error();
+    const molt_crypto_lib *crypto = molt_crypto();
+    unsigned long e = crypto->ERR_get_error();
     char text[256] = "unknown OpenSSL error";
     if (e)
-        ERR_error_string_n(e, text, sizeof text);
-    ERR_clear_error();
+        crypto->ERR_error_string_n(e, text, sizeof text);
+    crypto->ERR_clear_error();
     return molt_err_set(err, code, "%s: %s", what, text);
 }
 
@@ -65,13 +61,14 @@ static const char *type_name(molt_key_type t)
 
 static int generate(molt_key_type type, EVP_PKEY **ret, molt_err *err)
 {
+    const molt_crypto_lib *crypto = molt_crypto();
     EVP_PKEY *pkey = NULL;
     if (type == MOLT_KEY_RSA3072)
-        pkey = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072);
+        pkey = crypto->EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072);
     else if (type == MOLT_KEY_ECDSA_P256)
-        pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+        pkey = crypto->EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     else
-        pkey = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+        pkey = crypto->EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
     if (!pkey)
         return ssl_fail(err, MOLT_EIO, "generating the device key");
     *ret = pkey;
@@ -82,7 +79,7 @@ static int generate(molt_key_type type, EVP_PKEY **ret, molt_err *err)
 static int bio_string(BIO *bio, char **ret, size_t *ret_len, molt_err *err)
 {
     char *data;
-    long n = BIO_get_mem_data(bio, &data);
+    long n = molt_crypto()->BIO_ctrl(bio, BIO_CTRL_INFO, 0, (char *)&data);
     char *copy = malloc((size_t)n + 1);
     if (!copy)
         return molt_err_set(err, MOLT_ENOMEM, "out of memory");
@@ -97,24 +94,26 @@ static int bio_string(BIO *bio, char **ret, size_t *ret_len, molt_err *err)
 /* PEM (PKCS#8) of pkey, or of its public half, into a malloc'd string. */
 static int pem_of(EVP_PKEY *pkey, bool public_only, char **ret, size_t *ret_len, molt_err *err)
 {
-    BIO *bio = BIO_new(BIO_s_mem());
+    const molt_crypto_lib *crypto = molt_crypto();
+    BIO *bio = crypto->BIO_new(crypto->BIO_s_mem());
     int r;
     if (!bio)
         return molt_err_set(err, MOLT_ENOMEM, "out of memory");
-    int ok = public_only ? PEM_write_bio_PUBKEY(bio, pkey)
-                         : PEM_write_bio_PrivateKey(bio, pkey, NULL, NULL, 0, NULL, NULL);
+    int ok = public_only ? crypto->PEM_write_bio_PUBKEY(bio, pkey)
+                         : crypto->PEM_write_bio_PrivateKey(bio, pkey, NULL, NULL, 0, NULL, NULL);
     if (ok != 1)
         r = ssl_fail(err, MOLT_EIO, public_only ? "encoding the device's public key"
                                                 : "encoding the device key");
     else
         r = bio_string(bio, ret, ret_len, err);
-    BIO_free(bio);
+    crypto->BIO_free(bio);
     return r;
 }
 
 static int type_of(EVP_PKEY *pkey, const char *path, molt_key_type *ret, molt_err *err)
 {
-    switch (EVP_PKEY_get_base_id(pkey)) {
+    const molt_crypto_lib *crypto = molt_crypto();
+    switch (crypto->EVP_PKEY_get_base_id(pkey)) {
     case EVP_PKEY_ED25519:
         *ret = MOLT_KEY_ED25519;
         return 0;
@@ -124,7 +123,7 @@ static int type_of(EVP_PKEY *pkey, const char *path, molt_key_type *ret, molt_er
     case EVP_PKEY_EC: {
         char group[64] = "";
         size_t glen = 0;
-        EVP_PKEY_get_utf8_string_param(pkey, "group", group, sizeof group, &glen);
+        crypto->EVP_PKEY_get_utf8_string_param(pkey, "group", group, sizeof group, &glen);
         if (strcmp(group, "prime256v1") != 0 && strcmp(group, "P-256") != 0)
             return molt_err_set(err, MOLT_EUNSUPPORTED,
                                 "device key %s: EC curve %s, only P-256 is supported", path,
@@ -135,12 +134,13 @@ static int type_of(EVP_PKEY *pkey, const char *path, molt_key_type *ret, molt_er
     default:
         return molt_err_set(err, MOLT_EUNSUPPORTED,
                             "device key %s: key type %d; expected Ed25519, RSA or ECDSA P-256",
-                            path, EVP_PKEY_get_base_id(pkey));
+                            path, crypto->EVP_PKEY_get_base_id(pkey));
     }
 }
 
 static int load_file(const char *path, EVP_PKEY **ret, molt_err *err)
 {
+    const molt_crypto_lib *crypto = molt_crypto();
     struct stat st;
     if (stat(path, &st) != 0)
         return molt_err_errno(err, errno == ENOENT ? MOLT_ENOTFOUND : MOLT_EIO, errno,
@@ -154,10 +154,10 @@ static int load_file(const char *path, EVP_PKEY **ret, molt_err *err)
     int r = molt_read_file(path, KEY_FILE_MAX, &text, &len, err);
     if (r < 0)
         return r;
-    BIO *bio = BIO_new_mem_buf(text, (int)len);
-    EVP_PKEY *pkey = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
-    BIO_free(bio);
-    OPENSSL_cleanse(text, len);
+    BIO *bio = crypto->BIO_new_mem_buf(text, (int)len);
+    EVP_PKEY *pkey = bio ? crypto->PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+    crypto->BIO_free(bio);
+    crypto->OPENSSL_cleanse(text, len);
     free(text);
     if (!pkey) {
         char what[512];
@@ -170,6 +170,7 @@ static int load_file(const char *path, EVP_PKEY **ret, molt_err *err)
 
 static int create_file(const char *path, molt_key_type type, EVP_PKEY **ret, molt_err *err)
 {
+    const molt_crypto_lib *crypto = molt_crypto();
     EVP_PKEY *pkey = NULL;
     char *pem = NULL, *dir = strdup(path);
     size_t len = 0;
@@ -190,10 +191,10 @@ static int create_file(const char *path, molt_key_type type, EVP_PKEY **ret, mol
     pkey = NULL;
 out:
     if (pem) {
-        OPENSSL_cleanse(pem, len);
+        crypto->OPENSSL_cleanse(pem, len);
         free(pem);
     }
-    EVP_PKEY_free(pkey);
+    crypto->EVP_PKEY_free(pkey);
     free(dir);
     return r;
 }
@@ -226,30 +227,31 @@ static void redact_uri(const char *uri, char *out, size_t size)
 static int load_pkcs11(const char *uri, const char *module, EVP_PKEY **ret, ENGINE **ret_engine,
                        molt_err *err)
 {
-    ENGINE *e = ENGINE_by_id("pkcs11");
+    const molt_crypto_lib *crypto = molt_crypto();
+    ENGINE *e = crypto->ENGINE_by_id("pkcs11");
     int r = 0;
     if (!e)
         return ssl_fail(err, MOLT_EUNSUPPORTED, "device key in a PKCS#11 token: OpenSSL has no "
                         "\"pkcs11\" engine (Debian: libengine-pkcs11-openssl)");
-    if (module && ENGINE_ctrl_cmd_string(e, "MODULE_PATH", module, 0) != 1) {
+    if (module && crypto->ENGINE_ctrl_cmd_string(e, "MODULE_PATH", module, 0) != 1) {
         r = ssl_fail(err, MOLT_ECONFIG, "server.pkcs11_module: the pkcs11 engine refused it");
-        ENGINE_free(e);
+        crypto->ENGINE_free(e);
         return r;
     }
-    if (ENGINE_init(e) != 1) {
+    if (crypto->ENGINE_init(e) != 1) {
         r = ssl_fail(err, MOLT_EIO, "starting OpenSSL's pkcs11 engine");
-        ENGINE_free(e);
+        crypto->ENGINE_free(e);
         return r;
     }
-    ENGINE_free(e);   /* the functional reference of ENGINE_init keeps it */
-    EVP_PKEY *pkey = ENGINE_load_private_key(e, uri, NULL, NULL);
+    crypto->ENGINE_free(e);   /* the functional reference of ENGINE_init keeps it */
+    EVP_PKEY *pkey = crypto->ENGINE_load_private_key(e, uri, NULL, NULL);
     if (!pkey) {
         char what[512];
         char shown[384];
         redact_uri(uri, shown, sizeof shown);
         snprintf(what, sizeof what, "device key %s: not found in a PKCS#11 token", shown);
         r = ssl_fail(err, MOLT_ENOTFOUND, what);
-        ENGINE_finish(e);
+        crypto->ENGINE_finish(e);
         return r;
     }
     *ret = pkey;
@@ -266,6 +268,7 @@ int molt_device_key_load(molt_device_key **ret, const char *path, molt_key_type 
 int molt_device_key_load_pkcs11(molt_device_key **ret, const char *path, molt_key_type type,
                                 const char *pkcs11_module, molt_err *err)
 {
+    const molt_crypto_lib *crypto = molt_crypto();
     EVP_PKEY *pkey = NULL;
     ENGINE *engine = NULL;
     molt_key_type loaded;
@@ -293,19 +296,20 @@ int molt_device_key_load_pkcs11(molt_device_key **ret, const char *path, molt_ke
     return 0;
 fail:
     free(k);
-    EVP_PKEY_free(pkey);
+    crypto->EVP_PKEY_free(pkey);
     if (engine)
-        ENGINE_finish(engine);
+        crypto->ENGINE_finish(engine);
     return r;
 }
 
 void molt_device_key_free(molt_device_key *key)
 {
+    const molt_crypto_lib *crypto = molt_crypto();
     if (!key)
         return;
-    EVP_PKEY_free(key->pkey);
+    crypto->EVP_PKEY_free(key->pkey);
     if (key->engine)
-        ENGINE_finish(key->engine);
+        crypto->ENGINE_finish(key->engine);
     free(key);
 }
 

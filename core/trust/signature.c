@@ -5,15 +5,9 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/bio.h>
-#include <openssl/bn.h>
 #include <openssl/core_names.h>
-#include <openssl/ec.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/rsa.h>
 
+#include "util/crypto_lib.h"
 #include "util/encoding.h"
 #include "util/fs.h"
 
@@ -34,28 +28,30 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
 /* The last OpenSSL error as text (for messages), and the queue emptied. */
 static const char *ossl_reason(char *buf, size_t len)
 {
-    unsigned long e = ERR_peek_last_error();
+    const molt_crypto_lib *crypto = molt_crypto();
+    unsigned long e = crypto->ERR_peek_last_error();
     if (e == 0)
         snprintf(buf, len, "no OpenSSL detail");
     else
-        ERR_error_string_n(e, buf, len);
-    ERR_clear_error();
+        crypto->ERR_error_string_n(e, buf, len);
+    crypto->ERR_clear_error();
     return buf;
 }
 
 /* Which supported algorithm the key is for; MOLT_EUNSUPPORTED for anything else. */
 static int key_kind_of(EVP_PKEY *pkey, const char *path, enum key_kind *ret_kind, molt_err *err)
 {
-    if (EVP_PKEY_is_a(pkey, "RSA")) {
+    const molt_crypto_lib *crypto = molt_crypto();
+    if (crypto->EVP_PKEY_is_a(pkey, "RSA")) {
         *ret_kind = KEY_RSA;
         return 0;
     }
-    if (EVP_PKEY_is_a(pkey, "EC")) {
+    if (crypto->EVP_PKEY_is_a(pkey, "EC")) {
         char group[64] = "";
         size_t glen = 0;
-        if (!EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group,
+        if (!crypto->EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group,
                                             sizeof group, &glen)) {
-            ERR_clear_error();
+            crypto->ERR_clear_error();
             return molt_err_set(err, MOLT_EUNSUPPORTED,
                                 "%s: EC key without a named curve (only P-256 is supported)", path);
         }
@@ -66,15 +62,17 @@ static int key_kind_of(EVP_PKEY *pkey, const char *path, enum key_kind *ret_kind
         *ret_kind = KEY_EC_P256;
         return 0;
     }
+    const char *type = crypto->EVP_PKEY_get0_type_name(pkey);
     return molt_err_set(err, MOLT_EUNSUPPORTED,
                         "%s: key type %s is not supported (expected RSA or EC P-256)", path,
-                        EVP_PKEY_get0_type_name(pkey) ? EVP_PKEY_get0_type_name(pkey) : "?");
+                        type ? type : "?");
 }
 
 /* Load a PEM key file: private (PKCS#1, SEC1, PKCS#8) when private is true, else PKIX public. */
 static int load_key(const char *path, int private, EVP_PKEY **ret_pkey, enum key_kind *ret_kind,
                     molt_err *err)
 {
+    const molt_crypto_lib *crypto = molt_crypto();
     char *pem = NULL;
     size_t pem_len = 0;
     BIO *bio = NULL;
@@ -85,13 +83,13 @@ static int load_key(const char *path, int private, EVP_PKEY **ret_pkey, enum key
         molt_err_prefix(err, "reading %s key: ", private ? "signing" : "verification");
         return r;
     }
-    bio = BIO_new_mem_buf(pem, (int)pem_len);
+    bio = crypto->BIO_new_mem_buf(pem, (int)pem_len);
     if (!bio) {
         r = molt_err_set(err, MOLT_ENOMEM, "out of memory loading key %s", path);
         goto out;
     }
-    pkey = private ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL)
-                   : PEM_read_bio_PUBKEY(bio, NULL, no_passphrase, NULL);
+    pkey = private ? crypto->PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL)
+                   : crypto->PEM_read_bio_PUBKEY(bio, NULL, no_passphrase, NULL);
     if (!pkey) {
         r = molt_err_set(err, MOLT_EFORMAT, "%s is not a PEM %s key (%s)", path,
                          private ? "private (PKCS#1, SEC1 or PKCS#8, unencrypted)"
@@ -107,8 +105,8 @@ static int load_key(const char *path, int private, EVP_PKEY **ret_pkey, enum key
     *ret_kind = kind;
     pkey = NULL;
 out:
-    EVP_PKEY_free(pkey);
-    BIO_free(bio);
+    crypto->EVP_PKEY_free(pkey);
+    crypto->BIO_free(bio);
     free(pem);
     return r;
 }
@@ -117,40 +115,42 @@ out:
 static int ecdsa_der_to_raw(const unsigned char *der, size_t der_len,
                             unsigned char raw[ECDSA_RAW_LEN])
 {
+    const molt_crypto_lib *crypto = molt_crypto();
     const unsigned char *p = der;
-    ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long)der_len);
+    ECDSA_SIG *sig = crypto->d2i_ECDSA_SIG(NULL, &p, (long)der_len);
     if (!sig)
         return MOLT_EFORMAT;
     const BIGNUM *r = NULL, *s = NULL;
-    ECDSA_SIG_get0(sig, &r, &s);
-    int ok = BN_bn2binpad(r, raw, P256_FIELD_BYTES) == P256_FIELD_BYTES &&
-             BN_bn2binpad(s, raw + P256_FIELD_BYTES, P256_FIELD_BYTES) == P256_FIELD_BYTES;
-    ECDSA_SIG_free(sig);
+    crypto->ECDSA_SIG_get0(sig, &r, &s);
+    int ok = crypto->BN_bn2binpad(r, raw, P256_FIELD_BYTES) == P256_FIELD_BYTES &&
+             crypto->BN_bn2binpad(s, raw + P256_FIELD_BYTES, P256_FIELD_BYTES) == P256_FIELD_BYTES;
+    crypto->ECDSA_SIG_free(sig);
     return ok ? 0 : MOLT_EFORMAT;
 }
 
 /* Raw r||s (64 bytes) -> malloc'd DER. */
 static int ecdsa_raw_to_der(const unsigned char *raw, unsigned char **ret_der, size_t *ret_len)
 {
-    ECDSA_SIG *sig = ECDSA_SIG_new();
-    BIGNUM *r = BN_bin2bn(raw, P256_FIELD_BYTES, NULL);
-    BIGNUM *s = BN_bin2bn(raw + P256_FIELD_BYTES, P256_FIELD_BYTES, NULL);
+    const molt_crypto_lib *crypto = molt_crypto();
+    ECDSA_SIG *sig = crypto->ECDSA_SIG_new();
+    BIGNUM *r = crypto->BN_bin2bn(raw, P256_FIELD_BYTES, NULL);
+    BIGNUM *s = crypto->BN_bin2bn(raw + P256_FIELD_BYTES, P256_FIELD_BYTES, NULL);
     int rc = MOLT_ENOMEM;
-    if (!sig || !r || !s || !ECDSA_SIG_set0(sig, r, s)) {
-        BN_free(r);
-        BN_free(s);
+    if (!sig || !r || !s || !crypto->ECDSA_SIG_set0(sig, r, s)) {
+        crypto->BN_free(r);
+        crypto->BN_free(s);
         goto out;
     }
     /* sig owns r and s now */
     unsigned char *der = NULL;
-    int n = i2d_ECDSA_SIG(sig, &der);
+    int n = crypto->i2d_ECDSA_SIG(sig, &der);
     if (n <= 0)
         goto out;
     *ret_der = der;
     *ret_len = (size_t)n;
     rc = 0;
 out:
-    ECDSA_SIG_free(sig);
+    crypto->ECDSA_SIG_free(sig);
     return rc;
 }
 
@@ -158,16 +158,17 @@ out:
 static int digest_ctx(EVP_PKEY *pkey, enum key_kind kind, int sign, const char *path,
                       EVP_MD_CTX **ret_md, molt_err *err)
 {
+    const molt_crypto_lib *crypto = molt_crypto();
     char why[256];
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    EVP_MD_CTX *md = crypto->EVP_MD_CTX_new();
     if (!md)
         return molt_err_set(err, MOLT_ENOMEM, "out of memory using key %s", path);
     EVP_PKEY_CTX *pctx = NULL;
-    int ok = sign ? EVP_DigestSignInit(md, &pctx, EVP_sha256(), NULL, pkey)
-                  : EVP_DigestVerifyInit(md, &pctx, EVP_sha256(), NULL, pkey);
+    int ok = sign ? crypto->EVP_DigestSignInit(md, &pctx, crypto->EVP_sha256(), NULL, pkey)
+                  : crypto->EVP_DigestVerifyInit(md, &pctx, crypto->EVP_sha256(), NULL, pkey);
     if (ok != 1 ||
-        (kind == KEY_RSA && EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1)) {
-        EVP_MD_CTX_free(md);
+        (kind == KEY_RSA && crypto->EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1)) {
+        crypto->EVP_MD_CTX_free(md);
         return molt_err_set(err, MOLT_EUNSUPPORTED, "cannot set up %s with %s (%s)",
                             sign ? "signing" : "verification", path,
                             ossl_reason(why, sizeof why));
@@ -179,6 +180,7 @@ static int digest_ctx(EVP_PKEY *pkey, enum key_kind kind, int sign, const char *
 int molt_signature_sign(const char *key_path, const void *msg, size_t len, char **ret_b64,
                         molt_err *err)
 {
+    const molt_crypto_lib *crypto = molt_crypto();
     EVP_PKEY *pkey = NULL;
     EVP_MD_CTX *md = NULL;
     unsigned char *sig = NULL;
@@ -192,7 +194,7 @@ int molt_signature_sign(const char *key_path, const void *msg, size_t len, char 
     if ((r = digest_ctx(pkey, kind, 1, key_path, &md, err)) < 0)
         goto out;
     size_t sig_len = 0;
-    if (EVP_DigestSign(md, NULL, &sig_len, msg, len) != 1) {
+    if (crypto->EVP_DigestSign(md, NULL, &sig_len, msg, len) != 1) {
         r = molt_err_set(err, MOLT_EIO, "signing with %s failed (%s)", key_path,
                          ossl_reason(why, sizeof why));
         goto out;
@@ -202,7 +204,7 @@ int molt_signature_sign(const char *key_path, const void *msg, size_t len, char 
         r = molt_err_set(err, MOLT_ENOMEM, "out of memory signing with %s", key_path);
         goto out;
     }
-    if (EVP_DigestSign(md, sig, &sig_len, msg, len) != 1) {
+    if (crypto->EVP_DigestSign(md, sig, &sig_len, msg, len) != 1) {
         r = molt_err_set(err, MOLT_EIO, "signing with %s failed (%s)", key_path,
                          ossl_reason(why, sizeof why));
         goto out;
@@ -220,14 +222,15 @@ int molt_signature_sign(const char *key_path, const void *msg, size_t len, char 
     }
 out:
     free(sig);
-    EVP_MD_CTX_free(md);
-    EVP_PKEY_free(pkey);
+    crypto->EVP_MD_CTX_free(md);
+    crypto->EVP_PKEY_free(pkey);
     return r;
 }
 
 int molt_signature_verify(const char *pubkey_path, const void *msg, size_t len,
                           const char *b64, size_t b64_len, molt_err *err)
 {
+    const molt_crypto_lib *crypto = molt_crypto();
     EVP_PKEY *pkey = NULL;
     EVP_MD_CTX *md = NULL;
     unsigned char *sig = NULL, *der = NULL;
@@ -266,8 +269,8 @@ int molt_signature_verify(const char *pubkey_path, const void *msg, size_t len,
     }
     if ((r = digest_ctx(pkey, kind, 0, pubkey_path, &md, err)) < 0)
         goto out;
-    if (EVP_DigestVerify(md, check, check_len, msg, len) != 1) {
-        ERR_clear_error();
+    if (crypto->EVP_DigestVerify(md, check, check_len, msg, len) != 1) {
+        crypto->ERR_clear_error();
         r = molt_err_set(err, MOLT_ESIGNATURE, "signature does not verify with key %s (%s)",
                          pubkey_path, kind == KEY_RSA ? "RSA PKCS#1 v1.5 SHA-256"
                                                       : "ECDSA P-256 SHA-256");
@@ -275,9 +278,9 @@ int molt_signature_verify(const char *pubkey_path, const void *msg, size_t len,
     }
     r = 0;
 out:
-    OPENSSL_free(der);
+    crypto->CRYPTO_free(der, OPENSSL_FILE, OPENSSL_LINE);
     free(sig);
-    EVP_MD_CTX_free(md);
-    EVP_PKEY_free(pkey);
+    crypto->EVP_MD_CTX_free(md);
+    crypto->EVP_PKEY_free(pkey);
     return r;
 }

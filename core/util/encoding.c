@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Hex, base64 and one-shot SHA-256 on top of OpenSSL. */
-/* SHA256_Init & co. (deprecated in OpenSSL 3): same speed as EVP_Digest without loading the
- * default provider, which maps ~1.7 MiB more of libcrypto (docs/performance.md). */
-#define OPENSSL_SUPPRESS_DEPRECATED
+/* SHA256_Init & co. (deprecated in OpenSSL 3, util/crypto_lib.h): same speed as EVP_Digest
+ * without loading the default provider, which maps ~1.7 MiB more of libcrypto
+ * (docs/performance.md). */
 #include "util/encoding.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/evp.h>
-#include <openssl/sha.h>
+
+#include "util/crypto_lib.h"
 
 void molt_hex_encode(const unsigned char *in, size_t len, char *out)
 {
@@ -51,7 +51,7 @@ int molt_base64_encode(const void *in, size_t len, char **ret, molt_err *err)
     char *out = malloc(4 * ((len + 2) / 3) + 1);
     if (!out)
         return molt_err_set(err, MOLT_ENOMEM, "base64: out of memory");
-    EVP_EncodeBlock((unsigned char *)out, in, (int)len);
+    molt_crypto()->EVP_EncodeBlock((unsigned char *)out, in, (int)len);
     *ret = out;
     return 0;
 }
@@ -74,7 +74,7 @@ int molt_base64_decode(const char *in, size_t len, unsigned char **ret, size_t *
     unsigned char *out = malloc(len / 4 * 3 + 1);
     if (!out)
         return molt_err_set(err, MOLT_ENOMEM, "base64: out of memory");
-    int n = EVP_DecodeBlock(out, (const unsigned char *)in, (int)len);
+    int n = molt_crypto()->EVP_DecodeBlock(out, (const unsigned char *)in, (int)len);
     if (n < 0) {
         free(out);
         return molt_err_set(err, MOLT_EFORMAT, "base64: cannot decode");
@@ -88,8 +88,9 @@ int molt_base64_decode(const char *in, size_t len, unsigned char **ret, size_t *
 
 void molt_sha256(const void *data, size_t len, unsigned char out[32])
 {
+    const molt_crypto_lib *crypto = molt_crypto();
     SHA256_CTX c;
-    SHA256_Init(&c);
-    SHA256_Update(&c, data, len);
-    SHA256_Final(out, &c);
+    crypto->SHA256_Init(&c);
+    crypto->SHA256_Update(&c, data, len);
+    crypto->SHA256_Final(out, &c);
 }

@@ -13,25 +13,42 @@
 #include <sys/stat.h>
 #include <dirent.h>
 
+/* mkdir buf (a writable copy of the path), creating missing parents first; from the end, so
+ * that the folders already there cost nothing but the one mkdir that finds its parent. */
+static int mkdir_parents(char *buf, mode_t mode, molt_err *err)
+{
+    if (mkdir(buf, mode) == 0 || errno == EEXIST)
+        return 0;
+    char *slash = strrchr(buf, '/');
+    if (errno != ENOENT || !slash || slash == buf)
+        return molt_err_errno(err, MOLT_EIO, errno, "cannot create folder %s", buf);
+    *slash = '\0';
+    int r = mkdir_parents(buf, mode, err);
+    *slash = '/';
+    if (r < 0)
+        return r;
+    if (mkdir(buf, mode) != 0 && errno != EEXIST)
+        return molt_err_errno(err, MOLT_EIO, errno, "cannot create folder %s", buf);
+    return 0;
+}
+
 int molt_mkdir_p(const char *path, mode_t mode, molt_err *err)
 {
     char buf[PATH_MAX];
     size_t len = strlen(path);
     if (len == 0 || len >= sizeof buf)
         return molt_err_set(err, MOLT_EINVAL, "mkdir: bad path '%s'", path);
-    memcpy(buf, path, len + 1);
-    for (char *p = buf + 1; ; p++) {
-        if (*p == '/' || *p == '\0') {
-            char saved = *p;
-            *p = '\0';
-            if (mkdir(buf, mode) != 0 && errno != EEXIST)
-                return molt_err_errno(err, MOLT_EIO, errno, "cannot create folder %s", buf);
-            *p = saved;
-            if (saved == '\0')
-                break;
-        }
-    }
+    /* Most calls find the folder there (the data dir, a module's kv folder, at every
+     * command): one stat, not a mkdir per component from the root. */
     struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return 0;
+    memcpy(buf, path, len + 1);
+    while (len > 1 && buf[len - 1] == '/')
+        buf[--len] = '\0';
+    int r = mkdir_parents(buf, mode, err);
+    if (r < 0)
+        return r;
     if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
         return molt_err_set(err, MOLT_EIO, "%s exists and is not a folder", path);
     return 0;

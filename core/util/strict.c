@@ -85,7 +85,7 @@ static char *folder_of(const char *p)
 
 int molt_strict_check(const char *path, const char *what, molt_err *err)
 {
-    char *abs = NULL, *real = NULL, *dir = NULL;
+    char *abs = NULL, *real = NULL, *dir = NULL, *real_dir = NULL;
     struct stat st;
     int r = 0;
     if (path[0] == '/') {
@@ -120,15 +120,16 @@ int molt_strict_check(const char *path, const char *what, molt_err *err)
     }
     if ((r = check_folders(dir, what, path, err)) < 0)
         goto out;
-    free(dir);
-    if (!(dir = folder_of(real))) {
+    if (!(real_dir = folder_of(real))) {
         r = molt_err_set(err, MOLT_ENOMEM, "%s %s: out of memory", what, path);
         goto out;
     }
-    r = check_folders(dir, what, path, err);
+    if (strcmp(real_dir, dir) != 0)
+        r = check_folders(real_dir, what, path, err);
 out:
     free(abs);
     free(real);
     free(dir);
+    free(real_dir);
     return r;
 }

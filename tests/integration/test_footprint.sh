@@ -5,7 +5,9 @@
 #    libarchive.so nor libxml2 (and so no ICU, no libstdc++); linked shared, they need
 #    libarchive.so;
 #  - listing the native modules loads each in a child process: the docker module's libcurl is
-#    loaded by that child (LD_DEBUG shows it under the child's pid), never by molt itself.
+#    loaded by that child (LD_DEBUG shows it under the child's pid), never by molt itself;
+#  - molt does not link libcrypto (core/util/crypto_lib.c loads it at its first use): `molt
+#    version` never maps it.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/device.sh"
 
@@ -31,6 +33,14 @@ else
     needed "$MOLT" | grep -q '^libarchive\.so' || fail "$MOLT does not need libarchive.so"
     pass "shared libarchive: molt needs libarchive.so (the static check applies to static builds)"
 fi
+
+needed "$MOLT" | grep '^lib\(crypto\|ssl\|curl\)' && fail "$MOLT links the libraries above"
+LD_DEBUG=files "$MOLT" version >/dev/null 2>"$T/ld-version.log" || fail "molt version failed"
+grep -q "file=libc\.so" "$T/ld-version.log" || fail "no LD_DEBUG output from molt version"
+if grep "file=libcrypto" "$T/ld-version.log"; then
+    fail "molt version loaded libcrypto"
+fi
+pass "molt links no libcrypto, libssl or libcurl, and molt version loads no libcrypto"
 
 if [ -f "$native/docker.so" ] && needed "$native/docker.so" | grep -q '^libcurl'; then
     device_new probe

@@ -11,7 +11,8 @@
 # ArtifactRollback (base-1) only once they finish, so a killed call changes nothing.
 # Checked after each resume: no overlap, no process of the killed run left (its MOLT_TEST_MARK),
 # the resume logged that it ended the leftovers, the store is idle and the device equals the
-# artifact molt records. A state script sleeping in ArtifactInstall_Enter is a case too.
+# artifact molt records, and <data_dir>/running held the killed run's token until the resume blanked
+# it at its normal end. A state script sleeping in ArtifactInstall_Enter is a case too.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/device.sh"
 
@@ -80,6 +81,8 @@ run_case() {
     # SIGKILL to molt alone, then at once the resume (the hooks back to checks first).
     kill -9 "$MOLT_BG_PID"
     rm -f "$CTL/sleep_$target"
+    grep -qE '^[0-9a-f-]{36}$' "$DEV_DATA/running" ||
+        fail "$name: <data_dir>/running does not hold the killed molt's token: $(od -c "$DEV_DATA/running" | head -n 3)"
     check_hooks
     molt_dev resume
     assert_none_marked "$mark" "$name: processes of the killed molt still run after the resume"
@@ -87,6 +90,8 @@ run_case() {
     assert_match "ending process [0-9]+ \(sleep\), left running by a molt that died" "$(cat "$RUN_ERR")" \
         "$name: the resume says which leftover it ended"
     assert_eq idle "$(dev_state)" "$name: state after the resume"
+    [ -z "$(tr -d ' \n' <"$DEV_DATA/running")" ] ||
+        fail "$name: <data_dir>/running still holds a token after the resume's normal end"
     assert_eq "$want" "$(dev_artifact)" "$name: artifact molt records"
     assert_eq "$want" "$(cat "$CTL/device")" "$name: the device is on what molt records"
     pass "$name: kill -9 of molt in $target, resume at once: the old run was gone first; device = $want"

@@ -107,6 +107,35 @@ static void test_errors(void **state)
     assert_null(names);
 }
 
+/* molt_mkdir_p: the missing folders of a path made below the deepest one there (trailing
+ * slashes and all), an existing folder accepted as it is, and the errors name the path: a file
+ * where a folder must be, a file in the middle of the path. */
+static void test_mkdir_p(void **state)
+{
+    (void)state;
+    molt_err err = {0};
+    char deep[160], file[160], below_file[160];
+    struct stat st;
+    snprintf(deep, sizeof deep, "%s/m1/m2/m3/", dir);
+    assert_int_equal(molt_mkdir_p(deep, 0700, &err), 0);
+    assert_int_equal(stat(deep, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    assert_int_equal(st.st_mode & 0777, 0700);
+    assert_int_equal(molt_mkdir_p(deep, 0755, &err), 0);   /* there: kept, mode unchanged */
+    assert_int_equal(stat(deep, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    snprintf(deep, sizeof deep, "%s/m1/m2/m4", dir);
+    assert_int_equal(molt_mkdir_p(deep, 0755, &err), 0);
+    assert_true(molt_path_exists(deep));
+    snprintf(file, sizeof file, "%s/a", dir);
+    assert_int_equal(molt_mkdir_p(file, 0755, &err), MOLT_EIO);
+    assert_non_null(strstr(err.msg, "is not a folder"));
+    snprintf(below_file, sizeof below_file, "%s/a/x/y", dir);
+    assert_int_equal(molt_mkdir_p(below_file, 0755, &err), MOLT_EIO);
+    assert_non_null(strstr(err.msg, "cannot create folder"));
+    assert_non_null(strstr(err.msg, file));
+}
+
 /* A chain of depth folders named "d123456789" below top (mkdirat, so its paths exceed
  * PATH_MAX), with a file, a symlink and a sibling folder at every 100th level. */
 static void make_deep(const char *top, int depth)
@@ -341,6 +370,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sorted_and_filtered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mkdir_p, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rm_rf_deep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rm_rf_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_atomic_mode_ignores_umask, setup, teardown),

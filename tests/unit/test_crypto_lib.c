@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* libcrypto loaded on demand (core/util/crypto_lib.h): a process that has hashed nothing has no
+ * libcrypto mapped; the first use maps it and the table works (SHA-256 of a known text through
+ * molt_sha256, base64); a missing library is one clear MOLT_EUNSUPPORTED naming it, and
+ * molt_crypto(), for callers without an error to return, prints it and exits with 127 (the
+ * library named by molt_crypto_set_soname, a test hook). Each case runs in a forked child so
+ * the load-once state starts empty. This program does not link libcrypto (tests/CMakeLists.txt
+ * links it only into the tests that include OpenSSL's headers). */
+#include "fixture.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+#include "util/crypto_lib.h"
+#include "util/encoding.h"
+
+/* True if a mapping of the process names libcrypto. */
+static bool libcrypto_mapped(void)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[4096];
+    bool found = false;
+    assert_non_null(f);
+    while (fgets(line, sizeof line, f))
+        if (strstr(line, "/libcrypto"))
+            found = true;
+    fclose(f);
+    return found;
+}
+
+/* Run fn in a child that loads soname (NULL: the default) on first use, its stderr to
+ * stderr_path (NULL: kept); returns the child's exit status. */
+static int in_child(void (*fn)(void), const char *soname, const char *stderr_path)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (stderr_path && !freopen(stderr_path, "w", stderr))
+            _exit(99);
+        molt_crypto_set_soname(soname);
+        fn();
+        _exit(0);
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    return WEXITSTATUS(st);
+}
+
+static void child_loads(void)
+{
+    if (libcrypto_mapped())
+        _exit(10);   /* mapped at start: this program or molt-core links it */
+    const molt_crypto_lib *c = NULL;
+    molt_err e = {0};
+    if (molt_crypto_get(&c, &e) != 0 || !c || !libcrypto_mapped())
+        _exit(11);
+    const molt_crypto_lib *again = NULL;
+    if (molt_crypto_get(&again, &e) != 0 || again != c || molt_crypto() != c)
+        _exit(12);
+    unsigned char sum[32];
+    char hex[65];
+    molt_sha256("abc", 3, sum);
+    molt_hex_encode(sum, sizeof sum, hex);
+    if (strcmp(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad") != 0)
+        _exit(13);
+    char *b64 = NULL;
+    if (molt_base64_encode("molt", 4, &b64, &e) != 0 || strcmp(b64, "bW9sdA==") != 0)
+        _exit(14);
+    free(b64);
+}
+
+static void test_loaded_on_first_use(void **state)
+{
+    (void)state;
+    assert_int_equal(in_child(child_loads, NULL, NULL), 0);
+}
+
+static void child_missing(void)
+{
+    const molt_crypto_lib *c = NULL;
+    molt_err e = {0};
+    if (molt_crypto_get(&c, &e) != MOLT_EUNSUPPORTED || c)
+        _exit(20);
+    if (!strstr(e.msg, "libcrypto") || !strstr(e.msg, "libmolt-no-such-crypto.so.9"))
+        _exit(21);
+    molt_err e2 = {0};
+    if (molt_crypto_get(&c, &e2) != MOLT_EUNSUPPORTED || strcmp(e.msg, e2.msg) != 0)
+        _exit(22);
+    unsigned char sum[32];
+    molt_sha256("abc", 3, sum);   /* no error to return: exits */
+    _exit(23);
+}
+
+static void test_missing_library(void **state)
+{
+    (void)state;
+    char dir[64], path[128];
+    fx_scratch(dir, sizeof dir, "crypto-lib");
+    snprintf(path, sizeof path, "%s/stderr", dir);
+    assert_int_equal(in_child(child_missing, "libmolt-no-such-crypto.so.9", path), 127);
+    char *text = fx_read(path, NULL);
+    assert_non_null(strstr(text, "molt: molt needs libcrypto, which cannot be loaded "
+                                 "(libmolt-no-such-crypto.so.9)"));
+    free(text);
+    fx_scratch_remove(dir);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_loaded_on_first_use),
+        cmocka_unit_test(test_missing_library),
+    };
+    return fx_run_group_tests(argc, argv, tests, NULL, NULL);
+}

@@ -91,30 +91,33 @@ base_molt=
 if [ -n "${BASELINE_BUILD_DIR:-}" ]; then
     base_molt=$(cd "$BASELINE_BUILD_DIR" && pwd)/core/molt
     [ -x "$base_molt" ] || { echo "no molt in $BASELINE_BUILD_DIR" >&2; exit 1; }
+    # its own device (data dir) with its own file.so: two releases never share a store
+    (file_so="$BASELINE_BUILD_DIR/modules/native/file.so"; bench_molt_device "$sb/base")
 fi
 
-run_one() {  # SOURCE [MOLT]: prints the wall time in seconds and the peak RSS in KiB
-    local prog=${2:-$molt}
+run_one() {  # SOURCE [MOLT DEVICE_DIR]: prints the wall time in seconds and the peak RSS in KiB
+    local prog=${2:-$molt} dev=${3:-$sb/dev}
     rm -rf "$target"
     mkdir -p "$target"
     cp "$old" "$target/app.bin"
     sync
     local t0=$EPOCHREALTIME
-    /usr/bin/time -f '%M' -o "$sb/rss" "$prog" --config "$sb/dev/molt.yaml" install "$1" \
+    /usr/bin/time -f '%M' -o "$sb/rss" "$prog" --config "$dev/molt.yaml" install "$1" \
         >/dev/null 2>"$sb/err" || { cat "$sb/err" >&2; echo "molt install $1 failed" >&2; exit 1; }
     local t1=$EPOCHREALTIME
-    "$molt" --config "$sb/dev/molt.yaml" commit >/dev/null 2>>"$sb/err" ||
+    "$prog" --config "$dev/molt.yaml" commit >/dev/null 2>>"$sb/err" ||
         { cat "$sb/err" >&2; echo "molt commit failed" >&2; exit 1; }
     cmp -s "$payload" "$target/app.bin" || { echo "molt installed a different file" >&2; exit 1; }
     awk -v a="$t0" -v b="$t1" -v r="$(tail -n 1 "$sb/rss")" 'BEGIN { printf "%.3f %d\n", b - a, r }'
 }
 
 run_one "$art" >/dev/null   # the registry cache, as on a device after its first install
+[ -z "$base_molt" ] || run_one "$art" "$base_molt" "$sb/base" >/dev/null
 : >"$sb/file.s"; : >"$sb/url.s"; : >"$sb/base.s"
 for ((i = 1; i <= runs; i++)); do
     run_one "$art" >>"$sb/file.s"
     run_one "$url" >>"$sb/url.s"
-    [ -z "$base_molt" ] || run_one "$url" "$base_molt" >>"$sb/base.s"
+    [ -z "$base_molt" ] || run_one "$url" "$base_molt" "$sb/base" >>"$sb/base.s"
 done
 
 art_mib=$(du -m "$art" | cut -f1)

@@ -169,7 +169,8 @@ int molt_slots_read(const char *path, size_t max, char **ret, size_t *ret_len,
         return r;
     }
     /* Slots are at most a power of two above header + max: a larger file is not ours. */
-    if (!shape_ok(st.st_size) || (unsigned long long)st.st_size / 2 > 2ull * (max + MOLT_SLOTS_HEADER) + SLOT_MIN) {
+    if (!shape_ok(st.st_size) ||
+        (unsigned long long)st.st_size / 2 > 2ull * (max + MOLT_SLOTS_HEADER) + SLOT_MIN) {
         close(fd);
         return molt_err_set(err, MOLT_ECORRUPT, "%s is not a two-slot record file (%lld bytes)",
                             path, (long long)st.st_size);

@@ -354,8 +354,8 @@ static void test_legacy(void **state)
     json_decref(doc);
     raw = read_raw(f->path, &len);
     assert_memory_equal(raw, "molt-store 1 ", 13);
-    json_t *legacy_doc = json_loadb(strchr(raw, '\n') + 1, len - (size_t)(strchr(raw, '\n') + 1 - raw),
-                                    0, NULL);
+    const char *data = strchr(raw, '\n') + 1;
+    json_t *legacy_doc = json_loadb(data, len - (size_t)(data - raw), 0, NULL);
     assert_true(json_equal(legacy_doc, two));
     json_decref(legacy_doc);
     free(raw);

@@ -17,7 +17,7 @@ packages=(
   qemu-system-x86 qemu-utils grub-pc-bin fdisk cpio
   softhsm2 libengine-pkcs11-openssl opensc
   debhelper lintian pandoc man-db file
-  stress-ng
+  stress-ng strace
 )
 
 missing=()

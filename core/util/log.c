@@ -98,17 +98,24 @@ static void write_line(int fd, const char *buf, size_t len)
     }
 }
 
-void molt_log_close_deployment(bool durable)
+/* Make fd the deployment log (-1: none) and close the one before it, made durable first when
+ * asked: the log is what a person reads after a power cut. */
+static void swap_deployment_fd(int fd, bool durable)
 {
     pthread_mutex_lock(&log_lock);
     int old = deployment_fd;
-    deployment_fd = -1;
+    deployment_fd = fd;
     pthread_mutex_unlock(&log_lock);
     if (old >= 0) {
         if (durable)
             fdatasync(old);
         close(old);
     }
+}
+
+void molt_log_close_deployment(bool durable)
+{
+    swap_deployment_fd(-1, durable);
 }
 
 int molt_log_open_deployment(const char *path, molt_err *err)
@@ -127,15 +134,7 @@ int molt_log_open_deployment(const char *path, molt_err *err)
             pread(fd, &last, 1, st.st_size - 1) == 1 && last != '\n')
             write_line(fd, "\n", 1);
     }
-    pthread_mutex_lock(&log_lock);
-    int old = deployment_fd;
-    deployment_fd = fd;
-    pthread_mutex_unlock(&log_lock);
-    if (old >= 0) {
-        /* The log is what a person reads after a power cut: make it durable when done. */
-        fdatasync(old);
-        close(old);
-    }
+    swap_deployment_fd(fd, true);
     return 0;
 }
 

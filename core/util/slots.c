@@ -12,6 +12,7 @@
 #include <zlib.h>
 
 #include "util/durable.h"
+#include "util/fs.h"
 
 /* Header: "molt-slots 1 " <seq: 16 hex> ' ' <len: 8 hex> ' ' <sync: 'd' or 'l'> ' '
  * <crc: 8 hex>, spaces, '\n' at byte 63. The CRC covers the header up to the sync mark and the
@@ -24,6 +25,8 @@
 #define CRC_AT (SYNC_AT + 2u)
 #define COVERED (SYNC_AT + 1u)
 #define SLOT_MIN (8u * 1024)
+/* A file larger than this is not read to find its sequence number: it is replaced. */
+#define SLOTS_FILE_MAX (64u * 1024 * 1024)
 
 static unsigned long record_crc(const unsigned char *header, const unsigned char *data, size_t len)
 {
@@ -133,55 +136,41 @@ static bool shape_ok(off_t size)
     return (half & (half - 1)) == 0;
 }
 
-/* Read all of fd's size bytes into a new buffer. */
-static int read_whole(int fd, const char *path, size_t size, unsigned char **ret, molt_err *err)
+/* The bytes of path (util/fs.h molt_read_file, at most max) when it has a slots file's size:
+ * MOLT_ENOTFOUND when missing, MOLT_ECORRUPT naming the size otherwise. */
+static int read_slots_file(const char *path, size_t max, unsigned char **ret, size_t *ret_size,
+                           molt_err *err)
 {
-    unsigned char *buf = malloc(size ? size : 1);
-    if (!buf)
-        return molt_err_set(err, MOLT_ENOMEM, "out of memory reading %s", path);
-    size_t have = 0;
-    while (have < size) {
-        ssize_t n = pread(fd, buf + have, size - have, (off_t)have);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            free(buf);
-            return n < 0 ? molt_err_errno(err, MOLT_EIO, errno, "cannot read %s", path)
-                         : molt_err_set(err, MOLT_ECORRUPT, "%s shrank while being read", path);
-        }
-        have += (size_t)n;
+    char *buf = NULL;
+    size_t size = 0;
+    int r = molt_read_file(path, max, &buf, &size, err);
+    if (r == MOLT_ELIMIT)
+        return molt_err_set(err, MOLT_ECORRUPT, "%s is not a two-slot record file (more than %zu "
+                            "bytes)", path, max);
+    if (r < 0)
+        return r;
+    if (!shape_ok((off_t)size)) {
+        free(buf);
+        return molt_err_set(err, MOLT_ECORRUPT, "%s is not a two-slot record file (%zu bytes)",
+                            path, size);
     }
-    *ret = buf;
+    *ret = (unsigned char *)buf;
+    *ret_size = size;
     return 0;
 }
 
 int molt_slots_read(const char *path, size_t max, char **ret, size_t *ret_len,
                     molt_slots_read_info *info, molt_err *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? molt_err_set(err, MOLT_ENOTFOUND, "%s does not exist", path)
-                               : molt_err_errno(err, MOLT_EIO, errno, "cannot open %s", path);
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int r = molt_err_errno(err, MOLT_EIO, errno, "cannot stat %s", path);
-        close(fd);
-        return r;
-    }
     /* Slots are at most a power of two above header + max: a larger file is not ours. */
-    if (!shape_ok(st.st_size) ||
-        (unsigned long long)st.st_size / 2 > 2ull * (max + MOLT_SLOTS_HEADER) + SLOT_MIN) {
-        close(fd);
-        return molt_err_set(err, MOLT_ECORRUPT, "%s is not a two-slot record file (%lld bytes)",
-                            path, (long long)st.st_size);
-    }
     unsigned char *buf = NULL;
-    int r = read_whole(fd, path, (size_t)st.st_size, &buf, err);
-    close(fd);
+    size_t size = 0;
+    int r = read_slots_file(path, 2 * (2 * (max + MOLT_SLOTS_HEADER) + SLOT_MIN), &buf, &size,
+                            err);
     if (r < 0)
         return r;
     found f;
-    find_newest(buf, (size_t)st.st_size, &f);
+    find_newest(buf, size, &f);
     if (f.slot < 0) {
         r = molt_err_set(err, MOLT_ECORRUPT, "%s holds no valid record: slot 0: %s; slot 1: %s",
                          path, f.state[0] == 0 ? "never written" : f.why[0],
@@ -255,31 +244,29 @@ static int write_new(const char *path, unsigned long long seq, const void *data,
 
 int molt_slots_write(const char *path, const void *data, size_t len, bool durable, molt_err *err)
 {
-    int fd = open(path, O_RDWR | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno != ENOENT)
-            return molt_err_errno(err, MOLT_EIO, errno, "cannot open %s", path);
-        return write_new(path, 1, data, len, durable, err);
-    }
-    struct stat st;
     unsigned char *buf = NULL;
-    int r = fstat(fd, &st) == 0 ? 0 : molt_err_errno(err, MOLT_EIO, errno, "cannot stat %s", path);
-    if (r == 0 && shape_ok(st.st_size))
-        r = read_whole(fd, path, (size_t)st.st_size, &buf, err);
-    if (r < 0) {
-        close(fd);
-        return r;
-    }
+    size_t size = 0;
+    int r = read_slots_file(path, SLOTS_FILE_MAX, &buf, &size, err);
+    if (r == MOLT_ENOTFOUND)
+        return write_new(path, 1, data, len, durable, err);
     found f = {.slot = -1};
-    if (buf)
-        find_newest(buf, (size_t)st.st_size, &f);
-    size_t half = (size_t)st.st_size / 2;
+    if (r == 0)
+        find_newest(buf, size, &f);
+    else if (r != MOLT_ECORRUPT)
+        return r;
+    size_t half = size / 2;
     unsigned long long seq = f.slot >= 0 ? f.seq + 1 : 1;
-    if (f.slot < 0 || MOLT_SLOTS_HEADER + len > half) {
-        close(fd);
+    int fd = f.slot < 0 || MOLT_SLOTS_HEADER + len > half ? -1 : open(path, O_WRONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0 && (fstat(fd, &st) != 0 || (size_t)st.st_size != size)) {
+        close(fd);   /* not the file just read (writers hold the data dir's lock: not expected) */
+        fd = -1;
+    }
+    if (fd < 0) {
         free(buf);
         return write_new(path, seq, data, len, durable, err);
     }
+    r = 0;
     /* The slot that does not hold the newest record: its bytes are the record before, or a
      * write a cut interrupted, and no reader needs them once this one is whole. */
     size_t target = (size_t)(1 - f.slot);

@@ -207,6 +207,16 @@ make_artifact() {  # OUT NAME TYPE [mender-artifact args...]
         >"$T/.mender-artifact.log" 2>&1 || { cat "$T/.mender-artifact.log" >&2; fail "mender-artifact write $name"; }
 }
 
+# A single-file artifact (Mender's single-file layout) that installs TEXT as $DEV_DEST/motd.
+motd_artifact() {  # OUT NAME TEXT
+    local src="$T/.motd-src"
+    mkdir -p "$src"
+    printf '%s\n' "$3" >"$src/motd"
+    printf '%s' "$DEV_DEST" >"$src/dest_dir"
+    printf 'motd' >"$src/filename"
+    make_artifact "$1" "$2" single-file -f "$src/motd" -f "$src/dest_dir" -f "$src/filename"
+}
+
 go_device_new() {  # NAME [DEVICE_TYPE] [ORIGINAL_NAME]
     GO_SB="$T/$1"
     GO_CONF="$GO_SB/conf/mender.conf"

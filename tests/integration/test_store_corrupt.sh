@@ -15,11 +15,7 @@
 device_new dev dev-a
 
 # A real store: one committed single-file install.
-mkdir -p "$T/src"
-printf 'release one\n' >"$T/src/motd"
-printf '%s' "$DEV_DEST" >"$T/src/dest_dir"
-printf 'motd' >"$T/src/filename"
-make_artifact "$T/one.mender" release-one single-file -f "$T/src/motd" -f "$T/src/dest_dir" -f "$T/src/filename"
+motd_artifact "$T/one.mender" release-one 'release one'
 molt_dev install "$T/one.mender"
 expect_rc 0 "install release-one"
 molt_dev commit
@@ -53,8 +49,7 @@ assert_eq "release one" "$(cat "$DEV_DEST/motd")" "target after resuming Cleanup
 cp "$DEV_STORE" "$T/store.good"
 pass "a damaged newest slot: the record before it is read, with a warning, and finished"
 
-printf 'release two\n' >"$T/src/motd"
-make_artifact "$T/two.mender" release-two single-file -f "$T/src/motd" -f "$T/src/dest_dir" -f "$T/src/filename"
+motd_artifact "$T/two.mender" release-two 'release two'
 
 # The command must fail with exit 1, name the store file, and change nothing.
 expect_refused() {  # KIND ARGS...

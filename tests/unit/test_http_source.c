@@ -222,6 +222,24 @@ static void make_url(char *out, size_t size, bool tls, const server *srv, const 
     snprintf(out, size, "%s://127.0.0.1:%d/%s", tls ? "https" : "http", srv->port, path);
 }
 
+/* Read src to its end or its first error into r->buf (FILE_SIZE bytes), r->len bytes so far;
+ * r->rc is 0 at the end, else the error (r->err). */
+static void read_all(molt_source *src, result *r)
+{
+    for (;;) {
+        const void *p = NULL;
+        ssize_t n = molt_source_read(src, &p, &r->err);
+        if (n <= 0) {
+            r->rc = (int)n;
+            return;
+        }
+        assert_true(r->len + (size_t)n <= FILE_SIZE);
+        memcpy(r->buf + r->len, p, (size_t)n);
+        r->len += (size_t)n;
+        assert_int_equal(src->offset, (int64_t)r->len);
+    }
+}
+
 /* Download url through the source, collecting every byte read. */
 static void download(result *r, const char *url, const molt_http_opts *opts)
 {
@@ -235,18 +253,7 @@ static void download(result *r, const char *url, const molt_http_opts *opts)
     if (r->rc == 0) {
         r->total = src->total;
         assert_non_null(src->name);
-        for (;;) {
-            const void *p = NULL;
-            ssize_t n = molt_source_read(src, &p, &r->err);
-            if (n <= 0) {
-                r->rc = (int)n;
-                break;
-            }
-            assert_true(r->len + (size_t)n <= FILE_SIZE);
-            memcpy(r->buf + r->len, p, (size_t)n);
-            r->len += (size_t)n;
-            assert_int_equal(src->offset, (int64_t)r->len);
-        }
+        read_all(src, r);
         if (r->rc == 0) {   /* the end is sticky */
             const void *p;
             assert_int_equal(molt_source_read(src, &p, &r->err), 0);
@@ -702,14 +709,13 @@ static void test_read_in_forked_child(void **state)
     char url[256];
     molt_http_opts opts = test_opts();
     molt_source *src = NULL;
-    molt_err err;
+    result r = {0};
     const void *p;
-    unsigned char *buf = malloc(FILE_SIZE);
-    size_t len = 0;
-    assert_non_null(buf);
+    r.buf = malloc(FILE_SIZE);
+    assert_non_null(r.buf);
     server_start(&srv, true, NULL);
     make_url(url, sizeof url, true, &srv, "artifact.mender");
-    assert_int_equal(molt_http_source_new(&src, url, &opts, &err), 0);
+    assert_int_equal(molt_http_source_new(&src, url, &opts, &r.err), 0);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -724,21 +730,14 @@ static void test_read_in_forked_child(void **state)
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
-    for (;;) {
-        ssize_t n = molt_source_read(src, &p, &err);
-        if (n < 0)
-            fail_msg("read failed after %zu bytes: %s", len, err.msg);
-        if (n == 0)
-            break;
-        assert_true(len + (size_t)n <= FILE_SIZE);
-        memcpy(buf + len, p, (size_t)n);
-        len += (size_t)n;
-    }
+    read_all(src, &r);
+    if (r.rc != 0)
+        fail_msg("read failed after %zu bytes: %s", r.len, r.err.msg);
     molt_source_free(src);
-    assert_int_equal(len, FILE_SIZE);
-    assert_memory_equal(buf, F.data, FILE_SIZE);
+    assert_int_equal(r.len, FILE_SIZE);
+    assert_memory_equal(r.buf, F.data, FILE_SIZE);
     server_stop(&srv);
-    free(buf);
+    free(r.buf);
     (void)state;
 }
 

@@ -51,6 +51,16 @@ static char *read_raw(const char *path, size_t *len)
     return fx_read(path, len);
 }
 
+/* A legacy store file (format 1, as earlier releases write it) holding data, into file. */
+static void legacy_file(char *file, size_t cap, const char *data)
+{
+    unsigned char sum[32];
+    char hex[65];
+    molt_sha256(data, strlen(data), sum);
+    molt_hex_encode(sum, 32, hex);
+    snprintf(file, cap, "molt-store 1 %s %zu\n%s", hex, strlen(data), data);
+}
+
 static json_t *sample_doc(void)
 {
     json_t *doc = json_pack("{s:s, s:s, s:{s:s, s:s}, s:i, s:[s,s]}", "artifact-name", "release-1",
@@ -318,12 +328,8 @@ static void test_legacy(void **state)
     molt_store_info info;
     molt_err err = {0};
     /* A data dir of an earlier release: its store. */
-    const char *legacy_data = "{\"artifact_name\":\"old\"}\n";
-    unsigned char sum[32];
-    char hex[65], file[256];
-    molt_sha256(legacy_data, strlen(legacy_data), sum);
-    molt_hex_encode(sum, 32, hex);
-    snprintf(file, sizeof file, "molt-store 1 %s %zu\n%s", hex, strlen(legacy_data), legacy_data);
+    char file[256];
+    legacy_file(file, sizeof file, "{\"artifact_name\":\"old\"}\n");
     assert_int_equal(molt_write_file_atomic(f->path, file, strlen(file), 0600, &err), 0);
     assert_int_equal(molt_store_load_info(f->path, &doc, &info, &err), 0);
     assert_true(info.legacy);
@@ -381,12 +387,8 @@ static void test_messages(void **state)
     assert_non_null(strstr(err.msg, "format version 2"));
 
     /* A valid checksum over something that is not an object. */
-    const char *data = "[1,2]\n";
-    unsigned char sum[32];
-    char hex[65], file[256];
-    molt_sha256(data, strlen(data), sum);
-    molt_hex_encode(sum, 32, hex);
-    snprintf(file, sizeof file, "molt-store 1 %s %zu\n%s", hex, strlen(data), data);
+    char file[256];
+    legacy_file(file, sizeof file, "[1,2]\n");
     write_raw(f->path, file, strlen(file));
     assert_int_equal(molt_store_load(f->path, &doc, &err), MOLT_ECORRUPT);
     assert_non_null(strstr(err.msg, "not a JSON object"));
@@ -394,9 +396,7 @@ static void test_messages(void **state)
     /* Valid checksum over bad JSON, and over duplicate keys. */
     const char *bad[] = {"{\"a\":\n", "{\"a\":1,\"a\":2}\n"};
     for (size_t i = 0; i < 2; i++) {
-        molt_sha256(bad[i], strlen(bad[i]), sum);
-        molt_hex_encode(sum, 32, hex);
-        snprintf(file, sizeof file, "molt-store 1 %s %zu\n%s", hex, strlen(bad[i]), bad[i]);
+        legacy_file(file, sizeof file, bad[i]);
         write_raw(f->path, file, strlen(file));
         assert_int_equal(molt_store_load(f->path, &doc, &err), MOLT_ECORRUPT);
         assert_non_null(strstr(err.msg, "not JSON"));

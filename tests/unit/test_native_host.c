@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-truncation"
@@ -452,6 +453,59 @@ static void deploy(fixture *f, const char *file, const char *type, bool isolated
         assert_false(molt_path_exists(path));
 }
 
+/* Every fsync of the program (molt-core is linked in statically): the paths, in order. */
+static char synced[16][PATH_MAX];
+static int n_synced;
+int fsync(int fd)
+{
+    char link[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    if (n_synced < 16) {
+        ssize_t n = readlink(link, synced[n_synced], PATH_MAX - 1);
+        synced[n_synced][n > 0 ? n : 0] = '\0';
+        n_synced++;
+    }
+    return (int)syscall(SYS_fsync, fd);
+}
+
+static bool was_synced(const char *path)
+{
+    for (int i = 0; i < n_synced && i < 16; i++)
+        if (strcmp(synced[i], path) == 0)
+            return true;
+    return false;
+}
+
+/* A native tree is made without fsyncs (host/worktree.h); a module that asks for tmp_dir() in
+ * Download (the copy module stages its payloads there) gets its name made durable: the tree
+ * and the tree's parent are fsync'd. */
+static void test_tmp_dir_made_durable(void **state)
+{
+    fixture *f = *state;
+    char tree[PATH_MAX], parent[PATH_MAX];
+    molt_err err = {0};
+    molt_source *src = NULL;
+    molt_artifact_reader *r = NULL;
+    molt_artifact_opts aopts = {0};
+    make_artifact(f, "native-copy", "");
+    assert_int_equal(molt_source_file_new(&src, f->artifact, &err), 0);
+    if (molt_artifact_reader_open(&r, src, &aopts, &err) != 0)
+        fail_msg("%s", err.msg);
+    molt_rm_rf(f->tree, NULL);
+    n_synced = 0;
+    if (molt_worktree_create_native(f->tree, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(n_synced, 0);
+    assert_non_null(realpath(f->tree, tree));
+    snprintf(parent, sizeof parent, "%s", tree);
+    *strrchr(parent, '/') = '\0';
+    molt_module *m = new_module(f, "native_copy", "native-copy", false);
+    download_finish(m, r, src);
+    assert_true(was_synced(tree));
+    assert_true(was_synced(parent));
+    m->ops->free(m);
+}
+
 static void test_deploy_in_process(void **state)
 {
     deploy(*state, "native_copy", "native-copy", false);
@@ -661,6 +715,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_load_minor0, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tmp_dir_made_durable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deploy_in_process, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deploy_isolated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deploy_files_mode, setup, teardown),

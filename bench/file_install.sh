@@ -94,7 +94,7 @@ fresh_target() {
 run_molt() {
     fresh_target
     mkdir -p "$sb/dev/data" "$sb/dev/native" "$sb/dev/none"
-    cp "$file_so" "$sb/dev/native/"
+    bench_copy_file_module "$sb/dev/native"
     printf 'device_type=dev-a\n' >"$sb/dev/data/device_type"
     cat >"$sb/dev/molt.yaml" <<YAML
 data_dir: $sb/dev/data

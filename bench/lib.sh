@@ -29,12 +29,21 @@ bench_build_file() {
 # The median of the numbers on stdin, one a line.
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-# A molt device in DIR: DIR/molt.yaml, data dir DIR/data (device type dev-a), file.so alone in
-# DIR/native, no exec modules. The data dir is kept if it exists (a registry cache, as on a
+# Copy the file module of file_so into DIR as it is installed: file.so and, when the build has it
+# (since the tar support left file.so), its tar support file.d/file-tar.so beside it.
+bench_copy_file_module() {  # DIR
+    cp "$file_so" "$1/"
+    if [ -d "$(dirname "$file_so")/file.d" ]; then
+        cp -r "$(dirname "$file_so")/file.d" "$1/"
+    fi
+}
+
+# A molt device in DIR: DIR/molt.yaml, data dir DIR/data (device type dev-a), the file module
+# alone in DIR/native (bench_copy_file_module), no exec modules. The data dir is kept if it exists (a registry cache, as on a
 # device between updates).
 bench_molt_device() {  # DIR
     mkdir -p "$1/data" "$1/native" "$1/none"
-    cp "$file_so" "$1/native/"
+    bench_copy_file_module "$1/native"
     printf 'device_type=dev-a\n' >"$1/data/device_type"
     cat >"$1/molt.yaml" <<YAML
 data_dir: $1/data

@@ -399,7 +399,7 @@ static int stage_tree(fm *m, plan *p, entry *e, int64_t size, const char *raw,
                       struct molt_sdk_error *err)
 {
     char *tmp = fm_sibling(e->dest, "new"), *dir = fm_dirname(e->dest);
-    struct archive *a = NULL;
+    const fm_tar *tar = NULL;
     int status = 0, r, fix = -1;
     uint64_t avail = 0;
     struct stat st;
@@ -407,6 +407,9 @@ static int stage_tree(fm *m, plan *p, entry *e, int64_t size, const char *raw,
         r = fm_err(err, MOLT_ENOMEM, "out of memory");
         goto out;
     }
+    /* The tar support, loaded on the first tree: without it, nothing is made. */
+    if ((r = fm_tar_load(&tar, err)) < 0)
+        goto out;
     /* The tar's size bounds what it holds: refuse early when even that is too much. */
     if ((r = fm_rm_rf(tmp, err)) < 0 || (r = fm_free_bytes(dir, &avail, err)) < 0 ||
         (r = fm_check_space(dir, (uint64_t)size, e->dest, err)) < 0 ||
@@ -422,12 +425,7 @@ static int stage_tree(fm *m, plan *p, entry *e, int64_t size, const char *raw,
     set_staged(p, e, &st);
     if ((r = fixup_file(m, &fix, err)) < 0)
         goto out;
-    a = raw ? fm_archive_from_file(raw) : fm_archive_from_payload(m, &status);
-    if (!a) {
-        r = fm_err(err, MOLT_EIO, "open the tar of %s", e->dest);
-        goto out;
-    }
-    r = fm_extract_tar(m, a, tmp, avail, fix, err);
+    r = tar->extract(m, raw, e->dest, tmp, avail, fix, &status, err);
     if (status < 0)
         r = fm_err(err, status, "payload file %s: read failed", e->payload);
     if (r < 0)
@@ -461,8 +459,6 @@ static int stage_tree(fm *m, plan *p, entry *e, int64_t size, const char *raw,
     if (r == 0)
         molt_sdk_log_info(m->h, "staged the tree %s as %s", e->dest, tmp);
 out:
-    if (a)
-        archive_read_free(a);
     if (fix >= 0)
         close(fix);
     if (r < 0 && tmp)

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Internal interface between the parts of the file module (file_module.c: the states;
- * file_paths.c: destinations, allowed roots, sibling names, removal; file_tree.c: tar payloads). */
+ * file_paths.c: destinations, allowed roots, sibling names, removal; file_fixups.c: a tree's
+ * deferred owners and modes; file_tar_load.c: loading the tar support; file_tree.c, built as
+ * file-tar.so: tar payloads, file_tar.h). */
 #ifndef MOLT_FILE_MODULE_H
 #define MOLT_FILE_MODULE_H
 
@@ -8,7 +10,6 @@
 
 #include <stdint.h>
 #include <sys/types.h>
-#include <archive.h>
 
 /* The module's state for one molt process (host table, allowed roots, test knobs). */
 typedef struct fm {
@@ -68,18 +69,6 @@ int fm_check_space(const char *dir, uint64_t need, const char *what, struct molt
  * entry's path, the destination's included, is shorter than PATH_MAX). */
 #define FM_TREE_DEPTH_MAX 256
 
-/* Extract the tar archive in (opened by the caller) into the existing empty folder root (which
- * the caller created 0700), checking every entry first: no absolute path, no "..", no device
- * node, fifo or socket, hard links and symlinks that stay inside the tree, sizes within avail
- * bytes, at most FM_TREE_DEPTH_MAX levels and paths shorter than PATH_MAX (MOLT_ELIMIT). Times are applied as in the archive; every entry is owned by molt, with the archive's
- * permission bits minus setuid, setgid and sticky, and root stays 0700: nothing is usable by
- * another user while the payload is unverified (issue 12). The archive's owners (by name, then
- * id) and full modes (the entry "." gives root its own) are appended to the file fix_fd, for
- * fm_apply_fixups once the payload verified. Every byte is synced (syncfs) before it returns 0.
- * On failure the caller removes root. */
-int fm_extract_tar(fm *m, struct archive *in, const char *root, uint64_t avail, int fix_fd,
-                   struct molt_sdk_error *err);
-
 /* Append one deferred owner and mode (for the entry rel of a tree, "" for its top folder) to
  * fix_fd; a later record for the same entry wins. */
 int fm_fixup_add(int fix_fd, const char *rel, int64_t uid, int64_t gid, mode_t mode,
@@ -90,11 +79,37 @@ int fm_fixup_add(int fix_fd, const char *rel, int64_t uid, int64_t gid, mode_t m
  * the payload verified (the host's read returned 0). */
 int fm_apply_fixups(int fix_fd, const char *root, struct molt_sdk_error *err);
 
-/* An archive reader over the host's current payload file (read_block), for fm_extract_tar;
- * *ret_status receives the host's read error, if any. */
-struct archive *fm_archive_from_payload(fm *m, int *ret_status);
-/* An archive reader over a file. */
-struct archive *fm_archive_from_file(const char *path);
+/* The tar support: file_tree.c and libarchive are a shared object of their own,
+ * FM_TAR_DIR/FM_TAR_SO in the folder of file.so, so that loading file.so maps neither libarchive
+ * nor the libraries it needs (libacl, liblz4, libbz2) for an update without a tree. It is not a
+ * module: the registry takes only the *.so files of native_module_dir itself, not of a folder
+ * below it. file.so loads it on the first tree of a process (fm_tar_load) and never unloads it.
+ * Both come from one build: FM_TAR_VERSION and the sizes of the table and of struct fm must
+ * match, or the tar support is refused. */
+#define FM_TAR_DIR "file.d"
+#define FM_TAR_SO "file-tar.so"
+#define FM_TAR_ENTRY "molt_file_tar_entry"
+#define FM_TAR_VERSION 1
+
+typedef struct fm_tar {
+    uint32_t size;          /* sizeof(fm_tar) */
+    uint32_t version;       /* FM_TAR_VERSION */
+    uint32_t fm_size;       /* sizeof(fm) */
+    /* Extract the tar of a tree (file_tree.c, fm_extract_tar: its checks, limits and fix_fd
+     * records) into root: from the host's current payload file (raw NULL; *ret_status receives
+     * the host's read error, if any) or from the file raw (a staged copy of the payload). what
+     * (the destination) names the tree in the message when the tar cannot be opened. */
+    int (*extract)(fm *m, const char *raw, const char *what, const char *root, uint64_t avail,
+                   int fix_fd, int *ret_status, struct molt_sdk_error *err);
+} fm_tar;
+
+/* file-tar.so's one exported symbol (FM_TAR_ENTRY): its table. */
+typedef const fm_tar *(*fm_tar_entry_fn)(void);
+
+/* The tar support, loaded on the first call of the process (dlopen of FM_TAR_DIR/FM_TAR_SO in the
+ * folder of the file.so this code is part of; dladdr finds it). MOLT_EUNSUPPORTED with a message
+ * naming the file when it is missing, does not load or is of another build. */
+int fm_tar_load(const fm_tar **ret, struct molt_sdk_error *err);
 
 /* Set err's code and message; returns code (libmolt-sdk's setter, under a short name). */
 #define fm_err molt_sdk_err_set

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The file module's tar payloads: a checked extraction (libarchive) into a staged folder, from
- * the payload stream or from a staged copy of the tar. */
+ * the payload stream or from a staged copy of the tar. Built as file-tar.so (file_module.h), which
+ * file.so loads on the first tree. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "file_module.h"
+#include "file_tar.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -219,77 +220,6 @@ static int check_link(const char *path, const struct stat *st, int flag, struct 
     return 0;
 }
 
-/* One deferred owner and mode (issue 12): what the tar asks for an entry, applied by
- * fm_apply_fixups once the payload verified. Followed by len bytes of its relative name. */
-typedef struct fixup {
-    int64_t uid, gid;
-    uint32_t mode;   /* permission bits, setuid/setgid/sticky included */
-    uint32_t len;
-} fixup;
-
-int fm_fixup_add(int fd, const char *rel, int64_t uid, int64_t gid, mode_t mode,
-                     struct molt_sdk_error *err)
-{
-    fixup f = {.uid = uid, .gid = gid, .mode = (uint32_t)(mode & 07777),
-               .len = (uint32_t)strlen(rel)};
-    if (write(fd, &f, sizeof f) != (ssize_t)sizeof f ||
-        (f.len && write(fd, rel, f.len) != (ssize_t)f.len))
-        return molt_sdk_err_errno(err, errno,
-                                  "recording the owner and mode of tar entry '%s'", rel);
-    return 0;
-}
-
-int fm_apply_fixups(int fix_fd, const char *root, struct molt_sdk_error *err)
-{
-    char rel[PATH_MAX];
-    fixup f;
-    int r = 0, root_fd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (root_fd < 0)
-        return molt_sdk_err_errno(err, errno, "open %s", root);
-    if (lseek(fix_fd, 0, SEEK_SET) != 0) {
-        r = molt_sdk_err_errno(err, errno, "owners and modes of %s", root);
-        goto out;
-    }
-    for (;;) {
-        ssize_t n = read(fix_fd, &f, sizeof f);
-        if (n == 0)
-            break;
-        if (n != (ssize_t)sizeof f || f.len >= sizeof rel ||
-            read(fix_fd, rel, f.len) != (ssize_t)f.len) {
-            r = fm_err(err, MOLT_EIO, "owners and modes of %s: short read", root);
-            goto out;
-        }
-        rel[f.len] = '\0';
-        const char *at = rel[0] ? rel : ".";
-        struct stat st;
-        if (fstatat(root_fd, at, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-            r = molt_sdk_err_errno(err, errno, "stat %s/%s", root, rel);
-            goto out;
-        }
-        mode_t mode = (mode_t)f.mode;
-        /* chown first: it clears setuid/setgid, which the chmod then sets. Not root (a test,
-         * or a module run as a user): the owner stays, and so do no setuid/setgid bits, as
-         * libarchive and GNU tar do. */
-        if (fchownat(root_fd, at, (uid_t)f.uid, (gid_t)f.gid, AT_SYMLINK_NOFOLLOW) != 0) {
-            if (errno != EPERM || geteuid() == 0) {
-                r = molt_sdk_err_errno(err, errno, "chown %s/%s to %lld:%lld", root, rel,
-                                       (long long)f.uid, (long long)f.gid);
-                goto out;
-            }
-            mode &= ~(mode_t)06000;
-        }
-        if (!S_ISLNK(st.st_mode) && fchmodat(root_fd, at, mode, 0) != 0) {
-            r = molt_sdk_err_errno(err, errno, "chmod %s/%s to %04o", root, rel, (unsigned)mode);
-            goto out;
-        }
-    }
-    if (syncfs(root_fd) != 0)
-        r = molt_sdk_err_errno(err, errno, "sync %s", root);
-out:
-    close(root_fd);
-    return r;
-}
-
 int fm_extract_tar(fm *m, struct archive *in, const char *root, uint64_t avail, int fix_fd,
                    struct molt_sdk_error *err)
 {
@@ -423,4 +353,28 @@ int fm_extract_tar(fm *m, struct archive *in, const char *root, uint64_t avail, 
 out:
     archive_write_free(out);
     return r;
+}
+
+/* The tar of a tree from the payload stream (raw NULL) or from raw, extracted into root. */
+static int extract(fm *m, const char *raw, const char *what, const char *root, uint64_t avail,
+                   int fix_fd, int *ret_status, struct molt_sdk_error *err)
+{
+    struct archive *a = raw ? fm_archive_from_file(raw) : fm_archive_from_payload(m, ret_status);
+    if (!a)
+        return fm_err(err, MOLT_EIO, "open the tar of %s", what);
+    int r = fm_extract_tar(m, a, root, avail, fix_fd, err);
+    archive_read_free(a);
+    return r;
+}
+
+static const fm_tar tar = {
+    .size = sizeof(fm_tar),
+    .version = FM_TAR_VERSION,
+    .fm_size = sizeof(fm),
+    .extract = extract,
+};
+
+const fm_tar *molt_file_tar_entry(void)
+{
+    return &tar;
 }

@@ -10,6 +10,8 @@
 #                          folder for modules to install into), DEV_STORE (the store file)
 #   device_config LINE...  append YAML lines to the current device's molt.yaml
 #   device_add_module NAME FILE   install FILE as the exec module NAME in DEV_MODULES (copied, 0755)
+#   device_add_file_module DIR     copy the built native file module into the folder DIR (made if
+#                          missing): file.so and its tar support file.d/file-tar.so, as installed
 #   device_add_logged_module NAME REAL LOG   install an exec module NAME that appends its call
 #                          (argv[1]) to LOG, then runs the module REAL with the same arguments (to
 #                          see which calls a real module, e.g. a community one, gets)
@@ -94,6 +96,12 @@ device_config() {  # LINE...
 device_add_module() {  # NAME FILE
     cp "$2" "$DEV_MODULES/$1"
     chmod 0755 "$DEV_MODULES/$1"
+}
+
+device_add_file_module() {  # DIR
+    mkdir -p "$1/file.d"
+    cp "$MOLT_BUILD_DIR/modules/native/file.so" "$1/file.so"
+    cp "$MOLT_BUILD_DIR/modules/native/file.d/file-tar.so" "$1/file.d/file-tar.so"
 }
 
 device_add_logged_module() {  # NAME REAL LOG

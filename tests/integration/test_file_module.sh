@@ -37,8 +37,7 @@ device_new exec dev-a
 device_config "native_module_dir: $T/empty-native"
 EXEC_CONF=$DEV_CONF
 device_new native dev-a
-mkdir -p "$DEV/native"
-cp "$FILE_SO" "$DEV/native/file.so"
+device_add_file_module "$DEV/native"
 device_config "native_module_dir: $DEV/native" "modules:" "  file:" "    allowed_roots:" \
     "      - $T/does-not-exist" "      - $ROOT"
 NATIVE_CONF=$DEV_CONF
@@ -295,8 +294,7 @@ if unshare -m true 2>/dev/null; then
     (cd "$T/ssrc" && make_artifact "$T/sf-big.mender" big single-file -f dest_dir -f filename -f app.conf)
     (cd "$T/ssrc2" && make_artifact "$T/sf-small.mender" small single-file -f app.conf -f dest_dir -f filename)
     device_new spacedev dev-a
-    mkdir -p "$DEV/native"
-    cp "$FILE_SO" "$DEV/native/file.so"
+    device_add_file_module "$DEV/native"
     device_config "native_module_dir: $DEV/native" "modules:" "  file:" "    allowed_roots: $T/small"
     rc=0
     timeout 120 unshare -m sh -c '

@@ -17,8 +17,7 @@ mkdir -p "$ROOT/app" "$T/src"
 printf 'version 1\n' >"$ROOT/app/v.txt"
 
 device_new dev dev-a
-mkdir -p "$DEV/native"
-cp "$FILE_SO" "$DEV/native/file.so"
+device_add_file_module "$DEV/native"
 device_config "native_module_dir: $DEV/native" "modules:" "  file:" "    allowed_roots:" \
     "      - $ROOT"
 printf '%s' "$ROOT/app" >"$T/src/dest_dir"

@@ -28,8 +28,7 @@ ln -s sub/v.txt "$ROOT/app/link"
 
 device_new dev dev-a
 chmod 0755 "$DEV" "$DEV_DATA"
-mkdir -p "$DEV/native"
-cp "$FILE_SO" "$DEV/native/file.so"
+device_add_file_module "$DEV/native"
 openssl ecparam -name prime256v1 -genkey -noout -out "$T/key.pem"
 openssl pkey -in "$T/key.pem" -pubout -out "$T/key.pub" 2>/dev/null
 device_config "native_module_dir: $DEV/native" "artifact_verify_keys:" "  - $T/key.pub" \

@@ -99,8 +99,7 @@ FILE_SO="$MOLT_BUILD_DIR/modules/native/file.so"
 if [ -f "$FILE_SO" ]; then
     fleet_server_stop
     fleet_server_start --v2
-    mkdir -p "$DEV/native"
-    cp "$FILE_SO" "$DEV/native/file.so"
+    device_add_file_module "$DEV/native"
     sed -i "s|native_module_dir: .*|native_module_dir: $DEV/native|" "$DEV_CONF"
     device_config "modules:" "  file:" "    allowed_roots: [$DEV_DEST]"
     fleet_artifact r2

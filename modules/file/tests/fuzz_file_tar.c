@@ -18,7 +18,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
-#include "../file_module.h"
+#include "../file_tar.h"
 #include "fake_host.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <archive_entry.h>
 
-#include "../file_module.h"
+#include "../file_tar.h"
 #include "fake_host.h"
 
 /* ---- fixtures ------------------------------------------------------------------------------- */

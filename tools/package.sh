@@ -268,7 +268,12 @@ for m in file rootfs-image deb docker; do
         fail "molt modules does not load /usr/lib/molt/modules/$m.so: $mods"
 done
 ! grep -q "(refused: " <<<"$mods" || fail "molt modules refuses a module: $mods"
-ok "from the root: molt version ($got), molt-artifact --help, molt modules (file, rootfs-image, deb, docker)"
+# The file module's tar support, loaded by file.so on the first tree: installed beside it, in a
+# folder the registry does not take for modules.
+[ -f "$R/usr/lib/molt/modules/file.d/file-tar.so" ] ||
+    fail "/usr/lib/molt/modules/file.d/file-tar.so (the file module's tar support) not installed"
+! grep -q "file-tar" <<<"$mods" || fail "molt modules takes file-tar.so for a module: $mods"
+ok "from the root: molt version ($got), molt-artifact --help, molt modules (file, rootfs-image, deb, docker; file.d/file-tar.so installed, not a module)"
 
 # The docs that the manual pages and the unit name by path are there.
 refs=$(for m in "$R"/usr/share/man/man*/*.gz; do zcat "$m"; done | sed 's/\\-/-/g' |

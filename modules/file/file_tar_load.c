@@ -17,7 +17,7 @@
 static const fm_tar *loaded;
 
 /* The path of FM_TAR_SO beside the file.so holding this code (malloc'd), or NULL. */
-static char *tar_path(const char **ret_self)
+static char *tar_path(void)
 {
     Dl_info info;
     char *path = NULL;
@@ -28,7 +28,6 @@ static char *tar_path(const char **ret_self)
     const char *dir = slash ? info.dli_fname : ".";
     if (asprintf(&path, "%.*s/" FM_TAR_DIR "/" FM_TAR_SO, dir_len, dir) < 0)
         return NULL;
-    *ret_self = info.dli_fname;
     return path;
 }
 
@@ -38,8 +37,7 @@ int fm_tar_load(const fm_tar **ret, struct molt_sdk_error *err)
         *ret = loaded;
         return 0;
     }
-    const char *self = NULL;
-    char *path = tar_path(&self);
+    char *path = tar_path();
     if (!path)
         return fm_err(err, MOLT_EUNSUPPORTED, "trees need the file module's tar support (%s/%s "
                       "beside file.so), but the folder of file.so is unknown (dladdr)",
@@ -51,9 +49,9 @@ int fm_tar_load(const fm_tar **ret, struct molt_sdk_error *err)
     const fm_tar *t = NULL;
     if (!dl) {
         const char *why = dlerror();
-        r = fm_err(err, MOLT_EUNSUPPORTED, "the file module's tar support %s (payload type "
-                   "directory, tree entries) cannot be loaded: %s; it is part of the file module: "
-                   "install it beside %s", path, why ? why : "?", self);
+        r = fm_err(err, MOLT_EUNSUPPORTED, "the file module's tar support %s (for payload type "
+                   "directory and tree entries) cannot be loaded: %s (it is installed with "
+                   "file.so, from the same build)", path, why ? why : "?");
         goto out;
     }
     void *sym = dlsym(dl, FM_TAR_ENTRY);
@@ -63,10 +61,16 @@ int fm_tar_load(const fm_tar **ret, struct molt_sdk_error *err)
         memcpy(&entry, &sym, sizeof entry);
     t = entry ? entry() : NULL;
     if (!t || t->size < sizeof *t || t->version != FM_TAR_VERSION || t->fm_size != sizeof(fm)) {
-        r = fm_err(err, MOLT_EUNSUPPORTED, "the file module's tar support %s is not of the build "
-                   "of %s (%s %s, version %u; file.so needs version %u): install both from one "
-                   "build", path, self, FM_TAR_ENTRY, sym ? "found" : "missing",
-                   t ? (unsigned)t->version : 0u, (unsigned)FM_TAR_VERSION);
+        if (!t)
+            r = fm_err(err, MOLT_EUNSUPPORTED, "the file module's tar support %s is not one: it "
+                       "has no %s (install file.so and file-tar.so from one build)", path,
+                       FM_TAR_ENTRY);
+        else
+            r = fm_err(err, MOLT_EUNSUPPORTED, "the file module's tar support %s is of another "
+                       "build: version %u, %u-byte state; this file.so needs version %u, %zu "
+                       "bytes (install both from one build)", path, (unsigned)t->version,
+                       t->size >= sizeof *t ? (unsigned)t->fm_size : 0u,
+                       (unsigned)FM_TAR_VERSION, sizeof(fm));
         dlclose(dl);
         goto out;
     }

@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # What molt maps into its own process (docs/performance.md):
 #  - with libarchive linked statically (MOLT_LIBARCHIVE=static, or auto with libarchive.a found:
-#    the build's CMakeCache says which), molt, molt-artifact and the file module need neither
-#    libarchive.so nor libxml2 (and so no ICU, no libstdc++); linked shared, they need
-#    libarchive.so;
+#    the build's CMakeCache says which), molt, molt-artifact and the file module (file.so and its
+#    tar support file.d/file-tar.so) need neither libarchive.so nor libxml2 (and so no ICU, no
+#    libstdc++); linked shared, they need libarchive.so;
 #  - listing the native modules loads each in a child process: the docker module's libcurl is
 #    loaded by that child (LD_DEBUG shows it under the child's pid), never by molt itself;
 #  - molt does not link libcrypto (core/util/crypto_lib.c loads it at its first use): `molt
@@ -19,7 +19,7 @@ cache="$MOLT_BUILD_DIR/CMakeCache.txt"
 native="$MOLT_BUILD_DIR/modules/native"
 linked=$(sed -n 's/^MOLT_LIBARCHIVE_LINKED:INTERNAL=//p' "$cache")
 if [ "$linked" = static ]; then
-    for f in "$MOLT" "$MOLT_ARTIFACT" "$native/file.so"; do
+    for f in "$MOLT" "$MOLT_ARTIFACT" "$native/file.so" "$native/file.d/file-tar.so"; do
         [ -f "$f" ] || continue
         libs=$(needed "$f")
         [ -n "$libs" ] || fail "no NEEDED entries read from $f"

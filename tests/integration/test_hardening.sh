@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # The hardening of MOLT_HARDENING (on by default; docs/packaging.md) on every ELF file that
-# `cmake --install` puts in a scratch prefix: the programs, libmolt-sdk.so, the native modules and
-# the kit's shim.
+# `cmake --install` puts in a scratch prefix: the programs, libmolt-sdk.so, the native modules (and
+# the file module's tar support, file.d/file-tar.so) and the kit's shim.
 #  - full RELRO: a GNU_RELRO segment and BIND_NOW (DT_FLAGS BIND_NOW or DT_FLAGS_1 NOW);
 #  - PIE: every program is ET_DYN with DT_FLAGS_1 PIE (a shared object is ET_DYN);
 #  - stack protector: __stack_chk_fail imported (every file has functions with local arrays);
@@ -34,7 +34,8 @@ while IFS= read -r f; do
     [ "$(head -c 4 "$f" | od -An -c | tr -d ' ')" = '177ELF' ] && elves+=("$f")
 done < <(find "$P" -type f | sort)
 names=$(for f in "${elves[@]}"; do basename "$f"; done | tr '\n' ' ')
-for want in molt molt-artifact molt-module-test libmolt-sdk.so file.so rootfs-image.so deb.so; do
+for want in molt molt-artifact molt-module-test libmolt-sdk.so file.so file-tar.so rootfs-image.so \
+    deb.so; do
     [[ " $names" == *" $want"* ]] || fail "$want is not among the installed ELF files: $names"
 done
 

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 # `cmake --install` into a scratch prefix installs, each exactly once: the programs, the native
-# modules with their manifests (<name>.yaml), the systemd unit (lib/systemd/system), the
+# modules with their manifests (<name>.yaml) and their folders (file.d/), the systemd unit (lib/systemd/system), the
 # configuration (etc/molt/molt.yaml, examples/molt.yaml unchanged), the bash completion under
 # both names, and the manual pages when the build has them.
 . "$(dirname "$0")/lib.sh"
@@ -26,6 +26,13 @@ for so in "$MOLT_BUILD_DIR"/modules/native/*.so; do
     n=$((n + 1))
 done
 [ "$n" -ge 1 ] || fail "no native module in the build"
+# A module's own objects in a folder beside it (the file module's tar support, file.d/), at the
+# same place below the modules folder.
+for so in "$MOLT_BUILD_DIR"/modules/native/*/*.so; do
+    [ -f "$so" ] || continue
+    rel=${so#"$MOLT_BUILD_DIR"/modules/native/}
+    [ -f "$(echo "$P"/lib*/molt/modules/"$rel")" ] || fail "$rel (beside the modules) not installed"
+done
 if [ -f "$MOLT_BUILD_DIR/docs/man/molt.1" ]; then
     for f in man1/molt.1 man1/molt-artifact.1 man1/molt-module-test.1 man1/molt-module-index.1 man5/molt.yaml.5; do
         [ -f "$P/share/man/$f" ] || fail "manual page $f not installed"

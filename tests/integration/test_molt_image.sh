@@ -102,13 +102,20 @@ for src in "$T/byo" "$T/byo.tar.gz"; do
         "$src: its init kept as init.orig"
     debugfs -R "stat /sbin/init" "$T/own.ext4" 2>/dev/null | grep -q 'Fast link dest: "molt-init"' \
         || fail "$src: /sbin/init is not molt-init"
+    own=() own_img=()   # the modules' own objects (the file module's tar support), when built
+    for f in "$MOLT_BUILD_DIR"/modules/native/*/*.so; do
+        [ -f "$f" ] || continue
+        own+=("$f")
+        own_img+=("/usr/lib/molt/modules/${f#"$MOLT_BUILD_DIR"/modules/native/}")
+    done
     for f in /usr/bin/molt /usr/lib/molt/modules/rootfs-image.so /etc/molt/molt.yaml \
-             /etc/molt/device_type /sbin/molt-init; do
+             /etc/molt/device_type /sbin/molt-init "${own_img[@]}"; do
         in_img "$T/own.ext4" "$f" || fail "$src: $f missing"
     done
-    # every library molt and the rootfs module load came along (a build tree's own, such as
-    # libmolt-sdk, into /usr/lib/x86_64-linux-gnu, which the loader searches by default)
-    for l in $(for f in "$MOLT" "$MOLT_BUILD_DIR/modules/native/rootfs-image.so"; do ldd "$f"; done | grep -o '/[^ ]*' | sort -u); do
+    # every library molt, the rootfs module and the modules' own objects load came along (a
+    # build tree's own, such as libmolt-sdk, into /usr/lib/x86_64-linux-gnu, which the loader
+    # searches by default)
+    for l in $(for f in "$MOLT" "$MOLT_BUILD_DIR/modules/native/rootfs-image.so" "${own[@]}"; do ldd "$f"; done | grep -o '/[^ ]*' | sort -u); do
         case $l in /lib/*|/lib64/*|/usr/lib/*|/usr/lib64/*) ;; *) l=/usr/lib/x86_64-linux-gnu/${l##*/} ;; esac
         in_img "$T/own.ext4" "$l" || fail "$src: $l missing"
     done

@@ -85,7 +85,9 @@ vm_images() {
     exec 9>"$VMI/.lock"
     flock 9
     local stamp
-    stamp=$(cat "$MOLT" "$MOLT_BUILD_DIR"/modules/native/*.so "$MOLT_SRC_DIR/sdk/image/molt-image" \
+    stamp=$(cat "$MOLT" "$MOLT_BUILD_DIR"/modules/native/*.so \
+            $(find "$MOLT_BUILD_DIR/modules/native" -mindepth 2 -name '*.so' | sort) \
+            "$MOLT_SRC_DIR/sdk/image/molt-image" \
             "$VM_DIR/vmlib.sh" | sha256sum | cut -c1-16)
     if [ "$(cat "$VMI/.stamp" 2>/dev/null)" != "$stamp" ]; then
         echo "vm: building the images in $VMI" >&2

@@ -39,8 +39,8 @@ bench_copy_file_module() {  # DIR
 }
 
 # A molt device in DIR: DIR/molt.yaml, data dir DIR/data (device type dev-a), the file module
-# alone in DIR/native (bench_copy_file_module), no exec modules. The data dir is kept if it exists (a registry cache, as on a
-# device between updates).
+# alone in DIR/native (bench_copy_file_module), no exec modules. The data dir is kept if it
+# exists (a registry cache, as on a device between updates).
 bench_molt_device() {  # DIR
     mkdir -p "$1/data" "$1/native" "$1/none"
     bench_copy_file_module "$1/native"

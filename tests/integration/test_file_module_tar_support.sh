@@ -61,7 +61,7 @@ loaded() {  # NAME: the files the processes of the molt_ld run NAME loaded, one 
     cat "$T/ld.$1".* | sed -n 's/.*file=\([^ ]*\) .*/\1/p' | sort -u
 }
 
-# ---- a single file: no tar support ----------------------------------------------------------------
+# ---- a single file: no tar support ---------------------------------------------------------
 molt_ld sf-install install "$T/sf.mender"
 expect_rc 0 "single-file install"
 molt_ld sf-commit commit
@@ -77,7 +77,7 @@ for run in sf-install sf-commit; do
 done
 pass "single-file install + commit: file.so loaded, file-tar.so not (libarchive: $linked)"
 
-# ---- a tree: the tar support beside file.so -------------------------------------------------------
+# ---- a tree: the tar support beside file.so ------------------------------------------------------
 molt_ld dir-install install "$T/dir.mender"
 expect_rc 0 "directory install"
 grep -qx "$DEV/native/file.d/file-tar.so" <(loaded dir-install) ||

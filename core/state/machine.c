@@ -772,8 +772,14 @@ void molt_machine_free(molt_machine *m)
         return;
     if (m->mod && m->mod->ops->free)
         m->mod->ops->free(m->mod);
-    if (m->log_open) /* durable when the deployment ended or failed in this run */
-        molt_log_close_deployment(!m->dep || m->dep->failed);
+    if (m->log_open) {
+        /* Durable when the deployment failed (in this run, or it ended with a failure or a
+         * rollback): that log is what the server is sent. A success's log is left to the page
+         * cache, as the success's own record is (a lazy save, st_cleanup). */
+        const molt_last_deployment *last = m->dep ? NULL : m->rec->last;
+        molt_log_close_deployment(m->dep ? m->dep->failed
+                                         : !last || last->result != MOLT_RESULT_SUCCESS);
+    }
     if (m->lock_fd >= 0) {
         /* A normal end: what this run's modules left running on purpose stays (see take_lock). */
         if (m->running_fd >= 0) {

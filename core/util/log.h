@@ -24,9 +24,10 @@ void molt_log_set_level(molt_log_level level);
 /* Open (append) the deployment log file; closes a previous one, made durable (fdatasync). NULL
  * closes. */
 int molt_log_open_deployment(const char *path, molt_err *err);
-/* Close the deployment log, made durable (fdatasync) or not: the log is what a person (or the
- * server) reads after a deployment ended or failed; a command that leaves the deployment
- * waiting (for a commit, a reboot) does not wait for the disk for it. */
+/* Close the deployment log, made durable (fdatasync) or not. The machine asks for durable when
+ * the deployment failed or was rolled back: that log is what the server is sent. A command that
+ * leaves the deployment waiting (for a commit, a reboot), or that ends it with a success, does
+ * not wait for the disk for it. */
 void molt_log_close_deployment(bool durable);
 
 /* "error", "warning", "info" or "debug": the word used on stderr and in deployment logs. */

@@ -9,12 +9,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The largest input hashed in-tree rather than by libcrypto (molt_sha256, the artifact reader's
- * payload files, by the size their tar header declares). At this size the in-tree code costs
- * ~0.2 ms more than libcrypto with SHA-NI (~330 MB/s against ~1.9 GB/s here), a quarter of
- * libcrypto's load (~0.8 ms of wall time), and less than the write + fsync of the file it
- * checks; past it, with libcrypto loaded anyway, the difference grows without bound
- * (docs/performance.md "Where the rest of a small update's time goes"). */
+/* The largest input hashed in-tree rather than by libcrypto (molt_sha256; the artifact reader's
+ * payload files, by the size their tar header declares, also hashed inline below it, with no
+ * worker thread). At this size the in-tree code costs 125-200 us more than libcrypto with SHA-NI
+ * (~400 MB/s, 250 under load, against ~1.84 GB/s: bench/sha256_small.sh), a seventh to a
+ * quarter of libcrypto's load (~0.9 ms), and less than the write + fsync of the file it checks;
+ * past it, with libcrypto loaded anyway (a signature, another large file), the in-tree code only
+ * loses, and there is decompression worth overlapping with the thread (docs/performance.md,
+ * "Where the rest of a small update's time goes"). */
 #define MOLT_SHA256_SMALL_MAX ((size_t)64 << 10)
 
 /* A digest in progress; plain data, no resources: copy it, drop it. */

@@ -2,7 +2,10 @@
 /* SHA-256 on a worker thread for the artifact reader, so hashing a payload file overlaps its
  * decompression and whatever the consumer does with the bytes (DESIGN: performance). The worker
  * can also hand each buffer, after hashing it, to a sink of the consumer's (a module writing the
- * payload to disk): decompression on the reader's thread, hashing and writing on the worker. */
+ * payload to disk): decompression on the reader's thread, hashing and writing on the worker.
+ * Small files (MOLT_SHA256_SMALL_MAX, util/sha256.h) have nothing to overlap: they are hashed
+ * inline by the in-tree SHA-256, and a reader that meets only small files starts no thread and
+ * never loads libcrypto. */
 #ifndef MOLT_ARTIFACT_READ_HASH_H
 #define MOLT_ARTIFACT_READ_HASH_H
 
@@ -12,13 +15,19 @@
 
 typedef struct molt_read_hasher molt_read_hasher;
 
-/* A hasher with its worker thread (or hashing inline if no thread can be started). */
+/* A hasher. Its worker thread is started by the first large digest (start), in the process
+ * that made the hasher only (a forked child hashes inline); without one, everything is hashed
+ * inline. */
 int molt_read_hasher_new(molt_read_hasher **ret, molt_err *err);
 /* Stop the worker and release everything; accepts NULL. */
 void molt_read_hasher_free(molt_read_hasher *h);
 
-/* Begin a new digest, after any queued work. */
-int molt_read_hasher_start(molt_read_hasher *h, molt_err *err);
+/* Begin a new digest, after any queued work. size is the number of bytes it will cover, as
+ * declared (a tar header's; negative: unknown): up to MOLT_SHA256_SMALL_MAX they are hashed
+ * inline, by submit, with the in-tree SHA-256; larger (or unknown), by libcrypto on the worker.
+ * Only the speed depends on it: the digest is that of the bytes submitted, whatever their
+ * number. */
+int molt_read_hasher_start(molt_read_hasher *h, int64_t size, molt_err *err);
 
 /* Queue len bytes at p and return their sequence number (1, 2, ...). The bytes must stay valid
  * and unchanged until molt_read_hasher_wait for that number (or a later one, or final)

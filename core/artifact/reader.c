@@ -813,7 +813,7 @@ static int start_file(molt_artifact_reader *r, struct archive_entry *e, molt_err
         if (rc < 0)
             return rc;
     }
-    rc = molt_read_hasher_start(r->hasher, err);
+    rc = molt_read_hasher_start(r->hasher, archive_entry_size(e), err);
     if (rc < 0)
         return rc;
     snprintf(r->file_name, sizeof r->file_name, "%s", name);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Hex, base64 and one-shot SHA-256 on top of OpenSSL. */
+/* Hex, base64 (OpenSSL's) and one-shot SHA-256 (the in-tree one for small inputs, OpenSSL's for
+ * large ones). */
 /* SHA256_Init & co. (deprecated in OpenSSL 3, util/crypto_lib.h): same speed as EVP_Digest
  * without loading the default provider, which maps ~1.7 MiB more of libcrypto
  * (docs/performance.md). */
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "util/crypto_lib.h"
+#include "util/sha256.h"
 
 void molt_hex_encode(const unsigned char *in, size_t len, char *out)
 {
@@ -88,6 +90,13 @@ int molt_base64_decode(const char *in, size_t len, unsigned char **ret, size_t *
 
 void molt_sha256(const void *data, size_t len, unsigned char out[32])
 {
+    if (len <= MOLT_SHA256_SMALL_MAX) {
+        molt_sha256_ctx c;
+        molt_sha256_init(&c);
+        molt_sha256_update(&c, data, len);
+        molt_sha256_final(&c, out);
+        return;
+    }
     const molt_crypto_lib *crypto = molt_crypto();
     SHA256_CTX c;
     crypto->SHA256_Init(&c);

@@ -17,7 +17,8 @@ int molt_base64_encode(const void *in, size_t len, char **ret, molt_err *err);
 int molt_base64_decode(const char *in, size_t len, unsigned char **ret, size_t *ret_len,
                        molt_err *err);
 
-/* SHA-256 of a buffer. */
+/* SHA-256 of a buffer: up to MOLT_SHA256_SMALL_MAX bytes by the in-tree code (util/sha256.h,
+ * no libcrypto loaded), larger by libcrypto's. */
 void molt_sha256(const void *data, size_t len, unsigned char out[32]);
 
 #endif

@@ -7,7 +7,11 @@
 #  - listing the native modules loads each in a child process: the docker module's libcurl is
 #    loaded by that child (LD_DEBUG shows it under the child's pid), never by molt itself;
 #  - molt does not link libcrypto (core/util/crypto_lib.c loads it at its first use): `molt
-#    version` never maps it.
+#    version` never maps it;
+#  - an unsigned install whose files are all small (up to MOLT_SHA256_SMALL_MAX, 64 KiB:
+#    core/util/sha256.h) hashes them in-tree on molt's own thread: `molt install` of a 1 KiB
+#    single-file artifact with the native file module opens no libcrypto and starts no thread
+#    (strace); a 100 KiB file is hashed by libcrypto on the reader's hashing thread.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/device.sh"
 
@@ -62,3 +66,46 @@ if [ -f "$native/docker.so" ] && needed "$native/docker.so" | grep -q '^libcurl'
 else
     echo "skip: no docker module linking libcurl in this build"
 fi
+
+# Small and large files through the native file module, unsigned (no artifact_verify_keys).
+command -v strace >/dev/null || fail "strace is not installed (tools/deps.sh installs it)"
+# LeakSanitizer cannot stop the world of a traced process (as in test_log_sync.sh).
+[ "${MOLT_SANITIZE:-}" != ON ] || export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+device_new hashing
+mkdir -p "$DEV/native"
+cp "$native/file.so" "$DEV/native/"
+device_config "native_module_dir: $DEV/native" "modules:" "  file:" "    allowed_roots:" \
+    "      - $DEV_DEST"
+mkdir -p "$T/src"
+printf '%s' "$DEV_DEST" >"$T/src/dest_dir"
+printf 'app.conf' >"$T/src/filename"
+# traced_install SIZE: install (and commit) a single-file artifact of SIZE random bytes under
+# strace; the trace of molt's own process (not its children) in $T/SIZE.molt
+traced_install() {
+    head -c "$1" /dev/urandom >"$T/src/app.conf"
+    (cd "$T/src" && make_artifact "$T/$1.mender" "size-$1" single-file -f app.conf -f dest_dir \
+        -f filename)
+    run_prog "$(command -v strace)" -f -e trace=openat,clone,clone3 -o "$T/$1.trace" \
+        "$MOLT" --config "$DEV_CONF" install "$T/$1.mender"
+    expect_rc 0 "install of a $1-byte file under strace"
+    cmp -s "$T/src/app.conf" "$DEV_DEST/app.conf" || fail "the $1-byte file was not installed"
+    molt_dev commit
+    expect_rc 0 "commit of the $1-byte file"
+    local pid
+    pid=$(sed -n '1s/^\([0-9][0-9]*\) .*/\1/p' "$T/$1.trace")
+    [ -n "$pid" ] || fail "no strace output: $(head -c 400 "$T/$1.trace")"
+    grep "^$pid " "$T/$1.trace" >"$T/$1.molt"
+    grep -q 'file\.so' "$T/$1.molt" || fail "the trace shows no file module: $(head -c 400 "$T/$1.trace")"
+}
+traced_install 1024
+if grep 'libcrypto' "$T/1024.molt"; then
+    fail "molt install of a small unsigned artifact loaded libcrypto"
+fi
+if grep 'CLONE_THREAD' "$T/1024.molt"; then
+    fail "molt install of a small unsigned artifact started a thread"
+fi
+traced_install 100000
+grep -q 'openat(.*libcrypto\.so' "$T/100000.molt" ||
+    fail "a 100000-byte file was not hashed by libcrypto (not opened)"
+grep -q 'CLONE_THREAD' "$T/100000.molt" || fail "a 100000-byte file started no hashing thread"
+pass "an unsigned install of a 1 KiB file loads no libcrypto and starts no thread; a 100 KB file uses both"

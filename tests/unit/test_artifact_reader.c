@@ -4,6 +4,7 @@
  * targeted bad cases, by tar + gzip/xz/zstd with the manifest computed by sha256sum. */
 #include "fixture.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "artifact/reader.h"
+#include "util/sha256.h"
 #include "util/encoding.h"
 #include "util/fs.h"
 
@@ -131,6 +133,9 @@ static void build_artifacts(const char *dir)
              "tar xOf mod.mender version > mod-version");
     /* The gzip'd hand-made one, which test_data_refused edits. */
     must_run("bash repack.sh \"$PWD/base\" \"$PWD/hand-gz.mender\" gz");
+    /* The small file (file2.txt) before the large one (payload.bin), for test_small_first. */
+    must_run("cp -r base small-first && tac base/data.order > small-first/data.order && "
+             "bash repack.sh \"$PWD/small-first\" \"$PWD/small-first.mender\" gz");
 }
 
 static int setup_group(void **state)
@@ -793,6 +798,96 @@ static void test_fork_between_files(void **state)
     free(data);
 }
 
+/* The threads of this process. */
+static int threads(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    assert_non_null(d);
+    while ((e = readdir(d)))
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* The hashing thread starts with the first large file only: a small file (file2.txt, 6 bytes)
+ * is hashed inline, its sink called by the read that returns its bytes, its digest checked
+ * (the last read of a flipped copy fails); payload.bin (100000 bytes, over
+ * MOLT_SHA256_SMALL_MAX) starts the thread. A child forked before any large file hashes that
+ * one inline, starting no thread of its own. */
+static int read_large_in_child(molt_artifact_reader *r)
+{
+    molt_err err = { 0 };
+    const char *name;
+    int64_t size;
+    const void *b;
+    ssize_t n;
+    if (threads() != 1 || molt_artifact_reader_next(r, &name, &size, &err) != 1 ||
+        strcmp(name, "payload.bin") != 0 || size <= (int64_t)MOLT_SHA256_SMALL_MAX)
+        return 1;
+    if (threads() != 1)
+        return 2;   /* a forked child hashes inline */
+    while ((n = molt_artifact_reader_read_block(r, &b, &err)) > 0)
+        ;
+    if (n != 0 || threads() != 1)
+        return 3;
+    return molt_artifact_reader_finish(r, &err) == 0 ? 0 : 4;
+}
+
+static void test_small_first(void **state)
+{
+    (void)state;
+    assert_int_equal(threads(), 1);
+    molt_source *src;
+    molt_artifact_reader *r = open_ok("small-first.mender", &src);
+    molt_err err = { 0 };
+    const char *name;
+    int64_t size;
+    const void *b;
+    ssize_t n;
+    assert_int_equal(molt_artifact_reader_next(r, &name, &size, &err), 1);
+    assert_string_equal(name, "file2.txt");
+    unsigned char got[16];
+    sink_rec s = {.got = got, .cap = sizeof got};
+    assert_int_equal(molt_artifact_reader_set_sink(r, sink_fn, &s, &err), 0);
+    assert_int_equal(molt_artifact_reader_read_block(r, &b, &err), 6);
+    assert_int_equal(s.len, 6);   /* sunk by the time read_block returned */
+    assert_memory_equal(got, "hello\n", 6);
+    assert_int_equal(molt_artifact_reader_read_block(r, &b, &err), 0);
+    assert_int_equal(threads(), 1);
+
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(read_large_in_child(r));
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+
+    assert_int_equal(threads(), 1);
+    expect_file(r, "payload.bin", 0);
+    assert_int_equal(threads(), 2);
+    expect_end(r);
+    close_art(r, src);
+    assert_int_equal(threads(), 1);
+
+    /* A changed byte in the small file fails its check at its end. */
+    must_run("cp -r small-first small-bad && printf 'hellO\\n' > small-bad/files/file2.txt && "
+             "MANIFEST_EDIT='s|[0-9a-f]*  data/0000/file2.txt|"
+             "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03  "
+             "data/0000/file2.txt|' bash repack.sh \"$PWD/small-bad\" \"$PWD/small-bad.mender\" gz");
+    r = open_ok("small-bad.mender", &src);
+    assert_int_equal(molt_artifact_reader_next(r, &name, &size, &err), 1);
+    assert_string_equal(name, "file2.txt");
+    while ((n = molt_artifact_reader_read_block(r, &b, &err)) > 0)
+        ;
+    assert_err(n, MOLT_ECHECKSUM, err, "data/0000/file2.txt: checksum mismatch");
+    close_art(r, src);
+}
+
 /* Every truncation of a complete artifact is refused with a clear message. */
 static void test_truncated(void **state)
 {
@@ -1014,6 +1109,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_sink),
         cmocka_unit_test(test_source_error),
         cmocka_unit_test(test_fork_between_files),
+        cmocka_unit_test(test_small_first),
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_version_refused),
         cmocka_unit_test(test_augmented_refused),

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* libcrypto loaded on demand (core/util/crypto_lib.h): a process that has hashed nothing has no
  * libcrypto mapped; the first use maps it and the table works (SHA-256 of a known text through
- * molt_sha256, base64); a missing library is one clear MOLT_EUNSUPPORTED naming it, and
- * molt_crypto(), for callers without an error to return, prints it and exits with 127 (the
- * library named by molt_crypto_set_soname, a test hook). Each case runs in a forked child so
+ * molt_sha256, base64); molt_sha256 of up to MOLT_SHA256_SMALL_MAX bytes (the in-tree SHA-256)
+ * maps none, of one byte more maps it; a missing library is one clear MOLT_EUNSUPPORTED naming
+ * it, and molt_crypto(), for callers without an error to return, prints it and exits with 127
+ * (the library named by molt_crypto_set_soname, a test hook). Each case runs in a forked child so
  * the load-once state starts empty. This program does not link libcrypto (tests/CMakeLists.txt
  * links it only into the tests that include OpenSSL's headers). */
 #include "fixture.h"
@@ -17,6 +18,7 @@
 
 #include "util/crypto_lib.h"
 #include "util/encoding.h"
+#include "util/sha256.h"
 
 /* True if a mapping of the process names libcrypto. */
 static bool libcrypto_mapped(void)
@@ -81,6 +83,40 @@ static void test_loaded_on_first_use(void **state)
     assert_int_equal(in_child(child_loads, NULL, NULL), 0);
 }
 
+static void child_small_hash(void)
+{
+    unsigned char *zeros = calloc(1, MOLT_SHA256_SMALL_MAX + 1);
+    unsigned char small[32], large[32], want[32];
+    if (!zeros)
+        _exit(30);
+    molt_sha256(zeros, MOLT_SHA256_SMALL_MAX, small);
+    if (libcrypto_mapped())
+        _exit(31);
+    molt_sha256(zeros, MOLT_SHA256_SMALL_MAX + 1, large);
+    if (!libcrypto_mapped())
+        _exit(32);
+    /* Both agree with libcrypto's own (now loaded). */
+    const molt_crypto_lib *c = molt_crypto();
+    SHA256_CTX ctx;
+    c->SHA256_Init(&ctx);
+    c->SHA256_Update(&ctx, zeros, MOLT_SHA256_SMALL_MAX);
+    c->SHA256_Final(want, &ctx);
+    if (memcmp(small, want, 32) != 0)
+        _exit(33);
+    c->SHA256_Init(&ctx);
+    c->SHA256_Update(&ctx, zeros, MOLT_SHA256_SMALL_MAX + 1);
+    c->SHA256_Final(want, &ctx);
+    if (memcmp(large, want, 32) != 0)
+        _exit(34);
+    free(zeros);
+}
+
+static void test_small_hash_loads_nothing(void **state)
+{
+    (void)state;
+    assert_int_equal(in_child(child_small_hash, NULL, NULL), 0);
+}
+
 static void child_missing(void)
 {
     const molt_crypto_lib *c = NULL;
@@ -92,8 +128,10 @@ static void child_missing(void)
     molt_err e2 = {0};
     if (molt_crypto_get(&c, &e2) != MOLT_EUNSUPPORTED || strcmp(e.msg, e2.msg) != 0)
         _exit(22);
+    /* No error to return: exits. (Small inputs need no libcrypto.) */
+    static unsigned char large[MOLT_SHA256_SMALL_MAX + 1];
     unsigned char sum[32];
-    molt_sha256("abc", 3, sum);   /* no error to return: exits */
+    molt_sha256(large, sizeof large, sum);
     _exit(23);
 }
 
@@ -115,6 +153,7 @@ int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loaded_on_first_use),
+        cmocka_unit_test(test_small_hash_loads_nothing),
         cmocka_unit_test(test_missing_library),
     };
     return fx_run_group_tests(argc, argv, tests, NULL, NULL);

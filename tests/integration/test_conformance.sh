@@ -8,7 +8,8 @@
 #     effect-install, one whose ArtifactRollback restores nothing fails effect-rollback, one that
 #     drops its backups in ArtifactCommit fails effect-kill-ArtifactCommit, a shell module whose
 #     ArtifactRollback exits 0 restoring nothing fails effect-rollback (and passes without a
-#     probe, with one SKIP effects line); --expect-state is checked;
+#     probe, with one SKIP effects line); --expect-state is checked; a pause inside the kit's
+#     power cut (MOLT_KIT_TEST_CUT_PAUSE_MS) changes no kill check of the logging test module;
 #  2. every built-in module built in this tree (modules/native/*.so) with a recipe below passes
 #     (file: single-file and directory artifacts; rootfs-image: on the simulated A/B device,
 #     its reboots done by the simulated bootloader through the kit's --reboot-hook), with its
@@ -95,6 +96,18 @@ for answer in Yes Automatic; do
     [ "$answer" = Automatic ] || grep -q 'ArtifactReboot(simulated)' "$RUN_OUT" ||
         fail "logging-module (Yes): ArtifactReboot not simulated"
 done
+# The kit's power cut holds when the kit is slow between its two kills (preempted there under
+# load: the test switch makes the pause): molt is gone before its module dies, so it never sees
+# the module's death and never records the cut call as failed. With the module killed first,
+# kill-ArtifactFailure ended logger-1_INCONSISTENT and kill-Cleanup in a finished deployment.
+export MOLT_KIT_TEST_CUT_PAUSE_MS=200
+kit logging-module-cut-pause "$MOLT_SRC_DIR/tests/modules/logging-module" "$T/logger.mender"
+unset MOLT_KIT_TEST_CUT_PAUSE_MS
+expect_rc 0 "the kit with a pause inside its power cuts"
+for c in kill-ArtifactRollback kill-ArtifactFailure kill-Cleanup ArtifactRollback-twice Cleanup-twice; do
+    grep -qx "PASS $c" "$RUN_OUT" || fail "a pause inside the power cut: no passing $c: $(grep "$c" "$RUN_OUT")"
+done
+pass "a pause inside the kit's power cut: every kill still lands in its call"
 # A manifest that does not match: it says no rollback.
 printf 'name: lg\nversion: 1\ncapabilities:\n  streaming: false\n  rollback: false\n  reboot: true\n' >"$T/lg.yaml"
 run_prog "$KIT" --manifest "$T/lg.yaml" "$MOLT_SRC_DIR/tests/modules/logging-module" "$T/logger.mender"

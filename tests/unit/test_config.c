@@ -268,17 +268,25 @@ static void test_docs_table(void **state)
         bool nested = strncmp(key, "  ", 2) == 0;
         key += strspn(key, " ");
         size_t len = strcspn(key, ":`");
-        if (nested)
-            snprintf(names[rows], sizeof names[rows], "%s.%.*s", section, (int)len, key);
-        else
-            snprintf(names[rows], sizeof names[rows], "%.*s", (int)len, key);
-        if (!nested && key[len] == ':')
-            snprintf(section, sizeof section, "%.*s", (int)len, key);
+        /* A cell longer than its buffer is a row this reader would truncate: named, not cut. */
+        int w = nested ? snprintf(names[rows], sizeof names[rows], "%s.%.*s", section,
+                                  (int)len, key)
+                       : snprintf(names[rows], sizeof names[rows], "%.*s", (int)len, key);
+        if (w < 0 || (size_t)w >= sizeof names[rows])
+            fail_msg("docs/configuration.md: key name longer than %zu bytes: %.*s",
+                     sizeof names[rows] - 1, (int)len, key);
+        if (!nested && key[len] == ':' &&
+            (size_t)snprintf(section, sizeof section, "%.*s", (int)len, key) >= sizeof section)
+            fail_msg("docs/configuration.md: section name longer than %zu bytes: %.*s",
+                     sizeof section - 1, (int)len, key);
         char *dflt = cell[2] + strspn(cell[2], " ");
         size_t dl = strlen(dflt);
         while (dl > 0 && dflt[dl - 1] == ' ')
             dl--;
-        snprintf(defaults[rows], sizeof defaults[rows], "%.*s", (int)dl, dflt);
+        if ((size_t)snprintf(defaults[rows], sizeof defaults[rows], "%.*s", (int)dl, dflt) >=
+            sizeof defaults[rows])
+            fail_msg("docs/configuration.md: the default of %s is longer than %zu bytes",
+                     names[rows], sizeof defaults[rows] - 1);
         rows++;
     }
     const char *name, *def;

@@ -26,13 +26,11 @@
 #include "util/encoding.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "kit_guard.h"
 
 #ifndef MOLT_KIT_SHIM_INSTALLED
 #define MOLT_KIT_SHIM_INSTALLED "/usr/lib/molt/molt-kit-shim.so"
 #endif
-
-/* The seconds one molt command may take before the kit gives up on it. */
-#define KIT_COMMAND_TIMEOUT 120
 
 static int write_text(const char *path, const char *text, mode_t mode)
 {
@@ -163,12 +161,12 @@ static int write_exec_wrapper(kit *k, const char *path)
                  "    \"$real\" \"$@\"; rc=$? ;;\n"
                  "esac\n"
                  "echo \"done $call $rc\" >>\"$ctl/log\"\n"
-                 "if [ -f \"$ctl/sleep_$call\" ]; then echo $$ >\"$ctl/pid\"; sleep 60; fi\n"
+                 "if [ -f \"$ctl/sleep_$call\" ]; then echo $$ >\"$ctl/pid\"; sleep %d; fi\n"
                  "if [ $rc -eq 0 ] && [ -f \"$ctl/fail_$call\" ]; then\n"
                  "    echo \"molt-module-test: failure injected after $call\" >&2; exit 1\n"
                  "fi\n"
                  "exit $rc\n",
-                 k->module_abs, k->ctl, k->module_abs) < 0)
+                 k->module_abs, k->ctl, k->module_abs, KIT_KILL_POINT_SLEEP) < 0)
         return -1;
     int r = write_text(path, text, 0755);
     free(text);
@@ -288,10 +286,10 @@ int kit_device_setup(kit *k, char *msg, size_t cap)
                  "  - %s/modules\n"
                  "native_module_dir: %s/native\n"
                  "scripts_dir: %s/scripts\n"
-                 "module_timeout: 60\n"
+                 "module_timeout: %d\n"
                  "state_script_retry_interval: 1\n"
                  "log_level: debug\n",
-                 k->root, k->root, k->root, k->root, k->root) < 0)
+                 k->root, k->root, k->root, k->root, k->root, KIT_MODULE_TIMEOUT) < 0)
         return -1;
     if (k->native && k->isolated) {
         char *iso = NULL;

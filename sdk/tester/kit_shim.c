@@ -16,6 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kit_guard.h"
+
 static struct molt_module_desc g_real;   /* the module's descriptor, as it gave it */
 static struct molt_module_desc g_desc;   /* the same with the calls wrapped */
 static const struct molt_host_api *g_host;
@@ -95,7 +97,7 @@ static int around(const char *call, int (*fn)(void *), void *st, kind k)
             }
             close(fd);
         }
-        sleep(60);
+        sleep(KIT_KILL_POINT_SLEEP);   /* the kit kills molt, and this with it */
     }
     if (k != K_QUERY && r == 0 && ctl_has("fail_", call)) {
         if (g_host)

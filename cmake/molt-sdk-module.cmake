@@ -10,10 +10,17 @@
 #    uses sanitizers (-fsanitize in CMAKE_C_FLAGS, MOLT_SANITIZE, MOLT_FUZZ), whose runtime is
 #    linked into the program, not into shared objects.
 function(molt_sdk_add_module name)
+  molt_sdk_add_shared_object(${name} molt_module_entry ${ARGN})
+endfunction()
+
+# molt_sdk_add_shared_object(<name> <symbol> <source>...): <name>.so, built and linked as a module
+# is (above) but exporting <symbol> alone: a shared object a module loads itself with dlopen when
+# it needs it, e.g. the file module's tar support (modules/file: file-tar.so).
+function(molt_sdk_add_shared_object name symbol)
   add_library(${name} MODULE ${ARGN})
   target_link_libraries(${name} PRIVATE molt::molt-sdk)
   set(script ${CMAKE_CURRENT_BINARY_DIR}/${name}.molt-module.sym)
-  file(WRITE ${script} "{ global: molt_module_entry; local: *; };\n")
+  file(WRITE ${script} "{ global: ${symbol}; local: *; };\n")
   target_link_options(${name} PRIVATE -Wl,--version-script=${script})
   if(NOT CMAKE_C_FLAGS MATCHES "-fsanitize" AND NOT MOLT_SANITIZE AND NOT MOLT_FUZZ)
     target_link_options(${name} PRIVATE -Wl,--no-undefined)

@@ -179,6 +179,16 @@ crypto=${OWNER[libcrypto.so.3]:-}
 [ -n "$crypto" ] || fail "no ELF file of the packages needs libcrypto.so.3, which molt loads with dlopen: its package must be in molt's Depends (docs/packaging.md)"
 [[ ", $molt_depends," == *", $crypto "* || ", $molt_depends," == *", $crypto,"* ]] ||
     fail "molt loads libcrypto.so.3 ($crypto) with dlopen, but its Depends do not name $crypto: $molt_depends"
+# liblzma and libzstd: loaded with dlopen by molt and molt-artifact (core/util/compress_lib.c)
+# for xz and zstd tars; with libarchive shared (as Debian builds it) libarchive13 needs them too,
+# but molt's own use is named in debian/control.
+for p in molt molt-artifact; do
+    for lib in liblzma5 libzstd1; do
+        deps=", $(dpkg-deb -f "${DEB[$p]}" Depends),"
+        [[ $deps == *", $lib,"* || $deps == *", $lib ("* ]] ||
+            fail "$p loads ${lib%[0-9]} with dlopen, but its Depends do not name $lib"
+    done
+done
 ok "every library the packages' programs and modules need is in their Depends; molt: libcurl4 (>= $need), $crypto"
 
 # ---- 4. the scratch root -----------------------------------------------------------------------

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <molt/error.h>
 
+#include "util/compress_lib.h"
+
 const char *molt_compression_name(molt_compression c)
 {
     switch (c) {
@@ -54,6 +56,15 @@ int molt_compression_parse(const char *word, molt_compression *ret)
         }
     }
     return MOLT_EINVAL;
+}
+
+int molt_compression_load(molt_compression c, const char *what, molt_err *err)
+{
+    int r = c == MOLT_COMPRESSION_XZ ? molt_lzma_get(NULL, err)
+            : c == MOLT_COMPRESSION_ZSTD ? molt_zstd_get(NULL, err) : 0;
+    if (r < 0 && err)
+        molt_err_prefix(err, "%s: ", what);
+    return r;
 }
 
 molt_artifact_info *molt_artifact_info_new(void)

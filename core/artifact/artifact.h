@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <jansson.h>
+#include "util/err.h"
 
 typedef enum molt_compression {
     MOLT_COMPRESSION_NONE = 0,
@@ -22,6 +23,10 @@ const char *molt_compression_suffix(molt_compression c);
 /* Parse a --compression word; accepts mender-artifact's "lzma" for xz and "zstd_*" for zstd.
  * Returns 0 or MOLT_EINVAL. */
 int molt_compression_parse(const char *word, molt_compression *ret);
+/* Load the library that c needs (liblzma for xz, libzstd for zstd: util/compress_lib.h; gzip
+ * and none need nothing) before a libarchive filter for c is added. 0, or MOLT_EUNSUPPORTED
+ * with "<what>: xz compression needs liblzma, which cannot be loaded ...". */
+int molt_compression_load(molt_compression c, const char *what, molt_err *err);
 
 /* Limits on untrusted input (bytes). Every header member, the manifest and scripts are held in
  * memory, so each is capped; payload files are streamed and never held. */

@@ -85,6 +85,10 @@ static int filter_code(molt_compression c)
 int molt_tar_in_new(struct archive **ret, molt_compression c, bool allow_empty,
                     const char *member, molt_err *err)
 {
+    /* a missing liblzma or libzstd is said here, before libarchive calls it */
+    int lr = molt_compression_load(c, member, err);
+    if (lr < 0)
+        return lr;
     struct archive *a = archive_read_new();
     int rc = ARCHIVE_OK;
     if (!a)

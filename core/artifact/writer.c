@@ -518,6 +518,10 @@ static int ztar_open(ztar *z, molt_compression c, buf *mem, int fd, uint64_t lim
                      const char *what, molt_err *err)
 {
     memset(z, 0, sizeof *z);
+    /* a missing liblzma or libzstd is said here, before libarchive calls it */
+    int lr = molt_compression_load(c, what, err);
+    if (lr < 0)
+        return lr;
     z->s.mem = mem;
     z->s.fd = fd;
     z->limit = limit;

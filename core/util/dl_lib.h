@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* A library loaded on demand (dlopen) into a table of its functions: what transport/curl_lib.c
- * (libcurl) and util/crypto_lib.c (libcrypto) share. */
+ * (libcurl), util/crypto_lib.c (libcrypto) and util/compress_lib.c (liblzma, libzstd) share. */
 #ifndef MOLT_UTIL_DL_LIB_H
 #define MOLT_UTIL_DL_LIB_H
 

@@ -20,6 +20,7 @@
 #include "artifact/reader.h"
 #include "artifact/writer.h"
 #include "tool.h"
+#include "util/compress_lib.h"
 #include "util/encoding.h"
 #include "util/fs.h"
 
@@ -222,8 +223,8 @@ static int window_log(size_t base, size_t target)
 #define ZCHECK(call, what)                                                                    \
     do {                                                                                      \
         size_t zr_ = (call);                                                                  \
-        if (ZSTD_isError(zr_)) {                                                              \
-            r = molt_err_set(err, MOLT_EIO, "zstd: %s: %s", what, ZSTD_getErrorName(zr_));    \
+        if (z->ZSTD_isError(zr_)) {                                                           \
+            r = molt_err_set(err, MOLT_EIO, "zstd: %s: %s", what, z->ZSTD_getErrorName(zr_)); \
             goto out;                                                                         \
         }                                                                                     \
     } while (0)
@@ -232,28 +233,31 @@ static int window_log(size_t base, size_t target)
 static int make_delta(const release *base, const release *target, int level, const char *path,
                       size_t *ret_size, molt_err *err)
 {
-    ZSTD_CCtx *cc = ZSTD_createCCtx();
-    size_t cap = ZSTD_compressBound(target->size), n = 0;
+    const molt_zstd_lib *z = NULL;   /* libzstd is loaded on demand (util/compress_lib.h) */
+    int r = molt_zstd_get(&z, err);
+    if (r < 0)
+        return r;
+    ZSTD_CCtx *cc = z->ZSTD_createCCtx();
+    size_t cap = z->ZSTD_compressBound(target->size), n = 0;
     unsigned char *dst = malloc(cap);
-    int r = 0;
     if (!cc || !dst) {
         r = molt_err_set(err, MOLT_ENOMEM, "out of memory for the delta (%zu bytes)", cap);
         goto out;
     }
     int wlog = window_log(base->size, target->size);
-    ZCHECK(ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, level), "level");
-    ZCHECK(ZSTD_CCtx_setParameter(cc, ZSTD_c_windowLog, wlog), "window log");
-    ZCHECK(ZSTD_CCtx_setParameter(cc, ZSTD_c_enableLongDistanceMatching, 1), "long mode");
-    ZCHECK(ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 0), "checksum flag");
-    ZCHECK(ZSTD_CCtx_setPledgedSrcSize(cc, target->size), "source size");
-    ZCHECK(ZSTD_CCtx_refPrefix(cc, base->map, base->size), "reference");
-    n = ZSTD_compress2(cc, dst, cap, target->map, target->size);
+    ZCHECK(z->ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, level), "level");
+    ZCHECK(z->ZSTD_CCtx_setParameter(cc, ZSTD_c_windowLog, wlog), "window log");
+    ZCHECK(z->ZSTD_CCtx_setParameter(cc, ZSTD_c_enableLongDistanceMatching, 1), "long mode");
+    ZCHECK(z->ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 0), "checksum flag");
+    ZCHECK(z->ZSTD_CCtx_setPledgedSrcSize(cc, target->size), "source size");
+    ZCHECK(z->ZSTD_CCtx_refPrefix(cc, base->map, base->size), "reference");
+    n = z->ZSTD_compress2(cc, dst, cap, target->map, target->size);
     ZCHECK(n, "compressing");
     r = molt_write_file_atomic(path, dst, n, 0644, err);
     if (r == 0)
         *ret_size = n;
 out:
-    ZSTD_freeCCtx(cc);
+    z->ZSTD_freeCCtx(cc);
     free(dst);
     return r;
 }
@@ -371,8 +375,14 @@ int tool_cmd_write_delta(int argc, char **argv, const char *global_compression)
         case O_LEVEL: {
             char *end = NULL;
             long l = strtol(optarg, &end, 10);
-            if (!*optarg || *end || l < 1 || l > ZSTD_maxCLevel()) {
-                rc = tool_usage(CMD, "--level expects 1..%d, got \"%s\"", ZSTD_maxCLevel(),
+            const molt_zstd_lib *z = NULL;
+            molt_err e = {0};
+            if (molt_zstd_get(&z, &e) < 0) {
+                rc = tool_fail(&e);
+                goto out;
+            }
+            if (!*optarg || *end || l < 1 || l > z->ZSTD_maxCLevel()) {
+                rc = tool_usage(CMD, "--level expects 1..%d, got \"%s\"", z->ZSTD_maxCLevel(),
                                 optarg);
                 goto out;
             }

@@ -8,6 +8,10 @@
 #    loaded by that child (LD_DEBUG shows it under the child's pid), never by molt itself;
 #  - molt does not link libcrypto (core/util/crypto_lib.c loads it at its first use): `molt
 #    version` never maps it;
+#  - nor liblzma and libzstd (core/util/compress_lib.c loads them for the first xz or zstd tar):
+#    molt and molt-artifact need neither when libarchive is linked statically, `molt version`,
+#    the install of a gzip artifact and `molt status` load neither, an xz install loads liblzma
+#    and not libzstd;
 #  - an unsigned install whose files are all small (up to MOLT_SHA256_SMALL_MAX, 64 KiB:
 #    core/util/sha256.h) hashes them in-tree on molt's own thread: `molt install` of a 1 KiB
 #    single-file artifact with the native file module opens no libcrypto and starts no thread
@@ -31,7 +35,12 @@ if [ "$linked" = static ]; then
             fail "$f needs the libraries above (libarchive is meant to be linked statically)"
         fi
     done
-    pass "static libarchive: molt, molt-artifact and the file module need no libarchive.so or libxml2"
+    for f in "$MOLT" "$MOLT_ARTIFACT"; do
+        if needed "$f" | grep -E '^lib(lzma|zstd)'; then
+            fail "$f needs the libraries above (loaded on demand: core/util/compress_lib.h)"
+        fi
+    done
+    pass "static libarchive: molt, molt-artifact and the file module need no libarchive.so or libxml2; molt and molt-artifact no liblzma or libzstd"
 else
     assert_eq shared "$linked" "MOLT_LIBARCHIVE_LINKED in $cache"
     needed "$MOLT" | grep -q '^libarchive\.so' || fail "$MOLT does not need libarchive.so"
@@ -41,10 +50,10 @@ fi
 needed "$MOLT" | grep '^lib\(crypto\|ssl\|curl\)' && fail "$MOLT links the libraries above"
 LD_DEBUG=files "$MOLT" version >/dev/null 2>"$T/ld-version.log" || fail "molt version failed"
 grep -q "file=libc\.so" "$T/ld-version.log" || fail "no LD_DEBUG output from molt version"
-if grep "file=libcrypto" "$T/ld-version.log"; then
-    fail "molt version loaded libcrypto"
+if grep -E "file=lib(crypto|lzma|zstd)" "$T/ld-version.log"; then
+    fail "molt version loaded the libraries above"
 fi
-pass "molt links no libcrypto, libssl or libcurl, and molt version loads no libcrypto"
+pass "molt links no libcrypto, libssl or libcurl, and molt version loads no libcrypto, liblzma or libzstd"
 
 if [ -f "$native/docker.so" ] && needed "$native/docker.so" | grep -q '^libcurl'; then
     device_new probe
@@ -79,12 +88,13 @@ device_config "native_module_dir: $DEV/native" "modules:" "  file:" "    allowed
 mkdir -p "$T/src"
 printf '%s' "$DEV_DEST" >"$T/src/dest_dir"
 printf 'app.conf' >"$T/src/filename"
-# traced_install SIZE: install (and commit) a single-file artifact of SIZE random bytes under
-# strace; the trace of molt's own process (not its children) in $T/SIZE.molt
+# traced_install SIZE [COMPRESSION]: install (and commit) a single-file artifact of SIZE random
+# bytes (mender-artifact's compression, gzip by default) under strace; the trace of molt's own
+# process (not its children) in $T/SIZE.molt
 traced_install() {
     head -c "$1" /dev/urandom >"$T/src/app.conf"
     (cd "$T/src" && make_artifact "$T/$1.mender" "size-$1" single-file -f app.conf -f dest_dir \
-        -f filename)
+        -f filename --compression "${2:-gzip}")
     run_prog "$(command -v strace)" -f -e trace=openat,clone,clone3 -o "$T/$1.trace" \
         "$MOLT" --config "$DEV_CONF" install "$T/$1.mender"
     expect_rc 0 "install of a $1-byte file under strace"
@@ -104,8 +114,24 @@ fi
 if grep 'CLONE_THREAD' "$T/1024.molt"; then
     fail "molt install of a small unsigned artifact started a thread"
 fi
+if grep -E 'lib(lzma|zstd)' "$T/1024.molt"; then
+    fail "molt install of a gzip artifact loaded liblzma or libzstd"
+fi
+LD_DEBUG=files "$MOLT" --config "$DEV_CONF" status >/dev/null 2>"$T/ld-status.log" ||
+    fail "molt status failed: $(tail -n 5 "$T/ld-status.log")"
+grep -q "file=libc\.so" "$T/ld-status.log" || fail "no LD_DEBUG output from molt status"
+if grep -E "file=lib(crypto|lzma|zstd)" "$T/ld-status.log"; then
+    fail "molt status loaded the libraries above"
+fi
+pass "a gzip install and molt status load no liblzma or libzstd"
 traced_install 100000
 grep -q 'openat(.*libcrypto\.so' "$T/100000.molt" ||
     fail "a 100000-byte file was not hashed by libcrypto (not opened)"
 grep -q 'CLONE_THREAD' "$T/100000.molt" || fail "a 100000-byte file started no hashing thread"
 pass "an unsigned install of a 1 KiB file loads no libcrypto and starts no thread; a 100 KB file uses both"
+traced_install 2048 lzma
+grep -q 'openat(.*liblzma\.so' "$T/2048.molt" || fail "an xz install did not load liblzma"
+if grep 'libzstd' "$T/2048.molt"; then
+    fail "an xz install loaded libzstd"
+fi
+pass "an xz install loads liblzma (and not libzstd)"

@@ -243,6 +243,38 @@ int64_t fx_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* ---- libraries loaded on demand ---------------------------------------------------------- */
+
+bool fx_mapped(const char *needle)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[4096];
+    bool found = false;
+    assert_non_null(f);
+    while (fgets(line, sizeof line, f))
+        if (strstr(line, needle))
+            found = true;
+    fclose(f);
+    return found;
+}
+
+int fx_in_child(void (*fn)(void), const char *stderr_path)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (stderr_path && !freopen(stderr_path, "w", stderr))
+            _exit(99);
+        fn();
+        _exit(0);
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) || WIFSIGNALED(st));
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
 /* ---- a child that reports by handshake -------------------------------------------------- */
 
 void fx_child_start(fx_child *c, int (*fn)(void *arg, int report_fd), void *arg)

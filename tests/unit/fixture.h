@@ -87,6 +87,16 @@ void fx_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Monotonic milliseconds, for figures a test prints (never for what it asserts). */
 int64_t fx_now_ms(void);
 
+/* ---- libraries loaded on demand ---------------------------------------------------------- */
+
+/* True if a mapping of this process (/proc/self/maps) names needle ("/libcrypto"). */
+bool fx_mapped(const char *needle);
+
+/* Run fn in a forked child (a fresh load-once state for the libraries molt loads on demand),
+ * its stderr to stderr_path (NULL: kept); the child exits 0 when fn returns. Returns the
+ * child's exit status, or 128 + the signal that ended it. */
+int fx_in_child(void (*fn)(void), const char *stderr_path);
+
 /* ---- a child that reports by handshake -------------------------------------------------- */
 
 /* A forked child running fn(arg, report_fd) and exiting with its return value. The child calls

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/wait.h>
 
 #include "util/crypto_lib.h"
 #include "util/encoding.h"
@@ -23,35 +22,7 @@
 /* True if a mapping of the process names libcrypto. */
 static bool libcrypto_mapped(void)
 {
-    FILE *f = fopen("/proc/self/maps", "r");
-    char line[4096];
-    bool found = false;
-    assert_non_null(f);
-    while (fgets(line, sizeof line, f))
-        if (strstr(line, "/libcrypto"))
-            found = true;
-    fclose(f);
-    return found;
-}
-
-/* Run fn in a child that loads soname (NULL: the default) on first use, its stderr to
- * stderr_path (NULL: kept); returns the child's exit status. */
-static int in_child(void (*fn)(void), const char *soname, const char *stderr_path)
-{
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        if (stderr_path && !freopen(stderr_path, "w", stderr))
-            _exit(99);
-        molt_crypto_set_soname(soname);
-        fn();
-        _exit(0);
-    }
-    int st = 0;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    assert_true(WIFEXITED(st));
-    return WEXITSTATUS(st);
+    return fx_mapped("/libcrypto");
 }
 
 static void child_loads(void)
@@ -80,7 +51,7 @@ static void child_loads(void)
 static void test_loaded_on_first_use(void **state)
 {
     (void)state;
-    assert_int_equal(in_child(child_loads, NULL, NULL), 0);
+    assert_int_equal(fx_in_child(child_loads, NULL), 0);
 }
 
 /* libcrypto's SHA-256 of data, through molt's table (loads libcrypto). */
@@ -118,11 +89,12 @@ static void child_small_hash(void)
 static void test_small_hash_loads_nothing(void **state)
 {
     (void)state;
-    assert_int_equal(in_child(child_small_hash, NULL, NULL), 0);
+    assert_int_equal(fx_in_child(child_small_hash, NULL), 0);
 }
 
 static void child_missing(void)
 {
+    molt_crypto_set_soname("libmolt-no-such-crypto.so.9");
     const molt_crypto_lib *c = NULL;
     molt_err e = {0};
     if (molt_crypto_get(&c, &e) != MOLT_EUNSUPPORTED || c)
@@ -145,7 +117,7 @@ static void test_missing_library(void **state)
     char dir[64], path[128];
     fx_scratch(dir, sizeof dir, "crypto-lib");
     snprintf(path, sizeof path, "%s/stderr", dir);
-    assert_int_equal(in_child(child_missing, "libmolt-no-such-crypto.so.9", path), 127);
+    assert_int_equal(fx_in_child(child_missing, path), 127);
     char *text = fx_read(path, NULL);
     assert_non_null(strstr(text, "molt: molt needs libcrypto, which cannot be loaded "
                                  "(libmolt-no-such-crypto.so.9)"));

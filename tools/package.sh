@@ -189,7 +189,7 @@ for p in molt molt-artifact; do
             fail "$p loads ${lib%[0-9]} with dlopen, but its Depends do not name $lib"
     done
 done
-ok "every library the packages' programs and modules need is in their Depends; molt: libcurl4 (>= $need), $crypto"
+ok "every library the packages' programs and modules need is in their Depends; molt: libcurl4 (>= $need), $crypto; molt and molt-artifact: liblzma5, libzstd1"
 
 # ---- 4. the scratch root -----------------------------------------------------------------------
 R="$OUT/root"

@@ -56,16 +56,22 @@ static molt_lzma_lib lzma_table;
 static molt_zstd_lib zstd_table;
 
 static lazy lzma_lib = {
-    PTHREAD_ONCE_INIT, MOLT_LZMA_SONAME, lzma_fns, sizeof lzma_fns / sizeof lzma_fns[0],
-    &lzma_table,
-    { "xz compression needs liblzma", "liblzma (Debian: liblzma5)", "liblzma 5.2 or newer is needed" },
-    { 0, "" },
+    .once = PTHREAD_ONCE_INIT,
+    .soname = MOLT_LZMA_SONAME,
+    .fns = lzma_fns,
+    .n = sizeof lzma_fns / sizeof lzma_fns[0],
+    .table = &lzma_table,
+    .text = { .need = "xz compression needs liblzma", .install = "liblzma (Debian: liblzma5)",
+              .version = "liblzma 5.2 or newer is needed" },
 };
 static lazy zstd_lib = {
-    PTHREAD_ONCE_INIT, MOLT_ZSTD_SONAME, zstd_fns, sizeof zstd_fns / sizeof zstd_fns[0],
-    &zstd_table,
-    { "zstd compression needs libzstd", "libzstd (Debian: libzstd1)", "libzstd 1.4 or newer is needed" },
-    { 0, "" },
+    .once = PTHREAD_ONCE_INIT,
+    .soname = MOLT_ZSTD_SONAME,
+    .fns = zstd_fns,
+    .n = sizeof zstd_fns / sizeof zstd_fns[0],
+    .table = &zstd_table,
+    .text = { .need = "zstd compression needs libzstd", .install = "libzstd (Debian: libzstd1)",
+              .version = "libzstd 1.4 or newer is needed" },
 };
 
 static void load_lzma(void) { load(&lzma_lib); }

@@ -16,7 +16,10 @@
  * "<file>"} makes Download copy the payload into that file instead (/dev/full: a write that
  * fails with ENOSPC), {"sink_stop": true} makes Download set a counting payload sink, read one
  * block and return with the rest unread, and ArtifactInstall fail unless the sink got exactly
- * that one block (the host must read the rest without it). Built in variants (tests/CMakeLists.txt):
+ * that one block (the host must read the rest without it). With a host of ABI 1.2, every call
+ * appends "<call>: <the deployment value "seen">" ("-" when unset) to work_dir()/values, then
+ * appends "<call>," to "seen" (dep_set); Download also appends "big: <dep_set of a value over
+ * MOLT_DEP_VALUES_MAX>". Built in variants (tests/CMakeLists.txt):
  *   TEST_TYPE "native-copy" and TEST_CAPS: the payload type and capabilities
  *   TEST_CRASH: ArtifactInstall dies of SIGSEGV the first time (kv key "crashed" remembers)
  *   TEST_BROKEN_INSTALL: ArtifactInstall returns 0 and writes nothing
@@ -71,11 +74,39 @@ static void crash(state *s, const char *call)
     raise(SIGSEGV);
 }
 
+/* The deployment values (ABI 1.2): what this call sees, then the call added to them. */
+static void note_values(state *s, const char *call)
+{
+    const struct molt_host_api *h = s->host;
+    char seen[1024], *path = NULL;
+    size_t len = 0;
+    if (!MOLT_HOST_HAS(h, dep_set) ||
+        asprintf(&path, "%s/values", h->work_dir(h)) < 0)
+        return;
+    int r = h->dep_get(h, "seen", seen, sizeof seen - 64, &len);
+    if (r < 0)
+        len = 0;
+    seen[len] = '\0';
+    FILE *f = fopen(path, "a");
+    free(path);
+    if (!f)
+        return;
+    fprintf(f, "%s: %s\n", call, r < 0 ? "-" : seen);
+    if (strcmp(call, "Download") == 0) {
+        static char big[MOLT_DEP_VALUES_MAX + 1];
+        fprintf(f, "big: %d\n", h->dep_set(h, "big", big, sizeof big));
+    }
+    fclose(f);
+    snprintf(seen + len, sizeof seen - len, "%s,", call);
+    h->dep_set(h, "seen", seen, strlen(seen));
+}
+
 /* Note the call; fail it, hang in it or crash in it (once) if the meta-data says so. */
 static int enter(state *s, const char *call)
 {
     char *fail = NULL, *hang = NULL, *crash_in = NULL;
     note_call(s, call);
+    note_values(s, call);
     if (molt_sdk_json_string(s->host->meta_data(s->host), "/crash", &crash_in, NULL) == 0) {
         char key[128], flag[4];
         size_t len;

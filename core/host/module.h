@@ -57,7 +57,7 @@ typedef struct molt_module_ops {
      * MOLT_EPROTOCOL. */
     int (*query)(molt_module *m, molt_call call, molt_answer *ret, molt_err *err);
     void (*free)(molt_module *m);
-    /* The module's deployment values as they are now (an object of key: base64 value, borrowed
+    /* The module's deployment values as they are now (an object of key: hex value, borrowed
      * until the next call; NULL: none), which the state machine saves with its next record.
      * NULL for a kind of module that has none (exec). */
     const json_t *(*values)(molt_module *m);

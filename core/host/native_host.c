@@ -32,7 +32,7 @@
 #define HEADER_JSON_MAX (16u * 1024 * 1024)
 #define KV_KEY_MAX 64
 #define KV_VALUE_MAX 65536
-/* The deployment values as JSON (key: base64) between an isolated child and molt. */
+/* The deployment values as JSON (key: hex) between an isolated child and molt. */
 #define DEP_JSON_MAX (4 * MOLT_DEP_VALUES_MAX)
 #define TYPE_MAX 128
 #define NAME_MAX_LEN 255
@@ -263,7 +263,7 @@ typedef struct native_mod {
     void *state;
     bool inited;
     bool tmp_durable;          /* tmp/ and the tree fsync'd (host_tmp_dir) */
-    json_t *values;            /* the deployment values (dep_*): key -> base64; NULL: none */
+    json_t *values;            /* the deployment values (dep_*): key -> hex; NULL: none */
     bool values_changed;       /* by the current call (sent back by an isolated child) */
     bool record_synced;        /* the record's sync ran in this Download */
     molt_module_record rec;    /* values (unused: copied into values), sync and its ctx */
@@ -705,14 +705,6 @@ static int host_kv_delete(const struct molt_host_api *api, const char *key)
     return r;
 }
 
-/* The bytes a base64 text of n characters decodes to. */
-static size_t b64_len(const char *s)
-{
-    size_t n = strlen(s);
-    size_t pad = n >= 1 && s[n - 1] == '=' ? (n >= 2 && s[n - 2] == '=' ? 2 : 1) : 0;
-    return n / 4 * 3 - pad;
-}
-
 /* What the values take against MOLT_DEP_VALUES_MAX, without key skip (NULL: none). */
 static size_t values_size(const json_t *values, const char *skip)
 {
@@ -721,7 +713,7 @@ static size_t values_size(const json_t *values, const char *skip)
     json_t *v;
     json_object_foreach((json_t *)values, k, v)
         if (!skip || strcmp(k, skip) != 0)
-            total += strlen(k) + b64_len(json_string_value(v));
+            total += strlen(k) + strlen(json_string_value(v)) / 2;
     return total;
 }
 
@@ -734,11 +726,16 @@ static int host_dep_get(const struct molt_host_api *api, const char *key, void *
     const char *text = json_string_value(json_object_get(nm->values, key));
     if (!text)
         return MOLT_ENOTFOUND;
-    unsigned char *data = NULL;
-    size_t len = 0;
-    molt_err e = {0};
-    int r = molt_base64_decode(text, strlen(text), &data, &len, &e);
-    return r < 0 ? r : copy_out(data, len, buf, cap, ret_len);
+    size_t len = strlen(text) / 2;
+    unsigned char *data = malloc(len + 1);
+    if (!data)
+        return MOLT_ENOMEM;
+    int r = molt_hex_decode(text, strlen(text), data, len);
+    if (r < 0) {
+        free(data);
+        return r;
+    }
+    return copy_out(data, len, buf, cap, ret_len);
 }
 
 static int host_dep_set(const struct molt_host_api *api, const char *key, const void *value,
@@ -750,11 +747,11 @@ static int host_dep_set(const struct molt_host_api *api, const char *key, const 
     if (len > MOLT_DEP_VALUES_MAX || strlen(key) + len + values_size(nm->values, key) >
                                          MOLT_DEP_VALUES_MAX)
         return MOLT_ELIMIT;
-    char *text = NULL;
-    molt_err e = {0};
-    int r = molt_base64_encode(value ? value : "", len, &text, &e);
-    if (r < 0)
-        return r;
+    /* Hex, not base64: molt's base64 is libcrypto's, which a small update never loads. */
+    char *text = malloc(2 * len + 1);
+    if (!text)
+        return MOLT_ENOMEM;
+    molt_hex_encode(value ? value : (const void *)"", len, text);
     if (!nm->values)
         nm->values = json_object();
     json_t *v = json_string(text);

@@ -688,7 +688,7 @@ static molt_deployment *parse_deployment(rparse *p, const json_t *o, molt_kind_o
     json_t *vv;
     json_object_foreach(d->module_values, vk, vv)
         if (p->r == 0 && !json_is_string(vv))
-            rp_fail(p, "deployment.module_values", vk, "is %s, expected a string (base64)",
+            rp_fail(p, "deployment.module_values", vk, "is %s, expected a string (hex)",
                     type_word(vv));
     const json_t *art = rp_object(p, o, w, "artifact", true);
     if (art)

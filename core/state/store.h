@@ -152,7 +152,7 @@ typedef struct molt_deployment {
     bool user_rollback;     /* `molt rollback` asked for the rollback */
     char *error;            /* the first error of the deployment; NULL: none */
     json_t *module_values;  /* the module's deployment values (dep_set): an object of key:
-                             * base64 value; NULL or empty: none (the key is then not written) */
+                             * hex value; NULL or empty: none (the key is then not written) */
 } molt_deployment;
 
 /* The last deployment that ended. */

@@ -1284,7 +1284,10 @@ static const struct molt_module_desc desc = {
     .name = "file",
     .version = "1.0.0",
     .payload_types = types,
-    .capabilities = MOLT_CAP_STREAMING | MOLT_CAP_ROLLBACK,
+    /* Download names nothing for a single file kept unnamed (stage_file); where it does (a tree,
+     * data first, the fallback), its first kv_set or tmp_dir() makes the host's record durable
+     * before anything is named. */
+    .capabilities = MOLT_CAP_STREAMING | MOLT_CAP_ROLLBACK | MOLT_CAP_LAZY_DOWNLOAD,
     .init = init,
     .fini = fini,
     .download = download,

@@ -281,7 +281,7 @@ static const damage damages[] = {
     {"awaiting-commit", "deployment.module_values", "[]",
      "deployment.module_values is an array, expected an object"},
     {"awaiting-commit", "deployment.module_values", "{\"plan\": 1}",
-     "deployment.module_values.plan is an integer, expected a string (base64)"},
+     "deployment.module_values.plan is an integer, expected a string (hex)"},
     {"awaiting-commit", "deployment.stat", "\"Download\"",
      "deployment.stat is not a key molt knows"},
     {"awaiting-commit", "deployment.state", "\"ArtifactInstal\"",
@@ -367,7 +367,7 @@ static void test_module_values(void **state)
     molt_record *rec = load_fixture(f, "native-awaiting-commit");
     molt_err err = {0};
     assert_null(rec->dep->module_values);
-    rec->dep->module_values = json_pack("{s:s, s:s}", "plan", "ZiAtMSAvZXRjL3g=", "e", "");
+    rec->dep->module_values = json_pack("{s:s, s:s}", "plan", "66202d31202f6574632f78", "e", "");
     assert_int_equal(molt_record_save(f->path, rec, 0, &err), 0);
     molt_record *back = NULL;
     assert_int_equal(molt_record_load(f->path, NULL, NULL, &back, NULL, &err), 0);

@@ -159,6 +159,12 @@ static int read_slots_file(const char *path, size_t max, unsigned char **ret, si
     return 0;
 }
 
+/* Was the record of this slot written without an fdatasync? */
+static bool slot_lazy(const unsigned char *slot)
+{
+    return slot[SYNC_AT] == 'l';
+}
+
 int molt_slots_read(const char *path, size_t max, char **ret, size_t *ret_len,
                     molt_slots_read_info *info, molt_err *err)
 {
@@ -194,6 +200,7 @@ int molt_slots_read(const char *path, size_t max, char **ret, size_t *ret_len,
         int other = 1 - f.slot;
         info->seq = f.seq;
         info->slot = f.slot;
+        info->lazy = slot_lazy(buf + (size_t)f.slot * (size / 2));
         info->damaged = f.state[other] < 0 ? other : -1;
         snprintf(info->why, sizeof info->why, "%s", f.state[other] < 0 ? f.why[other] : "");
     }
@@ -201,11 +208,6 @@ int molt_slots_read(const char *path, size_t max, char **ret, size_t *ret_len,
     *ret = out;
     *ret_len = f.len;
     return 0;
-}
-
-static bool slot_lazy(const unsigned char *slot)
-{
-    return slot[SYNC_AT] == 'l';
 }
 
 /* The header of the record whose len bytes of data are in place after it. */

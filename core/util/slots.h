@@ -24,6 +24,8 @@ typedef struct molt_slots_read_info {
                              * write cut by a power loss, a concurrent write seen by a reader
                              * without the lock, or damage */
     char why[160];          /* why that slot was refused, for a warning */
+    bool lazy;              /* the record was written without fdatasync (a power cut may lose
+                             * it) and not made durable since (molt_slots_sync) */
 } molt_slots_read_info;
 
 /* Read the newest valid record of path (at most max bytes of data) into *ret (malloc'd, NUL

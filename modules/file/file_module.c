@@ -379,7 +379,10 @@ static int stage_file(fm *m, plan *p, entry *e, int64_t size, const char *raw,
         r = molt_sdk_err_errno(err, errno, "chmod/fsync %s", tmp);
         goto out;
     }
-    if (unnamed && m->keeps && !raw && !e->made && p->n == 1 && !p->in_dep) {
+    /* (A destination of up to 2 KiB: its plan line and the commit mark stay well inside the
+     * deployment values' MOLT_DEP_VALUES_MAX.) */
+    if (unnamed && m->keeps && !raw && !e->made && p->n == 1 && !p->in_dep &&
+        strlen(e->dest) <= 2048) {
         p->in_dep = 1;
         if ((r = plan_save(m, p, err)) < 0)
             goto out;

@@ -25,6 +25,9 @@
  *   TEST_BROKEN_INSTALL: ArtifactInstall returns 0 and writes nothing
  *   TEST_BROKEN_ROLLBACK: ArtifactRollback returns 0 and restores nothing
  *   TEST_BROKEN_COMMIT: ArtifactCommit drops the backups (breaks the ArtifactCommit contract)
+ *   TEST_BROKEN_LAZY: declares MOLT_CAP_LAZY_DOWNLOAD, yet Download creates <dest>/leftover
+ *                     (which Cleanup removes) before anything that makes the host's record
+ *                     durable, and stages nothing: a cut that loses the record leaves it
  * (the BROKEN variants are modules the conformance kit must fail, tests/integration/
  * test_conformance.sh). */
 #include <molt/sdk.h>
@@ -43,6 +46,9 @@
 #endif
 #ifndef TEST_NAME
 #define TEST_NAME "copy"
+#endif
+#if defined TEST_BROKEN_LAZY && !defined TEST_CAPS
+#define TEST_CAPS (MOLT_CAP_STREAMING | MOLT_CAP_ROLLBACK | MOLT_CAP_LAZY_DOWNLOAD)
 #endif
 #ifndef TEST_CAPS
 #define TEST_CAPS (MOLT_CAP_STREAMING | MOLT_CAP_ROLLBACK)
@@ -190,6 +196,19 @@ static int meta_flag(const struct molt_host_api *h, const char *pointer)
     return molt_sdk_json_bool(h->meta_data(h), pointer, &v, NULL) == 0 && v;
 }
 
+#ifdef TEST_BROKEN_LAZY
+/* <dest>/leftover (malloc'd), or NULL. */
+static char *leftover_path(const struct molt_host_api *h)
+{
+    char *dest = NULL, *left = NULL;
+    if (molt_sdk_json_string(h->meta_data(h), "/dest", &dest, NULL) == 0 &&
+        asprintf(&left, "%s/leftover", dest) < 0)
+        left = NULL;
+    free(dest);
+    return left;
+}
+#endif
+
 static int download(void *st)
 {
     state *s = st;
@@ -198,6 +217,14 @@ static int download(void *st)
     int r = enter(s, "Download");
     if (r < 0)
         return r;
+#ifdef TEST_BROKEN_LAZY
+    char *left = leftover_path(h);
+    FILE *f = left ? fopen(left, "w") : NULL;
+    if (f)
+        fclose(f);
+    free(left);
+    return 0;
+#endif
     if (meta_flag(h, "/sink_stop")) {
         const char *name;
         const void *block;
@@ -425,6 +452,12 @@ static int cleanup(void *st)
 {
     state *s = st;
     int r = enter(s, "Cleanup");
+#ifdef TEST_BROKEN_LAZY
+    char *left = leftover_path(s->host);
+    if (left)
+        unlink(left);
+    free(left);
+#endif
     if (r == 0)
         r = each_file(s, drop_backup);
     return r < 0 ? r : s->host->kv_delete(s->host, "files");

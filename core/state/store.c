@@ -686,10 +686,16 @@ static molt_deployment *parse_deployment(rparse *p, const json_t *o, molt_kind_o
     d->module_values = rp_json(p, o, w, "module_values", false, false, JSON_OBJECT);
     const char *vk;
     json_t *vv;
-    json_object_foreach(d->module_values, vk, vv)
-        if (p->r == 0 && !json_is_string(vv))
+    json_object_foreach(d->module_values, vk, vv) {
+        const char *hex = json_string_value(vv);
+        size_t n = hex ? strlen(hex) : 0;
+        if (p->r == 0 && !hex)
             rp_fail(p, "deployment.module_values", vk, "is %s, expected a string (hex)",
                     type_word(vv));
+        else if (p->r == 0 && (n % 2 != 0 || strspn(hex, "0123456789abcdef") != n))
+            rp_fail(p, "deployment.module_values", vk, "is \"%.40s\", expected lower-case hex "
+                    "digits, an even count", hex);
+    }
     const json_t *art = rp_object(p, o, w, "artifact", true);
     if (art)
         parse_artifact(p, art, &d->artifact);

@@ -282,6 +282,8 @@ static const damage damages[] = {
      "deployment.module_values is an array, expected an object"},
     {"awaiting-commit", "deployment.module_values", "{\"plan\": 1}",
      "deployment.module_values.plan is an integer, expected a string (hex)"},
+    {"awaiting-commit", "deployment.module_values", "{\"plan\": \"abc\"}",
+     "deployment.module_values.plan is \"abc\", expected lower-case hex digits, an even count"},
     {"awaiting-commit", "deployment.stat", "\"Download\"",
      "deployment.stat is not a key molt knows"},
     {"awaiting-commit", "deployment.state", "\"ArtifactInstal\"",

@@ -691,12 +691,12 @@ static int host_kv_delete(const struct molt_host_api *api, const char *key)
     int r = 0;
     molt_err e = {0};
     /* A missing key changes nothing: no record sync, no fsync. */
-    if (access(path, F_OK) == 0 && (r = sync_record(nm, &e)) < 0) {
-        /* logged below */
-    } else if (unlink(path) < 0) {
+    if (access(path, F_OK) == 0)
+        r = sync_record(nm, &e);
+    if (r == 0 && unlink(path) < 0) {
         if (errno != ENOENT)
             r = molt_err_errno(&e, MOLT_EIO, errno, "cannot remove %s", path);
-    } else {
+    } else if (r == 0) {
         r = molt_fsync_dir(nm->kv_dir, &e);
     }
     if (r < 0)

@@ -6,6 +6,7 @@
 #define MOLT_HOST_MODULE_H
 
 #include <stdbool.h>
+#include <jansson.h>
 #include "artifact/reader.h"
 #include "util/err.h"
 
@@ -56,7 +57,20 @@ typedef struct molt_module_ops {
      * MOLT_EPROTOCOL. */
     int (*query)(molt_module *m, molt_call call, molt_answer *ret, molt_err *err);
     void (*free)(molt_module *m);
+    /* The module's deployment values as they are now (an object of key: hex value, borrowed
+     * until the next call; NULL: none), which the state machine saves with its next record.
+     * NULL for a kind of module that has none (exec). */
+    const json_t *(*values)(molt_module *m);
 } molt_module_ops;
+
+/* What the deployment record offers a module host (the state machine fills it): the values it
+ * holds for the module, and a way to make the record saved last durable, for a machine that
+ * saved it lazily (state Download of a module with MOLT_CAP_LAZY_DOWNLOAD). */
+typedef struct molt_module_record {
+    const json_t *values;   /* the record's values of the module (copied), or NULL: none */
+    int (*sync)(void *ctx, molt_err *err);   /* NULL: every record is saved durably */
+    void *ctx;
+} molt_module_record;
 
 struct molt_module {
     const molt_module_ops *ops;

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "util/encoding.h"
 #include "util/proc.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -31,6 +32,8 @@
 #define HEADER_JSON_MAX (16u * 1024 * 1024)
 #define KV_KEY_MAX 64
 #define KV_VALUE_MAX 65536
+/* The deployment values as JSON (key: hex) between an isolated child and molt. */
+#define DEP_JSON_MAX (4 * MOLT_DEP_VALUES_MAX)
 #define TYPE_MAX 128
 #define NAME_MAX_LEN 255
 /* Isolated download: bytes per data frame and the child's read_block buffer. */
@@ -44,7 +47,8 @@
  * capabilities (padded to a pointer), 14 functions, reserved[8]: the same in 1.0 and 1.1. */
 #define DESC_SIZE_1_0 (8 + 3 * ABI_P + (ABI_P > 4 ? 8 : 4) + 22 * ABI_P)
 /* The host table: the header, 19 functions and reserved[8] in 1.0; 1.1 gave reserved[0] to
- * set_sink (20 functions, reserved[7]): the same size. */
+ * set_sink (20 functions, reserved[7]), 1.2 the next four to dep_get, dep_set, dep_delete and
+ * keeps_state (24 functions, reserved[3]): the same size. */
 #define HOST_SIZE_1_0 (8 + 27 * ABI_P)
 _Static_assert(sizeof(struct molt_module_desc) == DESC_SIZE_1_0,
                "struct molt_module_desc changed size: a minor may only give reserved slots a meaning");
@@ -57,11 +61,15 @@ _Static_assert(offsetof(struct molt_host_api, config_get) == 8 + 18 * ABI_P,
                "a 1.0 function of struct molt_host_api moved");
 _Static_assert(offsetof(struct molt_host_api, set_sink) == 8 + 19 * ABI_P,
                "set_sink (1.1) is no longer reserved[0] of 1.0");
+_Static_assert(offsetof(struct molt_host_api, dep_get) == 8 + 20 * ABI_P &&
+                   offsetof(struct molt_host_api, keeps_state) == 8 + 23 * ABI_P,
+               "dep_get..keeps_state (1.2) are no longer reserved[0..3] of 1.1");
 
 /* struct_size a descriptor of each minor has at least (index = minor). */
 static const size_t desc_size_for_minor[] = {
     DESC_SIZE_1_0,   /* 1.0 */
     DESC_SIZE_1_0,   /* 1.1: the host table gave a reserved slot to set_sink, not this */
+    DESC_SIZE_1_0,   /* 1.2: a capability bit (MOLT_CAP_LAZY_DOWNLOAD) and host functions */
 };
 _Static_assert(sizeof desc_size_for_minor / sizeof desc_size_for_minor[0] ==
                    MOLT_MODULE_ABI_MINOR + 1,
@@ -186,6 +194,14 @@ fail:
     return r;
 }
 
+uint32_t molt_native_caps(const struct molt_module_desc *d)
+{
+    uint32_t caps = d->capabilities;
+    if (d->abi_minor < 2)
+        caps &= ~MOLT_CAP_LAZY_DOWNLOAD;
+    return caps;
+}
+
 const struct molt_module_desc *molt_native_desc(const molt_native *n)
 {
     return n->desc;
@@ -220,6 +236,8 @@ void molt_native_free(molt_native *n)
 typedef struct call_result {
     int32_t rc;            /* what the function returned */
     int32_t in_init;       /* 1: init failed, the function was not called */
+    int32_t values_len;    /* isolated: the bytes of the changed deployment values (JSON) that
+                            * follow on the pipe; -1: unchanged */
     char msg[MOLT_ERR_MSG_MAX];   /* host->error() text, "" if none */
 } call_result;
 
@@ -245,6 +263,10 @@ typedef struct native_mod {
     void *state;
     bool inited;
     bool tmp_durable;          /* tmp/ and the tree fsync'd (host_tmp_dir) */
+    json_t *values;            /* the deployment values (dep_*): key -> hex; NULL: none */
+    bool values_changed;       /* by the current call (sent back by an isolated child) */
+    bool record_synced;        /* the record's sync ran in this Download */
+    molt_module_record rec;    /* values (unused: copied into values), sync and its ctx */
     molt_call cur_call;        /* the call running now, or the last one */
     call_result *cur;          /* the call running now (host->error writes here) */
     time_t last_progress_log;
@@ -552,9 +574,32 @@ static const char *host_work_dir(const struct molt_host_api *api)
  * that stage, where a module keeps what its rollback needs), not in later states, where what a
  * module puts there need not survive a cut (the file module's commit mark). A failure is
  * logged: the folder itself is there. */
+/* The record of state Download may have been saved lazily (MOLT_CAP_LAZY_DOWNLOAD): make it
+ * durable before the module names something in Download that cleanup must find. Once per
+ * Download; later states are recorded durably. */
+static int sync_record(native_mod *nm, molt_err *err)
+{
+    if (nm->cur_call != MOLT_CALL_DOWNLOAD || nm->record_synced || !nm->rec.sync)
+        return 0;
+    int r = nm->rec.sync(nm->rec.ctx, err);
+    if (r == 0)
+        nm->record_synced = true;
+    return r;
+}
+
+/* sync_record for a host function that cannot fail: a failure is logged (the record stays
+ * lazy: a cut then loses the deployment, and what the module named stays behind). */
+static void sync_record_or_log(native_mod *nm)
+{
+    molt_err e = {0};
+    if (sync_record(nm, &e) < 0)
+        molt_log_warning("module %s: %s", nm->d->name, e.msg);
+}
+
 static const char *host_tmp_dir(const struct molt_host_api *api)
 {
     native_mod *nm = from_api(api);
+    sync_record_or_log(nm);
     if (!nm->tmp_durable &&
         (nm->cur_call == MOLT_CALL_DOWNLOAD || nm->cur_call == MOLT_CALL_ARTIFACT_INSTALL)) {
         molt_err e = {0};
@@ -567,14 +612,34 @@ static const char *host_tmp_dir(const struct molt_host_api *api)
 
 static const char *host_files_dir(const struct molt_host_api *api)
 {
-    return from_api(api)->files_dir;
+    native_mod *nm = from_api(api);
+    sync_record_or_log(nm);
+    return nm->files_dir;
+}
+
+/* A key of the kv store and of the deployment values: 1 to 64 of [A-Za-z0-9._-]. */
+static bool valid_key(const char *key)
+{
+    return key && strlen(key) <= KV_KEY_MAX && valid_word(key, KV_KEY_MAX) && !strchr(key, '+');
 }
 
 static char *kv_path(native_mod *nm, const char *key)
 {
-    if (!key || strlen(key) > KV_KEY_MAX || !valid_word(key, KV_KEY_MAX) || strchr(key, '+'))
-        return NULL;
-    return molt_path_join(nm->kv_dir, key);
+    return valid_key(key) ? molt_path_join(nm->kv_dir, key) : NULL;
+}
+
+/* A value (data, len; freed here) as kv_get and dep_get return it: into buf when it fits in cap
+ * bytes, *ret_len its length either way (MOLT_ELIMIT when it does not fit). */
+static int copy_out(void *data, size_t len, void *buf, size_t cap, size_t *ret_len)
+{
+    int r = 0;
+    *ret_len = len;
+    if (len > cap)
+        r = MOLT_ELIMIT;
+    else if (len)
+        memcpy(buf, data, len);
+    free(data);
+    return r;
 }
 
 static int host_kv_get(const struct molt_host_api *api, const char *key, void *buf, size_t cap,
@@ -595,13 +660,7 @@ static int host_kv_get(const struct molt_host_api *api, const char *key, void *b
             molt_log_warning("module %s: key-value store: %s", nm->d->name, e.msg);
         return r;
     }
-    *ret_len = len;
-    if (len > cap)
-        r = MOLT_ELIMIT;
-    else if (len)
-        memcpy(buf, data, len);
-    free(data);
-    return r;
+    return copy_out(data, len, buf, cap, ret_len);
 }
 
 static int host_kv_set(const struct molt_host_api *api, const char *key, const void *value,
@@ -614,7 +673,9 @@ static int host_kv_set(const struct molt_host_api *api, const char *key, const v
     if (!path)
         return MOLT_EINVAL;
     molt_err e = {0};
-    int r = molt_write_file_atomic(path, value ? value : "", len, 0600, &e);
+    int r = sync_record(nm, &e);
+    if (r == 0)
+        r = molt_write_file_atomic(path, value ? value : "", len, 0600, &e);
     if (r < 0)
         molt_log_warning("module %s: key-value store: %s", nm->d->name, e.msg);
     free(path);
@@ -629,16 +690,91 @@ static int host_kv_delete(const struct molt_host_api *api, const char *key)
         return MOLT_EINVAL;
     int r = 0;
     molt_err e = {0};
-    if (unlink(path) < 0) {
+    /* A missing key changes nothing: no record sync, no fsync. */
+    if (access(path, F_OK) == 0)
+        r = sync_record(nm, &e);
+    if (r == 0 && unlink(path) < 0) {
         if (errno != ENOENT)
             r = molt_err_errno(&e, MOLT_EIO, errno, "cannot remove %s", path);
-    } else {
+    } else if (r == 0) {
         r = molt_fsync_dir(nm->kv_dir, &e);
     }
     if (r < 0)
         molt_log_warning("module %s: key-value store: %s", nm->d->name, e.msg);
     free(path);
     return r;
+}
+
+/* What the values take against MOLT_DEP_VALUES_MAX, without key skip (NULL: none). */
+static size_t values_size(const json_t *values, const char *skip)
+{
+    size_t total = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)values, k, v)
+        if (!skip || strcmp(k, skip) != 0)
+            total += strlen(k) + strlen(json_string_value(v)) / 2;
+    return total;
+}
+
+static int host_dep_get(const struct molt_host_api *api, const char *key, void *buf, size_t cap,
+                        size_t *ret_len)
+{
+    native_mod *nm = from_api(api);
+    if (!valid_key(key) || !ret_len || (!buf && cap))
+        return MOLT_EINVAL;
+    const char *text = json_string_value(json_object_get(nm->values, key));
+    if (!text)
+        return MOLT_ENOTFOUND;
+    size_t len = strlen(text) / 2;
+    unsigned char *data = malloc(len + 1);
+    if (!data)
+        return MOLT_ENOMEM;
+    int r = molt_hex_decode(text, strlen(text), data, len);
+    if (r < 0) {
+        free(data);
+        return r;
+    }
+    return copy_out(data, len, buf, cap, ret_len);
+}
+
+static int host_dep_set(const struct molt_host_api *api, const char *key, const void *value,
+                        size_t len)
+{
+    native_mod *nm = from_api(api);
+    if (!valid_key(key) || (!value && len))
+        return MOLT_EINVAL;
+    if (len > MOLT_DEP_VALUES_MAX || strlen(key) + len + values_size(nm->values, key) >
+                                         MOLT_DEP_VALUES_MAX)
+        return MOLT_ELIMIT;
+    /* Hex, not base64: molt's base64 is libcrypto's, which a small update never loads. */
+    char *text = malloc(2 * len + 1);
+    if (!text)
+        return MOLT_ENOMEM;
+    molt_hex_encode(value ? value : (const void *)"", len, text);
+    if (!nm->values)
+        nm->values = json_object();
+    json_t *v = json_string(text);
+    free(text);
+    if (!nm->values || !v || json_object_set_new(nm->values, key, v) < 0)
+        return MOLT_ENOMEM;
+    nm->values_changed = true;
+    return 0;
+}
+
+static int host_dep_delete(const struct molt_host_api *api, const char *key)
+{
+    native_mod *nm = from_api(api);
+    if (!valid_key(key))
+        return MOLT_EINVAL;
+    if (json_object_del(nm->values, key) == 0)
+        nm->values_changed = true;
+    return 0;
+}
+
+static int host_keeps_state(const struct molt_host_api *api)
+{
+    return from_api(api)->isolated ? 0 : 1;
 }
 
 static const char *host_config_get(const struct molt_host_api *api, const char *key)
@@ -674,6 +810,10 @@ static const struct molt_host_api host_api_template = {
     .kv_delete = host_kv_delete,
     .config_get = host_config_get,
     .set_sink = host_set_sink,
+    .dep_get = host_dep_get,
+    .dep_set = host_dep_set,
+    .dep_delete = host_dep_delete,
+    .keeps_state = host_keeps_state,
 };
 
 /* ---- calling the module ---------------------------------------------------------------------- */
@@ -735,8 +875,10 @@ static int ensure_dirs(native_mod *nm, molt_err *err)
 static void do_call(native_mod *nm, molt_call call, call_result *res)
 {
     memset(res, 0, sizeof *res);
+    res->values_len = -1;
     nm->cur = res;
     nm->cur_call = call;
+    nm->values_changed = false;
     if (!nm->inited) {
         molt_err e = {0};
         void *state = NULL;
@@ -877,6 +1019,46 @@ static int push_payload(native_mod *nm, int fd, int64_t deadline)
     return send_all(fd, &z, sizeof z, deadline) < 0 ? MOLT_EIO : 0;
 }
 
+/* Parent: read up to len bytes of fd before deadline; the count read (short: closed, an error
+ * or the deadline, *r then MOLT_ETIMEOUT or MOLT_EIO). */
+static size_t read_full(int fd, void *buf, size_t len, int64_t deadline, int *r)
+{
+    size_t got = 0;
+    while (*r == 0 && got < len) {
+        if ((*r = wait_fd(fd, POLLIN, deadline)) < 0)
+            break;
+        ssize_t n = read(fd, (char *)buf + got, len - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    return got;
+}
+
+/* Parent: the values an isolated call changed (JSON of len bytes on fd) replace nm's. */
+static int take_values(native_mod *nm, int fd, size_t len, int64_t deadline, molt_err *err)
+{
+    char *text = len <= DEP_JSON_MAX ? malloc(len + 1) : NULL;
+    int r = 0;
+    if (!text)
+        return molt_err_set(err, MOLT_EPROTOCOL, "module %s: deployment values of %zu bytes",
+                            nm->d->name, len);
+    size_t got = read_full(fd, text, len, deadline, &r);
+    json_t *v = got == len ? json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    free(text);
+    if (!json_is_object(v)) {
+        json_decref(v);
+        return molt_err_set(err, r == MOLT_ETIMEOUT ? r : MOLT_EMODULE,
+                            "module %s: the deployment values of the call did not come back",
+                            nm->d->name);
+    }
+    json_decref(nm->values);
+    nm->values = v;
+    return 0;
+}
+
 static void child_run(native_mod *nm, molt_call call, int res_fd, int data_fd)
 {
     call_result res;
@@ -886,7 +1068,19 @@ static void child_run(native_mod *nm, molt_call call, int res_fd, int data_fd)
     do_call(nm, call, &res);
     if (nm->inited && nm->d->fini)
         nm->d->fini(nm->state);
-    molt_write_all(res_fd, &res, sizeof res, NULL, "result");
+    /* The values the call changed go back to molt with the result. */
+    char *values = NULL;
+    if (nm->values_changed) {
+        values = nm->values ? json_dumps(nm->values, JSON_COMPACT) : strdup("{}");
+        if (!values || strlen(values) > DEP_JSON_MAX) {
+            res.rc = MOLT_ENOMEM;
+            snprintf(res.msg, sizeof res.msg, "deployment values: out of memory");
+        } else {
+            res.values_len = (int32_t)strlen(values);
+        }
+    }
+    if (molt_write_all(res_fd, &res, sizeof res, NULL, "result") == 0 && res.values_len > 0)
+        molt_write_all(res_fd, values, (size_t)res.values_len, NULL, "values");
     _exit(0);
 }
 
@@ -929,17 +1123,13 @@ static int run_isolated(native_mod *nm, molt_call call, call_result *res, molt_e
         close(sv[0]);
         sv[0] = -1;
     }
-    size_t got = 0;
-    while (r == 0 && got < sizeof *res) {
-        if ((r = wait_fd(res_pipe[0], POLLIN, deadline)) < 0)
-            break;
-        ssize_t n = read(res_pipe[0], (char *)res + got, sizeof *res - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
+    size_t got = read_full(res_pipe[0], res, sizeof *res, deadline, &r);
+    molt_err verr = {0};
+    int vr = 0;
+    if (got == sizeof *res && res->values_len >= 0)
+        vr = take_values(nm, res_pipe[0], (size_t)res->values_len, deadline, &verr);
+    if (vr == MOLT_ETIMEOUT)
+        r = vr;
     if (r == MOLT_ETIMEOUT)
         kill(pid, SIGKILL);
     molt_proc_unwatch(pid);
@@ -958,6 +1148,8 @@ static int run_isolated(native_mod *nm, molt_call call, call_result *res, molt_e
                          "module %s (%s): %s ended without a result (exit status %d)",
                          nm->d->name, nm->base.path, state,
                          WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    } else if (vr < 0) {
+        r = molt_err_set(err, vr, "%s", verr.msg);
     } else {
         res->msg[sizeof res->msg - 1] = '\0';
         r = 0;
@@ -1017,8 +1209,11 @@ static int op_download(molt_module *m, molt_artifact_reader *r, molt_err *err)
     native_mod *nm = (native_mod *)m;
     int rc;
     molt_err_clear(&nm->read_err);
+    nm->record_synced = false;
+    nm->cur_call = MOLT_CALL_DOWNLOAD;
     if (!(nm->d->capabilities & MOLT_CAP_STREAMING)) {
-        if ((rc = stage_files(nm, r, err)) < 0)
+        /* files_dir() gets the payload: named things cleanup must find. */
+        if ((rc = sync_record(nm, err)) < 0 || (rc = stage_files(nm, r, err)) < 0)
             return rc;
         r = NULL;
     }
@@ -1082,7 +1277,13 @@ static void op_free(molt_module *m)
     }
     free(nm->settings.keys);
     free(nm->settings.values);
+    json_decref(nm->values);
     free(nm);
+}
+
+static const json_t *op_values(molt_module *m)
+{
+    return ((native_mod *)m)->values;
 }
 
 static const molt_module_ops native_ops = {
@@ -1090,6 +1291,7 @@ static const molt_module_ops native_ops = {
     .call = op_call,
     .query = op_query,
     .free = op_free,
+    .values = op_values,
 };
 
 /* header/<name> of the work tree, trailing newlines dropped; fallback when missing. */
@@ -1178,6 +1380,15 @@ int molt_native_module_new(molt_module **ret, const char *path, const char *type
     nm->api = host_api_template;
     nm->isolated = opts->isolated;
     nm->timeout = opts->timeout;
+    if (opts->record) {
+        nm->rec = *opts->record;
+        nm->rec.values = NULL;
+        if (opts->record->values && json_object_size(opts->record->values) > 0 &&
+            !(nm->values = json_deep_copy(opts->record->values))) {
+            r = molt_err_set(err, MOLT_ENOMEM, "out of memory");
+            goto fail;
+        }
+    }
     nm->data_fd = -1;
     char *mods = molt_path_join(opts->data_dir, "native");
     char *own = mods ? molt_path_join(mods, nm->d->name) : NULL;

@@ -27,6 +27,10 @@ int molt_native_load(molt_native **ret, const char *path, molt_err *err);
 const struct molt_module_desc *molt_native_desc(const molt_native *n);
 const char *molt_native_path(const molt_native *n);
 
+/* The capability bits of d the host honours: a bit of a later minor than d's is dropped
+ * (MOLT_CAP_LAZY_DOWNLOAD of a module built before ABI 1.2 meant nothing). */
+uint32_t molt_native_caps(const struct molt_module_desc *d);
+
 /* True if the module claims payload type. */
 bool molt_native_claims(const molt_native *n, const char *type);
 
@@ -61,6 +65,8 @@ typedef struct molt_native_opts {
                                the child is killed (module_timeout) */
     const molt_config *cfg; /* config_get answers from `modules: <descriptor name>:` (copied);
                                NULL = no settings */
+    const molt_module_record *record;   /* the module's deployment values (dep_get/dep_set) and
+                                           the record's sync; NULL = none, always durable */
 } molt_native_opts;
 
 /* A module handle for a deployment: loads path (as molt_native_load) and checks that it claims

@@ -34,7 +34,7 @@ static void probe_child(const char *path, int fd)
         for (size_t i = 0; d->payload_types[i]; i++)
             json_array_append_new(types, json_string(d->payload_types[i]));
         o = json_pack("{s:s, s:s, s:I, s:o}", "name", d->name, "version", d->version,
-                      "capabilities", (json_int_t)d->capabilities, "types", types);
+                      "capabilities", (json_int_t)molt_native_caps(d), "types", types);
     }
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     int rc = text && molt_write_all(fd, text, strlen(text), NULL, "probe") == 0 ? 0 : 1;

@@ -264,7 +264,7 @@ void molt_registry_free(molt_registry *reg)
 }
 
 int molt_registry_find(const molt_config *cfg, const char *type, char **ret_path,
-                       molt_module_kind *ret_kind, molt_err *err)
+                       molt_module_kind *ret_kind, uint32_t *ret_caps, molt_err *err)
 {
     molt_registry *reg = NULL;
     int r = molt_registry_load(&reg, cfg, err);
@@ -276,19 +276,25 @@ int molt_registry_find(const molt_config *cfg, const char *type, char **ret_path
     const molt_registry_item *it = native_claim(reg, type);
     if (it) {
         char *path = strdup(it->path);
+        uint32_t caps = it->capabilities;
         molt_registry_free(reg);
         if (!path)
             return molt_err_set(err, MOLT_ENOMEM, "out of memory");
         *ret_path = path;
         *ret_kind = MOLT_MODULE_NATIVE;
+        if (ret_caps)
+            *ret_caps = caps;
         return 0;
     }
     molt_registry_free(reg);
     /* The exec lookup keeps its own rules (a type with '/' or escaping its folder is refused). */
     r = molt_exec_find((const char *const *)cfg->module_dirs, cfg->n_module_dirs, type, ret_path,
                        err);
-    if (r == 0)
+    if (r == 0) {
         *ret_kind = MOLT_MODULE_EXEC;
+        if (ret_caps)
+            *ret_caps = 0;
+    }
     if (r == MOLT_ENOTFOUND && cfg->native_module_dir && err) {
         size_t len = strlen(err->msg);
         snprintf(err->msg + len, sizeof err->msg - len, " (and no native module in %s claims it)",
@@ -322,7 +328,8 @@ int molt_registry_tree_create(molt_module_kind kind, const char *tree_dir,
 
 int molt_registry_module_new(const molt_config *cfg, molt_module **ret, molt_module_kind kind,
                              const char *path, const char *type, const char *tree_dir,
-                             const json_t *artifact, molt_err *err)
+                             const json_t *artifact, const molt_module_record *record,
+                             molt_err *err)
 {
     bool native = kind == MOLT_MODULE_NATIVE;
     /* What runs as root: refused when another user could have written it (strict modes). */
@@ -338,6 +345,7 @@ int molt_registry_module_new(const molt_config *cfg, molt_module **ret, molt_mod
         .isolated = is_isolated(cfg, path),
         .timeout = cfg->module_timeout,
         .cfg = cfg,
+        .record = record,
     };
     return molt_native_module_new(ret, path, type, &opts, err);
 }

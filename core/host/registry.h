@@ -47,10 +47,11 @@ void molt_registry_free(molt_registry *reg);
 
 /* Find the module for a payload type: a native module claiming it, else the exec module of that
  * name (molt_exec_find rules). Refused native modules are logged as warnings. *ret_path
- * malloc'd, *ret_kind its kind (a deployment records both). MOLT_ENOTFOUND (message naming the
- * folders) if none. */
+ * malloc'd, *ret_kind its kind (a deployment records both), *ret_caps (may be NULL) the
+ * MOLT_CAP_* bits a native module declares that the host honours (molt_native_caps; 0 for an
+ * exec module). MOLT_ENOTFOUND (message naming the folders) if none. */
 int molt_registry_find(const molt_config *cfg, const char *type, char **ret_path,
-                       molt_module_kind *ret_kind, molt_err *err);
+                       molt_module_kind *ret_kind, uint32_t *ret_caps, molt_err *err);
 
 /* True if path names a native module: a *.so file in the config's native_module_dir. Only for a
  * deployment recorded before the kind was (store version 1): the kind comes from the record. */
@@ -59,10 +60,12 @@ bool molt_registry_is_native(const molt_config *cfg, const char *path);
 /* A module handle for a deployment's module of kind kind (as recorded from molt_registry_find)
  * at path. tree_dir is the deployment's work tree; artifact the deployment record's artifact
  * (molt_dep_artifact_json), where a native module reads the header from (NULL: from
- * tree_dir/header/). */
+ * tree_dir/header/); record what the deployment record offers a native module (NULL: no
+ * values, every record durable). */
 int molt_registry_module_new(const molt_config *cfg, molt_module **ret, molt_module_kind kind,
                              const char *path, const char *type, const char *tree_dir,
-                             const json_t *artifact, molt_err *err);
+                             const json_t *artifact, const molt_module_record *record,
+                             molt_err *err);
 
 /* The deployment's work tree for a module of kind kind: the Update Module v3 tree
  * (molt_worktree_create_exec) for an exec module, only tree/ and tree/tmp/ for a native module

@@ -21,6 +21,8 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 
+#include <molt/module.h>
+
 #include "artifact/reader.h"
 #include "host/exec_host.h"
 #include "host/module.h"
@@ -85,6 +87,8 @@ struct molt_machine {
     struct timespec last_progress;
     int64_t progress_written; /* the bytes in progress.json for this deployment, or -1 */
     bool log_open;
+    bool record_lazy;          /* the last save was lazy: record_sync makes it durable */
+    molt_module_record mrec;   /* what the record offers the module (get_module) */
     bool reboot_again;         /* redo the rollback reboot after a failed verify */
     bool allow_downgrade;      /* molt_machine_set_allow_downgrade */
     char *expect_name;         /* molt_machine_set_expected, or NULL */
@@ -179,11 +183,37 @@ static void note_error(molt_machine *m, const molt_err *e, const char *what)
  * reads only that file. */
 static int save_store_flags(molt_machine *m, unsigned flags, molt_err *err)
 {
-    const molt_deployment *d = m->dep;
+    molt_deployment *d = m->dep;
     if (d && (d->pending == MOLT_PENDING_REBOOT || d->pending == MOLT_PENDING_ROLLBACK_REBOOT ||
               d->state == MOLT_DS_ARTIFACT_REBOOT || d->state == MOLT_DS_ARTIFACT_ROLLBACK_REBOOT))
         flags |= MOLT_STORE_HANDOVER;
-    return molt_record_save(m->store_path, m->rec, flags, err);
+    /* The module's deployment values as its calls left them (dep_set): saved with this record. */
+    if (d && m->mod && m->mod->ops->values) {
+        const json_t *v = m->mod->ops->values(m->mod);
+        json_t *copy = json_object_size(v) > 0 ? json_deep_copy(v) : NULL;
+        if (json_object_size(v) > 0 && !copy)
+            return molt_err_set(err, MOLT_ENOMEM, "out of memory saving the module's values");
+        json_decref(d->module_values);
+        d->module_values = copy;
+    }
+    int r = molt_record_save(m->store_path, m->rec, flags, err);
+    if (r == 0)
+        m->record_lazy = (flags & MOLT_STORE_LAZY) != 0;
+    return r;
+}
+
+/* The module host's sync (molt_module_record): a record saved lazily made durable before the
+ * module names something that Cleanup must find. */
+static int record_sync(void *ctx, molt_err *err)
+{
+    molt_machine *m = ctx;
+    if (!m->record_lazy)
+        return 0;
+    molt_log_debug("the module names things in Download: recording state Download durably");
+    int r = molt_store_sync(m->store_path, err);
+    if (r == 0)
+        m->record_lazy = false;
+    return r;
 }
 
 static int save_store(molt_machine *m, molt_err *err)
@@ -218,8 +248,10 @@ static int get_module(molt_machine *m, molt_err *err)
     json_t *art = molt_dep_artifact_json(&m->dep->artifact);
     if (!art)
         return molt_err_set(err, MOLT_ENOMEM, "out of memory");
+    m->mrec = (molt_module_record){
+        .values = m->dep->module_values, .sync = record_sync, .ctx = m};
     int r = molt_registry_module_new(m->cfg, &m->mod, m->dep->module_kind, m->dep->module_path,
-                                     m->dep->module_type, m->tree_dir, art, err);
+                                     m->dep->module_type, m->tree_dir, art, &m->mrec, err);
     json_decref(art);
     return r;
 }
@@ -1187,6 +1219,7 @@ int molt_machine_install(molt_machine *m, const char *source, molt_outcome *outc
     json_t *provides = NULL;
     char *device_type = NULL, *module_path = NULL;
     molt_module_kind kind = MOLT_MODULE_EXEC;
+    uint32_t caps = 0;
     int r;
 
     *outcome = MOLT_OUTCOME_FAILED;
@@ -1266,7 +1299,7 @@ int molt_machine_install(molt_machine *m, const char *source, molt_outcome *outc
         *outcome = MOLT_OUTCOME_DONE;
         goto out;
     }
-    if ((r = molt_registry_find(m->cfg, info->payload_type, &module_path, &kind, &e)) < 0 ||
+    if ((r = molt_registry_find(m->cfg, info->payload_type, &module_path, &kind, &caps, &e)) < 0 ||
         (r = molt_scripts_extract(m->scripts_dir, info, &e)) < 0) {
         r = refuse(m, outcome, &e, err);
         goto out;
@@ -1279,7 +1312,14 @@ int molt_machine_install(molt_machine *m, const char *source, molt_outcome *outc
     molt_log_info("deployment %s: installing %s (payload type %s) with %s", m->dep->id,
                   info->name, info->payload_type, module_path);
     molt_log_info("entering state Download");
-    if ((r = save_store(m, err)) < 0) {
+    /* A module whose Download names nothing (MOLT_CAP_LAZY_DOWNLOAD), without Download scripts:
+     * a cut that loses the record leaves the device as before the install (the deployment
+     * never existed). The host makes it durable if the module names something after all
+     * (record_sync). */
+    bool lazy = kind == MOLT_MODULE_NATIVE && (caps & MOLT_CAP_LAZY_DOWNLOAD) &&
+                molt_scripts_none(&m->sopts, "Download", "Enter") &&
+                molt_scripts_none(&m->sopts, "Download", "Leave");
+    if ((r = save_store_flags(m, lazy ? MOLT_STORE_LAZY : 0, err)) < 0) {
         molt_deployment_free(m->dep);
         m->rec->dep = NULL;
         m->dep = NULL;

@@ -266,6 +266,16 @@ static int save_legacy(const char *path, const char *json, size_t json_len, molt
     return r;
 }
 
+int molt_store_sync(const char *path, molt_err *err)
+{
+    char *spath = slots_path(path);
+    int r = spath ? molt_slots_sync(spath, err) : molt_err_set(err, MOLT_ENOMEM, "out of memory");
+    if (r < 0 && r != MOLT_ENOMEM)
+        molt_err_prefix(err, "saving the store: ");
+    free(spath);
+    return r;
+}
+
 int molt_store_save(const char *path, const json_t *doc, unsigned flags, molt_err *err)
 {
     if (!json_is_object(doc))
@@ -566,6 +576,7 @@ void molt_deployment_free(molt_deployment *d)
     free(d->module_path);
     free(d->module_tree);
     free(d->error);
+    json_decref(d->module_values);
     free(d);
 }
 
@@ -637,7 +648,7 @@ static molt_deployment *parse_deployment(rparse *p, const json_t *o, molt_kind_o
         "version", "id", "started", "source", "state", "pending", "state_count",
         "rollback_retries", "rollback_error", "artifact", "module", "reboot", "rollback",
         "rollback_reboot", "failed", "rolled_back", "rollback_failed", "user_rollback", "error",
-        NULL};
+        "module_values", NULL};
     static const char *const module_keys[] = {"kind", "type", "path", "tree", NULL};
     const char *w = "deployment";
     molt_deployment *d = calloc(1, sizeof *d);
@@ -671,6 +682,20 @@ static molt_deployment *parse_deployment(rparse *p, const json_t *o, molt_kind_o
     /* Optional: the release of 9f1b70b removed it when a user rollback proved impossible. */
     d->user_rollback = rp_bool(p, o, w, "user_rollback", false);
     d->error = rp_str(p, o, w, "error", false, true);
+    /* Optional (since 2026-12): absent when the module set none. */
+    d->module_values = rp_json(p, o, w, "module_values", false, false, JSON_OBJECT);
+    const char *vk;
+    json_t *vv;
+    json_object_foreach(d->module_values, vk, vv) {
+        const char *hex = json_string_value(vv);
+        size_t n = hex ? strlen(hex) : 0;
+        if (p->r == 0 && !hex)
+            rp_fail(p, "deployment.module_values", vk, "is %s, expected a string (hex)",
+                    type_word(vv));
+        else if (p->r == 0 && (n % 2 != 0 || strspn(hex, "0123456789abcdef") != n))
+            rp_fail(p, "deployment.module_values", vk, "is \"%.40s\", expected lower-case hex "
+                    "digits, an even count", hex);
+    }
     const json_t *art = rp_object(p, o, w, "artifact", true);
     if (art)
         parse_artifact(p, art, &d->artifact);
@@ -877,6 +902,8 @@ static json_t *deployment_json(const molt_deployment *d)
         put(o, "rollback_reboot", json_string(molt_rec_answer_name(d->rollback_reboot)), &ok);
     if (d->error)
         put(o, "error", json_string(d->error), &ok);
+    if (json_object_size(d->module_values) > 0)
+        put(o, "module_values", json_deep_copy(d->module_values), &ok);
     if (!ok) {
         json_decref(o);
         return NULL;

@@ -45,6 +45,10 @@ int molt_store_load_info(const char *path, json_t **ret, molt_store_info *info, 
 /* Save the document (object) as the next record of the slots file, durably unless lazy. */
 int molt_store_save(const char *path, const json_t *doc, unsigned flags, molt_err *err);
 
+/* Make the record saved last durable when it was saved lazily (molt_slots_sync): from then on a
+ * power cut leaves it, and the next save goes to the other slot. 0 when it already was. */
+int molt_store_sync(const char *path, molt_err *err);
+
 /* ---- the typed record ------------------------------------------------------------------------
  * The document's schema, key by key, is in docs/configuration.md ("The store"). The deployment
  * object carries "version" (MOLT_DEPLOYMENT_VERSION); a record without it is version 1, written
@@ -147,6 +151,8 @@ typedef struct molt_deployment {
     bool rollback_failed;   /* the rollback or failure path failed: the device is inconsistent */
     bool user_rollback;     /* `molt rollback` asked for the rollback */
     char *error;            /* the first error of the deployment; NULL: none */
+    json_t *module_values;  /* the module's deployment values (dep_set): an object of key:
+                             * hex value; NULL or empty: none (the key is then not written) */
 } molt_deployment;
 
 /* The last deployment that ended. */

@@ -159,6 +159,12 @@ static int read_slots_file(const char *path, size_t max, unsigned char **ret, si
     return 0;
 }
 
+/* Was the record of this slot written without an fdatasync? */
+static bool slot_lazy(const unsigned char *slot)
+{
+    return slot[SYNC_AT] == 'l';
+}
+
 int molt_slots_read(const char *path, size_t max, char **ret, size_t *ret_len,
                     molt_slots_read_info *info, molt_err *err)
 {
@@ -194,6 +200,7 @@ int molt_slots_read(const char *path, size_t max, char **ret, size_t *ret_len,
         int other = 1 - f.slot;
         info->seq = f.seq;
         info->slot = f.slot;
+        info->lazy = slot_lazy(buf + (size_t)f.slot * (size / 2));
         info->damaged = f.state[other] < 0 ? other : -1;
         snprintf(info->why, sizeof info->why, "%s", f.state[other] < 0 ? f.why[other] : "");
     }
@@ -203,14 +210,10 @@ int molt_slots_read(const char *path, size_t max, char **ret, size_t *ret_len,
     return 0;
 }
 
-static bool slot_lazy(const unsigned char *slot)
+/* The header of the record whose len bytes of data are in place after it. */
+static void put_header_only(unsigned char *slot, unsigned long long seq, size_t len, bool durable)
 {
-    return slot[SYNC_AT] == 'l';
-}
-
-static void put_header(unsigned char *slot, unsigned long long seq, const void *data, size_t len,
-                       bool durable)
-{
+    const unsigned char *data = slot + MOLT_SLOTS_HEADER;
     char h[MOLT_SLOTS_HEADER + 1];
     snprintf(h, sizeof h, MAGIC "%016llx %08zx %c ", seq, len, durable ? 'd' : 'l');
     memset(h + CRC_AT, ' ', MOLT_SLOTS_HEADER - CRC_AT);
@@ -218,13 +221,22 @@ static void put_header(unsigned char *slot, unsigned long long seq, const void *
     snprintf(h, 9, "%08lx", record_crc(slot, data, len));
     memcpy(slot + CRC_AT, h, 8);
     slot[MOLT_SLOTS_HEADER - 1] = '\n';
-    memcpy(slot + MOLT_SLOTS_HEADER, data, len);
 }
 
-/* A new file: slot 0 holds the record, slot 1 never written. */
-static int write_new(const char *path, unsigned long long seq, const void *data, size_t len,
-                     bool durable, molt_err *err)
+static void put_header(unsigned char *slot, unsigned long long seq, const void *data, size_t len,
+                       bool durable)
 {
+    memcpy(slot + MOLT_SLOTS_HEADER, data, len);
+    put_header_only(slot, seq, len, durable);
+}
+
+/* A new file: slot 0 holds the record, slot 1 never written. Always durable, lazy or not: the
+ * writes after it go into the file in place, and a durable one must find the file's name on the
+ * disk (a lazy first record, molt_slots_sync'd later, would leave it to the rename). */
+static int write_new(const char *path, unsigned long long seq, const void *data, size_t len,
+                     molt_err *err)
+{
+    const bool durable = true;
     size_t half = SLOT_MIN;
     while (half < MOLT_SLOTS_HEADER + len) {
         if (half > ((size_t)-1) / 4)
@@ -236,8 +248,39 @@ static int write_new(const char *path, unsigned long long seq, const void *data,
     if (!buf)
         return molt_err_set(err, MOLT_ENOMEM, "out of memory writing %s", path);
     put_header(buf, seq, data, len, durable);
-    int r = durable ? molt_write_file_atomic(path, buf, 2 * half, 0600, err)
-                    : molt_write_file_replace(path, buf, 2 * half, 0600, err);
+    int r = molt_write_file_atomic(path, buf, 2 * half, 0600, err);
+    free(buf);
+    return r;
+}
+
+int molt_slots_sync(const char *path, molt_err *err)
+{
+    unsigned char *buf = NULL;
+    size_t size = 0;
+    int r = read_slots_file(path, SLOTS_FILE_MAX, &buf, &size, err);
+    if (r < 0)
+        return r;
+    found f = {.slot = -1};
+    find_newest(buf, size, &f);
+    size_t half = size / 2;
+    unsigned char *slot = f.slot >= 0 ? buf + (size_t)f.slot * half : NULL;
+    if (!slot || !slot_lazy(slot)) {
+        free(buf);
+        return 0;
+    }
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+        r = molt_err_errno(err, MOLT_EIO, errno, "cannot open %s", path);
+    } else {
+        put_header_only(slot, f.seq, f.len, true);
+        if (pwrite(fd, slot, MOLT_SLOTS_HEADER, (off_t)((size_t)f.slot * half)) !=
+            (ssize_t)MOLT_SLOTS_HEADER)
+            r = molt_err_errno(err, MOLT_EIO, errno, "cannot write %s", path);
+        else if (fdatasync(fd) != 0)
+            r = molt_err_errno(err, MOLT_EIO, errno, "cannot fdatasync %s", path);
+        if (close(fd) != 0 && r == 0)
+            r = molt_err_errno(err, MOLT_EIO, errno, "cannot close %s", path);
+    }
     free(buf);
     return r;
 }
@@ -248,7 +291,7 @@ int molt_slots_write(const char *path, const void *data, size_t len, bool durabl
     size_t size = 0;
     int r = read_slots_file(path, SLOTS_FILE_MAX, &buf, &size, err);
     if (r == MOLT_ENOTFOUND)
-        return write_new(path, 1, data, len, durable, err);
+        return write_new(path, 1, data, len, err);
     found f = {.slot = -1};
     if (r == 0)
         find_newest(buf, size, &f);
@@ -264,7 +307,7 @@ int molt_slots_write(const char *path, const void *data, size_t len, bool durabl
     }
     if (fd < 0) {
         free(buf);
-        return write_new(path, seq, data, len, durable, err);
+        return write_new(path, seq, data, len, err);
     }
     r = 0;
     /* The slot that does not hold the newest record: its bytes are the record before, or a

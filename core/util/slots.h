@@ -24,6 +24,8 @@ typedef struct molt_slots_read_info {
                              * write cut by a power loss, a concurrent write seen by a reader
                              * without the lock, or damage */
     char why[160];          /* why that slot was refused, for a warning */
+    bool lazy;              /* the record was written without fdatasync (a power cut may lose
+                             * it) and not made durable since (molt_slots_sync) */
 } molt_slots_read_info;
 
 /* Read the newest valid record of path (at most max bytes of data) into *ret (malloc'd, NUL
@@ -36,12 +38,20 @@ int molt_slots_read(const char *path, size_t max, char **ret, size_t *ret_len,
 /* Write data as the next record of path: into the slot that does not hold the newest valid
  * record (or into the newest one's when that was written without durable: the other slot then
  * holds the last durable record, which stays), then fdatasync when durable. A missing file, one
- * too small for the record or one that is not a slots file is replaced atomically
- * (util/durable.h) by a new one of mode 0600 whose slots fit the record (at least 8 KiB each, a
+ * too small for the record or one that is not a slots file is replaced atomically and durably,
+ * even without durable (util/durable.h: later writes in place need its name on the disk), by a
+ * new one of mode 0600 whose slots fit the record (at least 8 KiB each, a
  * power of two), the record in slot 0 with a sequence number one above the old file's (1 for a
  * new file). Without durable the record is visible to every reader at once but a power cut may
  * lose it (the previous record is read). */
 int molt_slots_write(const char *path, const void *data, size_t len, bool durable, molt_err *err);
+
+/* Make the newest record of path durable when it was written without (a lazy write): its header
+ * is rewritten with the durable mark (and CRC) in place, then fdatasync, which flushes the
+ * record's data too. A cut before the fdatasync returned leaves the record lazy (or lost: the
+ * other slot's is read), as a cut before the call would. The next write then goes to the other
+ * slot, as after a durable write. 0 without any write when the newest record is durable. */
+int molt_slots_sync(const char *path, molt_err *err);
 
 /* The check of one slot's bytes (len of them, header first): 1 and *seq, *data, *data_len
  * when it holds a valid record, 0 when it is all zero bytes (never written), -1 with why when

@@ -590,7 +590,7 @@ static int cleanup(void *st)
 static const char *const types[] = {"deb", NULL};
 
 static const struct molt_module_desc desc = {
-    MOLT_MODULE_V1,
+    MOLT_MODULE_V1_MINOR(1),   /* fills no descriptor field of 1.2: loads in 1.1 hosts too */
     .name = "deb",
     .version = "1.0.0",
     .payload_types = types,

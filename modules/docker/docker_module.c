@@ -676,7 +676,7 @@ static int needs_artifact_reboot(void *st)
 static const char *const types[] = {"docker", NULL};
 
 static const struct molt_module_desc desc = {
-    MOLT_MODULE_V1,
+    MOLT_MODULE_V1_MINOR(1),   /* fills no descriptor field of 1.2: loads in 1.1 hosts too */
     .name = "docker",
     .version = "1.0.0",
     .payload_types = types,

@@ -22,9 +22,11 @@
 #define ENTRIES_MAX 256
 #define CTL_MAX 4096           /* dest_dir, filename, permissions: read into memory */
 #define PLAN_MAX 65536         /* the kv store's value limit */
-#define KEY_PLAN "plan"
-#define KEY_COMMITTED "committed"   /* written by the module before 2026-12: still honoured */
-#define COMMIT_MARK "committed"     /* in tmp_dir(): ArtifactCommit ran (artifact_commit) */
+#define KEY_PLAN "plan"             /* kv store, or deployment values (plan.in_dep) */
+#define KEY_COMMITTED "committed"   /* deployment value: ArtifactCommit ran (artifact_commit); in
+                                       the kv store, written by the module before 2026-12 */
+#define COMMIT_MARK "committed"     /* in tmp_dir(): the same, by the module of 2026-12 before the
+                                       deployment values (still honoured with a kv plan) */
 #define RAW_DIR "payload"           /* in tmp_dir(): payload files staged before their dest */
 
 #ifndef RENAME_EXCHANGE
@@ -47,9 +49,11 @@ typedef struct plan {
     entry e[ENTRIES_MAX];
     size_t n;
     int dirty;                 /* changed since the kv store last got it (plan_save) */
+    int in_dep;                /* kept in the deployment values, not the kv store: one file staged
+                                  unnamed, named only in ArtifactInstall (stage_file) */
 } plan;
 
-/* ---- the plan in the kv store ---------------------------------------------------------------- */
+/* ---- the plan: in the kv store, or in the deployment values ------------------------------ */
 
 static void plan_free(plan *p)
 {
@@ -78,18 +82,29 @@ static int plan_save(fm *m, plan *p, struct molt_sdk_error *err)
         }
         used += (size_t)n;
     }
-    int r = m->h->kv_set(m->h, KEY_PLAN, buf, used);
+    /* The deployment values are saved with the host's next record: no write of their own. */
+    int r = p->in_dep ? m->h->dep_set(m->h, KEY_PLAN, buf, used)
+                      : m->h->kv_set(m->h, KEY_PLAN, buf, used);
     free(buf);
     if (r == 0)
         p->dirty = 0;
-    return r < 0 ? fm_err(err, r, "kv store: saving the destinations failed") : 0;
+    return r < 0 ? fm_err(err, r, "%s: saving the destinations failed",
+                          p->in_dep ? "deployment values" : "kv store")
+                 : 0;
 }
 
 static int plan_load(fm *m, plan *p, struct molt_sdk_error *err)
 {
     char *buf = malloc(PLAN_MAX + 1);
     size_t len = 0;
-    int r = buf ? m->h->kv_get(m->h, KEY_PLAN, buf, PLAN_MAX, &len) : MOLT_ENOMEM;
+    /* This deployment's plan in its values, else the kv store's (a tree, no O_TMPFILE, or a
+     * deployment an older module began). */
+    int r = buf && m->dep ? m->h->dep_get(m->h, KEY_PLAN, buf, PLAN_MAX, &len) : MOLT_ENOTFOUND;
+    p->in_dep = r != MOLT_ENOTFOUND;
+    if (!buf)
+        r = MOLT_ENOMEM;
+    else if (r == MOLT_ENOTFOUND)
+        r = m->h->kv_get(m->h, KEY_PLAN, buf, PLAN_MAX, &len);
     p->n = 0;
     p->dirty = 0;
     if (r == MOLT_ENOTFOUND) {
@@ -141,12 +156,17 @@ static char *in_tmp(fm *m, const char *name)
     return asprintf(&out, "%s/%s", m->h->tmp_dir(m->h), name) < 0 ? NULL : out;
 }
 
-/* Did ArtifactCommit run for this deployment (and no rollback since)? Its mark in tmp_dir(), or
- * the kv key `committed` of a deployment that an older file module began. */
-static int is_committed(fm *m)
+/* Did ArtifactCommit run for this deployment (and no rollback since)? Its deployment value;
+ * with a kv plan also the marks of an older file module: in tmp_dir(), or the kv key. */
+static int is_committed(fm *m, const plan *p)
 {
-    char v[4], *mark = in_tmp(m, COMMIT_MARK);
+    char v[4];
     size_t len;
+    if (m->dep && m->h->dep_get(m->h, KEY_COMMITTED, v, sizeof v, &len) == 0)
+        return 1;
+    if (p->in_dep)
+        return 0;
+    char *mark = in_tmp(m, COMMIT_MARK);
     struct stat st;
     int yes = mark && lstat(mark, &st) == 0;
     free(mark);
@@ -181,6 +201,10 @@ static int init(const struct molt_host_api *host, void **ret_state)
     /* An unnamed staged file is given its name with linkat: through /proc/self/fd, or as root
      * with AT_EMPTY_PATH (CAP_DAC_READ_SEARCH). */
     m->tmpfile = !m->no_exchange && (access("/proc/self/fd", X_OK) == 0 || geteuid() == 0);
+    m->dep = MOLT_HOST_HAS(host, dep_get) && MOLT_HOST_HAS(host, dep_set) &&
+             MOLT_HOST_HAS(host, dep_delete);
+    m->keeps = m->dep && MOLT_HOST_HAS(host, keeps_state) && host->keeps_state(host) == 1;
+    m->staged_fd = -1;
     /* The umask, for the default mode of a tree's top folder (read once, set back at once). */
     m->umask = umask(022);
     umask(m->umask);
@@ -191,6 +215,8 @@ static int init(const struct molt_host_api *host, void **ret_state)
 static void fini(void *st)
 {
     fm *m = st;
+    if (m->staged_fd >= 0)
+        close(m->staged_fd);   /* an unnamed staged file that ArtifactInstall never got: gone */
     for (size_t i = 0; i < m->n_roots; i++)
         free(m->roots[i]);
     free(m->roots);
@@ -285,7 +311,14 @@ static int link_unnamed(int fd, const char *path, struct molt_sdk_error *err)
  * sibling, with its inode, in the kv store before the sibling's name exists: the file is written
  * unnamed (O_TMPFILE) and linked once the plan is saved (one kv write; a cut before the link
  * leaves nothing behind). Without O_TMPFILE the plan is saved before the named sibling is
- * created, and again at the end of Download with its inode. */
+ * created, and again at the end of Download with its inode.
+ * The plan's only file, streamed into a folder that exists, with a host that keeps the
+ * deployment values and this process's state (fm.keeps): the unnamed file stays unnamed, open
+ * (fm.staged_fd), and the plan goes into the deployment values, saved with the host's record of
+ * ArtifactInstall; ArtifactInstall links it. Download then names nothing: a cut during it leaves
+ * nothing for Cleanup (MOLT_CAP_LAZY_DOWNLOAD), and an ArtifactInstall in a later process
+ * (molt stopped in between) finds it gone and fails into the rollback path, which finds nothing
+ * changed. */
 static int stage_file(fm *m, plan *p, entry *e, int64_t size, const char *raw,
                       struct molt_sdk_error *err)
 {
@@ -344,6 +377,20 @@ static int stage_file(fm *m, plan *p, entry *e, int64_t size, const char *raw,
     }
     if (fchmod(fd, (mode_t)(e->mode >= 0 ? e->mode : 0644)) != 0 || fsync(fd) != 0) {
         r = molt_sdk_err_errno(err, errno, "chmod/fsync %s", tmp);
+        goto out;
+    }
+    /* (A destination of up to 2 KiB: its plan line and the commit mark stay well inside the
+     * deployment values' MOLT_DEP_VALUES_MAX.) */
+    if (unnamed && m->keeps && !raw && !e->made && p->n == 1 && !p->in_dep &&
+        strlen(e->dest) <= 2048) {
+        p->in_dep = 1;
+        if ((r = plan_save(m, p, err)) < 0)
+            goto out;
+        fm_kill_point(m, "planned-dep");
+        m->staged_fd = fd;   /* linked by ArtifactInstall */
+        fd = -1;
+        molt_sdk_log_info(m->h, "staged %s (%lld bytes), unnamed until ArtifactInstall",
+                          e->dest, (long long)size);
         goto out;
     }
     if (unnamed) {
@@ -818,6 +865,10 @@ static int download(void *st)
         r = plan_save(m, &p, &err);
     fm_kill_point(m, "staged");
 out:
+    if (r < 0 && m->staged_fd >= 0) {   /* the unnamed staged file goes with its last fd */
+        close(m->staged_fd);
+        m->staged_fd = -1;
+    }
     if (r < 0 && p.dirty && p.n > 0)   /* Cleanup removes what was staged and the folders made */
         plan_save(m, &p, NULL);
     else if (r < 0 && p.n == 0)   /* nor may it act on the plan of an earlier deployment */
@@ -941,12 +992,39 @@ static int replace_file(fm *m, const entry *e, const sibs *sb, struct molt_sdk_e
     return do_rename(sb->tmp, e->dest, err);
 }
 
-static int install_entry(fm *m, const entry *e, struct molt_sdk_error *err)
+/* The file Download staged unnamed (fm.staged_fd) as e's sibling tmp. Not fsync'd here: the
+ * exchange's (or rename's) folder fsync makes the name durable with the rest, and a cut before
+ * that takes the rollback path, which removes the sibling by the plan. */
+static int link_staged(fm *m, const entry *e, const char *tmp, struct molt_sdk_error *err)
+{
+    struct stat st;
+    if (fstat(m->staged_fd, &st) != 0 || (unsigned long long)st.st_dev != e->dev ||
+        (unsigned long long)st.st_ino != e->ino)
+        return 0;   /* not e's */
+    int r = fm_rm_rf(tmp, err);
+    if (r == 0)
+        r = link_unnamed(m->staged_fd, tmp, err);
+    close(m->staged_fd);
+    m->staged_fd = -1;
+    if (r == 0)
+        fm_kill_point(m, "linked-staged");
+    return r;
+}
+
+static int install_entry(fm *m, const plan *p, const entry *e, struct molt_sdk_error *err)
 {
     sibs sb;
     int r = sibs_get(e, &sb, err);
     if (r < 0)
         return r;
+    if (m->staged_fd >= 0 && (r = link_staged(m, e, sb.tmp, err)) < 0)
+        goto out;
+    if (!holds_new(e, sb.tmp) && p->in_dep) {
+        r = fm_err(err, MOLT_ESTATE, "the staged %s is gone: it was kept unnamed by the molt "
+                   "process that ran Download, which stopped before ArtifactInstall; install "
+                   "the artifact again", e->dest);
+        goto out;
+    }
     if (!holds_new(e, sb.tmp)) {
         r = fm_err(err, MOLT_ESTATE, "the staged %s is missing (%s)", e->dest, sb.tmp);
         goto out;
@@ -982,10 +1060,11 @@ static int artifact_install(void *st)
     struct molt_sdk_error err = {0};
     plan p;
     int r = plan_load(m, &p, &err);
+    fm_kill_point(m, "install-begin");
     if (r == 0 && p.n == 0)
         r = fm_err(&err, MOLT_ESTATE, "nothing was staged (no destinations in the kv store)");
     for (size_t i = 0; r == 0 && i < p.n; i++) {
-        r = install_entry(m, &p.e[i], &err);
+        r = install_entry(m, &p, &p.e[i], &err);
         fm_kill_point(m, "installed-one");
     }
     plan_free(&p);
@@ -1037,10 +1116,17 @@ out:
 }
 
 /* The commit mark goes before anything is restored: an entry whose restore fails keeps its
- * backup through the Cleanup that follows. Made durable only when there was one (a rollback
- * after a cut during ArtifactCommit). */
-static int uncommit(fm *m, struct molt_sdk_error *err)
+ * backup through the Cleanup that follows. The deployment value is saved with the host's next
+ * record (a rollback never follows a saved one: it is saved with state Cleanup). The marks of
+ * an older module (with a kv plan): made durable only when there was one (a rollback after a
+ * cut during ArtifactCommit). */
+static int uncommit(fm *m, const plan *p, struct molt_sdk_error *err)
 {
+    int d = m->dep ? m->h->dep_delete(m->h, KEY_COMMITTED) : 0;
+    if (d < 0)
+        return fm_err(err, d, "deployment values: deleting the commit mark failed");
+    if (p->in_dep)
+        return 0;
     char *mark = in_tmp(m, COMMIT_MARK);
     int r = mark ? 0 : fm_err(err, MOLT_ENOMEM, "out of memory");
     if (r == 0 && unlink(mark) == 0)
@@ -1059,9 +1145,9 @@ static int artifact_rollback(void *st)
     plan p = {.n = 0};
     /* A power cut during ArtifactCommit leads here: the backups are still there (Cleanup
      * deletes them), so the rollback is complete. */
-    int r = uncommit(m, &err), first = 0;
-    if (r == 0)
-        r = plan_load(m, &p, &err);
+    int r = plan_load(m, &p, &err), first = 0;
+    if (r == 0 && (r = uncommit(m, &p, &err)) < 0)
+        plan_free(&p);
     for (size_t i = p.n; r == 0 && i-- > 0;) {
         int one = rollback_entry(m, &p.e[i], &err);
         if (one < 0 && first == 0)
@@ -1072,15 +1158,25 @@ static int artifact_rollback(void *st)
     return r < 0 || first < 0 ? molt_sdk_fail(m->h, &err) : 0;
 }
 
-/* ArtifactCommit changes nothing a rollback needs: it leaves a mark in tmp_dir() for Cleanup,
- * which deletes the backups. The mark is not fsync'd: the host records state Cleanup (fsync'd)
- * right after this returns, and a mark lost by a power cut only keeps the backups (Cleanup says
- * so; the next install to the destination removes them). A cut during ArtifactCommit takes molt
- * down the rollback path, which removes the mark and finds every backup whole. */
+/* ArtifactCommit changes nothing a rollback needs: it leaves a mark for Cleanup, which deletes
+ * the backups: a deployment value, saved with the host's record of state Cleanup, which follows
+ * right after this returns; a cut before that record takes molt down the rollback path, which
+ * does not see the value and finds every backup whole. With a host before the deployment
+ * values, an empty file in tmp_dir(), not fsync'd: a mark lost by a power cut only keeps the
+ * backups (Cleanup says so; the next install to the destination removes them). */
 static int artifact_commit(void *st)
 {
     fm *m = st;
     struct molt_sdk_error err = {0};
+    if (m->dep) {
+        int d = m->h->dep_set(m->h, KEY_COMMITTED, "1", 1);
+        if (d < 0) {
+            fm_err(&err, d, "deployment values: recording the commit failed");
+            return molt_sdk_fail(m->h, &err);
+        }
+        fm_kill_point(m, "committed");
+        return 0;
+    }
     char *mark = in_tmp(m, COMMIT_MARK);
     int fd = mark ? open(mark, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600) : -1, r = 0;
     if (fd < 0)
@@ -1119,7 +1215,7 @@ static int cleanup(void *st)
     fm *m = st;
     struct molt_sdk_error err = {0};
     plan p;
-    int r = plan_load(m, &p, &err), committed = is_committed(m);
+    int r = plan_load(m, &p, &err), committed = r == 0 && is_committed(m, &p);
     fm_kill_point(m, "cleanup-begin");
     for (size_t i = 0; r == 0 && i < p.n; i++) {
         const entry *e = &p.e[i];
@@ -1155,11 +1251,13 @@ static int cleanup(void *st)
         if (!holds_new(&p.e[i], p.e[i].dest) && !exists(p.e[i].dest))
             fm_unmake_dirs(p.e[i].dest, p.e[i].made);
     fm_kill_point(m, "cleanup");
-    /* After a commit the plan stays in the kv store as the record of the installed update
+    /* After a commit a kv plan stays in the kv store as the record of the installed update
      * (deleting it would cost a durable write): the next deployment's Download replaces it
      * before it names anything, and until then it names no sibling that exists
-     * (docs/file-module.md). After a failure or a rollback it goes. The commit mark goes with
-     * tmp_dir(); an older module's kv mark is deleted (free when absent). */
+     * (docs/file-module.md). After a failure or a rollback it goes (a kv plan an earlier
+     * deployment left, too, beside a plan in the deployment values). The deployment values and
+     * an older module's mark in tmp_dir() go with the deployment; an older module's kv mark is
+     * deleted (free when absent). */
     if (r == 0 && !committed && (r = m->h->kv_delete(m->h, KEY_PLAN)) < 0)
         r = fm_err(&err, r, "kv store: deleting the destinations failed");
     if (r == 0 && (r = m->h->kv_delete(m->h, KEY_COMMITTED)) < 0)
@@ -1189,7 +1287,10 @@ static const struct molt_module_desc desc = {
     .name = "file",
     .version = "1.0.0",
     .payload_types = types,
-    .capabilities = MOLT_CAP_STREAMING | MOLT_CAP_ROLLBACK,
+    /* Download names nothing for a single file kept unnamed (stage_file); where it does (a tree,
+     * data first, the fallback), its first kv_set or tmp_dir() makes the host's record durable
+     * before anything is named. */
+    .capabilities = MOLT_CAP_STREAMING | MOLT_CAP_ROLLBACK | MOLT_CAP_LAZY_DOWNLOAD,
     .init = init,
     .fini = fini,
     .download = download,

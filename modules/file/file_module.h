@@ -23,6 +23,11 @@ typedef struct fm {
                                lacked renameat2(RENAME_EXCHANGE) and O_TMPFILE */
     int tmpfile;            /* stage a file unnamed (O_TMPFILE), then link it (init) */
     unsigned int umask;     /* molt's umask (init) */
+    int dep;                /* the host keeps deployment values (ABI 1.2 dep_*): the commit mark
+                               is one (init) */
+    int keeps;              /* and this state from Download to ArtifactInstall (keeps_state): a
+                               single file is staged unnamed and linked in ArtifactInstall */
+    int staged_fd;          /* that unnamed staged file, from Download to ArtifactInstall; -1 */
 } fm;
 
 /* Test-only: die of SIGKILL (a power cut) when MOLT_FILE_TEST_KILL=at=<point> names point. */

@@ -288,7 +288,7 @@ static int cleanup(void *st)
 static const char *const payload_types[] = {"rootfs-image", ROOTFS_DELTA_TYPE, NULL};
 
 static const struct molt_module_desc desc = {
-    MOLT_MODULE_V1,
+    MOLT_MODULE_V1_MINOR(1),   /* fills no descriptor field of 1.2: loads in 1.1 hosts too */
     .name = ROOTFS_MODULE_NAME,
     .version = MODULE_VERSION,
     .payload_types = payload_types,

@@ -19,7 +19,10 @@
 #include <molt/module.h>
 
 #include "host/module_manifest.h"
+#include "state/store.h"
+#include "util/durable.h"
 #include "util/fs.h"
+#include "util/slots.h"
 
 #define NAME_MAX_LEN 600
 
@@ -755,6 +758,69 @@ static void check_kill(kit *k, const learnt *l, const char *base, const char *in
     effect_end(k, check, before, end_of(l, call, true), what, &s);
 }
 
+/* MOLT_CAP_LAZY_DOWNLOAD: molt records state Download without fdatasync for such a module, so a
+ * power cut during Download may lose that record, and the device must then be as before the
+ * install (the deployment never existed, Cleanup is not called). The kit kills molt right after
+ * download returned and, when the store's newest record is still lazy (the module named
+ * nothing that made the host write it durably: kv_set, tmp_dir()), puts the store back as it
+ * was before the install: the cut lost the record. Then molt must have nothing to resume, be
+ * idle, and the probe must find the state before the install. */
+static void check_lazy_download(kit *k)
+{
+    const char *check = "lazy-download-lost";
+    char before[65], store[4300], msg[1100] = "";
+    if (!k->native || !(k->caps & MOLT_CAP_LAZY_DOWNLOAD)) {
+        kit_skip(k, check, "the module does not declare MOLT_CAP_LAZY_DOWNLOAD");
+        return;
+    }
+    if (kit_case_start(k, check) < 0)
+        return;
+    effect_before(k, before);
+    /* A store that exists, as on a device after its first command (a fresh device's first
+     * record is written durably with the file): the empty record. */
+    snprintf(store, sizeof store, "%s/data/store", k->root);
+    json_t *empty = json_object();
+    int had = empty ? molt_store_save(store, empty, 0, NULL) : MOLT_ENOMEM;
+    json_decref(empty);
+    snprintf(store, sizeof store, "%s/data/store.slots", k->root);
+    char *saved = NULL, *rec = NULL;
+    size_t len = 0, rec_len = 0;
+    if (had == 0)
+        had = molt_read_file(store, 64u << 20, &saved, &len, NULL);
+    kit_result r;
+    kit_run(k, "install", "Download", &r);
+    molt_slots_read_info info = {0};
+    bool lazy = molt_slots_read(store, 64u << 20, &rec, &rec_len, &info, NULL) == 0 && info.lazy;
+    free(rec);
+    if (!r.killed) {
+        kit_fail(k, check, "molt was not killed after Download (%s)", r.msg);
+    } else if (!lazy) {
+        kit_skip(k, check, "the record of state Download was durable at the cut: the module named "
+                 "something in this Download (kv_set, tmp_dir())");
+        kit_run(k, "resume", NULL, &r);
+    } else if (had == 0 ? molt_write_file_atomic(store, saved, len, 0600, NULL) < 0
+                        : unlink(store) != 0) {
+        kit_fail(k, check, "cannot put the store %s back as before the install", store);
+    } else if (kit_reboot(k, msg, sizeof msg) < 0) {
+        kit_fail(k, check, "%s", msg);
+    } else {
+        kit_run(k, "resume", NULL, &r);
+        char *state = kit_state(k);
+        if (r.outcome != MOLT_OUTCOME_NOTHING)
+            kit_fail(k, check, "after losing the record of state Download, molt resume found "
+                     "%s, expected nothing in progress (%s)", outcome_word(r.outcome), r.msg);
+        else if (strcmp(state, "idle") != 0)
+            kit_fail(k, check, "after losing the record of state Download, the state is \"%s\", "
+                     "expected idle", state);
+        else
+            kit_pass(k, check);
+        free(state);
+        effect_end(k, check, before, END_BEFORE,
+                   "after a power cut during Download that lost molt's record of it", NULL);
+    }
+    free(saved);
+}
+
 /* The manifest's capabilities must say what the module does. */
 static void check_manifest(kit *k, const learnt *l)
 {
@@ -844,6 +910,7 @@ void kit_run_checks(kit *k)
         }
         snprintf(states[n++], sizeof states[0], "%s", recovery[i]);
     }
+    check_lazy_download(k);
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1 && rolled_back)
             check_happy(k);
@@ -922,8 +989,10 @@ static const char usage_text[] =
     "                  the commit keeps it, a rollback, every injected failure, every kill and\n"
     "                  resume before the commit (ArtifactCommit included: backups may be dropped\n"
     "                  only in Cleanup) and a checksum mismatch at the end of the payload leave\n"
-    "                  it exactly as it was (effect-<check> lines). Without a probe: one SKIP\n"
-    "                  effects line, effects not verified\n"
+    "                  it exactly as it was (effect-<check> lines); for a native module with\n"
+    "                  MOLT_CAP_LAZY_DOWNLOAD, also a kill right after Download that loses\n"
+    "                  molt's record of state Download (lazy-download-lost). Without a probe:\n"
+    "                  one SKIP effects line, effects not verified\n"
     "  --expect-state SHA256  the SHA-256 of the probe's output after the install\n"
     "  --isolated      a native module's calls each run in a forked child (the config's\n"
     "                  native_isolated_modules)\n"

@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # The conformance kit (molt-module-test, sdk/tester) on the file module, with its manifest
 # (modules/file/module.yaml): every check must pass for each payload type it installs
-# (single-file with the data before and after dest_dir/filename, directory, and the file type
+# (single-file with the data before and after dest_dir/filename, and into a folder that exists,
+# which is where a lost record of state Download is checked (MOLT_CAP_LAZY_DOWNLOAD), directory,
+# and the file type
 # with a file and a tree), including the kills in every state, Cleanup and ArtifactRollback
 # twice, and the manifest against the descriptor, and the effects through the manifest's probe
 # (the destination trees): install changes them, commit keeps them, every rollback, failure and
@@ -43,10 +45,13 @@ printf '{"entries": [{"path": "%s/ft/one.bin", "file": "one.bin", "mode": "0600"
                      {"path": "%s/ft/tree", "tree": "tree.tar"}]}' "$D" "$D" >"$T/ft/meta.json"
 (cd "$T/ft" && artifact "$T/file.mender" ft-1 file -f one.bin -f tree.tar -m meta.json)
 
-for a in sf-data-first sf-meta-first directory file; do
+cp "$T/sf-meta-first.mender" "$T/sf-folder-there.mender"
+for a in sf-data-first sf-meta-first sf-folder-there directory file; do
     # Each run from empty destinations: an install of what is already there changes nothing,
-    # and the kit's effect checks would say so.
+    # and the kit's effect checks would say so. sf-folder-there: sf-meta-first into a folder
+    # that exists (no folder made in Download).
     rm -rf "$D" && mkdir -p "$D"
+    [ "$a" != sf-folder-there ] || mkdir "$D/sf"
     run_prog "$KIT" --manifest "$MOLT_SRC_DIR/modules/file/module.yaml" "$FILE_SO" "$T/$a.mender"
     echo "---- conformance report: file module, $a"
     cat "$RUN_OUT"
@@ -58,6 +63,17 @@ for a in sf-data-first sf-meta-first directory file; do
         effect-commit effect-kill-ArtifactCommit effect-fail-ArtifactInstall effect-kill-Cleanup; do
         grep -qx "PASS $c" "$RUN_OUT" || fail "$a: no passing $c"
     done
+    # MOLT_CAP_LAZY_DOWNLOAD: the record of state Download lost by a cut in Download leaves the
+    # state before the install for a single file streamed after its control files into a folder
+    # that exists (named nothing); the others name things in Download (a folder, a staged
+    # payload, a tree: their kv plan), which made the record durable first.
+    if [ "$a" = sf-folder-there ]; then
+        for c in lazy-download-lost effect-lazy-download-lost; do
+            grep -qx "PASS $c" "$RUN_OUT" || fail "$a: no passing $c"
+        done
+    else
+        grep -q "^SKIP lazy-download-lost.*durable" "$RUN_OUT" || fail "$a: lazy-download-lost not skipped as durable"
+    fi
     ! grep -q '^FAIL' "$RUN_OUT" || fail "$a: a check failed"
     pass "the file module passes the kit with $a"
 done

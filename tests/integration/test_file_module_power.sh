@@ -9,10 +9,15 @@
 # after the other, so right after a cut some may be new and others old); then `molt resume` must
 # leave all of them exactly old (a cut before the commit: rollback) or exactly new (a cut after),
 # nothing of the module's siblings (.NAME.molt-*) behind, and molt idle; also when the cut lost
-# the module tree's name (LOSE_TREE=1: a native module's tree is made without fsyncs).
+# the module tree's name (LOSE_TREE=1: a native module's tree is made without fsyncs), and when
+# it lost the store's record of state Download, which the host writes without fdatasync for the
+# file module (MOLT_CAP_LAZY_DOWNLOAD) until the module names something (LOSE_RECORD=lazy: the
+# record was still lazy at the cut, so the cut may lose it: the store is put back as before the
+# install, and the device must be as before, molt idle; LOSE_RECORD=durable: the module named
+# something in Download, so the record must have been made durable).
 # Artifacts: single-file (control files first: streamed into an unnamed file next to the
-# destination, linked as its sibling, exchanged with it by RENAME_EXCHANGE; data first: staged,
-# then moved), directory (tar streamed into a sibling tree, swapped with RENAME_EXCHANGE), and the
+# destination, kept open and unnamed, its plan in the deployment values, linked as its sibling
+# in ArtifactInstall, exchanged with it by RENAME_EXCHANGE; data first: staged, then moved), directory (tar streamed into a sibling tree, swapped with RENAME_EXCHANGE), and the
 # file type with a file and a tree.
 # The cases of one artifact are a scenario (lib.sh; each builds its reference content first):
 # `bash test_file_module_power.sh dir` runs the cuts of the directory artifact; "fallback" those of
@@ -102,11 +107,26 @@ reference() {  # A
     return 0
 }
 
+# The sync mark of the store's newest record: l (lazy: written without fdatasync) or d.
+newest_mark() {  # STORE
+    python3 - "$1" <<'PY'
+import sys
+b = open(sys.argv[1], 'rb').read()
+half = len(b) // 2
+best = None
+for i in (0, 1):
+    h = b[i * half:i * half + 64].split()
+    if len(h) >= 5 and h[0] == b'molt-slots' and (best is None or int(h[2], 16) > best[0]):
+        best = (int(h[2], 16), h[4].decode())
+print(best[1] if best else '-')
+PY
+}
+
 # power CASE ARTIFACT WANT STEP...   STEP: install | commit | rollback, or COMMAND@KNOB where the
 # run is cut by MOLT_FILE_TEST_KILL=KNOB; then `molt resume`; WANT: old | new.
 # NO_EXCHANGE=1 in the environment of the call forces the rename fallback.
 power() {
-    local name=$1 art=$2 want=$3 step cmd knob rc cut=0
+    local name=$1 art=$2 want=$3 step cmd knob rc cut=0 lost=0
     shift 3
     scenario "$([ "${NO_EXCHANGE:-0}" = 1 ] && echo fallback || echo "$art")" || return 0
     once file_power_setup
@@ -120,6 +140,7 @@ power() {
             knob=${step#*@}
             cut=1
             rc=0
+            [ -z "${LOSE_RECORD:-}" ] || cp "$DEV_STORE" "$T/store.before"
             # (through sh, so that bash does not print "Killed")
             MOLT_FILE_TEST_KILL=$knob MOLT_FILE_TEST_NO_EXCHANGE=${NO_EXCHANGE:-0} \
                 sh -c '"$@"; exit $?' sh timeout -k 5 "$MOLT_TIMEOUT" "$MOLT" --config "$DEV_CONF" \
@@ -127,6 +148,18 @@ power() {
             if [ "$rc" != 137 ]; then
                 cat "$T/cut.err" >&2
                 fail "power $name: $cmd with $knob: exit $rc, expected a SIGKILL (137)"
+            fi
+            if [ -n "${LOSE_RECORD:-}" ]; then
+                local mark
+                mark=$(newest_mark "$DEV_STORE")
+                case "$LOSE_RECORD/$mark" in
+                lazy/l)  # the cut loses the record: the store as before the install
+                    cp "$T/store.before" "$DEV_STORE"
+                    lost=1
+                    assert_eq idle "$(dev_state)" "power $name: state after losing the lazy record" ;;
+                durable/d) ;;
+                *) fail "power $name: the store's newest record is '$mark', expected $LOSE_RECORD" ;;
+                esac
             fi
             # At the instant of the cut: old or new, never a mix, never missing (the staged
             # siblings .NAME.molt-* next to the destination aside).
@@ -151,7 +184,13 @@ power() {
         # does not make durable (core/host/worktree.h): Cleanup must run all the same.
         [ "${LOSE_TREE:-0}" = 1 ] && rm -rf "$DEV_DATA/modules/v3/payloads/0000/tree"
         molt_dev resume
-        [ "$RUN_RC" = 0 ] || [ "$RUN_RC" = 1 ] || { cat "$RUN_ERR" >&2; fail "power $name: resume exit $RUN_RC"; }
+        if [ "$lost" = 1 ]; then   # the deployment never was
+            expect_rc 2 "power $name: resume after the record was lost"
+            grep -q "no update in progress" "$RUN_OUT" ||
+                { cat "$RUN_OUT" "$RUN_ERR" >&2; fail "power $name: resume found a deployment"; }
+        fi
+        [ "$RUN_RC" = 0 ] || [ "$RUN_RC" = 1 ] || [ "$lost" = 1 ] ||
+            { cat "$RUN_ERR" >&2; fail "power $name: resume exit $RUN_RC"; }
     fi
     local ref="$snapshot_old"
     [ "$want" = new ] && ref="$T/new-$art"
@@ -176,14 +215,31 @@ for n in 1 10240 200000; do
     power "dir bytes=$n" dir old install@bytes=$n
     power "file type bytes=$n" ft old install@bytes=$n
 done
+# The record of state Download, lazy for the file module, lost by the cut: the deployment never
+# was (nothing named: the file unnamed, its plan in the deployment values). Where the module
+# names things in Download (data first, a tree, the fallback), its first kv_set or tmp_dir()
+# made the record durable first.
+LOSE_RECORD=lazy power "sf bytes=65536, Download record lost" sf old install@bytes=65536
+LOSE_RECORD=lazy power "sf planned-dep, Download record lost" sf old install@at=planned-dep
+LOSE_RECORD=lazy power "sf staged, Download record lost" sf old install@at=staged
+LOSE_RECORD=lazy power "sf next update staged, Download record lost" sf new install commit install@at=staged
+LOSE_RECORD=durable power "sf data-first staged, Download record durable" sfd old install@at=staged
+LOSE_RECORD=durable power "dir staged, Download record durable" dir old install@at=staged
+LOSE_RECORD=durable power "file type staged, Download record durable" ft old install@at=staged
+LOSE_RECORD=durable NO_EXCHANGE=1 power "sf fallback staged, Download record durable" sf old install@at=staged
 # The same with the module tree's name lost by the cut.
 LOSE_TREE=1 power "sf bytes=65536, tree lost" sf old install@bytes=65536
 LOSE_TREE=1 power "dir bytes=10240, tree lost" dir old install@bytes=10240
 power "sf staged" sf old install@at=staged
 power "sf data-first staged" sfd old install@at=staged
-# The plan saved with the unnamed file's inode, the file not linked yet: nothing to remove.
-power "sf planned-unnamed" sf old install@at=planned-unnamed
+# The plan saved with the unnamed file's inode, the file not linked yet: nothing to remove. A
+# single file: the plan in the deployment values (lost with the process), the file unnamed until
+# ArtifactInstall; cut when ArtifactInstall began (recorded, the file gone with the process:
+# the rollback path finds nothing changed), and right after the link.
+power "sf planned-dep" sf old install@at=planned-dep
 power "file type planned-unnamed" ft old install@at=planned-unnamed
+power "sf install-begin" sf old install@at=install-begin
+power "sf linked-staged" sf old install@at=linked-staged
 # Cuts inside the activation and the swap.
 power "sf exchanged" sf old install@at=exchanged
 power "sf data-first exchanged" sfd old install@at=exchanged
@@ -241,31 +297,50 @@ expect_rc 0 "commit dir after the rename fallback"
 is_same "$T/new-dir" "$DEST" || fail "the rename fallback did not install the new tree"
 pass "the rename fallback warns in the log (NOT ATOMIC) and installs"
 fi
-# The commit mark (tmp_dir()/committed, not fsync'd) lost by a power cut before Cleanup: the
-# backup is kept and said so, the new file stays; the next update of the file removes it.
+# The commit mark is a deployment value: saved with the record of state Cleanup (no file in
+# tmp_dir()), so a cut in Cleanup finds it (the backup removed by the resumed Cleanup, "sf
+# cleanup-begin" above) and a cut before finds neither ("sf committed").
 if scenario sf; then
 once file_power_setup
 reference sf
 factory
 molt_dev install "$T/sf.mender"
-expect_rc 0 "install sf (commit mark lost)"
+expect_rc 0 "install sf (commit mark)"
 MOLT_FILE_TEST_KILL=at=cleanup-begin sh -c '"$@"; exit $?' sh timeout -k 5 "$MOLT_TIMEOUT" \
     "$MOLT" --config "$DEV_CONF" commit >"$T/cut.out" 2>"$T/cut.err" || true
-mark="$DEV_DATA/modules/v3/payloads/0000/tree/tmp/committed"
-[ -e "$mark" ] || fail "commit mark lost: no $mark after the cut in Cleanup"
-rm -f "$mark"
+[ ! -e "$DEV_DATA/modules/v3/payloads/0000/tree/tmp/committed" ] || fail "a commit mark file in tmp_dir()"
+grep -aq '"module_values":{[^}]*"committed":"31"' "$DEV_STORE" ||
+    fail "commit mark: not in the store's record of state Cleanup: $(grep -a module_values "$DEV_STORE")"
 molt_dev resume
-expect_rc 0 "resume (commit mark lost)"
-grep -q "backup .*app.bin.molt-new of .* is kept" "$RUN_ERR" || { cat "$RUN_ERR" >&2; fail "the kept backup is not said"; }
-cmp -s "$DEST/app.bin" "$T/new-sf/app.bin" || fail "commit mark lost: the new file is not in place"
-[ -e "$DEST/.app.bin.molt-new" ] || fail "commit mark lost: the backup was not kept"
-assert_eq idle "$(dev_state)" "commit mark lost: state after resume"
-molt_dev install "$T/sf.mender"
-expect_rc 0 "install sf again (commit mark lost)"
-molt_dev commit
-expect_rc 0 "commit sf again (commit mark lost)"
-left=$(find "$ROOT" -name '.*.molt-*')
-[ -z "$left" ] || fail "commit mark lost: left behind after the next update: $left"
-pass "a commit mark lost by a power cut keeps the backup (logged), the next update removes it"
+expect_rc 0 "resume (commit mark in the record)"
+[ ! -e "$DEST/.app.bin.molt-new" ] || fail "commit mark in the record: the backup was kept"
+cmp -s "$DEST/app.bin" "$T/new-sf/app.bin" || fail "commit mark in the record: the new file is not in place"
+pass "the commit mark is saved with the record of state Cleanup, not in tmp_dir()"
+fi
+# A deployment begun with the plan in the kv store (an isolated module: the file named in
+# Download, as the module did before the deployment values), finished by the in-process module
+# (molt upgraded, or the configuration changed, in the middle): the kv plan is honoured, by the
+# commit and by the rollback.
+if scenario sf; then
+once file_power_setup
+reference sf
+conf=$DEV_CONF
+cp "$conf" "$T/iso.yaml"
+printf '%s\n' "native_isolated_modules:" "  - $DEV/native/file.so" >>"$T/iso.yaml"
+for end in commit rollback; do
+    factory
+    DEV_CONF=$T/iso.yaml molt_dev install "$T/sf.mender"
+    expect_rc 0 "install sf isolated (kv plan)"
+    [ -e "$DEV_DATA/native/file/kv/plan" ] || fail "kv plan: an isolated install did not use the kv store"
+    [ -e "$DEST/.app.bin.molt-new" ] || fail "kv plan: no backup after the isolated install"
+    molt_dev "$end"
+    expect_rc 0 "$end in-process after an isolated install"
+    want="$T/new-sf"
+    [ "$end" = rollback ] && want="$snapshot_old"
+    is_same "$want" "$DEST" || fail "kv plan: $end in-process did not leave the expected content"
+    assert_eq idle "$(dev_state)" "kv plan: state after $end"
+done
+DEV_CONF=$conf
+pass "a deployment with its plan in the kv store is finished by the in-process module (commit, rollback)"
 fi
 scenarios_end

@@ -15,7 +15,9 @@
 #  - an unsigned install whose files are all small (up to MOLT_SHA256_SMALL_MAX, 64 KiB:
 #    core/util/sha256.h) hashes them in-tree on molt's own thread: `molt install` of a 1 KiB
 #    single-file artifact with the native file module opens no libcrypto and starts no thread
-#    (strace); a 100 KiB file is hashed by libcrypto on the reader's hashing thread.
+#    (strace); a 100 KiB file is hashed by libcrypto on the reader's hashing thread;
+#  - with its control files first, its install + commit makes the fsync-family calls
+#    docs/performance.md argues, no more, and loads no libcrypto either.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/device.sh"
 
@@ -124,6 +126,26 @@ if grep -E "file=lib(crypto|lzma|zstd)" "$T/ld-status.log"; then
     fail "molt status loaded the libraries above"
 fi
 pass "a gzip install and molt status load no liblzma or libzstd"
+# The fsync-family calls of one install + commit of a 1 KiB file, its control files first (the
+# data streamed next to its destination; the registry cache and the store already there), as
+# bench/small_update.sh counts them: the argument of each is in docs/performance.md ("fsyncs per
+# install"). Neither loads libcrypto (the file module's plan and commit mark are deployment
+# values, hex in the store: molt's base64 is libcrypto's).
+sync_count() {  # COMMAND...: the fsync-family calls of molt COMMAND
+    run_prog "$(command -v strace)" -f -e trace=fsync,fdatasync,sync_file_range,syncfs,openat \
+        -o "$T/syncs.trace" "$MOLT" --config "$DEV_CONF" "$@"
+    expect_rc 0 "molt $* under strace"
+    if grep -q 'openat(.*libcrypto' "$T/syncs.trace"; then
+        fail "molt $* of a 1 KiB file loaded libcrypto"
+    fi
+    grep -cE '^[0-9]+ +(fsync|fdatasync|sync_file_range|syncfs)\(' "$T/syncs.trace" || true
+}
+head -c 1024 /dev/urandom >"$T/src/app.conf"
+(cd "$T/src" && make_artifact "$T/syncs.mender" syncs-1 single-file -f dest_dir -f filename -f app.conf)
+assert_eq 4 "$(sync_count install "$T/syncs.mender")" "fsync-family calls of molt install (1 KiB file)"
+assert_eq 2 "$(sync_count commit)" "fsync-family calls of molt commit (1 KiB file)"
+cmp -s "$T/src/app.conf" "$DEV_DEST/app.conf" || fail "the counted install did not install the file"
+pass "one install + commit of a 1 KiB file: 4 + 2 fsync-family calls, no libcrypto"
 traced_install 100000
 grep -q 'openat(.*libcrypto\.so' "$T/100000.molt" ||
     fail "a 100000-byte file was not hashed by libcrypto (not opened)"

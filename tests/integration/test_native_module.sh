@@ -6,6 +6,9 @@
 #  - install + commit of a native-copy artifact: the module receives the exact payload bytes through
 #    the host's read API and installs them; its calls are Download, ArtifactInstall,
 #    ArtifactCommit, Cleanup;
+#  - the deployment values (dep_set, ABI 1.2): what each call of the copy module saw, a value
+#    set in one call is seen by the next, dropped when the deployment ended, lost when molt
+#    died before saving it (a crash in ArtifactCommit: the rollback does not see its value);
 #  - a native module that dies of SIGSEGV in ArtifactInstall kills molt (in-process); the store
 #    says ArtifactInstall, and `molt resume` takes the rollback path: ArtifactRollback,
 #    ArtifactFailure, Cleanup, the old file back, the deployment recorded as failed;
@@ -52,7 +55,7 @@ molt_dev modules
 expect_rc 0 "molt modules"
 out=$(cat "$RUN_OUT")
 assert_match "native-copy +native +$DEV_NATIVE/native_copy.so \\(copy 1\\.0\\.0\\)" "$out" "native module listed"
-grep -E '^- +native ' <<<"$out" | grep -qF "$DEV_NATIVE/probe_major2.so (refused: module $DEV_NATIVE/probe_major2.so: ABI 2.0 is not supported by this molt (ABI 1.1): rebuild it against molt-sdk 1)" \
+grep -E '^- +native ' <<<"$out" | grep -qF "$DEV_NATIVE/probe_major2.so (refused: module $DEV_NATIVE/probe_major2.so: ABI 2.0 is not supported by this molt (ABI 1.2): rebuild it against molt-sdk 1)" \
     || fail "refused module not listed with its message: $out"
 assert_match "exec-only +exec +$DEV_MODULES/exec-only" "$out" "exec module listed"
 ! grep -q "exec +$DEV_MODULES/native-copy" <<<"$out" || fail "the exec native-copy is hidden by the native one: $out"
@@ -73,6 +76,20 @@ assert_eq "copy-1" "$(dev_artifact)" "artifact name after commit"
 assert_eq "Download ArtifactInstall ArtifactCommit Cleanup" "$(calls_of copy | tr '\n' ' ' | sed 's/ $//')" "calls of the copy module"
 assert_eq idle "$(dev_state)" "state after commit"
 pass "a native module installs an artifact written by mender-artifact, byte for byte"
+
+values_of() {  # MODULE-NAME
+    tr '\n' ' ' <"$DEV_DATA/native/$1/work/values" | sed 's/ $//'
+}
+assert_eq "Download: - big: -8 ArtifactInstall: Download, ArtifactCommit: Download,ArtifactInstall, Cleanup: Download,ArtifactInstall,ArtifactCommit," \
+    "$(values_of copy)" "the deployment values each call saw"
+native_artifact "$T/copy-2.mender" copy-2 native-copy
+molt_dev install "$T/copy-2.mender"
+expect_rc 0 "install copy-2"
+assert_match "Cleanup: Download,ArtifactInstall,ArtifactCommit, Download: - big" "$(values_of copy)" \
+    "the next deployment starts without values"
+molt_dev commit
+expect_rc 0 "commit copy-2"
+pass "deployment values: set in one call, seen by the next, dropped when the deployment ends"
 
 # ---- a crash in ArtifactInstall kills molt; resume rolls back ------------------------------------
 native_device crash native_crash
@@ -121,11 +138,14 @@ crash_case() {  # STATE COMMAND CALLS NOTES RESULT
     assert_eq idle "$(dev_state)" "state after resuming from a crash in $st"
     dev_status_json >"$T/c.json"
     assert_eq "$result" "$(json_get "$T/c.json" last_deployment result)" "result after a crash in $st"
+    [ -z "${6:-}" ] || assert_eq "$6" "$(values_of copy)" "deployment values around a crash in $st"
     pass "crash in $st, then molt resume: $result"
 }
 crash_case Download install "Download Cleanup" "factory notes" failure
 crash_case ArtifactInstall install "Download ArtifactInstall ArtifactRollback ArtifactFailure Cleanup" "factory notes" failure
-crash_case ArtifactCommit commit "Download ArtifactInstall ArtifactCommit ArtifactRollback ArtifactFailure Cleanup" "factory notes" failure
+# The value ArtifactCommit set died with molt: the rollback and Cleanup do not see it.
+crash_case ArtifactCommit commit "Download ArtifactInstall ArtifactCommit ArtifactRollback ArtifactFailure Cleanup" "factory notes" failure \
+    "Download: - big: -8 ArtifactInstall: Download, ArtifactCommit: Download,ArtifactInstall, ArtifactRollback: Download,ArtifactInstall, ArtifactFailure: Download,ArtifactInstall,ArtifactRollback, Cleanup: Download,ArtifactInstall,ArtifactRollback,ArtifactFailure,"
 crash_case Cleanup commit "Download ArtifactInstall ArtifactCommit Cleanup Cleanup" "notes of crash-Cleanup" success
 
 # ---- the same crash, isolated in a forked child ----------------------------------------------------

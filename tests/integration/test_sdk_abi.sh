@@ -47,7 +47,7 @@ make_artifact "$T/all.mender" sdk-all-1 sdk-all -f "$T/src/payload.bin" -f "$T/s
 molt_dev install "$T/all.mender"
 expect_rc 0 "molt install with the sdk_all module"
 cmp "$T/src/payload.bin" "$T/dest/payload.bin" || fail "the payload was not copied exactly"
-assert_eq "version: 1.1
+assert_eq "version: 1.2
 strerror: checksum mismatch
 json: 42 1 [1,\"two\"] 2
 sink: used" "$(cat "$T/dest/sdk-all.txt")" "what sdk_all wrote"

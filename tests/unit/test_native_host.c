@@ -129,14 +129,14 @@ static void test_refusals(void **state)
 {
     fixture *f = *state;
     expect_refusal(f, "probe_major2", MOLT_EUNSUPPORTED,
-                   "ABI 2.0 is not supported by this molt (ABI 1.1): rebuild it "
+                   "ABI 2.0 is not supported by this molt (ABI 1.2): rebuild it "
                    "against molt-sdk 1");
     expect_refusal(f, "probe_minor99", MOLT_EUNSUPPORTED,
-                   "ABI 1.99 is newer than this molt (ABI 1.1): rebuild it against "
-                   "molt-sdk 1.1 or update molt");
+                   "ABI 1.99 is newer than this molt (ABI 1.2): rebuild it against "
+                   "molt-sdk 1.2 or update molt");
     char fmt[BUF];
     snprintf(fmt, sizeof fmt,
-             "descriptor struct_size 16 is smaller than the %zu bytes of ABI 1.1: "
+             "descriptor struct_size 16 is smaller than the %zu bytes of ABI 1.2: "
              "rebuild it against molt-sdk 1",
              sizeof(struct molt_module_desc));
     expect_refusal(f, "probe_short", MOLT_EUNSUPPORTED, fmt);
@@ -216,7 +216,7 @@ static void test_registry(void **state)
     assert_null(reg->items[2].type);
     assert_string_equal(reg->items[2].refused, want);
     snprintf(want, sizeof want,
-             "module %s/probe_major2.so: ABI 2.0 is not supported by this molt (ABI 1.1): "
+             "module %s/probe_major2.so: ABI 2.0 is not supported by this molt (ABI 1.2): "
              "rebuild it against molt-sdk 1",
              native);
     assert_string_equal(reg->items[3].refused, want);
@@ -231,19 +231,19 @@ static void test_registry(void **state)
 
     char *path = NULL;
     molt_module_kind kind = MOLT_MODULE_EXEC;
-    assert_int_equal(molt_registry_find(&cfg, "native-copy", &path, &kind, &err), 0);
+    assert_int_equal(molt_registry_find(&cfg, "native-copy", &path, &kind, NULL, &err), 0);
     snprintf(want, sizeof want, "%s/native_copy.so", native);
     assert_string_equal(path, want);
     assert_int_equal(kind, MOLT_MODULE_NATIVE);
     assert_true(molt_registry_is_native(&cfg, path));
     free(path);
-    assert_int_equal(molt_registry_find(&cfg, "other", &path, &kind, &err), 0);
+    assert_int_equal(molt_registry_find(&cfg, "other", &path, &kind, NULL, &err), 0);
     snprintf(want, sizeof want, "%s/other", exec1);
     assert_string_equal(path, want);
     assert_int_equal(kind, MOLT_MODULE_EXEC);
     assert_false(molt_registry_is_native(&cfg, path));
     free(path);
-    assert_int_equal(molt_registry_find(&cfg, "nothing", &path, &kind, &err), MOLT_ENOTFOUND);
+    assert_int_equal(molt_registry_find(&cfg, "nothing", &path, &kind, NULL, &err), MOLT_ENOTFOUND);
     const char *head = "Update Module not found for payload type 'nothing' in ";
     assert_true(strncmp(err.msg, head, strlen(head)) == 0);
     snprintf(want, sizeof want, " (and no native module in %s claims it)", native);
@@ -506,6 +506,84 @@ static void test_tmp_dir_made_durable(void **state)
     m->ops->free(m);
 }
 
+/* The record's sync (molt_module_record): counts its calls. */
+static int n_record_syncs;
+static int count_sync(void *ctx, molt_err *err)
+{
+    (void)ctx;
+    (void)err;
+    n_record_syncs++;
+    return 0;
+}
+
+/* A module handle whose deployment record holds values (NULL: none), as the state machine makes
+ * it (molt_module_record). */
+static molt_module *module_with_values(fixture *f, const json_t *values, bool isolated)
+{
+    char path[BUF];
+    molt_err err = {0};
+    molt_module *m = NULL;
+    mod_path(f, "native_copy", path, sizeof path);
+    molt_module_record rec = {.values = values, .sync = count_sync};
+    molt_native_opts opts = {.tree_dir = f->tree, .data_dir = f->data, .isolated = isolated,
+                             .timeout = f->timeout, .record = &rec};
+    if (molt_native_module_new(&m, path, "native-copy", &opts, &err) != 0)
+        fail_msg("%s", err.msg);
+    return m;
+}
+
+/* The deployment values (ABI 1.2, dep_get/dep_set): a value set in a call is visible to the
+ * next, in this process and (given the record's values, as the machine saves them) in a new
+ * handle; one the record did not get is lost; over MOLT_DEP_VALUES_MAX is refused. The copy
+ * module writes what each call saw into work_dir()/values. In an isolated module each call runs
+ * in a child, whose changes come back with the result. */
+static void dep_values(fixture *f, bool isolated)
+{
+    char values[2 * BUF];
+    molt_source *src = NULL;
+    molt_artifact_reader *r = NULL;
+    make_artifact(f, "native-copy", "");
+    open_artifact(f, &src, &r);
+    n_record_syncs = 0;
+    molt_module *m = module_with_values(f, NULL, isolated);
+    assert_null(m->ops->values(m));
+    download_finish(m, r, src);
+    /* the copy module names files in Download (tmp_dir(), the kv store): the record made
+     * durable first, once (counted in this process only) */
+    if (!isolated)
+        assert_int_equal(n_record_syncs, 1);
+    call_ok(m, MOLT_CALL_ARTIFACT_INSTALL);
+    json_t *saved = json_deep_copy(m->ops->values(m));   /* as the machine saves them */
+    assert_non_null(saved);
+    assert_string_equal(json_string_value(json_object_get(saved, "seen")),
+                        "446f776e6c6f61642c4172746966616374496e7374616c6c2c");   /* Download,ArtifactInstall, */
+    call_ok(m, MOLT_CALL_ARTIFACT_COMMIT);   /* set, but never saved: lost below */
+    m->ops->free(m);
+    /* a new process: the record's values */
+    m = module_with_values(f, saved, isolated);
+    call_ok(m, MOLT_CALL_ARTIFACT_ROLLBACK);
+    call_ok(m, MOLT_CALL_CLEANUP);
+    m->ops->free(m);
+    json_decref(saved);
+    snprintf(values, sizeof values, "%s/native/copy/work/values", f->data);
+    assert_text(values, "Download: -\n"
+                        "big: -8\n"   /* MOLT_ELIMIT */
+                        "ArtifactInstall: Download,\n"
+                        "ArtifactCommit: Download,ArtifactInstall,\n"
+                        "ArtifactRollback: Download,ArtifactInstall,\n"
+                        "Cleanup: Download,ArtifactInstall,ArtifactRollback,\n");
+}
+
+static void test_dep_values_in_process(void **state)
+{
+    dep_values(*state, false);
+}
+
+static void test_dep_values_isolated(void **state)
+{
+    dep_values(*state, true);
+}
+
 static void test_deploy_in_process(void **state)
 {
     deploy(*state, "native_copy", "native-copy", false);
@@ -729,6 +807,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_isolated_timeout_and_unread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_type, setup, teardown),
         cmocka_unit_test_setup_teardown(test_header_from_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dep_values_in_process, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dep_values_isolated, setup, teardown),
     };
     return fx_run_group_tests(argc, argv, tests, NULL, NULL);
 }

@@ -278,6 +278,12 @@ static const damage damages[] = {
     {"idle-success", "last_deployment.rolled_back", "0",
      "last_deployment.rolled_back is an integer, expected true or false"},
     {"idle-success", "deployment", "[]", "deployment is an array, expected an object"},
+    {"awaiting-commit", "deployment.module_values", "[]",
+     "deployment.module_values is an array, expected an object"},
+    {"awaiting-commit", "deployment.module_values", "{\"plan\": 1}",
+     "deployment.module_values.plan is an integer, expected a string (hex)"},
+    {"awaiting-commit", "deployment.module_values", "{\"plan\": \"abc\"}",
+     "deployment.module_values.plan is \"abc\", expected lower-case hex digits, an even count"},
     {"awaiting-commit", "deployment.stat", "\"Download\"",
      "deployment.stat is not a key molt knows"},
     {"awaiting-commit", "deployment.state", "\"ArtifactInstal\"",
@@ -353,6 +359,29 @@ static void test_damaged_records_refused(void **state)
                      f->path, x->words);
         assert_null(rec);
     }
+}
+
+/* The module's deployment values (dep_set, ABI 1.2) round-trip through the store; none, the
+ * key is not written (a record without it is one of a release before them, which loads). */
+static void test_module_values(void **state)
+{
+    fixture *f = *state;
+    molt_record *rec = load_fixture(f, "native-awaiting-commit");
+    molt_err err = {0};
+    assert_null(rec->dep->module_values);
+    rec->dep->module_values = json_pack("{s:s, s:s}", "plan", "66202d31202f6574632f78", "e", "");
+    assert_int_equal(molt_record_save(f->path, rec, 0, &err), 0);
+    molt_record *back = NULL;
+    assert_int_equal(molt_record_load(f->path, NULL, NULL, &back, NULL, &err), 0);
+    assert_true(json_equal(back->dep->module_values, rec->dep->module_values));
+    /* emptied: no key */
+    json_object_clear(back->dep->module_values);
+    assert_int_equal(molt_record_save(f->path, back, 0, &err), 0);
+    json_t *doc = doc_of(f->path);
+    assert_null(json_object_get(json_object_get(doc, "deployment"), "module_values"));
+    json_decref(doc);
+    molt_record_free(back);
+    molt_record_free(rec);
 }
 
 /* A version 1 deployment without a way to infer its kind is refused, not guessed. */
@@ -520,6 +549,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_missing_store_is_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_records_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_legacy_kind_needed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_module_values, setup, teardown),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_result_server_status),
         cmocka_unit_test(test_cleanup_decision_exhaustive),

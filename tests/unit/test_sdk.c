@@ -55,7 +55,7 @@ static int count_entries(const char *dir)
 
 static void test_version(void **state)
 {
-    assert_string_equal(molt_sdk_version(), "1.1");
+    assert_string_equal(molt_sdk_version(), "1.2");
     assert_int_equal(MOLT_SDK_VERSION_MAJOR, MOLT_MODULE_ABI_MAJOR);
 }
 

@@ -200,6 +200,44 @@ static void test_syncs(void **state)
     json_decref(doc);
 }
 
+/* A lazy record made durable afterwards (molt_store_sync, the Download record of a module that
+ * named something after all): one fdatasync, the header's mark rewritten in place ('l' to 'd',
+ * the record and its sequence unchanged), and the next save goes to the other slot, keeping it.
+ * On a durable record, nothing. */
+static void test_sync_lazy(void **state)
+{
+    fixture *f = *state;
+    json_t *doc = sample_doc();
+    assert_int_equal(molt_store_save(f->path, doc, 0, NULL), 0);
+    assert_int_equal(molt_store_save(f->path, doc, 0, NULL), 0);   /* seq 2 in slot 1 */
+    n_fsync = n_fdatasync = 0;
+    assert_int_equal(molt_store_sync(f->path, NULL), 0);
+    assert_int_equal(n_fsync + n_fdatasync, 0);
+    assert_int_equal(molt_store_save(f->path, doc, MOLT_STORE_LAZY, NULL), 0);
+    size_t len;
+    char *raw = read_raw(f->slots, &len);
+    assert_memory_equal(raw, "molt-slots 1 0000000000000003 ", 30);
+    assert_int_equal(raw[39], 'l');
+    free(raw);
+    assert_int_equal(molt_store_sync(f->path, NULL), 0);
+    assert_int_equal(n_fsync, 0);
+    assert_int_equal(n_fdatasync, 1);
+    raw = read_raw(f->slots, &len);
+    assert_memory_equal(raw, "molt-slots 1 0000000000000003 ", 30);
+    assert_int_equal(raw[39], 'd');
+    free(raw);
+    json_t *back = NULL;
+    assert_int_equal(molt_store_load(f->path, &back, NULL), 0);
+    assert_true(json_equal(doc, back));
+    json_decref(back);
+    assert_int_equal(molt_store_save(f->path, doc, 0, NULL), 0);
+    raw = read_raw(f->slots, &len);
+    assert_memory_equal(raw, "molt-slots 1 0000000000000003 ", 30);   /* kept */
+    assert_memory_equal(raw + 8192, "molt-slots 1 0000000000000004 ", 30);
+    free(raw);
+    json_decref(doc);
+}
+
 static void test_save_refuses_non_object(void **state)
 {
     fixture *f = *state;
@@ -508,6 +546,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_newest_slot_damaged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_legacy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_syncs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_lazy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_writer, setup, teardown),
     };

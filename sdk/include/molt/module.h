@@ -28,7 +28,7 @@ extern "C" {
  * minor 0 (MOLT_MODULE_V1_MINOR(0)) and runs on 1.0 hosts too (reading without the sink there);
  * with MOLT_MODULE_V1 (this header's minor) a 1.0 host refuses it as too new. */
 #define MOLT_MODULE_ABI_MAJOR 1
-#define MOLT_MODULE_ABI_MINOR 1
+#define MOLT_MODULE_ABI_MINOR 2
 
 /* The one symbol a module exports, of type molt_module_entry_fn:
  *     MOLT_MODULE_EXPORT const struct molt_module_desc *molt_module_entry(void);
@@ -59,8 +59,20 @@ MOLT_MODULE_EXPORT const struct molt_module_desc *molt_module_entry(void);
 /* The update needs a reboot: a NULL needs_artifact_reboot answers Yes (the module's
  * artifact_reboot reboots); without the bit a NULL needs_artifact_reboot answers No. */
 #define MOLT_CAP_REBOOT (1u << 2)
+/* ABI 1.2 (read from a module of minor 2 or later): after a power cut during download there is
+ * nothing for cleanup to find, because download names nothing (it stages into unnamed files,
+ * O_TMPFILE, and keeps what install needs in the deployment's values, dep_set). The host then
+ * records state Download without waiting for the disk: a cut that loses that record leaves the
+ * device as it was before the install (the deployment never existed, cleanup is not called).
+ * A module that sometimes names things in download still may set it: before kv_set or
+ * kv_delete changes anything in download, and before the first tmp_dir() or files_dir() of
+ * download, the host makes the record durable (from then on a cut leads to cleanup as without
+ * the bit). What the module must not do with the bit: create, rename or remove a file or folder
+ * outside tmp_dir() in download before one of those calls. */
+#define MOLT_CAP_LAZY_DOWNLOAD (1u << 3)
 /* Bits the host of this ABI knows; a module setting others is still loaded (they are ignored). */
-#define MOLT_CAP_KNOWN (MOLT_CAP_STREAMING | MOLT_CAP_ROLLBACK | MOLT_CAP_REBOOT)
+#define MOLT_CAP_KNOWN \
+    (MOLT_CAP_STREAMING | MOLT_CAP_ROLLBACK | MOLT_CAP_REBOOT | MOLT_CAP_LAZY_DOWNLOAD)
 
 /* ---- return values ---------------------------------------------------------------------------
  * Every function below returns 0 on success or a negative MOLT_E* code of <molt/error.h> (the
@@ -89,7 +101,8 @@ enum molt_module_log_level {
  * ArtifactInstall, NeedsArtifactReboot, ...), exactly as it runs an executable module, and records
  * each state before calling it: molt may stop (crash, power cut, reboot) between any two calls and
  * continue in a later process with a fresh init. So a module keeps nothing it needs in memory from
- * one call to the next: it keeps it in work_dir(), tmp_dir() or the key-value store.
+ * one call to the next: it keeps it in work_dir(), tmp_dir(), the key-value store or the
+ * deployment's values (dep_set, ABI 1.2).
  *
  * The functions run in molt's process and thread, one at a time; a crash in a module kills molt
  * (the next start recovers, see docs/native-modules.md) unless the module is listed in the config's
@@ -149,8 +162,9 @@ struct molt_module_desc {
      * before calling it and ArtifactCommit_Leave after it returned 0, and a power cut or crash
      * between the two (during the call, or right after it) sends molt down the rollback path:
      * artifact_rollback must then still bring back the previous software. So artifact_commit
-     * drops nothing a rollback needs: it records the commit (kv_set) and backups are dropped in
-     * cleanup, which runs only after ArtifactCommit_Leave was recorded (or after a rollback).
+     * drops nothing a rollback needs: it records the commit (dep_set, which is saved with the
+     * record after the call: a cut before it finds the value unset; or kv_set) and backups are
+     * dropped in cleanup, which runs only after ArtifactCommit_Leave was recorded (or after a rollback).
      * molt-module-test checks this with a kill right after artifact_commit returned. */
     int (*artifact_commit)(void *state);
     /* SupportsRollback: returns 1 (Yes), 0 (No) or a negative code. A query, as above. */
@@ -286,8 +300,37 @@ struct molt_host_api {
     int (*set_sink)(const struct molt_host_api *host,
                     int (*sink)(void *ctx, const void *buf, size_t len), void *ctx);
 
-    void *reserved[7];   /* NULL in ABI 1.1 */
+    /* ABI 1.2 (check with MOLT_HOST_HAS(host, dep_set)): a small key-value set of the current
+     * deployment, kept in molt's deployment record (the store) instead of files: no write of
+     * its own, no fsync. Keys and the get/delete results as kv_get/kv_delete; the values of one
+     * module take at most MOLT_DEP_VALUES_MAX bytes in all (keys and values; dep_set returns
+     * MOLT_ELIMIT past it and changes nothing). The contract: a value set (or deleted) during a
+     * call is visible to every later call of the deployment, in this process and after a
+     * restart, once it was saved: it is saved with the host's next record of the deployment,
+     * which is durable before the next state function is called. A power cut (or a stop) before
+     * that loses it, and molt then resumes the state of that call (its recovery path: Download
+     * leads to cleanup, ArtifactInstall and ArtifactCommit to the rollback), which is what the
+     * module must expect: a value set in artifact_commit is seen by cleanup, never by the
+     * rollback of a commit cut short. The values are dropped when the deployment ends (after
+     * cleanup); a deployment starts with none. In native_isolated_modules each call runs in a
+     * child: its changes go back to molt with the call's result (the same behaviour). */
+    int (*dep_get)(const struct molt_host_api *host, const char *key, void *buf, size_t cap,
+                   size_t *ret_len);
+    int (*dep_set)(const struct molt_host_api *host, const char *key, const void *value,
+                   size_t len);
+    int (*dep_delete)(const struct molt_host_api *host, const char *key);
+    /* ABI 1.2: 1 when the module's state (what init returned) lives on from one call of the
+     * deployment to the next unless molt stops in between (in-process), 0 when every call runs
+     * with a fresh init (native_isolated_modules: each call in a forked child). A module may
+     * keep an open file (an unnamed staged file) from download to artifact_install only when 1,
+     * and must still expect it missing after a restart. */
+    int (*keeps_state)(const struct molt_host_api *host);
+
+    void *reserved[3];   /* NULL in ABI 1.2 */
 };
+
+/* The most the deployment values of one module take (dep_set): keys and values, in bytes. */
+#define MOLT_DEP_VALUES_MAX 4096
 
 /* True when the host table has the function field (it was added by a minor the host knows). */
 #define MOLT_HOST_HAS(host, field)                                                             \

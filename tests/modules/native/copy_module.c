@@ -16,12 +16,18 @@
  * "<file>"} makes Download copy the payload into that file instead (/dev/full: a write that
  * fails with ENOSPC), {"sink_stop": true} makes Download set a counting payload sink, read one
  * block and return with the rest unread, and ArtifactInstall fail unless the sink got exactly
- * that one block (the host must read the rest without it). Built in variants (tests/CMakeLists.txt):
+ * that one block (the host must read the rest without it). With a host of ABI 1.2, every call
+ * appends "<call>: <the deployment value "seen">" ("-" when unset) to work_dir()/values, then
+ * appends "<call>," to "seen" (dep_set); Download also appends "big: <dep_set of a value over
+ * MOLT_DEP_VALUES_MAX>". Built in variants (tests/CMakeLists.txt):
  *   TEST_TYPE "native-copy" and TEST_CAPS: the payload type and capabilities
  *   TEST_CRASH: ArtifactInstall dies of SIGSEGV the first time (kv key "crashed" remembers)
  *   TEST_BROKEN_INSTALL: ArtifactInstall returns 0 and writes nothing
  *   TEST_BROKEN_ROLLBACK: ArtifactRollback returns 0 and restores nothing
  *   TEST_BROKEN_COMMIT: ArtifactCommit drops the backups (breaks the ArtifactCommit contract)
+ *   TEST_BROKEN_LAZY: declares MOLT_CAP_LAZY_DOWNLOAD, yet Download creates <dest>/leftover
+ *                     (which Cleanup removes) before anything that makes the host's record
+ *                     durable, and stages nothing: a cut that loses the record leaves it
  * (the BROKEN variants are modules the conformance kit must fail, tests/integration/
  * test_conformance.sh). */
 #include <molt/sdk.h>
@@ -40,6 +46,9 @@
 #endif
 #ifndef TEST_NAME
 #define TEST_NAME "copy"
+#endif
+#if defined TEST_BROKEN_LAZY && !defined TEST_CAPS
+#define TEST_CAPS (MOLT_CAP_STREAMING | MOLT_CAP_ROLLBACK | MOLT_CAP_LAZY_DOWNLOAD)
 #endif
 #ifndef TEST_CAPS
 #define TEST_CAPS (MOLT_CAP_STREAMING | MOLT_CAP_ROLLBACK)
@@ -71,11 +80,39 @@ static void crash(state *s, const char *call)
     raise(SIGSEGV);
 }
 
+/* The deployment values (ABI 1.2): what this call sees, then the call added to them. */
+static void note_values(state *s, const char *call)
+{
+    const struct molt_host_api *h = s->host;
+    char seen[1024], *path = NULL;
+    size_t len = 0;
+    if (!MOLT_HOST_HAS(h, dep_set) ||
+        asprintf(&path, "%s/values", h->work_dir(h)) < 0)
+        return;
+    int r = h->dep_get(h, "seen", seen, sizeof seen - 64, &len);
+    if (r < 0)
+        len = 0;
+    seen[len] = '\0';
+    FILE *f = fopen(path, "a");
+    free(path);
+    if (!f)
+        return;
+    fprintf(f, "%s: %s\n", call, r < 0 ? "-" : seen);
+    if (strcmp(call, "Download") == 0) {
+        static char big[MOLT_DEP_VALUES_MAX + 1];
+        fprintf(f, "big: %d\n", h->dep_set(h, "big", big, sizeof big));
+    }
+    fclose(f);
+    snprintf(seen + len, sizeof seen - len, "%s,", call);
+    h->dep_set(h, "seen", seen, strlen(seen));
+}
+
 /* Note the call; fail it, hang in it or crash in it (once) if the meta-data says so. */
 static int enter(state *s, const char *call)
 {
     char *fail = NULL, *hang = NULL, *crash_in = NULL;
     note_call(s, call);
+    note_values(s, call);
     if (molt_sdk_json_string(s->host->meta_data(s->host), "/crash", &crash_in, NULL) == 0) {
         char key[128], flag[4];
         size_t len;
@@ -159,6 +196,19 @@ static int meta_flag(const struct molt_host_api *h, const char *pointer)
     return molt_sdk_json_bool(h->meta_data(h), pointer, &v, NULL) == 0 && v;
 }
 
+#ifdef TEST_BROKEN_LAZY
+/* <dest>/leftover (malloc'd), or NULL. */
+static char *leftover_path(const struct molt_host_api *h)
+{
+    char *dest = NULL, *left = NULL;
+    if (molt_sdk_json_string(h->meta_data(h), "/dest", &dest, NULL) == 0 &&
+        asprintf(&left, "%s/leftover", dest) < 0)
+        left = NULL;
+    free(dest);
+    return left;
+}
+#endif
+
 static int download(void *st)
 {
     state *s = st;
@@ -167,6 +217,14 @@ static int download(void *st)
     int r = enter(s, "Download");
     if (r < 0)
         return r;
+#ifdef TEST_BROKEN_LAZY
+    char *left = leftover_path(h);
+    FILE *f = left ? fopen(left, "w") : NULL;
+    if (f)
+        fclose(f);
+    free(left);
+    return 0;
+#endif
     if (meta_flag(h, "/sink_stop")) {
         const char *name;
         const void *block;
@@ -394,6 +452,12 @@ static int cleanup(void *st)
 {
     state *s = st;
     int r = enter(s, "Cleanup");
+#ifdef TEST_BROKEN_LAZY
+    char *left = leftover_path(s->host);
+    if (left)
+        unlink(left);
+    free(left);
+#endif
     if (r == 0)
         r = each_file(s, drop_backup);
     return r < 0 ? r : s->host->kv_delete(s->host, "files");

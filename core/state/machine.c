@@ -62,6 +62,7 @@ _Static_assert(sizeof RUNNING_BLANK - 1 == RUNNING_LEN, "RUNNING_BLANK is a toke
 struct molt_machine {
     const molt_config *cfg;
     char *store_path;
+    molt_store_writer *store_w;   /* made at the first save, under the lock; freed before it */
     char *tree_dir;
     char *scripts_dir;
     char *logs_dir;
@@ -183,7 +184,10 @@ static int save_store_flags(molt_machine *m, unsigned flags, molt_err *err)
     if (d && (d->pending == MOLT_PENDING_REBOOT || d->pending == MOLT_PENDING_ROLLBACK_REBOOT ||
               d->state == MOLT_DS_ARTIFACT_REBOOT || d->state == MOLT_DS_ARTIFACT_ROLLBACK_REBOOT))
         flags |= MOLT_STORE_HANDOVER;
-    return molt_record_save(m->store_path, m->rec, flags, err);
+    if (m->lock_fd < 0)   /* not expected: every save follows take_lock */
+        return molt_record_save(m->store_path, m->rec, flags, err);
+    int r = m->store_w ? 0 : molt_store_writer_new(m->store_path, &m->store_w, err);
+    return r < 0 ? r : molt_record_write(m->store_w, m->rec, flags, err);
 }
 
 static int save_store(molt_machine *m, molt_err *err)
@@ -780,6 +784,7 @@ void molt_machine_free(molt_machine *m)
         molt_log_close_deployment(m->dep ? m->dep->failed
                                          : !last || last->result != MOLT_RESULT_SUCCESS);
     }
+    molt_store_writer_free(m->store_w);   /* before the lock is let go */
     if (m->lock_fd >= 0) {
         /* A normal end: what this run's modules left running on purpose stays (see take_lock). */
         if (m->running_fd >= 0) {

@@ -74,6 +74,7 @@ struct molt_machine {
     molt_deployment *dep;      /* rec->dep: the deployment in progress, or NULL */
     molt_module *mod;
     molt_scripts_opts sopts;
+    molt_scripts_listing scripts_listing;   /* sopts.artifact_listing */
     molt_progress_fn progress;
     void *progress_ctx;
     molt_state_hook_fn hook;   /* the daemon's status reporter, or NULL */
@@ -751,6 +752,7 @@ int molt_machine_open(molt_machine **ret, const molt_config *cfg, molt_err *err)
     }
     m->sopts.rootfs_dir = cfg->scripts_dir;
     m->sopts.artifact_dir = m->scripts_dir;
+    m->sopts.artifact_listing = &m->scripts_listing;
     m->sopts.timeout = cfg->script_timeout;
     m->sopts.retry_interval = cfg->script_retry_interval;
     m->sopts.retry_timeout = cfg->script_retry_timeout;
@@ -795,6 +797,7 @@ void molt_machine_free(molt_machine *m)
         close(m->lock_fd);
     }
     molt_record_free(m->rec);
+    molt_scripts_listing_clear(&m->scripts_listing);
     free(m->store_path);
     free(m->tree_dir);
     free(m->scripts_dir);
@@ -1272,7 +1275,7 @@ int molt_machine_install(molt_machine *m, const char *source, molt_outcome *outc
         goto out;
     }
     if ((r = molt_registry_find(m->cfg, info->payload_type, &module_path, &kind, &e)) < 0 ||
-        (r = molt_scripts_extract(m->scripts_dir, info, &e)) < 0) {
+        (r = molt_scripts_extract(&m->sopts, info, &e)) < 0) {
         r = refuse(m, outcome, &e, err);
         goto out;
     }

@@ -244,6 +244,7 @@ typedef struct native_mod {
     int timeout;
     void *state;
     bool inited;
+    bool tmp_made;             /* tmp/ made by this process (host_tmp_dir) */
     bool tmp_durable;          /* tmp/ and the tree fsync'd (host_tmp_dir) */
     molt_call cur_call;        /* the call running now, or the last one */
     call_result *cur;          /* the call running now (host->error writes here) */
@@ -547,17 +548,25 @@ static const char *host_work_dir(const struct molt_host_api *api)
     return from_api(api)->work_dir;
 }
 
-/* The tree is made without fsyncs (host/worktree.h): tmp/'s name, and the tree's, are made
- * durable when the module first asks for the folder in Download or ArtifactInstall (the states
- * that stage, where a module keeps what its rollback needs), not in later states, where what a
- * module puts there need not survive a cut (the file module's commit mark). A failure is
- * logged: the folder itself is there. */
+/* The tree is made when the module first asks for tmp_dir() or files_dir() (or the host stages
+ * payload files for a module without streaming), without fsyncs (host/worktree.h): a module that
+ * never asks (the file module's single file) costs no folder at all. tmp/'s name, and the tree's,
+ * are made durable when the module first asks for the folder in Download or ArtifactInstall (the
+ * states that stage, where a module keeps what its rollback needs), not in later states, where
+ * what a module puts there need not survive a cut (the file module's commit mark). A failure is
+ * logged (the module's own use of the folder then fails, naming it). */
 static const char *host_tmp_dir(const struct molt_host_api *api)
 {
     native_mod *nm = from_api(api);
-    if (!nm->tmp_durable &&
+    molt_err e = {0};
+    if (!nm->tmp_made) {
+        if (molt_mkdir_p(nm->tmp_dir, 0755, &e) < 0)
+            molt_log_warning("module %s: %s", nm->d->name, e.msg);
+        else
+            nm->tmp_made = true;
+    }
+    if (nm->tmp_made && !nm->tmp_durable &&
         (nm->cur_call == MOLT_CALL_DOWNLOAD || nm->cur_call == MOLT_CALL_ARTIFACT_INSTALL)) {
-        molt_err e = {0};
         if (molt_fsync_dir(nm->tree_dir, &e) < 0 || molt_fsync_parent(nm->tree_dir, &e) < 0)
             molt_log_warning("module %s: %s", nm->d->name, e.msg);
         nm->tmp_durable = true;
@@ -565,9 +574,15 @@ static const char *host_tmp_dir(const struct molt_host_api *api)
     return nm->tmp_dir;
 }
 
+/* files/ itself is made by the host where it stages (files mode); the tree around it here, so
+ * that a module may make it too. */
 static const char *host_files_dir(const struct molt_host_api *api)
 {
-    return from_api(api)->files_dir;
+    native_mod *nm = from_api(api);
+    molt_err e = {0};
+    if (!nm->tmp_made && molt_mkdir_p(nm->tree_dir, 0755, &e) < 0)
+        molt_log_warning("module %s: %s", nm->d->name, e.msg);
+    return nm->files_dir;
 }
 
 static char *kv_path(native_mod *nm, const char *key)
@@ -1203,9 +1218,6 @@ int molt_native_module_new(molt_module **ret, const char *path, const char *type
                (r = read_header(opts->tree_dir, "meta-data", "null", &nm->meta_data, err)) < 0 ||
                (r = read_header(opts->tree_dir, "artifact_name", "", &nm->art_name, err)) < 0 ||
                (r = read_header(opts->tree_dir, "artifact_group", "", &nm->art_group, err)) < 0)
-        goto fail;
-    /* An exec tree from an older molt, or a tree a person cleaned: tmp_dir() must exist. */
-    if ((r = molt_mkdir_p(nm->tmp_dir, 0755, err)) < 0)
         goto fail;
     *ret = &nm->base;
     return 0;

@@ -121,10 +121,9 @@ static molt_rec_answer rec_answer(molt_answer a)
 
 static void now_rfc3339(char *buf, size_t size)
 {
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    char s[MOLT_UTC_SECONDS_SIZE];
+    molt_utc_seconds(time(NULL), s);
+    snprintf(buf, size, "%sZ", s);
 }
 
 /* A random version 4 UUID. */

@@ -253,6 +253,7 @@ struct molt_slots_writer {
     int newest;              /* the slot holding the newest valid record; -1: none */
     unsigned long long seq;  /* its sequence number */
     bool newest_lazy;        /* it was written without fdatasync */
+    unsigned char heads[2][MOLT_SLOTS_HEADER];   /* both slots' headers as known */
 };
 
 int molt_slots_writer_new(const char *path, molt_slots_writer **ret, molt_err *err)
@@ -322,6 +323,8 @@ static int learn(molt_slots_writer *w, molt_err *err)
             w->newest = f.slot;
             w->seq = f.seq;
             w->newest_lazy = slot_lazy((const unsigned char *)buf + (size_t)f.slot * w->half);
+            memcpy(w->heads[0], buf, MOLT_SLOTS_HEADER);
+            memcpy(w->heads[1], buf + w->half, MOLT_SLOTS_HEADER);
         }
     }
     free(buf);
@@ -333,9 +336,27 @@ static int learn(molt_slots_writer *w, molt_err *err)
     return 0;
 }
 
+/* Whether both slots' headers are still those this writer knows: a write in place by anything
+ * else (another writer of the same file in this process) changes one, since every record has a
+ * new sequence number. Two small reads instead of the whole file; a mismatch reads it again. */
+static bool heads_unchanged(molt_slots_writer *w)
+{
+    unsigned char h[MOLT_SLOTS_HEADER];
+    for (int i = 0; i < 2; i++)
+        if (pread(w->fd, h, sizeof h, (off_t)((size_t)i * w->half)) != (ssize_t)sizeof h ||
+            memcmp(h, w->heads[i], sizeof h) != 0)
+            return false;
+    return true;
+}
+
 int molt_slots_writer_put(molt_slots_writer *w, const void *data, size_t len, bool durable,
                           molt_err *err)
 {
+    if (w->known && w->newest >= 0 && w->fd < 0 &&   /* the file write_new made */
+        (w->fd = open(w->path, O_RDWR | O_CLOEXEC)) < 0)
+        forget(w);
+    if (w->known && w->newest >= 0 && !heads_unchanged(w))
+        forget(w);
     int r = w->known ? 0 : learn(w, err);
     if (r < 0)
         return r;
@@ -354,15 +375,16 @@ int molt_slots_writer_put(molt_slots_writer *w, const void *data, size_t len, bo
         w->newest = 0;
         w->seq = seq;
         w->newest_lazy = !durable;
-        return 0;
-    }
-    if (w->fd < 0) {   /* the file write_new made */
-        w->fd = open(w->path, O_RDWR | O_CLOEXEC);
-        if (w->fd < 0) {
-            r = molt_err_errno(err, MOLT_EIO, errno, "cannot open %s", w->path);
-            forget(w);
-            return r;
+        unsigned char *rec = malloc(MOLT_SLOTS_HEADER + len);
+        if (!rec) {
+            forget(w);   /* read again at the next put */
+            return 0;
         }
+        put_header(rec, seq, data, len, durable);
+        memcpy(w->heads[0], rec, MOLT_SLOTS_HEADER);
+        memset(w->heads[1], 0, MOLT_SLOTS_HEADER);
+        free(rec);
+        return 0;
     }
     /* The slot that does not hold the newest record: its bytes are the record before, or a
      * write a cut interrupted, and no reader needs them once this one is whole. */
@@ -390,14 +412,16 @@ int molt_slots_writer_put(molt_slots_writer *w, const void *data, size_t len, bo
     }
     if (r == 0 && durable && fdatasync(w->fd) != 0)
         r = molt_err_errno(err, MOLT_EIO, errno, "cannot fdatasync %s", w->path);
-    free(slot);
     if (r < 0) {
+        free(slot);
         forget(w);   /* what the slot holds now is not known: read the file again */
         return r;
     }
     w->newest = target;
     w->seq = seq;
     w->newest_lazy = !durable;
+    memcpy(w->heads[target], slot, MOLT_SLOTS_HEADER);
+    free(slot);
     return 0;
 }
 

@@ -47,8 +47,11 @@ int molt_slots_write(const char *path, const void *data, size_t len, bool durabl
  * put, and kept open; which slot holds the newest record, its sequence number and whether it
  * was written without fdatasync are then known from this writer's own puts, with the rules of
  * molt_slots_write. Only for a process that no other writes beside (the store's writer holds
- * the data dir's lock from before its first put to after molt_slots_writer_free). A put that
- * fails leaves the file unknown: the next one reads it again. */
+ * the data dir's lock from before its first put to after molt_slots_writer_free). Each later put
+ * reads the two slot headers first (two 64-byte reads): a record written in place by anything
+ * else in the process changed one, and the file is then read again (a file replaced under its
+ * name is not noticed: none is while the lock is held). A put that fails leaves the file
+ * unknown: the next one reads it again. */
 typedef struct molt_slots_writer molt_slots_writer;
 int molt_slots_writer_new(const char *path, molt_slots_writer **ret, molt_err *err);
 int molt_slots_writer_put(molt_slots_writer *w, const void *data, size_t len, bool durable,

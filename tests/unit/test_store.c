@@ -243,6 +243,13 @@ static void expect_doc(const fixture *f, const json_t *want)
     n_legacy_stat = stats;
 }
 
+/* Set the document's "loops" and save it through w. */
+static void write_loops(molt_store_writer *w, json_t *doc, int loops, unsigned flags)
+{
+    json_object_set_new(doc, "loops", json_integer(loops));
+    assert_int_equal(molt_store_write(w, doc, flags, NULL), 0);
+}
+
 /* A writer (the state machine's, under the lock) reads the slots file and stats the legacy file
  * at its first save only, and then keeps the slots alternating as separate saves do: the lazy
  * record overwritten, never the durable one before it; a new writer after a lazy save finds it. */
@@ -258,8 +265,7 @@ static void test_writer(void **state)
     assert_int_equal(molt_store_writer_new(f->path, &w, NULL), 0);
     assert_int_equal(n_slots_open + n_legacy_stat, 0);
     for (int i = 2; i <= 5; i++) {
-        json_object_set_new(doc, "loops", json_integer(i));
-        assert_int_equal(molt_store_write(w, doc, i == 4 ? MOLT_STORE_LAZY : 0, NULL), 0);
+        write_loops(w, doc, i, i == 4 ? MOLT_STORE_LAZY : 0);
         assert_int_equal(n_slots_open, 1);   /* the first save's, kept open */
         assert_int_equal(n_legacy_stat, 1);
         assert_int_equal(n_fsync, 0);
@@ -269,16 +275,14 @@ static void test_writer(void **state)
     /* 2 in slot 1, 3 in slot 0, 4 (lazy) in slot 1, 5 over it: slot 0 keeps 3. */
     expect_slot(f, 0, 3, 'd');
     expect_slot(f, 1, 5, 'd');
-    json_object_set_new(doc, "loops", json_integer(6));
-    assert_int_equal(molt_store_write(w, doc, MOLT_STORE_LAZY, NULL), 0);
+    write_loops(w, doc, 6, MOLT_STORE_LAZY);
     expect_slot(f, 0, 6, 'l');
     expect_slot(f, 1, 5, 'd');
     molt_store_writer_free(w);
     /* The next process's writer reads the file: the lazy record is the newest and the one it
      * overwrites, and the durable one before it stays. */
     assert_int_equal(molt_store_writer_new(f->path, &w, NULL), 0);
-    json_object_set_new(doc, "loops", json_integer(7));
-    assert_int_equal(molt_store_write(w, doc, 0, NULL), 0);
+    write_loops(w, doc, 7, 0);
     assert_int_equal(n_slots_open, 2);
     expect_slot(f, 0, 7, 'd');
     expect_slot(f, 1, 5, 'd');
@@ -286,25 +290,36 @@ static void test_writer(void **state)
     /* A handover save writes the legacy file: its new identity is stat'd and recorded, so the
      * slots stay the newest; later saves need no stat. */
     assert_int_equal(n_legacy_stat, 2);
-    json_object_set_new(doc, "loops", json_integer(8));
-    assert_int_equal(molt_store_write(w, doc, MOLT_STORE_HANDOVER, NULL), 0);
+    write_loops(w, doc, 8, MOLT_STORE_HANDOVER);
     assert_int_equal(n_legacy_stat, 3);
     expect_doc(f, doc);
-    json_object_set_new(doc, "loops", json_integer(9));
-    assert_int_equal(molt_store_write(w, doc, 0, NULL), 0);
+    write_loops(w, doc, 9, 0);
     assert_int_equal(n_legacy_stat, 3);
     assert_int_equal(n_slots_open, 2);
     expect_doc(f, doc);
     expect_slot(f, 0, 9, 'd');
     expect_slot(f, 1, 8, 'd');
+    /* A record written in place by another writer is noticed (the slot headers are read before
+     * each save): the file is read again and the slots keep alternating. */
+    json_object_set_new(doc, "loops", json_integer(10));
+    assert_int_equal(molt_store_save(f->path, doc, 0, NULL), 0);
+    expect_slot(f, 1, 10, 'd');
+    n_slots_open = 0;
+    write_loops(w, doc, 11, 0);
+    assert_int_equal(n_slots_open, 1);
+    expect_slot(f, 0, 11, 'd');
+    expect_slot(f, 1, 10, 'd');
+    expect_doc(f, doc);
     /* A record too large for the slots: a new file, which the writer then writes in place. */
     char big[20000];
     memset(big, 'x', sizeof big - 1);
     big[sizeof big - 1] = '\0';
     json_object_set_new(doc, "big", json_string(big));
     assert_int_equal(molt_store_write(w, doc, 0, NULL), 0);
-    json_object_set_new(doc, "loops", json_integer(11));
-    assert_int_equal(molt_store_write(w, doc, 0, NULL), 0);
+    write_loops(w, doc, 13, 0);
+    expect_doc(f, doc);
+    write_loops(w, doc, 14, MOLT_STORE_LAZY);
+    write_loops(w, doc, 15, 0);
     expect_doc(f, doc);
     molt_store_writer_free(w);
     counted_slots = counted_legacy = NULL;

@@ -1155,7 +1155,9 @@ static step download(molt_machine *m, molt_artifact_reader *reader)
     const char *cur_name = molt_record_artifact_name(m->rec);
     const char *cur_group = molt_record_artifact_group(m->rec);
     char *device_type = NULL;
-    molt_config_device_type(m->cfg, &device_type, &te);
+    /* The exec tree's current_device_type; a native module's tree has no such file. */
+    if (!module_native(m))
+        molt_config_device_type(m->cfg, &device_type, &te);
     molt_exec_tree_info ti = {
         .current_artifact_name = cur_name ? cur_name : "",
         .current_artifact_group = cur_group ? cur_group : "",

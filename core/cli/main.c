@@ -18,6 +18,7 @@
 #include "progress.h"
 #include "state/machine.h"
 #include "transport/http_source.h"
+#include "util/json.h"
 #include "util/fs.h"
 #include "util/log.h"
 
@@ -405,6 +406,7 @@ int main(int argc, char **argv)
         return EXIT_OK;
     }
 
+    molt_json_seed();
     molt_err err = {0};
     molt_config *cfg = NULL;
     molt_machine *m = NULL;

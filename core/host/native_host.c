@@ -262,6 +262,7 @@ typedef struct native_mod {
     int timeout;
     void *state;
     bool inited;
+    bool tmp_made;             /* tmp/ made by this process (host_tmp_dir) */
     bool tmp_durable;          /* tmp/ and the tree fsync'd (host_tmp_dir) */
     json_t *values;            /* the deployment values (dep_*): key -> hex; NULL: none */
     bool values_changed;       /* by the current call (sent back by an isolated child) */
@@ -569,11 +570,6 @@ static const char *host_work_dir(const struct molt_host_api *api)
     return from_api(api)->work_dir;
 }
 
-/* The tree is made without fsyncs (host/worktree.h): tmp/'s name, and the tree's, are made
- * durable when the module first asks for the folder in Download or ArtifactInstall (the states
- * that stage, where a module keeps what its rollback needs), not in later states, where what a
- * module puts there need not survive a cut (the file module's commit mark). A failure is
- * logged: the folder itself is there. */
 /* The record of state Download may have been saved lazily (MOLT_CAP_LAZY_DOWNLOAD): make it
  * durable before the module names something in Download that cleanup must find. Once per
  * Download; later states are recorded durably. */
@@ -596,13 +592,27 @@ static void sync_record_or_log(native_mod *nm)
         molt_log_warning("module %s: %s", nm->d->name, e.msg);
 }
 
+/* The tree is made when the module first asks for tmp_dir() or files_dir() (or the host stages
+ * payload files for a module without streaming), without fsyncs (host/worktree.h), after the
+ * record of state Download is made durable (sync_record): a module that never asks (the file
+ * module's single file) costs no folder at all. tmp/'s name, and the tree's, are made durable
+ * when the module first asks for the folder in Download or ArtifactInstall (the states that
+ * stage, where a module keeps what its rollback needs), not in later states, where what a module
+ * puts there need not survive a cut. A failure is logged (the module's own use of the folder
+ * then fails, naming it). */
 static const char *host_tmp_dir(const struct molt_host_api *api)
 {
     native_mod *nm = from_api(api);
+    molt_err e = {0};
     sync_record_or_log(nm);
-    if (!nm->tmp_durable &&
+    if (!nm->tmp_made) {
+        if (molt_mkdir_p(nm->tmp_dir, 0755, &e) < 0)
+            molt_log_warning("module %s: %s", nm->d->name, e.msg);
+        else
+            nm->tmp_made = true;
+    }
+    if (nm->tmp_made && !nm->tmp_durable &&
         (nm->cur_call == MOLT_CALL_DOWNLOAD || nm->cur_call == MOLT_CALL_ARTIFACT_INSTALL)) {
-        molt_err e = {0};
         if (molt_fsync_dir(nm->tree_dir, &e) < 0 || molt_fsync_parent(nm->tree_dir, &e) < 0)
             molt_log_warning("module %s: %s", nm->d->name, e.msg);
         nm->tmp_durable = true;
@@ -610,10 +620,15 @@ static const char *host_tmp_dir(const struct molt_host_api *api)
     return nm->tmp_dir;
 }
 
+/* files/ itself is made by the host where it stages (files mode); the tree around it here, so
+ * that a module may make it too. */
 static const char *host_files_dir(const struct molt_host_api *api)
 {
     native_mod *nm = from_api(api);
+    molt_err e = {0};
     sync_record_or_log(nm);
+    if (!nm->tmp_made && molt_mkdir_p(nm->tree_dir, 0755, &e) < 0)
+        molt_log_warning("module %s: %s", nm->d->name, e.msg);
     return nm->files_dir;
 }
 
@@ -1414,9 +1429,6 @@ int molt_native_module_new(molt_module **ret, const char *path, const char *type
                (r = read_header(opts->tree_dir, "meta-data", "null", &nm->meta_data, err)) < 0 ||
                (r = read_header(opts->tree_dir, "artifact_name", "", &nm->art_name, err)) < 0 ||
                (r = read_header(opts->tree_dir, "artifact_group", "", &nm->art_group, err)) < 0)
-        goto fail;
-    /* An exec tree from an older molt, or a tree a person cleaned: tmp_dir() must exist. */
-    if ((r = molt_mkdir_p(nm->tmp_dir, 0755, err)) < 0)
         goto fail;
     *ret = &nm->base;
     return 0;

@@ -151,10 +151,10 @@ int molt_worktree_create_exec(const char *tree_dir, const molt_artifact_info *in
 
 int molt_worktree_create_native(const char *tree_dir, molt_err *err)
 {
-    char *tmp = NULL;
-    int r = tree_begin(tree_dir, &tmp, err);
+    if (!tree_dir || !*tree_dir)
+        return molt_err_set(err, MOLT_EINVAL, "creating a module work tree: missing argument");
+    int r = molt_rm_rf(tree_dir, err);   /* a tree an earlier deployment left */
     if (r < 0)
-        return r;
-    free(tmp);
+        molt_err_prefix(err, "creating module work tree %s: ", tree_dir);
     return r;
 }

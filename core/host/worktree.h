@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* A deployment's module work tree (Update Module v3 layout, docs/reference §2.1): made afresh once per
  * deployment, before the first module call, by whichever host runs the module. An exec module
- * gets the full layout (version, current_*, header/, tmp/); a native module only tree/ and
- * tmp/, since it reads the header from the deployment record. Both end the same way: the new
- * names made durable, then the tree's own name in its parent. */
+ * gets the full layout (version, current_*, header/, tmp/), its new names made durable, then the
+ * tree's own name in its parent; a native module only tree/ and tmp/, made when it asks for them
+ * (it reads the header from the deployment record). */
 #ifndef MOLT_HOST_WORKTREE_H
 #define MOLT_HOST_WORKTREE_H
 
@@ -26,13 +26,15 @@ typedef struct molt_exec_tree_info {
 int molt_worktree_create_exec(const char *tree_dir, const molt_artifact_info *info,
                               const molt_exec_tree_info *cur, molt_err *err);
 
-/* A native module's tree: <tree_dir> and <tree_dir>/tmp made empty, without fsyncs. The state
- * machine calls a native module's Cleanup after a power cut whatever the tree (it is recreated
- * for it: molt_native_module_new), so the tree's name need not be durable to find Cleanup; and
- * the host makes tmp/'s name durable when the module first asks for tmp_dir() in Download or
- * ArtifactInstall, for a module that keeps rollback data there. No header files: a native module reads the header from the
- * deployment record (molt_native_opts.artifact), which the store already keeps durably;
- * docs/performance.md ("fsyncs per install") has the argument. */
+/* A native module's tree: whatever an earlier deployment left at <tree_dir> removed, nothing
+ * made. The native host makes <tree_dir> and tmp/ when the module first asks for tmp_dir() or
+ * files_dir() (host/native_host.c), without fsyncs, except that tmp/'s name and the tree's are
+ * made durable when the module first asks for tmp_dir() in Download or ArtifactInstall, for a
+ * module that keeps rollback data there. The state machine calls a native module's Cleanup
+ * after a power cut whatever the tree, so the tree's name need not be durable to find Cleanup.
+ * No header files: a native module reads the header from the deployment record
+ * (molt_native_opts.artifact), which the store already keeps durably; docs/performance.md
+ * ("fsyncs per install") has the argument. */
 int molt_worktree_create_native(const char *tree_dir, molt_err *err);
 
 /* The text of a header JSON document as header/<name> holds it and a native module's

@@ -199,9 +199,26 @@ int molt_deplog_find(const char *logs_dir, const char *id, char **ret_path, molt
     return r;
 }
 
+/* The path of id's log in list (the newest of id), or of a new one numbered after the last. */
+static int path_in(const char *logs_dir, const deplog_list *list, const char *id, char **ret_path,
+                   bool *ret_new, molt_err *err)
+{
+    long i = find_in(list, id);
+    unsigned long next = list->n ? list->files[list->n - 1].num + 1 : 1;
+    *ret_new = i < 0;
+    if (i >= 0)
+        return join(logs_dir, list->files[i].name, ret_path, err);
+    if (next > 999999999UL)
+        return molt_err_set(err, MOLT_ELIMIT, "%s: deployment log numbers exhausted", logs_dir);
+    char name[sizeof DEPLOG_PREFIX + 16 + MOLT_DEPLOG_ID_MAX + sizeof DEPLOG_SUFFIX];
+    snprintf(name, sizeof name, DEPLOG_PREFIX "%04lu.%s" DEPLOG_SUFFIX, next, id);
+    return join(logs_dir, name, ret_path, err);
+}
+
 int molt_deplog_path(const char *logs_dir, const char *id, char **ret_path, molt_err *err)
 {
     deplog_list list;
+    bool is_new;
     int r = molt_deplog_check_id(id, err);
     if (r == 0)
         r = molt_mkdir_p(logs_dir, 0700, err);
@@ -209,38 +226,40 @@ int molt_deplog_path(const char *logs_dir, const char *id, char **ret_path, molt
         r = list_logs(logs_dir, &list, err);
     if (r != 0)
         return r;
-    long i = find_in(&list, id);
-    unsigned long next = list.n ? list.files[list.n - 1].num + 1 : 1;
-    if (i >= 0) {
-        r = join(logs_dir, list.files[i].name, ret_path, err);
-    } else if (next > 999999999UL) {
-        r = molt_err_set(err, MOLT_ELIMIT, "%s: deployment log numbers exhausted", logs_dir);
-    } else {
-        char name[sizeof DEPLOG_PREFIX + 16 + MOLT_DEPLOG_ID_MAX + sizeof DEPLOG_SUFFIX];
-        snprintf(name, sizeof name, DEPLOG_PREFIX "%04lu.%s" DEPLOG_SUFFIX, next, id);
-        r = join(logs_dir, name, ret_path, err);
-    }
+    r = path_in(logs_dir, &list, id, ret_path, &is_new, err);
     list_free(&list);
     return r;
 }
 
-int molt_deplog_prune(const char *logs_dir, int keep, molt_err *err)
+/* Remove the oldest logs of list, which holds `added` more (newer) logs than listed, so that
+ * keep are left. */
+static int prune_list(const char *logs_dir, const deplog_list *list, size_t added, int keep,
+                      molt_err *err)
 {
     if (keep < 1)
         return molt_err_set(err, MOLT_EINVAL, "keep_deployment_logs must be at least 1, got %d",
                             keep);
-    deplog_list list;
-    int r = list_logs(logs_dir, &list, err);
-    if (r != 0)
-        return r;
-    for (size_t i = 0; r == 0 && i + (size_t)keep < list.n; i++) {
-        char *path = molt_path_join(logs_dir, list.files[i].name);
+    int r = 0;
+    for (size_t i = 0; r == 0 && i < list->n && i + (size_t)keep < list->n + added; i++) {
+        char *path = molt_path_join(logs_dir, list->files[i].name);
         if (!path)
             r = molt_err_set(err, MOLT_ENOMEM, "out of memory");
         else if (unlink(path) != 0 && errno != ENOENT)
             r = molt_err_errno(err, MOLT_EIO, errno, "cannot remove old deployment log %s", path);
         free(path);
     }
+    return r;
+}
+
+int molt_deplog_prune(const char *logs_dir, int keep, molt_err *err)
+{
+    if (keep < 1)
+        return prune_list(logs_dir, NULL, 0, keep, err);
+    deplog_list list;
+    int r = list_logs(logs_dir, &list, err);
+    if (r != 0)
+        return r;
+    r = prune_list(logs_dir, &list, 0, keep, err);
     list_free(&list);
     return r;
 }
@@ -248,14 +267,24 @@ int molt_deplog_prune(const char *logs_dir, int keep, molt_err *err)
 int molt_deplog_open(const char *logs_dir, const char *id, int keep, char **ret_path,
                      molt_err *err)
 {
+    /* One listing for both: the path (id's log, or a new one after the last) and the pruning. */
     char *path = NULL;
-    int r = molt_deplog_path(logs_dir, id, &path, err);
+    deplog_list list;
+    bool is_new = false;
+    int r = molt_deplog_check_id(id, err);
+    if (r == 0)
+        r = molt_mkdir_p(logs_dir, 0700, err);
+    if (r == 0)
+        r = list_logs(logs_dir, &list, err);
     if (r != 0)
         return r;
-    r = molt_log_open_deployment(path, err);
+    r = path_in(logs_dir, &list, id, &path, &is_new, err);
+    if (r == 0)
+        r = molt_log_open_deployment(path, err);
     /* After opening: the new log has the largest number, so pruning never removes it. */
     if (r == 0)
-        r = molt_deplog_prune(logs_dir, keep, err);
+        r = prune_list(logs_dir, &list, is_new ? 1 : 0, keep, err);
+    list_free(&list);
     if (r == 0 && ret_path) {
         *ret_path = path;
         path = NULL;

@@ -64,6 +64,7 @@ _Static_assert(sizeof RUNNING_BLANK - 1 == RUNNING_LEN, "RUNNING_BLANK is a toke
 struct molt_machine {
     const molt_config *cfg;
     char *store_path;
+    molt_store_writer *store_w;   /* made at the first save, under the lock; freed before it */
     char *tree_dir;
     char *scripts_dir;
     char *logs_dir;
@@ -75,6 +76,7 @@ struct molt_machine {
     molt_deployment *dep;      /* rec->dep: the deployment in progress, or NULL */
     molt_module *mod;
     molt_scripts_opts sopts;
+    molt_scripts_listing scripts_listing;   /* sopts.artifact_listing */
     molt_progress_fn progress;
     void *progress_ctx;
     molt_state_hook_fn hook;   /* the daemon's status reporter, or NULL */
@@ -123,10 +125,9 @@ static molt_rec_answer rec_answer(molt_answer a)
 
 static void now_rfc3339(char *buf, size_t size)
 {
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    char s[MOLT_UTC_SECONDS_SIZE];
+    molt_utc_seconds(time(NULL), s);
+    snprintf(buf, size, "%sZ", s);
 }
 
 /* A random version 4 UUID. */
@@ -196,14 +197,19 @@ static int save_store_flags(molt_machine *m, unsigned flags, molt_err *err)
         json_decref(d->module_values);
         d->module_values = copy;
     }
-    int r = molt_record_save(m->store_path, m->rec, flags, err);
+    int r;
+    if (m->lock_fd < 0)   /* not expected: every save follows take_lock */
+        r = molt_record_save(m->store_path, m->rec, flags, err);
+    else if ((r = m->store_w ? 0 : molt_store_writer_new(m->store_path, &m->store_w, err)) == 0)
+        r = molt_record_write(m->store_w, m->rec, flags, err);
     if (r == 0)
         m->record_lazy = (flags & MOLT_STORE_LAZY) != 0;
     return r;
 }
 
 /* The module host's sync (molt_module_record): a record saved lazily made durable before the
- * module names something that Cleanup must find. */
+ * module names something that Cleanup must find. The store's writer sees the slot's header
+ * rewritten in place and reads the file again at its next save (util/slots.h). */
 static int record_sync(void *ctx, molt_err *err)
 {
     molt_machine *m = ctx;
@@ -779,6 +785,7 @@ int molt_machine_open(molt_machine **ret, const molt_config *cfg, molt_err *err)
     }
     m->sopts.rootfs_dir = cfg->scripts_dir;
     m->sopts.artifact_dir = m->scripts_dir;
+    m->sopts.artifact_listing = &m->scripts_listing;
     m->sopts.timeout = cfg->script_timeout;
     m->sopts.retry_interval = cfg->script_retry_interval;
     m->sopts.retry_timeout = cfg->script_retry_timeout;
@@ -812,6 +819,7 @@ void molt_machine_free(molt_machine *m)
         molt_log_close_deployment(m->dep ? m->dep->failed
                                          : !last || last->result != MOLT_RESULT_SUCCESS);
     }
+    molt_store_writer_free(m->store_w);   /* before the lock is let go */
     if (m->lock_fd >= 0) {
         /* A normal end: what this run's modules left running on purpose stays (see take_lock). */
         if (m->running_fd >= 0) {
@@ -822,6 +830,7 @@ void molt_machine_free(molt_machine *m)
         close(m->lock_fd);
     }
     molt_record_free(m->rec);
+    molt_scripts_listing_clear(&m->scripts_listing);
     free(m->store_path);
     free(m->tree_dir);
     free(m->scripts_dir);
@@ -1180,7 +1189,9 @@ static step download(molt_machine *m, molt_artifact_reader *reader)
     const char *cur_name = molt_record_artifact_name(m->rec);
     const char *cur_group = molt_record_artifact_group(m->rec);
     char *device_type = NULL;
-    molt_config_device_type(m->cfg, &device_type, &te);
+    /* The exec tree's current_device_type; a native module's tree has no such file. */
+    if (!module_native(m))
+        molt_config_device_type(m->cfg, &device_type, &te);
     molt_exec_tree_info ti = {
         .current_artifact_name = cur_name ? cur_name : "",
         .current_artifact_group = cur_group ? cur_group : "",
@@ -1300,7 +1311,7 @@ int molt_machine_install(molt_machine *m, const char *source, molt_outcome *outc
         goto out;
     }
     if ((r = molt_registry_find(m->cfg, info->payload_type, &module_path, &kind, &caps, &e)) < 0 ||
-        (r = molt_scripts_extract(m->scripts_dir, info, &e)) < 0) {
+        (r = molt_scripts_extract(&m->sopts, info, &e)) < 0) {
         r = refuse(m, outcome, &e, err);
         goto out;
     }

@@ -23,6 +23,8 @@
 #define RETRY_LATER_CODE 21
 #define STDERR_LOG_MAX (10 * 1024)
 #define MAX_SCRIPTS 1024
+/* A folder's listing keeps the names of every state's scripts and "version". */
+#define MAX_LISTED (MAX_SCRIPTS * 27 + 1)
 
 static const char *const rootfs_states[] = { "Idle", "Sync", "Download" };
 static const char *const artifact_states[] = {
@@ -61,18 +63,31 @@ static bool holds_no_scripts(const char *artifact_dir)
     return same;
 }
 
-int molt_scripts_extract(const char *artifact_dir, const molt_artifact_info *info, molt_err *err)
+int molt_scripts_extract(const molt_scripts_opts *opts, const molt_artifact_info *info,
+                         molt_err *err)
 {
+    const char *artifact_dir = opts ? opts->artifact_dir : NULL;
     if (!artifact_dir || !*artifact_dir || !info)
         return molt_err_set(err, MOLT_EINVAL, "extracting state scripts: missing argument");
+    molt_scripts_listing *cache = opts->artifact_listing;
+    molt_scripts_listing_clear(cache);   /* whatever happens next, read the folder again */
     for (size_t i = 0; i < info->n_scripts; i++) {
         const char *name = info->scripts[i].name;
         if (!name || !plain_name(name) || !strcmp(name, "version"))
             return molt_err_set(err, MOLT_EFORMAT, "state script name '%s' in the artifact is "
                                 "not a plain file name", name ? name : "(null)");
     }
-    if (info->n_scripts == 0 && holds_no_scripts(artifact_dir))
+    if (info->n_scripts == 0 && holds_no_scripts(artifact_dir)) {
+        /* What the state's runs would read: a version saying 3, no scripts. */
+        if (cache && (cache->names = calloc(1, sizeof *cache->names)) != NULL &&
+            (cache->names[0] = strdup("version")) != NULL) {
+            cache->n = 1;
+            cache->read = true;
+        } else {
+            molt_scripts_listing_clear(cache);
+        }
         return 0;   /* no fsyncs for an install without scripts (docs/performance.md) */
+    }
     /* Built beside the old folder and swapped in, so a power cut leaves the old scripts or the
      * new ones, never a mix. */
     size_t len = strlen(artifact_dir);
@@ -171,31 +186,93 @@ out:
     return r;
 }
 
-/* Which names collect keeps: the state/action's scripts that are executable files. */
-typedef struct script_filter {
-    const char *dir, *state, *action;
-} script_filter;
-
-static bool is_script(void *ctx, int dir_fd, const char *name)
+void molt_scripts_listing_clear(molt_scripts_listing *l)
 {
-    const script_filter *f = ctx;
-    struct stat st;
-    if (!name_matches(name, f->state, f->action))
-        return false;
-    if (fstatat(dir_fd, name, &st, 0) != 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0111)) {
-        molt_log_debug("State script %s/%s is not an executable file: skipped", f->dir, name);
-        return false;
-    }
-    return true;
+    if (!l)
+        return;
+    molt_names_free(l->names, l->n);
+    memset(l, 0, sizeof *l);
 }
 
-/* Executable regular files of dir matching state/action, sorted. MOLT_ENOTFOUND if no dir. */
-static int collect(const char *dir, const char *state, const char *action, char ***ret,
-                   size_t *ret_n, molt_err *err)
+/* The names a listing keeps: "version" and those of a state script of any state and action. */
+static bool listed(void *ctx, int dir_fd, const char *name)
 {
-    script_filter f = {dir, state, action};
-    return molt_dir_names(dir, "state script folder", is_script, &f, MAX_SCRIPTS, ret, ret_n,
-                          err);
+    (void)ctx;
+    (void)dir_fd;
+    static const char *const actions[] = { "Enter", "Leave", "Error" };
+    if (!strcmp(name, "version"))
+        return true;
+    for (size_t a = 0; a < sizeof actions / sizeof *actions; a++) {
+        for (size_t i = 0; i < sizeof rootfs_states / sizeof *rootfs_states; i++)
+            if (name_matches(name, rootfs_states[i], actions[a]))
+                return true;
+        for (size_t i = 0; i < sizeof artifact_states / sizeof *artifact_states; i++)
+            if (name_matches(name, artifact_states[i], actions[a]))
+                return true;
+    }
+    return false;
+}
+
+/* Read dir into l: its names, then its version file when it has one. */
+static void read_listing(const char *dir, molt_scripts_listing *l)
+{
+    molt_scripts_listing_clear(l);
+    l->read = true;
+    l->code = molt_dir_names(dir, "state script folder", listed, NULL, MAX_LISTED, &l->names,
+                             &l->n, &l->err);
+    for (size_t i = 0; l->code == 0 && i < l->n; i++)
+        if (!strcmp(l->names[i], "version"))
+            l->code = check_version(dir, &l->err);
+}
+
+/* The listing of state's folder: the cached one of the artifact's (read once, until
+ * molt_scripts_extract), else read into local. */
+static const molt_scripts_listing *listing(const molt_scripts_opts *opts, const char *dir,
+                                           bool artifact, molt_scripts_listing *local)
+{
+    molt_scripts_listing *l = artifact && opts->artifact_listing ? opts->artifact_listing : local;
+    if (!l->read)
+        read_listing(dir, l);
+    return l;
+}
+
+/* The executable regular files among l's names for state and action, in l's (sorted) order:
+ * *ret holds pointers into l. */
+static int collect(const char *dir, const molt_scripts_listing *l, const char *state,
+                   const char *action, const char ***ret, size_t *ret_n, molt_err *err)
+{
+    const char **names = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        const char *name = l->names[i];
+        if (!name_matches(name, state, action))
+            continue;
+        if (n == MAX_SCRIPTS) {
+            free(names);
+            return molt_err_set(err, MOLT_ELIMIT, "state script folder %s: more than %d %s_%s "
+                                "scripts", dir, MAX_SCRIPTS, state, action);
+        }
+        char *path = molt_path_join(dir, name);
+        struct stat st;
+        bool ok = path && stat(path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111);
+        free(path);
+        if (!ok) {
+            molt_log_debug("State script %s/%s is not an executable file: skipped", dir, name);
+            continue;
+        }
+        if (n % 16 == 0) {
+            const char **more = realloc(names, (n + 16) * sizeof *names);
+            if (!more) {
+                free(names);
+                return molt_err_set(err, MOLT_ENOMEM, "out of memory listing state scripts");
+            }
+            names = more;
+        }
+        names[n++] = name;
+    }
+    *ret = names;
+    *ret_n = n;
+    return 0;
 }
 
 static int64_t now_ms(void)
@@ -307,11 +384,13 @@ static int run_script(const molt_scripts_opts *opts, const char *dir, const char
 }
 
 /* The folder of state's scripts (*dir may be NULL or empty: none); false for an unknown state. */
-static bool state_dir(const molt_scripts_opts *opts, const char *state, const char **dir)
+static bool state_dir(const molt_scripts_opts *opts, const char *state, const char **dir,
+                      bool *artifact)
 {
+    *artifact = in_list(state, artifact_states, sizeof artifact_states / sizeof *artifact_states);
     if (in_list(state, rootfs_states, sizeof rootfs_states / sizeof *rootfs_states))
         *dir = opts->rootfs_dir;
-    else if (in_list(state, artifact_states, sizeof artifact_states / sizeof *artifact_states))
+    else if (*artifact)
         *dir = opts->artifact_dir;
     else
         return false;
@@ -327,23 +406,31 @@ int molt_scripts_run(const molt_scripts_opts *opts, const char *state, const cha
         return molt_err_set(err, MOLT_EINVAL, "state script action '%s' is not Enter, Leave or "
                             "Error", action);
     const char *dir;
-    if (!state_dir(opts, state, &dir))
+    bool artifact;
+    if (!state_dir(opts, state, &dir, &artifact))
         return molt_err_set(err, MOLT_EINVAL, "no state scripts exist for state '%s'", state);
     if (!dir || !*dir)
         return 0;
 
-    int r = check_version(dir, err);
-    if (r < 0)
-        return r;
-    char **names = NULL;
+    molt_scripts_listing local = {0};
+    const molt_scripts_listing *l = listing(opts, dir, artifact, &local);
+    const char **names = NULL;
     size_t n = 0;
-    r = collect(dir, state, action, &names, &n, err);
+    int r = l->code;
     if (r == MOLT_ENOTFOUND) {
-        molt_err_clear(err);
+        molt_scripts_listing_clear(&local);
         return 0;   /* no folder, nothing to run */
     }
-    if (r < 0)
+    if (r < 0) {
+        if (err)
+            *err = l->err;
+        molt_scripts_listing_clear(&local);
         return r;
+    }
+    if ((r = collect(dir, l, state, action, &names, &n, err)) < 0) {
+        molt_scripts_listing_clear(&local);
+        return r;
+    }
 
     /* Error scripts all run; the first failure is reported. Otherwise the first failure stops. */
     bool run_all = !strcmp(action, "Error");
@@ -361,7 +448,8 @@ int molt_scripts_run(const molt_scripts_opts *opts, const char *state, const cha
         if (!run_all)
             break;
     }
-    molt_names_free(names, n);
+    free(names);
+    molt_scripts_listing_clear(&local);
     if (failed == 0)
         return 0;
     if (failed > 1)
@@ -377,15 +465,18 @@ bool molt_scripts_none(const molt_scripts_opts *opts, const char *state, const c
     if (!opts || !state || !action)
         return false;
     const char *dir;
-    if (!state_dir(opts, state, &dir))
+    bool artifact;
+    if (!state_dir(opts, state, &dir, &artifact))
         return false;
     if (!dir || !*dir)
         return true;
-    if (check_version(dir, NULL) < 0)
-        return false;
-    char **names = NULL;
+    molt_scripts_listing local = {0};
+    const molt_scripts_listing *l = listing(opts, dir, artifact, &local);
+    const char **names = NULL;
     size_t n = 0;
-    int r = collect(dir, state, action, &names, &n, NULL);
-    molt_names_free(names, n);
-    return r == MOLT_ENOTFOUND || (r == 0 && n == 0);
+    bool none = l->code == MOLT_ENOTFOUND ||
+                (l->code == 0 && collect(dir, l, state, action, &names, &n, NULL) == 0 && n == 0);
+    free(names);
+    molt_scripts_listing_clear(&local);
+    return none;
 }

@@ -276,8 +276,40 @@ int molt_store_sync(const char *path, molt_err *err)
     return r;
 }
 
-int molt_store_save(const char *path, const json_t *doc, unsigned flags, molt_err *err)
+struct molt_store_writer {
+    char *path;
+    molt_slots_writer *slots;
+    char legacy[128];   /* the legacy file's identity; "" until stat'd */
+};
+
+int molt_store_writer_new(const char *path, molt_store_writer **ret, molt_err *err)
 {
+    molt_store_writer *w = calloc(1, sizeof *w);
+    char *spath = slots_path(path);
+    if (w)
+        w->path = strdup(path);
+    if (!w || !w->path || !spath || molt_slots_writer_new(spath, &w->slots, err) < 0) {
+        free(spath);
+        molt_store_writer_free(w);
+        return molt_err_set(err, MOLT_ENOMEM, "out of memory");
+    }
+    free(spath);
+    *ret = w;
+    return 0;
+}
+
+void molt_store_writer_free(molt_store_writer *w)
+{
+    if (!w)
+        return;
+    molt_slots_writer_free(w->slots);
+    free(w->path);
+    free(w);
+}
+
+int molt_store_write(molt_store_writer *w, const json_t *doc, unsigned flags, molt_err *err)
+{
+    const char *path = w->path;
     if (!json_is_object(doc))
         return molt_err_set(err, MOLT_EINVAL, "store %s: the document to save is not an object",
                             path);
@@ -285,23 +317,23 @@ int molt_store_save(const char *path, const json_t *doc, unsigned flags, molt_er
     if (!json)
         return molt_err_set(err, MOLT_ENOMEM, "store %s: cannot serialise the document", path);
     size_t json_len = strlen(json);
-    char *spath = slots_path(path), *rec = NULL;
-    char legacy[128];
+    char *rec = NULL;
     int r = 0;
-    if (!spath) {
-        r = molt_err_set(err, MOLT_ENOMEM, "out of memory");
-        goto out;
-    }
     if (json_len + 1 > STORE_DATA_MAX) {
         r = molt_err_set(err, MOLT_ELIMIT, "store %s: document is %zu bytes, more than %u",
                          path, json_len + 1, STORE_DATA_MAX);
         goto out;
     }
-    if ((flags & MOLT_STORE_HANDOVER) && (r = save_legacy(path, json, json_len, err)) < 0)
+    if (flags & MOLT_STORE_HANDOVER) {
+        w->legacy[0] = '\0';   /* a new file: its identity is stat'd again */
+        if ((r = save_legacy(path, json, json_len, err)) < 0)
+            goto out;
+    }
+    /* Only molt writes the legacy file while the writer's process holds the lock (an earlier
+     * release runs only after a reboot): its identity changes only by our own save_legacy. */
+    if (!w->legacy[0] && (r = legacy_identity(path, w->legacy, sizeof w->legacy, err)) < 0)
         goto out;
-    if ((r = legacy_identity(path, legacy, sizeof legacy, err)) < 0)
-        goto out;
-    size_t magic = strlen(STORE2_MAGIC), llen = strlen(legacy);
+    size_t magic = strlen(STORE2_MAGIC), llen = strlen(w->legacy);
     size_t n = magic + llen + 1 + json_len + 1;
     rec = malloc(n);
     if (!rec) {
@@ -309,17 +341,26 @@ int molt_store_save(const char *path, const json_t *doc, unsigned flags, molt_er
         goto out;
     }
     memcpy(rec, STORE2_MAGIC, magic);
-    memcpy(rec + magic, legacy, llen);
+    memcpy(rec + magic, w->legacy, llen);
     rec[magic + llen] = '\n';
     memcpy(rec + magic + llen + 1, json, json_len);
     rec[n - 1] = '\n';
-    r = molt_slots_write(spath, rec, n, !(flags & MOLT_STORE_LAZY), err);
+    r = molt_slots_writer_put(w->slots, rec, n, !(flags & MOLT_STORE_LAZY), err);
 out:
     if (r < 0 && r != MOLT_ENOMEM)
         molt_err_prefix(err, "saving the store: ");
     free(rec);
-    free(spath);
     free(json);
+    return r;
+}
+
+int molt_store_save(const char *path, const json_t *doc, unsigned flags, molt_err *err)
+{
+    molt_store_writer *w = NULL;
+    int r = molt_store_writer_new(path, &w, err);
+    if (r == 0)
+        r = molt_store_write(w, doc, flags, err);
+    molt_store_writer_free(w);
     return r;
 }
 
@@ -948,9 +989,19 @@ json_t *molt_record_to_json(const molt_record *rec)
 
 int molt_record_save(const char *path, const molt_record *rec, unsigned flags, molt_err *err)
 {
+    molt_store_writer *w = NULL;
+    int r = molt_store_writer_new(path, &w, err);
+    if (r == 0)
+        r = molt_record_write(w, rec, flags, err);
+    molt_store_writer_free(w);
+    return r;
+}
+
+int molt_record_write(molt_store_writer *w, const molt_record *rec, unsigned flags, molt_err *err)
+{
     json_t *doc = molt_record_to_json(rec);
-    int r = doc ? molt_store_save(path, doc, flags, err)
-                : molt_err_set(err, MOLT_ENOMEM, "store %s: cannot build the document", path);
+    int r = doc ? molt_store_write(w, doc, flags, err)
+                : molt_err_set(err, MOLT_ENOMEM, "store %s: cannot build the document", w->path);
     json_decref(doc);
     return r;
 }

@@ -49,6 +49,16 @@ int molt_store_save(const char *path, const json_t *doc, unsigned flags, molt_er
  * power cut leaves it, and the next save goes to the other slot. 0 when it already was. */
 int molt_store_sync(const char *path, molt_err *err);
 
+/* The saves of one process that holds <data_dir>/lock from before its first save to after
+ * molt_store_writer_free: the slots file is read once, at the first save, and kept open
+ * (util/slots.h molt_slots_writer), and the legacy file is stat'd once (and again after a save
+ * that writes it): while the lock is held no other process writes either. molt_store_save is
+ * one writer's one save. */
+typedef struct molt_store_writer molt_store_writer;
+int molt_store_writer_new(const char *path, molt_store_writer **ret, molt_err *err);
+void molt_store_writer_free(molt_store_writer *w);   /* NULL accepted */
+int molt_store_write(molt_store_writer *w, const json_t *doc, unsigned flags, molt_err *err);
+
 /* ---- the typed record ------------------------------------------------------------------------
  * The document's schema, key by key, is in docs/configuration.md ("The store"). The deployment
  * object carries "version" (MOLT_DEPLOYMENT_VERSION); a record without it is version 1, written
@@ -195,6 +205,8 @@ int molt_record_load(const char *path, molt_kind_of_fn kind_of, void *kind_ctx, 
  * Every key the molt of 9f1b70b requires is written, so that release still reads a legacy file
  * written with MOLT_STORE_HANDOVER. */
 int molt_record_save(const char *path, const molt_record *rec, unsigned flags, molt_err *err);
+/* The same through a writer (molt_store_write). */
+int molt_record_write(molt_store_writer *w, const molt_record *rec, unsigned flags, molt_err *err);
 
 /* The two halves of load and save, without the file: the record of a store document (path only
  * names it in messages), and the document of a record (new reference; NULL when out of memory).

@@ -60,38 +60,35 @@ int molt_read_file(const char *path, size_t max, char **ret_data, size_t *ret_le
     if (fd < 0)
         return molt_err_errno(err, errno == ENOENT ? MOLT_ENOTFOUND : MOLT_EIO, errno,
                               "cannot open %s", path);
+    int r = molt_read_fd(fd, path, max, ret_data, ret_len, err);
+    close(fd);
+    return r;
+}
+
+int molt_read_fd(int fd, const char *path, size_t max, char **ret_data, size_t *ret_len,
+                 molt_err *err)
+{
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return molt_err_errno(err, MOLT_EIO, e, "cannot stat %s", path);
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
+    if (fstat(fd, &st) != 0)
+        return molt_err_errno(err, MOLT_EIO, errno, "cannot stat %s", path);
+    if (!S_ISREG(st.st_mode))
         return molt_err_set(err, MOLT_EFORMAT, "%s is not a regular file", path);
-    }
-    if ((uint64_t)st.st_size > max) {
-        close(fd);
+    if ((uint64_t)st.st_size > max)
         return molt_err_set(err, MOLT_ELIMIT, "%s is %lld bytes, more than the %zu allowed",
                             path, (long long)st.st_size, max);
-    }
     size_t cap = (size_t)st.st_size + 1, len = 0;
     char *buf = malloc(cap);
-    if (!buf) {
-        close(fd);
+    if (!buf)
         return molt_err_set(err, MOLT_ENOMEM, "out of memory reading %s", path);
-    }
     for (;;) {
         if (len + 1 == cap) {
             if (cap > max) {
                 free(buf);
-                close(fd);
                 return molt_err_set(err, MOLT_ELIMIT, "%s grew beyond %zu bytes", path, max);
             }
             char *nb = realloc(buf, cap * 2);
             if (!nb) {
                 free(buf);
-                close(fd);
                 return molt_err_set(err, MOLT_ENOMEM, "out of memory reading %s", path);
             }
             buf = nb;
@@ -103,14 +100,12 @@ int molt_read_file(const char *path, size_t max, char **ret_data, size_t *ret_le
                 continue;
             int e = errno;
             free(buf);
-            close(fd);
             return molt_err_errno(err, MOLT_EIO, e, "cannot read %s", path);
         }
         if (n == 0)
             break;
         len += (size_t)n;
     }
-    close(fd);
     buf[len] = '\0';
     *ret_data = buf;
     if (ret_len)

@@ -18,6 +18,11 @@ int molt_mkdir_p(const char *path, mode_t mode, molt_err *err);
  * than max bytes are refused with MOLT_ELIMIT; a missing file gives MOLT_ENOTFOUND. */
 int molt_read_file(const char *path, size_t max, char **ret_data, size_t *ret_len, molt_err *err);
 
+/* molt_read_file of an open file, from its current offset (path names it in messages); fd stays
+ * open. */
+int molt_read_fd(int fd, const char *path, size_t max, char **ret_data, size_t *ret_len,
+                 molt_err *err);
+
 /* malloc'd "a/b" (one slash between), or NULL when out of memory. */
 char *molt_path_join(const char *a, const char *b);
 

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "util/json.h"
 
+#include <stdint.h>
 #include <string.h>
+#include <sys/random.h>
 
 const char *molt_json_unknown_key(const json_t *obj, const char *const *allowed)
 {
@@ -15,4 +17,11 @@ const char *molt_json_unknown_key(const json_t *obj, const char *const *allowed)
             return key;
     }
     return NULL;
+}
+
+void molt_json_seed(void)
+{
+    uint32_t seed = 0;
+    if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) == (ssize_t)sizeof seed && seed != 0)
+        json_object_seed(seed);
 }

@@ -138,19 +138,42 @@ int molt_log_open_deployment(const char *path, molt_err *err)
     return 0;
 }
 
+int molt_utc_seconds(time_t t, char out[MOLT_UTC_SECONDS_SIZE])
+{
+    /* The civil date of a day count (proleptic Gregorian, Howard Hinnant's days_from_civil
+     * inverted): not gmtime_r, whose first call reads the time zone file too. */
+    long long secs = (long long)t, days = secs / 86400, rem = secs % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        days--;
+    }
+    days += 719468;   /* from 1970-01-01 to 0000-03-01 */
+    long long era = (days >= 0 ? days : days - 146096) / 146097;
+    long long doe = days - era * 146097;                                 /* [0, 146096] */
+    long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
+    long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);               /* [0, 365] */
+    long long mp = (5 * doy + 2) / 153;                                    /* [0, 11] */
+    long long day = doy - (153 * mp + 2) / 5 + 1, month = mp < 10 ? mp + 3 : mp - 9;
+    long long year = yoe + era * 400 + (month <= 2);
+    out[0] = '\0';
+    if (year < 0 || year > 9999)
+        return MOLT_EINVAL;
+    char text[120];   /* every field is in range: 19 characters */
+    snprintf(text, sizeof text, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld", year, month, day,
+             rem / 3600, rem / 60 % 60, rem % 60);
+    memcpy(out, text, MOLT_UTC_SECONDS_SIZE - 1);
+    out[MOLT_UTC_SECONDS_SIZE - 1] = '\0';
+    return 0;
+}
+
 int molt_log_timestamp(char out[MOLT_LOG_TIMESTAMP_SIZE])
 {
     struct timespec ts;
-    struct tm tm;
-    if (clock_gettime(CLOCK_REALTIME, &ts) != 0 || !gmtime_r(&ts.tv_sec, &tm)) {
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0 || molt_utc_seconds(ts.tv_sec, out) < 0) {
         snprintf(out, MOLT_LOG_TIMESTAMP_SIZE, "1970-01-01T00:00:00.000000000Z");
         return MOLT_EIO;
     }
-    size_t n = strftime(out, MOLT_LOG_TIMESTAMP_SIZE - 11, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (n == 0) {   /* a year past 9999 does not fit the format */
-        snprintf(out, MOLT_LOG_TIMESTAMP_SIZE, "1970-01-01T00:00:00.000000000Z");
-        return MOLT_EIO;
-    }
+    size_t n = MOLT_UTC_SECONDS_SIZE - 1;
     snprintf(out + n, MOLT_LOG_TIMESTAMP_SIZE - n, ".%09ldZ", (long)ts.tv_nsec);
     return 0;
 }

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdbool.h>
+#include <time.h>
 #include "util/err.h"
 
 typedef enum molt_log_level {
@@ -37,6 +38,12 @@ const char *molt_log_level_name(molt_log_level level);
 #define MOLT_LOG_TIMESTAMP_SIZE 31
 /* The current UTC time in that format. MOLT_EIO (and the epoch) if the clock fails. */
 int molt_log_timestamp(char out[MOLT_LOG_TIMESTAMP_SIZE]);
+
+/* t as UTC "YYYY-MM-DDTHH:MM:SS" (MOLT_UTC_SECONDS_SIZE with its NUL); MOLT_EINVAL, out "", when
+ * its year has not four digits. Not gmtime_r and strftime: glibc's read the time zone file
+ * (/etc/localtime) at their first call, which UTC does not need. */
+#define MOLT_UTC_SECONDS_SIZE 20
+int molt_utc_seconds(time_t t, char out[MOLT_UTC_SECONDS_SIZE]);
 
 /* Log msg (len bytes, need not be NUL-terminated or UTF-8: NUL and bytes that are not
  * valid UTF-8 become U+FFFD in the deployment log) without formatting; trailing newlines are dropped and a

@@ -264,6 +264,12 @@ int molt_rmtree(const char *path, molt_rmtree_err *ret_err)
     size_t len = strlen(path);
     while (len > 1 && path[len - 1] == '/')
         len--;
+    /* Most removals are of what is not there (a module tree never made, a leftover that was
+     * not left): one lstat instead of opening the parent to look. (Not with a trailing slash,
+     * which would follow a symlink.) */
+    struct stat st;
+    if (path[len] == '\0' && lstat(path, &st) != 0 && errno == ENOENT)
+        return 0;
     char *copy = strndup(path, len);
     char *slash = copy ? strrchr(copy, '/') : NULL;
     int fd = AT_FDCWD, r = -1, e = ENOMEM;

@@ -234,7 +234,7 @@ static void put_header(unsigned char *slot, unsigned long long seq, const void *
  * writes after it go into the file in place, and a durable one must find the file's name on the
  * disk (a lazy first record, molt_slots_sync'd later, would leave it to the rename). */
 static int write_new(const char *path, unsigned long long seq, const void *data, size_t len,
-                     molt_err *err)
+                     size_t *ret_half, molt_err *err)
 {
     const bool durable = true;
     size_t half = SLOT_MIN;
@@ -250,6 +250,8 @@ static int write_new(const char *path, unsigned long long seq, const void *data,
     put_header(buf, seq, data, len, durable);
     int r = molt_write_file_atomic(path, buf, 2 * half, 0600, err);
     free(buf);
+    if (r == 0)
+        *ret_half = half;
     return r;
 }
 
@@ -285,57 +287,197 @@ int molt_slots_sync(const char *path, molt_err *err)
     return r;
 }
 
-int molt_slots_write(const char *path, const void *data, size_t len, bool durable, molt_err *err)
+struct molt_slots_writer {
+    char *path;
+    int fd;                  /* open for writing once the file is known; -1 before, and after
+                              * write_new replaced it */
+    bool known;              /* the fields below are the file's (from its read or our writes) */
+    size_t half;             /* the slot size; 0: no file */
+    int newest;              /* the slot holding the newest valid record; -1: none */
+    unsigned long long seq;  /* its sequence number */
+    bool newest_lazy;        /* it was written without fdatasync */
+    unsigned char heads[2][MOLT_SLOTS_HEADER];   /* both slots' headers as known */
+};
+
+int molt_slots_writer_new(const char *path, molt_slots_writer **ret, molt_err *err)
 {
-    unsigned char *buf = NULL;
+    molt_slots_writer *w = calloc(1, sizeof *w);
+    if (w)
+        w->path = strdup(path);
+    if (!w || !w->path) {
+        free(w);
+        return molt_err_set(err, MOLT_ENOMEM, "out of memory");
+    }
+    w->fd = -1;
+    *ret = w;
+    return 0;
+}
+
+void molt_slots_writer_free(molt_slots_writer *w)
+{
+    if (!w)
+        return;
+    if (w->fd >= 0)
+        close(w->fd);
+    free(w->path);
+    free(w);
+}
+
+static void forget(molt_slots_writer *w)
+{
+    if (w->fd >= 0)
+        close(w->fd);
+    w->fd = -1;
+    w->known = false;
+}
+
+/* Read the file once: which slot holds the newest record. A missing file, one of another shape
+ * and one without a valid record are known too: the next put replaces them (write_new). */
+static int learn(molt_slots_writer *w, molt_err *err)
+{
+    w->half = 0;
+    w->newest = -1;
+    w->seq = 0;
+    w->newest_lazy = false;
+    int fd = open(w->path, O_RDWR | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        w->known = true;
+        return 0;
+    }
+    if (fd < 0)
+        return molt_err_errno(err, MOLT_EIO, errno, "cannot open %s", w->path);
+    char *buf = NULL;
     size_t size = 0;
-    int r = read_slots_file(path, SLOTS_FILE_MAX, &buf, &size, err);
-    if (r == MOLT_ENOTFOUND)
-        return write_new(path, 1, data, len, err);
-    found f = {.slot = -1};
-    if (r == 0)
-        find_newest(buf, size, &f);
-    else if (r != MOLT_ECORRUPT)
+    int r = molt_read_fd(fd, w->path, SLOTS_FILE_MAX, &buf, &size, err);
+    if (r == MOLT_ELIMIT || (r == 0 && !shape_ok((off_t)size))) {
+        r = 0;   /* not a slots file: replaced by the next put */
+        size = 0;
+        molt_err_clear(err);
+    }
+    if (r < 0) {
+        close(fd);
         return r;
-    size_t half = size / 2;
-    unsigned long long seq = f.slot >= 0 ? f.seq + 1 : 1;
-    int fd = f.slot < 0 || MOLT_SLOTS_HEADER + len > half ? -1 : open(path, O_WRONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd >= 0 && (fstat(fd, &st) != 0 || (size_t)st.st_size != size)) {
-        close(fd);   /* not the file just read (writers hold the data dir's lock: not expected) */
-        fd = -1;
     }
-    if (fd < 0) {
-        free(buf);
-        return write_new(path, seq, data, len, err);
+    if (size > 0) {
+        found f;
+        find_newest((const unsigned char *)buf, size, &f);
+        if (f.slot >= 0) {
+            w->half = size / 2;
+            w->newest = f.slot;
+            w->seq = f.seq;
+            w->newest_lazy = slot_lazy((const unsigned char *)buf + (size_t)f.slot * w->half);
+            memcpy(w->heads[0], buf, MOLT_SLOTS_HEADER);
+            memcpy(w->heads[1], buf + w->half, MOLT_SLOTS_HEADER);
+        }
     }
-    r = 0;
+    free(buf);
+    if (w->newest >= 0)
+        w->fd = fd;
+    else
+        close(fd);
+    w->known = true;
+    return 0;
+}
+
+/* Whether both slots' headers are still those this writer knows: a write in place by anything
+ * else (another writer of the same file in this process) changes one, since every record has a
+ * new sequence number. Two small reads instead of the whole file; a mismatch reads it again. */
+static bool heads_unchanged(molt_slots_writer *w)
+{
+    unsigned char h[MOLT_SLOTS_HEADER];
+    for (int i = 0; i < 2; i++)
+        if (pread(w->fd, h, sizeof h, (off_t)((size_t)i * w->half)) != (ssize_t)sizeof h ||
+            memcmp(h, w->heads[i], sizeof h) != 0)
+            return false;
+    return true;
+}
+
+int molt_slots_writer_put(molt_slots_writer *w, const void *data, size_t len, bool durable,
+                          molt_err *err)
+{
+    if (w->known && w->newest >= 0 && w->fd < 0 &&   /* the file write_new made */
+        (w->fd = open(w->path, O_RDWR | O_CLOEXEC)) < 0)
+        forget(w);
+    if (w->known && w->newest >= 0 && !heads_unchanged(w))
+        forget(w);
+    int r = w->known ? 0 : learn(w, err);
+    if (r < 0)
+        return r;
+    unsigned long long seq = w->newest >= 0 ? w->seq + 1 : 1;
+    if (w->newest < 0 || MOLT_SLOTS_HEADER + len > w->half) {
+        if (w->fd >= 0)
+            close(w->fd);
+        w->fd = -1;
+        size_t half = 0;
+        r = write_new(w->path, seq, data, len, &half, err);
+        if (r < 0) {
+            forget(w);
+            return r;
+        }
+        w->half = half;
+        w->newest = 0;
+        w->seq = seq;
+        w->newest_lazy = false;   /* a new file is always written durably (write_new) */
+        unsigned char *rec = malloc(MOLT_SLOTS_HEADER + len);
+        if (!rec) {
+            forget(w);   /* read again at the next put */
+            return 0;
+        }
+        put_header(rec, seq, data, len, true);
+        memcpy(w->heads[0], rec, MOLT_SLOTS_HEADER);
+        memset(w->heads[1], 0, MOLT_SLOTS_HEADER);
+        free(rec);
+        return 0;
+    }
     /* The slot that does not hold the newest record: its bytes are the record before, or a
      * write a cut interrupted, and no reader needs them once this one is whole. */
-    size_t target = (size_t)(1 - f.slot);
+    int target = 1 - w->newest;
     /* Unless the newest record was written without an fdatasync (lazy): it may not be on the
      * disk, so the other slot may hold the only durable record, which must stay. The lazy one
      * is overwritten instead: a cut during this write leaves that slot torn or holding a record
      * older than the other's, and the reader takes the other slot's, as it would have after a
      * cut that lost the lazy record. */
-    if (slot_lazy(buf + (size_t)f.slot * half))
-        target = (size_t)f.slot;
-    unsigned char *slot = buf + target * half;
-    put_header(slot, seq, data, len, durable);
+    if (w->newest_lazy)
+        target = w->newest;
     size_t n = MOLT_SLOTS_HEADER + len, done = 0;
+    unsigned char *slot = malloc(n);
+    if (!slot)
+        return molt_err_set(err, MOLT_ENOMEM, "out of memory writing %s", w->path);
+    put_header(slot, seq, data, len, durable);
     while (r == 0 && done < n) {
-        ssize_t w = pwrite(fd, slot + done, n - done, (off_t)(target * half + done));
-        if (w < 0 && errno == EINTR)
+        ssize_t wr = pwrite(w->fd, slot + done, n - done, (off_t)((size_t)target * w->half + done));
+        if (wr < 0 && errno == EINTR)
             continue;
-        if (w < 0)
-            r = molt_err_errno(err, MOLT_EIO, errno, "cannot write %s", path);
+        if (wr < 0)
+            r = molt_err_errno(err, MOLT_EIO, errno, "cannot write %s", w->path);
         else
-            done += (size_t)w;
+            done += (size_t)wr;
     }
-    if (r == 0 && durable && fdatasync(fd) != 0)
-        r = molt_err_errno(err, MOLT_EIO, errno, "cannot fdatasync %s", path);
-    if (close(fd) != 0 && r == 0)
+    if (r == 0 && durable && fdatasync(w->fd) != 0)
+        r = molt_err_errno(err, MOLT_EIO, errno, "cannot fdatasync %s", w->path);
+    if (r < 0) {
+        free(slot);
+        forget(w);   /* what the slot holds now is not known: read the file again */
+        return r;
+    }
+    w->newest = target;
+    w->seq = seq;
+    w->newest_lazy = !durable;
+    memcpy(w->heads[target], slot, MOLT_SLOTS_HEADER);
+    free(slot);
+    return 0;
+}
+
+int molt_slots_write(const char *path, const void *data, size_t len, bool durable, molt_err *err)
+{
+    molt_slots_writer *w = NULL;
+    int r = molt_slots_writer_new(path, &w, err);
+    if (r == 0)
+        r = molt_slots_writer_put(w, data, len, durable, err);
+    if (r == 0 && w->fd >= 0 && close(w->fd) != 0)
         r = molt_err_errno(err, MOLT_EIO, errno, "cannot close %s", path);
-    free(buf);
+    if (w)
+        w->fd = -1;
+    molt_slots_writer_free(w);
     return r;
 }

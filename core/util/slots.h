@@ -53,6 +53,21 @@ int molt_slots_write(const char *path, const void *data, size_t len, bool durabl
  * slot, as after a durable write. 0 without any write when the newest record is durable. */
 int molt_slots_sync(const char *path, molt_err *err);
 
+/* The writes of one process to one slots file: the file is opened and read once, at the first
+ * put, and kept open; which slot holds the newest record, its sequence number and whether it
+ * was written without fdatasync are then known from this writer's own puts, with the rules of
+ * molt_slots_write. Only for a process that no other writes beside (the store's writer holds
+ * the data dir's lock from before its first put to after molt_slots_writer_free). Each later put
+ * reads the two slot headers first (two 64-byte reads): a record written in place by anything
+ * else in the process (molt_slots_sync making a lazy record durable) changed one, and the file is then read again (a file replaced under its
+ * name is not noticed: none is while the lock is held). A put that fails leaves the file
+ * unknown: the next one reads it again. */
+typedef struct molt_slots_writer molt_slots_writer;
+int molt_slots_writer_new(const char *path, molt_slots_writer **ret, molt_err *err);
+int molt_slots_writer_put(molt_slots_writer *w, const void *data, size_t len, bool durable,
+                          molt_err *err);
+void molt_slots_writer_free(molt_slots_writer *w);   /* closes the file; NULL accepted */
+
 /* The check of one slot's bytes (len of them, header first): 1 and *seq, *data, *data_len
  * when it holds a valid record, 0 when it is all zero bytes (never written), -1 with why when
  * it fails. For the fuzz target and the tests. */

@@ -631,10 +631,39 @@ static void test_big_file_tail(void **state)
     free(body);
 }
 
+/* UTC text without gmtime_r and strftime (which read the time zone file): the epoch, leap days,
+ * the last second a four-digit year holds, a year past it refused; every day of 1900 to 2100
+ * against gmtime_r. */
+static void test_utc_seconds(void **state)
+{
+    (void)state;
+    char out[MOLT_UTC_SECONDS_SIZE], want[64];
+    for (long long t = -2208988800LL; t < 4107542400LL; t += 86400 - 7) {
+        struct tm tm;
+        time_t tt = (time_t)t;
+        assert_non_null(gmtime_r(&tt, &tm));
+        snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        assert_int_equal(molt_utc_seconds(tt, out), 0);
+        assert_string_equal(out, want);
+    }
+    assert_int_equal(molt_utc_seconds(951782400, out), 0);
+    assert_string_equal(out, "2000-02-29T00:00:00");
+    assert_int_equal(molt_utc_seconds(0, out), 0);
+    assert_string_equal(out, "1970-01-01T00:00:00");
+    assert_int_equal(molt_utc_seconds(1764702245, out), 0);
+    assert_string_equal(out, "2025-12-02T19:04:05");
+    assert_int_equal(molt_utc_seconds((time_t)253402300799LL, out), 0);
+    assert_string_equal(out, "9999-12-31T23:59:59");
+    assert_int_equal(molt_utc_seconds((time_t)253402300800LL, out), MOLT_EINVAL);
+    assert_string_equal(out, "");
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_levels),
+        cmocka_unit_test(test_utc_seconds),
         cmocka_unit_test_setup_teardown(test_stderr_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deployment_log_lines, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_message_cut, setup, teardown),

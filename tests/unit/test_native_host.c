@@ -359,10 +359,7 @@ static void test_header_from_record(void **state)
     assert_int_equal(molt_mkdir_p(path, 0755, NULL), 0);   /* an older tree: removed */
     if (molt_worktree_create_native(f->tree, &err) != 0)
         fail_msg("%s", err.msg);
-    snprintf(path, sizeof path, "%s/tmp", f->tree);
-    assert_true(molt_path_exists(path));
-    snprintf(path, sizeof path, "%s/header", f->tree);
-    assert_false(molt_path_exists(path));
+    assert_false(molt_path_exists(f->tree));   /* made when the module asks for tmp_dir() */
     assert_int_equal(molt_source_file_new(&src, f->artifact, &err), 0);
     molt_artifact_opts aopts = {0};
     if (molt_artifact_reader_open(&r, src, &aopts, &err) != 0)
@@ -375,13 +372,11 @@ static void test_header_from_record(void **state)
     mod_path(f, "native_copy", mpath, sizeof mpath);
     molt_native_opts opts = {.tree_dir = f->tree, .data_dir = f->data, .artifact = art};
     molt_module *m = NULL;
-    /* tmp_dir() exists for the module even when someone removed it: recreated */
-    snprintf(path, sizeof path, "%s/tmp", f->tree);
-    assert_int_equal(molt_rm_rf(path, NULL), 0);
     if (molt_native_module_new(&m, mpath, "native-copy", &opts, &err) != 0)
         fail_msg("%s", err.msg);
-    assert_true(molt_path_exists(path));
     download_finish(m, r, src);
+    snprintf(path, sizeof path, "%s/tmp", f->tree);
+    assert_true(molt_path_exists(path));   /* made at the module's first tmp_dir() */
     m->ops->free(m);
     /* a new handle, as after a restart */
     if (molt_native_module_new(&m, mpath, "native-copy", &opts, &err) != 0)
@@ -476,9 +471,10 @@ static bool was_synced(const char *path)
     return false;
 }
 
-/* A native tree is made without fsyncs (host/worktree.h); a module that asks for tmp_dir() in
- * Download (the copy module stages its payloads there) gets its name made durable: the tree
- * and the tree's parent are fsync'd. */
+/* A native tree is made only when the module asks for tmp_dir() (host/worktree.h), without
+ * fsyncs: a module that never asks gets none (the file module's single file); one that asks in
+ * Download (the copy module stages its payloads there) gets it made and its name made durable:
+ * the tree and the tree's parent are fsync'd. */
 static void test_tmp_dir_made_durable(void **state)
 {
     fixture *f = *state;
@@ -496,11 +492,19 @@ static void test_tmp_dir_made_durable(void **state)
     if (molt_worktree_create_native(f->tree, &err) != 0)
         fail_msg("%s", err.msg);
     assert_int_equal(n_synced, 0);
-    assert_non_null(realpath(f->tree, tree));
-    snprintf(parent, sizeof parent, "%s", tree);
-    *strrchr(parent, '/') = '\0';
+    snprintf(tree, sizeof tree, "%s", f->tree);
+    *strrchr(tree, '/') = '\0';
+    assert_non_null(realpath(tree, parent));
+    snprintf(tree, sizeof tree, "%s%s", parent, strrchr(f->tree, '/'));
     molt_module *m = new_module(f, "native_copy", "native-copy", false);
+    call_ok(m, MOLT_CALL_ARTIFACT_COMMIT);   /* the copy module's commit asks for no folder */
+    assert_false(molt_path_exists(f->tree));
+    assert_false(was_synced(tree));
+    assert_false(was_synced(parent));
     download_finish(m, r, src);
+    char tmp[PATH_MAX + 8];
+    snprintf(tmp, sizeof tmp, "%s/tmp", f->tree);
+    assert_true(molt_path_exists(tmp));
     assert_true(was_synced(tree));
     assert_true(was_synced(parent));
     m->ops->free(m);

@@ -4,6 +4,8 @@
  * interval and timeout, a timeout per script, the version file rule, stderr into the log. */
 #include "fixture.h"
 
+#include <dirent.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -17,6 +19,7 @@
 #include "state/scripts.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "open_hook.h"
 
 /* Scratch paths are short; gcc cannot know that and warns about every join. */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -307,7 +310,7 @@ static void test_extract(void **state)
         info->scripts[i].size = strlen(body);
     }
     molt_err err = { 0 };
-    assert_int_equal(molt_scripts_extract(f->artifact, info, &err), 0);
+    assert_int_equal(molt_scripts_extract(&f->opts, info, &err), 0);
 
     char path[BUF];
     struct stat st;
@@ -330,8 +333,8 @@ static void test_extract(void **state)
     molt_artifact_info *none = molt_artifact_info_new();
     none->name = strdup("release-3");
     molt_rm_rf(f->artifact, NULL);
-    assert_int_equal(molt_scripts_extract(f->artifact, none, &err), 0);
-    assert_int_equal(molt_scripts_extract(f->artifact, none, &err), 0);
+    assert_int_equal(molt_scripts_extract(&f->opts, none, &err), 0);
+    assert_int_equal(molt_scripts_extract(&f->opts, none, &err), 0);
     snprintf(path, sizeof path, "%s/ArtifactInstall_Enter_01_a", f->artifact);
     assert_false(molt_path_exists(path));
     snprintf(path, sizeof path, "%s/version", f->artifact);
@@ -341,7 +344,7 @@ static void test_extract(void **state)
     /* A name that is not one path component is refused. */
     free(info->scripts[0].name);
     info->scripts[0].name = strdup("../escape");
-    assert_int_equal(molt_scripts_extract(f->artifact, info, &err), MOLT_EFORMAT);
+    assert_int_equal(molt_scripts_extract(&f->opts, info, &err), MOLT_EFORMAT);
     snprintf(path, sizeof path, "%s/escape", f->dir);
     assert_false(molt_path_exists(path));
     molt_artifact_info_free(info);
@@ -361,9 +364,9 @@ static void test_extract_none_and_scripts_none(void **state)
     none->name = strdup("release-3");
     molt_rm_rf(f->artifact, NULL);
     assert_true(molt_scripts_none(&f->opts, "ArtifactCommit", "Leave"));   /* no folder */
-    assert_int_equal(molt_scripts_extract(f->artifact, none, &err), 0);
+    assert_int_equal(molt_scripts_extract(&f->opts, none, &err), 0);
     assert_int_equal(stat(f->artifact, &before), 0);
-    assert_int_equal(molt_scripts_extract(f->artifact, none, &err), 0);
+    assert_int_equal(molt_scripts_extract(&f->opts, none, &err), 0);
     assert_int_equal(stat(f->artifact, &after), 0);
     assert_true(before.st_ino == after.st_ino);   /* kept, not rebuilt */
     assert_true(molt_scripts_none(&f->opts, "ArtifactCommit", "Leave"));
@@ -373,7 +376,7 @@ static void test_extract_none_and_scripts_none(void **state)
     assert_false(molt_scripts_none(&f->opts, "ArtifactCommit", "Leave"));
     assert_true(molt_scripts_none(&f->opts, "ArtifactCommit", "Enter"));
     assert_true(molt_scripts_none(&f->opts, "ArtifactInstall", "Leave"));
-    assert_int_equal(molt_scripts_extract(f->artifact, none, &err), 0);
+    assert_int_equal(molt_scripts_extract(&f->opts, none, &err), 0);
     snprintf(path, sizeof path, "%s/ArtifactCommit_Leave_50_stale", f->artifact);
     assert_false(molt_path_exists(path));
     assert_true(molt_scripts_none(&f->opts, "ArtifactCommit", "Leave"));
@@ -384,7 +387,7 @@ static void test_extract_none_and_scripts_none(void **state)
     assert_int_equal(molt_write_file_atomic(path, "9", 1, 0600, NULL), 0);
     assert_false(molt_scripts_none(&f->opts, "ArtifactCommit", "Leave"));
     assert_int_equal(stat(f->artifact, &before), 0);
-    assert_int_equal(molt_scripts_extract(f->artifact, none, &err), 0);
+    assert_int_equal(molt_scripts_extract(&f->opts, none, &err), 0);
     assert_int_equal(stat(f->artifact, &after), 0);
     assert_true(before.st_ino != after.st_ino);   /* rebuilt */
     char *v = fx_read(path, NULL);
@@ -394,10 +397,98 @@ static void test_extract_none_and_scripts_none(void **state)
     molt_artifact_info_free(none);
 }
 
+/* The listings of the artifact folder and the reads of its version file, counted. */
+static const char *counted_dir;
+static char counted_version[BUF];
+static unsigned long n_listed, n_version;
+DIR *opendir(const char *name)
+{
+    static DIR *(*real)(const char *);
+    if (!real)
+        *(void **)&real = dlsym(RTLD_NEXT, "opendir");
+    if (counted_dir && strcmp(name, counted_dir) == 0)
+        n_listed++;
+    return real(name);
+}
+static void open_seen(const char *path, int flags)
+{
+    (void)flags;
+    if (counted_dir && strcmp(path, counted_version) == 0)
+        n_version++;
+}
+
+/* With a listing (the state machine's), the artifact folder is read once and reused by every
+ * run and query, until molt_scripts_extract writes it; the rootfs folder is read every time. */
+static void test_listing_reused(void **state)
+{
+    fixture *f = *state;
+    molt_scripts_listing listing = {0};
+    f->opts.artifact_listing = &listing;
+    molt_err err = { 0 };
+    molt_artifact_info *info = molt_artifact_info_new(), *none = molt_artifact_info_new();
+    info->name = strdup("release-2");
+    none->name = strdup("release-3");
+    info->n_scripts = 1;
+    info->scripts = calloc(1, sizeof *info->scripts);
+    info->scripts[0].name = strdup("ArtifactInstall_Enter_01_a");
+    const char *body = "#!/bin/sh\necho ArtifactInstall_Enter_01_a >> \"$RUNLOG\"\n";
+    info->scripts[0].data = (unsigned char *)strdup(body);
+    info->scripts[0].size = strlen(body);
+    counted_dir = f->artifact;
+    snprintf(counted_version, sizeof counted_version, "%s/version", f->artifact);
+    assert_int_equal(molt_scripts_extract(&f->opts, info, &err), 0);
+    n_listed = n_version = 0;
+    assert_int_equal(run(f, "ArtifactInstall", "Enter", &err), 0);
+    assert_int_equal(n_listed, 1);
+    assert_int_equal(n_version, 1);
+    assert_int_equal(run(f, "ArtifactInstall", "Leave", &err), 0);
+    assert_true(molt_scripts_none(&f->opts, "ArtifactCommit", "Leave"));
+    assert_false(molt_scripts_none(&f->opts, "ArtifactInstall", "Enter"));
+    assert_int_equal(run(f, "ArtifactCommit", "Enter", &err), 0);
+    assert_int_equal(n_listed, 1);
+    assert_int_equal(n_version, 1);
+    assert_runs(f, "ArtifactInstall_Enter_01_a\n");
+    /* The rootfs folder is the system's: read at every run. */
+    assert_int_equal(run(f, "Download", "Enter", &err), 0);
+    script(f->rootfs, "Download_Enter_01", "true", 0755);
+    assert_int_equal(run(f, "Download", "Enter", &err), 0);
+    assert_runs(f, "ArtifactInstall_Enter_01_a\nDownload_Enter_01\n");
+    /* An artifact without scripts: the folder is rebuilt, and read again at the next run. */
+    assert_int_equal(molt_scripts_extract(&f->opts, none, &err), 0);
+    assert_false(listing.read);
+    n_listed = n_version = 0;
+    assert_true(molt_scripts_none(&f->opts, "ArtifactInstall", "Enter"));
+    assert_int_equal(run(f, "ArtifactInstall", "Enter", &err), 0);
+    assert_int_equal(n_listed, 1);
+    assert_int_equal(n_version, 1);
+    /* Kept as it was by the next one: what it read there is the listing, nothing read again. */
+    assert_int_equal(molt_scripts_extract(&f->opts, none, &err), 0);
+    assert_true(listing.read);
+    n_listed = n_version = 0;
+    assert_true(molt_scripts_none(&f->opts, "ArtifactCommit", "Leave"));
+    assert_int_equal(run(f, "ArtifactCommit", "Enter", &err), 0);
+    assert_int_equal(n_listed + n_version, 0);
+    /* A version that cannot be run is the listing's error, at every run. */
+    molt_scripts_listing_clear(&listing);
+    assert_int_equal(molt_write_file_atomic(counted_version, "9", 1, 0600, NULL), 0);
+    assert_int_equal(run(f, "ArtifactCommit", "Enter", &err), MOLT_EUNSUPPORTED);
+    assert_non_null(strstr(err.msg, "says '9'"));
+    molt_err_clear(&err);
+    assert_int_equal(run(f, "ArtifactCommit", "Enter", &err), MOLT_EUNSUPPORTED);
+    assert_non_null(strstr(err.msg, "says '9'"));
+    assert_false(molt_scripts_none(&f->opts, "ArtifactCommit", "Enter"));
+    counted_dir = NULL;
+    molt_scripts_listing_clear(&listing);
+    f->opts.artifact_listing = NULL;
+    molt_artifact_info_free(info);
+    molt_artifact_info_free(none);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_selection_and_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_listing_reused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_enter_stops_at_first_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_error_runs_all, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_later_then_success, setup, teardown),

@@ -21,6 +21,7 @@
 #include "util/encoding.h"
 #include "util/fs.h"
 #include "util/slots.h"
+#include "open_hook.h"
 
 typedef struct fixture {
     char dir[64];
@@ -102,6 +103,22 @@ int fdatasync(int fd)
 {
     n_fdatasync++;
     return (int)syscall(SYS_fdatasync, fd);
+}
+
+/* The opens of the slots file for writing (a load's are read-only) and the stats of the legacy
+ * file, counted (test_writer). */
+static const char *counted_slots, *counted_legacy;
+static unsigned long n_slots_open, n_legacy_stat;
+static void open_seen(const char *path, int flags)
+{
+    if (counted_slots && (flags & O_ACCMODE) != O_RDONLY && strcmp(path, counted_slots) == 0)
+        n_slots_open++;
+}
+int stat(const char *restrict path, struct stat *restrict st)
+{
+    if (counted_legacy && strcmp(path, counted_legacy) == 0)
+        n_legacy_stat++;
+    return (int)syscall(SYS_newfstatat, AT_FDCWD, path, st, 0);
 }
 
 static void test_round_trip(void **state)
@@ -235,6 +252,115 @@ static void test_sync_lazy(void **state)
     assert_memory_equal(raw, "molt-slots 1 0000000000000003 ", 30);   /* kept */
     assert_memory_equal(raw + 8192, "molt-slots 1 0000000000000004 ", 30);
     free(raw);
+    json_decref(doc);
+}
+
+/* The sequence number in slot i's header of the slots file, and its sync mark. */
+static void expect_slot(const fixture *f, int i, unsigned seq, char sync)
+{
+    size_t len;
+    char *raw = read_raw(f->slots, &len);
+    assert_int_equal(len, 16384);
+    char want[48];
+    snprintf(want, sizeof want, "molt-slots 1 %016x ", seq);
+    assert_memory_equal(raw + (size_t)i * 8192, want, strlen(want));
+    assert_int_equal(raw[(size_t)i * 8192 + 39], sync);
+    free(raw);
+}
+
+static void expect_doc(const fixture *f, const json_t *want)
+{
+    unsigned long stats = n_legacy_stat;   /* the load's own stat is not the writer's */
+    json_t *back = NULL;
+    molt_store_info info;
+    assert_int_equal(molt_store_load_info(f->path, &back, &info, NULL), 0);
+    assert_false(info.legacy);
+    assert_int_equal(info.damaged, -1);
+    assert_true(json_equal(back, want));
+    json_decref(back);
+    n_legacy_stat = stats;
+}
+
+/* Set the document's "loops" and save it through w. */
+static void write_loops(molt_store_writer *w, json_t *doc, int loops, unsigned flags)
+{
+    json_object_set_new(doc, "loops", json_integer(loops));
+    assert_int_equal(molt_store_write(w, doc, flags, NULL), 0);
+}
+
+/* A writer (the state machine's, under the lock) reads the slots file and stats the legacy file
+ * at its first save only, and then keeps the slots alternating as separate saves do: the lazy
+ * record overwritten, never the durable one before it; a new writer after a lazy save finds it. */
+static void test_writer(void **state)
+{
+    fixture *f = *state;
+    json_t *doc = sample_doc();
+    assert_int_equal(molt_store_save(f->path, doc, 0, NULL), 0); /* seq 1 in slot 0 */
+    counted_slots = f->slots;
+    counted_legacy = f->path;
+    n_slots_open = n_legacy_stat = n_fsync = n_fdatasync = 0;
+    molt_store_writer *w = NULL;
+    assert_int_equal(molt_store_writer_new(f->path, &w, NULL), 0);
+    assert_int_equal(n_slots_open + n_legacy_stat, 0);
+    for (int i = 2; i <= 5; i++) {
+        write_loops(w, doc, i, i == 4 ? MOLT_STORE_LAZY : 0);
+        assert_int_equal(n_slots_open, 1);   /* the first save's, kept open */
+        assert_int_equal(n_legacy_stat, 1);
+        assert_int_equal(n_fsync, 0);
+        assert_int_equal(n_fdatasync, (unsigned long)(i < 4 ? i - 1 : i - 2));
+        expect_doc(f, doc);
+    }
+    /* 2 in slot 1, 3 in slot 0, 4 (lazy) in slot 1, 5 over it: slot 0 keeps 3. */
+    expect_slot(f, 0, 3, 'd');
+    expect_slot(f, 1, 5, 'd');
+    write_loops(w, doc, 6, MOLT_STORE_LAZY);
+    expect_slot(f, 0, 6, 'l');
+    expect_slot(f, 1, 5, 'd');
+    molt_store_writer_free(w);
+    /* The next process's writer reads the file: the lazy record is the newest and the one it
+     * overwrites, and the durable one before it stays. */
+    assert_int_equal(molt_store_writer_new(f->path, &w, NULL), 0);
+    write_loops(w, doc, 7, 0);
+    assert_int_equal(n_slots_open, 2);
+    expect_slot(f, 0, 7, 'd');
+    expect_slot(f, 1, 5, 'd');
+    expect_doc(f, doc);
+    /* A handover save writes the legacy file: its new identity is stat'd and recorded, so the
+     * slots stay the newest; later saves need no stat. */
+    assert_int_equal(n_legacy_stat, 2);
+    write_loops(w, doc, 8, MOLT_STORE_HANDOVER);
+    assert_int_equal(n_legacy_stat, 3);
+    expect_doc(f, doc);
+    write_loops(w, doc, 9, 0);
+    assert_int_equal(n_legacy_stat, 3);
+    assert_int_equal(n_slots_open, 2);
+    expect_doc(f, doc);
+    expect_slot(f, 0, 9, 'd');
+    expect_slot(f, 1, 8, 'd');
+    /* A record written in place by another writer is noticed (the slot headers are read before
+     * each save): the file is read again and the slots keep alternating. */
+    json_object_set_new(doc, "loops", json_integer(10));
+    assert_int_equal(molt_store_save(f->path, doc, 0, NULL), 0);
+    expect_slot(f, 1, 10, 'd');
+    n_slots_open = 0;
+    write_loops(w, doc, 11, 0);
+    assert_int_equal(n_slots_open, 1);
+    expect_slot(f, 0, 11, 'd');
+    expect_slot(f, 1, 10, 'd');
+    expect_doc(f, doc);
+    /* A record too large for the slots: a new file, which the writer then writes in place. */
+    char big[20000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    json_object_set_new(doc, "big", json_string(big));
+    assert_int_equal(molt_store_write(w, doc, 0, NULL), 0);
+    write_loops(w, doc, 13, 0);
+    expect_doc(f, doc);
+    write_loops(w, doc, 14, MOLT_STORE_LAZY);
+    write_loops(w, doc, 15, 0);
+    expect_doc(f, doc);
+    molt_store_writer_free(w);
+    counted_slots = counted_legacy = NULL;
     json_decref(doc);
 }
 
@@ -547,6 +673,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_legacy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_syncs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_lazy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_writer, setup, teardown),
     };

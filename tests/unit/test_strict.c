@@ -71,9 +71,21 @@ static void test_folders_and_links(void **state)
     assert_int_equal(symlink(f, link), 0);
     assert_int_equal(molt_strict_check(link, "state script", &err), MOLT_ECONFIG);
     assert_non_null(strstr(err.msg, "is world-writable and not sticky"));
+    /* a symlinked folder on the way (the file itself no link) leads into it too; written with
+     * "." or "..", the path is resolved as well */
+    char dlink[128], via[160];
+    snprintf(dlink, sizeof dlink, "%s/dlink", dir);
+    assert_int_equal(symlink(sub, dlink), 0);
+    snprintf(via, sizeof via, "%s/s", dlink);
+    assert_int_equal(molt_strict_check(via, "state script", &err), MOLT_ECONFIG);
+    assert_non_null(strstr(err.msg, "is world-writable and not sticky"));
+    snprintf(via, sizeof via, "%s/./open/../open/s", dir);
+    assert_int_equal(molt_strict_check(via, "state script", &err), MOLT_ECONFIG);
     assert_int_equal(chmod(sub, 01777), 0);
     assert_int_equal(molt_strict_check(f, "state script", &err), 0);
     assert_int_equal(molt_strict_check(link, "state script", &err), 0);
+    snprintf(via, sizeof via, "%s/s", dlink);
+    assert_int_equal(molt_strict_check(via, "state script", &err), 0);
     assert_int_equal(chmod(sub, 0775), 0);
     assert_int_equal(molt_strict_check(f, "state script", &err), MOLT_ECONFIG);
     assert_non_null(strstr(err.msg, "is group-writable and not sticky (mode 0775"));

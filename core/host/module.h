@@ -6,6 +6,7 @@
 #define MOLT_HOST_MODULE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <jansson.h>
 #include "artifact/reader.h"
 #include "util/err.h"
@@ -65,7 +66,8 @@ typedef struct molt_module_ops {
 
 /* What the deployment record offers a module host (the state machine fills it): the values it
  * holds for the module, and a way to make the record saved last durable, for a machine that
- * saved it lazily (state Download of a module with MOLT_CAP_LAZY_DOWNLOAD). */
+ * saved it lazily (state Download of a module with MOLT_CAP_LAZY_DOWNLOAD, state
+ * ArtifactCommit of one with MOLT_CAP_LAZY_COMMIT). */
 typedef struct molt_module_record {
     const json_t *values;   /* the record's values of the module (copied), or NULL: none */
     int (*sync)(void *ctx, molt_err *err);   /* NULL: every record is saved durably */
@@ -76,6 +78,8 @@ struct molt_module {
     const molt_module_ops *ops;
     const char *name;   /* payload type it handles */
     const char *path;   /* where it was found */
+    uint32_t caps;      /* the MOLT_CAP_* bits the host honours (native: molt_native_caps of
+                         * the loaded descriptor); 0 for an exec module */
 };
 
 #endif

@@ -69,7 +69,7 @@ _Static_assert(offsetof(struct molt_host_api, dep_get) == 8 + 20 * ABI_P &&
 static const size_t desc_size_for_minor[] = {
     DESC_SIZE_1_0,   /* 1.0 */
     DESC_SIZE_1_0,   /* 1.1: the host table gave a reserved slot to set_sink, not this */
-    DESC_SIZE_1_0,   /* 1.2: a capability bit (MOLT_CAP_LAZY_DOWNLOAD) and host functions */
+    DESC_SIZE_1_0,   /* 1.2: capability bits (MOLT_CAP_LAZY_DOWNLOAD, _COMMIT), host functions */
 };
 _Static_assert(sizeof desc_size_for_minor / sizeof desc_size_for_minor[0] ==
                    MOLT_MODULE_ABI_MINOR + 1,
@@ -198,7 +198,7 @@ uint32_t molt_native_caps(const struct molt_module_desc *d)
 {
     uint32_t caps = d->capabilities;
     if (d->abi_minor < 2)
-        caps &= ~MOLT_CAP_LAZY_DOWNLOAD;
+        caps &= ~(MOLT_CAP_LAZY_DOWNLOAD | MOLT_CAP_LAZY_COMMIT);
     return caps;
 }
 
@@ -266,7 +266,7 @@ typedef struct native_mod {
     bool tmp_durable;          /* tmp/ and the tree fsync'd (host_tmp_dir) */
     json_t *values;            /* the deployment values (dep_*): key -> hex; NULL: none */
     bool values_changed;       /* by the current call (sent back by an isolated child) */
-    bool record_synced;        /* the record's sync ran in this Download */
+    bool record_synced;        /* the record's sync ran in this Download or ArtifactCommit */
     molt_module_record rec;    /* values (unused: copied into values), sync and its ctx */
     molt_call cur_call;        /* the call running now, or the last one */
     call_result *cur;          /* the call running now (host->error writes here) */
@@ -570,12 +570,15 @@ static const char *host_work_dir(const struct molt_host_api *api)
     return from_api(api)->work_dir;
 }
 
-/* The record of state Download may have been saved lazily (MOLT_CAP_LAZY_DOWNLOAD): make it
- * durable before the module names something in Download that cleanup must find. Once per
- * Download; later states are recorded durably. */
+/* The record of state Download or ArtifactCommit may have been saved lazily
+ * (MOLT_CAP_LAZY_DOWNLOAD, MOLT_CAP_LAZY_COMMIT): make it durable before the module names
+ * something in Download that cleanup must find, or makes something durable in ArtifactCommit
+ * that a lost record would leave behind. Once per call; the other states are recorded
+ * durably. */
 static int sync_record(native_mod *nm, molt_err *err)
 {
-    if (nm->cur_call != MOLT_CALL_DOWNLOAD || nm->record_synced || !nm->rec.sync)
+    if ((nm->cur_call != MOLT_CALL_DOWNLOAD && nm->cur_call != MOLT_CALL_ARTIFACT_COMMIT) ||
+        nm->record_synced || !nm->rec.sync)
         return 0;
     int r = nm->rec.sync(nm->rec.ctx, err);
     if (r == 0)
@@ -1255,6 +1258,7 @@ static int op_call(molt_module *m, molt_call call, molt_err *err)
         return molt_err_set(err, MOLT_EINVAL, "module %s: %s is not a state call", nm->d->name,
                             molt_call_name(call) ? molt_call_name(call) : "?");
     molt_err_clear(&nm->read_err);
+    nm->record_synced = false;
     return run_call(nm, call, NULL, err);
 }
 
@@ -1392,6 +1396,7 @@ int molt_native_module_new(molt_module **ret, const char *path, const char *type
         goto fail;
     }
     nm->base.ops = &native_ops;
+    nm->base.caps = molt_native_caps(nm->d);
     nm->api = host_api_template;
     nm->isolated = opts->isolated;
     nm->timeout = opts->timeout;

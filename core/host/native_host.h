@@ -28,7 +28,8 @@ const struct molt_module_desc *molt_native_desc(const molt_native *n);
 const char *molt_native_path(const molt_native *n);
 
 /* The capability bits of d the host honours: a bit of a later minor than d's is dropped
- * (MOLT_CAP_LAZY_DOWNLOAD of a module built before ABI 1.2 meant nothing). */
+ * (MOLT_CAP_LAZY_DOWNLOAD or MOLT_CAP_LAZY_COMMIT of a module built before ABI 1.2 meant
+ * nothing). */
 uint32_t molt_native_caps(const struct molt_module_desc *d);
 
 /* True if the module claims payload type. */

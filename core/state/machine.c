@@ -208,14 +208,16 @@ static int save_store_flags(molt_machine *m, unsigned flags, molt_err *err)
 }
 
 /* The module host's sync (molt_module_record): a record saved lazily made durable before the
- * module names something that Cleanup must find. The store's writer sees the slot's header
+ * module names something that Cleanup must find (Download) or makes something durable that a
+ * lost record would leave behind (ArtifactCommit). The store's writer sees the slot's header
  * rewritten in place and reads the file again at its next save (util/slots.h). */
 static int record_sync(void *ctx, molt_err *err)
 {
     molt_machine *m = ctx;
     if (!m->record_lazy)
         return 0;
-    molt_log_debug("the module names things in Download: recording state Download durably");
+    molt_log_debug("the module makes things durable in %s: recording the state durably",
+                   m->dep ? state_name(m) : "?");
     int r = molt_store_sync(m->store_path, err);
     if (r == 0)
         m->record_lazy = false;
@@ -227,9 +229,10 @@ static int save_store(molt_machine *m, molt_err *err)
     return save_store_flags(m, 0, err);
 }
 
-/* Record that state's work begins (pending cleared). Past max_state_loops the loop guard trips:
- * MOLT_ELIMIT. */
-static int enter_state(molt_machine *m, molt_dep_state state, molt_err *err)
+/* Record that state's work begins (pending cleared); flags as molt_store_save's. Past
+ * max_state_loops the loop guard trips: MOLT_ELIMIT. */
+static int enter_state_flags(molt_machine *m, molt_dep_state state, unsigned flags,
+                             molt_err *err)
 {
     int count = m->dep->state_count + 1;
     int max = m->cfg->max_state_loops > 0 ? m->cfg->max_state_loops : 28;
@@ -242,7 +245,12 @@ static int enter_state(molt_machine *m, molt_dep_state state, molt_err *err)
     m->dep->state = state;
     m->dep->pending = MOLT_PENDING_NONE;
     molt_log_info("entering state %s", molt_dep_state_name(state));
-    return save_store(m, err);
+    return save_store_flags(m, flags, err);
+}
+
+static int enter_state(molt_machine *m, molt_dep_state state, molt_err *err)
+{
+    return enter_state_flags(m, state, 0, err);
 }
 
 /* ---- the module and scripts ------------------------------------------------------------- */
@@ -426,6 +434,22 @@ static step st_after_install(molt_machine *m, molt_err *err)
     return S_COMMIT;
 }
 
+/* A module whose artifact_commit changes nothing outside its deployment values
+ * (MOLT_CAP_LAZY_COMMIT), without ArtifactCommit Enter scripts (their effects need the record):
+ * the record of state ArtifactCommit may be lazy. A cut that loses it leaves the record before
+ * it: `pending: commit` (the update awaits its commit, as before `molt commit` ran, the values
+ * the call set lost with the record), or, where the commit follows in the same command, state
+ * ArtifactInstall or ArtifactVerifyReboot, whose resume takes the rollback path as state
+ * ArtifactCommit's does. The host makes it durable if the module makes something durable after
+ * all (record_sync). The module is loaded here, before the record, to read its descriptor's
+ * bits; when that fails the record is durable and the call below fails as before. */
+static bool commit_lazy(molt_machine *m)
+{
+    molt_err e = {0};
+    return module_native(m) && get_module(m, &e) == 0 && (m->mod->caps & MOLT_CAP_LAZY_COMMIT) &&
+           molt_scripts_none(&m->sopts, "ArtifactCommit", "Enter");
+}
+
 static step st_commit(molt_machine *m, molt_err *err)
 {
     molt_err e = {0};
@@ -434,7 +458,8 @@ static step st_commit(molt_machine *m, molt_err *err)
         return hook_stop(m, "ArtifactCommit");
     if (h < 0)
         return fail_stage(m, "ArtifactCommit", &e, err);
-    if (enter_state(m, MOLT_DS_ARTIFACT_COMMIT, err) < 0)
+    if (enter_state_flags(m, MOLT_DS_ARTIFACT_COMMIT, commit_lazy(m) ? MOLT_STORE_LAZY : 0,
+                          err) < 0)
         return S_ABORT;
     if (scripts(m, "ArtifactCommit", "Enter", &e) < 0 ||
         module_call(m, MOLT_CALL_ARTIFACT_COMMIT, &e) < 0)

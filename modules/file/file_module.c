@@ -1161,9 +1161,12 @@ static int artifact_rollback(void *st)
 /* ArtifactCommit changes nothing a rollback needs: it leaves a mark for Cleanup, which deletes
  * the backups: a deployment value, saved with the host's record of state Cleanup, which follows
  * right after this returns; a cut before that record takes molt down the rollback path, which
- * does not see the value and finds every backup whole. With a host before the deployment
- * values, an empty file in tmp_dir(), not fsync'd: a mark lost by a power cut only keeps the
- * backups (Cleanup says so; the next install to the destination removes them). */
+ * does not see the value and finds every backup whole, or, when the cut also lost the host's
+ * lazy record of state ArtifactCommit (MOLT_CAP_LAZY_COMMIT), leaves the update awaiting its
+ * commit with the device as the install left it: nothing else changes here. With a host before
+ * the deployment values, an empty file in tmp_dir(), not fsync'd: a mark lost by a power cut
+ * only keeps the backups (Cleanup says so; the next install to the destination removes
+ * them). */
 static int artifact_commit(void *st)
 {
     fm *m = st;
@@ -1289,8 +1292,11 @@ static const struct molt_module_desc desc = {
     .payload_types = types,
     /* Download names nothing for a single file kept unnamed (stage_file); where it does (a tree,
      * data first, the fallback), its first kv_set or tmp_dir() makes the host's record durable
-     * before anything is named. */
-    .capabilities = MOLT_CAP_STREAMING | MOLT_CAP_ROLLBACK | MOLT_CAP_LAZY_DOWNLOAD,
+     * before anything is named. artifact_commit only sets a deployment value, whatever the
+     * plan (a host that honours the bits has dep_set; without it, the mark in tmp_dir() makes
+     * the host's record durable first). */
+    .capabilities = MOLT_CAP_STREAMING | MOLT_CAP_ROLLBACK | MOLT_CAP_LAZY_DOWNLOAD |
+                    MOLT_CAP_LAZY_COMMIT,
     .init = init,
     .fini = fini,
     .download = download,

@@ -215,11 +215,12 @@ int kit_device_setup(kit *k, char *msg, size_t cap)
             }
         snprintf(k->module_name, sizeof k->module_name, "%s", molt_native_desc(n)->name);
         k->caps = molt_native_caps(molt_native_desc(n));   /* the bits a host honours */
-        kit_info(k, "module: native %s %s (capabilities:%s%s%s%s)", molt_native_desc(n)->name,
+        kit_info(k, "module: native %s %s (capabilities:%s%s%s%s%s)", molt_native_desc(n)->name,
                  molt_native_desc(n)->version, k->caps & MOLT_CAP_STREAMING ? " streaming" : "",
                  k->caps & MOLT_CAP_ROLLBACK ? " rollback" : "",
                  k->caps & MOLT_CAP_REBOOT ? " reboot" : "",
-                 k->caps & MOLT_CAP_LAZY_DOWNLOAD ? " lazy-download" : "");
+                 k->caps & MOLT_CAP_LAZY_DOWNLOAD ? " lazy-download" : "",
+                 k->caps & MOLT_CAP_LAZY_COMMIT ? " lazy-commit" : "");
         molt_native_free(n);
         if (!claims) {
             snprintf(msg, cap, "module %s does not claim the artifact's payload type %s",

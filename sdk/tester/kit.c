@@ -758,6 +758,38 @@ static void check_kill(kit *k, const learnt *l, const char *base, const char *in
     effect_end(k, check, before, end_of(l, call, true), what, &s);
 }
 
+/* molt's command killed right after call returned, as a power cut that loses the store's newest
+ * record when that is still lazy (written without fdatasync, not made durable since): the store
+ * put back as saved (len bytes; NULL: no store), then the device reboots. True when so; else
+ * the case is reported: a FAIL, or a SKIP (durable_why says what made the record durable) when
+ * it was durable at the cut, molt then resumed. */
+static bool cut_losing_record(kit *k, const char *check, const char *command, const char *call,
+                              const char *saved, size_t len, const char *durable_why)
+{
+    char store[4300], msg[1100] = "", *rec = NULL;
+    size_t rec_len = 0;
+    snprintf(store, sizeof store, "%s/data/store.slots", k->root);
+    kit_result r;
+    kit_run(k, command, call, &r);
+    molt_slots_read_info info = {0};
+    bool lazy = molt_slots_read(store, 64u << 20, &rec, &rec_len, &info, NULL) == 0 && info.lazy;
+    free(rec);
+    if (!r.killed) {
+        kit_fail(k, check, "molt was not killed after %s (%s)", call, r.msg);
+    } else if (!lazy) {
+        kit_skip(k, check, "the record of state %s was durable at the cut: %s", call, durable_why);
+        kit_run(k, "resume", NULL, &r);
+    } else if (saved ? molt_write_file_atomic(store, saved, len, 0600, NULL) < 0
+                     : unlink(store) != 0) {
+        kit_fail(k, check, "cannot put the store %s back as before the %s", store, command);
+    } else if (kit_reboot(k, msg, sizeof msg) < 0) {
+        kit_fail(k, check, "%s", msg);
+    } else {
+        return true;
+    }
+    return false;
+}
+
 /* MOLT_CAP_LAZY_DOWNLOAD: molt records state Download without fdatasync for such a module, so a
  * power cut during Download may lose that record, and the device must then be as before the
  * install (the deployment never existed, Cleanup is not called). The kit kills molt right after
@@ -768,7 +800,7 @@ static void check_kill(kit *k, const learnt *l, const char *base, const char *in
 static void check_lazy_download(kit *k)
 {
     const char *check = "lazy-download-lost";
-    char before[65], store[4300], msg[1100] = "";
+    char before[65], store[4300];
     if (!k->native || !(k->caps & MOLT_CAP_LAZY_DOWNLOAD)) {
         kit_skip(k, check, "the module does not declare MOLT_CAP_LAZY_DOWNLOAD");
         return;
@@ -783,27 +815,13 @@ static void check_lazy_download(kit *k)
     int had = empty ? molt_store_save(store, empty, 0, NULL) : MOLT_ENOMEM;
     json_decref(empty);
     snprintf(store, sizeof store, "%s/data/store.slots", k->root);
-    char *saved = NULL, *rec = NULL;
-    size_t len = 0, rec_len = 0;
+    char *saved = NULL;
+    size_t len = 0;
     if (had == 0)
         had = molt_read_file(store, 64u << 20, &saved, &len, NULL);
-    kit_result r;
-    kit_run(k, "install", "Download", &r);
-    molt_slots_read_info info = {0};
-    bool lazy = molt_slots_read(store, 64u << 20, &rec, &rec_len, &info, NULL) == 0 && info.lazy;
-    free(rec);
-    if (!r.killed) {
-        kit_fail(k, check, "molt was not killed after Download (%s)", r.msg);
-    } else if (!lazy) {
-        kit_skip(k, check, "the record of state Download was durable at the cut: the module named "
-                 "something in this Download (kv_set, tmp_dir())");
-        kit_run(k, "resume", NULL, &r);
-    } else if (had == 0 ? molt_write_file_atomic(store, saved, len, 0600, NULL) < 0
-                        : unlink(store) != 0) {
-        kit_fail(k, check, "cannot put the store %s back as before the install", store);
-    } else if (kit_reboot(k, msg, sizeof msg) < 0) {
-        kit_fail(k, check, "%s", msg);
-    } else {
+    if (cut_losing_record(k, check, "install", "Download", had == 0 ? saved : NULL, len,
+                          "the module named something in this Download (kv_set, tmp_dir())")) {
+        kit_result r;
         kit_run(k, "resume", NULL, &r);
         char *state = kit_state(k);
         if (r.outcome != MOLT_OUTCOME_NOTHING)
@@ -818,6 +836,109 @@ static void check_lazy_download(kit *k)
         effect_end(k, check, before, END_BEFORE,
                    "after a power cut during Download that lost molt's record of it", NULL);
     }
+    free(saved);
+}
+
+/* After a cut that lost the record of state ArtifactCommit (check_lazy_commit): awaiting the
+ * commit, the state the install made (installed: its digest, "" without a probe), then a commit
+ * that succeeds and keeps that state. */
+static void commit_after_lost(kit *k, const char *check, const char *installed)
+{
+    const char *effect = "effect-lazy-commit-lost";
+    char lost[65] = "", after[65] = "", msg[1100] = "", diff[700] = "";
+    char *state = kit_state(k);
+    bool awaiting = strcmp(state, "awaiting-commit") == 0;
+    if (installed[0] && kit_probe(k, "lost", lost, msg, sizeof msg) < 0)
+        kit_fail(k, "effect-probe", "%s (case %s)", msg, check);
+    else if (installed[0] && strcmp(lost, installed) != 0)
+        kit_probe_diff(k, "install", "lost", diff, sizeof diff);
+    kit_result r;
+    kit_run(k, "commit", NULL, &r);
+    char *end = kit_state(k), *name = kit_artifact_name(k);
+    if (!awaiting)
+        kit_fail(k, check, "after losing the record of state ArtifactCommit, the state is "
+                 "\"%s\", expected awaiting-commit", state);
+    else if (r.lost || r.outcome != MOLT_OUTCOME_DONE)
+        kit_fail(k, check, "after losing the record of state ArtifactCommit, molt commit ended "
+                 "in %s, expected success (%s)", outcome_word(r.outcome), r.msg);
+    else if (strcmp(end, "idle") != 0 || strcmp(name, k->artifact_name) != 0)
+        kit_fail(k, check, "after losing the record of state ArtifactCommit and a commit, the "
+                 "state is \"%s\" with artifact_name \"%s\", expected idle with \"%s\"", end,
+                 name, k->artifact_name);
+    else
+        kit_pass(k, check);
+    free(state);
+    free(end);
+    free(name);
+    if (!lost[0])
+        return;
+    if (strcmp(lost, installed) != 0)
+        kit_fail(k, effect, "after a power cut right after ArtifactCommit returned that lost "
+                 "molt's record of it, the state is not the one the install made (probe digest "
+                 "%.16s, after the install %.16s; %s)", lost, installed, diff);
+    else if (kit_probe(k, "after", after, msg, sizeof msg) < 0)
+        kit_fail(k, "effect-probe", "%s (case %s)", msg, check);
+    else if (strcmp(after, installed) != 0)
+        kit_fail(k, effect, "after a power cut that lost molt's record of state ArtifactCommit "
+                 "and a commit, the state is not the one the install made (probe digest %.16s, "
+                 "after the install %.16s)", after, installed);
+    else
+        kit_pass(k, effect);
+}
+
+/* MOLT_CAP_LAZY_COMMIT: molt records state ArtifactCommit without fdatasync for such a module,
+ * so a power cut during or right after artifact_commit may lose that record, and the update must
+ * then await its commit with the state as the install left it (artifact_commit changed nothing
+ * outside the deployment values, which are lost with the record), and a commit must then
+ * succeed. The kit installs, keeps the store as the install left it, kills molt right after
+ * artifact_commit returned and, when the store's newest record is still lazy (the module made
+ * nothing durable that made the host write it durably: kv_set, tmp_dir()), puts the store back:
+ * the cut lost the record. It runs after the happy path: it ends with the update committed. */
+static void check_lazy_commit(kit *k, const learnt *l)
+{
+    const char *check = "lazy-commit-lost";
+    char before[65], installed[65] = "", store[4300], msg[1100] = "";
+    if (!k->native || !(k->caps & MOLT_CAP_LAZY_COMMIT)) {
+        kit_skip(k, check, "the module does not declare MOLT_CAP_LAZY_COMMIT");
+        return;
+    }
+    if (!l->rollback) {
+        kit_skip(k, check, "the module does not support rollback: molt commits within the "
+                 "install, after a durable record of state ArtifactInstall");
+        return;
+    }
+    if (kit_case_start(k, check) < 0)
+        return;
+    effect_before(k, before);
+    kit_result r;
+    kit_run(k, "install", NULL, &r);
+    for (int i = 0; i < 4 && r.outcome == MOLT_OUTCOME_REBOOT && !r.lost; i++) {
+        if (kit_reboot(k, msg, sizeof msg) < 0) {
+            kit_fail(k, check, "%s", msg);
+            return;
+        }
+        kit_run(k, "resume", NULL, &r);
+    }
+    if (r.lost || r.outcome != MOLT_OUTCOME_AWAIT_COMMIT) {
+        kit_fail(k, check, "the install ended in %s, expected awaiting commit (%s)",
+                 outcome_word(r.outcome), r.msg);
+        return;
+    }
+    if (k->probe && before[0] && kit_probe(k, "install", installed, msg, sizeof msg) < 0) {
+        kit_fail(k, "effect-probe", "%s (case %s)", msg, check);
+        installed[0] = '\0';
+    }
+    snprintf(store, sizeof store, "%s/data/store.slots", k->root);
+    char *saved = NULL;
+    size_t len = 0;
+    if (molt_read_file(store, 64u << 20, &saved, &len, NULL) < 0) {
+        kit_fail(k, check, "cannot read the store %s after the install", store);
+        return;
+    }
+    if (cut_losing_record(k, check, "commit", "ArtifactCommit", saved, len,
+                          "the module made something durable in this ArtifactCommit (kv_set, "
+                          "tmp_dir())"))
+        commit_after_lost(k, check, installed);
     free(saved);
 }
 
@@ -914,6 +1035,8 @@ void kit_run_checks(kit *k)
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1 && rolled_back)
             check_happy(k);
+        if (pass == 1)
+            check_lazy_commit(k, &l);
         for (int i = 0; i < n; i++)
             if ((end_of(&l, states[i], true) == END_BEFORE) == (pass == 0))
                 check_kill(k, &l, base, inc, states[i]);
@@ -991,8 +1114,11 @@ static const char usage_text[] =
     "                  only in Cleanup) and a checksum mismatch at the end of the payload leave\n"
     "                  it exactly as it was (effect-<check> lines); for a native module with\n"
     "                  MOLT_CAP_LAZY_DOWNLOAD, also a kill right after Download that loses\n"
-    "                  molt's record of state Download (lazy-download-lost). Without a probe:\n"
-    "                  one SKIP effects line, effects not verified\n"
+    "                  molt's record of state Download (lazy-download-lost), and with\n"
+    "                  MOLT_CAP_LAZY_COMMIT a kill right after ArtifactCommit that loses\n"
+    "                  molt's record of it: the update awaits its commit, the state as the\n"
+    "                  install left it (lazy-commit-lost). Without a probe: one SKIP effects\n"
+    "                  line, effects not verified\n"
     "  --expect-state SHA256  the SHA-256 of the probe's output after the install\n"
     "  --isolated      a native module's calls each run in a forked child (the config's\n"
     "                  native_isolated_modules)\n"

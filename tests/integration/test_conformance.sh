@@ -151,6 +151,8 @@ if [ -f "$NATIVE_TEST/broken_install.so" ]; then
         'FAIL effect-kill-ArtifactCommit: after a power cut right after ArtifactCommit returned and `molt resume` \(molt rolls back: backups may be dropped only in Cleanup\), the state is not the one before the install'
     broken broken-lazy "$NATIVE_TEST/broken_lazy.so" "$T/copy.mender" \
         'FAIL effect-lazy-download-lost: after a power cut during Download that lost molt.s record of it, the state is not the one before the install'
+    broken broken-lazy-commit "$NATIVE_TEST/broken_lazy_commit.so" "$T/copy.mender" \
+        'FAIL effect-lazy-commit-lost: after a power cut right after ArtifactCommit returned that lost molt.s record of it, the state is not the one the install made'
     # The correct module passes with its effects verified.
     rm -rf "$T/dest" && mkdir -p "$T/dest"
     kit native-copy-effects "$NATIVE_TEST/native_copy.so" "$T/copy.mender" --probe "$TREE_PROBE"

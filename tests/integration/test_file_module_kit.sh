@@ -4,7 +4,8 @@
 # (single-file with the data before and after dest_dir/filename, and into a folder that exists,
 # which is where a lost record of state Download is checked (MOLT_CAP_LAZY_DOWNLOAD), directory,
 # and the file type
-# with a file and a tree), including the kills in every state, Cleanup and ArtifactRollback
+# with a file and a tree), including the kills in every state, a lost record of state
+# ArtifactCommit (MOLT_CAP_LAZY_COMMIT, every artifact), Cleanup and ArtifactRollback
 # twice, and the manifest against the descriptor, and the effects through the manifest's probe
 # (the destination trees): install changes them, commit keeps them, every rollback, failure and
 # kill before the commit and a checksum mismatch at the end of the payload leave them as before. test_conformance.sh runs the kit on the
@@ -74,6 +75,12 @@ for a in sf-data-first sf-meta-first sf-folder-there directory file; do
     else
         grep -q "^SKIP lazy-download-lost.*durable" "$RUN_OUT" || fail "$a: lazy-download-lost not skipped as durable"
     fi
+    # MOLT_CAP_LAZY_COMMIT: whatever the plan, ArtifactCommit only sets a deployment value, so
+    # the record of state ArtifactCommit is lazy for every artifact, and losing it leaves the
+    # update awaiting its commit with the destinations as the install left them.
+    for c in lazy-commit-lost effect-lazy-commit-lost; do
+        grep -qx "PASS $c" "$RUN_OUT" || fail "$a: no passing $c"
+    done
     ! grep -q '^FAIL' "$RUN_OUT" || fail "$a: a check failed"
     pass "the file module passes the kit with $a"
 done

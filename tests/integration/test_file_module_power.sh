@@ -14,7 +14,9 @@
 # file module (MOLT_CAP_LAZY_DOWNLOAD) until the module names something (LOSE_RECORD=lazy: the
 # record was still lazy at the cut, so the cut may lose it: the store is put back as before the
 # install, and the device must be as before, molt idle; LOSE_RECORD=durable: the module named
-# something in Download, so the record must have been made durable).
+# something in Download, so the record must have been made durable), and when it lost the
+# store's record of state ArtifactCommit (MOLT_CAP_LAZY_COMMIT, lost_commit below: the update
+# awaits its commit again, the device as the install left it).
 # Artifacts: single-file (control files first: streamed into an unnamed file next to the
 # destination, kept open and unnamed, its plan in the deployment values, linked as its sibling
 # in ArtifactInstall, exchanged with it by RENAME_EXCHANGE; data first: staged, then moved), directory (tar streamed into a sibling tree, swapped with RENAME_EXCHANGE), and the
@@ -122,6 +124,20 @@ print(best[1] if best else '-')
 PY
 }
 
+# The end of a case: the destinations exactly REF (WANT names it), no sibling (.NAME.molt-*)
+# left, molt idle.
+expect_end() {  # WHAT REF WANT
+    if ! is_same "$2" "$DEST"; then
+        diff <(listing "$2") <(listing "$DEST") >&2 || true
+        cat "$RUN_ERR" >&2
+        fail "$1: the destination is not exactly $3"
+    fi
+    local left
+    left=$(find "$ROOT" -name '.*.molt-*')
+    [ -z "$left" ] || fail "$1: left behind: $left"
+    assert_eq idle "$(dev_state)" "$1: state"
+}
+
 # power CASE ARTIFACT WANT STEP...   STEP: install | commit | rollback, or COMMAND@KNOB where the
 # run is cut by MOLT_FILE_TEST_KILL=KNOB; then `molt resume`; WANT: old | new.
 # NO_EXCHANGE=1 in the environment of the call forces the rename fallback.
@@ -194,15 +210,7 @@ power() {
     fi
     local ref="$snapshot_old"
     [ "$want" = new ] && ref="$T/new-$art"
-    if ! is_same "$ref" "$DEST"; then
-        diff <(listing "$ref") <(listing "$DEST") >&2 || true
-        cat "$RUN_ERR" >&2
-        fail "power $name: after resume the destination is not exactly the $want content"
-    fi
-    local left
-    left=$(find "$ROOT" -name '.*.molt-*')
-    [ -z "$left" ] || fail "power $name: left behind: $left"
-    assert_eq idle "$(dev_state)" "power $name: state after resume"
+    expect_end "power $name, after resume" "$ref" "the $want content"
     pass "power loss: $name -> $want content"
 }
 
@@ -297,6 +305,51 @@ expect_rc 0 "commit dir after the rename fallback"
 is_same "$T/new-dir" "$DEST" || fail "the rename fallback did not install the new tree"
 pass "the rename fallback warns in the log (NOT ATOMIC) and installs"
 fi
+# The record of state ArtifactCommit, lazy for the file module (MOLT_CAP_LAZY_COMMIT: its
+# ArtifactCommit only sets a deployment value, whatever the plan), lost by a cut right after the
+# module's commit mark (the knob "committed"): the store is put back as the install left it. The
+# update awaits its commit again (`molt status`), the destinations exactly as the install left
+# them (the new content and its backups), and a commit, a rollback or a resume (which commits an
+# update awaiting its commit) ends it. A cut that keeps the record rolls back ("sf committed"
+# above).
+# lost_commit CASE ARTIFACT END   END: commit | rollback | resume; NO_EXCHANGE=1 as for power.
+lost_commit() {
+    local name=$1 art=$2 end=$3 rc=0 ref="$T/new-$2"
+    scenario "$([ "${NO_EXCHANGE:-0}" = 1 ] && echo fallback || echo "$art")" || return 0
+    once file_power_setup
+    reference "$art"
+    factory
+    [ "$end" = rollback ] && ref="$snapshot_old"
+    MOLT_FILE_TEST_NO_EXCHANGE=${NO_EXCHANGE:-0} molt_dev install "$T/$art.mender"
+    expect_rc 0 "lost commit record, $name: install"
+    rm -rf "$T/installed" && cp -a "$DEST" "$T/installed"
+    cp "$DEV_STORE" "$T/store.before"
+    MOLT_FILE_TEST_KILL=at=committed sh -c '"$@"; exit $?' sh timeout -k 5 "$MOLT_TIMEOUT" \
+        "$MOLT" --config "$DEV_CONF" commit >"$T/cut.out" 2>"$T/cut.err" || rc=$?
+    [ "$rc" = 137 ] ||
+        { cat "$T/cut.err" >&2; fail "lost commit record, $name: commit exit $rc, expected a SIGKILL (137)"; }
+    assert_eq l "$(newest_mark "$DEV_STORE")" "lost commit record, $name: the newest record's mark"
+    cp "$T/store.before" "$DEV_STORE"
+    assert_eq awaiting-commit "$(dev_state)" "lost commit record, $name: state"
+    if ! is_same "$T/installed" "$DEST"; then
+        diff <(listing "$T/installed") <(listing "$DEST") >&2 || true
+        fail "lost commit record, $name: the destinations are not as the install left them"
+    fi
+    molt_dev "$end"
+    expect_rc 0 "lost commit record, $name: $end"
+    expect_end "lost commit record, $name, after $end" "$ref" "the $([ "$end" = rollback ] && echo old || echo new) content"
+    pass "power loss: $name: the record of state ArtifactCommit lost, then $end"
+}
+lost_commit "sf, then commit" sf commit
+lost_commit "sf, then rollback" sf rollback
+lost_commit "sf, then resume" sf resume
+lost_commit "sf data-first, then commit" sfd commit
+lost_commit "dir, then commit" dir commit
+lost_commit "dir, then rollback" dir rollback
+lost_commit "ft, then resume" ft resume
+lost_commit "ft, then rollback" ft rollback
+NO_EXCHANGE=1 lost_commit "sf fallback, then commit" sf commit
+NO_EXCHANGE=1 lost_commit "sf fallback, then rollback" sf rollback
 # The commit mark is a deployment value: saved with the record of state Cleanup (no file in
 # tmp_dir()), so a cut in Cleanup finds it (the backup removed by the resumed Cleanup, "sf
 # cleanup-begin" above) and a cut before finds neither ("sf committed").

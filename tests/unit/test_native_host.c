@@ -536,6 +536,24 @@ static molt_module *module_with_values(fixture *f, const json_t *values, bool is
     return m;
 }
 
+/* A handle of the copy module whose deployment record holds no values, after Download of a
+ * native-copy artifact with extra_meta. The copy module names files in Download (tmp_dir(), the
+ * kv store): the record was made durable first, once (counted in this process only). */
+static molt_module *downloaded_with_record(fixture *f, const char *extra_meta, bool isolated)
+{
+    molt_source *src = NULL;
+    molt_artifact_reader *r = NULL;
+    make_artifact(f, "native-copy", extra_meta);
+    open_artifact(f, &src, &r);
+    n_record_syncs = 0;
+    molt_module *m = module_with_values(f, NULL, isolated);
+    assert_null(m->ops->values(m));
+    download_finish(m, r, src);
+    if (!isolated)
+        assert_int_equal(n_record_syncs, 1);
+    return m;
+}
+
 /* The deployment values (ABI 1.2, dep_get/dep_set): a value set in a call is visible to the
  * next, in this process and (given the record's values, as the machine saves them) in a new
  * handle; one the record did not get is lost; over MOLT_DEP_VALUES_MAX is refused. The copy
@@ -544,24 +562,15 @@ static molt_module *module_with_values(fixture *f, const json_t *values, bool is
 static void dep_values(fixture *f, bool isolated)
 {
     char values[2 * BUF];
-    molt_source *src = NULL;
-    molt_artifact_reader *r = NULL;
-    make_artifact(f, "native-copy", "");
-    open_artifact(f, &src, &r);
-    n_record_syncs = 0;
-    molt_module *m = module_with_values(f, NULL, isolated);
-    assert_null(m->ops->values(m));
-    download_finish(m, r, src);
-    /* the copy module names files in Download (tmp_dir(), the kv store): the record made
-     * durable first, once (counted in this process only) */
-    if (!isolated)
-        assert_int_equal(n_record_syncs, 1);
+    molt_module *m = downloaded_with_record(f, "", isolated);
     call_ok(m, MOLT_CALL_ARTIFACT_INSTALL);
     json_t *saved = json_deep_copy(m->ops->values(m));   /* as the machine saves them */
     assert_non_null(saved);
     assert_string_equal(json_string_value(json_object_get(saved, "seen")),
                         "446f776e6c6f61642c4172746966616374496e7374616c6c2c");   /* Download,ArtifactInstall, */
     call_ok(m, MOLT_CALL_ARTIFACT_COMMIT);   /* set, but never saved: lost below */
+    if (!isolated)   /* a value set in ArtifactCommit makes nothing durable: no record sync */
+        assert_int_equal(n_record_syncs, 1);
     m->ops->free(m);
     /* a new process: the record's values */
     m = module_with_values(f, saved, isolated);
@@ -576,6 +585,39 @@ static void dep_values(fixture *f, bool isolated)
                         "ArtifactCommit: Download,ArtifactInstall,\n"
                         "ArtifactRollback: Download,ArtifactInstall,\n"
                         "Cleanup: Download,ArtifactInstall,ArtifactRollback,\n");
+}
+
+/* The record's sync in ArtifactCommit (MOLT_CAP_LAZY_COMMIT: the machine may have saved state
+ * ArtifactCommit lazily): before a kv_set changes anything there, as in Download; not in
+ * ArtifactInstall or Cleanup, whose records are durable. A new handle, as in `molt commit`:
+ * its init runs in ArtifactCommit. */
+static void test_record_sync_in_commit(void **state)
+{
+    fixture *f = *state;
+    molt_module *m = downloaded_with_record(f, ", \"kv_set\": \"ArtifactCommit\"", false);
+    assert_int_equal(m->caps, MOLT_CAP_STREAMING | MOLT_CAP_ROLLBACK);
+    call_ok(m, MOLT_CALL_ARTIFACT_INSTALL);
+    m->ops->free(m);
+    m = module_with_values(f, NULL, false);
+    call_ok(m, MOLT_CALL_ARTIFACT_COMMIT);
+    assert_int_equal(n_record_syncs, 2);   /* its kv_set, once */
+    char path[2 * BUF];
+    snprintf(path, sizeof path, "%s/native/copy/kv/kv-set", f->data);
+    assert_text(path, "ArtifactCommit");
+    call_ok(m, MOLT_CALL_CLEANUP);         /* deletes the kv key "files": durable record */
+    assert_int_equal(n_record_syncs, 2);
+    m->ops->free(m);
+}
+
+/* The capability bits of ABI 1.2 are honoured from a module of minor 2 on (molt_native_caps). */
+static void test_caps_by_minor(void **state)
+{
+    (void)state;
+    const uint32_t all = MOLT_CAP_STREAMING | MOLT_CAP_LAZY_DOWNLOAD | MOLT_CAP_LAZY_COMMIT;
+    struct molt_module_desc d = {MOLT_MODULE_V1_MINOR(1), .capabilities = all};
+    assert_int_equal(molt_native_caps(&d), MOLT_CAP_STREAMING);
+    d.abi_minor = 2;
+    assert_int_equal(molt_native_caps(&d), all);
 }
 
 static void test_dep_values_in_process(void **state)
@@ -813,6 +855,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_header_from_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dep_values_in_process, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dep_values_isolated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_record_sync_in_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_caps_by_minor, setup, teardown),
     };
     return fx_run_group_tests(argc, argv, tests, NULL, NULL);
 }

@@ -70,9 +70,24 @@ MOLT_MODULE_EXPORT const struct molt_module_desc *molt_module_entry(void);
  * the bit). What the module must not do with the bit: create, rename or remove a file or folder
  * outside tmp_dir() in download before one of those calls. */
 #define MOLT_CAP_LAZY_DOWNLOAD (1u << 3)
+/* ABI 1.2 (read from a module of minor 2 or later): artifact_commit makes nothing durable and
+ * changes nothing outside the deployment's values (it records the commit with dep_set, and
+ * does nothing else the device or a later call could see). The host then records state
+ * ArtifactCommit without waiting for the disk: a power cut during artifact_commit or right
+ * after it may lose that record, and the update is then awaiting its commit again, as before
+ * `molt commit` ran (the values artifact_commit set are lost with the record), instead of
+ * rolling back; a cut that keeps the record rolls back as without the bit. `molt commit` has
+ * not said success in either case. A module that sometimes does more may still set it: before
+ * kv_set or kv_delete changes anything in artifact_commit, and before its first tmp_dir() or
+ * files_dir(), the host makes the record durable (from then on a cut rolls back as without the
+ * bit). What the module must not do with the bit: change a file, a folder or anything else
+ * outside the deployment values in artifact_commit before one of those calls.
+ * molt-module-test checks it (lazy-commit-lost). */
+#define MOLT_CAP_LAZY_COMMIT (1u << 4)
 /* Bits the host of this ABI knows; a module setting others is still loaded (they are ignored). */
-#define MOLT_CAP_KNOWN \
-    (MOLT_CAP_STREAMING | MOLT_CAP_ROLLBACK | MOLT_CAP_REBOOT | MOLT_CAP_LAZY_DOWNLOAD)
+#define MOLT_CAP_KNOWN                                                                        \
+    (MOLT_CAP_STREAMING | MOLT_CAP_ROLLBACK | MOLT_CAP_REBOOT | MOLT_CAP_LAZY_DOWNLOAD |      \
+     MOLT_CAP_LAZY_COMMIT)
 
 /* ---- return values ---------------------------------------------------------------------------
  * Every function below returns 0 on success or a negative MOLT_E* code of <molt/error.h> (the
@@ -165,7 +180,8 @@ struct molt_module_desc {
      * drops nothing a rollback needs: it records the commit (dep_set, which is saved with the
      * record after the call: a cut before it finds the value unset; or kv_set) and backups are
      * dropped in cleanup, which runs only after ArtifactCommit_Leave was recorded (or after a rollback).
-     * molt-module-test checks this with a kill right after artifact_commit returned. */
+     * molt-module-test checks this with a kill right after artifact_commit returned. With
+     * MOLT_CAP_LAZY_COMMIT a power cut there may instead leave the update awaiting its commit. */
     int (*artifact_commit)(void *state);
     /* SupportsRollback: returns 1 (Yes), 0 (No) or a negative code. A query, as above. */
     int (*supports_rollback)(void *state);

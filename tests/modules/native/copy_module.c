@@ -12,7 +12,8 @@
  *   Cleanup           drop the backups
  * Every call appends its name to work_dir()/calls. Meta-data {"fail": "<State>"} makes that
  * state fail, {"hang": "<State>"} makes it wait forever (for timeouts), {"crash": "<State>"}
- * makes it die of SIGSEGV the first time (kv key "crashed-<State>" remembers), {"write_to":
+ * makes it die of SIGSEGV the first time (kv key "crashed-<State>" remembers), {"kv_set":
+ * "<State>"} makes that state set the kv key "kv-set" (to the state's name), {"write_to":
  * "<file>"} makes Download copy the payload into that file instead (/dev/full: a write that
  * fails with ENOSPC), {"sink_stop": true} makes Download set a counting payload sink, read one
  * block and return with the rest unread, and ArtifactInstall fail unless the sink got exactly
@@ -28,6 +29,9 @@
  *   TEST_BROKEN_LAZY: declares MOLT_CAP_LAZY_DOWNLOAD, yet Download creates <dest>/leftover
  *                     (which Cleanup removes) before anything that makes the host's record
  *                     durable, and stages nothing: a cut that loses the record leaves it
+ *   TEST_BROKEN_LAZY_COMMIT: declares MOLT_CAP_LAZY_COMMIT, yet ArtifactCommit creates
+ *                     <dest>/leftover (which Cleanup removes): a cut that loses the record of
+ *                     state ArtifactCommit leaves the update awaiting its commit with it
  * (the BROKEN variants are modules the conformance kit must fail, tests/integration/
  * test_conformance.sh). */
 #include <molt/sdk.h>
@@ -49,6 +53,9 @@
 #endif
 #if defined TEST_BROKEN_LAZY && !defined TEST_CAPS
 #define TEST_CAPS (MOLT_CAP_STREAMING | MOLT_CAP_ROLLBACK | MOLT_CAP_LAZY_DOWNLOAD)
+#endif
+#if defined TEST_BROKEN_LAZY_COMMIT && !defined TEST_CAPS
+#define TEST_CAPS (MOLT_CAP_STREAMING | MOLT_CAP_ROLLBACK | MOLT_CAP_LAZY_COMMIT)
 #endif
 #ifndef TEST_CAPS
 #define TEST_CAPS (MOLT_CAP_STREAMING | MOLT_CAP_ROLLBACK)
@@ -131,6 +138,13 @@ static int enter(state *s, const char *call)
         while (hit)
             pause();
     }
+    char *kv_in = NULL;
+    if (molt_sdk_json_string(s->host->meta_data(s->host), "/kv_set", &kv_in, NULL) == 0) {
+        int hit = strcmp(kv_in, call) == 0;
+        free(kv_in);
+        if (hit && s->host->kv_set(s->host, "kv-set", call, strlen(call)) < 0)
+            return MOLT_EIO;
+    }
     if (molt_sdk_json_string(s->host->meta_data(s->host), "/fail", &fail, NULL) == 0) {
         int hit = strcmp(fail, call) == 0;
         free(fail);
@@ -196,7 +210,7 @@ static int meta_flag(const struct molt_host_api *h, const char *pointer)
     return molt_sdk_json_bool(h->meta_data(h), pointer, &v, NULL) == 0 && v;
 }
 
-#ifdef TEST_BROKEN_LAZY
+#if defined TEST_BROKEN_LAZY || defined TEST_BROKEN_LAZY_COMMIT
 /* <dest>/leftover (malloc'd), or NULL. */
 static char *leftover_path(const struct molt_host_api *h)
 {
@@ -209,6 +223,17 @@ static char *leftover_path(const struct molt_host_api *h)
 }
 #endif
 
+#if defined TEST_BROKEN_LAZY || defined TEST_BROKEN_LAZY_COMMIT
+static void make_leftover(const struct molt_host_api *h)
+{
+    char *left = leftover_path(h);
+    FILE *f = left ? fopen(left, "w") : NULL;
+    if (f)
+        fclose(f);
+    free(left);
+}
+#endif
+
 static int download(void *st)
 {
     state *s = st;
@@ -218,11 +243,7 @@ static int download(void *st)
     if (r < 0)
         return r;
 #ifdef TEST_BROKEN_LAZY
-    char *left = leftover_path(h);
-    FILE *f = left ? fopen(left, "w") : NULL;
-    if (f)
-        fclose(f);
-    free(left);
+    make_leftover(h);
     return 0;
 #endif
     if (meta_flag(h, "/sink_stop")) {
@@ -436,6 +457,10 @@ static int artifact_commit(void *st)
 {
     state *s = st;
     int r = enter(s, "ArtifactCommit");
+#ifdef TEST_BROKEN_LAZY_COMMIT
+    if (r == 0)
+        make_leftover(s->host);
+#endif
 #ifdef TEST_BROKEN_COMMIT
     return r < 0 ? r : each_file(s, drop_backup);
 #else
@@ -452,7 +477,7 @@ static int cleanup(void *st)
 {
     state *s = st;
     int r = enter(s, "Cleanup");
-#ifdef TEST_BROKEN_LAZY
+#if defined TEST_BROKEN_LAZY || defined TEST_BROKEN_LAZY_COMMIT
     char *left = leftover_path(s->host);
     if (left)
         unlink(left);

@@ -162,6 +162,14 @@ if [ -f "$NATIVE_TEST/broken_install.so" ]; then
     done
     ! grep -q '^SKIP effect' "$RUN_OUT" || fail "native-copy with a probe: an effect check skipped"
     pass "the native copy module passes with its effects verified"
+    # A module declaring MOLT_CAP_LAZY_COMMIT without an artifact_commit: no call to cut after,
+    # so the kit says it skips lazy-commit-lost (and does not wait for a kill that never comes).
+    rm -rf "$T/dest" && mkdir -p "$T/dest"
+    kit lazy-no-commit "$NATIVE_TEST/lazy_no_commit.so" "$T/copy.mender" --probe "$TREE_PROBE"
+    expect_rc 0 "the kit on a lazy-commit module without artifact_commit"
+    grep -q '^SKIP lazy-commit-lost: ArtifactCommit is not implemented' "$RUN_OUT" ||
+        fail "lazy-no-commit: lazy-commit-lost not skipped: $(grep lazy-commit "$RUN_OUT")"
+    pass "the kit skips lazy-commit-lost, and says why, for a module without artifact_commit"
     # --expect-state: the digest the author expects after the install.
     mkdir -p "$T/expect" && cp "$T/src/payload.bin" "$T/expect/"
     want=$(PROBE_DIR="$T/expect" MOLT_KIT_PAYLOAD_DIR=/nonexistent sh -c "$TREE_PROBE" | sha256sum | cut -d' ' -f1)

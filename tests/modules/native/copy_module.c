@@ -32,6 +32,8 @@
  *   TEST_BROKEN_LAZY_COMMIT: declares MOLT_CAP_LAZY_COMMIT, yet ArtifactCommit creates
  *                     <dest>/leftover (which Cleanup removes): a cut that loses the record of
  *                     state ArtifactCommit leaves the update awaiting its commit with it
+ *   TEST_NO_COMMIT: declares MOLT_CAP_LAZY_COMMIT without an artifact_commit (NULL: the
+ *                     commit succeeds doing nothing), for the kit's skip of lazy-commit-lost
  * (the BROKEN variants are modules the conformance kit must fail, tests/integration/
  * test_conformance.sh). */
 #include <molt/sdk.h>
@@ -55,6 +57,9 @@
 #define TEST_CAPS (MOLT_CAP_STREAMING | MOLT_CAP_ROLLBACK | MOLT_CAP_LAZY_DOWNLOAD)
 #endif
 #if defined TEST_BROKEN_LAZY_COMMIT && !defined TEST_CAPS
+#define TEST_CAPS (MOLT_CAP_STREAMING | MOLT_CAP_ROLLBACK | MOLT_CAP_LAZY_COMMIT)
+#endif
+#if defined TEST_NO_COMMIT && !defined TEST_CAPS
 #define TEST_CAPS (MOLT_CAP_STREAMING | MOLT_CAP_ROLLBACK | MOLT_CAP_LAZY_COMMIT)
 #endif
 #ifndef TEST_CAPS
@@ -453,6 +458,7 @@ static int drop_backup(state *s, const char *dest, const char *name, struct molt
     return r;
 }
 
+#ifndef TEST_NO_COMMIT
 static int artifact_commit(void *st)
 {
     state *s = st;
@@ -467,6 +473,7 @@ static int artifact_commit(void *st)
     return r;
 #endif
 }
+#endif
 
 static int artifact_failure(void *st)
 {
@@ -500,7 +507,9 @@ static const struct molt_module_desc desc = {
     .fini = fini,
     .download = download,
     .artifact_install = artifact_install,
+#ifndef TEST_NO_COMMIT
     .artifact_commit = artifact_commit,
+#endif
     .artifact_rollback = artifact_rollback,
     .artifact_failure = artifact_failure,
     .cleanup = cleanup,

@@ -17,11 +17,14 @@
 #include "util/encoding.h"
 
 #define MAX_VERSION 4096
-/* Payload bytes pass through SLOTS buffers of SLOT_SIZE bytes, allocated once per reader.
- * 4 x 128 KiB reads as fast as 4 x 256 KiB (gzip and zstd, docs/performance.md); 64 KiB slots
- * made zstd reads ~20% slower. */
+/* Payload bytes pass through SLOTS buffers of up to SLOT_SIZE bytes. 4 x 128 KiB reads as fast
+ * as 4 x 256 KiB (gzip and zstd, docs/performance.md); 64 KiB slots made zstd reads ~20% slower.
+ * A slot is allocated when it is first filled, and grown (never shrunk) up to what is left of the
+ * file, in SLOT_STEP steps: a small artifact's payload takes one small slot from the heap instead
+ * of 512 KiB that malloc maps, faults in and unmaps (docs/performance.md). */
 #define SLOTS 4
 #define SLOT_SIZE (128u << 10)
+#define SLOT_STEP (4u << 10)
 /* The compressed header member: its uncompressed content is capped separately. */
 #define MAX_HEADER_MEMBER_STORED (MOLT_ARTIFACT_MAX_HEADER_TOTAL + (1u << 20))
 
@@ -71,7 +74,8 @@ struct molt_artifact_reader {
 
     /* Payload bytes are copied into these slots and hashed on a worker thread. */
     molt_read_hasher *hasher;
-    unsigned char *slots;
+    unsigned char *slots[SLOTS];
+    size_t slot_cap[SLOTS];        /* bytes allocated at slots[i] */
     uint64_t slot_count;
     uint64_t slot_seq[SLOTS];
     const unsigned char *blk;  /* unread rest of the last block, for molt_artifact_reader_read */
@@ -672,7 +676,6 @@ static int end_file(molt_artifact_reader *r, molt_err *err)
 static ssize_t fetch_block(molt_artifact_reader *r, const void **ret_buf, molt_err *err)
 {
     size_t idx = (size_t)(r->slot_count % SLOTS);
-    unsigned char *slot = r->slots + idx * SLOT_SIZE;
     size_t filled = 0;
     int rc;
 
@@ -680,7 +683,29 @@ static ssize_t fetch_block(molt_artifact_reader *r, const void **ret_buf, molt_e
         molt_read_hasher_wait(r->hasher, r->slot_seq[idx]);
     if ((rc = sink_check(r, err)) < 0)
         return fail(r, rc, err);
-    while (filled < SLOT_SIZE) {
+    size_t cap = 0;   /* stays 0 when the entry has ended and nothing of it is left to copy */
+    if (r->lb_len > 0 || !r->entry_eof) {
+        /* The slot is idle now (hashed and sunk, and the caller is done with what it returned
+         * before). It is grown to what is left of the file and one byte more, so that the block
+         * ends where it does with SLOT_SIZE: at the file's end, found in the same fill. */
+        uint64_t left = (uint64_t)(r->file_size - r->file_pos);
+        size_t want = left >= SLOT_SIZE - SLOT_STEP
+                          ? SLOT_SIZE
+                          : ((size_t)left + SLOT_STEP) / SLOT_STEP * SLOT_STEP;
+        if (r->slot_cap[idx] < want) {
+            free(r->slots[idx]);
+            r->slot_cap[idx] = 0;
+            if (!(r->slots[idx] = malloc(want))) {
+                rc = molt_err_set(err, MOLT_ENOMEM, "data/0000/%s: out of memory",
+                                  r->file_name);
+                return fail(r, rc, err);
+            }
+            r->slot_cap[idx] = want;
+        }
+        cap = r->slot_cap[idx];
+    }
+    unsigned char *slot = r->slots[idx];
+    while (filled < cap) {
         if (r->lb_len == 0) {
             if (r->entry_eof)
                 break;
@@ -690,7 +715,7 @@ static ssize_t fetch_block(molt_artifact_reader *r, const void **ret_buf, molt_e
             if (rc == 0)
                 break;
         }
-        size_t take = r->lb_len < SLOT_SIZE - filled ? r->lb_len : SLOT_SIZE - filled;
+        size_t take = r->lb_len < cap - filled ? r->lb_len : cap - filled;
         memcpy(slot + filled, r->lb, take);
         r->lb += take;
         r->lb_len -= take;
@@ -806,9 +831,6 @@ static int start_file(molt_artifact_reader *r, struct archive_entry *e, molt_err
         return molt_err_set(err, MOLT_EFORMAT, "%s: payload file %s appears twice", r->member,
                             name);
     if (!r->hasher) {
-        r->slots = malloc(SLOTS * SLOT_SIZE);
-        if (!r->slots)
-            return molt_err_set(err, MOLT_ENOMEM, "%s: out of memory", r->member);
         rc = molt_read_hasher_new(&r->hasher, err);
         if (rc < 0)
             return rc;
@@ -889,6 +911,7 @@ void molt_artifact_reader_free(molt_artifact_reader *r)
         archive_read_free(r->outer);
     molt_artifact_info_free(r->info);
     molt_read_hasher_free(r->hasher);
-    free(r->slots);
+    for (size_t i = 0; i < SLOTS; i++)
+        free(r->slots[i]);
     free(r);
 }

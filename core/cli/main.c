@@ -14,6 +14,7 @@
 #include "config/config.h"
 #include "fleet.h"
 #include "host/module_manifest.h"
+#include "host/native_host.h"
 #include "host/registry.h"
 #include "progress.h"
 #include "state/machine.h"
@@ -431,6 +432,9 @@ int main(int argc, char **argv)
         code = molt_cli_fleet(c.command, cfg, c.check);
         goto out;
     }
+    /* One machine and at most one module load, then exit: unmapping the module is left to the
+     * exit (the daemon's jobs unload theirs, molt_cli_fleet above). */
+    molt_native_keep_mapped();
     if (molt_machine_open(&m, cfg, &err) < 0) {
         fprintf(stderr, "molt: %s\n", err.msg);
         code = EXIT_FAIL;

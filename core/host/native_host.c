@@ -81,6 +81,9 @@ struct molt_native {
     const struct molt_module_desc *desc;
 };
 
+/* molt_native_keep_mapped: modules are left mapped at molt_native_free (one-shot processes). */
+static bool keep_mapped;
+
 /* ---- loading and the ABI checks ------------------------------------------------------------ */
 
 static bool valid_word(const char *s, size_t max)
@@ -190,6 +193,10 @@ int molt_native_load(molt_native **ret, const char *path, molt_err *err)
     *ret = n;
     return 0;
 fail:
+    /* What was refused is unloaded now, whatever keep_mapped says: its image is not used again. */
+    if (n->dl)
+        dlclose(n->dl);
+    n->dl = NULL;
     molt_native_free(n);
     return r;
 }
@@ -220,11 +227,16 @@ bool molt_native_claims(const molt_native *n, const char *type)
     return false;
 }
 
+void molt_native_keep_mapped(void)
+{
+    keep_mapped = true;
+}
+
 void molt_native_free(molt_native *n)
 {
     if (!n)
         return;
-    if (n->dl)
+    if (n->dl && !keep_mapped)
         dlclose(n->dl);
     free(n->path);
     free(n);

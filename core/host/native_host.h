@@ -35,8 +35,19 @@ uint32_t molt_native_caps(const struct molt_module_desc *d);
 /* True if the module claims payload type. */
 bool molt_native_claims(const molt_native *n, const char *type);
 
-/* dlclose and free; NULL is fine. */
+/* dlclose (unless molt_native_keep_mapped was called) and free; NULL is fine. */
 void molt_native_free(molt_native *n);
+
+/* For a process that exits once its one command is done (the molt CLI): from now on
+ * molt_native_free leaves the module and its libraries mapped, and the process's exit unmaps
+ * them. dlclose at the end of such a command only repeated what exit does (the unmapping, ~0.04
+ * ms of a small update's commands): the module's fini has run by then (its molt_module free),
+ * and its ELF destructors and atexit handlers run at exit instead (_dl_fini) as at dlclose. A
+ * module loaded again in the same process gets the mapping it had, with its globals as the last
+ * use left them (as with any dlopen of a module already loaded). A module that molt_native_load
+ * refuses is unloaded at once all the same. The daemon does not call it: it unloads every module
+ * after its job (docs/performance.md, "The idle daemon"). Not thread-safe: call it at start. */
+void molt_native_keep_mapped(void);
 
 /* What a module file declares, as molt_native_probe read it. */
 typedef struct molt_native_decl {

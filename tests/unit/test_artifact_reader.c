@@ -20,6 +20,13 @@
 
 static char g_dir[64];
 
+/* The payload files of sizes.mender (test_block_sizes). */
+static const size_t block_sizes[] = {
+    1024, 0, 1, 300000, 4095, 4096, 126975, 126976, 131071, 131072, 131073, 5, 262144, 7000,
+};
+/* The reader's blocks: 128 KiB, the last of a file shorter. */
+#define BLOCK (128u << 10)
+
 /* Split an artifact into DIR/{version,hdr/,files/,hdr.order,data.order}. */
 static const char unpack_sh[] =
     "set -e; a=$1; d=$2; rm -rf \"$d\"; mkdir -p \"$d/outer\" \"$d/hdr\" \"$d/files\"\n"
@@ -136,6 +143,23 @@ static void build_artifacts(const char *dir)
     /* The small file (file2.txt) before the large one (payload.bin), for test_small_first. */
     must_run("cp -r base small-first && tac base/data.order > small-first/data.order && "
              "bash repack.sh \"$PWD/small-first\" \"$PWD/small-first.mender\" gz");
+    /* Files around the reader's slot sizes (4 KiB steps, 128 KiB), in an order that reuses
+     * and grows its slots, for test_block_sizes; and an artifact of one 1 KiB file, smaller
+     * than a file source's buffer. */
+    char sizes_cmd[1024] = "rm -rf sizes && cp -r base sizes && rm -rf sizes/files/* && "
+                           ": > sizes/data.order && cd sizes/files";
+    for (size_t i = 0; i < sizeof block_sizes / sizeof block_sizes[0]; i++) {
+        size_t len = strlen(sizes_cmd);
+        snprintf(sizes_cmd + len, sizeof sizes_cmd - len,
+                 " && head -c %zu /dev/urandom > s%02zu && echo s%02zu >> ../data.order",
+                 block_sizes[i], i, i);
+    }
+    must_run(sizes_cmd);
+    must_run("bash repack.sh \"$PWD/sizes\" \"$PWD/sizes.mender\" gz");
+    must_run("rm -rf tiny && cp -r base tiny && rm -rf tiny/files/* && "
+             "head -c 1024 /dev/urandom > tiny.bin && cp tiny.bin tiny/files/ && "
+             "echo tiny.bin > tiny/data.order && "
+             "bash repack.sh \"$PWD/tiny\" \"$PWD/tiny.mender\" none");
 }
 
 static int setup_group(void **state)
@@ -889,6 +913,74 @@ static void test_small_first(void **state)
 }
 
 /* Every truncation of a complete artifact is refused with a clear message. */
+/* Every payload file, small or large, read through read_block comes in blocks of 128 KiB and
+ * a shorter last one, with its bytes; whatever the source hands the reader at a time. */
+static void test_block_sizes(void **state)
+{
+    (void)state;
+    size_t art_len;
+    unsigned char *art = load("sizes.mender", &art_len);
+    for (int pass = 0; pass < 3; pass++) {
+        molt_source *src = NULL;
+        chunk_source chunks;
+        molt_artifact_reader *r = NULL;
+        molt_err err = { 0 };
+        if (pass == 0) {
+            assert_int_equal(molt_source_file_new(&src, P("sizes.mender"), &err), 0);
+        } else {
+            chunk_init(&chunks, art, art_len, pass == 1 ? 1000 : 200000);
+            src = &chunks.base;
+        }
+        if (molt_artifact_reader_open(&r, src, NULL, &err) < 0)
+            fail_msg("pass %d: %s", pass, err.msg);
+        for (size_t i = 0; i < sizeof block_sizes / sizeof block_sizes[0]; i++) {
+            char file[16], want_name[16];
+            const char *name;
+            int64_t size;
+            size_t want_len, got = 0;
+            snprintf(want_name, sizeof want_name, "s%02zu", i);
+            snprintf(file, sizeof file, "sizes/files/s%02zu", i);
+            unsigned char *want = load(file, &want_len);
+            assert_int_equal(want_len, block_sizes[i]);
+            assert_int_equal(molt_artifact_reader_next(r, &name, &size, &err), 1);
+            assert_string_equal(name, want_name);
+            assert_int_equal(size, (int64_t)want_len);
+            for (;;) {
+                const void *b;
+                ssize_t n = molt_artifact_reader_read_block(r, &b, &err);
+                if (n < 0)
+                    fail_msg("pass %d, %s: %s", pass, name, err.msg);
+                if (n == 0)
+                    break;
+                size_t left = want_len - got;
+                assert_int_equal((size_t)n, left < BLOCK ? left : BLOCK);
+                assert_memory_equal(b, want + got, (size_t)n);
+                got += (size_t)n;
+            }
+            assert_int_equal(got, want_len);
+            free(want);
+        }
+        expect_end(r);
+        molt_artifact_reader_free(r);
+        if (pass == 0)
+            molt_source_free(src);
+    }
+    free(art);
+}
+
+/* An artifact smaller than a file source's buffer, read from its file. */
+static void test_tiny_from_file(void **state)
+{
+    (void)state;
+    molt_source *src;
+    for (size_t bufsize = 0; bufsize <= 100; bufsize += 100) {
+        molt_artifact_reader *r = open_ok("tiny.mender", &src);
+        expect_file(r, "tiny.bin", bufsize);
+        expect_end(r);
+        close_art(r, src);
+    }
+}
+
 static void test_truncated(void **state)
 {
     (void)state;
@@ -1110,6 +1202,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_source_error),
         cmocka_unit_test(test_fork_between_files),
         cmocka_unit_test(test_small_first),
+        cmocka_unit_test(test_block_sizes),
+        cmocka_unit_test(test_tiny_from_file),
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_version_refused),
         cmocka_unit_test(test_augmented_refused),

@@ -6,6 +6,7 @@
  * child), streaming and files mode, including a module that dies of SIGSEGV. */
 #include "fixture.h"
 
+#include <dlfcn.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-truncation"
@@ -160,6 +162,76 @@ static void test_refusals(void **state)
     snprintf(want, sizeof want, "module %s: no symbol molt_module_entry: not a molt native module",
              path);
     assert_string_equal(err.msg, want);
+}
+
+/* Whether the shared object at path is mapped in this process (RTLD_NOLOAD maps nothing). */
+static bool is_mapped(const char *path)
+{
+    void *dl = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+    if (dl)
+        dlclose(dl);   /* the reference RTLD_NOLOAD took */
+    return dl != NULL;
+}
+
+/* The module is unloaded by molt_native_free (keep false: as the daemon needs, for its idle
+ * RSS) or left mapped (keep true), and a module that molt_native_load refused is never left
+ * mapped. NULL, or what went wrong (no cmocka assertion: test_keep_mapped runs it in a child). */
+static const char *check_unloads(const fixture *f, bool keep)
+{
+    char ok[BUF], refused[BUF];
+    molt_err err = {0};
+    molt_native *n = NULL;
+    mod_path(f, "probe_ok", ok, sizeof ok);
+    mod_path(f, "probe_major2", refused, sizeof refused);
+    if (is_mapped(ok))
+        return "probe_ok is mapped before it is loaded";
+    if (molt_native_load(&n, ok, &err) != 0)
+        return "probe_ok does not load";
+    if (!is_mapped(ok))
+        return "probe_ok is not mapped once loaded";
+    molt_native_free(n);
+    if (is_mapped(ok) != keep)
+        return keep ? "probe_ok was unmapped by molt_native_free"
+                    : "probe_ok is still mapped after molt_native_free";
+    if (molt_native_load(&n, refused, &err) != MOLT_EUNSUPPORTED)
+        return "probe_major2 was not refused";
+    if (is_mapped(refused))
+        return "probe_major2 is still mapped after its refusal";
+    return NULL;
+}
+
+static void test_free_unloads(void **state)
+{
+    const char *why = check_unloads(*state, false);
+    if (why)
+        fail_msg("%s", why);
+}
+
+/* After molt_native_keep_mapped (the CLI's one-shot commands), molt_native_free leaves the
+ * module mapped for the exit to unmap, and a refused module is still unloaded at once. In a
+ * child: the switch is for the rest of a process. */
+static void test_keep_mapped(void **state)
+{
+    int pipefd[2];
+    assert_int_equal(pipe(pipefd), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        molt_native_keep_mapped();
+        const char *why = check_unloads(*state, true);
+        if (why && write(pipefd[1], why, strlen(why)) < 0)
+            _exit(2);
+        _exit(why ? 1 : 0);
+    }
+    close(pipefd[1]);
+    char why[256] = "";
+    ssize_t len = read(pipefd[0], why, sizeof why - 1);
+    close(pipefd[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("child: %s", len > 0 ? why : "died");
 }
 
 /* ---- the registry ---------------------------------------------------------------------------- */
@@ -838,6 +910,8 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_load_minor0, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_free_unloads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keep_mapped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_registry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tmp_dir_made_durable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deploy_in_process, setup, teardown),

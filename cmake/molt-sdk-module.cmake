@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # molt_sdk_add_module(<name> <source>...): a native molt module <name>.so built against the SDK
 # (find_package(molt-sdk) includes this; molt's own tree uses it for its built-in modules):
-#  - a MODULE library linking molt::molt-sdk, named <name>.so (no "lib" prefix);
+#  - a MODULE library linking molt::molt-sdk, named <name>.so (no "lib" prefix); or the target
+#    MOLT_SDK_LINK names, when the caller's scope sets it (molt's own tree sets molt-sdk-static
+#    for the modules it ships: modules/CMakeLists.txt);
 #  - hidden visibility and a version script exporting molt_module_entry alone, so that nothing
 #    of the module (nor of a static library linked into it) can clash with molt or another
 #    module in molt's process;
@@ -18,7 +20,11 @@ endfunction()
 # it needs it, e.g. the file module's tar support (modules/file: file-tar.so).
 function(molt_sdk_add_shared_object name symbol)
   add_library(${name} MODULE ${ARGN})
-  target_link_libraries(${name} PRIVATE molt::molt-sdk)
+  if(MOLT_SDK_LINK)
+    target_link_libraries(${name} PRIVATE ${MOLT_SDK_LINK})
+  else()
+    target_link_libraries(${name} PRIVATE molt::molt-sdk)
+  endif()
   set(script ${CMAKE_CURRENT_BINARY_DIR}/${name}.molt-module.sym)
   file(WRITE ${script} "{ global: ${symbol}; local: *; };\n")
   target_link_options(${name} PRIVATE -Wl,--version-script=${script})

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # The file module's tar support is loaded only when a payload needs it (issue 18;
 # docs/file-module.md "Where the tar support lives"):
-#  - file.so needs no libarchive nor its libraries (DT_NEEDED), in any build; its tar support
-#    file.d/file-tar.so exports its entry alone;
+#  - file.so needs no libarchive nor its libraries (DT_NEEDED), in any build, nor libmolt-sdk.so
+#    (molt's own modules link the SDK's archive: modules/CMakeLists.txt); its tar support
+#    file.d/file-tar.so exports its entry alone and needs no libmolt-sdk.so either;
 #  - a single-file install + commit (LD_DEBUG=files of every process of molt) loads file.so but
 #    not file-tar.so, nor, where libarchive is linked statically, libacl, liblz4 or libbz2;
 #  - a directory install loads file-tar.so from file.d/ beside the file.so molt loaded, and
@@ -23,13 +24,18 @@ needed() {  # FILE: its DT_NEEDED libraries, one a line
     readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'
 }
 libs=$(needed "$native/file.so")
-grep -q '^libmolt-sdk\.so' <<<"$libs" || fail "no NEEDED entries read from file.so: $libs"
+grep -q '^libc\.so' <<<"$libs" || fail "no NEEDED entries read from file.so: $libs"
 if grep -E '^lib(archive|acl|lz4|bz2|lzma|zstd|z|xml2)\.so' <<<"$libs"; then
     fail "file.so needs the libraries above (the tar support belongs in file.d/file-tar.so)"
 fi
+for so in "$native/file.so" "$native/file.d/file-tar.so"; do
+    if needed "$so" | grep '^libmolt-sdk'; then
+        fail "$so needs libmolt-sdk (molt's own modules link the SDK's archive)"
+    fi
+done
 exported=$(nm -D --defined-only "$native/file.d/file-tar.so" | awk '{ print $3 }')
 assert_eq molt_file_tar_entry "$exported" "the symbols file-tar.so exports"
-pass "file.so needs libmolt-sdk and libc only; file-tar.so exports molt_file_tar_entry alone"
+pass "file.so needs no libarchive, its libraries or libmolt-sdk, file-tar.so no libmolt-sdk; file-tar.so exports molt_file_tar_entry alone"
 
 ROOT="$T/root"
 DEST="$ROOT/dest"

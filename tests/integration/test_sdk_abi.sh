@@ -7,6 +7,9 @@
 #  - the test module sdk_all (tests/modules/native/sdk_all.c) calls every one of them (nm -u),
 #    and molt loads and runs it: the file it writes shows each function's result;
 #  - every built-in and test module exports molt_module_entry alone (molt_sdk_add_module);
+#  - the built-in modules (and the file module's file-tar.so) link the SDK's archive, so none
+#    needs libmolt-sdk.so (modules/CMakeLists.txt); the test module sdk_all needs it, as a module
+#    of another project does;
 #  - the error codes run without a gap from -1 to one above MOLT_E_END, each described by
 #    molt_strerror, and MOLT_E_END is not a code.
 . "$(dirname "$0")/lib.sh"
@@ -63,6 +66,16 @@ for so in "$MOLT_BUILD_DIR"/modules/native/*.so "$NATIVE_BUILT"/*.so; do
     assert_eq "molt_module_entry " "$syms" "the symbols $(basename "$so") exports"
 done
 pass "every built-in and test module exports molt_module_entry alone"
+
+needs_sdk() {  # FILE: whether its DT_NEEDED names libmolt-sdk.so.<major>
+    readelf -d "$1" | grep -q '(NEEDED).*\[libmolt-sdk\.so\.'
+}
+for so in "$MOLT_BUILD_DIR"/modules/native/*.so "$MOLT_BUILD_DIR"/modules/native/*/*.so; do
+    [ -f "$so" ] || continue
+    ! needs_sdk "$so" || fail "$(basename "$so") needs libmolt-sdk.so (a built-in module links molt-sdk-static)"
+done
+needs_sdk "$SDK_ALL" || fail "the test module sdk_all does not need libmolt-sdk.so"
+pass "the built-in modules carry the SDK (no libmolt-sdk.so needed); the test module sdk_all needs libmolt-sdk.so"
 
 cat >"$T/codes.c" <<'C'
 #include <molt/error.h>

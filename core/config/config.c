@@ -136,13 +136,6 @@ bool molt_config_key(size_t i, const char **ret_name, const char **ret_def)
     return true;
 }
 
-/* The part of a full name after its section ("ca_file" of "http.ca_file"). */
-static const char *leaf_of(const char *name)
-{
-    const char *dot = strchr(name, '.');
-    return dot ? dot + 1 : name;
-}
-
 /* Whether spec belongs to the mapping whose keys are named prefix<key> ("" = the top level). */
 static bool in_mapping(const key_spec *spec, const char *prefix)
 {
@@ -215,33 +208,84 @@ void molt_config_free(molt_config *cfg)
     free(cfg);
 }
 
-static int parse_config(molt_config *cfg, const char *file, const char *dir, const char *buf,
-                        size_t len, molt_err *err);
+static int set_value(loader *ld, const key_spec *spec, const char *key, yaml_node_t *value);
 
-/* A new configuration holding the defaults of the key table, which the loader reads as the text
- * of a molt.yaml (so a default is checked as strictly as a value in a file). Those under
- * data_dir come later, from the final data_dir (derive_defaults). */
+/* Items of a list default ("[a, b]"); the table's longest has 2. */
+#define DEFAULT_ITEMS_MAX 8
+
+/* One default of the key table given to set_value as the node libyaml makes of its text (flow
+ * style, as molt.yaml writes it: "[a, b]" a list of plain scalars, "{}" an empty mapping, else
+ * a plain scalar), so a default is checked as strictly as a value in a file. The text is not run
+ * through libyaml's parser: its initialization and a document of the ~40 defaults cost more
+ * than all the rest of a configuration's load (docs/performance.md). Whether each default reads
+ * back as written is tested (test_config's assert_defaults, and examples/molt.yaml, read by the
+ * parser, holds the same values). */
+static int set_default(loader *ld, const key_spec *spec)
+{
+    yaml_node_t node = {.type = YAML_SCALAR_NODE};
+    yaml_node_t items[DEFAULT_ITEMS_MAX] = {{0}};
+    yaml_node_item_t ids[DEFAULT_ITEMS_MAX];
+    yaml_document_t doc = {
+        .nodes = {.start = items, .end = items + DEFAULT_ITEMS_MAX, .top = items}};
+    char text[512];
+    size_t len = strlen(spec->def);
+    if (len >= sizeof text || strpbrk(spec->def, "\"'#&*!|>%@`"))
+        return molt_err_set(ld->err, MOLT_EINVAL, "the built-in default of %s is not plain "
+                            "flow text: %s", spec->name, spec->def);
+    memcpy(text, spec->def, len + 1);
+    if (strcmp(text, "{}") == 0) {
+        node.type = YAML_MAPPING_NODE;
+    } else if (text[0] == '[' && text[len - 1] == ']') {
+        node.type = YAML_SEQUENCE_NODE;
+        node.data.sequence.items.start = node.data.sequence.items.top = ids;
+        text[len - 1] = '\0';
+        for (char *item = text + 1, *next; *item; item = next) {
+            char *end = strstr(item, ", ");
+            next = end ? end + 2 : item + strlen(item);
+            if (end)
+                *end = '\0';
+            size_t n = (size_t)(doc.nodes.top - items);
+            if (n == DEFAULT_ITEMS_MAX || !*item || strpbrk(item, "[]{},"))
+                return molt_err_set(ld->err, MOLT_EINVAL, "the built-in default of %s is not a "
+                                    "list this loader reads: %s", spec->name, spec->def);
+            items[n] = (yaml_node_t){.type = YAML_SCALAR_NODE};
+            items[n].data.scalar.value = (yaml_char_t *)item;
+            items[n].data.scalar.length = strlen(item);
+            items[n].data.scalar.style = YAML_PLAIN_SCALAR_STYLE;
+            ids[n] = (yaml_node_item_t)(n + 1);
+            doc.nodes.top++;
+            node.data.sequence.items.top++;
+        }
+    } else if (strpbrk(text, "[]{},")) {
+        return molt_err_set(ld->err, MOLT_EINVAL, "the built-in default of %s is not plain "
+                            "flow text: %s", spec->name, spec->def);
+    } else {
+        node.data.scalar.value = (yaml_char_t *)text;
+        node.data.scalar.length = len;
+        node.data.scalar.style = YAML_PLAIN_SCALAR_STYLE;
+    }
+    ld->doc = &doc;
+    int r = set_value(ld, spec, spec->name, &node);
+    ld->doc = NULL;
+    return r;
+}
+
+/* A new configuration holding the defaults of the key table. Those under data_dir come later,
+ * from the final data_dir (derive_defaults). */
 static int config_defaults(molt_config **ret, molt_err *err)
 {
-    char text[4096];
-    size_t used = 0;
-    for (size_t i = 0; i < N_KEYS && used < sizeof text; i++) {
-        const key_spec *spec = &config_keys[i];
-        int n = 0;
-        if (spec->kind == KEY_SECTION)
-            n = snprintf(text + used, sizeof text - used, "%s:\n", spec->name);
-        else if (strncmp(spec->def, UNDER_DATA_DIR, strlen(UNDER_DATA_DIR)) != 0)
-            n = snprintf(text + used, sizeof text - used, "%s%s: %s\n",
-                         strchr(spec->name, '.') ? "  " : "", leaf_of(spec->name), spec->def);
-        used += n > 0 ? (size_t)n : 0;
-    }
-    if (used >= sizeof text)
-        return molt_err_set(err, MOLT_ELIMIT, "the built-in defaults exceed %zu bytes",
-                            sizeof text);
     molt_config *cfg = calloc(1, sizeof *cfg);
     if (!cfg)
         return molt_err_set(err, MOLT_ENOMEM, "out of memory");
-    int r = parse_config(cfg, "the built-in defaults", "/", text, used, err);
+    char root[] = "/";
+    loader ld = {.file = "the built-in defaults", .dir = root, .cfg = cfg, .err = err};
+    int r = 0;
+    for (size_t i = 0; i < N_KEYS && r == 0; i++) {
+        const key_spec *spec = &config_keys[i];
+        if (spec->kind != KEY_SECTION &&
+            strncmp(spec->def, UNDER_DATA_DIR, strlen(UNDER_DATA_DIR)) != 0)
+            r = set_default(&ld, spec);
+    }
     if (r != 0) {
         molt_config_free(cfg);
         return r;

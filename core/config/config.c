@@ -213,25 +213,45 @@ static int set_value(loader *ld, const key_spec *spec, const char *key, yaml_nod
 /* Items of a list default ("[a, b]"); the table's longest has 2. */
 #define DEFAULT_ITEMS_MAX 8
 
+/* A character that makes YAML read flow text as more than plain scalars (quotes, comments,
+ * anchors, tags, block scalars, directives, reserved, flow collections). */
+static bool flow_special(char c)
+{
+    switch (c) {
+    case '"': case '\'': case '#': case '&': case '*': case '!': case '|': case '>': case '%':
+    case '@': case '`': case '[': case ']': case '{': case '}': case ',':
+        return true;
+    default:
+        return false;
+    }
+}
+
+static int bad_default(loader *ld, const key_spec *spec)
+{
+    return molt_err_set(ld->err, MOLT_EINVAL, "the built-in default of %s is not flow text "
+                        "this loader reads (plain scalars, [a, b] or {}): %s", spec->name,
+                        spec->def);
+}
+
 /* One default of the key table given to set_value as the node libyaml makes of its text (flow
  * style, as molt.yaml writes it: "[a, b]" a list of plain scalars, "{}" an empty mapping, else
  * a plain scalar), so a default is checked as strictly as a value in a file. The text is not run
- * through libyaml's parser: its initialization and a document of the ~40 defaults cost more
- * than all the rest of a configuration's load (docs/performance.md). Whether each default reads
- * back as written is tested (test_config's assert_defaults, and examples/molt.yaml, read by the
- * parser, holds the same values). */
+ * through libyaml's parser: a parser and a document of the ~40 defaults cost more than the
+ * rest of a configuration's load (docs/performance.md). That each default reads back as written
+ * is tested (test_config's assert_defaults; examples/molt.yaml, read by the parser, holds the
+ * same values). The scan is written out, not strpbrk and strtol: a libc function used nowhere
+ * else costs its code page's fault at every command. */
 static int set_default(loader *ld, const key_spec *spec)
 {
     yaml_node_t node = {.type = YAML_SCALAR_NODE};
-    yaml_node_t items[DEFAULT_ITEMS_MAX] = {{0}};
+    yaml_node_t items[DEFAULT_ITEMS_MAX];
     yaml_node_item_t ids[DEFAULT_ITEMS_MAX];
     yaml_document_t doc = {
         .nodes = {.start = items, .end = items + DEFAULT_ITEMS_MAX, .top = items}};
     char text[512];
     size_t len = strlen(spec->def);
-    if (len >= sizeof text || strpbrk(spec->def, "\"'#&*!|>%@`"))
-        return molt_err_set(ld->err, MOLT_EINVAL, "the built-in default of %s is not plain "
-                            "flow text: %s", spec->name, spec->def);
+    if (len == 0 || len >= sizeof text)
+        return bad_default(ld, spec);
     memcpy(text, spec->def, len + 1);
     if (strcmp(text, "{}") == 0) {
         node.type = YAML_MAPPING_NODE;
@@ -239,27 +259,29 @@ static int set_default(loader *ld, const key_spec *spec)
         node.type = YAML_SEQUENCE_NODE;
         node.data.sequence.items.start = node.data.sequence.items.top = ids;
         text[len - 1] = '\0';
-        for (char *item = text + 1, *next; *item; item = next) {
-            char *end = strstr(item, ", ");
-            next = end ? end + 2 : item + strlen(item);
-            if (end)
-                *end = '\0';
+        for (char *item = text + 1, *end; *item; item = end) {
+            for (end = item; *end && *end != ','; end++)
+                if (flow_special(*end))
+                    return bad_default(ld, spec);
             size_t n = (size_t)(doc.nodes.top - items);
-            if (n == DEFAULT_ITEMS_MAX || !*item || strpbrk(item, "[]{},"))
-                return molt_err_set(ld->err, MOLT_EINVAL, "the built-in default of %s is not a "
-                                    "list this loader reads: %s", spec->name, spec->def);
+            if (end == item || n == DEFAULT_ITEMS_MAX || (*end == ',' && end[1] != ' '))
+                return bad_default(ld, spec);
             items[n] = (yaml_node_t){.type = YAML_SCALAR_NODE};
             items[n].data.scalar.value = (yaml_char_t *)item;
-            items[n].data.scalar.length = strlen(item);
+            items[n].data.scalar.length = (size_t)(end - item);
             items[n].data.scalar.style = YAML_PLAIN_SCALAR_STYLE;
             ids[n] = (yaml_node_item_t)(n + 1);
             doc.nodes.top++;
             node.data.sequence.items.top++;
+            if (*end) {
+                *end = '\0';
+                end += 2;   /* past ", " */
+            }
         }
-    } else if (strpbrk(text, "[]{},")) {
-        return molt_err_set(ld->err, MOLT_EINVAL, "the built-in default of %s is not plain "
-                            "flow text: %s", spec->name, spec->def);
     } else {
+        for (const char *p = text; *p; p++)
+            if (flow_special(*p))
+                return bad_default(ld, spec);
         node.data.scalar.value = (yaml_char_t *)text;
         node.data.scalar.length = len;
         node.data.scalar.style = YAML_PLAIN_SCALAR_STYLE;
@@ -362,11 +384,15 @@ static int get_int(loader *ld, const key_spec *spec, const char *key, const yaml
         return at(ld, node, "%s: expected an integer, got the string \"%s\"", key, s);
     const char *digits = s + (s[0] == '-' || s[0] == '+');
     bool ok = *digits != '\0' && strlen(digits) <= 12;
-    for (const char *p = digits; ok && *p; p++)
+    long long v = 0;   /* at most 12 digits: no overflow (and no strtoll, see set_default) */
+    for (const char *p = digits; ok && *p; p++) {
         ok = *p >= '0' && *p <= '9';
+        v = v * 10 + (*p - '0');
+    }
     if (!ok)
         return at(ld, node, "%s: expected an integer, got \"%s\"", key, s);
-    long long v = strtoll(s, NULL, 10);
+    if (s[0] == '-')
+        v = -v;
     if (v < spec->min || v > spec->max)
         return at(ld, node, "%s: must be between %ld and %ld, got %lld", key, spec->min,
                   spec->max, v);

@@ -239,8 +239,8 @@ static int bad_default(loader *ld, const key_spec *spec)
  * through libyaml's parser: a parser and a document of the ~40 defaults cost more than the
  * rest of a configuration's load (docs/performance.md). That each default reads back as written
  * is tested (test_config's assert_defaults; examples/molt.yaml, read by the parser, holds the
- * same values). The scan is written out, not strpbrk and strtol: a libc function used nowhere
- * else costs its code page's fault at every command. */
+ * same values). The scan is written out (no strpbrk, strstr, strtoll): a libc function the start
+ * of a command calls first costs it the page fault of its code. */
 static int set_default(loader *ld, const key_spec *spec)
 {
     yaml_node_t node = {.type = YAML_SCALAR_NODE};
@@ -384,7 +384,7 @@ static int get_int(loader *ld, const key_spec *spec, const char *key, const yaml
         return at(ld, node, "%s: expected an integer, got the string \"%s\"", key, s);
     const char *digits = s + (s[0] == '-' || s[0] == '+');
     bool ok = *digits != '\0' && strlen(digits) <= 12;
-    long long v = 0;   /* at most 12 digits: no overflow (and no strtoll, see set_default) */
+    long long v = 0;   /* at most 12 digits: no overflow (no strtoll: see set_default) */
     for (const char *p = digits; ok && *p; p++) {
         ok = *p >= '0' && *p <= '9';
         v = v * 10 + (*p - '0');

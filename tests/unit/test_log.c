@@ -364,7 +364,7 @@ static void touch(const char *path)
 
 static void assert_path_in(const char *path, const char *dir, const char *name)
 {
-    char want[256];
+    char want[512];
     snprintf(want, sizeof want, "%s/%s", dir, name);
     assert_string_equal(path, want);
 }
@@ -465,20 +465,26 @@ static void test_deplog_open_and_prune(void **state)
 
 /* The listing grows with the folder (it starts small, docs/performance.md): a folder of more
  * logs than its first allocation is listed in order, numbered on and pruned to keep; one of more
- * than 4096 logs is still refused. */
+ * than 4096 logs is still refused. A missing folder is made by the open. */
 static void test_deplog_many(void **state)
 {
     fixture *f = *state;
     molt_err err = {0};
     molt_log_set_level(MOLT_LOG_ERROR);
-    assert_int_equal(molt_mkdir_p(f->logs, 0700, &err), 0);
     char p[256];
+    char *path = NULL, *id = NULL;
+    /* A missing folder is made, with its parents, by the first open. */
+    snprintf(p, sizeof p, "%s/a/b", f->logs);
+    assert_int_equal(molt_deplog_open(p, "first", 5, &path, &err), 0);
+    assert_path_in(path, p, "deployment.0001.first.log");
+    assert_true(molt_path_exists(path));
+    free(path);
+    assert_int_equal(molt_log_open_deployment(NULL, &err), 0);
     /* 100 logs written in an order readdir does not keep: 0100, 0099, ..., 0001. */
     for (int i = 100; i >= 1; i--) {
         snprintf(p, sizeof p, "%s/deployment.%04d.old%d.log", f->logs, i, i);
         touch(p);
     }
-    char *path = NULL, *id = NULL;
     assert_int_equal(molt_deplog_latest(f->logs, &path, &id, &err), 0);
     assert_path_in(path, f->logs, "deployment.0100.old100.log");
     assert_string_equal(id, "old100");

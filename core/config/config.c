@@ -136,13 +136,6 @@ bool molt_config_key(size_t i, const char **ret_name, const char **ret_def)
     return true;
 }
 
-/* The part of a full name after its section ("ca_file" of "http.ca_file"). */
-static const char *leaf_of(const char *name)
-{
-    const char *dot = strchr(name, '.');
-    return dot ? dot + 1 : name;
-}
-
 /* Whether spec belongs to the mapping whose keys are named prefix<key> ("" = the top level). */
 static bool in_mapping(const key_spec *spec, const char *prefix)
 {
@@ -215,33 +208,106 @@ void molt_config_free(molt_config *cfg)
     free(cfg);
 }
 
-static int parse_config(molt_config *cfg, const char *file, const char *dir, const char *buf,
-                        size_t len, molt_err *err);
+static int set_value(loader *ld, const key_spec *spec, const char *key, yaml_node_t *value);
 
-/* A new configuration holding the defaults of the key table, which the loader reads as the text
- * of a molt.yaml (so a default is checked as strictly as a value in a file). Those under
- * data_dir come later, from the final data_dir (derive_defaults). */
+/* Items of a list default ("[a, b]"); the table's longest has 2. */
+#define DEFAULT_ITEMS_MAX 8
+
+/* A character that makes YAML read flow text as more than plain scalars (quotes, comments,
+ * anchors, tags, block scalars, directives, reserved, flow collections). */
+static bool flow_special(char c)
+{
+    switch (c) {
+    case '"': case '\'': case '#': case '&': case '*': case '!': case '|': case '>': case '%':
+    case '@': case '`': case '[': case ']': case '{': case '}': case ',':
+        return true;
+    default:
+        return false;
+    }
+}
+
+static int bad_default(loader *ld, const key_spec *spec)
+{
+    return molt_err_set(ld->err, MOLT_EINVAL, "the built-in default of %s is not flow text "
+                        "this loader reads (plain scalars, [a, b] or {}): %s", spec->name,
+                        spec->def);
+}
+
+/* One default of the key table given to set_value as the node libyaml makes of its text (flow
+ * style, as molt.yaml writes it: "[a, b]" a list of plain scalars, "{}" an empty mapping, else
+ * a plain scalar), so a default is checked as strictly as a value in a file. The text is not run
+ * through libyaml's parser: a parser and a document of the ~40 defaults cost more than the
+ * rest of a configuration's load (docs/performance.md). That each default reads back as written
+ * is tested (test_config's assert_defaults; examples/molt.yaml, read by the parser, holds the
+ * same values). The scan is written out (no strpbrk, strstr, strtoll): a libc function the start
+ * of a command calls first costs it the page fault of its code. */
+static int set_default(loader *ld, const key_spec *spec)
+{
+    yaml_node_t node = {.type = YAML_SCALAR_NODE};
+    yaml_node_t items[DEFAULT_ITEMS_MAX];
+    yaml_node_item_t ids[DEFAULT_ITEMS_MAX];
+    yaml_document_t doc = {
+        .nodes = {.start = items, .end = items + DEFAULT_ITEMS_MAX, .top = items}};
+    char text[512];
+    size_t len = strlen(spec->def);
+    if (len == 0 || len >= sizeof text)
+        return bad_default(ld, spec);
+    memcpy(text, spec->def, len + 1);
+    if (strcmp(text, "{}") == 0) {
+        node.type = YAML_MAPPING_NODE;
+    } else if (text[0] == '[' && text[len - 1] == ']') {
+        node.type = YAML_SEQUENCE_NODE;
+        node.data.sequence.items.start = node.data.sequence.items.top = ids;
+        text[len - 1] = '\0';
+        for (char *item = text + 1, *end; *item; item = end) {
+            for (end = item; *end && *end != ','; end++)
+                if (flow_special(*end))
+                    return bad_default(ld, spec);
+            size_t n = (size_t)(doc.nodes.top - items);
+            if (end == item || n == DEFAULT_ITEMS_MAX || (*end == ',' && end[1] != ' '))
+                return bad_default(ld, spec);
+            items[n] = (yaml_node_t){.type = YAML_SCALAR_NODE};
+            items[n].data.scalar.value = (yaml_char_t *)item;
+            items[n].data.scalar.length = (size_t)(end - item);
+            items[n].data.scalar.style = YAML_PLAIN_SCALAR_STYLE;
+            ids[n] = (yaml_node_item_t)(n + 1);
+            doc.nodes.top++;
+            node.data.sequence.items.top++;
+            if (*end) {
+                *end = '\0';
+                end += 2;   /* past ", " */
+            }
+        }
+    } else {
+        for (const char *p = text; *p; p++)
+            if (flow_special(*p))
+                return bad_default(ld, spec);
+        node.data.scalar.value = (yaml_char_t *)text;
+        node.data.scalar.length = len;
+        node.data.scalar.style = YAML_PLAIN_SCALAR_STYLE;
+    }
+    ld->doc = &doc;
+    int r = set_value(ld, spec, spec->name, &node);
+    ld->doc = NULL;
+    return r;
+}
+
+/* A new configuration holding the defaults of the key table. Those under data_dir come later,
+ * from the final data_dir (derive_defaults). */
 static int config_defaults(molt_config **ret, molt_err *err)
 {
-    char text[4096];
-    size_t used = 0;
-    for (size_t i = 0; i < N_KEYS && used < sizeof text; i++) {
-        const key_spec *spec = &config_keys[i];
-        int n = 0;
-        if (spec->kind == KEY_SECTION)
-            n = snprintf(text + used, sizeof text - used, "%s:\n", spec->name);
-        else if (strncmp(spec->def, UNDER_DATA_DIR, strlen(UNDER_DATA_DIR)) != 0)
-            n = snprintf(text + used, sizeof text - used, "%s%s: %s\n",
-                         strchr(spec->name, '.') ? "  " : "", leaf_of(spec->name), spec->def);
-        used += n > 0 ? (size_t)n : 0;
-    }
-    if (used >= sizeof text)
-        return molt_err_set(err, MOLT_ELIMIT, "the built-in defaults exceed %zu bytes",
-                            sizeof text);
     molt_config *cfg = calloc(1, sizeof *cfg);
     if (!cfg)
         return molt_err_set(err, MOLT_ENOMEM, "out of memory");
-    int r = parse_config(cfg, "the built-in defaults", "/", text, used, err);
+    char root[] = "/";
+    loader ld = {.file = "the built-in defaults", .dir = root, .cfg = cfg, .err = err};
+    int r = 0;
+    for (size_t i = 0; i < N_KEYS && r == 0; i++) {
+        const key_spec *spec = &config_keys[i];
+        if (spec->kind != KEY_SECTION &&
+            strncmp(spec->def, UNDER_DATA_DIR, strlen(UNDER_DATA_DIR)) != 0)
+            r = set_default(&ld, spec);
+    }
     if (r != 0) {
         molt_config_free(cfg);
         return r;
@@ -318,11 +384,15 @@ static int get_int(loader *ld, const key_spec *spec, const char *key, const yaml
         return at(ld, node, "%s: expected an integer, got the string \"%s\"", key, s);
     const char *digits = s + (s[0] == '-' || s[0] == '+');
     bool ok = *digits != '\0' && strlen(digits) <= 12;
-    for (const char *p = digits; ok && *p; p++)
+    long long v = 0;   /* at most 12 digits: no overflow (no strtoll: see set_default) */
+    for (const char *p = digits; ok && *p; p++) {
         ok = *p >= '0' && *p <= '9';
+        v = v * 10 + (*p - '0');
+    }
     if (!ok)
         return at(ld, node, "%s: expected an integer, got \"%s\"", key, s);
-    long long v = strtoll(s, NULL, 10);
+    if (s[0] == '-')
+        v = -v;
     if (v < spec->min || v > spec->max)
         return at(ld, node, "%s: must be between %ld and %ld, got %lld", key, spec->min,
                   spec->max, v);

@@ -76,7 +76,10 @@ int molt_read_fd(int fd, const char *path, size_t max, char **ret_data, size_t *
     if ((uint64_t)st.st_size > max)
         return molt_err_set(err, MOLT_ELIMIT, "%s is %lld bytes, more than the %zu allowed",
                             path, (long long)st.st_size, max);
-    size_t cap = (size_t)st.st_size + 1, len = 0;
+    /* Room for the size fstat gave, one byte more (a read that fills it: the file grew) and the
+     * NUL: a file read to its size with room left is at its end, without a read of 0 bytes to
+     * say so, nor a realloc for it. */
+    size_t cap = (size_t)st.st_size + 2, len = 0;
     char *buf = malloc(cap);
     if (!buf)
         return molt_err_set(err, MOLT_ENOMEM, "out of memory reading %s", path);
@@ -105,6 +108,8 @@ int molt_read_fd(int fd, const char *path, size_t max, char **ret_data, size_t *
         if (n == 0)
             break;
         len += (size_t)n;
+        if (len == (size_t)st.st_size && len + 1 < cap)
+            break;
     }
     buf[len] = '\0';
     *ret_data = buf;

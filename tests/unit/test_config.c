@@ -330,9 +330,9 @@ static void test_every_key(void **state)
                "scripts_dir: \"scripts\"\n"
                "module_timeout: 10\n"
                "state_script_timeout: 11\n"
-               "state_script_retry_interval: 12\n"
-               "state_script_retry_timeout: 0\n"
-               "max_state_loops: 14\n"
+               "state_script_retry_interval: +12\n"   /* a sign, leading zeros: as strtoll */
+               "state_script_retry_timeout: -0\n"
+               "max_state_loops: 0014\n"
                "keep_deployment_logs: 1\n"
                "log_level: debug\n"
                "http:\n"

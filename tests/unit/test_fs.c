@@ -107,6 +107,41 @@ static void test_errors(void **state)
     assert_null(names);
 }
 
+/* molt_read_file: the whole file and its length, NUL-terminated, read to the size fstat gives
+ * (without a read of 0 bytes after it); a file whose size says less than it holds (procfs says
+ * 0) is read to its end all the same; over max, or not a regular file, refused. */
+static void test_read_file(void **state)
+{
+    (void)state;
+    char p[128], text[101];
+    char *data = NULL;
+    size_t len = 1;
+    snprintf(p, sizeof p, "%s/empty-file", dir);
+    fx_write_text(p, "", 0644);
+    assert_int_equal(molt_read_file(p, 100, &data, &len, NULL), 0);
+    assert_int_equal(len, 0);
+    assert_string_equal(data, "");
+    free(data);
+    memset(text, 'x', 100);
+    text[100] = '\0';
+    snprintf(p, sizeof p, "%s/hundred", dir);
+    fx_write_text(p, text, 0644);
+    assert_int_equal(molt_read_file(p, 100, &data, &len, NULL), 0);
+    assert_int_equal(len, 100);
+    assert_string_equal(data, text);
+    free(data);
+    assert_int_equal(molt_read_file(p, 99, &data, &len, NULL), MOLT_ELIMIT);
+    struct stat st;
+    assert_int_equal(stat("/proc/self/status", &st), 0);
+    assert_int_equal(st.st_size, 0);
+    assert_int_equal(molt_read_file("/proc/self/status", 1 << 20, &data, &len, NULL), 0);
+    assert_true(len > 100);
+    assert_int_equal(strlen(data), len);
+    assert_non_null(strstr(data, "\nPid:"));
+    free(data);
+    assert_int_equal(molt_read_file(dir, 100, &data, &len, NULL), MOLT_EFORMAT);
+}
+
 /* molt_mkdir_p: the missing folders of a path made below the deepest one there (trailing
  * slashes and all), an existing folder accepted as it is, and the errors name the path: a file
  * where a folder must be, a file in the middle of the path. */
@@ -370,6 +405,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sorted_and_filtered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mkdir_p, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rm_rf_deep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rm_rf_errors, setup, teardown),

@@ -364,7 +364,7 @@ static void touch(const char *path)
 
 static void assert_path_in(const char *path, const char *dir, const char *name)
 {
-    char want[256];
+    char want[512];
     snprintf(want, sizeof want, "%s/%s", dir, name);
     assert_string_equal(path, want);
 }
@@ -461,6 +461,63 @@ static void test_deplog_open_and_prune(void **state)
     snprintf(p, sizeof p, "%s/%s", f->logs, kept[1]);
     assert_false(molt_path_exists(p));
     assert_int_equal(molt_deplog_prune(f->logs, 0, &err), MOLT_EINVAL);
+}
+
+/* The listing grows with the folder (it starts small, docs/performance.md): a folder of more
+ * logs than its first allocation is listed in order, numbered on and pruned to keep; one of more
+ * than 4096 logs is still refused. A missing folder is made by the open. */
+static void test_deplog_many(void **state)
+{
+    fixture *f = *state;
+    molt_err err = {0};
+    molt_log_set_level(MOLT_LOG_ERROR);
+    char p[256];
+    char *path = NULL, *id = NULL;
+    /* A missing folder is made, with its parents, by the first open. */
+    snprintf(p, sizeof p, "%s/a/b", f->logs);
+    assert_int_equal(molt_deplog_open(p, "first", 5, &path, &err), 0);
+    assert_path_in(path, p, "deployment.0001.first.log");
+    assert_true(molt_path_exists(path));
+    free(path);
+    assert_int_equal(molt_log_open_deployment(NULL, &err), 0);
+    /* 100 logs written in an order readdir does not keep: 0100, 0099, ..., 0001. */
+    for (int i = 100; i >= 1; i--) {
+        snprintf(p, sizeof p, "%s/deployment.%04d.old%d.log", f->logs, i, i);
+        touch(p);
+    }
+    assert_int_equal(molt_deplog_latest(f->logs, &path, &id, &err), 0);
+    assert_path_in(path, f->logs, "deployment.0100.old100.log");
+    assert_string_equal(id, "old100");
+    free(path);
+    free(id);
+    assert_int_equal(molt_deplog_find(f->logs, "old17", &path, &err), 0);
+    assert_path_in(path, f->logs, "deployment.0017.old17.log");
+    free(path);
+    assert_int_equal(molt_deplog_open(f->logs, "new", 30, &path, &err), 0);
+    assert_path_in(path, f->logs, "deployment.0101.new.log");
+    free(path);
+    assert_int_equal(molt_log_open_deployment(NULL, &err), 0);
+    /* The 71 oldest went, the 29 newest and the new one stay. */
+    for (int i = 1; i <= 100; i++) {
+        snprintf(p, sizeof p, "%s/deployment.%04d.old%d.log", f->logs, i, i);
+        if (molt_path_exists(p) != (i > 71))
+            fail_msg("%s: %s", p, i > 71 ? "pruned, should be kept" : "kept, should be pruned");
+    }
+
+    /* The limit: 4096 logs (the 30 kept and 4066 more) are listed, one more is refused. */
+    for (int i = 102; i <= 4167; i++) {
+        snprintf(p, sizeof p, "%s/deployment.%04d.x%d.log", f->logs, i, i);
+        touch(p);
+    }
+    assert_int_equal(molt_deplog_latest(f->logs, &path, &id, &err), 0);
+    assert_path_in(path, f->logs, "deployment.4167.x4167.log");
+    free(path);
+    free(id);
+    snprintf(p, sizeof p, "%s/deployment.4168.x4168.log", f->logs);
+    touch(p);
+    assert_int_equal(molt_deplog_latest(f->logs, &path, &id, &err), MOLT_ELIMIT);
+    assert_non_null(strstr(err.msg, "more than 4096 deployment logs"));
+    assert_int_equal(molt_deplog_open(f->logs, "next", 5, &path, &err), MOLT_ELIMIT);
 }
 
 static void write_text(const char *path, const char *text)
@@ -672,6 +729,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_check_id),
         cmocka_unit_test_setup_teardown(test_deplog_naming, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deplog_open_and_prune, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deplog_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deplog_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upload_small, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upload_truncated, setup, teardown),

@@ -313,17 +313,22 @@ int molt_store_write(molt_store_writer *w, const json_t *doc, unsigned flags, mo
     if (!json_is_object(doc))
         return molt_err_set(err, MOLT_EINVAL, "store %s: the document to save is not an object",
                             path);
-    char *json = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!json)
-        return molt_err_set(err, MOLT_ENOMEM, "store %s: cannot serialise the document", path);
-    size_t json_len = strlen(json);
-    char *rec = NULL;
-    int r = 0;
-    if (json_len + 1 > STORE_DATA_MAX) {
-        r = molt_err_set(err, MOLT_ELIMIT, "store %s: document is %zu bytes, more than %u",
-                         path, json_len + 1, STORE_DATA_MAX);
+    /* The text goes after room for the record's first line, which is put right before it once
+     * the legacy file's identity is known (after the handover's write): one buffer, no copy. */
+    size_t magic = strlen(STORE2_MAGIC), room = magic + sizeof w->legacy + 1;
+    char *buf = NULL;
+    size_t json_len = 0;
+    int r = molt_json_dump_sorted(doc, room, STORE_DATA_MAX - 1, &buf, &json_len);
+    if (r == MOLT_ELIMIT)
+        r = molt_err_set(err, r, "store %s: the document is more than %u bytes", path,
+                         STORE_DATA_MAX - 1);
+    else if (r < 0)
+        r = molt_err_set(err, r, "store %s: cannot serialise the document (%s)", path,
+                         r == MOLT_ENOMEM ? "out of memory"
+                                          : "a string that is not UTF-8, or nested too deep");
+    if (r < 0)
         goto out;
-    }
+    char *json = buf + room;
     if (flags & MOLT_STORE_HANDOVER) {
         w->legacy[0] = '\0';   /* a new file: its identity is stat'd again */
         if ((r = save_legacy(path, json, json_len, err)) < 0)
@@ -333,24 +338,18 @@ int molt_store_write(molt_store_writer *w, const json_t *doc, unsigned flags, mo
      * release runs only after a reboot): its identity changes only by our own save_legacy. */
     if (!w->legacy[0] && (r = legacy_identity(path, w->legacy, sizeof w->legacy, err)) < 0)
         goto out;
-    size_t magic = strlen(STORE2_MAGIC), llen = strlen(w->legacy);
+    size_t llen = strlen(w->legacy);
     size_t n = magic + llen + 1 + json_len + 1;
-    rec = malloc(n);
-    if (!rec) {
-        r = molt_err_set(err, MOLT_ENOMEM, "out of memory saving store %s", path);
-        goto out;
-    }
+    char *rec = json - (magic + llen + 1);
     memcpy(rec, STORE2_MAGIC, magic);
     memcpy(rec + magic, w->legacy, llen);
     rec[magic + llen] = '\n';
-    memcpy(rec + magic + llen + 1, json, json_len);
-    rec[n - 1] = '\n';
+    json[json_len] = '\n';   /* where the text's '\0' was */
     r = molt_slots_writer_put(w->slots, rec, n, !(flags & MOLT_STORE_LAZY), err);
 out:
     if (r < 0 && r != MOLT_ENOMEM)
         molt_err_prefix(err, "saving the store: ");
-    free(rec);
-    free(json);
+    free(buf);
     return r;
 }
 
@@ -944,7 +943,7 @@ static json_t *deployment_json(const molt_deployment *d)
     if (d->error)
         put(o, "error", json_string(d->error), &ok);
     if (json_object_size(d->module_values) > 0)
-        put(o, "module_values", json_deep_copy(d->module_values), &ok);
+        put(o, "module_values", json_incref(d->module_values), &ok);
     if (!ok) {
         json_decref(o);
         return NULL;
@@ -972,7 +971,8 @@ static json_t *last_json(const molt_last_deployment *l)
 
 json_t *molt_record_to_json(const molt_record *rec)
 {
-    json_t *doc = json_deep_copy(rec->device);
+    /* A new top level (the record's keys are added to it), the device's values shared. */
+    json_t *doc = json_copy(rec->device);
     bool ok = doc != NULL;
     if (ok && rec->last_error)
         put(doc, "last_error", json_string(rec->last_error), &ok);

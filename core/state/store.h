@@ -209,7 +209,9 @@ int molt_record_save(const char *path, const molt_record *rec, unsigned flags, m
 int molt_record_write(molt_store_writer *w, const molt_record *rec, unsigned flags, molt_err *err);
 
 /* The two halves of load and save, without the file: the record of a store document (path only
- * names it in messages), and the document of a record (new reference; NULL when out of memory).
+ * names it in messages), and the document of a record (new reference; NULL when out of memory;
+ * it shares the record's JSON values, the device's and the artifact's: change neither while
+ * the other is in use).
  * For the fuzz target: whatever loads must save into a document that loads back the same. */
 int molt_record_from_json(const char *path, const json_t *doc, molt_kind_of_fn kind_of,
                           void *kind_ctx, molt_record **ret, molt_err *err);

@@ -3,7 +3,9 @@
 #ifndef MOLT_UTIL_JSON_H
 #define MOLT_UTIL_JSON_H
 
+#include <stddef.h>
 #include <jansson.h>
+#include "util/err.h"
 
 /* The first key of the object obj that is not in allowed (a NULL-terminated list), or NULL when
  * every key is allowed (or obj is not an object). The key is borrowed from obj. */
@@ -13,5 +15,16 @@ const char *molt_json_unknown_key(const json_t *obj, const char *const *allowed)
  * getrandom(2), once, before the process makes its first JSON value: jansson would otherwise
  * open and read /dev/urandom for it. Nothing when getrandom fails (jansson then seeds itself). */
 void molt_json_seed(void);
+
+/* v as compact JSON text, the keys of every object in byte order: the bytes
+ * json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) makes (the same escapes, reals
+ * formatted by jansson itself), at a fraction of its cost on the store's records (jansson walks
+ * every string a code point at a time through a callback: about 9 us for a 1.5 KiB record
+ * against 1.5 us here). The text starts room bytes into *ret, which are left for a header the
+ * caller puts right before it, and is followed by a '\0' (not counted in *ret_len). *ret is
+ * malloc'd, the caller frees it; untouched on failure. MOLT_ELIMIT when the text would be
+ * longer than max bytes, MOLT_EINVAL for a string that is not UTF-8 or a value nested deeper
+ * than 2048 levels (a loop: a document loaded by jansson is never that deep), MOLT_ENOMEM. */
+int molt_json_dump_sorted(const json_t *v, size_t room, size_t max, char **ret, size_t *ret_len);
 
 #endif

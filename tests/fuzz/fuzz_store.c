@@ -3,6 +3,7 @@
  * data (the part after the checksummed header). A document the record accepts must save into one
  * that loads back, with the same document again: a store molt writes must be one it can read
  * after a power cut. Anything refused must be refused as MOLT_ECORRUPT naming the store. The
+ * store's dump of what it saves must be the bytes of jansson's (util/json.h). The
  * target aborts otherwise. Runs under libFuzzer (MOLT_FUZZ) and over the committed corpus (the
  * stores of tests/store-9f1b70b, and version 2 records) as a test. */
 #include <stdint.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "state/store.h"
+#include "util/json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -44,6 +46,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *again = molt_record_to_json(back);
     if (!again || !json_equal(saved, again))
         abort();
+    /* The store writes its own dump of the document: the bytes jansson's sorted dump made. */
+    char *want = json_dumps(saved, JSON_COMPACT | JSON_SORT_KEYS), *got = NULL;
+    size_t len = 0;
+    if (!want || molt_json_dump_sorted(saved, 0, 65536 * 8, &got, &len) != 0 ||
+        len != strlen(want) || memcmp(got, want, len) != 0)
+        abort();
+    free(got);
+    free(want);
     json_decref(again);
     json_decref(saved);
     molt_record_free(back);

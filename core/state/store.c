@@ -209,6 +209,10 @@ int molt_store_load_info(const char *path, json_t **ret, molt_store_info *info, 
     char recorded[128], now[128];
     json_t *doc = NULL;
     int r = molt_slots_read(spath, STORE_DATA_MAX, &buf, &len, &si, err);
+    if (r == 0) {
+        info->slots_read = true;
+        info->slots = si;
+    }
     if (r == 0)
         r = parse_slot_record(spath, buf, len, recorded, sizeof recorded, &doc, err);
     if (r == 0)
@@ -296,6 +300,12 @@ int molt_store_writer_new(const char *path, molt_store_writer **ret, molt_err *e
     free(spath);
     *ret = w;
     return 0;
+}
+
+void molt_store_writer_known(molt_store_writer *w, const molt_store_info *info)
+{
+    if (info->slots_read)
+        molt_slots_writer_known(w->slots, &info->slots);
 }
 
 void molt_store_writer_free(molt_store_writer *w)

@@ -203,6 +203,9 @@ int molt_slots_read(const char *path, size_t max, char **ret, size_t *ret_len,
         info->lazy = slot_lazy(buf + (size_t)f.slot * (size / 2));
         info->damaged = f.state[other] < 0 ? other : -1;
         snprintf(info->why, sizeof info->why, "%s", f.state[other] < 0 ? f.why[other] : "");
+        info->half = size / 2;
+        memcpy(info->heads[0], buf, MOLT_SLOTS_HEADER);
+        memcpy(info->heads[1], buf + size / 2, MOLT_SLOTS_HEADER);
     }
     free(buf);
     *ret = out;
@@ -296,6 +299,8 @@ struct molt_slots_writer {
     int newest;              /* the slot holding the newest valid record; -1: none */
     unsigned long long seq;  /* its sequence number */
     bool newest_lazy;        /* it was written without fdatasync */
+    bool trusting;           /* the fields are a read's (molt_slots_writer_known), the file not
+                              * opened yet: its size is checked at the open */
     unsigned char heads[2][MOLT_SLOTS_HEADER];   /* both slots' headers as known */
 };
 
@@ -323,12 +328,29 @@ void molt_slots_writer_free(molt_slots_writer *w)
     free(w);
 }
 
+void molt_slots_writer_known(molt_slots_writer *w, const molt_slots_read_info *info)
+{
+    if (info->slot < 0 || info->slot > 1 || !shape_ok((off_t)(2 * info->half)))
+        return;   /* not a read's findings: the first put reads the file */
+    if (w->fd >= 0)
+        close(w->fd);
+    w->fd = -1;
+    w->known = true;
+    w->trusting = true;
+    w->half = info->half;
+    w->newest = info->slot;
+    w->seq = info->seq;
+    w->newest_lazy = info->lazy;
+    memcpy(w->heads, info->heads, sizeof w->heads);
+}
+
 static void forget(molt_slots_writer *w)
 {
     if (w->fd >= 0)
         close(w->fd);
     w->fd = -1;
     w->known = false;
+    w->trusting = false;
 }
 
 /* Read the file once: which slot holds the newest record. A missing file, one of another shape
@@ -395,9 +417,17 @@ static bool heads_unchanged(molt_slots_writer *w)
 int molt_slots_writer_put(molt_slots_writer *w, const void *data, size_t len, bool durable,
                           molt_err *err)
 {
-    if (w->known && w->newest >= 0 && w->fd < 0 &&   /* the file write_new made */
+    if (w->known && w->newest >= 0 && w->fd < 0 &&   /* the file write_new made, or read */
         (w->fd = open(w->path, O_RDWR | O_CLOEXEC)) < 0)
         forget(w);
+    if (w->known && w->trusting) {
+        /* A file of another size is not the one the read saw (replaced, or damaged). */
+        struct stat st;
+        if (fstat(w->fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+            (unsigned long long)st.st_size != 2ull * w->half)
+            forget(w);
+        w->trusting = false;
+    }
     if (w->known && w->newest >= 0 && !heads_unchanged(w))
         forget(w);
     int r = w->known ? 0 : learn(w, err);

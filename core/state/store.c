@@ -57,7 +57,7 @@ static int parse_object(const char *path, const char *data, size_t len, json_t *
                         molt_err *err)
 {
     json_error_t jerr;
-    json_t *doc = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *doc = molt_json_loadb(data, len, &jerr);
     if (!doc)
         return molt_err_set(err, MOLT_ECORRUPT, "store %s: data is not JSON (line %d: %s)",
                             path, jerr.line, jerr.text);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "util/json.h"
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -254,4 +255,326 @@ int molt_json_dump_sorted(const json_t *v, size_t room, size_t max, char **ret, 
     *ret = d.buf;
     *ret_len = d.len - room;
     return 0;
+}
+
+/* ---- molt_json_loadb ------------------------------------------------------------------------- */
+
+/* The parser's depth limit, below jansson's (JSON_PARSER_MAX_DEPTH, 2048): deeper text is left
+ * to jansson. */
+#define LOAD_DEPTH_MAX 1024
+
+typedef struct load {
+    const unsigned char *p, *end;
+    bool bad;   /* refused: jansson decides */
+} load;
+
+static void skip_space(load *l)
+{
+    while (l->p < l->end && (*l->p == ' ' || *l->p == '\t' || *l->p == '\n' || *l->p == '\r'))
+        l->p++;
+}
+
+static int hex4(const unsigned char *p)
+{
+    int v = 0;
+    for (int i = 0; i < 4; i++) {
+        int c = p[i], d;
+        if (c >= '0' && c <= '9')
+            d = c - '0';
+        else if (c >= 'a' && c <= 'f')
+            d = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+            d = c - 'A' + 10;
+        else
+            return -1;
+        v = v << 4 | d;
+    }
+    return v;
+}
+
+/* A string after its opening quote: *ret (malloc'd, NUL-terminated, no NUL inside), *ret_len.
+ * A plain run (no escape) is copied at once; escapes are decoded as jansson does, \u0000 and
+ * unpaired surrogates refused. */
+static char *load_string(load *l, size_t *ret_len)
+{
+    const unsigned char *start = l->p;
+    bool escapes = false;
+    while (l->p < l->end && *l->p != '"') {
+        unsigned char c = *l->p;
+        if (c < 0x20) {
+            l->bad = true;
+            return NULL;
+        }
+        if (c == '\\') {
+            escapes = true;
+            l->p += 2;
+            continue;
+        }
+        if (c >= 0x80) {
+            size_t k = molt_utf8_sequence(l->p, (size_t)(l->end - l->p));
+            if (k == 0) {
+                l->bad = true;
+                return NULL;
+            }
+            l->p += k;
+            continue;
+        }
+        l->p++;
+    }
+    if (l->p >= l->end) {
+        l->bad = true;
+        return NULL;
+    }
+    size_t n = (size_t)(l->p - start);
+    l->p++;   /* the closing quote */
+    char *out = malloc(n + 1), *o = out;
+    if (!out) {
+        l->bad = true;
+        return NULL;
+    }
+    if (!escapes) {
+        memcpy(out, start, n);
+        out[n] = '\0';
+        *ret_len = n;
+        return out;
+    }
+    for (const unsigned char *q = start, *e = start + n; q < e;) {
+        if (*q != '\\') {
+            *o++ = (char)*q++;
+            continue;
+        }
+        q++;
+        unsigned char c = *q++;
+        switch (c) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '/': *o++ = '/'; break;
+        case 'b': *o++ = '\b'; break;
+        case 'f': *o++ = '\f'; break;
+        case 'n': *o++ = '\n'; break;
+        case 'r': *o++ = '\r'; break;
+        case 't': *o++ = '\t'; break;
+        case 'u': {
+            int32_t cp = e - q >= 4 ? hex4(q) : -1;
+            if (cp < 0)
+                goto bad;
+            q += 4;
+            if (cp >= 0xd800 && cp <= 0xdbff) {
+                int32_t lo = e - q >= 6 && q[0] == '\\' && q[1] == 'u' ? hex4(q + 2) : -1;
+                if (lo < 0xdc00 || lo > 0xdfff)
+                    goto bad;
+                q += 6;
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+            } else if ((cp >= 0xdc00 && cp <= 0xdfff) || cp == 0) {
+                goto bad;
+            }
+            /* Never longer than the escape it comes from (6 or 12 bytes). */
+            if (cp < 0x80) {
+                *o++ = (char)cp;
+            } else if (cp < 0x800) {
+                *o++ = (char)(0xc0 | cp >> 6);
+                *o++ = (char)(0x80 | (cp & 0x3f));
+            } else if (cp < 0x10000) {
+                *o++ = (char)(0xe0 | cp >> 12);
+                *o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+                *o++ = (char)(0x80 | (cp & 0x3f));
+            } else {
+                *o++ = (char)(0xf0 | cp >> 18);
+                *o++ = (char)(0x80 | ((cp >> 12) & 0x3f));
+                *o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+                *o++ = (char)(0x80 | (cp & 0x3f));
+            }
+            break;
+        }
+        default:
+            goto bad;
+        }
+    }
+    *o = '\0';
+    *ret_len = (size_t)(o - out);
+    return out;
+bad:
+    free(out);
+    l->bad = true;
+    return NULL;
+}
+
+/* An integer as jansson reads one: -?(0|[1-9][0-9]*) within json_int_t. Anything else a number
+ * may be (a fraction, an exponent: a real) is left to jansson. */
+static json_t *load_number(load *l)
+{
+    const unsigned char *p = l->p;
+    bool neg = p < l->end && *p == '-';
+    if (neg)
+        p++;
+    const unsigned char *digits = p;
+    unsigned long long v = 0;
+    while (p < l->end && *p >= '0' && *p <= '9') {
+        if (v > (ULLONG_MAX - 9) / 10) {
+            l->bad = true;
+            return NULL;
+        }
+        v = v * 10 + (unsigned)(*p++ - '0');
+    }
+    size_t n = (size_t)(p - digits);
+    if (n == 0 || (n > 1 && *digits == '0') ||
+        (p < l->end && (*p == '.' || *p == 'e' || *p == 'E')) ||
+        v > (neg ? (unsigned long long)LLONG_MAX + 1 : (unsigned long long)LLONG_MAX)) {
+        l->bad = true;
+        return NULL;
+    }
+    l->p = p;
+    json_int_t i = neg ? (v == (unsigned long long)LLONG_MAX + 1 ? LLONG_MIN : -(json_int_t)v)
+                       : (json_int_t)v;
+    return json_integer(i);
+}
+
+static bool load_word(load *l, const char *w, size_t n)
+{
+    if ((size_t)(l->end - l->p) < n || memcmp(l->p, w, n) != 0)
+        return false;
+    l->p += n;
+    return true;
+}
+
+static json_t *load_value(load *l, int depth);
+
+static json_t *load_object(load *l, int depth)
+{
+    json_t *o = json_object();
+    if (!o) {
+        l->bad = true;
+        return NULL;
+    }
+    skip_space(l);
+    if (l->p < l->end && *l->p == '}') {
+        l->p++;
+        return o;
+    }
+    for (;;) {
+        skip_space(l);
+        if (l->p >= l->end || *l->p != '"')
+            break;
+        l->p++;
+        size_t klen = 0;
+        char *key = load_string(l, &klen);
+        if (!key)
+            break;
+        skip_space(l);
+        json_t *v = NULL;
+        if (l->p < l->end && *l->p == ':') {
+            l->p++;
+            skip_space(l);
+            v = load_value(l, depth + 1);
+        }
+        /* A duplicate key is refused (JSON_REJECT_DUPLICATES). */
+        if (v && json_object_getn(o, key, klen)) {
+            json_decref(v);
+            v = NULL;
+        }
+        /* json_object_setn_new_nocheck takes v, also when it fails. */
+        int set = v ? json_object_setn_new_nocheck(o, key, klen, v) : -1;
+        free(key);
+        if (set != 0)
+            break;
+        skip_space(l);
+        if (l->p < l->end && *l->p == ',') {
+            l->p++;
+            continue;
+        }
+        if (l->p < l->end && *l->p == '}') {
+            l->p++;
+            return o;
+        }
+        break;
+    }
+    l->bad = true;
+    json_decref(o);
+    return NULL;
+}
+
+static json_t *load_array(load *l, int depth)
+{
+    json_t *a = json_array();
+    if (!a) {
+        l->bad = true;
+        return NULL;
+    }
+    skip_space(l);
+    if (l->p < l->end && *l->p == ']') {
+        l->p++;
+        return a;
+    }
+    for (;;) {
+        skip_space(l);
+        json_t *v = load_value(l, depth + 1);
+        if (!v || json_array_append_new(a, v) != 0)
+            break;
+        skip_space(l);
+        if (l->p < l->end && *l->p == ',') {
+            l->p++;
+            continue;
+        }
+        if (l->p < l->end && *l->p == ']') {
+            l->p++;
+            return a;
+        }
+        break;
+    }
+    l->bad = true;
+    json_decref(a);
+    return NULL;
+}
+
+static json_t *load_value(load *l, int depth)
+{
+    if (depth > LOAD_DEPTH_MAX || l->p >= l->end) {
+        l->bad = true;
+        return NULL;
+    }
+    json_t *v = NULL;
+    switch (*l->p) {
+    case '{':
+        l->p++;
+        return load_object(l, depth);
+    case '[':
+        l->p++;
+        return load_array(l, depth);
+    case '"': {
+        l->p++;
+        size_t n = 0;
+        char *s = load_string(l, &n);
+        v = s ? json_stringn_nocheck(s, n) : NULL;
+        free(s);
+        break;
+    }
+    case 't':
+        v = load_word(l, "true", 4) ? json_true() : NULL;
+        break;
+    case 'f':
+        v = load_word(l, "false", 5) ? json_false() : NULL;
+        break;
+    case 'n':
+        v = load_word(l, "null", 4) ? json_null() : NULL;
+        break;
+    default:
+        v = load_number(l);
+    }
+    if (!v)
+        l->bad = true;
+    return v;
+}
+
+json_t *molt_json_loadb(const char *text, size_t len, json_error_t *error)
+{
+    load l = {.p = (const unsigned char *)text, .end = (const unsigned char *)text + len};
+    skip_space(&l);
+    json_t *v = NULL;
+    if (l.p < l.end && (*l.p == '{' || *l.p == '['))
+        v = load_value(&l, 1);
+    skip_space(&l);
+    if (v && !l.bad && l.p == l.end)
+        return v;
+    json_decref(v);
+    return json_loadb(text, len, JSON_REJECT_DUPLICATES, error);
 }

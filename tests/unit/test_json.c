@@ -4,7 +4,9 @@
  * written with before it: checked on the store corpus (tests/fuzz/corpus/store), on values that
  * take every escape, UTF-8 of each length, reals, the integers' ends, empty and large objects
  * and deep nesting, and on random documents from a fixed seed; then its refusals (a string that
- * is not UTF-8, a text longer than max) and the room left before the text. */
+ * is not UTF-8, a text longer than max) and the room left before the text. molt_json_loadb
+ * must give what json_loadb(JSON_REJECT_DUPLICATES) gives, value or refusal, on the same
+ * documents, on texts that break each rule of the grammar, and on random mutations of them. */
 #include "fixture.h"
 
 #include <dirent.h>
@@ -30,9 +32,9 @@ static void same_as_jansson(const json_t *v)
     free(want);
 }
 
-static void test_store_corpus(void **state)
+/* fn on each file of the store's fuzz corpus (tests/fuzz/corpus/store); the count. */
+static int each_corpus_file(void (*fn)(const char *text, size_t len))
 {
-    (void)state;
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/tests/fuzz/corpus/store", fx_src_dir());
     DIR *d = opendir(dir);
@@ -44,15 +46,28 @@ static void test_store_corpus(void **state)
             continue;
         char path[8192];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        json_t *v = json_load_file(path, JSON_DECODE_ANY, NULL);
-        if (!v)
-            continue;   /* the corpus also holds inputs that are not JSON */
-        same_as_jansson(v);
-        json_decref(v);
+        size_t len = 0;
+        char *text = fx_read(path, &len);
+        fn(text, len);
+        free(text);
         seen++;
     }
     closedir(d);
-    assert_true(seen >= 10);
+    return seen;
+}
+
+static void dumps_as_jansson(const char *text, size_t len)
+{
+    json_t *v = json_loadb(text, len, JSON_DECODE_ANY, NULL);
+    if (v)   /* the corpus also holds inputs that are not JSON */
+        same_as_jansson(v);
+    json_decref(v);
+}
+
+static void test_store_corpus(void **state)
+{
+    (void)state;
+    assert_true(each_corpus_file(dumps_as_jansson) >= 10);
 }
 
 static void test_values(void **state)
@@ -180,6 +195,85 @@ static void test_refusals_and_room(void **state)
     json_decref(v);
 }
 
+/* text parsed both ways: both refused, or the same value. */
+static void loads_as_jansson(const char *text, size_t len)
+{
+    json_t *want = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+    json_error_t jerr;
+    json_t *got = molt_json_loadb(text, len, &jerr);
+    if (!want != !got || (want && !json_equal(want, got)))
+        fail_msg("molt_json_loadb %s what jansson %s: %.*s", got ? "accepts" : "refuses",
+                 want ? "accepts" : "refuses", (int)len, text);
+    if (!got)
+        assert_true(jerr.text[0] != '\0');   /* jansson's message */
+    json_decref(got);
+    json_decref(want);
+}
+
+static void test_load_rules(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {
+        "{}", "[]", " \t\r\n{ } \n", "{\"a\":1,\"a\":2}", "{\"a\":{\"b\":1,\"b\":1}}",
+        "[0]", "[-0]", "[01]", "[-]", "[+1]", "[1.]", "[.5]", "[1.5]", "[1e5]", "[1E+5]",
+        "[-1e-5]", "[9223372036854775807]", "[9223372036854775808]", "[-9223372036854775808]",
+        "[-9223372036854775809]", "[99999999999999999999999]", "[1x]", "[1 2]",
+        "[\"\\u0000\"]", "[\"\\ud800\"]", "[\"\\udc00\"]", "[\"\\ud800\\u0041\"]",
+        "[\"\\ud83d\\ude00\"]", "[\"\\u00E9\\u20AC\"]", "[\"\\u12\"]", "[\"\\u12G4\"]",
+        "[\"\\x\"]", "[\"\\/\\b\\f\\n\\r\\t\\\"\\\\\"]", "[\"\x01\"]", "[\"\x7f\"]",
+        "[\"\xc3\xa9\"]", "[\"\xc0\x80\"]", "[\"\xed\xa0\x80\"]", "[\"\xf4\x90\x80\x80\"]",
+        "[\"\xe2\x82\"]", "[\"abc", "[\"abc\\", "[tru]", "[true", "[truex]", "[nul]",
+        "[null,false,true]", "{\"a\" 1}", "{\"a\":1,}", "{,}", "{\"a\"}", "{1:2}", "[1,]",
+        "[,1]", "[] x", "[]]", "1", "\"s\"", "null", "", "   ", "{\"\\u0000\":1}",
+        "{\"\xc3\xa9\":\"\xc3\xa9\"}", "[\"a\\u0000b\"]", "{\"a\":[{\"b\":[]}],\"c\":{}}",
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        loads_as_jansson(texts[i], strlen(texts[i]));
+    loads_as_jansson("[\"a\0b\"]", 7);
+    loads_as_jansson("[1]\0", 4);
+    /* Nesting: deeper than molt's own parser takes (jansson's verdict), and than jansson's. */
+    static const size_t depths[] = {1000, 1025, 2047, 2048, 2049, 3000};
+    for (size_t i = 0; i < sizeof depths / sizeof depths[0]; i++) {
+        char *deep = malloc(2 * depths[i]);
+        assert_non_null(deep);
+        memset(deep, '[', depths[i]);
+        memset(deep + depths[i], ']', depths[i]);
+        loads_as_jansson(deep, 2 * depths[i]);
+        free(deep);
+    }
+}
+
+static void test_load_documents(void **state)
+{
+    (void)state;
+    each_corpus_file(loads_as_jansson);
+    /* Random documents, written compact, indented and as ASCII (\u escapes, surrogate pairs),
+     * then each mutated: a byte replaced by one that matters to the grammar, or cut short. */
+    static const char tricky[] = "\"\\u0D8,:}] {[\x00\x1f\x80\xc3\xed\xff-.eE+1x";
+    static const size_t flags[] = {JSON_COMPACT, JSON_INDENT(2), JSON_ENSURE_ASCII};
+    for (int i = 0; i < 3000; i++) {
+        json_t *v = json_pack("{s:o}", "k", random_value(0));
+        assert_non_null(v);
+        char *text = json_dumps(v, flags[i % 3] | JSON_SORT_KEYS);
+        assert_non_null(text);
+        size_t len = strlen(text);
+        loads_as_jansson(text, len);
+        for (int m = 0; m < 8; m++) {
+            char *t = strdup(text);
+            assert_non_null(t);
+            size_t at = (size_t)(fx_rng() % len), n = len;
+            if (m == 0)
+                n = at;
+            else
+                t[at] = tricky[fx_rng() % (sizeof tricky - 1)];
+            loads_as_jansson(t, n);
+            free(t);
+        }
+        json_decref(v);
+        free(text);
+    }
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -187,6 +281,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_values),
         cmocka_unit_test(test_random_documents),
         cmocka_unit_test(test_refusals_and_room),
+        cmocka_unit_test(test_load_rules),
+        cmocka_unit_test(test_load_documents),
     };
     return fx_run_group_tests(argc, argv, tests, NULL, NULL);
 }

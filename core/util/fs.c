@@ -76,7 +76,9 @@ int molt_read_fd(int fd, const char *path, size_t max, char **ret_data, size_t *
     if ((uint64_t)st.st_size > max)
         return molt_err_set(err, MOLT_ELIMIT, "%s is %lld bytes, more than the %zu allowed",
                             path, (long long)st.st_size, max);
-    size_t cap = (size_t)st.st_size + 1, len = 0;
+    /* The size, the '\0', and one byte more: the read that finds the end (0) then needs no
+     * realloc (a doubling and a copy of the whole file, for every file read). */
+    size_t cap = (size_t)st.st_size + 2, len = 0;
     char *buf = malloc(cap);
     if (!buf)
         return molt_err_set(err, MOLT_ENOMEM, "out of memory reading %s", path);

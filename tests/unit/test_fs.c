@@ -214,6 +214,23 @@ static void test_rm_rf_errors(void **state)
 /* The atomic write (util/durable.c) gives the file exactly the mode asked, whatever the umask
  * (the old core write applied it: 0640 under umask 077 came out 0600); a replaced file takes
  * the new mode; nothing but the file is left in the folder. */
+/* A file of exactly max bytes is read (it was refused as grown beyond max until the buffer kept
+ * a byte for the read that finds the end); one byte more than max is refused. */
+static void test_read_file_max(void **state)
+{
+    (void)state;
+    char *p = molt_path_join(dir, "sized");
+    assert_int_equal(molt_write_file_atomic(p, "second", 6, 0600, NULL), 0);
+    char *data = NULL;
+    size_t len = 0;
+    assert_int_equal(molt_read_file(p, 6, &data, &len, NULL), 0);
+    assert_int_equal(len, 6);
+    assert_string_equal(data, "second");
+    free(data);
+    assert_int_equal(molt_read_file(p, 5, &data, &len, NULL), MOLT_ELIMIT);
+    free(p);
+}
+
 static void test_atomic_mode_ignores_umask(void **state)
 {
     (void)state;
@@ -370,6 +387,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sorted_and_filtered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_file_max, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mkdir_p, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rm_rf_deep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rm_rf_errors, setup, teardown),

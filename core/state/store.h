@@ -218,13 +218,17 @@ int molt_record_save(const char *path, const molt_record *rec, unsigned flags, m
 int molt_record_write(molt_store_writer *w, const molt_record *rec, unsigned flags, molt_err *err);
 
 /* The two halves of load and save, without the file: the record of a store document (path only
- * names it in messages), and the document of a record (new reference; NULL when out of memory;
- * it shares the record's JSON values, the device's and the artifact's: change neither while
- * the other is in use).
+ * names it in messages), and the document of a record (new reference, its text parsed; NULL
+ * when out of memory or the record cannot be written).
  * For the fuzz target: whatever loads must save into a document that loads back the same. */
 int molt_record_from_json(const char *path, const json_t *doc, molt_kind_of_fn kind_of,
                           void *kind_ctx, molt_record **ret, molt_err *err);
 json_t *molt_record_to_json(const molt_record *rec);
+/* The document's text as the store writes it (compact JSON, every object's keys in byte order:
+ * the bytes of jansson's JSON_COMPACT | JSON_SORT_KEYS dump of molt_record_to_json, which is
+ * this text parsed); made without the JSON values. *ret malloc'd; MOLT_ENOMEM, MOLT_ELIMIT, or
+ * MOLT_EINVAL for a string that is not UTF-8 or a value out of its enum's range. */
+int molt_record_to_text(const molt_record *rec, char **ret, size_t *ret_len);
 
 /* An empty record (a fresh device). *ret owned by the caller. */
 int molt_record_new(molt_record **ret, molt_err *err);

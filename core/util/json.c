@@ -38,20 +38,13 @@ void molt_json_seed(void)
 #define DUMP_DEPTH_MAX 2048
 #define DUMP_KEYS_ON_STACK 32
 
-typedef struct dump {
-    char *buf;
-    size_t len, cap, max; /* len and cap count from buf; max counts the text alone */
-    size_t room;
-    int r;                /* the first failure, 0 while none */
-} dump;
-
-static void dump_fail(dump *d, int r)
+static void dump_fail(molt_json_text *d, int r)
 {
     if (d->r == 0)
         d->r = r;
 }
 
-static bool dump_grow(dump *d, size_t more)
+static bool dump_grow(molt_json_text *d, size_t more)
 {
     if (d->r < 0)
         return false;
@@ -74,7 +67,7 @@ static bool dump_grow(dump *d, size_t more)
     return true;
 }
 
-static inline void dump_put(dump *d, const char *s, size_t n)
+static inline void dump_put(molt_json_text *d, const char *s, size_t n)
 {
     if (d->len + n + 1 <= d->cap && d->len - d->room + n <= d->max) {
         memcpy(d->buf + d->len, s, n);
@@ -87,7 +80,7 @@ static inline void dump_put(dump *d, const char *s, size_t n)
 
 /* A string as jansson writes it: '"' and '\\' escaped, control characters as \b \f \n \r \t or
  * \u00XX (upper-case hex), everything else (UTF-8 included) as it is, in runs. */
-static void dump_string(dump *d, const char *str, size_t n)
+static void dump_string(molt_json_text *d, const char *str, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
     const unsigned char *s = (const unsigned char *)str;
@@ -151,7 +144,7 @@ static void sort_members(member *m, size_t n)
     }
 }
 
-static void dump_value(dump *d, const json_t *v, int depth)
+static void dump_value(molt_json_text *d, const json_t *v, int depth)
 {
     if (d->r < 0)
         return;
@@ -233,28 +226,89 @@ static void dump_value(dump *d, const json_t *v, int depth)
     }
 }
 
+void molt_json_text_init(molt_json_text *t, size_t room, size_t max)
+{
+    *t = (molt_json_text){.max = max, .room = room};
+    if (room > ((size_t)-1) / 4) {
+        t->r = MOLT_ELIMIT;
+        return;
+    }
+    /* One allocation for a record of a few KiB: the first guess is most often right. */
+    t->cap = room + 4096;
+    t->buf = malloc(t->cap);
+    if (!t->buf)
+        t->r = MOLT_ENOMEM;
+    t->len = room;
+}
+
+void molt_json_text_raw(molt_json_text *t, const char *s)
+{
+    dump_put(t, s, strlen(s));
+}
+
+void molt_json_text_key(molt_json_text *t, const char *key)
+{
+    if (t->len > t->room && t->buf[t->len - 1] != '{')
+        dump_put(t, ",", 1);
+    dump_string(t, key, strlen(key));
+    dump_put(t, ":", 1);
+}
+
+void molt_json_text_string(molt_json_text *t, const char *s)
+{
+    if (s)
+        dump_string(t, s, strlen(s));
+    else
+        dump_put(t, "null", 4);
+}
+
+void molt_json_text_int(molt_json_text *t, long long i)
+{
+    char num[32];
+    int n = snprintf(num, sizeof num, "%lld", i);
+    dump_put(t, num, (size_t)n);
+}
+
+void molt_json_text_bool(molt_json_text *t, bool b)
+{
+    dump_put(t, b ? "true" : "false", b ? 4 : 5);
+}
+
+void molt_json_text_value(molt_json_text *t, const json_t *v)
+{
+    if (v)
+        dump_value(t, v, 0);
+    else
+        dump_put(t, "null", 4);
+}
+
+void molt_json_text_fail(molt_json_text *t, int r)
+{
+    dump_fail(t, r);
+}
+
+int molt_json_text_finish(molt_json_text *t, char **ret, size_t *ret_len)
+{
+    if (t->r < 0) {
+        free(t->buf);
+        t->buf = NULL;
+        return t->r;
+    }
+    t->buf[t->len] = '\0';
+    *ret = t->buf;
+    *ret_len = t->len - t->room;
+    t->buf = NULL;
+    return 0;
+}
+
 int molt_json_dump_sorted(const json_t *v, size_t room, size_t max, char **ret, size_t *ret_len)
 {
-    dump d = {.max = max, .room = room};
     if (!v)
         return MOLT_EINVAL;
-    if (room > ((size_t)-1) / 4)
-        return MOLT_ELIMIT;
-    /* One allocation for a record of a few KiB: the first guess is most often right. */
-    d.cap = room + 4096;
-    d.buf = malloc(d.cap);
-    if (!d.buf)
-        return MOLT_ENOMEM;
-    d.len = room;
-    dump_value(&d, v, 0);
-    if (d.r < 0) {
-        free(d.buf);
-        return d.r;
-    }
-    d.buf[d.len] = '\0';
-    *ret = d.buf;
-    *ret_len = d.len - room;
-    return 0;
+    molt_json_text t;
+    molt_json_text_init(&t, room, max);
+    molt_json_text_value(&t, v);
+    return molt_json_text_finish(&t, ret, ret_len);
 }
 
 /* ---- molt_json_loadb ------------------------------------------------------------------------- */

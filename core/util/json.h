@@ -3,6 +3,7 @@
 #ifndef MOLT_UTIL_JSON_H
 #define MOLT_UTIL_JSON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <jansson.h>
 #include "util/err.h"
@@ -34,5 +35,26 @@ json_t *molt_json_loadb(const char *text, size_t len, json_error_t *error);
  * longer than max bytes, MOLT_EINVAL for a string that is not UTF-8 or a value nested deeper
  * than 2048 levels (a loop: a document loaded by jansson is never that deep), MOLT_ENOMEM. */
 int molt_json_dump_sorted(const json_t *v, size_t room, size_t max, char **ret, size_t *ret_len);
+
+/* Compact JSON text written a piece at a time, with molt_json_dump_sorted's escapes, room and
+ * limit: for a writer that knows its keys (the store's record, state/store.c) and puts them in
+ * byte order itself. After init, each call appends; the first failure (MOLT_ELIMIT, MOLT_EINVAL,
+ * MOLT_ENOMEM) is kept and later calls do nothing; finish returns it, or hands over the text
+ * as molt_json_dump_sorted does. A NULL string or value is written as null. */
+typedef struct molt_json_text {
+    char *buf;
+    size_t len, cap, max; /* len and cap count from buf; max counts the text alone */
+    size_t room;
+    int r;                /* the first failure, 0 while none */
+} molt_json_text;
+void molt_json_text_init(molt_json_text *t, size_t room, size_t max);
+void molt_json_text_raw(molt_json_text *t, const char *s);   /* as it is: "{", "}" */
+void molt_json_text_key(molt_json_text *t, const char *key);   /* [,]"key": (no comma after {) */
+void molt_json_text_string(molt_json_text *t, const char *s);
+void molt_json_text_int(molt_json_text *t, long long i);
+void molt_json_text_bool(molt_json_text *t, bool b);
+void molt_json_text_value(molt_json_text *t, const json_t *v);   /* keys sorted */
+void molt_json_text_fail(molt_json_text *t, int r);   /* keeps r unless a failure is kept */
+int molt_json_text_finish(molt_json_text *t, char **ret, size_t *ret_len);
 
 #endif

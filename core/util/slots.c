@@ -136,14 +136,31 @@ static bool shape_ok(off_t size)
     return (half & (half - 1)) == 0;
 }
 
-/* The bytes of path (util/fs.h molt_read_file, at most max) when it has a slots file's size:
+/* open(2) of a slots file for reading it, with O_NOATIME: the file is written by every command,
+ * so under relatime each first read after a write would update its access time, a dirty inode
+ * and a journal entry for a time nobody reads. Without it where the kernel refuses it (EPERM:
+ * a process that does not own the file, such as `molt status` run by another user). */
+static int open_noatime(const char *path, int flags)
+{
+    int fd = open(path, flags | O_NOATIME | O_CLOEXEC);
+    if (fd < 0 && errno == EPERM)
+        fd = open(path, flags | O_CLOEXEC);
+    return fd;
+}
+
+/* The bytes of path (util/fs.h molt_read_fd, at most max) when it has a slots file's size:
  * MOLT_ENOTFOUND when missing, MOLT_ECORRUPT naming the size otherwise. */
 static int read_slots_file(const char *path, size_t max, unsigned char **ret, size_t *ret_size,
                            molt_err *err)
 {
     char *buf = NULL;
     size_t size = 0;
-    int r = molt_read_file(path, max, &buf, &size, err);
+    int fd = open_noatime(path, O_RDONLY);
+    if (fd < 0)
+        return molt_err_errno(err, errno == ENOENT ? MOLT_ENOTFOUND : MOLT_EIO, errno,
+                              "cannot open %s", path);
+    int r = molt_read_fd(fd, path, max, &buf, &size, err);
+    close(fd);
     if (r == MOLT_ELIMIT)
         return molt_err_set(err, MOLT_ECORRUPT, "%s is not a two-slot record file (more than %zu "
                             "bytes)", path, max);
@@ -361,7 +378,7 @@ static int learn(molt_slots_writer *w, molt_err *err)
     w->newest = -1;
     w->seq = 0;
     w->newest_lazy = false;
-    int fd = open(w->path, O_RDWR | O_CLOEXEC);
+    int fd = open_noatime(w->path, O_RDWR);
     if (fd < 0 && errno == ENOENT) {
         w->known = true;
         return 0;
@@ -418,7 +435,7 @@ int molt_slots_writer_put(molt_slots_writer *w, const void *data, size_t len, bo
                           molt_err *err)
 {
     if (w->known && w->newest >= 0 && w->fd < 0 &&   /* the file write_new made, or read */
-        (w->fd = open(w->path, O_RDWR | O_CLOEXEC)) < 0)
+        (w->fd = open_noatime(w->path, O_RDWR)) < 0)
         forget(w);
     if (w->known && w->trusting) {
         /* A file of another size is not the one the read saw (replaced, or damaged). */

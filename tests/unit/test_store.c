@@ -478,6 +478,30 @@ static void test_writer_known(void **state)
     json_decref(doc);
 }
 
+/* molt's reads of store.slots leave its access time alone (O_NOATIME): the file is written by
+ * every command, and under relatime every first read after a write would update it. */
+static void test_reads_keep_atime(void **state)
+{
+    fixture *f = *state;
+    json_t *doc = sample_doc();
+    assert_int_equal(molt_store_save(f->path, doc, 0, NULL), 0);
+    const struct timespec old[2] = {{.tv_sec = 1000000000}, {.tv_nsec = UTIME_OMIT}};
+    assert_int_equal(utimensat(AT_FDCWD, f->slots, old, 0), 0);
+    json_t *back = NULL;
+    molt_store_info info;
+    assert_int_equal(molt_store_load_info(f->path, &back, &info, NULL), 0);
+    json_decref(back);
+    molt_store_writer *w = NULL;
+    assert_int_equal(molt_store_writer_new(f->path, &w, NULL), 0);
+    write_loops(w, doc, 2, 0);   /* the writer's read of the file */
+    write_loops(w, doc, 3, 0);   /* its reads of the slot headers */
+    molt_store_writer_free(w);
+    struct stat st;
+    assert_int_equal(stat(f->slots, &st), 0);
+    assert_int_equal(st.st_atim.tv_sec, 1000000000);
+    json_decref(doc);
+}
+
 static void test_save_refuses_non_object(void **state)
 {
     fixture *f = *state;
@@ -789,6 +813,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_sync_lazy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_known, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reads_keep_atime, setup, teardown),
         cmocka_unit_test_setup_teardown(test_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_writer, setup, teardown),
     };

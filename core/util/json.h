@@ -27,7 +27,7 @@ json_t *molt_json_loadb(const char *text, size_t len, json_error_t *error);
 
 /* v as compact JSON text, the keys of every object in byte order: the bytes
  * json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) makes (the same escapes, reals
- * formatted by jansson itself), at a fraction of its cost on the store's records (jansson walks
+ * formatted by jansson itself; object keys are taken to hold no NUL byte, as no parsed key does), at a fraction of its cost on the store's records (jansson walks
  * every string a code point at a time through a callback: about 9 us for a 1.5 KiB record
  * against 1.5 us here). The text starts room bytes into *ret, which are left for a header the
  * caller puts right before it, and is followed by a '\0' (not counted in *ret_len). *ret is

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -902,22 +903,40 @@ static json_t *json_or_null(json_t *v)
     return v ? json_incref(v) : json_null();
 }
 
+/* The artifact's keys (the store's "deployment.artifact"), in byte order, with where each value
+ * is: one list for its JSON object (molt_dep_artifact_json) and its text (text_deployment).
+ * Absent values are null, as the release of 9f1b70b wrote them. */
+static const struct artifact_field {
+    const char *key;
+    size_t at;      /* offsetof in molt_dep_artifact */
+    bool json;      /* a json_t *, else a char * */
+} artifact_fields[] = {
+    {"clears", offsetof(molt_dep_artifact, clears), true},
+    {"depends", offsetof(molt_dep_artifact, depends), true},
+    {"group", offsetof(molt_dep_artifact, group), false},
+    {"header_info", offsetof(molt_dep_artifact, header_info), true},
+    {"meta_data", offsetof(molt_dep_artifact, meta_data), true},
+    {"name", offsetof(molt_dep_artifact, name), false},
+    {"payload_type", offsetof(molt_dep_artifact, payload_type), false},
+    {"provides", offsetof(molt_dep_artifact, provides), true},
+    {"type_info", offsetof(molt_dep_artifact, type_info), true},
+};
+
+static const void *artifact_value(const molt_dep_artifact *a, const struct artifact_field *f)
+{
+    const char *at = (const char *)a + f->at;
+    return f->json ? (const void *)*(json_t *const *)at : (const void *)*(char *const *)at;
+}
+
 json_t *molt_dep_artifact_json(const molt_dep_artifact *a)
 {
     json_t *o = json_object();
     bool ok = o != NULL;
-    if (!ok)
-        return NULL;
-    /* As the release of 9f1b70b wrote it: absent values as null. */
-    put(o, "name", str_or_null(a->name), &ok);
-    put(o, "group", str_or_null(a->group), &ok);
-    put(o, "payload_type", str_or_null(a->payload_type), &ok);
-    put(o, "provides", json_or_null(a->provides), &ok);
-    put(o, "clears", json_or_null(a->clears), &ok);
-    put(o, "depends", json_or_null(a->depends), &ok);
-    put(o, "type_info", json_or_null(a->type_info), &ok);
-    put(o, "header_info", json_or_null(a->header_info), &ok);
-    put(o, "meta_data", json_or_null(a->meta_data), &ok);
+    for (size_t i = 0; ok && i < sizeof artifact_fields / sizeof artifact_fields[0]; i++) {
+        const struct artifact_field *f = &artifact_fields[i];
+        const void *v = artifact_value(a, f);
+        put(o, f->key, f->json ? json_or_null((json_t *)v) : str_or_null(v), &ok);
+    }
     if (!ok) {
         json_decref(o);
         return NULL;
@@ -961,11 +980,17 @@ static void text_deployment(molt_json_text *t, const molt_deployment *d)
 {
     molt_json_text_raw(t, "{");
     molt_json_text_key(t, "artifact");
-    json_t *art = molt_dep_artifact_json(&d->artifact);
-    if (!art)
-        molt_json_text_fail(t, MOLT_ENOMEM);
-    molt_json_text_value(t, art);
-    json_decref(art);
+    molt_json_text_raw(t, "{");
+    for (size_t i = 0; i < sizeof artifact_fields / sizeof artifact_fields[0]; i++) {
+        const struct artifact_field *f = &artifact_fields[i];
+        const void *v = artifact_value(&d->artifact, f);
+        molt_json_text_key(t, f->key);
+        if (f->json)
+            molt_json_text_value(t, v);
+        else
+            molt_json_text_string(t, v);
+    }
+    molt_json_text_raw(t, "}");
     if (d->error)
         text_str(t, "error", d->error);
     text_bool(t, "failed", d->failed);

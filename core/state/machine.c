@@ -65,6 +65,8 @@ struct molt_machine {
     const molt_config *cfg;
     char *store_path;
     molt_store_writer *store_w;   /* made at the first save, under the lock; freed before it */
+    molt_store_info load_info;    /* what the load found, given to store_w (its first save
+                                   * compares the slot headers instead of reading the file) */
     char *tree_dir;
     char *scripts_dir;
     char *logs_dir;
@@ -197,11 +199,15 @@ static int save_store_flags(molt_machine *m, unsigned flags, molt_err *err)
         json_decref(d->module_values);
         d->module_values = copy;
     }
-    int r;
-    if (m->lock_fd < 0)   /* not expected: every save follows take_lock */
+    int r = 0;
+    if (m->lock_fd < 0) {   /* not expected: every save follows take_lock */
         r = molt_record_save(m->store_path, m->rec, flags, err);
-    else if ((r = m->store_w ? 0 : molt_store_writer_new(m->store_path, &m->store_w, err)) == 0)
-        r = molt_record_write(m->store_w, m->rec, flags, err);
+    } else {
+        if (!m->store_w && (r = molt_store_writer_new(m->store_path, &m->store_w, err)) == 0)
+            molt_store_writer_known(m->store_w, &m->load_info);
+        if (r == 0)
+            r = molt_record_write(m->store_w, m->rec, flags, err);
+    }
     if (r == 0)
         m->record_lazy = (flags & MOLT_STORE_LAZY) != 0;
     return r;
@@ -814,14 +820,14 @@ int molt_machine_open(molt_machine **ret, const molt_config *cfg, molt_err *err)
     m->sopts.timeout = cfg->script_timeout;
     m->sopts.retry_interval = cfg->script_retry_interval;
     m->sopts.retry_timeout = cfg->script_retry_timeout;
-    molt_store_info info;
-    r = molt_record_load(m->store_path, legacy_kind_of, (void *)cfg, &m->rec, &info, err);
+    molt_store_info *info = &m->load_info;
+    r = molt_record_load(m->store_path, legacy_kind_of, (void *)cfg, &m->rec, info, err);
     if (r < 0)
         goto fail;
-    if (info.damaged >= 0)
+    if (info->damaged >= 0)
         molt_log_warning("store %s.slots: slot %d fails its check (%s): the record before it is "
                          "read (a save cut by a power loss, or one in progress)",
-                         m->store_path, info.damaged, info.why);
+                         m->store_path, info->damaged, info->why);
     m->dep = m->rec->dep;
     *ret = m;
     return 0;

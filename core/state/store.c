@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +58,7 @@ static int parse_object(const char *path, const char *data, size_t len, json_t *
                         molt_err *err)
 {
     json_error_t jerr;
-    json_t *doc = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *doc = molt_json_loadb(data, len, &jerr);
     if (!doc)
         return molt_err_set(err, MOLT_ECORRUPT, "store %s: data is not JSON (line %d: %s)",
                             path, jerr.line, jerr.text);
@@ -209,6 +210,10 @@ int molt_store_load_info(const char *path, json_t **ret, molt_store_info *info, 
     char recorded[128], now[128];
     json_t *doc = NULL;
     int r = molt_slots_read(spath, STORE_DATA_MAX, &buf, &len, &si, err);
+    if (r == 0) {
+        info->slots_read = true;
+        info->slots = si;
+    }
     if (r == 0)
         r = parse_slot_record(spath, buf, len, recorded, sizeof recorded, &doc, err);
     if (r == 0)
@@ -298,6 +303,12 @@ int molt_store_writer_new(const char *path, molt_store_writer **ret, molt_err *e
     return 0;
 }
 
+void molt_store_writer_known(molt_store_writer *w, const molt_store_info *info)
+{
+    if (info->slots_read)
+        molt_slots_writer_known(w->slots, &info->slots);
+}
+
 void molt_store_writer_free(molt_store_writer *w)
 {
     if (!w)
@@ -307,23 +318,29 @@ void molt_store_writer_free(molt_store_writer *w)
     free(w);
 }
 
-int molt_store_write(molt_store_writer *w, const json_t *doc, unsigned flags, molt_err *err)
+/* The room before a record's text for its first line ("molt-store 2 legacy=<identity>\n"). */
+#define TEXT_ROOM (sizeof STORE2_MAGIC - 1 + sizeof ((molt_store_writer *)0)->legacy + 1)
+
+static int record_text(const molt_record *rec, size_t room, char **ret, size_t *ret_len);
+
+/* Save the text made into buf (json_len bytes after TEXT_ROOM, r its making's result) as the
+ * next record; buf is freed. */
+static int write_text(molt_store_writer *w, int r, char *buf, size_t json_len, unsigned flags,
+                      molt_err *err)
 {
     const char *path = w->path;
-    if (!json_is_object(doc))
-        return molt_err_set(err, MOLT_EINVAL, "store %s: the document to save is not an object",
-                            path);
-    char *json = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!json)
-        return molt_err_set(err, MOLT_ENOMEM, "store %s: cannot serialise the document", path);
-    size_t json_len = strlen(json);
-    char *rec = NULL;
-    int r = 0;
-    if (json_len + 1 > STORE_DATA_MAX) {
-        r = molt_err_set(err, MOLT_ELIMIT, "store %s: document is %zu bytes, more than %u",
-                         path, json_len + 1, STORE_DATA_MAX);
+    size_t magic = strlen(STORE2_MAGIC);
+    if (r == MOLT_ELIMIT)
+        r = molt_err_set(err, r, "store %s: the document is more than %u bytes", path,
+                         STORE_DATA_MAX - 1);
+    else if (r < 0)
+        r = molt_err_set(err, r, "store %s: cannot serialise the document (%s)", path,
+                         r == MOLT_ENOMEM ? "out of memory"
+                                          : "a string that is not UTF-8, a value out of range, "
+                                            "or nested too deep");
+    if (r < 0)
         goto out;
-    }
+    char *json = buf + TEXT_ROOM;
     if (flags & MOLT_STORE_HANDOVER) {
         w->legacy[0] = '\0';   /* a new file: its identity is stat'd again */
         if ((r = save_legacy(path, json, json_len, err)) < 0)
@@ -333,25 +350,30 @@ int molt_store_write(molt_store_writer *w, const json_t *doc, unsigned flags, mo
      * release runs only after a reboot): its identity changes only by our own save_legacy. */
     if (!w->legacy[0] && (r = legacy_identity(path, w->legacy, sizeof w->legacy, err)) < 0)
         goto out;
-    size_t magic = strlen(STORE2_MAGIC), llen = strlen(w->legacy);
+    size_t llen = strlen(w->legacy);
     size_t n = magic + llen + 1 + json_len + 1;
-    rec = malloc(n);
-    if (!rec) {
-        r = molt_err_set(err, MOLT_ENOMEM, "out of memory saving store %s", path);
-        goto out;
-    }
+    char *rec = json - (magic + llen + 1);
     memcpy(rec, STORE2_MAGIC, magic);
     memcpy(rec + magic, w->legacy, llen);
     rec[magic + llen] = '\n';
-    memcpy(rec + magic + llen + 1, json, json_len);
-    rec[n - 1] = '\n';
+    json[json_len] = '\n';   /* where the text's '\0' was */
     r = molt_slots_writer_put(w->slots, rec, n, !(flags & MOLT_STORE_LAZY), err);
 out:
     if (r < 0 && r != MOLT_ENOMEM)
         molt_err_prefix(err, "saving the store: ");
-    free(rec);
-    free(json);
+    free(buf);
     return r;
+}
+
+int molt_store_write(molt_store_writer *w, const json_t *doc, unsigned flags, molt_err *err)
+{
+    if (!json_is_object(doc))
+        return molt_err_set(err, MOLT_EINVAL, "store %s: the document to save is not an object",
+                            w->path);
+    char *buf = NULL;
+    size_t len = 0;
+    int r = molt_json_dump_sorted(doc, TEXT_ROOM, STORE_DATA_MAX - 1, &buf, &len);
+    return write_text(w, r, buf, len, flags, err);
 }
 
 int molt_store_save(const char *path, const json_t *doc, unsigned flags, molt_err *err)
@@ -881,22 +903,40 @@ static json_t *json_or_null(json_t *v)
     return v ? json_incref(v) : json_null();
 }
 
+/* The artifact's keys (the store's "deployment.artifact"), in byte order, with where each value
+ * is: one list for its JSON object (molt_dep_artifact_json) and its text (text_deployment).
+ * Absent values are null, as the release of 9f1b70b wrote them. */
+static const struct artifact_field {
+    const char *key;
+    size_t at;      /* offsetof in molt_dep_artifact */
+    bool json;      /* a json_t *, else a char * */
+} artifact_fields[] = {
+    {"clears", offsetof(molt_dep_artifact, clears), true},
+    {"depends", offsetof(molt_dep_artifact, depends), true},
+    {"group", offsetof(molt_dep_artifact, group), false},
+    {"header_info", offsetof(molt_dep_artifact, header_info), true},
+    {"meta_data", offsetof(molt_dep_artifact, meta_data), true},
+    {"name", offsetof(molt_dep_artifact, name), false},
+    {"payload_type", offsetof(molt_dep_artifact, payload_type), false},
+    {"provides", offsetof(molt_dep_artifact, provides), true},
+    {"type_info", offsetof(molt_dep_artifact, type_info), true},
+};
+
+static const void *artifact_value(const molt_dep_artifact *a, const struct artifact_field *f)
+{
+    const char *at = (const char *)a + f->at;
+    return f->json ? (const void *)*(json_t *const *)at : (const void *)*(char *const *)at;
+}
+
 json_t *molt_dep_artifact_json(const molt_dep_artifact *a)
 {
     json_t *o = json_object();
     bool ok = o != NULL;
-    if (!ok)
-        return NULL;
-    /* As the release of 9f1b70b wrote it: absent values as null. */
-    put(o, "name", str_or_null(a->name), &ok);
-    put(o, "group", str_or_null(a->group), &ok);
-    put(o, "payload_type", str_or_null(a->payload_type), &ok);
-    put(o, "provides", json_or_null(a->provides), &ok);
-    put(o, "clears", json_or_null(a->clears), &ok);
-    put(o, "depends", json_or_null(a->depends), &ok);
-    put(o, "type_info", json_or_null(a->type_info), &ok);
-    put(o, "header_info", json_or_null(a->header_info), &ok);
-    put(o, "meta_data", json_or_null(a->meta_data), &ok);
+    for (size_t i = 0; ok && i < sizeof artifact_fields / sizeof artifact_fields[0]; i++) {
+        const struct artifact_field *f = &artifact_fields[i];
+        const void *v = artifact_value(a, f);
+        put(o, f->key, f->json ? json_or_null((json_t *)v) : str_or_null(v), &ok);
+    }
     if (!ok) {
         json_decref(o);
         return NULL;
@@ -904,86 +944,170 @@ json_t *molt_dep_artifact_json(const molt_dep_artifact *a)
     return o;
 }
 
-static json_t *deployment_json(const molt_deployment *d)
+/* A member whose value is the name of one of the record's enums; an out-of-range value (NULL
+ * name) fails the text. */
+static void text_name(molt_json_text *t, const char *key, const char *name)
 {
-    json_t *o = json_object(), *mod = json_object();
-    bool ok = o && mod;
-    if (!ok) {
-        json_decref(o);
-        json_decref(mod);
-        return NULL;
+    molt_json_text_key(t, key);
+    if (name)
+        molt_json_text_string(t, name);
+    else
+        molt_json_text_fail(t, MOLT_EINVAL);
+}
+
+/* A member of an object: the key, then the value (a NULL string is null). */
+static void text_str(molt_json_text *t, const char *key, const char *s)
+{
+    molt_json_text_key(t, key);
+    molt_json_text_string(t, s);
+}
+
+static void text_bool(molt_json_text *t, const char *key, bool b)
+{
+    molt_json_text_key(t, key);
+    molt_json_text_bool(t, b);
+}
+
+static void text_int(molt_json_text *t, const char *key, long long i)
+{
+    molt_json_text_key(t, key);
+    molt_json_text_int(t, i);
+}
+
+/* The deployment object, its keys in byte order (as jansson's sorted dump put them); optional
+ * keys only when set, as the release of 9f1b70b wrote them. */
+static void text_deployment(molt_json_text *t, const molt_deployment *d)
+{
+    molt_json_text_raw(t, "{");
+    molt_json_text_key(t, "artifact");
+    molt_json_text_raw(t, "{");
+    for (size_t i = 0; i < sizeof artifact_fields / sizeof artifact_fields[0]; i++) {
+        const struct artifact_field *f = &artifact_fields[i];
+        const void *v = artifact_value(&d->artifact, f);
+        molt_json_text_key(t, f->key);
+        if (f->json)
+            molt_json_text_value(t, v);
+        else
+            molt_json_text_string(t, v);
     }
-    put(mod, "kind", json_string(molt_module_kind_name(d->module_kind)), &ok);
-    put(mod, "type", str_or_null(d->module_type), &ok);
-    put(mod, "path", str_or_null(d->module_path), &ok);
-    put(mod, "tree", str_or_null(d->module_tree), &ok);
-    put(o, "module", mod, &ok);
-    put(o, "version", json_integer(MOLT_DEPLOYMENT_VERSION), &ok);
-    put(o, "id", str_or_null(d->id), &ok);
-    put(o, "started", str_or_null(d->started), &ok);
-    put(o, "source", str_or_null(d->source), &ok);
-    put(o, "state", json_string(molt_dep_state_name(d->state)), &ok);
-    put(o, "pending", str_or_null(molt_pending_name(d->pending)), &ok);
-    put(o, "state_count", json_integer(d->state_count), &ok);
-    put(o, "artifact", molt_dep_artifact_json(&d->artifact), &ok);
-    put(o, "failed", json_boolean(d->failed), &ok);
-    put(o, "rolled_back", json_boolean(d->rolled_back), &ok);
-    put(o, "rollback_failed", json_boolean(d->rollback_failed), &ok);
-    put(o, "user_rollback", json_boolean(d->user_rollback), &ok);
-    /* Optional keys only when set, as the release of 9f1b70b wrote them. */
-    if (d->rollback_retries > 0)
-        put(o, "rollback_retries", json_integer(d->rollback_retries), &ok);
-    if (d->rollback_error)
-        put(o, "rollback_error", json_string(d->rollback_error), &ok);
-    if (d->reboot != MOLT_REC_UNSET)
-        put(o, "reboot", json_string(molt_rec_answer_name(d->reboot)), &ok);
-    if (d->rollback != MOLT_REC_UNSET)
-        put(o, "rollback", json_string(molt_rec_answer_name(d->rollback)), &ok);
-    if (d->rollback_reboot != MOLT_REC_UNSET)
-        put(o, "rollback_reboot", json_string(molt_rec_answer_name(d->rollback_reboot)), &ok);
+    molt_json_text_raw(t, "}");
     if (d->error)
-        put(o, "error", json_string(d->error), &ok);
-    if (json_object_size(d->module_values) > 0)
-        put(o, "module_values", json_deep_copy(d->module_values), &ok);
-    if (!ok) {
-        json_decref(o);
-        return NULL;
+        text_str(t, "error", d->error);
+    text_bool(t, "failed", d->failed);
+    text_str(t, "id", d->id);
+    molt_json_text_key(t, "module");
+    molt_json_text_raw(t, "{");
+    text_name(t, "kind", molt_module_kind_name(d->module_kind));
+    text_str(t, "path", d->module_path);
+    text_str(t, "tree", d->module_tree);
+    text_str(t, "type", d->module_type);
+    molt_json_text_raw(t, "}");
+    if (json_object_size(d->module_values) > 0) {
+        molt_json_text_key(t, "module_values");
+        molt_json_text_value(t, d->module_values);
     }
-    return o;
+    text_str(t, "pending", molt_pending_name(d->pending));
+    if (d->reboot != MOLT_REC_UNSET)
+        text_name(t, "reboot", molt_rec_answer_name(d->reboot));
+    if (d->rollback != MOLT_REC_UNSET)
+        text_name(t, "rollback", molt_rec_answer_name(d->rollback));
+    if (d->rollback_error)
+        text_str(t, "rollback_error", d->rollback_error);
+    text_bool(t, "rollback_failed", d->rollback_failed);
+    if (d->rollback_reboot != MOLT_REC_UNSET)
+        text_name(t, "rollback_reboot", molt_rec_answer_name(d->rollback_reboot));
+    if (d->rollback_retries > 0)
+        text_int(t, "rollback_retries", d->rollback_retries);
+    text_bool(t, "rolled_back", d->rolled_back);
+    text_str(t, "source", d->source);
+    text_str(t, "started", d->started);
+    text_name(t, "state", molt_dep_state_name(d->state));
+    text_int(t, "state_count", d->state_count);
+    text_bool(t, "user_rollback", d->user_rollback);
+    text_int(t, "version", MOLT_DEPLOYMENT_VERSION);
+    molt_json_text_raw(t, "}");
 }
 
-static json_t *last_json(const molt_last_deployment *l)
+static void text_last(molt_json_text *t, const molt_last_deployment *l)
 {
-    json_t *o = json_object();
-    bool ok = o != NULL;
-    if (!ok)
-        return NULL;
-    put(o, "id", str_or_null(l->id), &ok);
-    put(o, "artifact_name", str_or_null(l->artifact_name), &ok);
-    put(o, "result", json_string(molt_result_name(l->result)), &ok);
-    put(o, "rolled_back", json_boolean(l->rolled_back), &ok);
-    put(o, "finished", str_or_null(l->finished), &ok);
-    if (!ok) {
-        json_decref(o);
-        return NULL;
+    molt_json_text_raw(t, "{");
+    text_str(t, "artifact_name", l->artifact_name);
+    text_str(t, "finished", l->finished);
+    text_str(t, "id", l->id);
+    text_name(t, "result", molt_result_name(l->result));
+    text_bool(t, "rolled_back", l->rolled_back);
+    molt_json_text_raw(t, "}");
+}
+
+/* A member of the document's top level: one of the device's (value) or of the record's own. */
+typedef struct top_member {
+    const char *key;
+    const json_t *value;
+} top_member;
+
+#define TOP_MEMBERS_MAX 64   /* the device holds three keys; more is not a store molt wrote */
+
+/* The record's text (molt_record_to_text) after room bytes for the caller's header. */
+static int record_text(const molt_record *rec, size_t room, char **ret, size_t *ret_len)
+{
+    /* The top level: the device's keys and the record's, in byte order; a record's key wins
+     * over the device's of the same name (as json_object_set made it). */
+    static const char *const own[] = {"deployment", "last_deployment", "last_error"};
+    const bool has[] = {rec->dep != NULL, rec->last != NULL, rec->last_error != NULL};
+    top_member m[TOP_MEMBERS_MAX];
+    size_t n = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach(rec->device, key, v) {
+        bool shadowed = false;
+        for (int i = 0; i < 3; i++)
+            shadowed = shadowed || (has[i] && strcmp(key, own[i]) == 0);
+        if (shadowed)
+            continue;
+        if (n == TOP_MEMBERS_MAX - 3)
+            return MOLT_ELIMIT;
+        m[n++] = (top_member){key, v};
     }
-    return o;
+    for (int i = 0; i < 3; i++)
+        if (has[i])
+            m[n++] = (top_member){own[i], NULL};
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && strcmp(m[j - 1].key, m[j].key) > 0; j--) {
+            top_member x = m[j];
+            m[j] = m[j - 1];
+            m[j - 1] = x;
+        }
+    molt_json_text t;
+    molt_json_text_init(&t, room, STORE_DATA_MAX - 1);
+    molt_json_text_raw(&t, "{");
+    for (size_t i = 0; i < n; i++) {
+        molt_json_text_key(&t, m[i].key);
+        if (m[i].value)
+            molt_json_text_value(&t, m[i].value);
+        else if (m[i].key == own[0])
+            text_deployment(&t, rec->dep);
+        else if (m[i].key == own[1])
+            text_last(&t, rec->last);
+        else
+            molt_json_text_string(&t, rec->last_error);
+    }
+    molt_json_text_raw(&t, "}");
+    return molt_json_text_finish(&t, ret, ret_len);
+}
+
+int molt_record_to_text(const molt_record *rec, char **ret, size_t *ret_len)
+{
+    return record_text(rec, 0, ret, ret_len);
 }
 
 json_t *molt_record_to_json(const molt_record *rec)
 {
-    json_t *doc = json_deep_copy(rec->device);
-    bool ok = doc != NULL;
-    if (ok && rec->last_error)
-        put(doc, "last_error", json_string(rec->last_error), &ok);
-    if (ok && rec->last)
-        put(doc, "last_deployment", last_json(rec->last), &ok);
-    if (ok && rec->dep)
-        put(doc, "deployment", deployment_json(rec->dep), &ok);
-    if (!ok) {
-        json_decref(doc);
+    char *text = NULL;
+    size_t len = 0;
+    if (molt_record_to_text(rec, &text, &len) < 0)
         return NULL;
-    }
+    json_t *doc = molt_json_loadb(text, len, NULL);
+    free(text);
     return doc;
 }
 
@@ -999,9 +1123,8 @@ int molt_record_save(const char *path, const molt_record *rec, unsigned flags, m
 
 int molt_record_write(molt_store_writer *w, const molt_record *rec, unsigned flags, molt_err *err)
 {
-    json_t *doc = molt_record_to_json(rec);
-    int r = doc ? molt_store_write(w, doc, flags, err)
-                : molt_err_set(err, MOLT_ENOMEM, "store %s: cannot build the document", w->path);
-    json_decref(doc);
-    return r;
+    char *buf = NULL;
+    size_t len = 0;
+    int r = record_text(rec, TEXT_ROOM, &buf, &len);
+    return write_text(w, r, buf, len, flags, err);
 }

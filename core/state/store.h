@@ -18,6 +18,7 @@
 #include <jansson.h>
 #include "host/module.h"
 #include "util/err.h"
+#include "util/slots.h"
 
 #define MOLT_STORE_FORMAT 1
 
@@ -28,6 +29,9 @@ typedef struct molt_store_info {
                    * held the record: a save cut by a power loss (or a save seen while it ran,
                    * by a reader without the lock), else damage: worth a warning */
     char why[160];
+    bool slots_read;             /* the slots file was read (with a valid record): slots holds
+                                  * what the read found, for molt_store_writer_known */
+    molt_slots_read_info slots;
 } molt_store_info;
 
 /* Load the document of the store at path (the legacy file's path; the slots file is path with
@@ -58,6 +62,11 @@ typedef struct molt_store_writer molt_store_writer;
 int molt_store_writer_new(const char *path, molt_store_writer **ret, molt_err *err);
 void molt_store_writer_free(molt_store_writer *w);   /* NULL accepted */
 int molt_store_write(molt_store_writer *w, const json_t *doc, unsigned flags, molt_err *err);
+/* What the load found in the slots file (info of molt_store_load_info or molt_record_load),
+ * given to a writer before its first save: that save then checks the file's size and slot
+ * headers against the load's instead of reading the file again (util/slots.h
+ * molt_slots_writer_known). Nothing when the load read no slots file. */
+void molt_store_writer_known(molt_store_writer *w, const molt_store_info *info);
 
 /* ---- the typed record ------------------------------------------------------------------------
  * The document's schema, key by key, is in docs/configuration.md ("The store"). The deployment
@@ -209,11 +218,17 @@ int molt_record_save(const char *path, const molt_record *rec, unsigned flags, m
 int molt_record_write(molt_store_writer *w, const molt_record *rec, unsigned flags, molt_err *err);
 
 /* The two halves of load and save, without the file: the record of a store document (path only
- * names it in messages), and the document of a record (new reference; NULL when out of memory).
+ * names it in messages), and the document of a record (new reference, its text parsed; NULL
+ * when out of memory or the record cannot be written).
  * For the fuzz target: whatever loads must save into a document that loads back the same. */
 int molt_record_from_json(const char *path, const json_t *doc, molt_kind_of_fn kind_of,
                           void *kind_ctx, molt_record **ret, molt_err *err);
 json_t *molt_record_to_json(const molt_record *rec);
+/* The document's text as the store writes it (compact JSON, every object's keys in byte order:
+ * the bytes of jansson's JSON_COMPACT | JSON_SORT_KEYS dump of molt_record_to_json, which is
+ * this text parsed); made without the JSON values. *ret malloc'd; MOLT_ENOMEM, MOLT_ELIMIT, or
+ * MOLT_EINVAL for a string that is not UTF-8 or a value out of its enum's range. */
+int molt_record_to_text(const molt_record *rec, char **ret, size_t *ret_len);
 
 /* An empty record (a fresh device). *ret owned by the caller. */
 int molt_record_new(molt_record **ret, molt_err *err);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Hex and base64 encodings. */
+/* Hex and base64 encodings, and UTF-8 sequences. */
 #ifndef MOLT_UTIL_ENCODING_H
 #define MOLT_UTIL_ENCODING_H
 
@@ -20,5 +20,10 @@ int molt_base64_decode(const char *in, size_t len, unsigned char **ret, size_t *
 /* SHA-256 of a buffer: up to MOLT_SHA256_SMALL_MAX bytes by the in-tree code (util/sha256.h,
  * no libcrypto loaded), larger by libcrypto's. */
 void molt_sha256(const void *data, size_t len, unsigned char out[32]);
+
+/* The length of the valid UTF-8 sequence at s (1 to 4 bytes, avail at least 1), or 0 when the
+ * bytes there are not one: overlong forms, surrogates and values above U+10FFFF are not valid
+ * (jansson's rules). */
+size_t molt_utf8_sequence(const unsigned char *s, size_t avail);
 
 #endif

@@ -15,46 +15,14 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include "util/encoding.h"
+
 /* A message longer than this is cut (with "...") so one runaway line cannot fill the log. */
 #define LOG_MESSAGE_MAX (64 * 1024)
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static molt_log_level stderr_level = MOLT_LOG_INFO;
 static int deployment_fd = -1;
-
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when the bytes there are not one
- * (overlong forms, surrogates and values above U+10FFFF are not valid). */
-static size_t utf8_sequence(const unsigned char *s, size_t avail)
-{
-    unsigned char c = s[0];
-    size_t n;
-    unsigned cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (avail < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
 
 static const char *const level_names[] = {"error", "warning", "info", "debug"};
 
@@ -212,7 +180,7 @@ static size_t json_string(char *out, const unsigned char *s, size_t len)
             }
             continue;
         }
-        size_t n = utf8_sequence(s + i, len - i);
+        size_t n = molt_utf8_sequence(s + i, len - i);
         if (n == 0) {
             memcpy(out + o, "\xef\xbf\xbd", 3);   /* U+FFFD */
             o += 3;

@@ -136,14 +136,31 @@ static bool shape_ok(off_t size)
     return (half & (half - 1)) == 0;
 }
 
-/* The bytes of path (util/fs.h molt_read_file, at most max) when it has a slots file's size:
+/* open(2) of a slots file for reading it, with O_NOATIME: the file is written by every command,
+ * so under relatime each first read after a write would update its access time, a dirty inode
+ * and a journal entry for a time nobody reads. Without it where the kernel refuses it (EPERM:
+ * a process that does not own the file, such as `molt status` run by another user). */
+static int open_noatime(const char *path, int flags)
+{
+    int fd = open(path, flags | O_NOATIME | O_CLOEXEC);
+    if (fd < 0 && errno == EPERM)
+        fd = open(path, flags | O_CLOEXEC);
+    return fd;
+}
+
+/* The bytes of path (util/fs.h molt_read_fd, at most max) when it has a slots file's size:
  * MOLT_ENOTFOUND when missing, MOLT_ECORRUPT naming the size otherwise. */
 static int read_slots_file(const char *path, size_t max, unsigned char **ret, size_t *ret_size,
                            molt_err *err)
 {
     char *buf = NULL;
     size_t size = 0;
-    int r = molt_read_file(path, max, &buf, &size, err);
+    int fd = open_noatime(path, O_RDONLY);
+    if (fd < 0)
+        return molt_err_errno(err, errno == ENOENT ? MOLT_ENOTFOUND : MOLT_EIO, errno,
+                              "cannot open %s", path);
+    int r = molt_read_fd(fd, path, max, &buf, &size, err);
+    close(fd);
     if (r == MOLT_ELIMIT)
         return molt_err_set(err, MOLT_ECORRUPT, "%s is not a two-slot record file (more than %zu "
                             "bytes)", path, max);
@@ -203,6 +220,9 @@ int molt_slots_read(const char *path, size_t max, char **ret, size_t *ret_len,
         info->lazy = slot_lazy(buf + (size_t)f.slot * (size / 2));
         info->damaged = f.state[other] < 0 ? other : -1;
         snprintf(info->why, sizeof info->why, "%s", f.state[other] < 0 ? f.why[other] : "");
+        info->half = size / 2;
+        memcpy(info->heads[0], buf, MOLT_SLOTS_HEADER);
+        memcpy(info->heads[1], buf + size / 2, MOLT_SLOTS_HEADER);
     }
     free(buf);
     *ret = out;
@@ -296,6 +316,8 @@ struct molt_slots_writer {
     int newest;              /* the slot holding the newest valid record; -1: none */
     unsigned long long seq;  /* its sequence number */
     bool newest_lazy;        /* it was written without fdatasync */
+    bool trusting;           /* the fields are a read's (molt_slots_writer_known), the file not
+                              * opened yet: its size is checked at the open */
     unsigned char heads[2][MOLT_SLOTS_HEADER];   /* both slots' headers as known */
 };
 
@@ -323,12 +345,29 @@ void molt_slots_writer_free(molt_slots_writer *w)
     free(w);
 }
 
+void molt_slots_writer_known(molt_slots_writer *w, const molt_slots_read_info *info)
+{
+    if (info->slot < 0 || info->slot > 1 || !shape_ok((off_t)(2 * info->half)))
+        return;   /* not a read's findings: the first put reads the file */
+    if (w->fd >= 0)
+        close(w->fd);
+    w->fd = -1;
+    w->known = true;
+    w->trusting = true;
+    w->half = info->half;
+    w->newest = info->slot;
+    w->seq = info->seq;
+    w->newest_lazy = info->lazy;
+    memcpy(w->heads, info->heads, sizeof w->heads);
+}
+
 static void forget(molt_slots_writer *w)
 {
     if (w->fd >= 0)
         close(w->fd);
     w->fd = -1;
     w->known = false;
+    w->trusting = false;
 }
 
 /* Read the file once: which slot holds the newest record. A missing file, one of another shape
@@ -339,7 +378,7 @@ static int learn(molt_slots_writer *w, molt_err *err)
     w->newest = -1;
     w->seq = 0;
     w->newest_lazy = false;
-    int fd = open(w->path, O_RDWR | O_CLOEXEC);
+    int fd = open_noatime(w->path, O_RDWR);
     if (fd < 0 && errno == ENOENT) {
         w->known = true;
         return 0;
@@ -395,9 +434,17 @@ static bool heads_unchanged(molt_slots_writer *w)
 int molt_slots_writer_put(molt_slots_writer *w, const void *data, size_t len, bool durable,
                           molt_err *err)
 {
-    if (w->known && w->newest >= 0 && w->fd < 0 &&   /* the file write_new made */
-        (w->fd = open(w->path, O_RDWR | O_CLOEXEC)) < 0)
+    if (w->known && w->newest >= 0 && w->fd < 0 &&   /* the file write_new made, or read */
+        (w->fd = open_noatime(w->path, O_RDWR)) < 0)
         forget(w);
+    if (w->known && w->trusting) {
+        /* A file of another size is not the one the read saw (replaced, or damaged). */
+        struct stat st;
+        if (fstat(w->fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+            (unsigned long long)st.st_size != 2ull * w->half)
+            forget(w);
+        w->trusting = false;
+    }
     if (w->known && w->newest >= 0 && !heads_unchanged(w))
         forget(w);
     int r = w->known ? 0 : learn(w, err);

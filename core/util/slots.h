@@ -26,6 +26,8 @@ typedef struct molt_slots_read_info {
     char why[160];          /* why that slot was refused, for a warning */
     bool lazy;              /* the record was written without fdatasync (a power cut may lose
                              * it) and not made durable since (molt_slots_sync) */
+    size_t half;            /* the slot size: the file is 2 * half bytes */
+    unsigned char heads[2][MOLT_SLOTS_HEADER];   /* both slots' headers as read */
 } molt_slots_read_info;
 
 /* Read the newest valid record of path (at most max bytes of data) into *ret (malloc'd, NUL
@@ -67,6 +69,15 @@ int molt_slots_writer_new(const char *path, molt_slots_writer **ret, molt_err *e
 int molt_slots_writer_put(molt_slots_writer *w, const void *data, size_t len, bool durable,
                           molt_err *err);
 void molt_slots_writer_free(molt_slots_writer *w);   /* closes the file; NULL accepted */
+
+/* What a read of the file found (molt_slots_read's info), given to a writer before its first
+ * put: that put then opens the file and reads its size and the two slot headers (an fstat and
+ * two 64-byte reads) instead of the whole file, and takes the read's findings when the size and
+ * both headers are still those the read saw, as each later put does with its own; it reads the
+ * whole file otherwise. For a read made before the writer's process took the lock: a write by
+ * another process in between changed a header (every record has a new sequence number, every
+ * header its CRC), or replaced the file. */
+void molt_slots_writer_known(molt_slots_writer *w, const molt_slots_read_info *info);
 
 /* The check of one slot's bytes (len of them, header first): 1 and *seq, *data, *data_len
  * when it holds a valid record, 0 when it is all zero bytes (never written), -1 with why when

@@ -365,3 +365,12 @@ void fx_wait_gone(pid_t pid)
         nanosleep(&ts, NULL);
     }
 }
+
+uint64_t fx_rng(void)
+{
+    static uint64_t state = 0x9e3779b97f4a7c15u;
+    state ^= state >> 12;
+    state ^= state << 25;
+    state ^= state >> 27;
+    return state * 0x2545f4914f6cdd1du;
+}

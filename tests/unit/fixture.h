@@ -87,6 +87,9 @@ void fx_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Monotonic milliseconds, for figures a test prints (never for what it asserts). */
 int64_t fx_now_ms(void);
 
+/* A pseudo-random sequence (xorshift64*) from a fixed seed, the same in every run. */
+uint64_t fx_rng(void);
+
 /* ---- libraries loaded on demand ---------------------------------------------------------- */
 
 /* True if a mapping of this process (/proc/self/maps) names needle ("/libcrypto"). */

@@ -109,7 +109,8 @@ static void test_errors(void **state)
 
 /* molt_read_file: the whole file and its length, NUL-terminated, read to the size fstat gives
  * (without a read of 0 bytes after it); a file whose size says less than it holds (procfs says
- * 0) is read to its end all the same; over max, or not a regular file, refused. */
+ * 0) is read to its end all the same; a file of exactly max bytes is read, one byte over max
+ * or not a regular file is refused. */
 static void test_read_file(void **state)
 {
     (void)state;

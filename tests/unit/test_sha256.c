@@ -13,22 +13,12 @@
 #include "util/encoding.h"
 #include "util/sha256.h"
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15u;
-
-static uint64_t rng(void)   /* xorshift64* */
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545f4914f6cdd1du;
-}
-
 static unsigned char *random_bytes(size_t len)
 {
     unsigned char *p = malloc(len ? len : 1);
     assert_non_null(p);
     for (size_t i = 0; i < len; i++)
-        p[i] = (unsigned char)(rng() >> 56);
+        p[i] = (unsigned char)(fx_rng() >> 56);
     return p;
 }
 
@@ -124,7 +114,7 @@ static void test_random_lengths_and_chunks(void **state)
     unsigned char *data = random_bytes(MAX);
     size_t lens[24] = { MAX, MAX - 1, 65536, 65537, 1 << 20 };
     for (size_t i = 5; i < sizeof lens / sizeof lens[0]; i++)
-        lens[i] = (size_t)(rng() % MAX);
+        lens[i] = (size_t)(fx_rng() % MAX);
     for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
         size_t len = lens[i];
         unsigned char want[32], got[32];
@@ -135,7 +125,7 @@ static void test_random_lengths_and_chunks(void **state)
         molt_sha256_init(&c);
         for (size_t pos = 0; pos < len;) {
             /* Mostly short or odd chunks, now and then a long one or an empty one. */
-            size_t n = (size_t)(rng() % 8 == 0 ? rng() % 70000 : rng() % 200);
+            size_t n = (size_t)(fx_rng() % 8 == 0 ? fx_rng() % 70000 : fx_rng() % 200);
             if (n > len - pos)
                 n = len - pos;
             molt_sha256_update(&c, data + pos, n);

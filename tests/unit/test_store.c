@@ -364,6 +364,144 @@ static void test_writer(void **state)
     json_decref(doc);
 }
 
+/* The read() calls of the program while reads_counted is set (a writer's read of the whole
+ * slots file; the slot headers are pread). */
+static bool reads_counted;
+static unsigned long n_read;
+ssize_t read(int fd, void *buf, size_t n)
+{
+    if (reads_counted)
+        n_read++;
+    return (ssize_t)syscall(SYS_read, fd, buf, n);
+}
+/* What a fortified read() with a buffer of known size calls instead (_FORTIFY_SOURCE). */
+ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen);
+ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+    if (n > buflen)
+        abort();
+    return read(fd, buf, n);
+}
+
+/* One save through a new writer given info (a load's findings); n_read counts its reads. */
+static void write_known(fixture *f, const molt_store_info *info, json_t *doc, int loops,
+                        unsigned flags)
+{
+    molt_store_writer *w = NULL;
+    assert_int_equal(molt_store_writer_new(f->path, &w, NULL), 0);
+    molt_store_writer_known(w, info);
+    n_read = 0;
+    reads_counted = true;
+    write_loops(w, doc, loops, flags);
+    reads_counted = false;
+    molt_store_writer_free(w);
+}
+
+/* Both slots' sequence numbers and sync marks, and the document loaded. */
+static void expect_both(const fixture *f, const json_t *doc, unsigned seq0, char sync0,
+                        unsigned seq1, char sync1)
+{
+    expect_slot(f, 0, seq0, sync0);
+    expect_slot(f, 1, seq1, sync1);
+    expect_doc(f, doc);
+}
+
+static void load_known(fixture *f, molt_store_info *info)
+{
+    json_t *back = NULL;
+    assert_int_equal(molt_store_load_info(f->path, &back, info, NULL), 0);
+    assert_true(info->slots_read);
+    json_decref(back);
+}
+
+/* A writer given the load's findings (the state machine's, whose load ran before the lock)
+ * does not read the slots file again when its size and slot headers are still the load's; any
+ * write between the load and the first save (another writer's, a lazy record made durable, a
+ * new file) is noticed and the file read, so the slots keep alternating as without it. */
+static void test_writer_known(void **state)
+{
+    fixture *f = *state;
+    json_t *doc = sample_doc();
+    molt_store_info info;
+    json_object_set_new(doc, "loops", json_integer(1));
+    assert_int_equal(molt_store_save(f->path, doc, 0, NULL), 0);   /* 1 in slot 0 */
+    json_object_set_new(doc, "loops", json_integer(2));
+    assert_int_equal(molt_store_save(f->path, doc, 0, NULL), 0);   /* 2 in slot 1 */
+    load_known(f, &info);
+    assert_int_equal(info.slots.slot, 1);
+    assert_int_equal(info.slots.seq, 2);
+    write_known(f, &info, doc, 3, 0);
+    assert_int_equal(n_read, 0);
+    expect_both(f, doc, 3, 'd', 2, 'd');
+    /* A lazy newest record is the one overwritten, as a writer that read the file does. */
+    json_object_set_new(doc, "loops", json_integer(4));
+    assert_int_equal(molt_store_save(f->path, doc, MOLT_STORE_LAZY, NULL), 0);   /* slot 1 */
+    load_known(f, &info);
+    assert_true(info.slots.lazy);
+    write_known(f, &info, doc, 5, 0);
+    assert_int_equal(n_read, 0);
+    expect_both(f, doc, 3, 'd', 5, 'd');
+    /* Another writer's save after the load: the headers differ, the file is read. */
+    load_known(f, &info);
+    json_object_set_new(doc, "loops", json_integer(6));
+    assert_int_equal(molt_store_save(f->path, doc, 0, NULL), 0);   /* 6 in slot 0 */
+    write_known(f, &info, doc, 7, 0);
+    assert_true(n_read > 0);
+    expect_both(f, doc, 6, 'd', 7, 'd');
+    /* A lazy record made durable in place after the load (molt_store_sync): read again, and
+     * the next save goes to the other slot, not over the now durable record. */
+    json_object_set_new(doc, "loops", json_integer(8));
+    assert_int_equal(molt_store_save(f->path, doc, MOLT_STORE_LAZY, NULL), 0);   /* slot 0 */
+    load_known(f, &info);
+    assert_true(info.slots.lazy);
+    assert_int_equal(molt_store_sync(f->path, NULL), 0);
+    write_known(f, &info, doc, 9, 0);
+    assert_true(n_read > 0);
+    expect_both(f, doc, 8, 'd', 9, 'd');
+    /* The file replaced by a larger one after the load (a record too large for the slots):
+     * another size, read again. */
+    load_known(f, &info);
+    char big[20000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    json_object_set_new(doc, "big", json_string(big));
+    assert_int_equal(molt_store_save(f->path, doc, 0, NULL), 0);
+    json_object_del(doc, "big");
+    write_known(f, &info, doc, 11, 0);
+    assert_true(n_read > 0);
+    expect_doc(f, doc);
+    /* Findings of no read (a load that found no slots file) change nothing. */
+    molt_store_info none = {.damaged = -1};
+    write_known(f, &none, doc, 12, 0);
+    assert_true(n_read > 0);
+    expect_doc(f, doc);
+    json_decref(doc);
+}
+
+/* molt's reads of store.slots leave its access time alone (O_NOATIME): the file is written by
+ * every command, and under relatime every first read after a write would update it. */
+static void test_reads_keep_atime(void **state)
+{
+    fixture *f = *state;
+    json_t *doc = sample_doc();
+    assert_int_equal(molt_store_save(f->path, doc, 0, NULL), 0);
+    const struct timespec old[2] = {{.tv_sec = 1000000000}, {.tv_nsec = UTIME_OMIT}};
+    assert_int_equal(utimensat(AT_FDCWD, f->slots, old, 0), 0);
+    json_t *back = NULL;
+    molt_store_info info;
+    assert_int_equal(molt_store_load_info(f->path, &back, &info, NULL), 0);
+    json_decref(back);
+    molt_store_writer *w = NULL;
+    assert_int_equal(molt_store_writer_new(f->path, &w, NULL), 0);
+    write_loops(w, doc, 2, 0);   /* the writer's read of the file */
+    write_loops(w, doc, 3, 0);   /* its reads of the slot headers */
+    molt_store_writer_free(w);
+    struct stat st;
+    assert_int_equal(stat(f->slots, &st), 0);
+    assert_int_equal(st.st_atim.tv_sec, 1000000000);
+    json_decref(doc);
+}
+
 static void test_save_refuses_non_object(void **state)
 {
     fixture *f = *state;
@@ -674,6 +812,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_syncs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_lazy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_known, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reads_keep_atime, setup, teardown),
         cmocka_unit_test_setup_teardown(test_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_writer, setup, teardown),
     };

@@ -493,19 +493,31 @@ static bool load_word(load *l, const char *w, size_t n)
 
 static json_t *load_value(load *l, int depth);
 
+/* At the start of an object or an array (first, after its opening bracket) or after one of its
+ * members: 1 when a member follows (after a ','; at the start, anything but the closing bracket),
+ * 0 for the closing bracket (taken, as a ',' is), -1 for anything else. */
+static int load_next(load *l, char close, bool first)
+{
+    skip_space(l);
+    if (l->p < l->end && *l->p == close) {
+        l->p++;
+        return 0;
+    }
+    if (first)
+        return 1;
+    if (l->p < l->end && *l->p == ',') {
+        l->p++;
+        return 1;
+    }
+    return -1;
+}
+
 static json_t *load_object(load *l, int depth)
 {
     json_t *o = json_object();
-    if (!o) {
-        l->bad = true;
-        return NULL;
-    }
-    skip_space(l);
-    if (l->p < l->end && *l->p == '}') {
-        l->p++;
-        return o;
-    }
-    for (;;) {
+    int next = o ? load_next(l, '}', true) : -1;
+    while (next > 0) {
+        next = -1;
         skip_space(l);
         if (l->p >= l->end || *l->p != '"')
             break;
@@ -529,19 +541,11 @@ static json_t *load_object(load *l, int depth)
         /* json_object_setn_new_nocheck takes v, also when it fails. */
         int set = v ? json_object_setn_new_nocheck(o, key, klen, v) : -1;
         free(key);
-        if (set != 0)
-            break;
-        skip_space(l);
-        if (l->p < l->end && *l->p == ',') {
-            l->p++;
-            continue;
-        }
-        if (l->p < l->end && *l->p == '}') {
-            l->p++;
-            return o;
-        }
-        break;
+        if (set == 0)
+            next = load_next(l, '}', false);
     }
+    if (next == 0)
+        return o;
     l->bad = true;
     json_decref(o);
     return NULL;
@@ -550,31 +554,14 @@ static json_t *load_object(load *l, int depth)
 static json_t *load_array(load *l, int depth)
 {
     json_t *a = json_array();
-    if (!a) {
-        l->bad = true;
-        return NULL;
-    }
-    skip_space(l);
-    if (l->p < l->end && *l->p == ']') {
-        l->p++;
-        return a;
-    }
-    for (;;) {
+    int next = a ? load_next(l, ']', true) : -1;
+    while (next > 0) {
         skip_space(l);
         json_t *v = load_value(l, depth + 1);
-        if (!v || json_array_append_new(a, v) != 0)
-            break;
-        skip_space(l);
-        if (l->p < l->end && *l->p == ',') {
-            l->p++;
-            continue;
-        }
-        if (l->p < l->end && *l->p == ']') {
-            l->p++;
-            return a;
-        }
-        break;
+        next = v && json_array_append_new(a, v) == 0 ? load_next(l, ']', false) : -1;
     }
+    if (next == 0)
+        return a;
     l->bad = true;
     json_decref(a);
     return NULL;

@@ -53,3 +53,23 @@ module_dirs:
 native_module_dir: $1/native
 YAML
 }
+
+# The small update's artifact (bench/small_update.sh, bench/small_ab.sh): sets payload (1 KiB of
+# random bytes, kept between runs) and art, a single-file artifact (mender-artifact's layout,
+# gzip, device type dev-a) installing it as TARGET/opt/app/app.conf. Needs molt_artifact.
+bench_small_artifact() {  # TARGET
+    payload="$out/small-1k.bin"
+    [ -f "$payload" ] || head -c 1024 /dev/urandom >"$payload"
+    art="$out/small-1k.mender"
+    if [ ! -f "$art" ] || [ "$art" -ot "$top/bench/lib.sh" ] || [ "$art" -ot "$payload" ]; then
+        mkdir -p "$out/small-src"
+        printf '%s/opt/app\n' "$1" >"$out/small-src/dest_dir"
+        printf 'app.conf\n' >"$out/small-src/filename"
+        printf '0644\n' >"$out/small-src/permissions"
+        cp "$payload" "$out/small-src/app.conf"
+        (cd "$out/small-src" && "$molt_artifact" write module-image -T single-file -n small-1 \
+            -t dev-a --compression gzip -o "$art" -f dest_dir -f filename -f permissions \
+            -f app.conf >/dev/null)
+        rm -rf "$out/small-src"
+    fi
+}

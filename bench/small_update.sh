@@ -70,20 +70,7 @@ trap 'rm -rf "$sb"; rmdir "$fixed" 2>/dev/null || true' EXIT
 mkdir -p "$fixed"
 
 # --- the artifact: dest_dir, filename, permissions, then the 1 KiB file ----------------------
-payload="$out/small-1k.bin"
-[ -f "$payload" ] || head -c 1024 /dev/urandom >"$payload"
-art="$out/small-1k.mender"
-if [ ! -f "$art" ] || [ "$art" -ot "$0" ] || [ "$art" -ot "$payload" ]; then
-    mkdir -p "$out/small-src"
-    printf '%s/opt/app\n' "$fixed" >"$out/small-src/dest_dir"
-    printf 'app.conf\n' >"$out/small-src/filename"
-    printf '0644\n' >"$out/small-src/permissions"
-    cp "$payload" "$out/small-src/app.conf"
-    (cd "$out/small-src" && "$molt_artifact" write module-image -T single-file -n small-1 \
-        -t dev-a --compression gzip -o "$art" -f dest_dir -f filename -f permissions \
-        -f app.conf >/dev/null)
-    rm -rf "$out/small-src"
-fi
+bench_small_artifact "$fixed"
 dest="$sb/target/opt/app/app.conf"
 
 # Run "$@" in a private mount namespace with the scratch target over $fixed and a scratch

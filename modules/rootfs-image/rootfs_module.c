@@ -81,6 +81,34 @@ static bool kv_flag(rootfs_state *s, const char *key)
     return s->host->kv_get(s->host, key, v, sizeof v, &len) == 0 && len == 1 && v[0] == '1';
 }
 
+/* "downloaded": the inactive partition holds the whole image, durably. A deployment value where
+ * the host keeps them (ABI 1.2): saved with the record of state ArtifactInstall, which is durable
+ * before artifact_install runs, so it costs no write of its own. In the key-value store on an
+ * older host. */
+static int mark_downloaded(rootfs_state *s, struct molt_sdk_error *err)
+{
+    const struct molt_host_api *h = s->host;
+    if (!MOLT_HOST_HAS(h, dep_set))
+        return kv_put(s, "downloaded", "1", err);
+    int r = h->dep_set(h, "downloaded", "1", 1);
+    if (r < 0)
+        return rootfs_err(err, r, "deployment values: cannot set downloaded");
+    return 0;
+}
+
+/* The mark of mark_downloaded. artifact_install follows download in the same process (a
+ * deployment resumed in ArtifactInstall takes the rollback path), so the mark is where this
+ * module's download put it. */
+static bool downloaded(rootfs_state *s)
+{
+    const struct molt_host_api *h = s->host;
+    if (!MOLT_HOST_HAS(h, dep_get))
+        return kv_flag(s, "downloaded");
+    char v[4];
+    size_t len = 0;
+    return h->dep_get(h, "downloaded", v, sizeof v, &len) == 0 && len == 1 && v[0] == '1';
+}
+
 /* Point the bootloader at partition i: boot part and its hex, upgrade_available (1 = a trial
  * boot the bootloader falls back from), bootcount 0; one atomic environment update. */
 static int env_point(rootfs_state *s, int i, bool trial, struct molt_sdk_error *err)
@@ -166,7 +194,7 @@ static int download(void *st)
                         "image", name);
         return r < 0 ? r : MOLT_EFORMAT;
     }
-    if ((r = kv_put(s, "downloaded", "1", &err)) < 0)
+    if ((r = mark_downloaded(s, &err)) < 0)
         return fail(s, &err);
     return 0;
 }
@@ -179,7 +207,7 @@ static int artifact_install(void *st)
     if ((r = setup(s, &err)) < 0 || (r = kv_part(s, "new", &target, &err)) < 0 ||
         (r = rootfs_active_partition(&s->cfg, &active, &err)) < 0)
         return fail(s, &err);
-    if (!kv_flag(s, "downloaded")) {
+    if (!downloaded(s)) {
         s->host->error(s->host, "partition %c was not completely written: nothing to install",
                        letter[target]);
         return MOLT_ESTATE;

@@ -169,3 +169,42 @@ rf_molt commit
 expect_rc 0 "GRUB: commit g-2"
 rf_settled g-2 A "GRUB after commit g-2"
 pass "A->B->A on two GRUB environment copies, rewritten in place (read back with grub-editenv list), a torn copy healed"
+
+# ---- the syncs of an install on a device at rest ---------------------------------------------
+# One install to "reboot required" on a device whose data dir has been through an update (store,
+# logs, state-script folder, module folders there): the fsync-family calls in order, by file.
+# Each is argued in docs/performance.md ("fsyncs per install", rootfs-image). The write-back
+# calls of the partition (sync_file_range) are not counted: their number grows with the image.
+command -v strace >/dev/null || fail "strace is not installed (tools/deps.sh installs it)"
+rf_device uboot
+rf_image s-1
+rf_artifact molt "$T/s-1.mender" s-1 "$T/s-1.img"
+rf_molt install "$T/s-1.mender"
+expect_rc 4 "install s-1"
+rf_boot
+expect_rc 0 "reboot into B"
+rf_molt commit
+expect_rc 0 "commit s-1"
+rf_settled s-1 B "after commit s-1"
+rf_image s-2
+rf_artifact molt "$T/s-2.mender" s-2 "$T/s-2.img"
+run_prog "$(command -v strace)" -f -y -e trace=fsync,fdatasync,syncfs -o "$T/s-2.trace" \
+    "$MOLT" --config "$D/molt.yaml" install "$T/s-2.mender" --reboot-exit-code
+expect_rc 4 "install s-2 under strace"
+sed -nE 's/^[0-9]+ +(fsync|fdatasync|syncfs)\([0-9]+<([^>]*)>\).*/\1 \2/p' "$T/s-2.trace" |
+    sed -E "s|$D/||; s|\.tmp-[0-9a-f]+$|.tmp|" >"$T/s-2.syncs"
+cat >"$T/s-2.want" <<TXT
+fdatasync data/store.slots
+fsync data/native/rootfs-image/kv/.old.tmp
+fsync data/native/rootfs-image/kv
+fsync data/native/rootfs-image/kv/.new.tmp
+fsync data/native/rootfs-image/kv
+fsync part-a.img
+fdatasync data/store.slots
+fsync uboot.env
+fsync data/.store.tmp
+fsync data
+fdatasync data/store.slots
+TXT
+diff "$T/s-2.want" "$T/s-2.syncs" >&2 || fail "the syncs of a rootfs-image install (diff above)"
+pass "a rootfs-image install on a device at rest: 11 syncs (the plan, the partition, two records, the environment, the legacy file, the reboot's record)"

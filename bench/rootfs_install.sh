@@ -9,10 +9,14 @@
 #     cannot read zstd) with its built-in dual-rootfs installer.
 # Prints per run kind the median wall time in milliseconds (bash's $EPOCHREALTIME around the run,
 # microsecond resolution), throughput (image bytes / wall), peak RSS and the ratio of the
-# throughput to the limit's, computed from the unrounded medians. Not part of ctest.
+# throughput to the limit's, computed from the unrounded medians. The runs of an image alternate
+# between the kinds (limit, molt's two, the baseline), the order reversed every other run.
+# Not part of ctest.
 # molt runs twice per image: a first install (fresh data dir: the native-module registry cache is
-# rebuilt: every native module is loaded once, in a child process) and an install with the registry cache kept (as on
-# a device whose modules did not change since the last install).
+# rebuilt: every native module is loaded once, in a child process) and an install with the data
+# dir kept as a device keeps it between updates (its store, logs, state-script folder, module
+# folders and registry cache; until 2026-12-03 this run wiped all but the registry cache, so it
+# paid the making of the store and of the state-script folder, 5 fsyncs, at every run).
 #
 # Usage: bench/rootfs_install.sh     (RUNS=3; BENCH_MIB=512; MOLT_BUILD_DIR to reuse a build;
 #                                     NO_MENDER=1 skips the Mender client;
@@ -111,24 +115,33 @@ printf '%s\n' mender_boot_part=2 mender_boot_part_hex=2 upgrade_available=0 boot
 # molt_reset_cold: a fresh data dir (the first install after the native modules changed: molt
 # loads every native module once, in a child process, to rebuild
 # <data_dir>/native/registry.cache).
-# molt_reset_warm: the same but registry.cache kept (every later install on a device).
+# molt_reset_warm: the data dir as a device keeps it between updates (every later install): the
+# previous run's install rolled back with `molt rollback` (not timed), which leaves the store, the
+# deployment logs, the state-script folder, the modules' folders and registry.cache in place.
+# (A copy of a data dir would not do: the store tells a legacy file that an earlier release
+# wrote from its own by the file's identity, inode included.)
 molt_reset_cold() {
     rm -rf "$dev/data"
     molt_reset_env
 }
-# molt_reset_base: molt_reset_warm for the baseline build's data dir.
-molt_reset_warm() {
-    local d=${1:-$dev/data}
-    local c="$d/native/registry.cache"
-    [ -s "$c" ] && mv "$c" "$dev/registry.cache.keep"
-    rm -rf "$d"
-    if [ -s "$dev/registry.cache.keep" ]; then
-        mkdir -p "$d/native"
-        mv "$dev/registry.cache.keep" "$c"
-    fi
+molt_reset_warm() {  # [MOLT CONFIG DATA_DIR]
+    local m=${1:-$molt} c=${2:-$dev/molt.yaml} d=${3:-$dev/data}
+    "$m" --config "$c" rollback >/dev/null 2>&1 ||
+        { echo "$m: molt rollback of the previous run failed" >&2; exit 1; }
     molt_reset_env "$d"
 }
-molt_reset_base() { molt_reset_warm "$dev/data-base"; }
+# molt_reset_base: molt_reset_warm for the baseline build's data dir.
+molt_reset_base() { molt_reset_warm "$base/core/molt" "$dev/molt-base.yaml" "$dev/data-base"; }
+# molt_pending MOLT CONFIG DATA_DIR: a fresh data dir and one install, left awaiting its reboot
+# as every run leaves it, for the first molt_reset_warm to roll back.
+molt_pending() {
+    local rc=0
+    rm -rf "$3"
+    molt_reset_env "$3"
+    "$1" --config "$2" install --reboot-exit-code "$out/rootfs-$mib-gzip.mender" >/dev/null 2>&1 ||
+        rc=$?
+    [ $rc = 4 ] || { echo "$1: the first install: exit $rc" >&2; exit 1; }
+}
 molt_reset_env() {
     local d=${1:-$dev/data}
     mkdir -p "$d"
@@ -137,6 +150,9 @@ molt_reset_env() {
     fw_setenv -c "$dev/fw_env.config" -f "$dev/env.txt" bootcount 0 2>/dev/null
 }
 
+molt_pending "$molt" "$dev/molt.yaml" "$dev/data"
+[ -z "$base" ] || molt_pending "$base/core/molt" "$dev/molt-base.yaml" "$dev/data-base"
+
 # --- measure -------------------------------------------------------------------------------
 declare -A wall_of   # "LABEL KIND" -> median wall, seconds, unrounded
 cat <<'TXT'
@@ -144,35 +160,36 @@ cat <<'TXT'
 molt, first install: fresh data dir, so molt rebuilds <data_dir>/native/registry.cache (loads
   every native module once in a child process, whose peak counts in GNU time's; a device pays
   this only after its native modules changed).
-molt, registry cached: the data dir wiped except native/registry.cache (every later install).
+molt, data dir kept: the data dir as a device keeps it between updates (every later install):
+  the previous run's install rolled back (not timed) before each run.
 TXT
 printf '\n%-6s %-40s %8s %9s %13s %9s\n' image "run (median of $runs)" "wall ms" "MB/s" "peak RSS MiB" "of limit"
-# row LABEL KIND PREPARE-FN OK-RCS CMD...   (the wall time from $EPOCHREALTIME, the peak RSS
-# from GNU time in $out/.time)
-row() {
-    local label=$1 kind=$2 prep=$3 okrcs=$4 i rc walls="" rsss="" w r t0 t1
+# one LABEL KIND PREPARE-FN OK-RCS CMD...: one run of CMD after PREPARE-FN, its wall time from
+# $EPOCHREALTIME (microseconds) and its peak RSS from GNU time appended to KIND's lists.
+declare -A walls_of rsss_of
+one() {
+    local label=$1 kind=$2 prep=$3 okrcs=$4 rc=0 t0 t1
     shift 4
-    for ((i = 0; i < runs; i++)); do
-        $prep
-        cat "$out/rootfs-$mib-$label.mender" >/dev/null   # page cache warm
-        [ -n "${WARM_TARGET:-}" ] || drop_target
-        rc=0
-        t0=$EPOCHREALTIME
-        /usr/bin/time -o "$out/.time" -f '%M' "$@" >"$out/.out" 2>"$out/.err" || rc=$?
-        t1=$EPOCHREALTIME
-        if [[ " $okrcs " != *" $rc "* ]]; then
-            cat "$out/.err" >&2
-            echo "$kind: exit $rc" >&2
-            exit 1
-        fi
-        r=$(tail -n 1 "$out/.time")
-        w=$((${t1/./} - ${t0/./}))   # microseconds
-        walls+="$w"$'\n'
-        rsss+="$r"$'\n'
-    done
-    w=$(printf '%s' "$walls" | median)
+    $prep
+    cat "$out/rootfs-$mib-$label.mender" >/dev/null   # page cache warm
+    [ -n "${WARM_TARGET:-}" ] || drop_target
+    t0=$EPOCHREALTIME
+    /usr/bin/time -o "$out/.time" -f '%M' "$@" >"$out/.out" 2>"$out/.err" || rc=$?
+    t1=$EPOCHREALTIME
+    if [[ " $okrcs " != *" $rc "* ]]; then
+        cat "$out/.err" >&2
+        echo "$kind: exit $rc" >&2
+        exit 1
+    fi
+    walls_of["$label $kind"]+="$((${t1/./} - ${t0/./}))"$'\n'
+    rsss_of["$label $kind"]+="$(tail -n 1 "$out/.time")"$'\n'
+}
+# report LABEL KIND: the medians of KIND's runs, and their throughput against the limit's.
+report() {
+    local label=$1 kind=$2 w r
+    w=$(printf '%s' "${walls_of["$label $kind"]}" | median)
     w=$(awk -v u="$w" 'BEGIN { printf "%.6f", u / 1e6 }')
-    r=$(printf '%s' "$rsss" | median)
+    r=$(printf '%s' "${rsss_of["$label $kind"]}" | median)
     wall_of["$label $kind"]=$w
     local lim=${wall_of["$label limit"]:-$w}
     awk -v l="$label" -v k="$kind" -v w="$w" -v b="$bytes" -v r="$r" -v lim="$lim" 'BEGIN {
@@ -187,26 +204,50 @@ check_written() {  # the partition holds the image
     cmp -n "$bytes" "$img" "$dev/part-b.img" >/dev/null || { echo "partition B != image" >&2; exit 1; }
 }
 
-for c in gzip zstd; do
-    row "$c" limit nothing 0 "$out/rootfs_limit" "$out/rootfs-$mib-$c.mender" "$dev/part-b.img"
+# The kinds of run of an image, alternated run by run (the order reversed every other run), so
+# that what drifts over a minute (the disk, the host) falls on all of them alike.
+kinds=(limit cold warm)
+[ -z "$base" ] || kinds+=(base)
+what_of() {
+    case $1 in
+    limit) echo limit ;;
+    cold) echo "molt install, first install" ;;
+    warm) echo "molt install, data dir kept" ;;
+    base) echo "baseline, data dir kept" ;;
+    esac
+}
+run_kind() {  # COMPRESSION KIND
+    local art="$out/rootfs-$mib-$1.mender" what
+    what=$(what_of "$2")
+    case $2 in
+    limit) one "$1" "$what" nothing 0 "$out/rootfs_limit" "$art" "$dev/part-b.img" ;;
+    cold | warm) one "$1" "$what" "molt_reset_$2" 4 \
+        "$molt" --config "$dev/molt.yaml" install --reboot-exit-code "$art" ;;
+    base) one "$1" "$what" molt_reset_base 4 \
+        "$base/core/molt" --config "$dev/molt-base.yaml" install --reboot-exit-code "$art" ;;
+    esac
+}
+check_kind() {  # KIND: after its last run, the partition holds the image; molt armed B
     check_written
-    for kind in cold warm; do
-        case $kind in
-        cold) what="molt install, first install" ;;
-        warm) what="molt install, registry cached" ;;
-        esac
-        row "$c" "$what" "molt_reset_$kind" 4 \
-            "$molt" --config "$dev/molt.yaml" install --reboot-exit-code "$out/rootfs-$mib-$c.mender"
-        check_written
+    case $1 in
+    cold | warm)
         [ "$(fw_printenv -c "$dev/fw_env.config" -n mender_boot_part 2>/dev/null)" = 3 ] ||
-            { echo "molt did not arm partition B" >&2; exit 1; }
+            { echo "molt did not arm partition B" >&2; exit 1; } ;;
+    esac
+}
+for c in gzip zstd; do
+    for ((i = 0; i < runs; i++)); do
+        order=("${kinds[@]}")
+        if ((i % 2)); then
+            order=()
+            for ((k = ${#kinds[@]} - 1; k >= 0; k--)); do order+=("${kinds[k]}"); done
+        fi
+        for k in "${order[@]}"; do
+            run_kind "$c" "$k"
+            ((i < runs - 1)) || check_kind "$k"
+        done
     done
-    if [ -n "$base" ]; then
-        row "$c" "baseline, registry cached" molt_reset_base 4 \
-            "$base/core/molt" --config "$dev/molt-base.yaml" install --reboot-exit-code \
-            "$out/rootfs-$mib-$c.mender"
-        check_written
-    fi
+    for k in "${kinds[@]}"; do report "$c" "$(what_of "$k")"; done
 done
 [ -z "$base" ] || echo "baseline: $base"
 

@@ -176,6 +176,8 @@ pass "A->B->A on two GRUB environment copies, rewritten in place (read back with
 # Each is argued in docs/performance.md ("fsyncs per install", rootfs-image). The write-back
 # calls of the partition (sync_file_range) are not counted: their number grows with the image.
 command -v strace >/dev/null || fail "strace is not installed (tools/deps.sh installs it)"
+# LeakSanitizer cannot stop the world of a traced process (as in test_footprint.sh).
+[ "${MOLT_SANITIZE:-}" != ON ] || export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 rf_device uboot
 rf_image s-1
 rf_artifact molt "$T/s-1.mender" s-1 "$T/s-1.img"

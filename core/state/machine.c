@@ -235,10 +235,8 @@ static int save_store(molt_machine *m, molt_err *err)
     return save_store_flags(m, 0, err);
 }
 
-/* Record that state's work begins (pending cleared); flags as molt_store_save's. Past
- * max_state_loops the loop guard trips: MOLT_ELIMIT. */
-/* Enter state in the deployment (the loop limit, the log line) without saving the record: the
- * caller's next save records it. */
+/* State's work begins (pending cleared, the log line), not yet recorded: the caller's next save
+ * records it. Past max_state_loops the loop guard trips: MOLT_ELIMIT. */
 static int set_state(molt_machine *m, molt_dep_state state, molt_err *err)
 {
     int count = m->dep->state_count + 1;
@@ -255,6 +253,7 @@ static int set_state(molt_machine *m, molt_dep_state state, molt_err *err)
     return 0;
 }
 
+/* Record that state's work begins (set_state, then the save); flags as molt_store_save's. */
 static int enter_state_flags(molt_machine *m, molt_dep_state state, unsigned flags,
                              molt_err *err)
 {

@@ -22,7 +22,7 @@
 #                                     NO_MENDER=1 skips the Mender client;
 #                                     WARM_TARGET=1: no page cache drop of partition B;
 #                                     BASELINE_BUILD_DIR=another build of molt and its modules,
-#                                     e.g. of main, adds its registry-cached install per image,
+#                                     e.g. of main, adds its data-dir-kept install per image,
 #                                     in the same run with its own data dir)
 #
 # What is measured: `molt install --reboot-exit-code` from the artifact file (page cache warm) up

@@ -408,19 +408,15 @@ static step st_reboot(molt_machine *m, molt_err *err)
         return hook_stop(m, "ArtifactReboot");
     if (h < 0)
         return fail_stage(m, "ArtifactReboot", &e, err);
-    if (m->dep->reboot != MOLT_REC_YES &&
-        molt_scripts_none(&m->sopts, "ArtifactReboot", "Enter")) {
-        /* "Automatic" without Enter scripts: nothing runs in this state before the reboot molt
-         * leaves to its user, so the record of state ArtifactReboot is the stop's own (one
-         * write with the legacy handover, not two; docs/performance.md, "fsyncs per install").
-         * A cut before it resumes state ArtifactInstall (the rollback path), as a cut before the
-         * state's record did; resuming it verifies the reboot, as resuming either record did. */
-        if (set_state(m, MOLT_DS_ARTIFACT_REBOOT, err) < 0)
-            return S_ABORT;
-        molt_log_info("reboot required: reboot the device, then run `molt resume`");
-        return stop(m, MOLT_PENDING_REBOOT, MOLT_OUTCOME_REBOOT, err);
-    }
-    if (enter_state(m, MOLT_DS_ARTIFACT_REBOOT, err) < 0)
+    /* "Automatic" without Enter scripts: nothing runs in this state before the reboot molt
+     * leaves to its user, so the record of state ArtifactReboot is the stop's own below (one
+     * write with the legacy handover, not two; docs/performance.md, "fsyncs per install"). A
+     * cut before it resumes state ArtifactInstall (the rollback path), as a cut before the
+     * state's record did; resuming it verifies the reboot, as resuming either record did. */
+    bool one_record = m->dep->reboot != MOLT_REC_YES &&
+                      molt_scripts_none(&m->sopts, "ArtifactReboot", "Enter");
+    if ((one_record ? set_state(m, MOLT_DS_ARTIFACT_REBOOT, err)
+                    : enter_state(m, MOLT_DS_ARTIFACT_REBOOT, err)) < 0)
         return S_ABORT;
     if (scripts(m, "ArtifactReboot", "Enter", &e) < 0)
         return fail_stage(m, "ArtifactReboot", &e, err);

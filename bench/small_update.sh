@@ -6,19 +6,24 @@
 #   - the limit: a minimal C program doing the power-safe replace of that file (write a
 #     temporary sibling, fsync it, rename it over the file, fsync the folder), run as a process
 #     like molt;
+#   - the floor of molt's design: a C program doing, in two processes linked as molt is, only
+#     what molt's install and commit cannot leave out (the module loaded, the store read, the
+#     file staged unnamed and exchanged, molt's 4 + 1 syncs; no parsing, no log): what molt
+#     would take if its own code cost nothing (the program is described where it is written);
 #   - Mender's Go client (3.4, Debian's mender-client) with the community single-file module:
 #     `mender install` + `mender commit` of the same artifact, standalone (as bench/file_install.sh).
 # Each run replaces an existing file in a scratch folder and checks the installed content.
-# Prints the median wall time of each (milliseconds), molt's ratio to the limit and Mender's
-# ratio to molt, and the fsync-family calls of one molt install + commit
-# (strace -f -c -e trace=fsync,fdatasync,sync_file_range,syncfs). Not part of ctest.
+# Prints the median wall time of each (milliseconds), molt's ratio to the limit (and the floor's,
+# and molt's to the floor) and Mender's ratio to molt, and the fsync-family calls of one molt
+# install + commit (strace -f -c -e trace=fsync,fdatasync,sync_file_range,syncfs). Not part of
+# ctest.
 #
 # Usage: bench/small_update.sh      (RUNS=5; MOLT_BUILD_DIR to reuse a build; NO_MENDER=1;
 #                                   BASELINE_BUILD_DIR=another build of molt and file.so, e.g.
 #                                   of an older commit, measured in the same runs as "baseline")
 # Times are taken inside the private mount namespace with bash's $EPOCHREALTIME, around the
-# commands only (the namespace's setup is not counted, for any of the three); install and commit
-# are started by the timing shell itself, as the limit program is.
+# commands only (the namespace's setup is not counted, for any of them); install and commit (and
+# the floor's two) are started by the timing shell itself, as the limit program is.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 out="$top/bench/out"
@@ -63,6 +68,78 @@ int main(int argc, char **argv)
 }
 EOF
 cc -O2 -o "$out/small_limit" "$out/small_limit.c"
+
+# The floor of molt's design: what `molt install` + `molt commit` cannot do without, and nothing
+# else. Two processes linked as molt is (its shared libraries, PIE, BIND_NOW), each loading the
+# file module (dlopen, RTLD_NOW) and the store (a 16 KiB slots file: read, records written in
+# place); the install stages the file unnamed (O_TMPFILE, write, fchmod, fsync), records the
+# state ArtifactInstall (fdatasync), links and exchanges it with the destination, fsyncs the
+# folder and records the result (fdatasync); the commit records ArtifactCommit (lazy) and
+# Cleanup (fdatasync), removes the old file and records the end (lazy): molt's 4 + 1 syncs in
+# molt's order (docs/performance.md, "fsyncs per install"). No parsing, no configuration, no log,
+# no checks.
+cat >"$out/small_floor.c" <<'EOF'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <yaml.h>
+#include <zlib.h>
+static void die(const char *w) { perror(w); exit(1); }
+static char rec[1536];
+static void put(int fd, off_t at, int sync)
+{
+    if (pwrite(fd, rec, sizeof rec, at) != (ssize_t)sizeof rec || (sync && fdatasync(fd) != 0))
+        die("store");
+}
+int main(int argc, char **argv)
+{
+    if (argc != 7) {
+        fprintf(stderr, "usage: small_floor install|commit STORE MODULE SRC DIR NAME\n");
+        return 2;
+    }
+    /* molt's libraries, used as molt uses them at start (the versions keep them linked) */
+    if (!yaml_get_version_string() || !jansson_version_str() || !zlibVersion()) return 1;
+    if (!dlopen(argv[3], RTLD_NOW | RTLD_LOCAL)) { fprintf(stderr, "%s\n", dlerror()); return 1; }
+    static char store[16384], buf[1 << 16];
+    int st = open(argv[2], O_RDWR | O_CLOEXEC);
+    if (st < 0 || read(st, store, sizeof store) != (ssize_t)sizeof store) die(argv[2]);
+    memset(rec, 'r', sizeof rec);
+    char dst[4096], new[4096];
+    snprintf(dst, sizeof dst, "%s/%s", argv[5], argv[6]);
+    snprintf(new, sizeof new, "%s/.%s.molt-new", argv[5], argv[6]);
+    if (strcmp(argv[1], "install") == 0) {
+        put(st, 8192, 0);   /* Download (lazy) */
+        int in = open(argv[4], O_RDONLY);
+        ssize_t n = in < 0 ? -1 : read(in, buf, sizeof buf);
+        int fd = open(argv[5], O_WRONLY | O_TMPFILE | O_CLOEXEC, 0600);
+        if (n < 0 || fd < 0 || write(fd, buf, (size_t)n) != n || fchmod(fd, 0644) != 0 ||
+            fsync(fd) != 0)
+            die("stage");
+        put(st, 0, 1);   /* ArtifactInstall */
+        char proc[64];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+        if (linkat(AT_FDCWD, proc, AT_FDCWD, new, AT_SYMLINK_FOLLOW) != 0) die("link");
+        if (renameat2(AT_FDCWD, new, AT_FDCWD, dst, RENAME_EXCHANGE) != 0) die("exchange");
+        int dfd = open(argv[5], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || fsync(dfd) != 0) die(argv[5]);
+        put(st, 8192, 1);   /* pending commit */
+    } else {
+        put(st, 0, 0);   /* ArtifactCommit (lazy) */
+        put(st, 8192, 1);   /* Cleanup */
+        if (unlink(new) != 0) die(new);   /* the old file */
+        put(st, 0, 0);   /* the end (lazy) */
+    }
+    return 0;
+}
+EOF
+# shellcheck disable=SC2046   # pkg-config's flags, a word each
+cc -O2 -fPIE -pie -Wl,-z,relro,-z,now -Wl,--no-as-needed -o "$out/small_floor" "$out/small_floor.c" \
+    $(pkg-config --cflags --libs yaml-0.1 jansson zlib) -ldl
 
 sb=$(mktemp -d "${TMPDIR:-/tmp}/molt-bench-small.XXXXXX")
 fixed=/tmp/molt-bench-small-target
@@ -123,6 +200,14 @@ run_limit() {
     cmp -s "$payload" "$dest" || { echo "the limit program wrote a different file" >&2; exit 1; }
 }
 
+run_floor() {
+    fresh_target
+    local a=("$sb/floor.slots" "$sb/dev/native/file.so" "$payload" "$fixed/opt/app" app.conf)
+    ERR="$sb/err" in_ns "$timed2" "$out/small_floor" install "${a[@]}" -- commit "${a[@]}" ||
+        { cat "$sb/err" >&2; exit 1; }
+    cmp -s "$payload" "$dest" || { echo "the floor program wrote a different file" >&2; exit 1; }
+}
+
 run_go() {
     fresh_target
     rm -rf "$sb/go"
@@ -138,11 +223,13 @@ run_go() {
 
 run_molt >/dev/null   # the first install builds the registry cache (once per device)
 [ -z "$base" ] || run_molt "$base/core/molt" "$sb/base" >/dev/null
-: >"$sb/molt.us"; : >"$sb/limit.us"; : >"$sb/go.us"; : >"$sb/base.us"
+head -c 16384 /dev/zero >"$sb/floor.slots"
+: >"$sb/molt.us"; : >"$sb/limit.us"; : >"$sb/floor.us"; : >"$sb/go.us"; : >"$sb/base.us"
 for ((i = 1; i <= runs; i++)); do
     run_molt >>"$sb/molt.us"
     [ -z "$base" ] || run_molt "$base/core/molt" "$sb/base" >>"$sb/base.us"
     run_limit >>"$sb/limit.us"
+    run_floor >>"$sb/floor.us"
     [ -n "$no_mender" ] || run_go >>"$sb/go.us"
 done
 
@@ -154,18 +241,21 @@ fsyncs=$(in_ns 'strace -f -c -e trace=fsync,fdatasync,sync_file_range,syncfs -o 
                "$sb/strace" "$molt" "$sb/dev/molt.yaml" "$art")
 
 ms() { awk -v u="$1" 'BEGIN { printf "%.1f", u / 1000 }'; }
-m=$(median <"$sb/molt.us"); l=$(median <"$sb/limit.us")
+m=$(median <"$sb/molt.us"); l=$(median <"$sb/limit.us"); f=$(median <"$sb/floor.us")
 echo "install + commit of a 1 KiB single-file artifact, replacing a 1 KiB file;"
 echo "medians of $runs runs, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-44s %10s\n' "" "wall ms"
-printf '%-44s %10s\n' "limit (write, fsync, rename, fsync folder)" "$(ms "$l")"
-printf '%-44s %10s\n' "molt + file module (native)" "$(ms "$m")"
-[ -z "$base" ] || printf '%-44s %10s\n' "baseline: $base" "$(ms "$(median <"$sb/base.us")")"
+printf '%-48s %10s\n' "" "wall ms"
+printf '%-48s %10s\n' "limit (write, fsync, rename, fsync folder)" "$(ms "$l")"
+printf '%-48s %10s\n' "floor of molt's design (2 processes, 4+1 syncs)" "$(ms "$f")"
+printf '%-48s %10s\n' "molt + file module (native)" "$(ms "$m")"
+[ -z "$base" ] || printf '%-48s %10s\n' "baseline: $base" "$(ms "$(median <"$sb/base.us")")"
 if [ -z "$no_mender" ]; then
     g=$(median <"$sb/go.us")
-    printf '%-44s %10s\n' "mender 3.4.0 + single-file module" "$(ms "$g")"
+    printf '%-48s %10s\n' "mender 3.4.0 + single-file module" "$(ms "$g")"
 fi
-printf 'molt / limit: %.2fx\n' "$(awk -v m="$m" -v l="$l" 'BEGIN { print m / l }')"
+printf 'molt / limit: %.2fx (the floor: %.2fx; molt / floor: %.2fx)\n' \
+    "$(awk -v m="$m" -v l="$l" 'BEGIN { print m / l }')" \
+    "$(awk -v f="$f" -v l="$l" 'BEGIN { print f / l }')" "$(awk -v m="$m" -v f="$f" 'BEGIN { print m / f }')"
 [ -n "$no_mender" ] || printf 'mender / molt: %.1fx\n' "$(awk -v m="$m" -v g="$g" 'BEGIN { print g / m }')"
 set -- $fsyncs
 echo "fsync-family calls: molt install $1, molt commit $2 (limit: 2)"

@@ -277,6 +277,28 @@ int molt_deplog_prune(const char *logs_dir, int keep, molt_err *err)
     return r;
 }
 
+/* Make the oldest log of list, which pruning removes, the new log path: emptied, then renamed.
+ * One inode fewer to allocate and one fewer to free per deployment, for the same files (on ext4
+ * without a journal a new inode is searched for past the recently deleted ones, and the freed
+ * one's blocks are discarded at once where the file system is mounted with discard: ~0.1-0.4 ms
+ * of an install, docs/performance.md). A cut between the two leaves the oldest log empty under
+ * its own name, which was going anyway; one after them, the new log empty. Only a regular file
+ * with no other name is taken (a hard link kept elsewhere keeps its content, as with unlink); a
+ * reader holding the oldest log open sees it emptied instead of unlinked. Whether it was taken:
+ * when not, the new log is created and the oldest removed as before. */
+static bool take_oldest(const char *logs_dir, const deplog_list *list, const char *path)
+{
+    char *old = molt_path_join(logs_dir, list->files[0].name);
+    int fd = old ? open(old, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) : -1;
+    struct stat st;
+    bool taken = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
+                 ftruncate(fd, 0) == 0 && rename(old, path) == 0;
+    if (fd >= 0)
+        close(fd);
+    free(old);
+    return taken;
+}
+
 int molt_deplog_open(const char *logs_dir, const char *id, int keep, char **ret_path,
                      molt_err *err)
 {
@@ -292,11 +314,16 @@ int molt_deplog_open(const char *logs_dir, const char *id, int keep, char **ret_
     if (r != 0)
         return r;
     r = path_in(logs_dir, &list, id, &path, &is_new, err);
+    /* A new log when keep are there already: the oldest one becomes it (take_oldest). */
+    size_t taken = r == 0 && is_new && keep >= 1 && list.n >= (size_t)keep &&
+                   take_oldest(logs_dir, &list, path) ? 1 : 0;
     if (r == 0)
         r = molt_log_open_deployment(path, err);
     /* After opening: the new log has the largest number, so pruning never removes it. */
-    if (r == 0)
-        r = prune_list(logs_dir, &list, is_new ? 1 : 0, keep, err);
+    if (r == 0) {
+        deplog_list rest = {taken ? list.files + 1 : list.files, list.n - taken};
+        r = prune_list(logs_dir, &rest, is_new ? 1 : 0, keep, err);
+    }
     list_free(&list);
     if (r == 0 && ret_path) {
         *ret_path = path;

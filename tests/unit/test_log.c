@@ -420,10 +420,18 @@ static void test_deplog_open_and_prune(void **state)
     snprintf(other, sizeof other, "%s/deployment.notes.txt", f->logs);
     touch(other);
     const char *ids[] = {"d1", "d2", "d3", "d4", "d5"};
+    struct stat st;
+    ino_t first = 0;
     for (int i = 0; i < 5; i++) {
         char *path = NULL;
         assert_int_equal(molt_deplog_open(f->logs, ids[i], 3, &path, &err), 0);
         molt_log_info("hello from %s", ids[i]);
+        assert_int_equal(stat(path, &st), 0);
+        /* The fourth log is the first one's file, emptied and renamed (take_oldest). */
+        if (i == 0)
+            first = st.st_ino;
+        else if (i == 3)
+            assert_true(st.st_ino == first);
         free(path);
     }
     assert_int_equal(molt_log_open_deployment(NULL, &err), 0);
@@ -461,6 +469,53 @@ static void test_deplog_open_and_prune(void **state)
     snprintf(p, sizeof p, "%s/%s", f->logs, kept[1]);
     assert_false(molt_path_exists(p));
     assert_int_equal(molt_deplog_prune(f->logs, 0, &err), MOLT_EINVAL);
+}
+
+/* The oldest log is made the new one only when it is a regular file with no other name: a hard
+ * link kept elsewhere keeps its content and a symlink's target is left alone (both as with the
+ * unlink of the pruning, which removes the name); the new log is then a file of its own. */
+static void test_deplog_oldest_not_taken(void **state)
+{
+    fixture *f = *state;
+    molt_err err = {0};
+    molt_log_set_level(MOLT_LOG_ERROR);
+    char p[256], kept[256], target[256], *path = NULL;
+    struct stat st, kst;
+    assert_int_equal(molt_mkdir_p(f->logs, 0700, &err), 0);
+
+    /* A hard link to the oldest log elsewhere. */
+    snprintf(p, sizeof p, "%s/deployment.0001.a.log", f->logs);
+    const char *line = "{\"message\":\"a's line\"}\n", *text = "not a log\n";
+    assert_int_equal(molt_write_file_atomic(p, line, strlen(line), 0600, NULL), 0);
+    snprintf(kept, sizeof kept, "%s/kept-a.log", f->dir);
+    assert_int_equal(link(p, kept), 0);
+    assert_int_equal(molt_deplog_open(f->logs, "b", 1, &path, &err), 0);
+    assert_int_equal(molt_log_open_deployment(NULL, &err), 0);
+    assert_path_in(path, f->logs, "deployment.0002.b.log");
+    assert_false(molt_path_exists(p));
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(stat(kept, &kst), 0);
+    assert_true(st.st_ino != kst.st_ino);
+    assert_int_equal(kst.st_nlink, 1);
+    assert_int_equal(kst.st_size, (off_t)strlen(line));
+    free(path);
+
+    /* The oldest log a symlink: removed, its target untouched. */
+    snprintf(target, sizeof target, "%s/target.txt", f->dir);
+    assert_int_equal(molt_write_file_atomic(target, text, strlen(text), 0600, NULL), 0);
+    assert_int_equal(unlink(kept), 0);
+    snprintf(p, sizeof p, "%s/deployment.0002.b.log", f->logs);
+    assert_int_equal(unlink(p), 0);
+    assert_int_equal(symlink(target, p), 0);
+    assert_int_equal(molt_deplog_open(f->logs, "c", 1, &path, &err), 0);
+    assert_int_equal(molt_log_open_deployment(NULL, &err), 0);
+    assert_path_in(path, f->logs, "deployment.0003.c.log");
+    assert_int_equal(lstat(p, &st), -1);
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(stat(target, &kst), 0);
+    assert_int_equal(kst.st_size, (off_t)strlen(text));
+    free(path);
 }
 
 /* The listing grows with the folder (it starts small, docs/performance.md): a folder of more
@@ -729,6 +784,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_check_id),
         cmocka_unit_test_setup_teardown(test_deplog_naming, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deplog_open_and_prune, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deplog_oldest_not_taken, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deplog_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deplog_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upload_small, setup, teardown),

@@ -1,11 +1,13 @@
 # SPDX-License-Identifier: Apache-2.0
 # The build's options as a packager meets them (docs/packaging.md), by configuring this source
 # tree in scratch folders with cmake:
-#  - the defaults: MOLT_WERROR off, MOLT_HARDENING on, MOLT_LIBARCHIVE static (libarchive.a linked);
+#  - the defaults: MOLT_WERROR off, MOLT_HARDENING on, MOLT_LIBARCHIVE, MOLT_LIBYAML and MOLT_ZLIB
+#    static (libarchive.a, libyaml.a and libz.a linked);
 #  - MOLT_LIBARCHIVE=static against a libarchive installed without libarchive.a (its pkg-config
 #    file, copied with libdir pointing at a folder that holds only libarchive.so) fails, naming
 #    the option and the folder; auto then links shared; with libarchive.a there, static links it;
-#  - a value that is not static, shared or auto (the old ON) is refused.
+#  - a value that is not static, shared or auto (the old ON) is refused;
+#  - MOLT_LIBYAML and MOLT_ZLIB: shared on request (as debian/rules asks), ON refused.
 . "$(dirname "$0")/lib.sh"
 
 command -v pkg-config >/dev/null || { echo "skip: no pkg-config"; exit 77; }
@@ -31,7 +33,14 @@ fi
 assert_eq OFF "$(cached "$T/default" MOLT_WERROR)" "MOLT_WERROR by default"
 assert_eq ON "$(cached "$T/default" MOLT_HARDENING)" "MOLT_HARDENING by default"
 assert_eq static "$(cached "$T/default" MOLT_LIBARCHIVE)" "MOLT_LIBARCHIVE by default"
-pass "defaults: MOLT_WERROR=OFF, MOLT_HARDENING=ON, MOLT_LIBARCHIVE=static"
+for opt in MOLT_LIBYAML:yaml-0.1:libyaml MOLT_ZLIB:zlib:libz; do
+    name=${opt%%:*} rest=${opt#*:}
+    assert_eq static "$(cached "$T/default" "$name")" "$name by default"
+    if [ -f "$(pkg-config --variable=libdir "${rest%%:*}")/${rest#*:}.a" ]; then
+        assert_eq static "$(cached "$T/default" "${name}_LINKED")" "${name#MOLT_} linked by default"
+    fi
+done
+pass "defaults: MOLT_WERROR=OFF, MOLT_HARDENING=ON, MOLT_LIBARCHIVE, MOLT_LIBYAML and MOLT_ZLIB static"
 
 # _FORTIFY_SOURCE: ours (3 with Debian 12's gcc and glibc) by default; a distribution's value in
 # CFLAGS (dpkg-buildflags) stands alone, without a second definition.
@@ -91,3 +100,21 @@ for bad in ON OFF yes; do
         { cat "$T/cmake.log" >&2; fail "MOLT_LIBARCHIVE=$bad: not the expected message"; }
 done
 pass "MOLT_LIBARCHIVE=ON, OFF, yes: refused"
+
+# libyaml and zlib: the same choice (one CMake function for the three), shared on request.
+configure "$B" -DMOLT_LIBARCHIVE=shared -DMOLT_LIBYAML=shared -DMOLT_ZLIB=shared ||
+    { cat "$T/cmake.log" >&2; fail "libarchive, libyaml and zlib shared"; }
+for name in MOLT_LIBARCHIVE MOLT_LIBYAML MOLT_ZLIB; do
+    assert_eq shared "$(cached "$B" "${name}_LINKED")" "$name=shared"
+done
+grep -q 'libyaml: shared (MOLT_LIBYAML=shared)' "$T/cmake.log" &&
+    grep -q 'zlib: shared (MOLT_ZLIB=shared)' "$T/cmake.log" ||
+    { cat "$T/cmake.log" >&2; fail "libyaml and zlib shared: not said"; }
+for name in MOLT_LIBYAML MOLT_ZLIB; do
+    if configure "$B" -D$name=ON; then
+        fail "$name=ON was accepted"
+    fi
+    tr -s '\n ' '  ' <"$T/cmake.log" | grep -q "$name is \"ON\": expected static, shared or auto" ||
+        { cat "$T/cmake.log" >&2; fail "$name=ON: not the expected message"; }
+done
+pass "MOLT_LIBYAML and MOLT_ZLIB: shared on request, ON refused"

@@ -4,6 +4,10 @@
 #    the build's CMakeCache says which), molt, molt-artifact and the file module (file.so and its
 #    tar support file.d/file-tar.so) need neither libarchive.so nor libxml2 (and so no ICU, no
 #    libstdc++); linked shared, they need libarchive.so;
+#  - with libyaml and zlib linked statically (MOLT_LIBYAML, MOLT_ZLIB: static by default), molt
+#    needs neither libyaml nor libz: jansson and libc are all it maps at start; molt-artifact no
+#    libz; the file module's tar support, a shared object, still needs libz.so (Debian's libz.a
+#    is not PIC); linked shared, molt needs them;
 #  - listing the native modules loads each in a child process: the docker module's libcurl is
 #    loaded by that child (LD_DEBUG shows it under the child's pid), never by molt itself;
 #  - molt does not link libcrypto (core/util/crypto_lib.c loads it at its first use): `molt
@@ -47,6 +51,39 @@ else
     assert_eq shared "$linked" "MOLT_LIBARCHIVE_LINKED in $cache"
     needed "$MOLT" | grep -q '^libarchive\.so' || fail "$MOLT does not need libarchive.so"
     pass "shared libarchive: molt needs libarchive.so (the static check applies to static builds)"
+fi
+
+for lib in libyaml:LIBYAML libz:ZLIB; do
+    so=${lib%%:*} linked=$(sed -n "s/^MOLT_${lib#*:}_LINKED:INTERNAL=//p" "$cache")
+    if [ "$linked" = static ]; then
+        if needed "$MOLT" | grep "^$so[-.]"; then
+            fail "$MOLT needs the library above (MOLT_${lib#*:}=static)"
+        fi
+        [ "$so" = libyaml ] || ! needed "$MOLT_ARTIFACT" | grep "^$so[-.]" ||
+            fail "$MOLT_ARTIFACT needs the library above (MOLT_${lib#*:}=static)"
+    else
+        assert_eq shared "$linked" "MOLT_${lib#*:}_LINKED in $cache"
+        needed "$MOLT" | grep -q "^$so[-.]" || fail "$MOLT does not need $so (linked shared)"
+    fi
+    pass "$so linked $linked: molt's NEEDED entries agree"
+done
+if [ "$(sed -n 's/^MOLT_LIBYAML_LINKED:INTERNAL=//p' "$cache")" = static ] &&
+    [ "$(sed -n 's/^MOLT_ZLIB_LINKED:INTERNAL=//p' "$cache")" = static ] &&
+    [ "$(sed -n 's/^MOLT_LIBARCHIVE_LINKED:INTERNAL=//p' "$cache")" = static ]; then
+    # (a sanitizer build adds its runtime's libraries)
+    own='libc\.so\.6|libjansson\.so\.4'
+    if [ "$(sed -n 's/^MOLT_SANITIZE:BOOL=//p' "$cache")" = ON ]; then
+        own+='|lib(asan|ubsan)\.so\..*|libm\.so\.6|libgcc_s\.so\.1|libstdc\+\+\.so\..*'
+    fi
+    if needed "$MOLT" | grep -Ev "^($own)\$"; then
+        fail "$MOLT needs the libraries above (libarchive, libyaml and zlib linked statically)"
+    fi
+    needed "$MOLT" | grep -qx 'libjansson\.so\.4' || fail "$MOLT does not need libjansson"
+    if [ -f "$native/file.d/file-tar.so" ]; then
+        needed "$native/file.d/file-tar.so" | grep -q '^libz\.so' ||
+            fail "file-tar.so does not need libz.so (a module takes zlib shared)"
+    fi
+    pass "static libarchive, libyaml and zlib: molt needs jansson and libc only; file-tar.so libz"
 fi
 
 needed "$MOLT" | grep '^lib\(crypto\|ssl\|curl\)' && fail "$MOLT links the libraries above"

@@ -70,9 +70,9 @@ EOF
 cc -O2 -o "$out/small_limit" "$out/small_limit.c"
 
 # The floor of molt's design: what `molt install` + `molt commit` cannot do without, and nothing
-# else. Two processes linked as molt is (its shared libraries, PIE, BIND_NOW), each loading the
-# file module (dlopen, RTLD_NOW) and the store (a 16 KiB slots file: read, records written in
-# place); the install stages the file unnamed (O_TMPFILE, write, fchmod, fsync), records the
+# else. Two processes linked as molt is (jansson, libyaml and zlib, each shared or static as the
+# build links them; PIE, BIND_NOW), each loading the file module (dlopen, RTLD_NOW) and the store
+# (a 16 KiB slots file: read, records written in place); the install stages the file unnamed (O_TMPFILE, write, fchmod, fsync), records the
 # state ArtifactInstall (fdatasync), links and exchanges it with the destination, fsyncs the
 # folder and records the result (fdatasync); the commit records ArtifactCommit (lazy) and
 # Cleanup (fdatasync), removes the old file and records the end (lazy): molt's 4 + 1 syncs in
@@ -137,9 +137,17 @@ int main(int argc, char **argv)
     return 0;
 }
 EOF
-# shellcheck disable=SC2046   # pkg-config's flags, a word each
+# libyaml and zlib as the build links them into molt (MOLT_LIBYAML, MOLT_ZLIB: its CMakeCache).
+floor_libs=(-ljansson)
+for lib in LIBYAML:-lyaml ZLIB:-lz; do
+    a=
+    if [ "$(sed -n "s/^MOLT_${lib%%:*}_LINKED:INTERNAL=//p" "$build/CMakeCache.txt")" = static ]; then
+        a=$(sed -n "s/^MOLT_${lib%%:*}_A:FILEPATH=//p" "$build/CMakeCache.txt")
+    fi
+    floor_libs+=("${a:-${lib#*:}}")
+done
 cc -O2 -fPIE -pie -Wl,-z,relro,-z,now -Wl,--no-as-needed -o "$out/small_floor" "$out/small_floor.c" \
-    $(pkg-config --cflags --libs yaml-0.1 jansson zlib) -ldl
+    "${floor_libs[@]}" -ldl
 
 sb=$(mktemp -d "${TMPDIR:-/tmp}/molt-bench-small.XXXXXX")
 fixed=/tmp/molt-bench-small-target

@@ -83,6 +83,8 @@ struct molt_native {
 
 /* molt_native_keep_mapped: modules are left mapped at molt_native_free (one-shot processes). */
 static bool keep_mapped;
+/* molt_native_host_minor: the ABI minor whose host this process plays (the kit's --host-minor). */
+static unsigned host_minor = MOLT_MODULE_ABI_MINOR;
 
 /* ---- loading and the ABI checks ------------------------------------------------------------ */
 
@@ -204,7 +206,7 @@ fail:
 uint32_t molt_native_caps(const struct molt_module_desc *d)
 {
     uint32_t caps = d->capabilities;
-    if (d->abi_minor < 2)
+    if (d->abi_minor < 2 || host_minor < 2)
         caps &= ~(MOLT_CAP_LAZY_DOWNLOAD | MOLT_CAP_LAZY_COMMIT);
     return caps;
 }
@@ -230,6 +232,26 @@ bool molt_native_claims(const molt_native *n, const char *type)
 void molt_native_keep_mapped(void)
 {
     keep_mapped = true;
+}
+
+void molt_native_host_minor(unsigned minor)
+{
+    host_minor = minor < MOLT_MODULE_ABI_MINOR ? minor : MOLT_MODULE_ABI_MINOR;
+}
+
+/* The host table as a host of ABI 1.host_minor fills it: the functions of later minors in their
+ * slots, which that host kept reserved (NULL); struct_size is the same in every minor. */
+static void api_as_host_minor(struct molt_host_api *api)
+{
+    api->abi_minor = (uint16_t)host_minor;
+    if (host_minor < 2) {
+        api->dep_get = NULL;
+        api->dep_set = NULL;
+        api->dep_delete = NULL;
+        api->keeps_state = NULL;
+    }
+    if (host_minor < 1)
+        api->set_sink = NULL;
 }
 
 void molt_native_free(molt_native *n)
@@ -1410,6 +1432,7 @@ int molt_native_module_new(molt_module **ret, const char *path, const char *type
     nm->base.ops = &native_ops;
     nm->base.caps = molt_native_caps(nm->d);
     nm->api = host_api_template;
+    api_as_host_minor(&nm->api);
     nm->isolated = opts->isolated;
     nm->timeout = opts->timeout;
     if (opts->record) {

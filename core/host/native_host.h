@@ -29,7 +29,7 @@ const char *molt_native_path(const molt_native *n);
 
 /* The capability bits of d the host honours: a bit of a later minor than d's is dropped
  * (MOLT_CAP_LAZY_DOWNLOAD or MOLT_CAP_LAZY_COMMIT of a module built before ABI 1.2 meant
- * nothing). */
+ * nothing), and one of a later minor than the host's (molt_native_host_minor). */
 uint32_t molt_native_caps(const struct molt_module_desc *d);
 
 /* True if the module claims payload type. */
@@ -48,6 +48,13 @@ void molt_native_free(molt_native *n);
  * refuses is unloaded at once all the same. The daemon does not call it: it unloads every module
  * after its job (docs/performance.md, "The idle daemon"). Not thread-safe: call it at start. */
 void molt_native_keep_mapped(void);
+
+/* From now on this process is a host of ABI 1.minor (at most MOLT_MODULE_ABI_MINOR), as a molt
+ * of that minor is: the host functions of later minors are NULL in the table a module gets, its
+ * abi_minor says minor, and the capability bits of later minors are not honoured
+ * (molt_native_caps). For the conformance kit (molt-module-test --host-minor), which checks that
+ * a module still works where an older molt loads it. Not thread-safe: call it at start. */
+void molt_native_host_minor(unsigned minor);
 
 /* What a module file declares, as molt_native_probe read it. */
 typedef struct molt_native_decl {

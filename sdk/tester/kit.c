@@ -19,6 +19,7 @@
 #include <molt/module.h>
 
 #include "host/module_manifest.h"
+#include "host/native_host.h"
 #include "state/store.h"
 #include "util/durable.h"
 #include "util/fs.h"
@@ -802,7 +803,11 @@ static void check_lazy_download(kit *k)
     const char *check = "lazy-download-lost";
     char before[65], store[4300];
     if (!k->native || !(k->caps & MOLT_CAP_LAZY_DOWNLOAD)) {
-        kit_skip(k, check, "the module does not declare MOLT_CAP_LAZY_DOWNLOAD");
+        if (k->native && k->host_minor >= 0 && k->host_minor < 2)
+            kit_skip(k, check, "a host of ABI 1.%d does not honour MOLT_CAP_LAZY_DOWNLOAD",
+                     k->host_minor);
+        else
+            kit_skip(k, check, "the module does not declare MOLT_CAP_LAZY_DOWNLOAD");
         return;
     }
     if (kit_case_start(k, check) < 0)
@@ -899,7 +904,11 @@ static void check_lazy_commit(kit *k, const learnt *l)
     const char *check = "lazy-commit-lost";
     char before[65], installed[65] = "", store[4300], msg[1100] = "";
     if (!k->native || !(k->caps & MOLT_CAP_LAZY_COMMIT)) {
-        kit_skip(k, check, "the module does not declare MOLT_CAP_LAZY_COMMIT");
+        if (k->native && k->host_minor >= 0 && k->host_minor < 2)
+            kit_skip(k, check, "a host of ABI 1.%d does not honour MOLT_CAP_LAZY_COMMIT",
+                     k->host_minor);
+        else
+            kit_skip(k, check, "the module does not declare MOLT_CAP_LAZY_COMMIT");
         return;
     }
     if (!l->rollback) {
@@ -1087,10 +1096,12 @@ static int load_probe(kit *k, char *msg, size_t cap)
     return 0;   /* a manifest that does not load is the manifest check's to report */
 }
 
+#define KIT_STR_(x) #x
+#define KIT_STR(x) KIT_STR_(x)
 static const char usage_text[] =
     "Usage: molt-module-test [--report FILE] [--manifest FILE] [--config FILE] [--reboot-hook CMD]\n"
-    "                        [--probe CMD] [--expect-state SHA256] [--isolated] [--keep]\n"
-    "                        MODULE ARTIFACT\n"
+    "                        [--probe CMD] [--expect-state SHA256] [--isolated]\n"
+    "                        [--host-minor N] [--keep] MODULE ARTIFACT\n"
     "\n"
     "The conformance kit: drives an update module (a native .so, or an executable Update Module\n"
     "v3) through molt's state machine on a scratch device with ARTIFACT (whose payload type the\n"
@@ -1127,6 +1138,10 @@ static const char usage_text[] =
     "  --expect-state SHA256  the SHA-256 of the probe's output after the install\n"
     "  --isolated      a native module's calls each run in a forked child (the config's\n"
     "                  native_isolated_modules)\n"
+    "  --host-minor N  molt plays a host of native module ABI 1.N (N from 0 to "
+    KIT_STR(MOLT_MODULE_ABI_MINOR) "): the\n"
+    "                  host functions of later minors are NULL and their capability bits are\n"
+    "                  not honoured, as where an older molt loads the module (its fallbacks)\n"
     "  --keep          keep the scratch device (its path is printed): molt's log of each\n"
     "                  check in logs/, the probe's outputs in probe/\n"
     "\n"
@@ -1140,15 +1155,17 @@ int main(int argc, char **argv)
                                          {"config", required_argument, NULL, 'c'},
                                          {"reboot-hook", required_argument, NULL, 'b'},
                                          {"isolated", no_argument, NULL, 'i'},
+                                         {"host-minor", required_argument, NULL, 'H'},
                                          {"probe", required_argument, NULL, 'p'},
                                          {"expect-state", required_argument, NULL, 'e'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     kit k = {0};
+    k.host_minor = -1;
     bool keep = false;
     const char *report = NULL;
     int c;
-    while ((c = getopt_long(argc, argv, "r:m:c:b:p:e:ikh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "r:m:c:b:p:e:H:ikh", opts, NULL)) != -1) {
         switch (c) {
         case 'r': report = optarg; break;
         case 'k': keep = true; break;
@@ -1156,6 +1173,18 @@ int main(int argc, char **argv)
         case 'c': k.extra_config = optarg; break;
         case 'b': k.reboot_hook = optarg; break;
         case 'i': k.isolated = true; break;
+        case 'H': {
+            char *end;
+            errno = 0;
+            long v = strtol(optarg, &end, 10);
+            if (errno || end == optarg || *end || v < 0 || v > MOLT_MODULE_ABI_MINOR) {
+                fprintf(stderr, "molt-module-test: --host-minor: expected 0 to %d, got '%s'\n",
+                        MOLT_MODULE_ABI_MINOR, optarg);
+                return 2;
+            }
+            k.host_minor = (int)v;
+            break;
+        }
         case 'p': k.probe_opt = optarg; break;
         case 'e': k.expect_state = optarg; break;
         case 'h': fputs(usage_text, stdout); return 0;
@@ -1175,6 +1204,11 @@ int main(int argc, char **argv)
     /* Orphans of a killed run (an isolated module's child, say) come to the kit, which reaps
      * them before the next command: a power cut leaves nothing running. */
     prctl(PR_SET_CHILD_SUBREAPER, 1);
+    if (k.host_minor >= 0) {
+        molt_native_host_minor((unsigned)k.host_minor);
+        kit_info(&k, "host: molt as a host of ABI 1.%d (the host functions and capability bits "
+                 "of later minors left out)", k.host_minor);
+    }
     char msg[2048];
     int code;
     if (kit_device_setup(&k, msg, sizeof msg) < 0) {

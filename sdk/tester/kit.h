@@ -33,6 +33,7 @@ typedef struct kit {
     const char *artifact;
     const char *extra_config; /* --config FILE: YAML appended to the scratch molt.yaml */
     bool isolated;            /* --isolated: native calls each in a forked child */
+    int host_minor;           /* --host-minor: the host's ABI minor played, -1 for molt's own */
     const char *reboot_hook;  /* --reboot-hook CMD: what a reboot of the device does, or NULL */
     const char *manifest;     /* --manifest FILE, or NULL: <module>.yaml beside it if any */
     const char *probe_opt;    /* --probe CMD, or NULL */

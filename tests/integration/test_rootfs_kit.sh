@@ -38,3 +38,22 @@ done
 expect_rc 0 "the kit on rootfs-image (active_source: bootenv)"
 ! grep '^FAIL' "$RUN_OUT" || fail "kit failures"
 pass "the conformance kit passes on rootfs-image with active_source: bootenv"
+
+# As an older molt drives it (--host-minor): on ABI 1.1 "downloaded" goes to the kv store (no
+# deployment values), on 1.0 the partition is written from the read loop (no set_sink). The
+# same checks pass: ArtifactInstall refuses a partition it does not find marked downloaded, so
+# a broken fallback fails the happy path.
+for minor in 1 0; do
+    run_prog "$KIT" --host-minor "$minor" --config "$T/kit.yaml" \
+        --manifest "$MOLT_SRC_DIR/modules/rootfs-image/module.yaml" \
+        "$MOLT_BUILD_DIR/modules/native/rootfs-image.so" "$T/kit.mender"
+    cat "$RUN_OUT"
+    grep -q "^# host: molt as a host of ABI 1.$minor" "$RUN_OUT" || fail "1.$minor: no host line"
+    for check in happy-path download-streaming rollback fail-ArtifactInstall kill-Download \
+        kill-ArtifactInstall kill-ArtifactCommit Cleanup-twice ArtifactRollback-twice; do
+        grep -qx "PASS $check" "$RUN_OUT" || fail "host 1.$minor: kit check $check did not pass"
+    done
+    expect_rc 0 "the kit on rootfs-image as a host of ABI 1.$minor"
+    ! grep '^FAIL' "$RUN_OUT" || fail "host 1.$minor: kit failures"
+    pass "the conformance kit passes on rootfs-image as driven by a host of ABI 1.$minor"
+done

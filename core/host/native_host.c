@@ -239,8 +239,8 @@ void molt_native_host_minor(unsigned minor)
     host_minor = minor < MOLT_MODULE_ABI_MINOR ? minor : MOLT_MODULE_ABI_MINOR;
 }
 
-/* The host table as a host of ABI 1.host_minor fills it: the functions of later minors in their
- * slots, which that host kept reserved (NULL); struct_size is the same in every minor. */
+/* The host table as a host of ABI 1.host_minor fills it: the slots of later minors' functions
+ * NULL, as that host kept them reserved; struct_size is the same in every minor. */
 static void api_as_host_minor(struct molt_host_api *api)
 {
     api->abi_minor = (uint16_t)host_minor;

@@ -791,6 +791,19 @@ static bool cut_losing_record(kit *k, const char *check, const char *command, co
     return false;
 }
 
+/* Whether check, which needs the lazy-record capability cap, is skipped (and said so): an exec
+ * module, a native one without the bit, or a host (--host-minor) older than the bit's minor. */
+static bool lazy_skipped(kit *k, const char *check, uint32_t cap, const char *name)
+{
+    if (k->native && (k->caps & cap))
+        return false;
+    if (k->native && k->host_minor >= 0 && k->host_minor < 2)
+        kit_skip(k, check, "a host of ABI 1.%d does not honour %s", k->host_minor, name);
+    else
+        kit_skip(k, check, "the module does not declare %s", name);
+    return true;
+}
+
 /* MOLT_CAP_LAZY_DOWNLOAD: molt records state Download without fdatasync for such a module, so a
  * power cut during Download may lose that record, and the device must then be as before the
  * install (the deployment never existed, Cleanup is not called). The kit kills molt right after
@@ -802,14 +815,8 @@ static void check_lazy_download(kit *k)
 {
     const char *check = "lazy-download-lost";
     char before[65], store[4300];
-    if (!k->native || !(k->caps & MOLT_CAP_LAZY_DOWNLOAD)) {
-        if (k->native && k->host_minor >= 0 && k->host_minor < 2)
-            kit_skip(k, check, "a host of ABI 1.%d does not honour MOLT_CAP_LAZY_DOWNLOAD",
-                     k->host_minor);
-        else
-            kit_skip(k, check, "the module does not declare MOLT_CAP_LAZY_DOWNLOAD");
+    if (lazy_skipped(k, check, MOLT_CAP_LAZY_DOWNLOAD, "MOLT_CAP_LAZY_DOWNLOAD"))
         return;
-    }
     if (kit_case_start(k, check) < 0)
         return;
     effect_before(k, before);
@@ -903,14 +910,8 @@ static void check_lazy_commit(kit *k, const learnt *l)
 {
     const char *check = "lazy-commit-lost";
     char before[65], installed[65] = "", store[4300], msg[1100] = "";
-    if (!k->native || !(k->caps & MOLT_CAP_LAZY_COMMIT)) {
-        if (k->native && k->host_minor >= 0 && k->host_minor < 2)
-            kit_skip(k, check, "a host of ABI 1.%d does not honour MOLT_CAP_LAZY_COMMIT",
-                     k->host_minor);
-        else
-            kit_skip(k, check, "the module does not declare MOLT_CAP_LAZY_COMMIT");
+    if (lazy_skipped(k, check, MOLT_CAP_LAZY_COMMIT, "MOLT_CAP_LAZY_COMMIT"))
         return;
-    }
     if (!l->rollback) {
         kit_skip(k, check, "the module does not support rollback: molt commits within the "
                  "install, after a durable record of state ArtifactInstall");

@@ -108,3 +108,11 @@ for minor in 1 0; do
     ! grep -q '^FAIL' "$RUN_OUT" || fail "host 1.$minor: a check failed"
     pass "the file module passes the kit as driven by a host of ABI 1.$minor"
 done
+
+# A minor the kit cannot play: usage error (2), named, nothing run.
+run_prog "$KIT" --host-minor 99 "$FILE_SO" "$T/sf-folder-there.mender"
+expect_rc 2 "--host-minor 99"
+grep -Eq "host-minor: expected 0 to [0-9]+, got '99'" "$RUN_ERR" ||
+    fail "--host-minor 99: no message naming the value"
+! grep -q '^PASS\|^FAIL' "$RUN_OUT" || fail "--host-minor 99: checks ran"
+pass "--host-minor 99 is refused with a message naming it"

@@ -13,6 +13,7 @@
 #include "state/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "util/encoding.h"
 #include "util/slots.h"
@@ -70,8 +72,11 @@ static int parse_object(const char *path, const char *data, size_t len, json_t *
     return 0;
 }
 
-/* Check the legacy header and the data; fills *ret with the parsed object. */
-static int parse_store(const char *path, const char *buf, size_t len, json_t **ret, molt_err *err)
+/* The legacy file's header (buf: the file, or its first STORE_HEADER_MAX bytes or fewer):
+ * *ret_hex the SHA-256 of the data it names (64 lower-case hex digits), *ret_data where the data
+ * starts and *ret_data_len its length. */
+static int parse_header(const char *path, const char *buf, size_t len, const char **ret_hex,
+                        const char **ret_data, unsigned long long *ret_data_len, molt_err *err)
 {
     const char *end = buf + len;
     if (len == 0)
@@ -99,18 +104,32 @@ static int parse_store(const char *path, const char *buf, size_t len, json_t **r
     bool lower_hex = true;
     for (int i = 0; i < 64; i++)
         lower_hex = lower_hex && ((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f'));
-    unsigned char want[32];
-    if (!lower_hex || molt_hex_decode(p, 64, want, sizeof want) != 0)
+    if (!lower_hex)
         return molt_err_set(err, MOLT_ECORRUPT, "store %s: the SHA-256 in the header is not lower-case hex",
                             path);
+    *ret_hex = p;
     p += 65;
-    unsigned long long data_len;
-    after = parse_decimal(p, end, '\n', STORE_DATA_MAX, &data_len);
+    after = parse_decimal(p, end, '\n', STORE_DATA_MAX, ret_data_len);
     if (!after || after - buf > STORE_HEADER_MAX)
         return molt_err_set(err, MOLT_ECORRUPT, "store %s: header is truncated or its length "
                             "is malformed", path);
-    p = after;
-    size_t have = (size_t)(end - p);
+    *ret_data = after;
+    return 0;
+}
+
+/* Check the legacy header and the data; fills *ret with the parsed object. */
+static int parse_store(const char *path, const char *buf, size_t len, json_t **ret, molt_err *err)
+{
+    const char *hex, *p;
+    unsigned long long data_len;
+    int r = parse_header(path, buf, len, &hex, &p, &data_len, err);
+    if (r != 0)
+        return r;
+    unsigned char want[32];
+    if (molt_hex_decode(hex, 64, want, sizeof want) != 0)
+        return molt_err_set(err, MOLT_ECORRUPT, "store %s: the SHA-256 in the header is not lower-case hex",
+                            path);
+    size_t have = (size_t)(buf + len - p);
     if (have != data_len)
         return molt_err_set(err, MOLT_ECORRUPT,
                             "store %s is torn: header says %llu bytes of data, file has %zu",
@@ -147,15 +166,25 @@ static int load_legacy(const char *path, json_t **ret, molt_err *err)
     return r;
 }
 
-/* The identity of the legacy file at path as text: device, inode, size and modification time,
- * "-" when there is none. A molt of an earlier release replaces the file (a new inode) at every
- * write, so a legacy file whose identity is not the one the slots file recorded was written
- * after the slots file's record: by an earlier molt that ran in between (an A/B rollback to it,
- * or a downgrade). */
-static int legacy_identity(const char *path, char *buf, size_t cap, molt_err *err)
+/* The identity of the legacy file at path as text, "-" when there is none: "<stat> <sum>", its
+ * device, inode, size and modification time, then the first LEGACY_SUM_HEX digits of the SHA-256
+ * its header names (the sum is left out of a file whose header is not a store's). A molt of an
+ * earlier release replaces the file at every write, so a stat that is not the one the slots
+ * file's newest record names means the file was written after that record (by an earlier molt
+ * that ran in between: an A/B rollback to it, or a downgrade) or that the same file was copied
+ * or its file system's device renumbered (a data dir copied with cp -a or restored from a
+ * backup; a data partition whose block device is numbered in another order at the next boot,
+ * as mmcblk0 and mmcblk1 can be); the sum tells the two apart, without reading the file unless
+ * the stat changed. */
+#define LEGACY_SUM_HEX 32
+#define LEGACY_STAT_MAX 88   /* the longest stat text (81 characters) and its NUL */
+#define LEGACY_ID_MAX MOLT_STORE_LEGACY_ID_MAX   /* a stat, ' ', the sum and the NUL fit */
+
+static int legacy_stat(const char *path, char *buf, size_t cap, bool *exists, molt_err *err)
 {
     struct stat st;
-    if (stat(path, &st) != 0) {
+    *exists = stat(path, &st) == 0;
+    if (!*exists) {
         if (errno != ENOENT)
             return molt_err_errno(err, MOLT_EIO, errno, "cannot stat %s", path);
         snprintf(buf, cap, "-");
@@ -164,6 +193,69 @@ static int legacy_identity(const char *path, char *buf, size_t cap, molt_err *er
     snprintf(buf, cap, "%llx:%llx:%llx:%lld.%09ld", (unsigned long long)st.st_dev,
              (unsigned long long)st.st_ino, (unsigned long long)st.st_size,
              (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+    return 0;
+}
+
+/* The sum of the legacy file's header: its first LEGACY_SUM_HEX digits into sum, "" when the
+ * file cannot be read or its header is not a store's (such a file is refused if it is ever
+ * loaded: parse_store). Only the header is read: the sum is what the file says of itself. */
+static void legacy_sum(const char *path, char sum[LEGACY_SUM_HEX + 1])
+{
+    char head[STORE_HEADER_MAX];
+    const char *hex, *data;
+    unsigned long long data_len;
+    sum[0] = '\0';
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, head, sizeof head);
+    close(fd);
+    if (n > 0 && parse_header(path, head, (size_t)n, &hex, &data, &data_len, NULL) == 0) {
+        memcpy(sum, hex, LEGACY_SUM_HEX);
+        sum[LEGACY_SUM_HEX] = '\0';
+    }
+}
+
+/* id: stat, then " " and the sum when there is one. */
+static void legacy_id_join(char *id, size_t cap, const char *stat_text, const char *sum)
+{
+    snprintf(id, cap, "%s%s%s", stat_text, *sum ? " " : "", sum);
+}
+
+/* Whether identity id has the stat stat_text. */
+static bool stat_part_is(const char *id, const char *stat_text)
+{
+    const char *space = strchr(id, ' ');
+    size_t len = space ? (size_t)(space - id) : strlen(id);
+    return strlen(stat_text) == len && memcmp(stat_text, id, len) == 0;
+}
+
+/* Whether the legacy file is the one recorded (the record's identity): the same stat, or
+ * another stat and the recorded sum (a copy of the file, or its device renumbered). A record of
+ * molt before the sum (its identity has no ' ') is compared by the stat alone. A legacy file that
+ * is gone is no newer than the record (no molt removes it: an earlier release replaces it),
+ * unless the record names none. *now gets the file's identity as it is (both parts when it
+ * exists), which the next record names. */
+static int legacy_unchanged(const char *path, const char *recorded, char *now, size_t cap,
+                            bool *same, molt_err *err)
+{
+    char st[LEGACY_STAT_MAX], sum[LEGACY_SUM_HEX + 1] = "";
+    bool exists;
+    int r = legacy_stat(path, st, sizeof st, &exists, err);
+    if (r != 0)
+        return r;
+    const char *space = strchr(recorded, ' ');
+    bool same_stat = stat_part_is(recorded, st);
+    if (same_stat && space) {
+        snprintf(now, cap, "%s", recorded);
+        *same = true;
+        return 0;
+    }
+    if (exists)
+        legacy_sum(path, sum);
+    legacy_id_join(now, cap, st, sum);
+    *same = same_stat || (!exists && strcmp(recorded, "-") != 0) ||
+            (space && *sum && strcmp(space + 1, sum) == 0);
     return 0;
 }
 
@@ -207,7 +299,8 @@ int molt_store_load_info(const char *path, json_t **ret, molt_store_info *info, 
         return molt_err_set(err, MOLT_ENOMEM, "out of memory");
     size_t len = 0;
     molt_slots_read_info si;
-    char recorded[128], now[128];
+    char recorded[LEGACY_ID_MAX], now[LEGACY_ID_MAX];
+    bool same = false;
     json_t *doc = NULL;
     int r = molt_slots_read(spath, STORE_DATA_MAX, &buf, &len, &si, err);
     if (r == 0) {
@@ -217,8 +310,9 @@ int molt_store_load_info(const char *path, json_t **ret, molt_store_info *info, 
     if (r == 0)
         r = parse_slot_record(spath, buf, len, recorded, sizeof recorded, &doc, err);
     if (r == 0)
-        r = legacy_identity(path, now, sizeof now, err);
-    if (r == 0 && strcmp(recorded, now) == 0) {
+        r = legacy_unchanged(path, recorded, now, sizeof now, &same, err);
+    if (r == 0 && same) {
+        snprintf(info->legacy_id, sizeof info->legacy_id, "%s", now);
         info->damaged = si.damaged;
         snprintf(info->why, sizeof info->why, "%s", si.why);
         *ret = doc;
@@ -227,6 +321,8 @@ int molt_store_load_info(const char *path, json_t **ret, molt_store_info *info, 
         /* No slots file yet (a fresh device, or a data dir of an earlier release), or a legacy
          * file written after the slots file's last record: the legacy file is the newest. */
         info->legacy = true;
+        if (r == 0)
+            snprintf(info->legacy_id, sizeof info->legacy_id, "%s", now);
         r = load_legacy(path, ret, err);
         if (r == MOLT_ENOTFOUND) {
             *ret = json_object();
@@ -247,7 +343,8 @@ int molt_store_load(const char *path, json_t **ret, molt_err *err)
 }
 
 /* The legacy file's content for doc (format 1: header with SHA-256 and length, then data). */
-static int save_legacy(const char *path, const char *json, size_t json_len, molt_err *err)
+static int save_legacy(const char *path, const char *json, size_t json_len,
+                       char written[LEGACY_SUM_HEX + 1], molt_err *err)
 {
     size_t data_len = json_len + 1;
     char *file = malloc(STORE_HEADER_MAX + data_len);
@@ -260,6 +357,8 @@ static int save_legacy(const char *path, const char *json, size_t json_len, molt
     char hex[65];
     molt_sha256(data, data_len, sum);
     molt_hex_encode(sum, sizeof sum, hex);
+    memcpy(written, hex, LEGACY_SUM_HEX);
+    written[LEGACY_SUM_HEX] = '\0';
     char header[STORE_HEADER_MAX];
     int hlen = snprintf(header, sizeof header, "%s%d %s %zu\n", STORE_MAGIC, MOLT_STORE_FORMAT,
                         hex, data_len);
@@ -284,7 +383,8 @@ int molt_store_sync(const char *path, molt_err *err)
 struct molt_store_writer {
     char *path;
     molt_slots_writer *slots;
-    char legacy[128];   /* the legacy file's identity; "" until stat'd */
+    char legacy[LEGACY_ID_MAX];   /* the legacy file's identity; "" until stat'd */
+    char known[LEGACY_ID_MAX];    /* its identity as the load found it; "" if not known */
 };
 
 int molt_store_writer_new(const char *path, molt_store_writer **ret, molt_err *err)
@@ -307,6 +407,7 @@ void molt_store_writer_known(molt_store_writer *w, const molt_store_info *info)
 {
     if (info->slots_read)
         molt_slots_writer_known(w->slots, &info->slots);
+    snprintf(w->known, sizeof w->known, "%s", info->legacy_id);
 }
 
 void molt_store_writer_free(molt_store_writer *w)
@@ -316,6 +417,28 @@ void molt_store_writer_free(molt_store_writer *w)
     molt_slots_writer_free(w->slots);
     free(w->path);
     free(w);
+}
+
+/* The legacy file's identity for the writer's records, taken at its first save and again after
+ * a save that wrote the file (written: the sum of what it wrote): the stat, then the sum the
+ * load found while the stat is the load's, else the file's. */
+static int writer_identity(molt_store_writer *w, const char *written, molt_err *err)
+{
+    char st[LEGACY_STAT_MAX], sum[LEGACY_SUM_HEX + 1] = "";
+    bool exists;
+    int r = legacy_stat(w->path, st, sizeof st, &exists, err);
+    if (r != 0)
+        return r;
+    if (*written) {
+        snprintf(sum, sizeof sum, "%s", written);
+    } else if (exists && w->known[0] && stat_part_is(w->known, st)) {
+        snprintf(w->legacy, sizeof w->legacy, "%s", w->known);
+        return 0;
+    } else if (exists) {
+        legacy_sum(w->path, sum);
+    }
+    legacy_id_join(w->legacy, sizeof w->legacy, st, sum);
+    return 0;
 }
 
 /* The room before a record's text for its first line ("molt-store 2 legacy=<identity>\n"). */
@@ -341,14 +464,15 @@ static int write_text(molt_store_writer *w, int r, char *buf, size_t json_len, u
     if (r < 0)
         goto out;
     char *json = buf + TEXT_ROOM;
+    char written[LEGACY_SUM_HEX + 1] = "";
     if (flags & MOLT_STORE_HANDOVER) {
-        w->legacy[0] = '\0';   /* a new file: its identity is stat'd again */
-        if ((r = save_legacy(path, json, json_len, err)) < 0)
+        w->legacy[0] = w->known[0] = '\0';   /* a new file: its identity is taken again */
+        if ((r = save_legacy(path, json, json_len, written, err)) < 0)
             goto out;
     }
     /* Only molt writes the legacy file while the writer's process holds the lock (an earlier
      * release runs only after a reboot): its identity changes only by our own save_legacy. */
-    if (!w->legacy[0] && (r = legacy_identity(path, w->legacy, sizeof w->legacy, err)) < 0)
+    if (!w->legacy[0] && (r = writer_identity(w, written, err)) < 0)
         goto out;
     size_t llen = strlen(w->legacy);
     size_t n = magic + llen + 1 + json_len + 1;

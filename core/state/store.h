@@ -8,7 +8,8 @@
  * <data_dir>/store is the legacy file (format 1: one record replaced atomically, with a SHA-256),
  * which molt up to this release reads and writes. It is read when there is no slots file yet,
  * and when it was written after the slots file's newest record (each record names the legacy
- * file's identity as it was then): by an earlier release after an A/B rollback to it. Before a
+ * file's identity as it was then, its stat and the SHA-256 its header holds: a copied file has
+ * another stat but the same sum): by an earlier release after an A/B rollback to it. Before a
  * reboot (MOLT_STORE_HANDOVER) it is written too, so that an earlier release booted by a
  * rollback finds the deployment where it is. docs/configuration.md ("The store"). */
 #ifndef MOLT_STATE_STORE_H
@@ -21,6 +22,7 @@
 #include "util/slots.h"
 
 #define MOLT_STORE_FORMAT 1
+#define MOLT_STORE_LEGACY_ID_MAX 128   /* the legacy file's identity in a record, with its NUL */
 
 /* What a load found beside the document. */
 typedef struct molt_store_info {
@@ -29,6 +31,8 @@ typedef struct molt_store_info {
                    * held the record: a save cut by a power loss (or a save seen while it ran,
                    * by a reader without the lock), else damage: worth a warning */
     char why[160];
+    char legacy_id[MOLT_STORE_LEGACY_ID_MAX];   /* the legacy file's identity as the load
+                                                 * found it, for the writer; "" if not taken */
     bool slots_read;             /* the slots file was read (with a valid record): slots holds
                                   * what the read found, for molt_store_writer_known */
     molt_slots_read_info slots;

@@ -5,6 +5,8 @@
 #  - A->B with a mender-artifact rootfs-image (type-info "type":""): install stops for the reboot
 #    (exit 4) with the trial armed (mender_boot_part=3, upgrade_available=1, bootcount=0, read
 #    back with fw_printenv -c); the bootloader boots B, molt resume verifies, commit disarms;
+#  - the data dir copied with cp -a after the commit: still idle on rel-1 (the store's newest
+#    record, not the reboot's handover in the legacy file);
 #  - B->A with a molt-artifact zstd artifact, verify_write and a passing health check;
 #  - a failing health check (a systemd unit not active) -> rollback, rollback reboot, back on A, deployment failed;
 #  - an image that does not boot -> the bootloader falls back by itself (bootcount > bootlimit),
@@ -44,6 +46,16 @@ grep -qx "rootfs-image.version=rel-1" "$RUN_OUT" || fail "provides: $(cat "$RUN_
 grep -qx "rootfs-image.checksum=$(sha256sum "$T/rel-1.img" | cut -d' ' -f1)" "$RUN_OUT" \
     || fail "checksum provide: $(cat "$RUN_OUT")"
 pass "A->B with mender-artifact on U-Boot (redundant env): trial armed, booted, verified, committed"
+
+# ---- the data dir copied (cp -a: a backup restored, a data partition moved or numbered
+# otherwise at boot): new inodes, the same bytes. The legacy file still holds the reboot's
+# handover; the newest record (the commit) must stay the device's state.
+grep -q '"state":"ArtifactReboot"' "$D/data/store" || fail "the legacy file does not hold the reboot's handover: $(head -c 400 "$D/data/store")"
+cp -a "$D/data" "$D/data.copy" && rm -rf "$D/data" && mv "$D/data.copy" "$D/data" || fail "copying the data dir"
+rf_settled rel-1 B "after the data dir was copied"
+rf_molt resume
+expect_rc 2 "resume after the data dir was copied (nothing in progress)"
+pass "a data dir copied with cp -a keeps its newest record (idle on rel-1), not the legacy file's reboot handover"
 
 # ---- B -> A, molt-artifact zstd, a passing health check ------------------------------------
 cat >>"$D/molt.yaml" <<YAML

@@ -108,11 +108,13 @@ int fdatasync(int fd)
 /* The opens of the slots file for writing (a load's are read-only) and the stats of the legacy
  * file, counted (test_writer). */
 static const char *counted_slots, *counted_legacy;
-static unsigned long n_slots_open, n_legacy_stat;
+static unsigned long n_slots_open, n_legacy_stat, n_legacy_open;
 static void open_seen(const char *path, int flags)
 {
     if (counted_slots && (flags & O_ACCMODE) != O_RDONLY && strcmp(path, counted_slots) == 0)
         n_slots_open++;
+    if (counted_legacy && strcmp(path, counted_legacy) == 0)
+        n_legacy_open++;
 }
 int stat(const char *restrict path, struct stat *restrict st)
 {
@@ -648,11 +650,13 @@ static void test_legacy(void **state)
     assert_int_equal(len, strlen(file));
     assert_memory_equal(raw, file, len);
     free(raw);
-    /* An earlier release replaces the legacy file: it is newer than the slots' record. */
+    /* An earlier release replaces the legacy file with its own record: it is newer than the
+     * slots' record. */
+    legacy_file(file, sizeof file, "{\"artifact_name\":\"older\"}\n");
     assert_int_equal(molt_write_file_atomic(f->path, file, strlen(file), 0600, &err), 0);
     assert_int_equal(molt_store_load_info(f->path, &doc, &info, &err), 0);
     assert_true(info.legacy);
-    assert_string_equal(json_string_value(json_object_get(doc, "artifact_name")), "old");
+    assert_string_equal(json_string_value(json_object_get(doc, "artifact_name")), "older");
     json_decref(doc);
     /* A handover save writes both; the legacy file holds the same document and the slots win. */
     assert_int_equal(molt_store_save(f->path, two, MOLT_STORE_HANDOVER, &err), 0);
@@ -669,6 +673,117 @@ static void test_legacy(void **state)
     free(raw);
     json_decref(one);
     json_decref(two);
+}
+
+/* What cp -a does to a file: the same bytes, mode and times in a new inode. */
+static void copy_like_cp_a(const char *from, const char *to)
+{
+    struct stat st;
+    assert_int_equal(stat(from, &st), 0);
+    size_t len;
+    char *raw = read_raw(from, &len);
+    write_raw(to, raw, len);
+    free(raw);
+    struct timespec times[2] = {st.st_atim, st.st_mtim};
+    assert_int_equal(utimensat(AT_FDCWD, to, times, 0), 0);
+}
+
+static const char *loaded_name(const fixture *f, molt_store_info *info)
+{
+    static char name[64];
+    json_t *doc = NULL;
+    assert_int_equal(molt_store_load_info(f->path, &doc, info, NULL), 0);
+    snprintf(name, sizeof name, "%s", json_string_value(json_object_get(doc, "artifact_name")));
+    json_decref(doc);
+    return name;
+}
+
+/* A store's files copied (a data dir copied with cp -a, restored from a backup, or its device
+ * numbered otherwise at the next boot) keep their newest record: the legacy file's stat is not
+ * the recorded one, but its sum is; the legacy file is read only then, and the next save names
+ * the new stat. An earlier molt's write (other content) still wins over the slots, a legacy file
+ * rewritten with the bytes the record names does not (the state the record was written from),
+ * and one that is gone leaves the slots' record in charge. A record of molt before the sum (the
+ * stat alone) is compared by the stat, as that molt did. */
+static void test_legacy_copied(void **state)
+{
+    fixture *f = *state;
+    json_t *reboot = json_pack("{s:s}", "artifact_name", "handed-over");
+    json_t *later = json_pack("{s:s}", "artifact_name", "committed");
+    assert_int_equal(molt_store_save(f->path, reboot, MOLT_STORE_HANDOVER, NULL), 0);
+    assert_int_equal(molt_store_save(f->path, later, 0, NULL), 0);
+    molt_store_info info;
+    assert_string_equal(loaded_name(f, &info), "committed");
+
+    fixture copy = *f;
+    snprintf(copy.path, sizeof copy.path, "%s/copy", f->dir);
+    snprintf(copy.slots, sizeof copy.slots, "%s/copy.slots", f->dir);
+    copy_like_cp_a(f->path, copy.path);
+    copy_like_cp_a(f->slots, copy.slots);
+    counted_legacy = copy.path;
+    n_legacy_open = 0;
+    assert_string_equal(loaded_name(&copy, &info), "committed");
+    assert_false(info.legacy);
+    assert_int_equal(n_legacy_open, 1);   /* its header's sum, once the stat differed */
+    /* The writer takes the load's identity (same stat): no read; its record names the copy. */
+    molt_store_writer *w = NULL;
+    assert_int_equal(molt_store_writer_new(copy.path, &w, NULL), 0);
+    molt_store_writer_known(w, &info);
+    assert_int_equal(molt_store_write(w, later, 0, NULL), 0);
+    molt_store_writer_free(w);
+    assert_int_equal(n_legacy_open, 1);
+    assert_string_equal(loaded_name(&copy, &info), "committed");
+    assert_int_equal(n_legacy_open, 1);   /* the same stat: the file is not read */
+    counted_legacy = NULL;
+
+    /* An earlier molt replaced the legacy file with its own record: the legacy file wins. */
+    char file[256];
+    legacy_file(file, sizeof file, "{\"artifact_name\":\"older-molt\"}\n");
+    assert_int_equal(molt_write_file_atomic(copy.path, file, strlen(file), 0600, NULL), 0);
+    assert_string_equal(loaded_name(&copy, &info), "older-molt");
+    assert_true(info.legacy);
+
+    /* Rewritten with the same bytes as the recorded file (a new inode, a new time): the
+     * state the record was saved from, so the record stays the newest. */
+    assert_int_equal(molt_store_save(f->path, later, 0, NULL), 0);
+    size_t len;
+    char *raw = read_raw(f->path, &len);
+    assert_int_equal(molt_write_file_atomic(f->path, raw, len, 0600, NULL), 0);
+    free(raw);
+    assert_string_equal(loaded_name(f, &info), "committed");
+    assert_false(info.legacy);
+
+    /* Gone: no molt removes it, the record stays the newest. */
+    assert_int_equal(unlink(f->path), 0);
+    assert_string_equal(loaded_name(f, &info), "committed");
+    assert_false(info.legacy);
+    /* A record naming no legacy file, and one made since: an earlier molt's (as above). */
+    assert_int_equal(molt_store_save(f->path, later, 0, NULL), 0);
+    assert_int_equal(molt_write_file_atomic(f->path, file, strlen(file), 0600, NULL), 0);
+    assert_string_equal(loaded_name(f, &info), "older-molt");
+    assert_true(info.legacy);
+
+    /* A record of molt before the sum: the stat decides. Written with the slots writer as that
+     * molt wrote it. */
+    struct stat st;
+    assert_int_equal(stat(f->path, &st), 0);
+    char rec[256];
+    int n = snprintf(rec, sizeof rec, "molt-store 2 legacy=%llx:%llx:%llx:%lld.%09ld\n"
+                     "{\"artifact_name\":\"stat-only\"}\n", (unsigned long long)st.st_dev,
+                     (unsigned long long)st.st_ino, (unsigned long long)st.st_size,
+                     (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+    molt_slots_writer *sw = NULL;
+    assert_int_equal(molt_slots_writer_new(f->slots, &sw, NULL), 0);
+    assert_int_equal(molt_slots_writer_put(sw, rec, (size_t)n, true, NULL), 0);
+    molt_slots_writer_free(sw);
+    assert_string_equal(loaded_name(f, &info), "stat-only");
+    assert_false(info.legacy);
+    copy_like_cp_a(f->path, copy.path);
+    copy_like_cp_a(f->slots, copy.slots);
+    assert_string_equal(loaded_name(&copy, &info), "older-molt");
+    assert_true(info.legacy);
+    json_decref(reboot);
+    json_decref(later);
 }
 
 static void test_messages(void **state)
@@ -809,6 +924,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_flipped_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newest_slot_damaged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_legacy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_legacy_copied, setup, teardown),
         cmocka_unit_test_setup_teardown(test_syncs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_lazy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer, setup, teardown),

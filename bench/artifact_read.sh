@@ -108,7 +108,7 @@ int main(int argc, char **argv) {
     }
 }
 EOF
-cc -O2 -o "$out/limit" "$out/limit.c" -lz -lzstd -lcrypto
+cc -O2 -Wall -Werror -o "$out/limit" "$out/limit.c" -lz -lzstd -lcrypto
 
 # --- inputs --------------------------------------------------------------------------------
 make_payload() {  # NAME MIB

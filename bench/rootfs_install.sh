@@ -60,7 +60,7 @@ echo '*' >"$out/.gitignore"
 # every native module, as on a device with all of them installed (a first install probes each)
 bench_build rootfs-image file deb docker
 [ -f "$build/modules/native/rootfs-image.so" ] || { echo "no rootfs-image.so in $build" >&2; exit 1; }
-cc -O2 -o "$out/rootfs_limit" "$top/bench/rootfs_limit.c" -lz -lzstd -lcrypto -lpthread
+cc -O2 -Wall -Werror -o "$out/rootfs_limit" "$top/bench/rootfs_limit.c" -lz -lzstd -lcrypto -lpthread
 
 # --- inputs --------------------------------------------------------------------------------
 img="$out/rootfs-$mib.img"

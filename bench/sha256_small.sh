@@ -78,9 +78,9 @@ int main(int argc, char **argv)
 }
 #endif
 C
-cc -O2 -I"$top/core" -o "$out/sha256_small" "$out/sha256_small.c" "$top/core/util/sha256.c" \
+cc -O2 -Wall -Werror -I"$top/core" -o "$out/sha256_small" "$out/sha256_small.c" "$top/core/util/sha256.c" \
     -lcrypto
-cc -O2 -DLOAD_ONLY -I"$top/core" -o "$out/sha256_load" "$out/sha256_small.c" -ldl
+cc -O2 -Wall -Werror -DLOAD_ONLY -I"$top/core" -o "$out/sha256_load" "$out/sha256_small.c" -ldl
 
 printf '%10s %14s %12s %14s %12s\n' bytes "in-tree MB/s" "us/digest" "libcrypto MB/s" "us/digest"
 for n in 64 1024 16384 65536 1048576; do

@@ -67,7 +67,7 @@ int main(int argc, char **argv)
     return 0;
 }
 EOF
-cc -O2 -o "$out/small_limit" "$out/small_limit.c"
+cc -O2 -Wall -Werror -o "$out/small_limit" "$out/small_limit.c"
 
 # The floor of molt's design: what `molt install` + `molt commit` cannot do without, and nothing
 # else. Two processes linked as molt is (jansson, libyaml and zlib, each shared or static as the
@@ -87,6 +87,7 @@ cat >"$out/small_floor.c" <<'EOF'
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <yaml.h>
 #include <zlib.h>
 static void die(const char *w) { perror(w); exit(1); }
@@ -146,7 +147,7 @@ for lib in LIBYAML:-lyaml ZLIB:-lz; do
     fi
     floor_libs+=("${a:-${lib#*:}}")
 done
-cc -O2 -fPIE -pie -Wl,-z,relro,-z,now -Wl,--no-as-needed -o "$out/small_floor" "$out/small_floor.c" \
+cc -O2 -Wall -Werror -fPIE -pie -Wl,-z,relro,-z,now -Wl,--no-as-needed -o "$out/small_floor" "$out/small_floor.c" \
     "${floor_libs[@]}" -ldl
 
 sb=$(mktemp -d "${TMPDIR:-/tmp}/molt-bench-small.XXXXXX")

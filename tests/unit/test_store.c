@@ -702,8 +702,8 @@ static const char *loaded_name(const fixture *f, molt_store_info *info)
  * numbered otherwise at the next boot) keep their newest record: the legacy file's stat is not
  * the recorded one, but its sum is; the legacy file is read only then, and the next save names
  * the new stat. An earlier molt's write (other content) still wins over the slots, a legacy file
- * rewritten with the bytes the record names does not (the state the record was written from),
- * and one that is gone leaves the slots' record in charge. A record of molt before the sum (the
+ * rewritten with the bytes the record names does not (a write that changed nothing), and one
+ * that is gone leaves the slots' record in charge. A record of molt before the sum (the
  * stat alone) is compared by the stat, as that molt did. */
 static void test_legacy_copied(void **state)
 {
@@ -743,8 +743,8 @@ static void test_legacy_copied(void **state)
     assert_string_equal(loaded_name(&copy, &info), "older-molt");
     assert_true(info.legacy);
 
-    /* Rewritten with the same bytes as the recorded file (a new inode, a new time): the
-     * state the record was saved from, so the record stays the newest. */
+    /* Rewritten with the same bytes as the recorded file (a new inode, a new time): a write
+     * that changed nothing, so the record stays the newest. */
     assert_int_equal(molt_store_save(f->path, later, 0, NULL), 0);
     size_t len;
     char *raw = read_raw(f->path, &len);

@@ -73,9 +73,9 @@ static int parse_object(const char *path, const char *data, size_t len, json_t *
 }
 
 /* The legacy file's header (buf: the file, or its first STORE_HEADER_MAX bytes or fewer):
- * *ret_hex the SHA-256 of the data it names (64 lower-case hex digits), *ret_data where the data
- * starts and *ret_data_len its length. */
-static int parse_header(const char *path, const char *buf, size_t len, const char **ret_hex,
+ * sum the SHA-256 of the data it names, *ret_data where the data starts and *ret_data_len its
+ * length. */
+static int parse_header(const char *path, const char *buf, size_t len, unsigned char sum[32],
                         const char **ret_data, unsigned long long *ret_data_len, molt_err *err)
 {
     const char *end = buf + len;
@@ -104,10 +104,9 @@ static int parse_header(const char *path, const char *buf, size_t len, const cha
     bool lower_hex = true;
     for (int i = 0; i < 64; i++)
         lower_hex = lower_hex && ((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f'));
-    if (!lower_hex)
+    if (!lower_hex || molt_hex_decode(p, 64, sum, 32) != 0)
         return molt_err_set(err, MOLT_ECORRUPT, "store %s: the SHA-256 in the header is not lower-case hex",
                             path);
-    *ret_hex = p;
     p += 65;
     after = parse_decimal(p, end, '\n', STORE_DATA_MAX, ret_data_len);
     if (!after || after - buf > STORE_HEADER_MAX)
@@ -120,15 +119,12 @@ static int parse_header(const char *path, const char *buf, size_t len, const cha
 /* Check the legacy header and the data; fills *ret with the parsed object. */
 static int parse_store(const char *path, const char *buf, size_t len, json_t **ret, molt_err *err)
 {
-    const char *hex, *p;
+    const char *p;
     unsigned long long data_len;
-    int r = parse_header(path, buf, len, &hex, &p, &data_len, err);
+    unsigned char want[32];
+    int r = parse_header(path, buf, len, want, &p, &data_len, err);
     if (r != 0)
         return r;
-    unsigned char want[32];
-    if (molt_hex_decode(hex, 64, want, sizeof want) != 0)
-        return molt_err_set(err, MOLT_ECORRUPT, "store %s: the SHA-256 in the header is not lower-case hex",
-                            path);
     size_t have = (size_t)(buf + len - p);
     if (have != data_len)
         return molt_err_set(err, MOLT_ECORRUPT,
@@ -202,7 +198,8 @@ static int legacy_stat(const char *path, char *buf, size_t cap, bool *exists, mo
 static void legacy_sum(const char *path, char sum[LEGACY_SUM_HEX + 1])
 {
     char head[STORE_HEADER_MAX];
-    const char *hex, *data;
+    const char *data;
+    unsigned char header_sum[32];
     unsigned long long data_len;
     sum[0] = '\0';
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
@@ -210,10 +207,8 @@ static void legacy_sum(const char *path, char sum[LEGACY_SUM_HEX + 1])
         return;
     ssize_t n = read(fd, head, sizeof head);
     close(fd);
-    if (n > 0 && parse_header(path, head, (size_t)n, &hex, &data, &data_len, NULL) == 0) {
-        memcpy(sum, hex, LEGACY_SUM_HEX);
-        sum[LEGACY_SUM_HEX] = '\0';
-    }
+    if (n > 0 && parse_header(path, head, (size_t)n, header_sum, &data, &data_len, NULL) == 0)
+        molt_hex_encode(header_sum, LEGACY_SUM_HEX / 2, sum);
 }
 
 /* id: stat, then " " and the sum when there is one. */
